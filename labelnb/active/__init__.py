@@ -1,0 +1,1 @@
+"""labelnb.active (lands with its own issue)."""

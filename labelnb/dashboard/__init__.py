@@ -1,0 +1,1 @@
+"""labelnb.dashboard (lands with its own issue)."""

@@ -1,0 +1,1 @@
+"""labelnb.formats (lands with its own issue)."""

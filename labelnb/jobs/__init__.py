@@ -1,0 +1,1 @@
+"""labelnb.jobs (lands with its own issue)."""

@@ -1,0 +1,1 @@
+"""labelnb.prelabel (lands with its own issue)."""

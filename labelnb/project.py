@@ -1,0 +1,881 @@
+"""``Project``: the facade a notebook user touches. Thin; it delegates to the store,
+the queue and the routing policy.
+
+>>> import labelnb, tempfile, os
+>>> db = os.path.join(tempfile.mkdtemp(), "demo.db")
+>>> p = labelnb.Project.create(db, "reviews", labelnb.Schema("choice", ["pos", "neg"]))
+>>> p.add_items(["great film", "dull plot"])
+[1, 2]
+>>> q = p.queue("ana")
+>>> task = q.claim()
+>>> _ = q.submit(labelnb.Choice("pos"))
+>>> p.annotations()[["item_id", "author", "labels"]].to_dict("records")
+[{'item_id': 1, 'author': 'ana', 'labels': ['pos']}]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import Connection, Select
+
+from labelnb import media as media_mod
+from labelnb.errors import (
+    ItemNotFound,
+    LabelnbError,
+    ProjectNotFound,
+    SchemaError,
+    ValidationError,
+)
+from labelnb.queue import queries as q
+from labelnb.queue.queue import Item, Queue
+from labelnb.queue.routing import (
+    AnnotatorProfile,
+    DefaultRouting,
+    RoutingPolicy,
+    policy_from_json,
+)
+from labelnb.queue.store import Store
+from labelnb.schema import Schema
+from labelnb.types import SOURCES, Annotation, Region
+
+log = logging.getLogger("labelnb")
+Role = Literal["annotator", "reviewer", "lead"]
+ROLES = ("annotator", "reviewer", "lead")
+_PROGRESS_MIN = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "overlap": 1,
+    "lease_ttl_s": 600,
+    "review_fraction": 0.0,
+    "routing": DefaultRouting().to_json(),
+}
+
+
+class Project:
+    """A labeling project in a SQLite file or a PostgreSQL database.
+
+    Create one with :meth:`create`, reopen it with :func:`labelnb.open`.
+    """
+
+    def __init__(self, store: Store, row: Any) -> None:
+        self.store = store
+        self.id = int(row.id)
+        self.name: str = row.name
+        self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **dict(row.settings)}
+        self.schema_version = int(row.schema_version)
+        self._schema = self._load_schema(self.schema_version)
+        self.routing: RoutingPolicy = policy_from_json(self.settings.get("routing"))
+        self.annotators = Annotators(self)
+
+    # --- opening -------------------------------------------------------------------
+    @classmethod
+    def create(cls, url_or_path: str | os.PathLike[str], name: str, schema: Schema, *,
+               overlap: int = 1, lease_ttl_s: float = 600, review_fraction: float = 0.0,
+               routing: RoutingPolicy | None = None, exist_ok: bool = False) -> Project:
+        """Create a project (and the database, if new).
+
+        ``overlap`` is how many different annotators label each item (blind to each
+        other); ``review_fraction`` of submitted annotations get a review task;
+        ``routing`` defaults to :class:`~labelnb.queue.routing.DefaultRouting`.
+        """
+        if not isinstance(schema, Schema):
+            raise SchemaError(f"project {name!r}: field 'schema' must be a labelnb.Schema, "
+                              f"got {type(schema).__name__}")
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("project: field 'name' must be a non-empty string")
+        if int(overlap) < 1:
+            raise ValidationError(f"project {name!r}: field 'overlap' must be >= 1")
+        if float(lease_ttl_s) <= 0:
+            raise ValidationError(f"project {name!r}: field 'lease_ttl_s' must be > 0")
+        if not 0.0 <= float(review_fraction) <= 1.0:
+            raise ValidationError(f"project {name!r}: field 'review_fraction' must be in [0, 1]")
+        store = Store(url_or_path)
+        settings = {**DEFAULT_SETTINGS, "overlap": int(overlap), "lease_ttl_s": float(lease_ttl_s),
+                    "review_fraction": float(review_fraction),
+                    "routing": (routing or DefaultRouting()).to_json()}
+        now = _now()
+        with store.write() as conn:
+            existing = q.get_project(conn, name)
+            if existing is not None:
+                if not exist_ok:
+                    raise ValidationError(
+                        f"project {name!r} already exists in {store!r}; open it with "
+                        f"labelnb.open(..., name={name!r}) or pass exist_ok=True"
+                    )
+            else:
+                pid = q.insert_project(conn, name=name, settings=settings, now=now)
+                q.insert_schema(conn, project_id=pid, version=1,
+                                fingerprint=schema.fingerprint(), body=schema.to_json(),
+                                now=now, created_by=None)
+                q.insert_event(conn, project_id=pid, kind="project_created", actor="system",
+                               now=now, payload={"settings": settings})
+        project = cls.open(store, name)
+        if existing is not None:
+            project.set_schema(schema)
+        return project
+
+    @classmethod
+    def open(cls, url_or_store: str | os.PathLike[str] | Store, name: str | None = None
+             ) -> Project:
+        store = url_or_store if isinstance(url_or_store, Store) else Store(url_or_store)
+        with store.read() as conn:
+            if name is None:
+                names = q.list_project_names(conn)
+                if len(names) != 1:
+                    raise ProjectNotFound(
+                        f"{store!r} holds {len(names)} projects ({names}); "
+                        "pass name=... to labelnb.open" if names else
+                        f"{store!r} holds no project; create one with labelnb.Project.create"
+                    )
+                name = names[0]
+            row = q.get_project(conn, name)
+            if row is None:
+                raise ProjectNotFound(
+                    f"project {name!r} is not in {store!r} (it has "
+                    f"{q.list_project_names(conn)}); check the name or create it"
+                )
+        return cls(store, row)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def __repr__(self) -> str:
+        return (f"<labelnb.Project {self.name!r} ({self.schema.kind}, "
+                f"{len(self.schema.labels)} labels) in {self.store.url.split('://')[0]}>")
+
+    # --- schema --------------------------------------------------------------------
+    @property
+    def schema(self) -> Schema:
+        return self._schema
+
+    def _load_schema(self, version: int) -> Schema:
+        with self.store.read() as conn:
+            row = q.get_schema(conn, self.id, version)
+        if row is None:
+            raise SchemaError(f"project {self.name!r}: schema version {version} is missing")
+        return Schema.from_json(row.body, version=version)
+
+    def schema_at(self, version: int) -> Schema:
+        """The schema as it was at ``version``."""
+        return self._load_schema(version)
+
+    def set_schema(self, schema: Schema, *, by: str | None = None) -> int:
+        """Make ``schema`` current. A changed schema becomes a new version (returned);
+        annotations keep the version they were made under."""
+        if schema.kind != self.schema.kind:
+            raise SchemaError(
+                f"project {self.name!r}: field 'kind' cannot change from {self.schema.kind!r} "
+                f"to {schema.kind!r}; create a new project for another kind"
+            )
+        if schema.fingerprint() == self.schema.fingerprint():
+            return self.schema_version
+        now = _now()
+        with self.store.write() as conn:
+            row = q.get_project(conn, self.name)
+            version = int(row.schema_version) + 1  # type: ignore[union-attr]
+            q.insert_schema(conn, project_id=self.id, version=version,
+                            fingerprint=schema.fingerprint(), body=schema.to_json(), now=now,
+                            created_by=by)
+            q.set_project_schema_version(conn, self.id, version)
+            q.insert_event(conn, project_id=self.id, kind="schema_changed", actor=by or "system",
+                           now=now, payload={"version": version, "labels": schema.names})
+        self.schema_version = version
+        self._schema = Schema.from_json(schema.to_json(), version=version)
+        return version
+
+    def schema_versions(self) -> pd.DataFrame:
+        with self.store.read() as conn:
+            rows = q.schema_versions(conn, self.id)
+        return pd.DataFrame([{"version": r.version, "labels": [x["name"] for x in
+                                                               r.body["labels"]],
+                              "created_at": r.created_at, "created_by": r.created_by}
+                             for r in rows])
+
+    # --- settings ------------------------------------------------------------------
+    def configure(self, **settings: Any) -> None:
+        """Change ``overlap`` (for items added from now on), ``lease_ttl_s``,
+        ``review_fraction`` or ``routing``."""
+        unknown = set(settings) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise ValidationError(f"project {self.name!r}: unknown settings {sorted(unknown)}; "
+                                  f"known: {sorted(DEFAULT_SETTINGS)}")
+        if "routing" in settings and not isinstance(settings["routing"], dict):
+            settings["routing"] = settings["routing"].to_json()
+        new = {**self.settings, **settings}
+        with self.store.write() as conn:
+            q.set_project_settings(conn, self.id, new)
+            q.insert_event(conn, project_id=self.id, kind="settings_changed", actor="system",
+                           now=_now(), payload=settings)
+        self.settings = new
+        self.routing = policy_from_json(new.get("routing"))
+
+    # --- items -----------------------------------------------------------------------
+    def add_items(self, items: Any, *, media: Literal["image", "text"] | None = None,
+                  group: str | None = None, difficulty: float | None = None,
+                  priority: float = 0.0, required_skill: str | None = None,
+                  language: str | None = None, deadline: datetime | None = None,
+                  progress: bool | None = None, workers: int = 8) -> list[int]:
+        """Add items and queue their tasks; returns the item ids in input order.
+
+        ``items`` may be paths, globs, folders, URLs (``http(s)://``, ``s3://``,
+        ``gs://``), texts, dicts (``{"image": ..., "meta": {...}}`` or
+        ``{"text": ...}``) or a DataFrame with an ``image``/``uri``/``path`` or
+        ``text`` column (other columns go to ``meta``). Media stay where they are
+        (only their URI is stored). Items whose content is already in the project are
+        not added twice: their existing id is returned. The batch is one transaction:
+        if any item is bad, nothing is written.
+        """
+        specs = self._item_specs(items, media, group)
+        rows = self._probe(specs, progress, workers)
+        overlap = int(self.settings["overlap"])
+        now = _now()
+        supply = self.annotators.skill_supply(required_skill) if required_skill else None
+        prio = self.routing.priority(difficulty=difficulty, deadline=deadline,
+                                     skill_supply=supply, base=priority)
+        with self.store.write() as conn:
+            hashes = [r["content_hash"] for r in rows]
+            known = q.existing_hashes(conn, self.id, hashes)
+            fresh: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                if r["content_hash"] not in known and r["content_hash"] not in fresh:
+                    fresh[r["content_hash"]] = {**r, "project_id": self.id, "created_at": now}
+            new_rows = list(fresh.values())
+            ids: list[int] = []
+            for chunk in media_mod.iter_chunks(new_rows, 5000):
+                ids.extend(q.insert_items(conn, chunk))
+            for r, i in zip(new_rows, ids, strict=True):
+                known[r["content_hash"]] = i
+            task_rows = [dict(project_id=self.id, item_id=i, stage="annotate", slot=s,
+                              status="open", priority=prio, difficulty=difficulty,
+                              required_skill=required_skill, language=language,
+                              deadline=deadline, created_at=now, attempts=0)
+                         for i in ids for s in range(overlap)]
+            for chunk in media_mod.iter_chunks(task_rows, 5000):
+                q.insert_tasks(conn, chunk)
+            q.insert_event(conn, project_id=self.id, kind="items_added", actor="system", now=now,
+                           payload={"added": len(ids), "duplicates": len(rows) - len(ids),
+                                    "overlap": overlap})
+        if len(rows) - len(ids):
+            log.info("labelnb: %d of %d items were already in project %r (same content)",
+                     len(rows) - len(ids), len(rows), self.name)
+        return [known[r["content_hash"]] for r in rows]
+
+    def _item_specs(self, items: Any, media: str | None, group: str | None
+                    ) -> list[dict[str, Any]]:
+        if isinstance(items, pd.DataFrame):
+            items = items.to_dict("records")
+        elif isinstance(items, str | os.PathLike | Mapping):
+            items = [items]
+        specs: list[dict[str, Any]] = []
+        text_only = self.schema.media == ("text",)
+        for n, it in enumerate(items):
+            where = f"item #{n}"
+            if isinstance(it, os.PathLike):
+                it = os.fspath(it)
+            if isinstance(it, str):
+                as_text = media == "text" or (media is None and (
+                    text_only or not (media_mod.is_uri(it) or media_mod.has_glob(it)
+                                      or os.path.exists(os.path.expanduser(it))
+                                      or _looks_like_path(it))))
+                if as_text:
+                    specs.append({"text": it, "meta": {}, "group": group})
+                else:
+                    specs.extend({"uri": u, "meta": {}, "group": group}
+                                 for u in media_mod.expand(it))
+            elif isinstance(it, Mapping):
+                d = dict(it)
+                meta = dict(d.pop("meta", {}) or {})
+                g = d.pop("group", group)
+                src = None
+                for key in ("image", "uri", "path", "url"):
+                    if key in d and d[key] is not None and not _isna(d[key]):
+                        src = str(d.pop(key))
+                        break
+                text = d.pop("text", None)
+                meta.update({k: _plain(v) for k, v in d.items()})
+                if src is not None:
+                    specs.extend({"uri": u, "meta": meta, "group": g}
+                                 for u in media_mod.expand(src))
+                elif isinstance(text, str):
+                    specs.append({"text": text, "meta": meta, "group": g})
+                else:
+                    raise ValidationError(
+                        f"{where} ({it!r}): give an 'image' (or 'uri'/'path') or a 'text' field"
+                    )
+            else:
+                raise ValidationError(
+                    f"{where}: {type(it).__name__} is not an item; give a path, URL, text, "
+                    "dict or DataFrame row"
+                )
+        if not specs:
+            raise ValidationError("add_items: no items given")
+        return specs
+
+    def _probe(self, specs: list[dict[str, Any]], progress: bool | None, workers: int
+               ) -> list[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        show = progress if progress is not None else len(specs) >= _PROGRESS_MIN
+
+        def one(spec: dict[str, Any]) -> dict[str, Any]:
+            if "text" in spec:
+                return dict(media="text", uri=None, text=spec["text"],
+                            content_hash=media_mod.text_hash(spec["text"]), width=None,
+                            height=None, group_key=spec["group"], meta=spec["meta"])
+            info = media_mod.probe(spec["uri"])
+            return dict(media=info.media, uri=info.uri, text=None,
+                        content_hash=info.content_hash, width=info.width, height=info.height,
+                        group_key=spec["group"], meta=spec["meta"])
+
+        rows: list[dict[str, Any]] = []
+        bar = tqdm(total=len(specs), desc="adding items", unit="item", disable=not show)
+        try:
+            if any("uri" in s for s in specs) and workers > 1 and len(specs) > 16:
+                with ThreadPoolExecutor(max_workers=workers) as ex:
+                    for r in ex.map(one, specs):
+                        rows.append(r)
+                        bar.update()
+            else:
+                for s in specs:
+                    rows.append(one(s))
+                    bar.update()
+        finally:
+            bar.close()
+        allowed = self.schema.media
+        for r in rows:
+            if r["media"] not in allowed:
+                name = r["uri"] or (r["text"][:40] + "…")
+                raise ValidationError(
+                    f"item {name!r}: field 'media' is {r['media']!r} but a "
+                    f"{self.schema.kind!r} project labels {' or '.join(allowed)}; add "
+                    f"{' or '.join(allowed)} items (or pass media=... to say what it is)"
+                )
+        return rows
+
+    def item(self, item_id: int) -> Item:
+        with self.store.read() as conn:
+            row = q.get_item(conn, item_id)
+        if row is None or int(row.project_id) != self.id:
+            raise ItemNotFound(f"item {item_id!r} is not in project {self.name!r}; list ids "
+                               "with project.items()")
+        return Item(id=int(row.id), media=row.media, uri=row.uri, text=row.text,
+                    width=row.width, height=row.height, meta=dict(row.meta or {}),
+                    group=row.group_key)
+
+    def load_image(self, item_id: int) -> Any:
+        """The item's image as a PIL image, EXIF orientation applied."""
+        it = self.item(item_id)
+        if it.uri is None:
+            raise ValidationError(f"item {item_id}: it is a text item, not an image")
+        return media_mod.load_image(it.uri)
+
+    def items(self, *, media: str | None = None, status: str | None = None) -> pd.DataFrame:
+        """Items with their task progress. ``status``: ``'todo'`` (not all overlap
+        annotations in), ``'done'``."""
+        stmt = q.select_items(self.id)
+        df = self._frame(stmt)
+        if df.empty:
+            return df
+        if media is not None:
+            df = df[df["media"] == media]
+        if status == "done":
+            df = df[df["done"] >= df["overlap"]]
+        elif status == "todo":
+            df = df[df["done"] < df["overlap"]]
+        elif status is not None:
+            raise ValidationError(f"items(): status {status!r}; expected 'todo' or 'done'")
+        return df.reset_index(drop=True)
+
+    # --- predictions -----------------------------------------------------------------
+    def add_predictions(self, model_version: str, predictions: Any, *,
+                        source: Literal["model", "llm", "labeling_function"] = "model") -> int:
+        """Record pre-annotations. ``predictions`` maps item id → regions (or an
+        iterable of ``(item_id, regions)`` / ``(item_id, regions, score)``, or
+        Annotations). Validated against the schema; all or nothing."""
+        if source not in ("model", "llm", "labeling_function"):
+            raise ValidationError(f"add_predictions: source {source!r}; expected 'model', "
+                                  "'llm' or 'labeling_function'")
+        entries: list[tuple[int, tuple[Region, ...], float | None]] = []
+        if isinstance(predictions, Mapping):
+            predictions = list(predictions.items())
+        for p in predictions:
+            if isinstance(p, Annotation):
+                entries.append((p.item_id, p.regions, None))
+                continue
+            item_id, regs, *rest = p
+            regions = (regs,) if isinstance(regs, Region) else tuple(
+                r if isinstance(r, Region) else Region.from_json(r) for r in regs)
+            entries.append((int(item_id), regions, float(rest[0]) if rest else None))
+        now = _now()
+        with self.store.write() as conn:
+            ids = sorted({e[0] for e in entries})
+            found = q.existing_item_ids(conn, self.id, ids)
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise ItemNotFound(f"add_predictions: items {missing[:10]} are not in project "
+                                   f"{self.name!r}; add them first")
+            rows = []
+            cache: dict[int, Item] = {}
+            for item_id, regions, score in entries:
+                it = cache.get(item_id) or self._item_from_row(q.get_item(conn, item_id))
+                cache[item_id] = it
+                self._check_regions(regions, it)
+                rows.append(dict(project_id=self.id, item_id=item_id, model_version=model_version,
+                                 source=source, regions=[r.to_json() for r in regions],
+                                 score=score, created_at=now))
+            q.insert_predictions(conn, rows)
+            q.insert_event(conn, project_id=self.id, kind="predictions_added", actor=model_version,
+                           now=now, payload={"count": len(rows), "source": source})
+        return len(rows)
+
+    def predictions(self, item_id: int | None = None) -> pd.DataFrame:
+        stmt = q.select_predictions(self.id)
+        if item_id is not None:
+            stmt = stmt.where(q.predictions.c.item_id == item_id)
+        return self._frame(stmt)
+
+    def prediction_regions(self, item_id: int, model_version: str | None = None
+                           ) -> list[Region]:
+        """The pre-annotation regions of an item (newest model version by default)."""
+        with self.store.read() as conn:
+            rows = q.predictions_for_item(conn, item_id)
+        if not rows:
+            return []
+        mv = model_version or rows[-1].model_version
+        return [Region.from_json(r) for row in rows if row.model_version == mv
+                for r in row.regions]
+
+    # --- annotations -----------------------------------------------------------------
+    def validate(self, ann: Annotation, *, item: Item | None = None) -> None:
+        """Check an annotation against the schema and its item; raise on any problem."""
+        it = item or self.item(ann.item_id)
+        if ann.item_id != it.id:
+            raise ValidationError(f"annotation {ann.id}: item {ann.item_id} is not {it.id}")
+        self._check_regions(ann.regions, it)
+        self.schema.check_annotation(ann)
+
+    def _check_regions(self, regions: Sequence[Region], it: Item) -> None:
+        for i, r in enumerate(regions):
+            self.schema.check_region(r, f"item {it.id}, region {i}", width=it.width,
+                                     height=it.height, text=it.text)
+
+    @staticmethod
+    def _item_from_row(row: Any) -> Item:
+        return Item(id=int(row.id), media=row.media, uri=row.uri, text=row.text,
+                    width=row.width, height=row.height, meta=dict(row.meta or {}),
+                    group=row.group_key)
+
+    def _annotation_row(self, ann: Annotation, now: datetime) -> dict[str, Any]:
+        return dict(id=ann.id, project_id=self.id, item_id=ann.item_id, task_id=ann.task_id,
+                    author=ann.author, source=ann.source,
+                    schema_version=ann.schema_version or self.schema_version,
+                    regions=[r.to_json() for r in ann.regions], created_at=ann.created_at,
+                    submitted_at=now, duration_s=ann.duration_s, corrects=ann.corrects,
+                    model_version=ann.model_version, client_id=ann.client_id,
+                    meta=dict(ann.meta))
+
+    def add_annotations(self, anns: Iterable[Annotation]) -> list[str]:
+        """Store finished annotations outside the queue (imports, model labels,
+        consensus). All validated first; one transaction."""
+        anns = list(anns)
+        now = _now()
+        with self.store.write() as conn:
+            cache: dict[int, Item] = {}
+            rows = []
+            for a in anns:
+                if a.item_id not in cache:
+                    row = q.get_item(conn, a.item_id)
+                    if row is None or int(row.project_id) != self.id:
+                        raise ItemNotFound(f"annotation {a.id}: item {a.item_id} is not in "
+                                           f"project {self.name!r}")
+                    cache[a.item_id] = self._item_from_row(row)
+                self.validate(a, item=cache[a.item_id])
+                rows.append(self._annotation_row(a, now))
+            for r in rows:
+                q.insert_annotation(conn, r)
+            q.insert_event(conn, project_id=self.id, kind="annotations_imported",
+                           actor="system", now=now, payload={"count": len(rows)})
+        return [a.id for a in anns]
+
+    def _queue_review(self, conn: Connection, ann: Annotation, now: datetime) -> None:
+        q.insert_tasks(conn, [dict(project_id=self.id, item_id=ann.item_id, stage="review",
+                                   slot=0, status="open", priority=0.0, author=ann.author,
+                                   target_annotation_id=ann.id, created_at=now, attempts=0)])
+
+    def request_review(self, annotation_id: str) -> None:
+        """Queue a review task for one annotation (reviewed by someone else)."""
+        with self.store.write() as conn:
+            row = q.get_annotation(conn, annotation_id)
+            if row is None or int(row.project_id) != self.id:
+                raise LabelnbError(f"annotation {annotation_id!r} is not in project "
+                                   f"{self.name!r}")
+            self._queue_review(conn, Annotation(item_id=int(row.item_id), author=row.author,
+                                                id=row.id), _now())
+
+    def annotations(self, *, annotator: str | None = None, source: str | None = None,
+                    status: str | None = None, schema_version: int | None = None,
+                    item_id: int | None = None) -> pd.DataFrame:
+        """Every raw annotation with its provenance: who (``author``, ``source``), when
+        (``created_at``, ``submitted_at``), how long (``duration_s``), the task, the
+        schema version, what it ``corrects``, and its review ``status``
+        (submitted / approve / reject / correct / corrected)."""
+        t = q.annotations
+        stmt: Select[Any] = q.select_annotations(self.id)
+        if annotator is not None:
+            stmt = stmt.where(t.c.author == annotator)
+        if source is not None:
+            if source not in SOURCES:
+                raise ValidationError(f"annotations(): source {source!r}; expected one of "
+                                      f"{list(SOURCES)}")
+            stmt = stmt.where(t.c.source == source)
+        if schema_version is not None:
+            stmt = stmt.where(t.c.schema_version == schema_version)
+        if item_id is not None:
+            stmt = stmt.where(t.c.item_id == item_id)
+        df = self._frame(stmt)
+        if df.empty:
+            return pd.DataFrame(columns=["id", "item_id", "author", "source", "labels",
+                                         "regions", "status"])
+        df["labels"] = [[r["label"] for r in regs] for regs in df["regions"]]
+        if status is not None:
+            df = df[df["status"] == status].reset_index(drop=True)
+        cols = ["id", "item_id", "task_id", "author", "source", "labels", "regions", "status",
+                "schema_version", "created_at", "submitted_at", "duration_s", "corrects",
+                "model_version", "client_id", "meta"]
+        return df[cols]
+
+    def annotation_objects(self, **filters: Any) -> list[Annotation]:
+        """Like :meth:`annotations` but as :class:`~labelnb.types.Annotation` objects."""
+        df = self.annotations(**filters)
+        out = []
+        for r in df.to_dict("records"):
+            d = {k: (None if _isna(v) else v) for k, v in r.items()
+                 if k not in ("labels", "status", "submitted_at")}
+            d["created_at"] = pd.Timestamp(r["created_at"]).to_pydatetime()
+            out.append(Annotation.from_json(d))
+        return out
+
+    def reviews(self) -> pd.DataFrame:
+        return self._frame(q.select_reviews(self.id))
+
+    def tasks(self) -> pd.DataFrame:
+        return self._frame(q.select_tasks(self.id))
+
+    def leases(self) -> pd.DataFrame:
+        return self._frame(q.select_leases(self.id))
+
+    def events(self) -> pd.DataFrame:
+        """The audit log (claims are in :meth:`leases`, submits in :meth:`annotations`)."""
+        return self._frame(q.select_events(self.id))
+
+    # --- queue ---------------------------------------------------------------------
+    def queue(self, annotator: str, *, routing: RoutingPolicy | None = None) -> Queue:
+        """The annotation queue for one annotator (registered on first use)."""
+        self.annotators.ensure(annotator)
+        return Queue(self, annotator, stages=("annotate",), routing=routing)
+
+    def review_queue(self, reviewer: str) -> Queue:
+        """The review queue: reviewers, leads and senior annotators; never their own work."""
+        self.annotators.ensure(reviewer)
+        return Queue(self, reviewer, stages=("review",))
+
+    def annotate(self, annotator: str, **kw: Any) -> Any:
+        """The annotation widget bound to this project's queue (needs the widgets)."""
+        try:
+            from labelnb.widgets import annotate as _annotate
+        except ImportError as e:
+            raise LabelnbError(f"the annotation widgets are not available: {e}") from None
+        return _annotate(self, annotator, **kw)
+
+    # --- difficulty and priority -----------------------------------------------------
+    def set_difficulty(self, difficulty: Mapping[int, float], *, focus_label:
+                       Mapping[int, str] | None = None) -> int:
+        """Set task difficulty (0 easy .. 1 hard) per item id, and re-prioritise."""
+        n = 0
+        with self.store.write() as conn:
+            for item_id, d in difficulty.items():
+                if not 0.0 <= float(d) <= 1.0:
+                    raise ValidationError(f"item {item_id}: difficulty {d} must lie in [0, 1]")
+                vals: dict[str, Any] = {"difficulty": float(d)}
+                if focus_label and item_id in focus_label:
+                    vals["focus_label"] = focus_label[item_id]
+                n += q.set_task_fields(conn, self.id, [int(item_id)], **vals)
+        self.reprioritize()
+        return n
+
+    def difficulty_from_predictions(self, model_version: str | None = None) -> dict[int, float]:
+        """Difficulty = 1 - the model's confidence (mean region score) per item; the
+        most confident label becomes the task's ``focus_label``."""
+        df = self.predictions()
+        if df.empty:
+            return {}
+        if model_version is not None:
+            df = df[df["model_version"] == model_version]
+        diff: dict[int, float] = {}
+        focus: dict[int, str] = {}
+        for item_id, g in df.groupby("item_id"):
+            scores = [r.get("score") for regs in g["regions"] for r in regs
+                      if r.get("score") is not None]
+            scores += [s for s in g["score"] if s is not None and not _isna(s)]
+            if scores:
+                diff[int(item_id)] = float(1.0 - sum(scores) / len(scores))  # type: ignore[arg-type]
+            labels = [r["label"] for regs in g["regions"] for r in regs]
+            if labels:
+                focus[int(item_id)] = max(set(labels), key=labels.count)  # type: ignore[arg-type]
+        self.set_difficulty(diff, focus_label=focus)
+        return diff
+
+    def difficulty_from_disagreement(self) -> dict[int, float]:
+        """Difficulty = 1 - the share of annotations that agree with the most common
+        label set, per item with two or more annotations."""
+        df = self.annotations()
+        diff: dict[int, float] = {}
+        if df.empty:
+            return diff
+        for item_id, g in df.groupby("item_id"):
+            if len(g) < 2:
+                continue
+            keys = [tuple(sorted(x)) for x in g["labels"]]
+            top = max(keys.count(k) for k in set(keys))
+            diff[int(item_id)] = round(1.0 - top / len(keys), 6)  # type: ignore[arg-type]
+        self.set_difficulty(diff)
+        return diff
+
+    def reprioritize(self) -> None:
+        """Recompute the stored priority of unfinished tasks from the routing policy."""
+        with self.store.write() as conn:
+            rows = q.open_task_rows(conn, self.id)
+            supply_cache: dict[str, int] = {}
+            upd = []
+            for r in rows:
+                sup = None
+                if r.required_skill:
+                    if r.required_skill not in supply_cache:
+                        supply_cache[r.required_skill] = self.annotators.skill_supply(
+                            r.required_skill)
+                    sup = supply_cache[r.required_skill]
+                upd.append({"tid": r.id, "prio": self.routing.priority(
+                    difficulty=r.difficulty, deadline=r.deadline, skill_supply=sup)})
+            q.set_priorities(conn, upd)
+
+    # --- reporting -----------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Counts of items, tasks by stage and status, annotations by source, and
+        per-annotator throughput."""
+        now = _now()
+        with self.store.read() as conn:
+            items = q.item_counts(conn, self.id)
+            tasks = q.task_status_counts(conn, self.id, now)
+            anns = q.annotation_counts(conn, self.id)
+        done_items = 0
+        df = self.items()
+        if not df.empty:
+            done_items = int((df["done"] >= df["overlap"]).sum())
+        total_items = sum(items.values())
+        return {
+            "project": self.name,
+            "schema_version": self.schema_version,
+            "items": total_items,
+            "items_by_media": items,
+            "items_done": done_items,
+            "progress": round(done_items / total_items, 4) if total_items else 0.0,
+            "tasks": tasks,
+            "annotations": sum(anns.values()),
+            "annotations_by_source": anns,
+            "annotators": self.annotators.stats().to_dict("records"),
+        }
+
+    def _frame(self, stmt: Select[Any]) -> pd.DataFrame:
+        with self.store.read() as conn:
+            res = conn.execute(stmt)
+            return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+
+
+class Annotators:
+    """Annotator profiles of a project: role, skills, qualifications, languages."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def add(self, name: str, *, role: Role = "annotator", skills: Mapping[str, float] | None
+            = None, qualifications: Sequence[str] = (), languages: Sequence[str] = (),
+            kinds: Sequence[str] = (), accuracy: float | None = None) -> AnnotatorProfile:
+        """Register an annotator. Raises if the name is taken (use :meth:`update`)."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("annotator: field 'name' must be a non-empty string")
+        vals = self._clean(name, role=role, skills=skills or {}, qualifications=qualifications,
+                           languages=languages, kinds=kinds, accuracy=accuracy)
+        now = _now()
+        with self.project.store.write() as conn:
+            if q.get_annotator(conn, self.project.id, name) is not None:
+                raise ValidationError(f"annotator {name!r} already exists in project "
+                                      f"{self.project.name!r}; use annotators.update(...)")
+            q.insert_annotator(conn, dict(project_id=self.project.id, name=name, active=True,
+                                          created_at=now, updated_at=now, **vals))
+            q.insert_event(conn, project_id=self.project.id, kind="annotator_added",
+                           actor="system", now=now, payload={"name": name, "role": role})
+        return self.profile(name)
+
+    def ensure(self, name: str) -> AnnotatorProfile:
+        """The profile, registering the name as a plain annotator if it is new."""
+        with self.project.store.read() as conn:
+            row = q.get_annotator(conn, self.project.id, name)
+        if row is not None:
+            return _profile(row)
+        try:
+            return self.add(name)
+        except ValidationError:
+            return self.profile(name)  # another process added it meanwhile
+
+    def update(self, name: str, **fields: Any) -> AnnotatorProfile:
+        """Change role, skills, qualifications, languages, kinds, accuracy or active."""
+        allowed = {"role", "skills", "qualifications", "languages", "kinds", "accuracy", "active"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValidationError(f"annotator {name!r}: unknown fields {sorted(bad)}; "
+                                  f"known: {sorted(allowed)}")
+        cur = self.profile(name)
+        merged = dict(role=cur.role, skills=cur.skills, qualifications=cur.qualifications,
+                      languages=cur.languages, kinds=cur.kinds, accuracy=cur.accuracy)
+        merged.update({k: v for k, v in fields.items() if k != "active"})
+        vals = self._clean(name, **merged)
+        if "active" in fields:
+            vals["active"] = bool(fields["active"])
+        now = _now()
+        with self.project.store.write() as conn:
+            q.update_annotator(conn, self.project.id, name, {**vals, "updated_at": now})
+            q.insert_event(conn, project_id=self.project.id, kind="annotator_updated",
+                           actor="system", now=now,
+                           payload={"name": name, **{k: _plain(v) for k, v in fields.items()}})
+        return self.profile(name)
+
+    def _clean(self, name: str, *, role: str, skills: Mapping[str, float],
+               qualifications: Sequence[str], languages: Sequence[str], kinds: Sequence[str],
+               accuracy: float | None) -> dict[str, Any]:
+        if role not in ROLES:
+            raise ValidationError(f"annotator {name!r}: field 'role' is {role!r}; expected one "
+                                  f"of {list(ROLES)}")
+        sk = {}
+        for label, acc in dict(skills).items():
+            a = float(acc)
+            if not 0.0 <= a <= 1.0:
+                raise ValidationError(f"annotator {name!r}: skills[{label!r}] = {acc} must be "
+                                      "an accuracy in [0, 1]")
+            sk[str(label)] = a
+        if accuracy is not None and not 0.0 <= float(accuracy) <= 1.0:
+            raise ValidationError(f"annotator {name!r}: field 'accuracy' must lie in [0, 1]")
+        for field_name, seq in (("qualifications", qualifications), ("languages", languages),
+                                ("kinds", kinds)):
+            if isinstance(seq, str):
+                raise ValidationError(f"annotator {name!r}: field {field_name!r} must be a list "
+                                      f"of strings, not the string {seq!r}")
+        return dict(role=role, skills=sk, qualifications=list(qualifications),
+                    languages=list(languages), kinds=list(kinds),
+                    accuracy=None if accuracy is None else float(accuracy))
+
+    def profile(self, name: str) -> AnnotatorProfile:
+        with self.project.store.read() as conn:
+            row = q.get_annotator(conn, self.project.id, name)
+        if row is None:
+            raise LabelnbError(f"annotator {name!r} is not in project {self.project.name!r}; "
+                               f"add them with project.annotators.add({name!r})")
+        return _profile(row)
+
+    def __getitem__(self, name: str) -> AnnotatorProfile:
+        return self.profile(name)
+
+    def table(self) -> pd.DataFrame:
+        return self.project._frame(q.select_annotators(self.project.id))
+
+    def skill_supply(self, skill: str) -> int:
+        df = self.table()
+        if df.empty:
+            return 0
+        return int(sum(1 for quals, act in zip(df["qualifications"], df["active"], strict=True)
+                       if act and skill in quals))
+
+    def stats(self) -> pd.DataFrame:
+        """Per annotator: role, annotations, mean and total time per annotation, and
+        review outcomes of their work."""
+        with self.project.store.read() as conn:
+            work = {r.author: r for r in q.annotator_work(conn, self.project.id)}
+            revs = q.review_counts(conn, self.project.id)
+        rev: dict[str, dict[str, int]] = {}
+        for author, decision, n in revs:
+            rev.setdefault(author, {})[decision] = int(n)
+        df = self.table()
+        names = list(df["name"]) if not df.empty else []
+        names += [a for a in work if a not in names]
+        roles = dict(zip(df["name"], df["role"], strict=True)) if not df.empty else {}
+        out = []
+        for n in names:
+            w = work.get(n)
+            out.append({
+                "annotator": n, "role": roles.get(n, "(external)"),
+                "annotations": int(w.annotations) if w else 0,
+                "mean_duration_s": (round(float(w.mean_duration_s), 3)
+                                    if w and w.mean_duration_s is not None else None),
+                "total_duration_s": (round(float(w.total_duration_s), 3)
+                                     if w and w.total_duration_s is not None else None),
+                "approved": rev.get(n, {}).get("approve", 0),
+                "rejected": rev.get(n, {}).get("reject", 0),
+                "corrected": rev.get(n, {}).get("correct", 0),
+            })
+        return pd.DataFrame(out, columns=["annotator", "role", "annotations", "mean_duration_s",
+                                          "total_duration_s", "approved", "rejected",
+                                          "corrected"])
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return str(self.table()._repr_html_())  # type: ignore[operator]
+
+
+def _profile(row: Any) -> AnnotatorProfile:
+    return AnnotatorProfile(name=row.name, role=row.role, skills=dict(row.skills or {}),
+                            qualifications=tuple(row.qualifications or ()),
+                            languages=tuple(row.languages or ()), kinds=tuple(row.kinds or ()),
+                            accuracy=row.accuracy, active=bool(row.active))
+
+
+def _isna(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(v: Any) -> Any:
+    """numpy / pandas scalars → JSON-able Python values."""
+    if hasattr(v, "item") and not isinstance(v, list | dict | str):
+        try:
+            return v.item()
+        except (ValueError, AttributeError):
+            return v
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _looks_like_path(s: str) -> bool:
+    return (("/" in s or os.sep in s) and " " not in s.strip()) or (
+        os.path.splitext(s)[1].lower() in media_mod.IMAGE_EXTS and " " not in s)
+
+
+def open(url_or_path: str | os.PathLike[str], name: str | None = None) -> Project:  # noqa: A001
+    """Open a project; ``name`` may be left out when the database holds one."""
+    return Project.open(url_or_path, name)
+

@@ -1,0 +1,385 @@
+"""The task queue an annotator (or reviewer) pulls from.
+
+>>> # q = project.queue("ana")
+>>> # task = q.claim()                 # a lease with a TTL and a token
+>>> # q.submit([Box(1, 2, 30, 40, "cat")], client_id="c-1")
+
+A claim is one transaction (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN
+IMMEDIATE``), so no two annotators ever hold the same task. A lease that is not
+heartbeated runs out after ``lease_ttl_s`` and goes back to the pool on the next
+claim; a submit with a stale or foreign token is refused with
+:class:`~labelnb.errors.LeaseExpired`. The same ``client_id`` submitted twice stores
+one annotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy.exc import IntegrityError
+
+from labelnb.errors import LeaseExpired, NoActiveLease, PermissionDenied, ValidationError
+from labelnb.queue import queries as q
+from labelnb.queue.routing import AnnotatorProfile, RoutingPolicy
+from labelnb.types import Annotation, Region
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+
+Stage = Literal["annotate", "review", "adjudicate"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An item as the queue hands it out: media by URI (or inline text), never bytes."""
+
+    id: int
+    media: str
+    uri: str | None
+    text: str | None
+    width: int | None
+    height: int | None
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One leased task. ``token`` proves the lease; ``expires_at`` is its deadline."""
+
+    id: int
+    item: Item
+    stage: str
+    token: str
+    expires_at: datetime
+    claimed_at: datetime
+    annotator: str
+    slot: int = 0
+    target_annotation_id: str | None = None  # review: what is reviewed; rework: what was rejected
+    author: str | None = None  # review: whose work
+
+    @property
+    def item_id(self) -> int:
+        return self.item.id
+
+
+class Queue:
+    """One annotator's handle on the project's queue.
+
+    ``stages`` picks which tasks this handle claims: ``("annotate",)`` for annotators,
+    ``("review",)`` for the review queue, ``("adjudicate",)`` for experts.
+    """
+
+    def __init__(self, project: Project, annotator: str, *, stages: Sequence[str] = ("annotate",),
+                 routing: RoutingPolicy | None = None, profile_ttl_s: float = 30.0) -> None:
+        self.project = project
+        self.annotator = annotator
+        self.stages = tuple(stages)
+        self.routing = routing or project.routing
+        self.current: Task | None = None
+        self._profile: AnnotatorProfile | None = None
+        self._profile_at = 0.0
+        self._profile_ttl = profile_ttl_s
+        self._claimed_mono = 0.0
+        if ("review" in self.stages or "adjudicate" in self.stages):
+            prof = self.profile
+            if not prof.can_review:
+                raise PermissionDenied(
+                    f"annotator {annotator!r} has role {prof.role!r}; reviewing needs role "
+                    "'reviewer' or 'lead' (or the 'senior' qualification). Fix: "
+                    f"project.annotators.update({annotator!r}, role='reviewer')"
+                )
+
+    # --- profile (cached; routing reads it on every claim) ---------------------------
+    @property
+    def profile(self) -> AnnotatorProfile:
+        if self._profile is None or time.monotonic() - self._profile_at > self._profile_ttl:
+            self._profile = self.project.annotators.profile(self.annotator)
+            self._profile_at = time.monotonic()
+        return self._profile
+
+    def refresh(self) -> None:
+        """Re-read the annotator profile now (it is cached for a few seconds)."""
+        self._profile = None
+
+    @property
+    def _ttl(self) -> timedelta:
+        return timedelta(seconds=float(self.project.settings["lease_ttl_s"]))
+
+    # --- claim -----------------------------------------------------------------------
+    def claim(self) -> Task | None:
+        """Lease the next task for this annotator, or return None when none is left.
+
+        A lease still held by this handle is released first (claiming twice without
+        submitting would otherwise hoard tasks)."""
+        if self.current is not None:
+            self.release()
+        store = self.project.store
+        now = _now()
+        expires = now + self._ttl
+        token = secrets.token_hex(16)
+        where = q.claimable(self.project.id, self.stages, self.annotator, now,
+                            self.routing.filters(self.profile, q.tasks,
+                                                 self.project.schema.kind))
+        with store.write() as conn:
+            row = q.claim_task(conn, store.dialect, where=where, annotator=self.annotator,
+                               token=token, now=now, expires_at=expires)
+            if row is None:
+                return None
+            if row.old_status == "leased" and row.old_token:
+                q.end_lease(conn, token=row.old_token, now=now, outcome="expired")
+                q.insert_event(conn, project_id=self.project.id, kind="lease_expired",
+                               actor=self.annotator, now=now, item_id=row.item_id,
+                               task_id=row.id, payload={"token": row.old_token[:8]})
+            q.insert_lease(conn, task_id=row.id, item_id=row.item_id, annotator=self.annotator,
+                           token=token, now=now, expires_at=expires)
+            it = q.get_item(conn, row.item_id)
+        assert it is not None
+        item = Item(id=int(it.id), media=it.media, uri=it.uri, text=it.text, width=it.width,
+                    height=it.height, meta=dict(it.meta or {}), group=it.group_key)
+        self.current = Task(id=int(row.id), item=item, stage=row.stage, token=token,
+                            expires_at=expires, claimed_at=now, annotator=self.annotator,
+                            slot=int(row.slot), target_annotation_id=row.target_annotation_id,
+                            author=row.author)
+        self._claimed_mono = time.monotonic()
+        return self.current
+
+    def __iter__(self) -> Any:
+        """Claim tasks until none is left (submit or skip each before the next)."""
+        while (task := self.claim()) is not None:
+            yield task
+
+    # --- lease upkeep ------------------------------------------------------------------
+    def _require(self, task: Task | None) -> Task:
+        t = task or self.current
+        if t is None:
+            raise NoActiveLease(
+                f"annotator {self.annotator!r} holds no lease; call queue.claim() first"
+            )
+        return t
+
+    def heartbeat(self, task: Task | None = None) -> datetime:
+        """Extend the lease by the TTL; returns the new expiry."""
+        t = self._require(task)
+        now = _now()
+        expires = now + self._ttl
+        with self.project.store.write() as conn:
+            ok = q.extend_lease(conn, task_id=t.id, token=t.token, now=now, expires_at=expires)
+        if not ok:
+            self._lost(t)
+        new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": expires})
+        if self.current is not None and self.current.id == t.id:
+            self.current = new
+        return expires
+
+    def _lost(self, t: Task) -> None:
+        if self.current is not None and self.current.id == t.id:
+            self.current = None
+        raise LeaseExpired(
+            f"task {t.id} (item {t.item.id}): the lease of {self.annotator!r} expired at "
+            f"{t.expires_at:%H:%M:%S} UTC or was never theirs, and the task went back to the "
+            "pool. Fix: claim a new task; heartbeat() more often than the lease TTL "
+            f"({self.project.settings['lease_ttl_s']} s) while working"
+        )
+
+    def skip(self, reason: str | None = None, task: Task | None = None) -> None:
+        """Give the task back; it will not be offered to this annotator again."""
+        self._return(task, "skipped", reason)
+
+    def release(self, task: Task | None = None) -> None:
+        """Give the task back unworked (it may come back to this annotator)."""
+        self._return(task, "released", None)
+
+    def _return(self, task: Task | None, outcome: str, reason: str | None) -> None:
+        t = self._require(task)
+        now = _now()
+        with self.project.store.write() as conn:
+            ok = q.return_task(conn, task_id=t.id, token=t.token, now=now,
+                               keep_assignee=False)
+            if ok:
+                q.end_lease(conn, token=t.token, now=now, outcome=outcome)
+                q.insert_event(conn, project_id=self.project.id,
+                               kind="skip" if outcome == "skipped" else "release",
+                               actor=self.annotator,
+                               now=now, item_id=t.item.id, task_id=t.id,
+                               payload={"reason": reason} if reason else {})
+        if self.current is not None and self.current.id == t.id:
+            self.current = None
+        if not ok:
+            self._lost(t)
+
+    # --- submit ------------------------------------------------------------------------
+    def submit(self, annotation: Annotation | Region | Iterable[Region], *,
+               client_id: str | None = None, duration_s: float | None = None,
+               task: Task | None = None) -> str:
+        """Store the annotation of the leased task; returns the annotation id.
+
+        ``annotation`` is an :class:`~labelnb.types.Annotation` or its regions. The
+        same ``client_id`` submitted twice stores one annotation (the second call
+        returns the first's id)."""
+        t = self._require(task)
+        if t.stage != "annotate" and t.stage != "adjudicate":
+            raise ValidationError(
+                f"task {t.id} is a {t.stage!r} task; use approve(), reject() or correct()"
+            )
+        project = self.project
+        now = _now()
+        if duration_s is None and self.current is not None and self.current.id == t.id:
+            duration_s = round(time.monotonic() - self._claimed_mono, 3)
+        ann = self._as_annotation(annotation, t, client_id, duration_s, now)
+        project.validate(ann, item=t.item)
+        row = project._annotation_row(ann, now)
+        try:
+            with project.store.write() as conn:
+                if not q.finish_task(conn, task_id=t.id, token=t.token, now=now):
+                    existing = (q.annotation_id_by_client_id(conn, project.id, client_id)
+                                if client_id else None)
+                    if existing is not None:
+                        self._forget(t)
+                        return existing
+                    self._lost(t)
+                q.insert_annotation(conn, row)
+                q.end_lease(conn, token=t.token, now=now, outcome="submitted")
+                if self._sample_review(ann.id):
+                    project._queue_review(conn, ann, now)
+        except IntegrityError:
+            if client_id is None:
+                raise
+            with project.store.read() as conn:
+                existing = q.annotation_id_by_client_id(conn, project.id, client_id)
+            if existing is None:
+                raise
+            self._forget(t)
+            return existing
+        self._forget(t)
+        return ann.id
+
+    def _forget(self, t: Task) -> None:
+        if self.current is not None and self.current.id == t.id:
+            self.current = None
+
+    def _as_annotation(self, annotation: Annotation | Region | Iterable[Region], t: Task,
+                       client_id: str | None, duration_s: float | None,
+                       now: datetime) -> Annotation:
+        if isinstance(annotation, Annotation):
+            if annotation.item_id != t.item.id:
+                raise ValidationError(
+                    f"annotation {annotation.id!r}: field 'item_id' is {annotation.item_id} "
+                    f"but task {t.id} is for item {t.item.id}; annotate the leased item"
+                )
+            if annotation.author != self.annotator and annotation.source == "human":
+                raise PermissionDenied(
+                    f"annotation {annotation.id!r}: field 'author' is {annotation.author!r} "
+                    f"but the lease belongs to {self.annotator!r}; submit under your own name"
+                )
+            d = annotation.to_json()
+            d.update(task_id=t.id, schema_version=self.project.schema_version,
+                     submitted_at=None)
+            d.pop("submitted_at")
+            if client_id is not None:
+                d["client_id"] = client_id
+            if duration_s is not None and annotation.duration_s is None:
+                d["duration_s"] = duration_s
+            if t.target_annotation_id and "corrects" not in d:
+                d["corrects"] = t.target_annotation_id
+            return Annotation.from_json(d)
+        regions: tuple[Region, ...]
+        if isinstance(annotation, Region):
+            regions = (annotation,)
+        else:
+            regions = tuple(annotation)
+        return Annotation(item_id=t.item.id, regions=regions, author=self.annotator,
+                          source="human", created_at=now, duration_s=duration_s,
+                          task_id=t.id, schema_version=self.project.schema_version,
+                          corrects=t.target_annotation_id, client_id=client_id)
+
+    def _sample_review(self, annotation_id: str) -> bool:
+        frac = float(self.project.settings.get("review_fraction", 0.0))
+        if frac <= 0:
+            return False
+        if frac >= 1:
+            return True
+        # deterministic per annotation, so a replay makes the same choice
+        h = int(hashlib.sha1(annotation_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return h < frac
+
+    # --- review ------------------------------------------------------------------------
+    def approve(self, feedback: str | None = None, task: Task | None = None) -> None:
+        """Accept the annotation under review."""
+        self._review(task, "approve", feedback, None)
+
+    def reject(self, feedback: str, task: Task | None = None) -> None:
+        """Reject it: the item goes back to its author, with this feedback."""
+        if not feedback or not feedback.strip():
+            raise ValidationError("reject(): field 'feedback' is empty; tell the author what "
+                                  "to fix")
+        self._review(task, "reject", feedback, None)
+
+    def correct(self, regions: Region | Iterable[Region], feedback: str | None = None,
+                task: Task | None = None) -> str:
+        """Fix it yourself: stores a correction (a new annotation pointing at the old one)."""
+        regs = (regions,) if isinstance(regions, Region) else tuple(regions)
+        return self._review(task, "correct", feedback, regs) or ""
+
+    def _review(self, task: Task | None, decision: str, feedback: str | None,
+                regions: tuple[Region, ...] | None) -> str | None:
+        t = self._require(task)
+        if t.stage != "review" or not t.target_annotation_id:
+            raise ValidationError(f"task {t.id} is a {t.stage!r} task, not a review task")
+        if t.author == self.annotator:
+            raise PermissionDenied(f"task {t.id}: {self.annotator!r} cannot review their own "
+                                   "annotation")
+        project = self.project
+        now = _now()
+        correction: Annotation | None = None
+        if regions is not None:
+            correction = Annotation(item_id=t.item.id, regions=regions, author=self.annotator,
+                                    source="human", created_at=now, task_id=t.id,
+                                    schema_version=project.schema_version,
+                                    corrects=t.target_annotation_id,
+                                    duration_s=round(time.monotonic() - self._claimed_mono, 3))
+            project.validate(correction, item=t.item)
+        with project.store.write() as conn:
+            if not q.finish_task(conn, task_id=t.id, token=t.token, now=now):
+                self._lost(t)
+            target = q.get_annotation(conn, t.target_annotation_id)
+            assert target is not None
+            if correction is not None:
+                q.insert_annotation(conn, project._annotation_row(correction, now))
+            q.insert_review(conn, dict(
+                project_id=project.id, task_id=t.id, annotation_id=t.target_annotation_id,
+                reviewer=self.annotator, decision=decision, feedback=feedback,
+                correction_id=correction.id if correction else None, created_at=now))
+            q.end_lease(conn, token=t.token, now=now, outcome="submitted")
+            q.insert_event(conn, project_id=project.id, kind=f"review_{decision}",
+                           actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
+                           payload={"annotation_id": t.target_annotation_id,
+                                    "author": target.author})
+            if decision == "reject" and target.task_id is not None:
+                q.reopen_for_author(conn, task_id=int(target.task_id), author=target.author,
+                                    rejected_annotation_id=target.id, priority=10.0)
+        self._forget(t)
+        return correction.id if correction else None
+
+    def feedback(self) -> list[dict[str, Any]]:
+        """Review feedback on this annotator's rejected annotations, newest first."""
+        df = self.project.reviews()
+        if df.empty:
+            return []
+        anns = self.project.annotations(annotator=self.annotator)
+        mine = df[df["annotation_id"].isin(set(anns["id"]))]
+        return mine.sort_values("created_at", ascending=False).to_dict("records")  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        held = f", holding task {self.current.id}" if self.current else ""
+        return f"Queue({self.annotator!r}, stages={self.stages}{held})"

@@ -1,0 +1,182 @@
+"""Opening the database: URLs, SQLite pragmas, transactions and migrations.
+
+A plain path (``"labels.db"``) or ``sqlite:///...`` URL opens a SQLite file in WAL
+mode with a busy timeout and foreign keys on. A ``postgresql://`` URL opens
+PostgreSQL through psycopg 3 (``pip install 'labelnb[postgres]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from labelnb.errors import (
+    CorruptDatabase,
+    DatabaseTooNew,
+    DatabaseUnreachable,
+    MissingExtra,
+    StoreError,
+)
+
+log = logging.getLogger("labelnb.store")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url_or_path: str | os.PathLike[str]) -> str:
+    """Turn a path or URL into a SQLAlchemy URL with the driver labelnb uses."""
+    s = os.fspath(url_or_path)
+    if "://" not in s:
+        return "sqlite:///" + str(Path(s).expanduser().resolve())
+    if s.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + s.split("://", 1)[1]
+    return s
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+class Store:
+    """An engine plus the transaction helpers the queries use."""
+
+    def __init__(self, url_or_path: str | os.PathLike[str], *, migrate: bool = True,
+                 pool: bool = True) -> None:
+        self.url = normalize_url(url_or_path)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise StoreError(
+                f"database URL {url_or_path!r} is not a valid URL; give a file path or "
+                "'postgresql://host/dbname'"
+            ) from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(parsed.database or "", pool)
+        elif self.dialect == "postgresql":
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise MissingExtra("psycopg", "postgres", "a postgresql:// database") from None
+            kw: dict[str, Any] = {"poolclass": NullPool} if not pool else {
+                "pool_size": 5, "max_overflow": 10, "pool_pre_ping": True}
+            self.engine = create_engine(self.url, **kw)
+        else:
+            raise StoreError(
+                f"database {_safe(self.url)}: labelnb supports SQLite files and PostgreSQL; "
+                "give a path or a postgresql:// URL"
+            )
+        self._check_reachable()
+        if migrate:
+            from labelnb.queue.migrate import ensure_current
+
+            ensure_current(self)
+
+    # --- engines -------------------------------------------------------------------
+    def _sqlite_engine(self, path: str, pool: bool) -> Engine:
+        if path and path != ":memory:":
+            p = Path(path)
+            if p.is_dir():
+                raise StoreError(f"database path {path!r} is a directory; give a file path")
+            if not p.parent.exists():
+                raise StoreError(
+                    f"database path {path!r}: folder {str(p.parent)!r} does not exist; "
+                    "create it first"
+                )
+            if p.exists() and p.stat().st_size > 0:
+                with p.open("rb") as f:
+                    head = f.read(16)
+                if head != b"SQLite format 3\x00":
+                    raise CorruptDatabase(
+                        f"database file {path!r} is not a SQLite database (its header is "
+                        f"{head[:16]!r}); point labelnb at a new path or restore the file "
+                        "from a backup"
+                    )
+        engine = create_engine(
+            self.url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            poolclass=None if pool else NullPool,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+            # let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred)
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    def _check_reachable(self) -> None:
+        try:
+            with self.engine.connect() as c:
+                if self.dialect == "sqlite":
+                    c.exec_driver_sql("PRAGMA schema_version").scalar()
+                else:
+                    c.exec_driver_sql("SELECT 1").scalar()
+        except OperationalError as e:
+            msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+            if self.dialect == "sqlite":
+                raise CorruptDatabase(
+                    f"database {_safe(self.url)} cannot be opened: {msg}; check the file and "
+                    "its permissions, or point labelnb at a new path"
+                ) from None
+            raise DatabaseUnreachable(
+                f"database {_safe(self.url)} is unreachable: {msg}. Fix: start the server or "
+                "correct host, port, user and database name in the URL"
+            ) from None
+        except DatabaseError as e:
+            raise CorruptDatabase(
+                f"database {_safe(self.url)} is corrupt or not a database: {e.orig}; restore "
+                "it from a backup or point labelnb at a new path"
+            ) from None
+
+    # --- transactions --------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` on SQLite (the writer lock is taken
+        up front, so two writers never deadlock on a lock upgrade)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def table_names(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({_safe(self.url)!r})"
+
+
+__all__ = ["DatabaseTooNew", "Store", "normalize_url"]

@@ -1,0 +1,207 @@
+"""The store's tables (SQLAlchemy Core). One schema for SQLite and PostgreSQL.
+
+Append-only tables: ``annotations`` (a correction is a new row whose ``corrects``
+points at the old one), ``leases`` (every claim ever made), ``reviews``,
+``predictions`` and ``events`` (the audit log). ``tasks`` is the only table whose
+rows change state (open → leased → done).
+
+Any change here needs an Alembic revision in ``labelnb/queue/migrations/versions``;
+``tests/queue/test_migrations.py`` checks that ``create_all`` and ``upgrade head``
+agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT ids on Postgres; INTEGER PRIMARY KEY (the rowid) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+Time = DateTime(timezone=True)
+
+projects = Table(
+    "projects", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("schema_version", Integer, nullable=False),
+    Column("settings", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+)
+
+schemas = Table(
+    "schemas", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("fingerprint", String(32), nullable=False),
+    Column("body", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("created_by", String(200)),
+    UniqueConstraint("project_id", "version", name="uq_schemas_project_version"),
+)
+
+items = Table(
+    "items", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("media", String(16), nullable=False),  # image | text | other
+    Column("uri", Text),  # media by URI (file://, http(s)://, s3://, gs://); never the bytes
+    Column("text", Text),  # inline text for text items
+    Column("content_hash", String(64), nullable=False),
+    Column("width", Integer),  # EXIF-oriented pixel size for images
+    Column("height", Integer),
+    Column("group_key", String(200)),  # source group (for leakage-free splits)
+    Column("meta", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+    UniqueConstraint("project_id", "content_hash", name="uq_items_project_hash"),
+)
+
+annotators = Table(
+    "annotators", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # annotator | reviewer | lead
+    Column("skills", Json, nullable=False),  # {label: accuracy in [0, 1]}
+    Column("qualifications", Json, nullable=False),  # [str]
+    Column("languages", Json, nullable=False),  # [str]
+    Column("kinds", Json, nullable=False),  # certified schema kinds [str]
+    Column("accuracy", Float),  # overall, from calibration / gold
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_annotators_project_name"),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Id, ForeignKey("items.id"), nullable=False),
+    Column("stage", String(16), nullable=False),  # annotate | review | adjudicate
+    Column("slot", Integer, nullable=False),  # 0..overlap-1 for annotate tasks
+    Column("status", String(16), nullable=False),  # open | leased | done | cancelled
+    Column("priority", Float, nullable=False),
+    Column("difficulty", Float),  # 0 easy .. 1 hard
+    Column("required_skill", String(100)),
+    Column("language", String(32)),
+    Column("focus_label", String(200)),
+    Column("deadline", Time),
+    Column("assignee", String(200)),  # who holds (or held) it
+    Column("reserved_for", String(200)),  # only this annotator may claim it
+    Column("author", String(200)),  # review tasks: whose work is reviewed (never the reviewer)
+    Column("target_annotation_id", String(32)),  # review tasks: the annotation under review
+    Column("lease_token", String(64)),
+    Column("lease_expires_at", Time),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Time, nullable=False),
+    Column("done_at", Time),
+)
+Index("ix_tasks_claim", tasks.c.project_id, tasks.c.stage, tasks.c.status,
+      tasks.c.priority.desc(), tasks.c.id)
+Index("ix_tasks_item", tasks.c.item_id, tasks.c.stage)
+Index("ix_tasks_assignee", tasks.c.assignee)
+
+leases = Table(
+    "leases", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("item_id", Id, nullable=False),
+    Column("annotator", String(200), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("claimed_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("ended_at", Time),
+    Column("outcome", String(16)),  # submitted | skipped | released | expired
+)
+Index("ix_leases_task", leases.c.task_id)
+Index("ix_leases_annotator", leases.c.annotator, leases.c.outcome)
+
+annotations = Table(
+    "annotations", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Id, ForeignKey("items.id"), nullable=False),
+    Column("task_id", Id, ForeignKey("tasks.id")),
+    Column("author", String(200), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("regions", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("submitted_at", Time, nullable=False),
+    Column("duration_s", Float),
+    Column("corrects", String(32), ForeignKey("annotations.id")),
+    Column("model_version", String(200)),
+    Column("client_id", String(200)),
+    Column("meta", Json, nullable=False),
+    UniqueConstraint("project_id", "client_id", name="uq_annotations_client_id"),
+)
+Index("ix_annotations_item", annotations.c.item_id)
+Index("ix_annotations_author", annotations.c.project_id, annotations.c.author)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("task_id", Id, ForeignKey("tasks.id")),
+    Column("annotation_id", String(32), ForeignKey("annotations.id"), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("decision", String(16), nullable=False),  # approve | reject | correct
+    Column("feedback", Text),
+    Column("correction_id", String(32), ForeignKey("annotations.id")),
+    Column("created_at", Time, nullable=False),
+)
+Index("ix_reviews_annotation", reviews.c.annotation_id)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Id, ForeignKey("items.id"), nullable=False),
+    Column("model_version", String(200), nullable=False),
+    Column("source", String(32), nullable=False),  # model | llm | labeling_function
+    Column("regions", Json, nullable=False),
+    Column("score", Float),
+    Column("created_at", Time, nullable=False),
+)
+Index("ix_predictions_item", predictions.c.item_id, predictions.c.model_version)
+
+events = Table(
+    "events", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id")),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("item_id", Id),
+    Column("task_id", Id),
+    Column("payload", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+)
+Index("ix_events_project", events.c.project_id, events.c.kind)

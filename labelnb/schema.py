@@ -1,0 +1,306 @@
+"""The project's labeling schema: what kind of annotation, which classes, which keys.
+
+>>> s = Schema(kind="boxes", labels=["cat", "dog"])
+>>> [(c.name, c.hotkey) for c in s.labels]
+[('cat', '1'), ('dog', '2')]
+>>> s.check_region(Box(0, 0, 5, 5, "cow"), where="item 1")
+Traceback (most recent call last):
+...
+labelnb.errors.SchemaError: item 1: label 'cow' is not in the schema (cat, dog); add it with project.set_schema(...) or fix the label
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, get_args
+
+import orjson
+
+from labelnb.errors import SchemaError
+from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
+
+Kind = Literal["boxes", "polygons", "masks", "spans", "choice", "multi_choice"]
+KINDS: tuple[str, ...] = get_args(Kind)
+AttributeType = Literal["text", "number", "bool", "choice"]
+
+#: which region types each kind accepts
+REGION_TYPES: dict[str, tuple[type[Region], ...]] = {
+    "boxes": (Box,),
+    "polygons": (Polygon,),
+    "masks": (Mask, Polygon),
+    "spans": (Span,),
+    "choice": (Choice,),
+    "multi_choice": (Choice,),
+}
+#: which media each kind annotates
+MEDIA: dict[str, tuple[str, ...]] = {
+    "boxes": ("image",), "polygons": ("image",), "masks": ("image",), "spans": ("text",),
+    "choice": ("image", "text"), "multi_choice": ("image", "text"),
+}
+
+# Tableau-10 style palette, distinguishable on photos
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+           "#ff9da7", "#9c755f", "#bab0ac")
+_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """A per-annotation attribute (e.g. ``occluded: bool``, ``color: choice``)."""
+
+    name: str
+    type: AttributeType = "text"
+    options: tuple[str, ...] = ()
+    required: bool = False
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise SchemaError("attribute: field 'name' must be a non-empty string")
+        if self.type not in get_args(AttributeType):
+            raise SchemaError(
+                f"attribute {self.name!r}: field 'type' is {self.type!r}; expected one of "
+                f"{list(get_args(AttributeType))}"
+            )
+        object.__setattr__(self, "options", tuple(self.options))
+        if self.type == "choice" and not self.options:
+            raise SchemaError(f"attribute {self.name!r}: a 'choice' attribute needs options")
+
+    def check(self, value: Any, where: str) -> None:
+        ok = {
+            "text": isinstance(value, str),
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "choice": value in self.options,
+        }[self.type]
+        if not ok:
+            want = f"one of {list(self.options)}" if self.type == "choice" else f"a {self.type}"
+            raise SchemaError(
+                f"{where}: attribute {self.name!r} is {value!r}; it must be {want}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "options": list(self.options),
+                "required": self.required, "default": self.default}
+
+
+@dataclass(frozen=True, slots=True)
+class LabelClass:
+    """One class: its name, colour, hotkey, and the description and examples that
+    annotators (and later LLM prompts) read."""
+
+    name: str
+    color: str | None = None
+    hotkey: str | None = None
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    attributes: tuple[Attribute, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SchemaError(f"label class: field 'name' must be a non-empty string, "
+                              f"got {self.name!r}")
+        if self.hotkey is not None and (not isinstance(self.hotkey, str)
+                                        or len(self.hotkey) != 1):
+            raise SchemaError(
+                f"label {self.name!r}: field 'hotkey' must be one character, got {self.hotkey!r}"
+            )
+        if self.color is not None and not (isinstance(self.color, str)
+                                           and self.color.startswith("#")
+                                           and len(self.color) in (4, 7)):
+            raise SchemaError(
+                f"label {self.name!r}: field 'color' must be a hex colour like '#1f77b4', "
+                f"got {self.color!r}"
+            )
+        object.__setattr__(self, "examples", tuple(self.examples))
+        object.__setattr__(self, "attributes", tuple(_attr(a) for a in self.attributes))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "color": self.color, "hotkey": self.hotkey,
+                "description": self.description, "examples": list(self.examples),
+                "attributes": [a.to_json() for a in self.attributes]}
+
+
+def _attr(a: Attribute | Mapping[str, Any]) -> Attribute:
+    if isinstance(a, Attribute):
+        return a
+    if isinstance(a, Mapping):
+        d = dict(a)
+        d["options"] = tuple(d.get("options", ()))
+        return Attribute(**d)
+    raise SchemaError(f"attribute {a!r}: give an Attribute or a dict")
+
+
+def _label(x: LabelClass | str | Mapping[str, Any]) -> LabelClass:
+    if isinstance(x, LabelClass):
+        return x
+    if isinstance(x, str):
+        return LabelClass(x)
+    if isinstance(x, Mapping):
+        d = dict(x)
+        d["examples"] = tuple(d.get("examples", ()))
+        d["attributes"] = tuple(d.get("attributes", ()))
+        try:
+            return LabelClass(**d)
+        except TypeError as e:
+            raise SchemaError(f"label {x!r}: {e}") from None
+    raise SchemaError(f"label {x!r}: give a name, a LabelClass or a dict")
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """What a project labels.
+
+    ``kind`` is one of ``boxes``, ``polygons``, ``masks``, ``spans``, ``choice``,
+    ``multi_choice``. ``labels`` are names, dicts or :class:`LabelClass`. Colours and
+    hotkeys (1-9, 0, then letters) are filled in where not given. ``attributes`` apply
+    to every annotation region; a class may add its own.
+
+    The store versions schemas: setting a changed schema on a project makes a new
+    version, and every annotation records the version it was made under.
+    """
+
+    kind: Kind
+    labels: tuple[LabelClass, ...]
+    attributes: tuple[Attribute, ...] = ()
+    instructions: str = ""
+    version: int | None = field(default=None, compare=False)
+
+    def __init__(self, kind: Kind, labels: Iterable[LabelClass | str | Mapping[str, Any]],
+                 attributes: Iterable[Attribute | Mapping[str, Any]] = (),
+                 instructions: str = "", version: int | None = None) -> None:
+        if kind not in KINDS:
+            raise SchemaError(f"schema: field 'kind' is {kind!r}; expected one of {list(KINDS)}")
+        if isinstance(labels, str):
+            raise SchemaError("schema: field 'labels' must be a list of names, not one string")
+        classes = [_label(x) for x in labels]
+        if not classes:
+            raise SchemaError("schema: field 'labels' is empty; give at least one label class")
+        names = [c.name for c in classes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SchemaError(f"schema: label names must be unique; repeated: {dup}")
+        taken = {c.hotkey for c in classes if c.hotkey}
+        given = [c.hotkey for c in classes if c.hotkey]
+        if len(given) != len(taken):
+            raise SchemaError(f"schema: two labels share a hotkey ({given})")
+        free = iter(k for k in _HOTKEYS if k not in taken)
+        filled = []
+        for i, c in enumerate(classes):
+            c = replace(c, color=c.color or PALETTE[i % len(PALETTE)],
+                        hotkey=c.hotkey or next(free, None))
+            filled.append(c)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "labels", tuple(filled))
+        object.__setattr__(self, "attributes", tuple(_attr(a) for a in attributes))
+        object.__setattr__(self, "instructions", instructions)
+        object.__setattr__(self, "version", version)
+
+    # --- lookups -------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.labels]
+
+    def __getitem__(self, name: str) -> LabelClass:
+        for c in self.labels:
+            if c.name == name:
+                return c
+        raise SchemaError(f"label {name!r} is not in the schema ({', '.join(self.names)})")
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.labels)
+
+    @property
+    def media(self) -> tuple[str, ...]:
+        """Which item media this kind annotates (``image``, ``text``)."""
+        return MEDIA[self.kind]
+
+    # --- validation ----------------------------------------------------------------
+    def check_region(self, region: Region, where: str, *, width: int | None = None,
+                     height: int | None = None, text: str | None = None) -> None:
+        """Raise :class:`SchemaError` if ``region`` does not fit this schema / item."""
+        allowed = REGION_TYPES[self.kind]
+        if not isinstance(region, allowed):
+            raise SchemaError(
+                f"{where}: a {type(region).__name__} cannot go in a {self.kind!r} project; "
+                f"use {' or '.join(t.__name__ for t in allowed)}"
+            )
+        if region.label not in self:
+            raise SchemaError(
+                f"{where}: label {region.label!r} is not in the schema "
+                f"({', '.join(self.names)}); add it with project.set_schema(...) or fix the "
+                "label"
+            )
+        attrs = {a.name: a for a in (*self.attributes, *self[region.label].attributes)}
+        for k, v in region.attributes.items():
+            if k not in attrs:
+                raise SchemaError(
+                    f"{where}: attribute {k!r} is not in the schema "
+                    f"(known: {sorted(attrs) or 'none'})"
+                )
+            attrs[k].check(v, where)
+        for a in attrs.values():
+            if a.required and a.name not in region.attributes:
+                raise SchemaError(f"{where}: required attribute {a.name!r} is missing")
+        if width is not None and height is not None:
+            if isinstance(region, Box | Polygon) and not region.within(width, height):
+                raise SchemaError(
+                    f"{where}: {region.label!r} {type(region).__name__.lower()} lies outside "
+                    f"the image ({width}x{height} px); clip it to 0 <= x <= {width}, "
+                    f"0 <= y <= {height}"
+                )
+            if isinstance(region, Mask) and region.size != (height, width):
+                raise SchemaError(
+                    f"{where}: mask {region.label!r} has size {list(region.size)} (h, w) but "
+                    f"the image is {height}x{width} (h x w); encode the mask at image size"
+                )
+        if text is not None and isinstance(region, Span):
+            try:
+                region.validate_against(text)
+            except SchemaError:
+                raise
+            except Exception as e:
+                raise SchemaError(f"{where}: {e}") from None
+
+    def check_annotation(self, ann: Annotation, *, width: int | None = None,
+                         height: int | None = None, text: str | None = None) -> None:
+        where = f"item {ann.item_id}"
+        for i, r in enumerate(ann.regions):
+            self.check_region(r, f"{where}, region {i}", width=width, height=height, text=text)
+        if self.kind == "choice" and len(ann.regions) > 1:
+            raise SchemaError(
+                f"{where}: a 'choice' project takes one Choice per annotation, got "
+                f"{len(ann.regions)}; use kind='multi_choice' for several"
+            )
+        if self.kind == "multi_choice":
+            labels = [r.label for r in ann.regions]
+            if len(set(labels)) != len(labels):
+                raise SchemaError(f"{where}: a class is chosen twice ({labels})")
+
+    # --- JSON ----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "labels": [c.to_json() for c in self.labels],
+                "attributes": [a.to_json() for a in self.attributes],
+                "instructions": self.instructions}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], version: int | None = None) -> Schema:
+        try:
+            return cls(kind=data["kind"], labels=data["labels"],
+                       attributes=data.get("attributes", ()),
+                       instructions=data.get("instructions", ""), version=version)
+        except KeyError as e:
+            raise SchemaError(f"schema JSON: missing field {e.args[0]!r}") from None
+
+    def fingerprint(self) -> str:
+        """A hash of the content (not the version): equal schemas, equal fingerprints."""
+        return hashlib.sha256(orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
+                              ).hexdigest()[:16]
+
+    def with_labels(self, labels: Sequence[LabelClass | str | Mapping[str, Any]]) -> Schema:
+        return Schema(self.kind, labels, self.attributes, self.instructions)
+
+
+__all__ = ["Attribute", "KINDS", "Kind", "LabelClass", "Schema"]

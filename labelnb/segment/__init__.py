@@ -1,0 +1,1 @@
+"""labelnb.segment (lands with its own issue)."""

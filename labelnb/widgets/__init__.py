@@ -1,0 +1,1 @@
+"""labelnb.widgets (lands with its own issue)."""

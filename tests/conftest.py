@@ -1,0 +1,73 @@
+"""Shared fixtures: a fresh database per test on SQLite and on the real PostgreSQL.
+
+The PostgreSQL URL comes from ``LABELNB_TEST_PG_URL`` (default
+``postgresql://127.0.0.1/test``). Each test gets its own PostgreSQL schema (via
+``search_path``), dropped afterwards. With ``CI`` set, an unreachable PostgreSQL fails
+the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("LABELNB_TEST_PG_URL", "postgresql://127.0.0.1/test")
+
+
+def _pg_admin_conn():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"),
+                           autocommit=True, connect_timeout=5)
+
+
+def pg_available() -> str | None:
+    """None if PostgreSQL answers, else the reason."""
+    try:
+        with _pg_admin_conn() as c:
+            c.execute("SELECT 1")
+        return None
+    except Exception as e:  # any connection failure
+        return f"{type(e).__name__}: {e}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    why = pg_available()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable in CI: {why}", pytrace=False)
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable: {why}")
+    return PG_URL
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A URL whose default schema is a fresh, empty PostgreSQL schema."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    with _pg_admin_conn() as c:
+        c.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield pg_schema_url(pg_url, name)
+    finally:
+        from sqlalchemy import create_engine  # noqa: F401  (engines are per test)
+
+        with _pg_admin_conn() as c:
+            c.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL: a SQLite file, or a fresh schema on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "labels.db")
+    return str(request.getfixturevalue("pg_schema"))
