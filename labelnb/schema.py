@@ -3,15 +3,16 @@
 >>> s = Schema(kind="boxes", labels=["cat", "dog"])
 >>> [(c.name, c.hotkey) for c in s.labels]
 [('cat', '1'), ('dog', '2')]
->>> s.check_region(Box(0, 0, 5, 5, "cow"), where="item 1")
+>>> s.check_region(Box(0, 0, 5, 5, "cow"), where="item 1")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-labelnb.errors.SchemaError: item 1: label 'cow' is not in the schema (cat, dog); add it with project.set_schema(...) or fix the label
+labelnb.errors.SchemaError: item 1: label 'cow' is not in the schema (cat, dog); add it ...
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
@@ -44,6 +45,7 @@ MEDIA: dict[str, tuple[str, ...]] = {
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac")
 _HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
+_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +110,7 @@ class LabelClass:
                 f"label {self.name!r}: field 'hotkey' must be one character, got {self.hotkey!r}"
             )
         if self.color is not None and not (isinstance(self.color, str)
-                                           and self.color.startswith("#")
-                                           and len(self.color) in (4, 7)):
+                                           and _HEX_COLOR.fullmatch(self.color)):
             raise SchemaError(
                 f"label {self.name!r}: field 'color' must be a hex colour like '#1f77b4', "
                 f"got {self.color!r}"
@@ -129,7 +130,13 @@ def _attr(a: Attribute | Mapping[str, Any]) -> Attribute:
     if isinstance(a, Mapping):
         d = dict(a)
         d["options"] = tuple(d.get("options", ()))
-        return Attribute(**d)
+        try:
+            return Attribute(**d)
+        except TypeError as e:
+            raise SchemaError(
+                f"attribute {dict(a)!r}: {e}; the fields are name, type, options, required, "
+                "default"
+            ) from None
     raise SchemaError(f"attribute {a!r}: give an Attribute or a dict")
 
 
@@ -182,10 +189,16 @@ class Schema:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise SchemaError(f"schema: label names must be unique; repeated: {dup}")
-        taken = {c.hotkey for c in classes if c.hotkey}
-        given = [c.hotkey for c in classes if c.hotkey]
-        if len(given) != len(taken):
-            raise SchemaError(f"schema: two labels share a hotkey ({given})")
+        taken: dict[str, str] = {}
+        for c in classes:
+            if c.hotkey and c.hotkey in taken:
+                raise SchemaError(
+                    f"schema: labels {taken[c.hotkey]!r} and {c.name!r} share the field "
+                    f"'hotkey' {c.hotkey!r}; give each label its own hotkey, or none to have "
+                    "one filled in"
+                )
+            if c.hotkey:
+                taken[c.hotkey] = c.name
         free = iter(k for k in _HOTKEYS if k not in taken)
         filled = []
         for i, c in enumerate(classes):
@@ -243,7 +256,10 @@ class Schema:
             attrs[k].check(v, where)
         for a in attrs.values():
             if a.required and a.name not in region.attributes:
-                raise SchemaError(f"{where}: required attribute {a.name!r} is missing")
+                raise SchemaError(
+                    f"{where}: required attribute {a.name!r} is missing; set it in the "
+                    f"region's attributes, e.g. attributes={{{a.name!r}: ...}}"
+                )
         if width is not None and height is not None:
             if isinstance(region, Box | Polygon) and not region.within(width, height):
                 raise SchemaError(

@@ -194,10 +194,11 @@ def claim_task(conn: Connection, dialect: str, *, where: list[ColumnElement[bool
     ).first()
 
 
-def extend_lease(conn: Connection, *, task_id: int, token: str, now: datetime,
+def extend_lease(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
                  expires_at: datetime) -> bool:
     n = conn.execute(update(tasks).where(
         tasks.c.id == task_id, tasks.c.lease_token == token, tasks.c.status == "leased",
+        tasks.c.assignee == annotator,
         tasks.c.lease_expires_at >= now).values(lease_expires_at=expires_at)).rowcount
     if n:
         conn.execute(update(leases).where(leases.c.token == token)
@@ -205,16 +206,18 @@ def extend_lease(conn: Connection, *, task_id: int, token: str, now: datetime,
     return bool(n)
 
 
-def finish_task(conn: Connection, *, task_id: int, token: str, now: datetime) -> bool:
-    """Mark a leased task done if the token is current and unexpired."""
+def finish_task(conn: Connection, *, task_id: int, token: str, annotator: str,
+                now: datetime) -> bool:
+    """Mark a leased task done if the token is current, unexpired and the annotator's."""
     return bool(conn.execute(update(tasks).where(
         tasks.c.id == task_id, tasks.c.lease_token == token, tasks.c.status == "leased",
+        tasks.c.assignee == annotator,
         tasks.c.lease_expires_at >= now,
     ).values(status="done", done_at=now, lease_token=None, lease_expires_at=None,
              reserved_for=None)).rowcount)
 
 
-def return_task(conn: Connection, *, task_id: int, token: str, now: datetime,
+def return_task(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
                 keep_assignee: bool) -> bool:
     """Give a leased task back to the pool (skip / release)."""
     vals: dict[str, Any] = dict(status="open", lease_token=None, lease_expires_at=None)
@@ -222,7 +225,7 @@ def return_task(conn: Connection, *, task_id: int, token: str, now: datetime,
         vals["assignee"] = None
     return bool(conn.execute(update(tasks).where(
         tasks.c.id == task_id, tasks.c.lease_token == token, tasks.c.status == "leased",
-        tasks.c.lease_expires_at >= now).values(**vals)).rowcount)
+        tasks.c.assignee == annotator, tasks.c.lease_expires_at >= now).values(**vals)).rowcount)
 
 
 def reopen_for_author(conn: Connection, *, task_id: int, author: str,

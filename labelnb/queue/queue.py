@@ -174,7 +174,8 @@ class Queue:
         now = _now()
         expires = now + self._ttl
         with self.project.store.write() as conn:
-            ok = q.extend_lease(conn, task_id=t.id, token=t.token, now=now, expires_at=expires)
+            ok = q.extend_lease(conn, task_id=t.id, token=t.token, annotator=self.annotator,
+                                  now=now, expires_at=expires)
         if not ok:
             self._lost(t)
         new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": expires})
@@ -204,7 +205,7 @@ class Queue:
         t = self._require(task)
         now = _now()
         with self.project.store.write() as conn:
-            ok = q.return_task(conn, task_id=t.id, token=t.token, now=now,
+            ok = q.return_task(conn, task_id=t.id, token=t.token, annotator=self.annotator, now=now,
                                keep_assignee=False)
             if ok:
                 q.end_lease(conn, token=t.token, now=now, outcome=outcome)
@@ -241,7 +242,8 @@ class Queue:
         row = project._annotation_row(ann, now)
         try:
             with project.store.write() as conn:
-                if not q.finish_task(conn, task_id=t.id, token=t.token, now=now):
+                if not q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
+                                 now=now):
                     existing = (q.annotation_id_by_client_id(conn, project.id, client_id)
                                 if client_id else None)
                     if existing is not None:
@@ -350,7 +352,8 @@ class Queue:
                                     duration_s=round(time.monotonic() - self._claimed_mono, 3))
             project.validate(correction, item=t.item)
         with project.store.write() as conn:
-            if not q.finish_task(conn, task_id=t.id, token=t.token, now=now):
+            if not q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
+                                 now=now):
                 self._lost(t)
             target = q.get_annotation(conn, t.target_annotation_id)
             assert target is not None
@@ -372,12 +375,13 @@ class Queue:
         return correction.id if correction else None
 
     def feedback(self) -> list[dict[str, Any]]:
-        """Review feedback on this annotator's rejected annotations, newest first."""
+        """Reviews of this annotator's work that carry feedback (decision, feedback,
+        annotation id), newest first."""
         df = self.project.reviews()
         if df.empty:
             return []
         anns = self.project.annotations(annotator=self.annotator)
-        mine = df[df["annotation_id"].isin(set(anns["id"]))]
+        mine = df[df["annotation_id"].isin(set(anns["id"])) & df["feedback"].notna()]
         return mine.sort_values("created_at", ascending=False).to_dict("records")  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:

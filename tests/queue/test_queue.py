@@ -1,0 +1,456 @@
+"""The queue suite: every test runs on SQLite and on the real PostgreSQL (``db_url``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import labelnb
+from labelnb import Box, Choice, Schema, Span
+from labelnb.errors import (
+    LeaseExpired,
+    NoActiveLease,
+    PermissionDenied,
+    SchemaError,
+    ValidationError,
+)
+from labelnb.queue.routing import DefaultRouting, NoRouting
+
+
+def make(db_url: str, n: int = 4, **kw: object) -> labelnb.Project:
+    p = labelnb.Project.create(db_url, "q", Schema("choice", ["a", "b", "c"]), **kw)  # type: ignore[arg-type]
+    p.add_items([f"text {i}" for i in range(n)])
+    return p
+
+
+def drain(q: labelnb.queue.Queue, label: str = "a") -> list[int]:
+    done = []
+    while (t := q.claim()) is not None:
+        q.submit(Choice(label))
+        done.append(t.item_id)
+    return done
+
+
+def test_claim_submit_until_empty(db_url: str) -> None:
+    p = make(db_url, 5)
+    q = p.queue("ana")
+    items = drain(q)
+    assert sorted(items) == sorted(p.items()["id"].tolist())
+    assert q.claim() is None
+    df = p.annotations()
+    assert len(df) == 5 and set(df["author"]) == {"ana"}
+    assert (df["labels"].map(tuple) == ("a",)).all()
+    assert (df["schema_version"] == 1).all()
+    assert df["duration_s"].notna().all()
+    stats = p.stats()
+    assert stats["items_done"] == 5 and stats["progress"] == 1.0
+    assert stats["tasks"] == {"annotate:done": 5}
+
+
+def test_two_annotators_never_share_a_task(db_url: str) -> None:
+    p = make(db_url, 6)
+    qa, qb = p.queue("ana"), p.queue("bob")
+    held = set()
+    for _ in range(3):
+        ta, tb = qa.claim(), qb.claim()
+        assert ta is not None and tb is not None
+        assert ta.id != tb.id
+        assert not ({ta.id, tb.id} & held)
+        held |= {ta.id, tb.id}
+        # keep both leases: claiming again releases the previous one, so submit
+        qa.submit(Choice("a"))
+        qb.submit(Choice("b"))
+    assert qa.claim() is None and qb.claim() is None
+
+
+def test_overlap_gives_distinct_annotators(db_url: str) -> None:
+    p = make(db_url, 3, overlap=3)
+    queues = [p.queue(n) for n in ("ana", "bob", "cy", "dee")]
+    # ana alone can only take one slot per item
+    assert len(drain(queues[0])) == 3
+    for q in queues[1:]:
+        drain(q)
+    df = p.annotations()
+    assert len(df) == 9
+    per_item = df.groupby("item_id")["author"].agg(list)
+    for authors in per_item:
+        assert len(authors) == 3 and len(set(authors)) == 3
+    assert p.stats()["items_done"] == 3
+
+
+def test_expired_lease_returns_to_pool_and_stale_submit_is_refused(db_url: str) -> None:
+    p = make(db_url, 1, lease_ttl_s=0.4)
+    qa, qb = p.queue("ana"), p.queue("bob")
+    ta = qa.claim()
+    assert ta is not None
+    assert qb.claim() is None  # held by ana
+    time.sleep(0.6)
+    tb = qb.claim()  # no cron: the claim itself takes the expired lease back
+    assert tb is not None and tb.id == ta.id and tb.token != ta.token
+    with pytest.raises(LeaseExpired, match="expired") as e:
+        qa.submit(Choice("a"), task=ta)
+    assert f"task {ta.id}" in str(e.value) and "heartbeat" in str(e.value)
+    qb.submit(Choice("b"))
+    leases = p.leases().set_index("token")
+    assert leases.loc[ta.token, "outcome"] == "expired"
+    assert leases.loc[tb.token, "outcome"] == "submitted"
+    assert "lease_expired" in set(p.events()["kind"])
+    assert list(p.annotations()["author"]) == ["bob"]
+
+
+def test_heartbeat_extends_the_lease(db_url: str) -> None:
+    p = make(db_url, 1, lease_ttl_s=0.8)
+    qa, qb = p.queue("ana"), p.queue("bob")
+    ta = qa.claim()
+    assert ta is not None
+    for _ in range(3):
+        time.sleep(0.4)
+        new_expiry = qa.heartbeat()
+        assert new_expiry > ta.expires_at
+        assert qb.claim() is None
+    qa.submit(Choice("c"))
+    assert p.annotations()["author"].tolist() == ["ana"]
+
+
+def test_heartbeat_after_expiry_raises(db_url: str) -> None:
+    p = make(db_url, 1, lease_ttl_s=0.3)
+    qa = p.queue("ana")
+    qa.claim()
+    time.sleep(0.5)
+    with pytest.raises(LeaseExpired):
+        qa.heartbeat()
+    assert qa.current is None
+
+
+def test_foreign_token_is_refused(db_url: str) -> None:
+    p = make(db_url, 2)
+    qa, qb = p.queue("ana"), p.queue("bob")
+    ta = qa.claim()
+    assert ta is not None
+    with pytest.raises(LeaseExpired, match="never theirs"):
+        qb.submit(Choice("a"), task=ta)  # bob presents ana's lease
+    with pytest.raises(LeaseExpired):
+        qb.heartbeat(task=ta)
+    # ana's lease is untouched
+    qa.submit(Choice("a"))
+    assert p.annotations()["author"].tolist() == ["ana"]
+
+
+def test_same_client_id_stores_one_annotation(db_url: str) -> None:
+    p = make(db_url, 2)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    first = q.submit(Choice("a"), client_id="click-1", task=t)
+    again = q.submit(Choice("a"), client_id="click-1", task=t)  # a retried request
+    assert first == again
+    assert len(p.annotations()) == 1
+    # a stale lease without a known client_id is still refused
+    with pytest.raises(LeaseExpired):
+        q.submit(Choice("a"), client_id="click-2", task=t)
+
+
+def test_skip_is_not_offered_again_but_release_is(db_url: str) -> None:
+    p = make(db_url, 2)
+    qa, qb = p.queue("ana"), p.queue("bob")
+    t1 = qa.claim()
+    assert t1 is not None
+    qa.skip("unreadable")
+    t2 = qa.claim()
+    assert t2 is not None and t2.id != t1.id
+    qa.release()
+    t3 = qa.claim()
+    assert t3 is not None and t3.id == t2.id  # released work may come back
+    qa.submit(Choice("a"))
+    assert qa.claim() is None  # the skipped one is not offered to ana
+    tb = qb.claim()
+    assert tb is not None and tb.id == t1.id  # but to bob
+    kinds = list(p.events()["kind"])
+    assert "skip" in kinds and "release" in kinds
+    assert p.events().query("kind == 'skip'")["payload"].iloc[0] == {"reason": "unreadable"}
+
+
+def test_no_lease_errors(db_url: str) -> None:
+    p = make(db_url, 1)
+    q = p.queue("ana")
+    with pytest.raises(NoActiveLease, match="claim"):
+        q.submit(Choice("a"))
+    with pytest.raises(NoActiveLease):
+        q.skip()
+
+
+def test_invalid_submission_writes_nothing(db_url: str) -> None:
+    p = make(db_url, 1)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    with pytest.raises(SchemaError, match="'zebra' is not in the schema"):
+        q.submit(Choice("zebra"))
+    with pytest.raises(SchemaError, match="cannot go in a 'choice' project"):
+        q.submit(Box(0, 0, 1, 1, "a"))
+    with pytest.raises(SchemaError, match="one Choice per annotation"):
+        q.submit([Choice("a"), Choice("b")])
+    assert p.annotations().empty
+    assert q.current is not None  # still leased: fix it and submit
+    q.submit(Choice("b"))
+    assert p.annotations()["labels"].tolist() == [["b"]]
+
+
+def test_submit_checks_item_and_author(db_url: str) -> None:
+    p = make(db_url, 2)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    other = [i for i in p.items()["id"] if i != t.item_id][0]
+    with pytest.raises(ValidationError, match="annotate the leased item"):
+        q.submit(labelnb.Annotation(item_id=int(other), regions=(Choice("a"),), author="ana"))
+    with pytest.raises(PermissionDenied, match="own name"):
+        q.submit(labelnb.Annotation(item_id=t.item_id, regions=(Choice("a"),), author="bob"))
+    aid = q.submit(labelnb.Annotation(item_id=t.item_id, regions=(Choice("a"),), author="ana",
+                                      duration_s=3.5))
+    row = p.annotations().set_index("id").loc[aid]
+    assert row["task_id"] == t.id and row["duration_s"] == 3.5
+
+
+def test_spans_are_checked_against_the_text(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "ner", Schema("spans", ["PER", "ORG"]))
+    text = "Zoë 🙂 met ACME"
+    p.add_items([text])
+    q = p.queue("ana")
+    q.claim()
+    with pytest.raises(SchemaError, match="outside the text"):
+        q.submit(Span(8, len(text) + 1, "ORG"))
+    q.submit([Span(0, 3, "PER"), Span(10, 14, "ORG")])
+    regs = p.annotation_objects()[0].regions
+    assert [r.text_in(text) for r in regs] == ["Zoë", "ACME"]  # type: ignore[attr-defined]
+
+
+def test_review_approve_reject_correct(db_url: str) -> None:
+    p = make(db_url, 3, review_fraction=1.0)
+    p.annotators.add("rita", role="reviewer")
+    p.annotators.add("lea", role="lead")
+    qa = p.queue("ana")
+    ann_ids = []
+    for _ in range(3):
+        t = qa.claim()
+        assert t is not None
+        ann_ids.append(qa.submit(Choice("a")))
+    with pytest.raises(PermissionDenied, match="reviewer"):
+        p.review_queue("ana")  # a plain annotator cannot review
+    rq = p.review_queue("rita")
+    seen = []
+    for decision in ("approve", "reject", "correct"):
+        rt = rq.claim()
+        assert rt is not None and rt.stage == "review" and rt.author == "ana"
+        seen.append(rt.target_annotation_id)
+        if decision == "approve":
+            rq.approve()
+        elif decision == "reject":
+            rq.reject("label b, not a")
+        else:
+            fix = rq.correct(Choice("c"), feedback="it is c")
+            assert fix
+    assert rq.claim() is None
+    assert sorted(seen) == sorted(ann_ids)
+    df = p.annotations().set_index("id")
+    assert df.loc[seen[0], "status"] == "approve"
+    assert df.loc[seen[1], "status"] == "reject"
+    assert df.loc[seen[2], "status"] == "correct"
+    corr = df[df["corrects"] == seen[2]]
+    assert len(corr) == 1 and corr["author"].iloc[0] == "rita"
+    assert corr["labels"].iloc[0] == ["c"]
+    # the rejected item went back to ana only, with the feedback
+    assert p.queue("bob").claim() is None
+    fb = {f["decision"]: f["feedback"] for f in qa.feedback()}
+    assert fb == {"reject": "label b, not a", "correct": "it is c"}
+    t = qa.claim()
+    assert t is not None and t.target_annotation_id == seen[1]
+    redo = qa.submit(Choice("b"))
+    df = p.annotations().set_index("id")
+    assert df.loc[redo, "corrects"] == seen[1]
+    assert df.loc[seen[1], "labels"] == ["a"]  # append-only: the original is unchanged
+    stats = p.annotators.stats().set_index("annotator")
+    assert stats.loc["ana", "approved"] == 1 and stats.loc["ana", "rejected"] == 1
+    assert stats.loc["ana", "corrected"] == 1
+    assert stats.loc["ana", "annotations"] == 4
+
+
+def test_review_never_by_the_author(db_url: str) -> None:
+    p = make(db_url, 1, review_fraction=1.0)
+    p.annotators.add("lea", role="lead")
+    ql = p.queue("lea")
+    ql.claim()
+    ql.submit(Choice("a"))
+    assert p.review_queue("lea").claim() is None  # only lea's own work is waiting
+    p.annotators.add("rita", role="reviewer")
+    assert p.review_queue("rita").claim() is not None
+
+
+def test_reject_needs_feedback(db_url: str) -> None:
+    p = make(db_url, 1, review_fraction=1.0)
+    p.annotators.add("rita", role="reviewer")
+    qa = p.queue("ana")
+    qa.claim()
+    qa.submit(Choice("a"))
+    rq = p.review_queue("rita")
+    rq.claim()
+    with pytest.raises(ValidationError, match="feedback"):
+        rq.reject("  ")
+
+
+def test_review_fraction_samples(db_url: str) -> None:
+    p = make(db_url, 40, review_fraction=0.5)
+    drain(p.queue("ana"))
+    n = int((p.tasks()["stage"] == "review").sum())
+    assert 8 <= n <= 32  # deterministic per annotation id, about half
+
+
+def test_skill_and_language_routing(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "r", Schema("choice", ["a", "b"]))
+    p.annotators.add("med", qualifications=["radiology"], languages=["en", "de"])
+    p.annotators.add("gen", languages=["en"])
+    plain = p.add_items(["plain 1", "plain 2"])
+    rad = p.add_items(["scan report"], required_skill="radiology")
+    de = p.add_items(["ein Satz"], language="de")
+    en = p.add_items(["a sentence"], language="en")
+    got_gen = drain(p.queue("gen"))
+    assert set(got_gen) == set(plain + en)
+    got_med = drain(p.queue("med"))
+    assert set(got_med) == set(rad + de)
+
+
+def test_difficulty_routing_and_priority(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "d", Schema("choice", ["a", "b"]),
+                               routing=DefaultRouting(hard_threshold=0.7, expert_accuracy=0.9))
+    p.annotators.add("pro", accuracy=0.95)
+    p.annotators.add("new", accuracy=0.6)
+    easy = p.add_items(["easy 1", "easy 2"], difficulty=0.1)
+    hard = p.add_items(["hard 1"], difficulty=0.9)
+    # hard tasks come first for the expert (priority grows with difficulty)
+    t = p.queue("pro").claim()
+    assert t is not None and t.item_id == hard[0]
+    qn = p.queue("new")
+    got = drain(qn)
+    assert set(got) == set(easy)  # the novice never sees the hard item
+
+
+def test_deadline_raises_priority(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "dl", Schema("choice", ["a"]))
+    later = p.add_items(["later"], deadline=datetime.now(UTC) + timedelta(days=30))
+    soon = p.add_items(["soon"], deadline=datetime.now(UTC) + timedelta(hours=1))
+    none = p.add_items(["none"])
+    order = drain(p.queue("ana"))
+    assert order == [soon[0], later[0], none[0]]
+
+
+def test_weak_label_routing(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "w", Schema("choice", ["cat", "dog"]))
+    p.annotators.add("ana", skills={"cat": 0.4, "dog": 0.95})
+    ids = p.add_items(["x", "y"])
+    p.add_predictions("m1", {ids[0]: [Choice("cat", score=0.55)], ids[1]: [Choice("dog", score=0.9)]})
+    diff = p.difficulty_from_predictions()
+    assert diff[ids[0]] == pytest.approx(0.45) and diff[ids[1]] == pytest.approx(0.1)
+    assert drain(p.queue("ana"), "dog") == [ids[1]]  # ana is weak on cats
+    assert drain(p.queue("bob"), "cat") == [ids[0]]
+
+
+def test_no_routing_is_fifo(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "f", Schema("choice", ["a"]), routing=NoRouting())
+    ids = p.add_items(["1", "2", "3"], difficulty=0.99)
+    assert drain(p.queue("anyone")) == ids
+
+
+def test_difficulty_from_disagreement(db_url: str) -> None:
+    p = make(db_url, 2, overlap=2)
+    ids = p.items()["id"].tolist()
+    qa, qb = p.queue("ana"), p.queue("bob")
+    for q, labels in ((qa, {ids[0]: "a", ids[1]: "a"}), (qb, {ids[0]: "a", ids[1]: "b"})):
+        while (t := q.claim()) is not None:
+            q.submit(Choice(labels[t.item_id]))
+    d = p.difficulty_from_disagreement()
+    assert d == {ids[0]: 0.0, ids[1]: 0.5}
+
+
+def test_schema_versions_recorded(db_url: str) -> None:
+    p = make(db_url, 2)
+    q = p.queue("ana")
+    q.claim()
+    q.submit(Choice("a"))
+    assert p.set_schema(Schema("choice", ["a", "b", "c"])) == 1  # unchanged: same version
+    v2 = p.set_schema(Schema("choice", ["a", "b", "c", "d"]))
+    assert v2 == 2
+    q.claim()
+    q.submit(Choice("d"))
+    df = p.annotations()
+    assert df["schema_version"].tolist() == [1, 2]
+    assert len(p.annotations(schema_version=1)) == 1
+    assert p.schema_at(1).names == ["a", "b", "c"]
+    assert labelnb.open(db_url, "q").schema.names == ["a", "b", "c", "d"]
+    with pytest.raises(SchemaError, match="cannot change"):
+        p.set_schema(Schema("spans", ["a"]))
+
+
+def test_predictions_are_recorded_and_validated(db_url: str) -> None:
+    p = make(db_url, 2)
+    ids = p.items()["id"].tolist()
+    n = p.add_predictions("clf-v1", {ids[0]: [Choice("a", score=0.9)],
+                                     ids[1]: [Choice("b", score=0.6)]})
+    assert n == 2
+    assert p.prediction_regions(ids[0]) == [Choice("a", score=0.9)]
+    with pytest.raises(SchemaError, match="'q' is not in the schema"):
+        p.add_predictions("clf-v2", {ids[0]: [Choice("a")], ids[1]: [Choice("q")]})
+    with pytest.raises(labelnb.errors.ItemNotFound, match="999"):
+        p.add_predictions("clf-v2", {999: [Choice("a")]})
+    assert set(p.predictions()["model_version"]) == {"clf-v1"}  # nothing half-written
+
+
+def test_annotation_filters(db_url: str) -> None:
+    p = make(db_url, 2, overlap=2)
+    drain(p.queue("ana"), "a")
+    drain(p.queue("bob"), "b")
+    p.add_annotations([labelnb.Annotation(item_id=int(p.items()["id"][0]),
+                                          regions=(Choice("c"),), author="clf-v1",
+                                          source="model", model_version="clf-v1")])
+    assert set(p.annotations(annotator="bob")["author"]) == {"bob"}
+    assert len(p.annotations(source="model")) == 1
+    assert len(p.annotations(source="human")) == 4
+    assert len(p.annotations(status="submitted")) == 5
+    with pytest.raises(ValidationError, match="source"):
+        p.annotations(source="robot")
+    objs = p.annotation_objects(source="model")
+    assert objs[0].model_version == "clf-v1" and objs[0].source == "model"
+
+
+def test_open_by_name_and_errors(db_url: str) -> None:
+    make(db_url, 1)
+    assert labelnb.open(db_url).name == "q"
+    with pytest.raises(labelnb.errors.ProjectNotFound, match="nope"):
+        labelnb.open(db_url, "nope")
+    with pytest.raises(ValidationError, match="already exists"):
+        labelnb.Project.create(db_url, "q", Schema("choice", ["a"]))
+    p2 = labelnb.Project.create(db_url, "q", Schema("choice", ["a", "b", "c"]), exist_ok=True)
+    assert p2.schema_version == 1
+    labelnb.Project.create(db_url, "second", Schema("choice", ["x"]))
+    with pytest.raises(labelnb.errors.ProjectNotFound, match="name="):
+        labelnb.open(db_url)
+
+
+def test_annotator_profiles(db_url: str) -> None:
+    p = make(db_url, 1)
+    prof = p.annotators.add("ana", role="annotator", skills={"a": 0.9},
+                            qualifications=["senior"], languages=["en"])
+    assert prof.can_review  # senior annotators may review
+    prof = p.annotators.update("ana", role="reviewer", accuracy=0.8)
+    assert prof.role == "reviewer" and prof.accuracy == 0.8 and prof.skills == {"a": 0.9}
+    with pytest.raises(ValidationError, match="role"):
+        p.annotators.update("ana", role="boss")
+    with pytest.raises(ValidationError, match=r"skills\['a'\]"):
+        p.annotators.update("ana", skills={"a": 1.5})
+    with pytest.raises(ValidationError, match="already exists"):
+        p.annotators.add("ana")
+    with pytest.raises(ValidationError, match="unknown fields"):
+        p.annotators.update("ana", salary=3)
+    assert "annotator_updated" in set(p.events()["kind"])
+    assert p.annotators.table()["name"].tolist() == ["ana"]
