@@ -1,0 +1,194 @@
+"""Project.add_items: paths, globs, folders, URLs, texts, dicts and DataFrames; EXIF-aware
+sizes; deduplication; all-or-nothing batches and clear errors."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import labelnb
+from labelnb import Box, Schema
+from labelnb.errors import ItemNotFound, SchemaError, ValidationError
+
+
+def write_image(path: Path, w: int, h: int, seed: int, orientation: int | None = None) -> Path:
+    rng = np.random.default_rng(seed)
+    im = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    if orientation is None:
+        im.save(path)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        im.save(path, exif=exif)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    d = tmp_path / "imgs"
+    d.mkdir()
+    return [write_image(d / f"im{i}.png", 40 + i, 30 + i, i) for i in range(3)]
+
+
+@pytest.fixture
+def boxes(tmp_path: Path) -> labelnb.Project:
+    return labelnb.Project.create(tmp_path / "p.db", "boxes", Schema("boxes", ["cat", "dog"]))
+
+
+def test_paths_globs_and_folders(boxes: labelnb.Project, images: list[Path]) -> None:
+    ids = boxes.add_items([str(images[0])])
+    assert len(ids) == 1
+    ids2 = boxes.add_items(str(images[0].parent / "*.png"))
+    assert len(ids2) == 3 and ids2[0] == ids[0]  # the first one was already there
+    ids3 = boxes.add_items(images[0].parent)  # a folder
+    assert sorted(ids3) == sorted(ids2)
+    df = boxes.items()
+    assert len(df) == 3
+    assert sorted(zip(df["width"], df["height"])) == [(40, 30), (41, 31), (42, 32)]
+    assert all(Path(u).is_absolute() for u in df["uri"])
+    assert (df["overlap"] == 1).all() and (df["done"] == 0).all()
+
+
+def test_exif_orientation_swaps_size(boxes: labelnb.Project, tmp_path: Path) -> None:
+    upright = write_image(tmp_path / "a.jpg", 60, 20, 1, orientation=1)
+    rotated = write_image(tmp_path / "b.jpg", 60, 20, 2, orientation=6)  # 90° CW
+    ids = boxes.add_items([upright, rotated])
+    a, b = boxes.item(ids[0]), boxes.item(ids[1])
+    assert (a.width, a.height) == (60, 20)
+    assert (b.width, b.height) == (20, 60)
+    # the decoded image agrees with the stored size
+    assert boxes.load_image(ids[1]).size == (20, 60)
+
+
+def test_duplicates_by_content(boxes: labelnb.Project, tmp_path: Path) -> None:
+    a = write_image(tmp_path / "a.png", 10, 10, 7)
+    b = tmp_path / "copy.png"
+    b.write_bytes(a.read_bytes())
+    ids = boxes.add_items([a, b])
+    assert ids[0] == ids[1]
+    assert len(boxes.items()) == 1
+    assert len(boxes.tasks()) == 1
+
+
+def test_missing_path_writes_nothing(boxes: labelnb.Project, images: list[Path]) -> None:
+    with pytest.raises(ItemNotFound, match="does not exist") as e:
+        boxes.add_items([images[0], images[1].parent / "nope.png"])
+    assert "nope.png" in str(e.value) and "fix the path" in str(e.value)
+    assert boxes.items().empty and boxes.tasks().empty
+
+
+def test_bad_image_writes_nothing(boxes: labelnb.Project, images: list[Path],
+                                  tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not really a png")
+    with pytest.raises(ValidationError, match="broken.png"):
+        boxes.add_items([*images, bad])
+    assert boxes.items().empty
+
+
+def test_empty_glob(boxes: labelnb.Project, tmp_path: Path) -> None:
+    with pytest.raises(ItemNotFound, match="matches no file"):
+        boxes.add_items(str(tmp_path / "*.jpeg"))
+
+
+def test_text_in_an_image_project_is_refused(boxes: labelnb.Project) -> None:
+    with pytest.raises(ValidationError, match="labels image"):
+        boxes.add_items(["just a sentence"])
+    assert boxes.items().empty
+
+
+def test_texts_dicts_and_dataframes(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "t.db", "t", Schema("spans", ["PER"]))
+    ids = p.add_items(["Ada met Bob.", {"text": "Eve", "meta": {"src": "x"}, "group": "g1"}])
+    df = pd.DataFrame({"text": ["Ann", "Ben"], "lang": ["en", "de"], "n": [1, 2]})
+    ids += p.add_items(df, group="g2")
+    items = p.items().set_index("id")
+    assert items.loc[ids[0], "text"] == "Ada met Bob."
+    assert items.loc[ids[1], "meta"] == {"src": "x"} and items.loc[ids[1], "group_key"] == "g1"
+    assert items.loc[ids[3], "meta"] == {"lang": "de", "n": 2}
+    assert items.loc[ids[3], "group_key"] == "g2"
+    assert p.add_items(["Ada met Bob."]) == [ids[0]]
+    with pytest.raises(ValidationError, match="'image'"):
+        p.add_items([{"nothing": 1}])
+
+
+def test_image_dict_and_dataframe(boxes: labelnb.Project, images: list[Path]) -> None:
+    df = pd.DataFrame({"image": [str(x) for x in images], "camera": ["a", "b", "c"]})
+    ids = boxes.add_items(df)
+    assert [boxes.item(i).meta for i in ids] == [{"camera": c} for c in "abc"]
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+
+    class Quiet(http.server.ThreadingHTTPServer):
+        pass
+
+    srv = Quiet(("127.0.0.1", 0), handler)
+    srv.RequestHandlerClass.log_message = lambda *a, **k: None  # type: ignore[method-assign]
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", root
+    finally:
+        srv.shutdown()
+
+
+def test_http_urls_through_fsspec(boxes: labelnb.Project,
+                                  http_root: tuple[str, Path]) -> None:
+    base, root = http_root
+    write_image(root / "remote.png", 33, 22, 5)
+    ids = boxes.add_items([f"{base}/remote.png"])
+    it = boxes.item(ids[0])
+    assert it.uri == f"{base}/remote.png"
+    assert (it.width, it.height) == (33, 22)
+    assert boxes.load_image(ids[0]).size == (33, 22)
+    with pytest.raises(ItemNotFound):
+        boxes.add_items([f"{base}/missing.png"])
+
+
+def test_box_outside_image_is_refused(boxes: labelnb.Project, images: list[Path]) -> None:
+    ids = boxes.add_items(images[:1])  # 40 x 30
+    q = boxes.queue("ana")
+    q.claim()
+    with pytest.raises(SchemaError, match="outside the image") as e:
+        q.submit(Box(10, 10, 41, 20, "cat"))
+    assert f"item {ids[0]}" in str(e.value) and "40x30" in str(e.value)
+    q.submit(Box(10, 10, 40, 30, "cat"))
+    assert boxes.annotation_objects()[0].regions == (Box(10, 10, 40, 30, "cat"),)
+
+
+def test_mask_of_wrong_size_is_refused(tmp_path: Path, images: list[Path]) -> None:
+    p = labelnb.Project.create(tmp_path / "m.db", "m", Schema("masks", ["cell"]))
+    p.add_items(images[:1])  # 40 x 30
+    q = p.queue("ana")
+    q.claim()
+    wrong = labelnb.Mask.from_array(np.ones((40, 30), bool), "cell")
+    with pytest.raises(SchemaError, match="encode the mask at image size"):
+        q.submit(wrong)
+    right = np.zeros((30, 40), bool)
+    right[5:10, 5:20] = True
+    q.submit(labelnb.Mask.from_array(right, "cell"))
+    got = p.annotation_objects()[0].regions[0]
+    assert isinstance(got, labelnb.Mask) and got.area == 75
+    assert np.array_equal(got.to_array(), right)
+
+
+def test_large_batch_is_one_transaction(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "big.db", "big", Schema("choice", ["a"]), overlap=2)
+    ids = p.add_items([f"t{i}" for i in range(3000)], progress=False)
+    assert len(set(ids)) == 3000
+    assert len(p.tasks()) == 6000
+    ev = p.events().query("kind == 'items_added'")["payload"].iloc[-1]
+    assert ev == {"added": 3000, "duplicates": 0, "overlap": 2}
