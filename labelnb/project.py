@@ -42,6 +42,8 @@ from labelnb.queue.routing import (
     policy_from_json,
 )
 from labelnb.queue.store import Store
+from labelnb.queue.tables import annotations as annotations_t
+from labelnb.queue.tables import predictions as predictions_t
 from labelnb.schema import Schema
 from labelnb.types import SOURCES, Annotation, Region
 
@@ -443,7 +445,7 @@ class Project:
     def predictions(self, item_id: int | None = None) -> pd.DataFrame:
         stmt = q.select_predictions(self.id)
         if item_id is not None:
-            stmt = stmt.where(q.predictions.c.item_id == item_id)
+            stmt = stmt.where(predictions_t.c.item_id == item_id)
         return self._frame(stmt)
 
     def prediction_regions(self, item_id: int, model_version: str | None = None
@@ -531,7 +533,7 @@ class Project:
         (``created_at``, ``submitted_at``), how long (``duration_s``), the task, the
         schema version, what it ``corrects``, and its review ``status``
         (submitted / approve / reject / correct / corrected)."""
-        t = q.annotations
+        t = annotations_t
         stmt: Select[Any] = q.select_annotations(self.id)
         if annotator is not None:
             stmt = stmt.where(t.c.author == annotator)

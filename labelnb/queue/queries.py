@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from labelnb.queue.tables import (
-    annotations,
+    annotations as annotations_t,
     annotators,
     events,
     items,
@@ -116,7 +116,7 @@ def select_items(project_id: int) -> Select[Any]:
             .scalar_subquery())
     total = (select(func.count()).where(tasks.c.item_id == items.c.id,
                                         tasks.c.stage == "annotate").scalar_subquery())
-    n_ann = (select(func.count()).where(annotations.c.item_id == items.c.id)
+    n_ann = (select(func.count()).where(annotations_t.c.item_id == items.c.id)
              .scalar_subquery())
     return (select(items.c.id, items.c.media, items.c.uri, items.c.text, items.c.width,
                    items.c.height, items.c.content_hash, items.c.group_key, items.c.meta,
@@ -304,39 +304,39 @@ def select_leases(project_id: int) -> Select[Any]:
 
 
 def insert_annotation(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(insert(annotations).values(**row))
+    conn.execute(insert(annotations_t).values(**row))
 
 
 def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str) -> str | None:
-    return conn.execute(select(annotations.c.id).where(
-        annotations.c.project_id == project_id, annotations.c.client_id == client_id)
+    return conn.execute(select(annotations_t.c.id).where(
+        annotations_t.c.project_id == project_id, annotations_t.c.client_id == client_id)
     ).scalar_one_or_none()
 
 
 def get_annotation(conn: Connection, annotation_id: str) -> Row[Any] | None:
-    return conn.execute(select(annotations).where(annotations.c.id == annotation_id)).first()
+    return conn.execute(select(annotations_t).where(annotations_t.c.id == annotation_id)).first()
 
 
 def select_annotations(project_id: int) -> Select[Any]:
-    last_review = (select(reviews.c.decision).where(reviews.c.annotation_id == annotations.c.id)
+    last_review = (select(reviews.c.decision).where(reviews.c.annotation_id == annotations_t.c.id)
                    .order_by(reviews.c.id.desc()).limit(1).scalar_subquery())
-    corrected = exists().where(annotations.alias("c2").c.corrects == annotations.c.id)
+    corrected = exists().where(annotations_t.alias("c2").c.corrects == annotations_t.c.id)
     status = case((last_review.is_not(None), last_review),
                   (corrected, literal("corrected")), else_=literal("submitted"))
-    return (select(annotations, status.label("status"))
-            .where(annotations.c.project_id == project_id)
-            .order_by(annotations.c.submitted_at, annotations.c.id))
+    return (select(annotations_t, status.label("status"))
+            .where(annotations_t.c.project_id == project_id)
+            .order_by(annotations_t.c.submitted_at, annotations_t.c.id))
 
 
 def annotations_for_item(conn: Connection, item_id: int) -> list[Row[Any]]:
-    return list(conn.execute(select(annotations).where(annotations.c.item_id == item_id)
-                             .order_by(annotations.c.submitted_at)))
+    return list(conn.execute(select(annotations_t).where(annotations_t.c.item_id == item_id)
+                             .order_by(annotations_t.c.submitted_at)))
 
 
 def annotation_counts(conn: Connection, project_id: int) -> dict[str, int]:
-    rows = conn.execute(select(annotations.c.source, func.count())
-                        .where(annotations.c.project_id == project_id)
-                        .group_by(annotations.c.source))
+    rows = conn.execute(select(annotations_t.c.source, func.count())
+                        .where(annotations_t.c.project_id == project_id)
+                        .group_by(annotations_t.c.source))
     return {s: int(n) for s, n in rows}
 
 
@@ -403,20 +403,20 @@ def select_annotators(project_id: int) -> Select[Any]:
 def annotator_work(conn: Connection, project_id: int) -> list[Row[Any]]:
     """Per-author count of annotations and mean / median-free time per annotation."""
     return list(conn.execute(select(
-        annotations.c.author, func.count().label("annotations"),
-        func.avg(annotations.c.duration_s).label("mean_duration_s"),
-        func.sum(annotations.c.duration_s).label("total_duration_s"),
-        func.max(annotations.c.submitted_at).label("last_submitted_at"),
-    ).where(annotations.c.project_id == project_id).group_by(annotations.c.author)))
+        annotations_t.c.author, func.count().label("annotations"),
+        func.avg(annotations_t.c.duration_s).label("mean_duration_s"),
+        func.sum(annotations_t.c.duration_s).label("total_duration_s"),
+        func.max(annotations_t.c.submitted_at).label("last_submitted_at"),
+    ).where(annotations_t.c.project_id == project_id).group_by(annotations_t.c.author)))
 
 
 def review_counts(conn: Connection, project_id: int) -> list[Row[Any]]:
     """Per (author, decision) counts of reviews of each author's annotations."""
     return list(conn.execute(select(
-        annotations.c.author, reviews.c.decision, func.count()
-    ).join(annotations, annotations.c.id == reviews.c.annotation_id)
+        annotations_t.c.author, reviews.c.decision, func.count()
+    ).join(annotations_t, annotations_t.c.id == reviews.c.annotation_id)
         .where(reviews.c.project_id == project_id)
-        .group_by(annotations.c.author, reviews.c.decision)))
+        .group_by(annotations_t.c.author, reviews.c.decision)))
 
 
 # --- events ------------------------------------------------------------------------
@@ -432,3 +432,4 @@ def insert_event(conn: Connection, *, project_id: int | None, kind: str, actor: 
 
 def select_events(project_id: int) -> Select[Any]:
     return select(events).where(events.c.project_id == project_id).order_by(events.c.id)
+

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from labelnb.errors import LeaseExpired, NoActiveLease, PermissionDenied, ValidationError
 from labelnb.queue import queries as q
 from labelnb.queue.routing import AnnotatorProfile, RoutingPolicy
+from labelnb.queue.tables import tasks as tasks_t
 from labelnb.types import Annotation, Region
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class Queue:
         expires = now + self._ttl
         token = secrets.token_hex(16)
         where = q.claimable(self.project.id, self.stages, self.annotator, now,
-                            self.routing.filters(self.profile, q.tasks,
+                            self.routing.filters(self.profile, tasks_t,
                                                  self.project.schema.kind))
         with store.write() as conn:
             row = q.claim_task(conn, store.dialect, where=where, annotator=self.annotator,
