@@ -5,7 +5,7 @@ The public API: :class:`Project`, :class:`Schema`, the annotation types and
 """
 
 from labelnb.errors import LabelnbError
-from labelnb.project import Project, open
+from labelnb.project import Project, open, projects
 from labelnb.schema import Attribute, LabelClass, Schema
 from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
 
@@ -13,5 +13,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Annotation", "Attribute", "Box", "Choice", "LabelClass", "LabelnbError", "Mask",
-    "Polygon", "Project", "Region", "Schema", "Span", "__version__", "open",
+    "Polygon", "Project", "Region", "Schema", "Span", "__version__", "open", "projects",
 ]

@@ -20,6 +20,7 @@ Running it again reuses the database and the files: nothing is added twice.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Sequence
@@ -74,7 +75,7 @@ def _skimage_data() -> Any:
     try:
         import skimage.data
     except ImportError:
-        raise MissingExtra("scikit-image", "dev", "the demo images") from None
+        raise MissingExtra("scikit-image", "demo", "the demo images") from None
     return skimage.data
 
 
@@ -112,7 +113,10 @@ def coin_boxes(image: Any | None = None, *, min_area: int = 200) -> list[Box]:
     from scipy import ndimage as ndi
 
     _skimage_data()
-    from skimage import filters, measure, segmentation
+    # typed as Any: scikit-image ships no type hints
+    filters: Any = importlib.import_module("skimage.filters")
+    measure: Any = importlib.import_module("skimage.measure")
+    segmentation: Any = importlib.import_module("skimage.segmentation")
 
     img = sample_image("coins") if image is None else np.asarray(image)
     elevation = filters.sobel(img)
@@ -207,7 +211,8 @@ def describe(db: str | os.PathLike[str]) -> str:
                 lines.append(f"    {len(items)} texts")
             n_regions = sum(len(regs) for regs in preds["regions"]) if not preds.empty else 0
             models = ", ".join(sorted(set(preds["model_version"]))) if not preds.empty else "-"
-            lines.append(f"    pre-labels: {n_regions} regions on {len(preds)} items ({models})")
+            lines.append(f"    pre-labels: {n_regions} regions on {len(preds)} "
+                         f"item{'s' if len(preds) != 1 else ''} ({models})")
         finally:
             p.close()
     return "\n".join(lines)

@@ -110,6 +110,7 @@ class MediaInfo:
     content_hash: str
     width: int | None
     height: int | None
+    text: str | None = None  # the content of a text file (spans need it for offsets)
 
 
 def media_kind(uri: str) -> str:
@@ -127,6 +128,15 @@ def probe(uri: str) -> MediaInfo:
     digest = hashlib.sha256(data).hexdigest()
     kind = media_kind(uri)
     width = height = None
+    if kind == "text":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                f"item {uri!r}: the text file is not UTF-8; re-encode it as UTF-8"
+            ) from None
+        return MediaInfo(uri=uri, media="text", content_hash=text_hash(text), width=None,
+                         height=None, text=text)
     if kind in ("image", "other"):
         width, height = image_size(data, uri) if kind == "image" else _try_image_size(data)
         if width is not None:

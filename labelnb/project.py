@@ -287,10 +287,10 @@ class Project:
             if isinstance(it, os.PathLike):
                 it = os.fspath(it)
             if isinstance(it, str):
-                as_text = media == "text" or (media is None and (
-                    text_only or not (media_mod.is_uri(it) or media_mod.has_glob(it)
-                                      or os.path.exists(os.path.expanduser(it))
-                                      or _looks_like_path(it))))
+                is_path = (media_mod.is_uri(it) or media_mod.has_glob(it)
+                           or os.path.isfile(os.path.expanduser(it)))
+                as_text = media == "text" or (media is None and not is_path and (
+                    text_only or not _looks_like_path(it)))
                 if as_text:
                     specs.append({"text": it, "meta": {}, "group": group})
                 else:
@@ -337,7 +337,7 @@ class Project:
                             content_hash=media_mod.text_hash(spec["text"]), width=None,
                             height=None, group_key=spec["group"], meta=spec["meta"])
             info = media_mod.probe(spec["uri"])
-            return dict(media=info.media, uri=info.uri, text=None,
+            return dict(media=info.media, uri=info.uri, text=info.text,
                         content_hash=info.content_hash, width=info.width, height=info.height,
                         group_key=spec["group"], meta=spec["meta"])
 
@@ -835,7 +835,8 @@ class Annotators:
                 "rejected": rev.get(n, {}).get("reject", 0),
                 "corrected": rev.get(n, {}).get("correct", 0),
             })
-        return pd.DataFrame(out, columns=["annotator", "role", "annotations", "mean_duration_s",
+        return pd.DataFrame(out, dtype=object, columns=["annotator", "role", "annotations",
+                                                        "mean_duration_s",
                                           "total_duration_s", "approved", "rejected",
                                           "corrected"])
 
@@ -875,6 +876,16 @@ def _plain(v: Any) -> Any:
 def _looks_like_path(s: str) -> bool:
     return (("/" in s or os.sep in s) and " " not in s.strip()) or (
         os.path.splitext(s)[1].lower() in media_mod.IMAGE_EXTS and " " not in s)
+
+
+def projects(url_or_path: str | os.PathLike[str]) -> list[str]:
+    """The names of the projects in a database."""
+    store = Store(url_or_path)
+    try:
+        with store.read() as conn:
+            return q.list_project_names(conn)
+    finally:
+        store.dispose()
 
 
 def open(url_or_path: str | os.PathLike[str], name: str | None = None) -> Project:  # noqa: A001

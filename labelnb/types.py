@@ -321,7 +321,7 @@ class Mask(Region):
             counts = c["counts"].decode("ascii")
         if not isinstance(counts, str):
             raise ValidationError(f"{where}: rle 'counts' must be a string, got {counts!r}")
-        norm = {"size": [int(size[0]), int(size[1])], "counts": counts}
+        norm: dict[str, Any] = {"size": [int(size[0]), int(size[1])], "counts": counts}
         # pycocotools neither checks the string nor that the runs cover h*w pixels (and
         # decoding runs past its buffer when they cover more), so check both here.
         h, w = norm["size"]

@@ -192,3 +192,20 @@ def test_large_batch_is_one_transaction(tmp_path: Path) -> None:
     assert len(p.tasks()) == 6000
     ev = p.events().query("kind == 'items_added'")["payload"].iloc[-1]
     assert ev == {"added": 3000, "duplicates": 0, "overlap": 2}
+
+
+def test_text_files_become_text_items(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "t.db", "t", Schema("spans", ["PER"]))
+    f = tmp_path / "doc.txt"
+    f.write_text("Zoë was here", encoding="utf-8")
+    (ids,) = [p.add_items([str(f)])]
+    it = p.item(ids[0])
+    assert it.text == "Zoë was here" and it.uri == str(f.resolve())
+    q = p.queue("ana")
+    q.claim()
+    with pytest.raises(SchemaError, match="outside the text"):
+        q.submit(labelnb.Span(0, 30, "PER"))
+    q.submit(labelnb.Span(0, 3, "PER"))
+    # the same text typed in is the same content: no duplicate
+    assert p.add_items(["Zoë was here"]) == ids
+    assert labelnb.projects(tmp_path / "t.db") == ["t"]

@@ -21,13 +21,17 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    bindparam,
     literal,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.sql.elements import TextClause
 
 from labelnb.queue.tables import (
+    Time,
     annotations as annotations_t,
     annotators,
     events,
@@ -106,8 +110,21 @@ def insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     return [int(r[0]) for r in res]
 
 
+# The hot path of claim and submit runs these prepared text statements: they compile
+# once and skip SQLAlchemy's per-call expression building (see benchmarks/).
+def _typed(sql: str, **types: Any) -> TextClause:
+    return text(sql).bindparams(*(bindparam(k, type_=v) for k, v in types.items()))
+
+
+_GET_ITEM = text(
+    "SELECT id, project_id, media, uri, text, width, height, group_key, meta FROM items "
+    "WHERE id = :iid"
+).columns(items.c.id, items.c.project_id, items.c.media, items.c.uri, items.c.text,
+          items.c.width, items.c.height, items.c.group_key, items.c.meta)
+
+
 def get_item(conn: Connection, item_id: int) -> Row[Any] | None:
-    return conn.execute(select(items).where(items.c.id == item_id)).first()
+    return conn.execute(_GET_ITEM, {"iid": item_id}).first()
 
 
 def select_items(project_id: int) -> Select[Any]:
@@ -139,59 +156,100 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(tasks), rows)
 
 
-def claimable(project_id: int, stages: Sequence[str], annotator: str, now: datetime,
-              extra: Iterable[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
-    """The WHERE clause of a claim: open (or expired) tasks this annotator may take."""
-    other = tasks.alias("other")
-    return [
-        tasks.c.project_id == project_id,
-        tasks.c.stage.in_(list(stages)),
-        # open, or leased with an expired lease (lazy expiry: no cron needed)
-        (tasks.c.status == "open")
-        | and_(tasks.c.status == "leased", tasks.c.lease_expires_at < now),
-        (tasks.c.reserved_for.is_(None)) | (tasks.c.reserved_for == annotator),
-        # never review your own work
-        (tasks.c.author.is_(None)) | (tasks.c.author != annotator),
-        # overlap: one slot of an item per annotator and stage
-        ~exists().where(other.c.item_id == tasks.c.item_id, other.c.stage == tasks.c.stage,
-                        other.c.assignee == annotator, other.c.id != tasks.c.id),
-        # a task this annotator skipped is not offered to them again
-        ~exists().where(leases.c.task_id == tasks.c.id, leases.c.annotator == annotator,
-                        leases.c.outcome == "skipped"),
-        *extra,
-    ]
+_CLAIM_CACHE: dict[tuple[str, tuple[str, ...], str], tuple[TextClause, TextClause,
+                                                               TextClause | None]] = {}
 
 
-def claim_task(conn: Connection, dialect: str, *, where: list[ColumnElement[bool]],
-               annotator: str, token: str, now: datetime, expires_at: datetime
-               ) -> Row[Any] | None:
-    """Lease the best claimable task; returns (id, item_id, stage, old_status, old_token,
-    target_annotation_id, author) or None. The caller's transaction must be
-    ``BEGIN IMMEDIATE`` on SQLite."""
-    order = (tasks.c.priority.desc(), tasks.c.id)
-    values = dict(status="leased", assignee=annotator, lease_token=token,
-                  lease_expires_at=expires_at, attempts=tasks.c.attempts + 1)
-    if dialect == "postgresql":
-        cand = (select(tasks.c.id, tasks.c.status.label("old_status"),
-                       tasks.c.lease_token.label("old_token"))
-                .where(*where).order_by(*order).limit(1)
-                .with_for_update(skip_locked=True, of=tasks).subquery("cand"))
-        stmt = (update(tasks).where(tasks.c.id == cand.c.id).values(**values)
-                .returning(tasks.c.id, tasks.c.item_id, tasks.c.stage, cand.c.old_status,
-                           cand.c.old_token, tasks.c.target_annotation_id, tasks.c.author,
-                           tasks.c.slot))
-        return conn.execute(stmt).first()
-    row = conn.execute(select(tasks.c.id, tasks.c.status, tasks.c.lease_token)
-                       .where(*where).order_by(*order).limit(1)).first()
-    if row is None:
+def claim_statements(dialect: Dialect, stages: Sequence[str],
+                     extra: Sequence[ColumnElement[bool]]) -> tuple[TextClause, TextClause,
+                                                                   TextClause | None]:
+    """The claim, compiled once per (dialect, stages, routing filters) and cached.
+
+    Returns ``(expired, open, update)``: two candidate statements, tried in that order
+    (a lease that ran out goes back to the pool first; then open tasks by priority),
+    and, on SQLite, the UPDATE that takes the chosen row. On PostgreSQL the candidate
+    statements are themselves ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``
+    and the third element is None.
+
+    The routing policy's filters are rendered into the SQL once (literal values from
+    the annotator's profile); everything per-claim is a bound parameter, so each claim
+    is a walk of the ``ix_tasks_claim`` index that stops at the first claimable row.
+    """
+    from sqlalchemy import and_ as _and
+
+    routing = ""
+    if extra:
+        routing = " AND " + str(_and(*extra).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True}))
+    key = (dialect.name, tuple(stages), routing)
+    hit = _CLAIM_CACHE.get(key)
+    if hit is not None:
+        return hit
+    stage_list = ", ".join(f"'{s}'" for s in stages if s.isidentifier())
+    common = f"""tasks.project_id = :pid AND tasks.stage IN ({stage_list})
+ AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
+ AND (tasks.author IS NULL OR tasks.author <> :me)
+ AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
+      WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
+      AND other.assignee = :me AND other.id <> tasks.id))
+ AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.task_id = tasks.id
+      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}"""
+    expired = (f"SELECT tasks.id, tasks.status, tasks.lease_token FROM tasks WHERE "
+               f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
+               f"ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
+    open_ = (f"SELECT tasks.id, tasks.status, tasks.lease_token FROM tasks WHERE "
+             f"tasks.status = 'open' AND {common} "
+             f"ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
+    returning = ("RETURNING tasks.id, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
+                 "tasks.author, tasks.slot")
+    setter = ("SET status = 'leased', assignee = :me, lease_token = :token, "
+              "lease_expires_at = :expires, attempts = tasks.attempts + 1")
+
+    def typed(sql: str) -> TextClause:
+        return text(sql).bindparams(*(bindparam(name, type_=Time) for name in
+                                      ("now", "expires") if f":{name}" in sql))
+
+    if dialect.name == "postgresql":
+        def pg(cand: str) -> TextClause:
+            cand = cand.replace("SELECT tasks.id, tasks.status, tasks.lease_token",
+                                "SELECT tasks.id AS cid, tasks.status AS old_status, "
+                                "tasks.lease_token AS old_token")
+            return typed(f"UPDATE tasks {setter} FROM ({cand} FOR UPDATE OF tasks SKIP LOCKED)"
+                         f" AS cand WHERE tasks.id = cand.cid {returning}, cand.old_status, "
+                         "cand.old_token")
+
+        out: tuple[TextClause, TextClause, TextClause | None] = (pg(expired), pg(open_), None)
+    else:
+        out = (typed(expired), typed(open_),
+               typed(f"UPDATE tasks {setter} WHERE tasks.id = :cid {returning}"))
+    _CLAIM_CACHE[key] = out
+    return out
+
+
+def claim_task(conn: Connection, stmts: tuple[TextClause, TextClause, TextClause | None], *,
+               project_id: int, annotator: str, token: str, now: datetime,
+               expires_at: datetime) -> tuple[Row[Any], str, str | None] | None:
+    """Lease the best claimable task (see :func:`claim_statements`).
+
+    Returns ``(row, old_status, old_token)`` where row has id, item_id, stage,
+    target_annotation_id, author, slot; or None when nothing is claimable. On SQLite the
+    caller's transaction must be ``BEGIN IMMEDIATE``."""
+    expired, open_, upd = stmts
+    params = {"pid": project_id, "me": annotator, "now": now, "token": token,
+              "expires": expires_at}
+    if upd is None:  # PostgreSQL: one UPDATE ... FROM (SELECT ... SKIP LOCKED)
+        for stmt in (expired, open_):
+            row = conn.execute(stmt, params).first()
+            if row is not None:
+                return row, row.old_status, row.old_token
         return None
-    return conn.execute(
-        update(tasks).where(tasks.c.id == row.id).values(**values)
-        .returning(tasks.c.id, tasks.c.item_id, tasks.c.stage,
-                   literal(row.status).label("old_status"),
-                   literal(row.lease_token).label("old_token"),
-                   tasks.c.target_annotation_id, tasks.c.author, tasks.c.slot)
-    ).first()
+    for stmt in (expired, open_):
+        cand = conn.execute(stmt, params).first()
+        if cand is not None:
+            row = conn.execute(upd, {**params, "cid": cand.id}).first()
+            assert row is not None
+            return row, cand.status, cand.lease_token
+    return None
 
 
 def extend_lease(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
@@ -209,12 +267,14 @@ def extend_lease(conn: Connection, *, task_id: int, token: str, annotator: str, 
 def finish_task(conn: Connection, *, task_id: int, token: str, annotator: str,
                 now: datetime) -> bool:
     """Mark a leased task done if the token is current, unexpired and the annotator's."""
-    return bool(conn.execute(update(tasks).where(
-        tasks.c.id == task_id, tasks.c.lease_token == token, tasks.c.status == "leased",
-        tasks.c.assignee == annotator,
-        tasks.c.lease_expires_at >= now,
-    ).values(status="done", done_at=now, lease_token=None, lease_expires_at=None,
-             reserved_for=None)).rowcount)
+    return bool(conn.execute(_FINISH_TASK, {"tid": task_id, "token": token, "me": annotator,
+                                            "now": now}).rowcount)
+
+
+_FINISH_TASK = _typed(
+    "UPDATE tasks SET status = 'done', done_at = :now, lease_token = NULL, "
+    "lease_expires_at = NULL, reserved_for = NULL WHERE id = :tid AND lease_token = :token "
+    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now", now=Time)
 
 
 def return_task(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
@@ -282,13 +342,20 @@ def select_tasks(project_id: int) -> Select[Any]:
 
 def insert_lease(conn: Connection, *, task_id: int, item_id: int, annotator: str, token: str,
                  now: datetime, expires_at: datetime) -> None:
-    conn.execute(insert(leases).values(task_id=task_id, item_id=item_id, annotator=annotator,
-                                       token=token, claimed_at=now, expires_at=expires_at))
+    conn.execute(_INSERT_LEASE, {"tid": task_id, "iid": item_id, "me": annotator,
+                                 "token": token, "now": now, "expires": expires_at})
 
 
 def end_lease(conn: Connection, *, token: str, now: datetime, outcome: str) -> None:
-    conn.execute(update(leases).where(leases.c.token == token, leases.c.outcome.is_(None))
-                 .values(ended_at=now, outcome=outcome))
+    conn.execute(_END_LEASE, {"token": token, "now": now, "outcome": outcome})
+
+
+_INSERT_LEASE = _typed(
+    "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at) "
+    "VALUES (:tid, :iid, :me, :token, :now, :expires)", now=Time, expires=Time)
+_END_LEASE = _typed(
+    "UPDATE leases SET ended_at = :now, outcome = :outcome WHERE token = :token "
+    "AND outcome IS NULL", now=Time)
 
 
 def get_lease(conn: Connection, token: str) -> Row[Any] | None:
@@ -303,8 +370,18 @@ def select_leases(project_id: int) -> Select[Any]:
 # --- annotations -------------------------------------------------------------------
 
 
+_ANN_COLS = ("id", "project_id", "item_id", "task_id", "author", "source", "schema_version",
+             "regions", "created_at", "submitted_at", "duration_s", "corrects",
+             "model_version", "client_id", "meta")
+_INSERT_ANNOTATION = _typed(
+    f"INSERT INTO annotations ({', '.join(_ANN_COLS)}) "
+    f"VALUES ({', '.join(':' + c for c in _ANN_COLS)})",
+    regions=annotations_t.c.regions.type, meta=annotations_t.c.meta.type,
+    created_at=Time, submitted_at=Time)
+
+
 def insert_annotation(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(insert(annotations_t).values(**row))
+    conn.execute(_INSERT_ANNOTATION, {c: row.get(c) for c in _ANN_COLS})
 
 
 def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str) -> str | None:

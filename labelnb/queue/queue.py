@@ -92,6 +92,8 @@ class Queue:
         self._profile_at = 0.0
         self._profile_ttl = profile_ttl_s
         self._claimed_mono = 0.0
+        self._stmts: Any = None
+        self._stmts_for: AnnotatorProfile | None = None
         if ("review" in self.stages or "adjudicate" in self.stages):
             prof = self.profile
             if not prof.can_review:
@@ -108,6 +110,15 @@ class Queue:
             self._profile = self.project.annotators.profile(self.annotator)
             self._profile_at = time.monotonic()
         return self._profile
+
+    def _claim_sql(self) -> Any:
+        prof = self.profile  # cached for a few seconds
+        if self._stmts is None or self._stmts_for is not prof:
+            filters = self.routing.filters(prof, tasks_t, self.project.schema.kind)
+            self._stmts = q.claim_statements(self.project.store.engine.dialect, self.stages,
+                                             filters)
+            self._stmts_for = prof
+        return self._stmts
 
     def refresh(self) -> None:
         """Re-read the annotator profile now (it is cached for a few seconds)."""
@@ -129,19 +140,19 @@ class Queue:
         now = _now()
         expires = now + self._ttl
         token = secrets.token_hex(16)
-        where = q.claimable(self.project.id, self.stages, self.annotator, now,
-                            self.routing.filters(self.profile, tasks_t,
-                                                 self.project.schema.kind))
+        stmts = self._claim_sql()
         with store.write() as conn:
-            row = q.claim_task(conn, store.dialect, where=where, annotator=self.annotator,
-                               token=token, now=now, expires_at=expires)
-            if row is None:
+            got = q.claim_task(conn, stmts, project_id=self.project.id,
+                               annotator=self.annotator, token=token, now=now,
+                               expires_at=expires)
+            if got is None:
                 return None
-            if row.old_status == "leased" and row.old_token:
-                q.end_lease(conn, token=row.old_token, now=now, outcome="expired")
+            row, old_status, old_token = got
+            if old_status == "leased" and old_token:
+                q.end_lease(conn, token=old_token, now=now, outcome="expired")
                 q.insert_event(conn, project_id=self.project.id, kind="lease_expired",
                                actor=self.annotator, now=now, item_id=row.item_id,
-                               task_id=row.id, payload={"token": row.old_token[:8]})
+                               task_id=row.id, payload={"token": old_token[:8]})
             q.insert_lease(conn, task_id=row.id, item_id=row.item_id, annotator=self.annotator,
                            token=token, now=now, expires_at=expires)
             it = q.get_item(conn, row.item_id)

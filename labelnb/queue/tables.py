@@ -126,6 +126,7 @@ tasks = Table(
 )
 Index("ix_tasks_claim", tasks.c.project_id, tasks.c.stage, tasks.c.status,
       tasks.c.priority.desc(), tasks.c.id)
+Index("ix_tasks_lease", tasks.c.project_id, tasks.c.status, tasks.c.lease_expires_at)
 Index("ix_tasks_item", tasks.c.item_id, tasks.c.stage)
 Index("ix_tasks_assignee", tasks.c.assignee)
 

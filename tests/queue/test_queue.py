@@ -454,3 +454,17 @@ def test_annotator_profiles(db_url: str) -> None:
         p.annotators.update("ana", salary=3)
     assert "annotator_updated" in set(p.events()["kind"])
     assert p.annotators.table()["name"].tolist() == ["ana"]
+
+
+def test_reviewer_reviews_every_annotation_of_an_item(db_url: str) -> None:
+    p = make(db_url, 2, overlap=2, review_fraction=1.0)
+    p.annotators.add("rita", role="reviewer")
+    drain(p.queue("ana"))
+    drain(p.queue("bob"))
+    rq = p.review_queue("rita")
+    n = 0
+    while rq.claim() is not None:
+        rq.approve()
+        n += 1
+    assert n == 4  # two annotations on each of two items
+    assert set(p.annotations()["status"]) == {"approve"}

@@ -133,6 +133,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_tasks_assignee', ['assignee'], unique=False)
         batch_op.create_index('ix_tasks_claim', ['project_id', 'stage', 'status', sa.literal_column('priority DESC'), 'id'], unique=False)
         batch_op.create_index('ix_tasks_item', ['item_id', 'stage'], unique=False)
+        batch_op.create_index('ix_tasks_lease', ['project_id', 'status', 'lease_expires_at'], unique=False)
 
     op.create_table('annotations',
     sa.Column('id', sa.String(length=32), nullable=False),

@@ -1,0 +1,575 @@
+"""The ``labelnb`` command line.
+
+::
+
+    labelnb init labels.db --name pets --kind boxes --labels cat,dog
+    labelnb add labels.db --name pets 'photos/*.jpg'
+    labelnb add labels.db --name reviews --text "great film" "dull plot"
+    labelnb status labels.db [--name pets] [--json]
+    labelnb annotators labels.db --name pets add ana --role annotator --skills cat=0.9
+    labelnb annotators labels.db --name pets list
+    labelnb migrate labels.db
+    labelnb demo [--dir demo-project] [--no-browser] [--port 8888]
+
+``DB`` is a SQLite file path or a ``postgresql://host/dbname`` URL. User errors print
+``error: <message>`` on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from labelnb.errors import LabelnbError, ProjectNotFound, StoreError, ValidationError
+
+EXIT_USER_ERROR = 2
+TASK_STATUSES = ("open", "leased", "expired", "done", "cancelled")
+TASK_STAGES = ("annotate", "review", "adjudicate")
+
+
+# --- helpers ------------------------------------------------------------------------
+def _is_url(db: str) -> bool:
+    return "://" in db
+
+
+def _check_db_exists(db: str) -> None:
+    """Refuse a SQLite path that does not exist (a typo would create a stray file)."""
+    if not _is_url(db) and not Path(db).expanduser().exists():
+        raise StoreError(f"database file {db!r} does not exist; create a project in it with "
+                         "'labelnb init DB --name NAME --kind KIND --labels a,b'")
+
+
+def _project_names(db: str) -> list[str]:
+    from labelnb.queue import queries
+    from labelnb.queue.store import Store
+
+    store = Store(db)
+    try:
+        with store.read() as conn:
+            return queries.list_project_names(conn)
+    finally:
+        store.dispose()
+
+
+def _open(db: str, name: str | None) -> Any:
+    """Open one project; with no ``--name`` the database must hold exactly one."""
+    import labelnb
+
+    _check_db_exists(db)
+    if name is None:
+        names = _project_names(db)
+        if len(names) != 1:
+            if not names:
+                raise ProjectNotFound(f"database {db!r} holds no project; create one with "
+                                      "'labelnb init'")
+            raise ProjectNotFound(f"database {db!r} holds {len(names)} projects "
+                                  f"({', '.join(names)}); pick one with --name")
+        name = names[0]
+    return labelnb.open(db, name=name)
+
+
+def _split(value: str | None) -> list[str]:
+    if value is None:
+        return []
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _parse_skills(value: str | None) -> dict[str, float] | None:
+    if value is None:
+        return None
+    skills: dict[str, float] = {}
+    for part in _split(value):
+        label, sep, acc = part.partition("=")
+        try:
+            if not sep or not label.strip():
+                raise ValueError
+            skills[label.strip()] = float(acc)
+        except ValueError:
+            raise ValidationError(f"--skills: {part!r} is not LABEL=ACCURACY (e.g. "
+                                  "--skills cat=0.9,dog=0.7)") from None
+    return skills
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: NaN → None, numpy scalars → Python, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _fmt(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_fmt(v)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: str = "") -> str:
+    """Aligned text columns: numbers right-aligned, everything else left-aligned."""
+    cells = [[_fmt(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, r, strict=True)]
+    out = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for r in cells:
+        out.append(indent + "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w)
+                                      for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(out)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lower() not in ("nan", "inf", "-inf", "infinity")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+
+
+# --- init ---------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> int:
+    import labelnb
+
+    labels = _split(args.labels)
+    if not labels:
+        raise ValidationError("--labels is empty; give the classes as a comma-separated list, "
+                              "e.g. --labels cat,dog")
+    project = labelnb.Project.create(
+        args.db, args.name, labelnb.Schema(args.kind, labels), overlap=args.overlap,
+        lease_ttl_s=args.lease_ttl, review_fraction=args.review_fraction,
+        exist_ok=args.exist_ok)
+    try:
+        print(f"project {project.name!r} ({project.schema.kind}: "
+              f"{', '.join(project.schema.names)}) in {args.db}; schema v"
+              f"{project.schema_version}, overlap {project.settings['overlap']}, "
+              f"review fraction {project.settings['review_fraction']:g}")
+    finally:
+        project.close()
+    return 0
+
+
+# --- add ----------------------------------------------------------------------------
+def _read_item_file(path: str) -> list[str]:
+    try:
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ValidationError(f"--from-file {path!r}: the file does not exist") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"--from-file {path!r}: not a UTF-8 text file (one item per "
+                              "line)") from None
+    return [ln.strip() for ln in lines if ln.strip()]
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from labelnb import media
+
+    raw: list[str] = list(args.items)
+    if args.from_file:
+        raw += _read_item_file(args.from_file)
+    if not raw:
+        raise ValidationError("no items given; pass paths, globs, folders or URLs (or texts "
+                              "with --text), or --from-file FILE")
+    items: list[Any]
+    if args.text:
+        items, kind = raw, "text"
+    else:
+        for a in raw:
+            if not (media.is_uri(a) or media.has_glob(a) or Path(a).expanduser().exists()):
+                raise ValidationError(f"item {a!r}: no such file, folder or URL; fix the path "
+                                      "(or pass --text to add it as a text)")
+        # dicts, so a path is never mistaken for a text (text-only projects do that)
+        items, kind = [{"uri": a} for a in raw], None
+    project = _open(args.db, args.name)
+    try:
+        before = len(project.items())
+        ids = project.add_items(items, media=kind, group=args.group, progress=args.progress)
+        after = len(project.items())
+        new = after - before
+        print(f"added {new} new item{'s' if new != 1 else ''} to {project.name!r}"
+              + (f" ({len(ids) - new} already there)" if len(ids) > new else "")
+              + f"; {after} items in all")
+    finally:
+        project.close()
+    return 0
+
+
+# --- status -------------------------------------------------------------------------
+def project_status(project: Any) -> dict[str, Any]:
+    """``project.stats()`` plus the schema, the settings and the pre-label count."""
+    stats = project.stats()
+    preds = project.predictions()
+    return {
+        "project": stats.pop("project"),
+        "kind": project.schema.kind,
+        "labels": list(project.schema.names),
+        "settings": {k: project.settings[k] for k in ("overlap", "review_fraction",
+                                                      "lease_ttl_s")},
+        **stats,
+        "predictions": int(len(preds)),
+    }
+
+
+def render_status(st: dict[str, Any]) -> str:
+    s = st["settings"]
+    by_media = ", ".join(f"{k} {v}" for k, v in sorted(st["items_by_media"].items()))
+    lines = [
+        f"project {st['project']!r}: {st['kind']}, schema v{st['schema_version']} "
+        f"({', '.join(st['labels'])})",
+        f"  settings     overlap {s['overlap']}, review fraction {s['review_fraction']:g}, "
+        f"lease {s['lease_ttl_s']:g} s",
+        f"  items        {st['items']}" + (f" ({by_media})" if by_media else ""),
+        f"  progress     {st['items_done']} of {st['items']} items done "
+        f"({100 * st['progress']:.1f}%)",
+        f"  predictions  {st['predictions']}",
+        f"  annotations  {st['annotations']}" + (" (" + ", ".join(
+            f"{k} {v}" for k, v in sorted(st["annotations_by_source"].items())) + ")"
+            if st["annotations_by_source"] else ""),
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    for key, n in st["tasks"].items():
+        stage, _, status = key.partition(":")
+        counts.setdefault(stage, {})[status] = int(n)
+    lines.append("")
+    if counts:
+        statuses = [x for x in TASK_STATUSES if any(x in c for c in counts.values())]
+        statuses += sorted({x for c in counts.values() for x in c} - set(statuses))
+        stages = [x for x in TASK_STAGES if x in counts] + sorted(set(counts) - set(TASK_STAGES))
+        lines.append("  tasks")
+        lines.append(format_table(["stage", *statuses, "total"],
+                                  [[stage, *(counts[stage].get(x, 0) for x in statuses),
+                                    sum(counts[stage].values())] for stage in stages],
+                                  indent="    "))
+    else:
+        lines.append("  tasks        none (add items with 'labelnb add')")
+    if st["annotators"]:
+        lines.append("")
+        lines.append("  annotators")
+        lines.append(format_table(
+            ["name", "role", "annotations", "mean_s", "approved", "rejected", "corrected"],
+            [[a["annotator"], a["role"], a["annotations"], a["mean_duration_s"],
+              a["approved"], a["rejected"], a["corrected"]] for a in st["annotators"]],
+            indent="    "))
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import labelnb
+
+    if args.name is not None:
+        names = [args.name]
+        _check_db_exists(args.db)
+    else:
+        _check_db_exists(args.db)
+        names = _project_names(args.db)
+        if not names:
+            raise ProjectNotFound(f"database {args.db!r} holds no project; create one with "
+                                  "'labelnb init'")
+    out = []
+    for name in names:
+        project = labelnb.open(args.db, name=name)
+        try:
+            out.append(project_status(project))
+        finally:
+            project.close()
+    if args.json:
+        _print_json(out[0] if args.name is not None else out)
+    else:
+        print("\n\n".join(render_status(st) for st in out))
+    return 0
+
+
+# --- annotators ---------------------------------------------------------------------
+def _annotator_fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if args.role is not None:
+        fields["role"] = args.role
+    if args.skills is not None:
+        fields["skills"] = _parse_skills(args.skills)
+    for key in ("qualifications", "languages", "kinds"):
+        value = getattr(args, key)
+        if value is not None:
+            fields[key] = _split(value)
+    if args.accuracy is not None:
+        fields["accuracy"] = args.accuracy
+    if getattr(args, "active", None) is not None:
+        fields["active"] = args.active
+    return fields
+
+
+def cmd_annotators(args: argparse.Namespace) -> int:
+    project = _open(args.db, args.name)
+    try:
+        if args.action == "list":
+            table = project.annotators.table()
+            work = project.annotators.stats()
+            done = dict(zip(work["annotator"], work["annotations"], strict=True))
+            rows = [] if table.empty else [
+                {"name": r["name"], "role": r["role"], "active": bool(r["active"]),
+                 "annotations": int(done.get(r["name"], 0)), "skills": r["skills"] or {},
+                 "qualifications": r["qualifications"] or [], "languages": r["languages"] or [],
+                 "kinds": r["kinds"] or [], "accuracy": r["accuracy"]}
+                for r in table.to_dict("records")]
+            if args.json:
+                _print_json(rows)
+            elif not rows:
+                print(f"project {project.name!r} has no annotators yet; add one with "
+                      "'labelnb annotators DB add NAME --role annotator'")
+            else:
+                cols = ["name", "role", "active", "annotations", "skills", "qualifications",
+                        "languages"]
+                print(format_table(cols, [[r[c] if c != "active" else
+                                           ("yes" if r[c] else "no") for c in cols]
+                                          for r in rows]))
+        elif args.action == "add":
+            fields = _annotator_fields(args)
+            prof = project.annotators.add(args.annotator, **fields)
+            print(f"added {prof.role} {prof.name!r} to project {project.name!r}")
+        else:
+            fields = _annotator_fields(args)
+            if not fields:
+                raise ValidationError("annotators update: nothing to change; pass --role, "
+                                      "--skills, --qualifications, --languages, --kinds, "
+                                      "--accuracy, --active or --inactive")
+            prof = project.annotators.update(args.annotator, **fields)
+            print(f"updated {prof.name!r} in project {project.name!r}: "
+                  + ", ".join(f"{k}={_fmt(v)}" for k, v in fields.items()))
+    finally:
+        project.close()
+    return 0
+
+
+# --- migrate ------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from alembic.script import ScriptDirectory
+
+    from labelnb.errors import DatabaseTooNew
+    from labelnb.queue import migrate
+    from labelnb.queue.store import Store
+
+    store = Store(args.db, migrate=False)
+    try:
+        before = migrate.current_revision(store)
+        head = migrate.head_revision()
+        if before == head:
+            print(f"database {args.db}: schema revision {head} is current; nothing to do")
+            return 0
+        script = ScriptDirectory.from_config(migrate.alembic_config())
+        if before is not None and before not in {s.revision for s in script.walk_revisions()}:
+            raise DatabaseTooNew(
+                f"database {args.db!r} has schema revision {before!r}, written by a newer "
+                f"labelnb than this one (which knows up to {head!r}). Fix: upgrade labelnb")
+        migrate.upgrade(store)
+        after = migrate.current_revision(store)
+        print(f"database {args.db}: migrated schema revision {before or '(empty)'} -> {after}")
+    finally:
+        store.dispose()
+    return 0
+
+
+# --- demo ---------------------------------------------------------------------------
+def _find_notebook() -> Path | None:
+    rel = Path("notebooks") / "01_quickstart.ipynb"
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (root / rel).is_file():
+            return root / rel
+    return None
+
+
+def _launch_lab(db: Path, port: int | None) -> int:
+    from labelnb.errors import MissingExtra
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise MissingExtra("jupyterlab", "dev", "'labelnb demo' (or pass --no-browser)")
+    nb = _find_notebook()
+    cmd = [sys.executable, "-m", "jupyter", "lab"]
+    if nb is not None:
+        cwd = nb.parent.parent
+        cmd.append(str(nb.relative_to(cwd)))
+    else:
+        cwd = db.parent
+    if port is not None:
+        cmd.append(f"--port={port}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers: Jupyter refuses root
+        cmd.append("--allow-root")
+    env = {**os.environ, "LABELNB_DEMO_DB": str(db)}
+    print(f"starting JupyterLab ({' '.join(cmd[2:])}) in {cwd} with LABELNB_DEMO_DB={db}",
+          flush=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # JupyterLab asks for confirmation itself
+            continue
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from labelnb.demo import build_demo, describe
+
+    db = build_demo(args.dir)
+    print(describe(db))
+    if args.no_browser:
+        print(f"\nlook at it:  labelnb status {db}\n"
+              f"in Python:   labelnb.open({str(db)!r}, name='images')")
+        return 0
+    return _launch_lab(db, args.port)
+
+
+# --- parser -------------------------------------------------------------------------
+def _add_name(p: argparse.ArgumentParser, **kw: Any) -> None:
+    p.add_argument("-n", "--name", metavar="PROJECT",
+                   help="project name (may be left out when the database holds one)", **kw)
+
+
+def _add_annotator_options(p: argparse.ArgumentParser, *, role_required: bool) -> None:
+    from labelnb.project import ROLES
+
+    p.add_argument("annotator", metavar="NAME", help="annotator name")
+    p.add_argument("--role", choices=ROLES, required=False,
+                   default="annotator" if role_required else None,
+                   help="annotator, reviewer or lead" + (" (default annotator)"
+                                                         if role_required else ""))
+    p.add_argument("--skills", metavar="LABEL=ACC,...",
+                   help="per-label accuracy in [0, 1], e.g. cat=0.9,dog=0.7")
+    p.add_argument("--qualifications", metavar="A,B", help="e.g. senior,medical")
+    p.add_argument("--languages", metavar="A,B", help="e.g. en,de")
+    p.add_argument("--kinds", metavar="A,B", help="annotation kinds they may work on")
+    p.add_argument("--accuracy", type=float, help="overall accuracy in [0, 1]")
+    _add_name(p, default=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from labelnb import __version__
+    from labelnb.schema import KINDS
+
+    parser = argparse.ArgumentParser(
+        prog="labelnb", description="Notebook-native data labeling: projects, queue, demo. "
+        "DB is a SQLite file path or a postgresql://host/dbname URL.")
+    parser.add_argument("-V", "--version", action="version", version=f"labelnb {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a project (and the database, if new)")
+    p.add_argument("db", metavar="DB")
+    p.add_argument("-n", "--name", required=True, metavar="PROJECT", help="project name")
+    p.add_argument("--kind", required=True, choices=KINDS, help="annotation kind")
+    p.add_argument("--labels", required=True, metavar="A,B,C",
+                   help="label classes, comma-separated")
+    p.add_argument("--overlap", type=int, default=1,
+                   help="annotators per item, blind to each other (default 1)")
+    p.add_argument("--review-fraction", type=float, default=0.0, metavar="F",
+                   help="share of submissions that get a review task, 0..1 (default 0)")
+    p.add_argument("--lease-ttl", type=float, default=600, metavar="SECONDS",
+                   help="how long a claimed task stays leased without a heartbeat")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="reuse the project if it exists (a changed label list becomes a "
+                   "new schema version)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("add", help="add items (paths, globs, folders, URLs, or texts)")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    p.add_argument("items", nargs="*", metavar="ITEM",
+                   help="image/text file, folder, glob (quote it) or URL; with --text: texts")
+    p.add_argument("--text", action="store_true", help="treat the arguments (and lines) as texts")
+    p.add_argument("--from-file", metavar="FILE", help="read one item per line ('-': stdin)")
+    p.add_argument("--group", metavar="G", help="group key stored with the items")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: for 1000 items or more)")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("status", help="items, progress, tasks, annotations per project")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (a list of projects; one object with --name)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("annotators", help="list, add or update annotators")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = asub.add_parser("list", help="list annotators")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    _add_name(a, default=argparse.SUPPRESS)
+    a = asub.add_parser("add", help="register an annotator")
+    _add_annotator_options(a, role_required=True)
+    a = asub.add_parser("update", help="change an annotator's profile")
+    _add_annotator_options(a, role_required=False)
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--active", dest="active", action="store_const", const=True, default=None)
+    g.add_argument("--inactive", dest="active", action="store_const", const=False)
+    p.set_defaults(func=cmd_annotators)
+
+    p = sub.add_parser("migrate", help="bring the database schema to this labelnb's revision")
+    p.add_argument("db", metavar="DB")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="build the demo project and open the quickstart notebook")
+    p.add_argument("--dir", default="demo-project", metavar="DIR",
+                   help="where the images and labels.db go (default ./demo-project)")
+    p.add_argument("--no-browser", action="store_true",
+                   help="only build the demo and print what it holds")
+    p.add_argument("--port", type=int, metavar="P", help="JupyterLab port")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for user errors)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # argparse leaves ITEMs that follow an option (add DB --name P a b) unparsed
+            if args.command == "add" and not any(x.startswith("-") for x in extra):
+                args.items = [*args.items, *extra]
+            else:
+                bad = [x for x in extra if x.startswith("-")] if args.command == "add" else extra
+                parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    except SystemExit as e:  # --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USER_ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except LabelnbError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as e:  # unwritable demo folder, full disk ...
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
