@@ -8,9 +8,11 @@ inside ``BEGIN IMMEDIATE`` on SQLite.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,10 +30,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect, Row
-from sqlalchemy.sql.elements import TextClause
 
 from labelnb.queue.tables import (
-    Time,
     annotations as annotations_t,
     annotators,
     events,
@@ -45,6 +45,46 @@ from labelnb.queue.tables import (
 )
 
 CHUNK = 500
+_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
+
+
+class Prepared:
+    """A hot-path statement run on the driver connection of the caller's transaction.
+
+    Claim and submit run a handful of fixed statements thousands of times a second;
+    going through the DBAPI cursor directly skips SQLAlchemy's per-call expression and
+    cache-key work (``benchmarks/queue_throughput.py`` measures the difference). The
+    SQL is written once with ``:name`` parameters; values are converted the way
+    SQLAlchemy's own column types would (``times``: UTC datetimes, stored on SQLite as
+    SQLAlchemy's DATETIME text; ``jsons``: JSON / JSONB).
+    """
+
+    __slots__ = ("jsons", "pg", "sqlite", "times")
+
+    def __init__(self, sql: str, *, times: Sequence[str] = (), jsons: Sequence[str] = ()
+                 ) -> None:
+        self.sqlite = sql
+        self.pg = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        self.times = tuple(times)
+        self.jsons = tuple(jsons)
+
+    def run(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """Execute within ``conn``'s transaction; returns the DBAPI cursor."""
+        raw: Any = conn.connection.driver_connection
+        p = dict(params)
+        if conn.dialect.name == "sqlite":
+            for k in self.times:
+                v = p.get(k)
+                if v is not None:
+                    p[k] = v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            for k in self.jsons:
+                p[k] = None if p.get(k) is None else json.dumps(p[k])
+            return raw.execute(self.sqlite, p)
+        from psycopg.types.json import Jsonb
+
+        for k in self.jsons:
+            p[k] = None if p.get(k) is None else Jsonb(p[k])
+        return raw.execute(self.pg, p)
 
 # --- projects and schemas ----------------------------------------------------------
 
@@ -112,10 +152,6 @@ def insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
 
 # The hot path of claim and submit runs these prepared text statements: they compile
 # once and skip SQLAlchemy's per-call expression building (see benchmarks/).
-def _typed(sql: str, **types: Any) -> TextClause:
-    return text(sql).bindparams(*(bindparam(k, type_=v) for k, v in types.items()))
-
-
 _GET_ITEM = text(
     "SELECT id, project_id, media, uri, text, width, height, group_key, meta FROM items "
     "WHERE id = :iid"
@@ -125,6 +161,33 @@ _GET_ITEM = text(
 
 def get_item(conn: Connection, item_id: int) -> Row[Any] | None:
     return conn.execute(_GET_ITEM, {"iid": item_id}).first()
+
+
+class ItemRow(NamedTuple):
+    id: int
+    project_id: int
+    media: str
+    uri: str | None
+    text: str | None
+    width: int | None
+    height: int | None
+    group_key: str | None
+    meta: dict[str, Any]
+
+
+_GET_ITEM_FAST = Prepared("SELECT id, project_id, media, uri, text, width, height, group_key, "
+                          "meta FROM items WHERE id = :iid")
+
+
+def get_item_fast(conn: Connection, item_id: int) -> ItemRow | None:
+    """:func:`get_item` on the driver connection (the claim's hot path)."""
+    r = _GET_ITEM_FAST.run(conn, {"iid": item_id}).fetchone()
+    if r is None:
+        return None
+    meta = r[8]
+    if isinstance(meta, str):
+        meta = json.loads(meta)
+    return ItemRow(*r[:8], meta or {})
 
 
 def select_items(project_id: int) -> Select[Any]:
@@ -156,13 +219,12 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(tasks), rows)
 
 
-_CLAIM_CACHE: dict[tuple[str, tuple[str, ...], str], tuple[TextClause, TextClause,
-                                                               TextClause | None]] = {}
+ClaimSQL = tuple[Prepared, Prepared, Prepared | None]
+_CLAIM_CACHE: dict[tuple[str, tuple[str, ...], str], ClaimSQL] = {}
 
 
 def claim_statements(dialect: Dialect, stages: Sequence[str],
-                     extra: Sequence[ColumnElement[bool]]) -> tuple[TextClause, TextClause,
-                                                                   TextClause | None]:
+                     extra: Sequence[ColumnElement[bool]]) -> ClaimSQL:
     """The claim, compiled once per (dialect, stages, routing filters) and cached.
 
     Returns ``(expired, open, update)``: two candidate statements, tried in that order
@@ -205,12 +267,11 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     setter = ("SET status = 'leased', assignee = :me, lease_token = :token, "
               "lease_expires_at = :expires, attempts = tasks.attempts + 1")
 
-    def typed(sql: str) -> TextClause:
-        return text(sql).bindparams(*(bindparam(name, type_=Time) for name in
-                                      ("now", "expires") if f":{name}" in sql))
+    def typed(sql: str) -> Prepared:
+        return Prepared(sql, times=("now", "expires"))
 
     if dialect.name == "postgresql":
-        def pg(cand: str) -> TextClause:
+        def pg(cand: str) -> Prepared:
             cand = cand.replace("SELECT tasks.id, tasks.status, tasks.lease_token",
                                 "SELECT tasks.id AS cid, tasks.status AS old_status, "
                                 "tasks.lease_token AS old_token")
@@ -218,7 +279,7 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
                          f" AS cand WHERE tasks.id = cand.cid {returning}, cand.old_status, "
                          "cand.old_token")
 
-        out: tuple[TextClause, TextClause, TextClause | None] = (pg(expired), pg(open_), None)
+        out: ClaimSQL = (pg(expired), pg(open_), None)
     else:
         out = (typed(expired), typed(open_),
                typed(f"UPDATE tasks {setter} WHERE tasks.id = :cid {returning}"))
@@ -226,9 +287,9 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     return out
 
 
-def claim_task(conn: Connection, stmts: tuple[TextClause, TextClause, TextClause | None], *,
-               project_id: int, annotator: str, token: str, now: datetime,
-               expires_at: datetime) -> tuple[Row[Any], str, str | None] | None:
+def claim_task(conn: Connection, stmts: ClaimSQL, *, project_id: int, annotator: str,
+               token: str, now: datetime, expires_at: datetime
+               ) -> tuple[ClaimedRow, str, str | None] | None:
     """Lease the best claimable task (see :func:`claim_statements`).
 
     Returns ``(row, old_status, old_token)`` where row has id, item_id, stage,
@@ -238,18 +299,34 @@ def claim_task(conn: Connection, stmts: tuple[TextClause, TextClause, TextClause
     params = {"pid": project_id, "me": annotator, "now": now, "token": token,
               "expires": expires_at}
     if upd is None:  # PostgreSQL: one UPDATE ... FROM (SELECT ... SKIP LOCKED)
+        # one annotator in two sessions must not take two slots of an item: their claims
+        # queue on a per-(project, annotator) lock, so each sees the other's commit
+        _ANNOTATOR_LOCK.run(conn, {"pid": project_id, "me": annotator})
         for stmt in (expired, open_):
-            row = conn.execute(stmt, params).first()
-            if row is not None:
-                return row, row.old_status, row.old_token
+            r = stmt.run(conn, params).fetchone()
+            if r is not None:
+                return ClaimedRow(*r[:6]), r[6], r[7]
         return None
     for stmt in (expired, open_):
-        cand = conn.execute(stmt, params).first()
+        cand = stmt.run(conn, params).fetchone()
         if cand is not None:
-            row = conn.execute(upd, {**params, "cid": cand.id}).first()
-            assert row is not None
-            return row, cand.status, cand.lease_token
+            r = upd.run(conn, {**params, "cid": cand[0]}).fetchone()
+            assert r is not None
+            return ClaimedRow(*r), cand[1], cand[2]
     return None
+
+
+class ClaimedRow(NamedTuple):
+    id: int
+    item_id: int
+    stage: str
+    target_annotation_id: str | None
+    author: str | None
+    slot: int
+
+
+_ANNOTATOR_LOCK = Prepared("SELECT pg_advisory_xact_lock(CAST(:pid AS integer), "
+                           "hashtext(:me))")
 
 
 def extend_lease(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
@@ -267,14 +344,14 @@ def extend_lease(conn: Connection, *, task_id: int, token: str, annotator: str, 
 def finish_task(conn: Connection, *, task_id: int, token: str, annotator: str,
                 now: datetime) -> bool:
     """Mark a leased task done if the token is current, unexpired and the annotator's."""
-    return bool(conn.execute(_FINISH_TASK, {"tid": task_id, "token": token, "me": annotator,
-                                            "now": now}).rowcount)
+    return bool(_FINISH_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
+                                        "now": now}).rowcount)
 
 
-_FINISH_TASK = _typed(
+_FINISH_TASK = Prepared(
     "UPDATE tasks SET status = 'done', done_at = :now, lease_token = NULL, "
     "lease_expires_at = NULL, reserved_for = NULL WHERE id = :tid AND lease_token = :token "
-    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now", now=Time)
+    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now", times=("now",))
 
 
 def return_task(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
@@ -342,20 +419,20 @@ def select_tasks(project_id: int) -> Select[Any]:
 
 def insert_lease(conn: Connection, *, task_id: int, item_id: int, annotator: str, token: str,
                  now: datetime, expires_at: datetime) -> None:
-    conn.execute(_INSERT_LEASE, {"tid": task_id, "iid": item_id, "me": annotator,
+    _INSERT_LEASE.run(conn, {"tid": task_id, "iid": item_id, "me": annotator,
                                  "token": token, "now": now, "expires": expires_at})
 
 
 def end_lease(conn: Connection, *, token: str, now: datetime, outcome: str) -> None:
-    conn.execute(_END_LEASE, {"token": token, "now": now, "outcome": outcome})
+    _END_LEASE.run(conn, {"token": token, "now": now, "outcome": outcome})
 
 
-_INSERT_LEASE = _typed(
+_INSERT_LEASE = Prepared(
     "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at) "
-    "VALUES (:tid, :iid, :me, :token, :now, :expires)", now=Time, expires=Time)
-_END_LEASE = _typed(
+    "VALUES (:tid, :iid, :me, :token, :now, :expires)", times=("now", "expires"))
+_END_LEASE = Prepared(
     "UPDATE leases SET ended_at = :now, outcome = :outcome WHERE token = :token "
-    "AND outcome IS NULL", now=Time)
+    "AND outcome IS NULL", times=("now",))
 
 
 def get_lease(conn: Connection, token: str) -> Row[Any] | None:
@@ -373,15 +450,14 @@ def select_leases(project_id: int) -> Select[Any]:
 _ANN_COLS = ("id", "project_id", "item_id", "task_id", "author", "source", "schema_version",
              "regions", "created_at", "submitted_at", "duration_s", "corrects",
              "model_version", "client_id", "meta")
-_INSERT_ANNOTATION = _typed(
+_INSERT_ANNOTATION = Prepared(
     f"INSERT INTO annotations ({', '.join(_ANN_COLS)}) "
     f"VALUES ({', '.join(':' + c for c in _ANN_COLS)})",
-    regions=annotations_t.c.regions.type, meta=annotations_t.c.meta.type,
-    created_at=Time, submitted_at=Time)
+    jsons=("regions", "meta"), times=("created_at", "submitted_at"))
 
 
 def insert_annotation(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(_INSERT_ANNOTATION, {c: row.get(c) for c in _ANN_COLS})
+    _INSERT_ANNOTATION.run(conn, {c: row.get(c) for c in _ANN_COLS})
 
 
 def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str) -> str | None:

@@ -137,11 +137,11 @@ class Queue:
         if self.current is not None:
             self.release()
         store = self.project.store
-        now = _now()
-        expires = now + self._ttl
         token = secrets.token_hex(16)
         stmts = self._claim_sql()
         with store.write() as conn:
+            now = _now()  # read the clock once the writer lock is held
+            expires = now + self._ttl
             got = q.claim_task(conn, stmts, project_id=self.project.id,
                                annotator=self.annotator, token=token, now=now,
                                expires_at=expires)
@@ -155,7 +155,7 @@ class Queue:
                                task_id=row.id, payload={"token": old_token[:8]})
             q.insert_lease(conn, task_id=row.id, item_id=row.item_id, annotator=self.annotator,
                            token=token, now=now, expires_at=expires)
-            it = q.get_item(conn, row.item_id)
+            it = q.get_item_fast(conn, row.item_id)
         assert it is not None
         item = Item(id=int(it.id), media=it.media, uri=it.uri, text=it.text, width=it.width,
                     height=it.height, meta=dict(it.meta or {}), group=it.group_key)
@@ -251,9 +251,10 @@ class Queue:
             duration_s = round(time.monotonic() - self._claimed_mono, 3)
         ann = self._as_annotation(annotation, t, client_id, duration_s, now)
         project.validate(ann, item=t.item)
-        row = project._annotation_row(ann, now)
         try:
             with project.store.write() as conn:
+                now = _now()  # the writer lock is held: the expiry check is exact
+                row = project._annotation_row(ann, now)
                 if not q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
                                  now=now):
                     existing = (q.annotation_id_by_client_id(conn, project.id, client_id)
