@@ -835,10 +835,12 @@ class Annotators:
                 "rejected": rev.get(n, {}).get("reject", 0),
                 "corrected": rev.get(n, {}).get("correct", 0),
             })
-        return pd.DataFrame(out, dtype=object, columns=["annotator", "role", "annotations",
-                                                        "mean_duration_s",
-                                          "total_duration_s", "approved", "rejected",
-                                          "corrected"])
+        df = pd.DataFrame(out, columns=["annotator", "role", "annotations", "mean_duration_s",
+                                        "total_duration_s", "approved", "rejected",
+                                        "corrected"])
+        for col in ("mean_duration_s", "total_duration_s"):  # None, not NaN (JSON-safe)
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+        return df
 
     def __repr__(self) -> str:
         return repr(self.table())
