@@ -681,10 +681,7 @@ class Project:
             items = q.item_counts(conn, self.id)
             tasks = q.task_status_counts(conn, self.id, now)
             anns = q.annotation_counts(conn, self.id)
-        done_items = 0
-        df = self.items()
-        if not df.empty:
-            done_items = int((df["done"] >= df["overlap"]).sum())
+            done_items = q.items_done(conn, self.id)
         total_items = sum(items.values())
         return {
             "project": self.name,
@@ -702,7 +699,8 @@ class Project:
     def _frame(self, stmt: Select[Any]) -> pd.DataFrame:
         with self.store.read() as conn:
             res = conn.execute(stmt)
-            return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+            cols = list(res.keys())
+            return pd.DataFrame([tuple(r) for r in res.fetchall()], columns=cols)
 
 
 class Annotators:

@@ -209,3 +209,29 @@ def test_text_files_become_text_items(tmp_path: Path) -> None:
     # the same text typed in is the same content: no duplicate
     assert p.add_items(["Zoë was here"]) == ids
     assert labelnb.projects(tmp_path / "t.db") == ["t"]
+
+
+def test_fsspec_memory_filesystem(boxes: labelnb.Project) -> None:
+    import io
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((12, 34, 3), np.uint8)).save(buf, format="PNG")
+    fs.pipe("/bucket/a.png", buf.getvalue())
+    ids = boxes.add_items(["memory://bucket/a.png"])
+    it = boxes.item(ids[0])
+    assert it.uri == "memory://bucket/a.png" and (it.width, it.height) == (34, 12)
+
+
+def test_s3_without_its_extra_names_the_extra(boxes: labelnb.Project) -> None:
+    pytest.importorskip("fsspec")
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("s3fs is installed; this checks the error when it is not")
+    with pytest.raises(labelnb.errors.MissingExtra, match=r"labelnb\[s3\]"):
+        boxes.add_items(["s3://bucket/image.png"])

@@ -191,18 +191,31 @@ def get_item_fast(conn: Connection, item_id: int) -> ItemRow | None:
 
 
 def select_items(project_id: int) -> Select[Any]:
-    done = (select(func.count()).where(tasks.c.item_id == items.c.id,
-                                       tasks.c.stage == "annotate", tasks.c.status == "done")
-            .scalar_subquery())
-    total = (select(func.count()).where(tasks.c.item_id == items.c.id,
-                                        tasks.c.stage == "annotate").scalar_subquery())
-    n_ann = (select(func.count()).where(annotations_t.c.item_id == items.c.id)
-             .scalar_subquery())
+    """Items with their overlap, finished annotate tasks and annotation count."""
+    t = (select(tasks.c.item_id, func.count().label("overlap"),
+                func.sum(case((tasks.c.status == "done", 1), else_=0)).label("done"))
+         .where(tasks.c.project_id == project_id, tasks.c.stage == "annotate")
+         .group_by(tasks.c.item_id).subquery("t"))
+    a = (select(annotations_t.c.item_id, func.count().label("n"))
+         .where(annotations_t.c.project_id == project_id)
+         .group_by(annotations_t.c.item_id).subquery("a"))
     return (select(items.c.id, items.c.media, items.c.uri, items.c.text, items.c.width,
                    items.c.height, items.c.content_hash, items.c.group_key, items.c.meta,
-                   items.c.created_at, total.label("overlap"), done.label("done"),
-                   n_ann.label("annotations"))
+                   items.c.created_at, func.coalesce(t.c.overlap, 0).label("overlap"),
+                   func.coalesce(t.c.done, 0).label("done"),
+                   func.coalesce(a.c.n, 0).label("annotations"))
+            .outerjoin(t, t.c.item_id == items.c.id)
+            .outerjoin(a, a.c.item_id == items.c.id)
             .where(items.c.project_id == project_id).order_by(items.c.id))
+
+
+def items_done(conn: Connection, project_id: int) -> int:
+    """Items whose annotate tasks are all done."""
+    t = (select(tasks.c.item_id)
+         .where(tasks.c.project_id == project_id, tasks.c.stage == "annotate")
+         .group_by(tasks.c.item_id)
+         .having(func.sum(case((tasks.c.status == "done", 0), else_=1)) == 0).subquery())
+    return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
 
 
 def item_counts(conn: Connection, project_id: int) -> dict[str, int]:

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from labelnb.errors import LeaseExpired, NoActiveLease, PermissionDenied, ValidationError
+from labelnb.errors import (
+    LeaseExpired,
+    NoActiveLease,
+    PermissionDenied,
+    TaskNotFound,
+    ValidationError,
+)
 from labelnb.queue import queries as q
 from labelnb.queue.routing import AnnotatorProfile, RoutingPolicy
 from labelnb.queue.tables import tasks as tasks_t
@@ -198,6 +204,13 @@ class Queue:
     def _lost(self, t: Task) -> None:
         if self.current is not None and self.current.id == t.id:
             self.current = None
+        with self.project.store.read() as conn:
+            row = q.get_task(conn, t.id)
+        if row is None or int(row.project_id) != self.project.id:
+            raise TaskNotFound(
+                f"task {t.id}: there is no such task in project {self.project.name!r}; "
+                "use the Task that queue.claim() returned"
+            )
         raise LeaseExpired(
             f"task {t.id} (item {t.item.id}): the lease of {self.annotator!r} expired at "
             f"{t.expires_at:%H:%M:%S} UTC or was never theirs, and the task went back to the "

@@ -468,3 +468,16 @@ def test_reviewer_reviews_every_annotation_of_an_item(db_url: str) -> None:
         n += 1
     assert n == 4  # two annotations on each of two items
     assert set(p.annotations()["status"]) == {"approve"}
+
+
+def test_unknown_task_is_named(db_url: str) -> None:
+    import dataclasses
+
+    p = make(db_url, 1)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    ghost = dataclasses.replace(t, id=t.id + 1000)
+    with pytest.raises(labelnb.errors.TaskNotFound, match=f"task {t.id + 1000}"):
+        q.submit(Choice("a"), task=ghost)
+    q.submit(Choice("a"))
