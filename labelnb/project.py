@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
 from sqlalchemy import Connection, Select
@@ -562,10 +562,14 @@ class Project:
         """Like :meth:`annotations` but as :class:`~labelnb.types.Annotation` objects."""
         df = self.annotations(**filters)
         out = []
-        for r in df.to_dict("records"):
+        for r in cast("list[dict[str, Any]]", df.to_dict("records")):
             d = {k: (None if _isna(v) else v) for k, v in r.items()
                  if k not in ("labels", "status", "submitted_at")}
             d["created_at"] = pd.Timestamp(r["created_at"]).to_pydatetime()
+            for k in ("task_id", "schema_version"):  # pandas widens int columns with NULLs
+                v = d.get(k)
+                if v is not None:
+                    d[k] = int(v)
             out.append(Annotation.from_json(d))
         return out
 
@@ -596,7 +600,8 @@ class Project:
     def annotate(self, annotator: str, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets)."""
         try:
-            from labelnb.widgets import annotate as _annotate
+            # labelnb.widgets does not define annotate yet: the import fails (ImportError).
+            from labelnb.widgets import annotate as _annotate  # type: ignore[attr-defined]
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
         return _annotate(self, annotator, **kw)
@@ -747,8 +752,9 @@ class Annotators:
             raise ValidationError(f"annotator {name!r}: unknown fields {sorted(bad)}; "
                                   f"known: {sorted(allowed)}")
         cur = self.profile(name)
-        merged = dict(role=cur.role, skills=cur.skills, qualifications=cur.qualifications,
-                      languages=cur.languages, kinds=cur.kinds, accuracy=cur.accuracy)
+        merged: dict[str, Any] = dict(
+            role=cur.role, skills=cur.skills, qualifications=cur.qualifications,
+            languages=cur.languages, kinds=cur.kinds, accuracy=cur.accuracy)
         merged.update({k: v for k, v in fields.items() if k != "active"})
         vals = self._clean(name, **merged)
         if "active" in fields:
@@ -813,7 +819,7 @@ class Annotators:
             work = {r.author: r for r in q.annotator_work(conn, self.project.id)}
             revs = q.review_counts(conn, self.project.id)
         rev: dict[str, dict[str, int]] = {}
-        for author, decision, n in revs:
+        for author, decision, n in cast("list[tuple[str, str, int]]", revs):
             rev.setdefault(author, {})[decision] = int(n)
         df = self.table()
         names = list(df["name"]) if not df.empty else []

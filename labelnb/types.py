@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -90,7 +91,7 @@ class Region:
     label: str
     score: float | None
     attributes: dict[str, Any]
-    _registry: ClassVar[dict[str, type[Region]]] = {}
+    _registry: ClassVar[dict[str, builtins.type[Region]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -206,7 +207,7 @@ class Box(Region):
         try:
             return cls(
                 data["x0"], data["y0"], data["x1"], data["y1"], data["label"],
-                score=data.get("score"), attributes=data.get("attributes"),
+                score=data.get("score"), attributes=data.get("attributes", {}),
             )
         except KeyError as e:
             raise ValidationError(f"box {dict(data)!r}: missing field {e.args[0]!r}") from None
@@ -268,7 +269,7 @@ class Polygon(Region):
     def _from_json(cls, data: Mapping[str, Any]) -> Polygon:
         try:
             return cls(tuple(data["points"]), data["label"], score=data.get("score"),
-                       attributes=data.get("attributes"))
+                       attributes=data.get("attributes", {}))
         except KeyError as e:
             raise ValidationError(f"polygon: missing field {e.args[0]!r}") from None
 
@@ -355,7 +356,8 @@ class Mask(Region):
         """The dense boolean mask (height × width)."""
         from pycocotools import mask as mask_utils
 
-        return mask_utils.decode(_rle_bytes(self.rle)).astype(bool)
+        dense: np.ndarray = mask_utils.decode(_rle_bytes(self.rle)).astype(bool)
+        return dense
 
     @property
     def size(self) -> tuple[int, int]:
@@ -384,7 +386,7 @@ class Mask(Region):
     def _from_json(cls, data: Mapping[str, Any]) -> Mask:
         try:
             return cls(data["rle"], data["label"], score=data.get("score"),
-                       attributes=data.get("attributes"))
+                       attributes=data.get("attributes", {}))
         except KeyError as e:
             raise ValidationError(f"mask: missing field {e.args[0]!r}") from None
 
@@ -484,7 +486,7 @@ class Span(Region):
     def _from_json(cls, data: Mapping[str, Any]) -> Span:
         try:
             return cls(data["start"], data["end"], data["label"], score=data.get("score"),
-                       attributes=data.get("attributes"))
+                       attributes=data.get("attributes", {}))
         except KeyError as e:
             raise ValidationError(f"span: missing field {e.args[0]!r}") from None
 
@@ -510,7 +512,8 @@ class Choice(Region):
     @classmethod
     def _from_json(cls, data: Mapping[str, Any]) -> Choice:
         try:
-            return cls(data["label"], score=data.get("score"), attributes=data.get("attributes"))
+            return cls(data["label"], score=data.get("score"),
+                       attributes=data.get("attributes", {}))
         except KeyError as e:
             raise ValidationError(f"choice: missing field {e.args[0]!r}") from None
 

@@ -52,7 +52,7 @@ def test_paths_globs_and_folders(boxes: labelnb.Project, images: list[Path]) -> 
     assert sorted(ids3) == sorted(ids2)
     df = boxes.items()
     assert len(df) == 3
-    assert sorted(zip(df["width"], df["height"])) == [(40, 30), (41, 31), (42, 32)]
+    assert sorted(zip(df["width"], df["height"], strict=True)) == [(40, 30), (41, 31), (42, 32)]
     assert all(Path(u).is_absolute() for u in df["uri"])
     assert (df["overlap"] == 1).all() and (df["done"] == 0).all()
 

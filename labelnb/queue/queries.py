@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -23,7 +23,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    bindparam,
     literal,
     select,
     text,
@@ -33,6 +32,8 @@ from sqlalchemy.engine import Dialect, Row
 
 from labelnb.queue.tables import (
     annotations as annotations_t,
+)
+from labelnb.queue.tables import (
     annotators,
     events,
     items,
@@ -187,7 +188,7 @@ def get_item_fast(conn: Connection, item_id: int) -> ItemRow | None:
     meta = r[8]
     if isinstance(meta, str):
         meta = json.loads(meta)
-    return ItemRow(*r[:8], meta or {})
+    return ItemRow._make((*r[:8], meta or {}))
 
 
 def select_items(project_id: int) -> Select[Any]:

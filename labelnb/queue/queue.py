@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy.exc import IntegrityError
 
@@ -408,7 +408,8 @@ class Queue:
             return []
         anns = self.project.annotations(annotator=self.annotator)
         mine = df[df["annotation_id"].isin(set(anns["id"])) & df["feedback"].notna()]
-        return mine.sort_values("created_at", ascending=False).to_dict("records")  # type: ignore[no-any-return]
+        records = mine.sort_values("created_at", ascending=False).to_dict("records")
+        return cast("list[dict[str, Any]]", records)
 
     def __repr__(self) -> str:
         held = f", holding task {self.current.id}" if self.current else ""

@@ -10,8 +10,6 @@ Any change here needs an Alembic revision in ``labelnb/queue/migrations/versions
 agree.
 """
 
-from __future__ import annotations
-
 from sqlalchemy import (
     JSON,
     BigInteger,

@@ -349,7 +349,8 @@ def test_weak_label_routing(db_url: str) -> None:
     p = labelnb.Project.create(db_url, "w", Schema("choice", ["cat", "dog"]))
     p.annotators.add("ana", skills={"cat": 0.4, "dog": 0.95})
     ids = p.add_items(["x", "y"])
-    p.add_predictions("m1", {ids[0]: [Choice("cat", score=0.55)], ids[1]: [Choice("dog", score=0.9)]})
+    p.add_predictions("m1", {ids[0]: [Choice("cat", score=0.55)],
+                             ids[1]: [Choice("dog", score=0.9)]})
     diff = p.difficulty_from_predictions()
     assert diff[ids[0]] == pytest.approx(0.45) and diff[ids[1]] == pytest.approx(0.1)
     assert drain(p.queue("ana"), "dog") == [ids[1]]  # ana is weak on cats
