@@ -24,8 +24,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Dialect, Row
@@ -49,6 +51,24 @@ CHUNK = 500
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 
 
+class Raw(NamedTuple):
+    """A driver (DBAPI) connection inside a hot-path transaction; see ``Store.hot``."""
+
+    dbapi: Any
+    dialect: str
+
+
+def _driver(target: Connection | Raw) -> tuple[Any, str]:
+    if isinstance(target, Raw):
+        return target.dbapi, target.dialect
+    return target.connection.driver_connection, target.dialect.name
+
+
+def sqlite_time(v: datetime) -> str:
+    """A UTC datetime as SQLAlchemy's SQLite DATETIME text."""
+    return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class Prepared:
     """A hot-path statement run on the driver connection of the caller's transaction.
 
@@ -57,7 +77,8 @@ class Prepared:
     cache-key work (``benchmarks/queue_throughput.py`` measures the difference). The
     SQL is written once with ``:name`` parameters; values are converted the way
     SQLAlchemy's own column types would (``times``: UTC datetimes, stored on SQLite as
-    SQLAlchemy's DATETIME text; ``jsons``: JSON / JSONB).
+    SQLAlchemy's DATETIME text; ``jsons``: JSON / JSONB). Times read back raw (SQLite
+    text) are passed back unconverted.
     """
 
     __slots__ = ("jsons", "pg", "sqlite", "times")
@@ -69,15 +90,15 @@ class Prepared:
         self.times = tuple(times)
         self.jsons = tuple(jsons)
 
-    def run(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """Execute within ``conn``'s transaction; returns the DBAPI cursor."""
-        raw: Any = conn.connection.driver_connection
+    def run(self, target: Connection | Raw, params: dict[str, Any]) -> Any:
+        """Execute in ``target``'s transaction; returns the DBAPI cursor."""
+        raw, dialect = _driver(target)
         p = dict(params)
-        if conn.dialect.name == "sqlite":
+        if dialect == "sqlite":
             for k in self.times:
                 v = p.get(k)
-                if v is not None:
-                    p[k] = v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                if isinstance(v, datetime):
+                    p[k] = sqlite_time(v)
             for k in self.jsons:
                 p[k] = None if p.get(k) is None else json.dumps(p[k])
             return raw.execute(self.sqlite, p)
@@ -86,6 +107,7 @@ class Prepared:
         for k in self.jsons:
             p[k] = None if p.get(k) is None else Jsonb(p[k])
         return raw.execute(self.pg, p)
+
 
 # --- projects and schemas ----------------------------------------------------------
 
@@ -164,33 +186,6 @@ def get_item(conn: Connection, item_id: int) -> Row[Any] | None:
     return conn.execute(_GET_ITEM, {"iid": item_id}).first()
 
 
-class ItemRow(NamedTuple):
-    id: int
-    project_id: int
-    media: str
-    uri: str | None
-    text: str | None
-    width: int | None
-    height: int | None
-    group_key: str | None
-    meta: dict[str, Any]
-
-
-_GET_ITEM_FAST = Prepared("SELECT id, project_id, media, uri, text, width, height, group_key, "
-                          "meta FROM items WHERE id = :iid")
-
-
-def get_item_fast(conn: Connection, item_id: int) -> ItemRow | None:
-    """:func:`get_item` on the driver connection (the claim's hot path)."""
-    r = _GET_ITEM_FAST.run(conn, {"iid": item_id}).fetchone()
-    if r is None:
-        return None
-    meta = r[8]
-    if isinstance(meta, str):
-        meta = json.loads(meta)
-    return ItemRow._make((*r[:8], meta or {}))
-
-
 def select_items(project_id: int) -> Select[Any]:
     """Items with their overlap, finished annotate tasks and annotation count."""
     t = (select(tasks.c.item_id, func.count().label("overlap"),
@@ -233,23 +228,45 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(tasks), rows)
 
 
-ClaimSQL = tuple[Prepared, Prepared, Prepared | None]
+class ClaimSQL(NamedTuple):
+    """The claim for one (dialect, stages, routing filters); see :func:`claim_statements`."""
+
+    expired: Prepared  # SQLite: candidate whose lease ran out; PostgreSQL: the whole claim
+    open: Prepared | None  # SQLite: best open candidate
+    take: Prepared | None  # SQLite: the UPDATE that takes the candidate
+
+
 _CLAIM_CACHE: dict[tuple[str, tuple[str, ...], str], ClaimSQL] = {}
+_TASK_OLD = ("tasks.id, tasks.status, tasks.lease_token, tasks.assignee, tasks.claimed_at, "
+             "tasks.lease_expires_at")
+_TASK_NEW = ("tasks.id, tasks.item_id, tasks.stage, tasks.target_annotation_id, tasks.author, "
+             "tasks.slot")
+_ITEM_COLS = ("items.media, items.uri, items.text, items.width, items.height, items.group_key, "
+              "items.meta")
+_SET_LEASED = ("SET status = 'leased', assignee = :me, lease_token = :token, claimed_at = :now, "
+               "lease_expires_at = :expires, attempts = tasks.attempts + 1")
 
 
 def claim_statements(dialect: Dialect, stages: Sequence[str],
                      extra: Sequence[ColumnElement[bool]]) -> ClaimSQL:
-    """The claim, compiled once per (dialect, stages, routing filters) and cached.
+    """The claim, built once per (dialect, stages, routing filters) and cached.
 
-    Returns ``(expired, open, update)``: two candidate statements, tried in that order
-    (a lease that ran out goes back to the pool first; then open tasks by priority),
-    and, on SQLite, the UPDATE that takes the chosen row. On PostgreSQL the candidate
-    statements are themselves ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``
-    and the third element is None.
+    Candidates are tried in this order: a task whose lease ran out (it goes back to the
+    pool on the next claim; no cron), then the open task of highest priority. Each is
+    a walk of a partial index (``ix_tasks_leased``, ``ix_tasks_open``) that stops at
+    the first row this annotator may take:
 
-    The routing policy's filters are rendered into the SQL once (literal values from
-    the annotator's profile); everything per-claim is a bound parameter, so each claim
-    is a walk of the ``ix_tasks_claim`` index that stops at the first claimable row.
+    * reserved tasks (a rejected annotation back to its author) only for that author;
+    * review tasks never for the author of the work under review;
+    * blind overlap: one annotate slot of an item per annotator (also enforced by the
+      unique index ``uq_tasks_item_assignee``);
+    * a task this annotator skipped is not offered to them again;
+    * the routing policy's filters, rendered into the SQL once (literal values from the
+      annotator's profile).
+
+    PostgreSQL: a single statement (``FOR UPDATE SKIP LOCKED`` in CTEs) that locks the
+    candidate, takes it, logs an expired lease it replaces and returns the item: one
+    round trip, run in autocommit. SQLite: three statements inside ``BEGIN IMMEDIATE``.
     """
     from sqlalchemy import and_ as _and
 
@@ -270,113 +287,148 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
       AND other.assignee = :me AND other.id <> tasks.id))
  AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.task_id = tasks.id
       AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}"""
-    expired = (f"SELECT tasks.id, tasks.status, tasks.lease_token FROM tasks WHERE "
-               f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
-               f"ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
-    open_ = (f"SELECT tasks.id, tasks.status, tasks.lease_token FROM tasks WHERE "
-             f"tasks.status = 'open' AND {common} "
-             f"ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
-    returning = ("RETURNING tasks.id, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
-                 "tasks.author, tasks.slot")
-    setter = ("SET status = 'leased', assignee = :me, lease_token = :token, "
-              "lease_expires_at = :expires, attempts = tasks.attempts + 1")
-
-    def typed(sql: str) -> Prepared:
-        return Prepared(sql, times=("now", "expires"))
-
+    expired_where = (f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
+                     "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
+    open_where = (f"tasks.status = 'open' AND {common} "
+                  "ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
     if dialect.name == "postgresql":
-        def pg(cand: str) -> Prepared:
-            cand = cand.replace("SELECT tasks.id, tasks.status, tasks.lease_token",
-                                "SELECT tasks.id AS cid, tasks.status AS old_status, "
-                                "tasks.lease_token AS old_token")
-            return typed(f"UPDATE tasks {setter} FROM ({cand} FOR UPDATE OF tasks SKIP LOCKED)"
-                         f" AS cand WHERE tasks.id = cand.cid {returning}, cand.old_status, "
-                         "cand.old_token")
-
-        out: ClaimSQL = (pg(expired), pg(open_), None)
+        sql = f"""WITH e AS (SELECT {_TASK_OLD} FROM tasks WHERE {expired_where}
+      FOR UPDATE OF tasks SKIP LOCKED),
+ o AS (SELECT {_TASK_OLD} FROM tasks WHERE NOT EXISTS (SELECT 1 FROM e) AND {open_where}
+      FOR UPDATE OF tasks SKIP LOCKED),
+ c AS (SELECT * FROM e UNION ALL SELECT * FROM o LIMIT 1),
+ u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id RETURNING {_TASK_NEW}),
+ l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
+                           ended_at, outcome)
+       SELECT c.id, u.item_id, c.assignee, c.lease_token, c.claimed_at, c.lease_expires_at,
+              :now, 'expired' FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased'),
+ ev AS (INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at)
+       SELECT :pid, 'lease_expired', :me, u.item_id, u.id,
+              jsonb_build_object('token', left(c.lease_token, 8), 'previous', c.assignee), :now
+       FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased')
+SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
+       c.status, c.lease_token, c.assignee
+FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
+        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None)
     else:
-        out = (typed(expired), typed(open_),
-               typed(f"UPDATE tasks {setter} WHERE tasks.id = :cid {returning}"))
+        cand = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
+                f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
+                "JOIN items ON items.id = tasks.item_id WHERE ")
+        out = ClaimSQL(Prepared(cand + expired_where, times=("now",)),
+                       Prepared(cand + open_where, times=("now",)),
+                       Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
+                                times=("now", "expires")))
     _CLAIM_CACHE[key] = out
     return out
 
 
-def claim_task(conn: Connection, stmts: ClaimSQL, *, project_id: int, annotator: str,
-               token: str, now: datetime, expires_at: datetime
-               ) -> tuple[ClaimedRow, str, str | None] | None:
-    """Lease the best claimable task (see :func:`claim_statements`).
+class Claimed(NamedTuple):
+    """What a claim returns: the task, its item, and the lease it replaced (if any)."""
 
-    Returns ``(row, old_status, old_token)`` where row has id, item_id, stage,
-    target_annotation_id, author, slot; or None when nothing is claimable. On SQLite the
-    caller's transaction must be ``BEGIN IMMEDIATE``."""
-    expired, open_, upd = stmts
-    params = {"pid": project_id, "me": annotator, "now": now, "token": token,
-              "expires": expires_at}
-    if upd is None:  # PostgreSQL: one UPDATE ... FROM (SELECT ... SKIP LOCKED)
-        # one annotator in two sessions must not take two slots of an item: their claims
-        # queue on a per-(project, annotator) lock, so each sees the other's commit
-        _ANNOTATOR_LOCK.run(conn, {"pid": project_id, "me": annotator})
-        for stmt in (expired, open_):
-            r = stmt.run(conn, params).fetchone()
-            if r is not None:
-                return ClaimedRow(*r[:6]), r[6], r[7]
-        return None
-    for stmt in (expired, open_):
-        cand = stmt.run(conn, params).fetchone()
-        if cand is not None:
-            r = upd.run(conn, {**params, "cid": cand[0]}).fetchone()
-            assert r is not None
-            return ClaimedRow(*r), cand[1], cand[2]
-    return None
-
-
-class ClaimedRow(NamedTuple):
     id: int
     item_id: int
     stage: str
     target_annotation_id: str | None
     author: str | None
     slot: int
+    media: str
+    uri: str | None
+    text: str | None
+    width: int | None
+    height: int | None
+    group_key: str | None
+    meta: dict[str, Any]
+    old_status: str
+    old_token: str | None
+    old_assignee: str | None
 
 
-_ANNOTATOR_LOCK = Prepared("SELECT pg_advisory_xact_lock(CAST(:pid AS integer), "
-                           "hashtext(:me))")
+_LOG_EXPIRED = Prepared(
+    "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at, "
+    "outcome) VALUES (:tid, :iid, :who, :token, :claimed, :expires, :now, 'expired')",
+    times=("now",))
+_EVENT = Prepared(
+    "INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at) "
+    "VALUES (:pid, :kind, :me, :iid, :tid, :payload, :now)", times=("now",), jsons=("payload",))
 
 
-def extend_lease(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
-                 expires_at: datetime) -> bool:
-    n = conn.execute(update(tasks).where(
-        tasks.c.id == task_id, tasks.c.lease_token == token, tasks.c.status == "leased",
-        tasks.c.assignee == annotator,
-        tasks.c.lease_expires_at >= now).values(lease_expires_at=expires_at)).rowcount
-    if n:
-        conn.execute(update(leases).where(leases.c.token == token)
-                     .values(expires_at=expires_at))
-    return bool(n)
+def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, token: str,
+               now: datetime, expires_at: datetime) -> Claimed | None:
+    """Lease the best claimable task (see :func:`claim_statements`), or None.
+
+    SQLite: ``conn`` must be inside ``BEGIN IMMEDIATE`` (``Store.hot``). PostgreSQL: one
+    autocommit statement."""
+    params = {"pid": project_id, "me": annotator, "now": now, "token": token,
+              "expires": expires_at}
+    if stmts.open is None:
+        r = stmts.expired.run(conn, params).fetchone()
+        if r is None:
+            return None
+        return Claimed._make((*r[:12], r[12] or {}, r[13], r[14], r[15]))
+    for stmt in (stmts.expired, stmts.open):
+        c = stmt.run(conn, params).fetchone()
+        if c is None:
+            continue
+        (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
+         target, author, slot, media, uri, text_, width, height, group, meta) = c
+        assert stmts.take is not None
+        stmts.take.run(conn, {**params, "cid": tid})
+        if status == "leased":
+            _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
+                                    "token": old_token, "claimed": old_claimed,
+                                    "expires": old_expires, "now": now})
+            _EVENT.run(conn, {"pid": project_id, "kind": "lease_expired", "me": annotator,
+                              "iid": item_id, "tid": tid, "now": now,
+                              "payload": {"token": (old_token or "")[:8],
+                                          "previous": old_assignee}})
+        return Claimed(tid, item_id, stage, target, author, slot, media, uri, text_, width,
+                       height, group, json.loads(meta) if isinstance(meta, str) else meta or {},
+                       status, old_token, old_assignee)
+    return None
 
 
-def finish_task(conn: Connection, *, task_id: int, token: str, annotator: str,
-                now: datetime) -> bool:
-    """Mark a leased task done if the token is current, unexpired and the annotator's."""
-    return bool(_FINISH_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
-                                        "now": now}).rowcount)
+_HEARTBEAT = Prepared(
+    "UPDATE tasks SET lease_expires_at = :expires WHERE id = :tid AND lease_token = :token "
+    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now",
+    times=("now", "expires"))
+
+
+def extend_lease(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
+                 now: datetime, expires_at: datetime) -> bool:
+    return bool(_HEARTBEAT.run(conn, {"tid": task_id, "token": token, "me": annotator,
+                                      "now": now, "expires": expires_at}).rowcount)
 
 
 _FINISH_TASK = Prepared(
-    "UPDATE tasks SET status = 'done', done_at = :now, lease_token = NULL, "
-    "lease_expires_at = NULL, reserved_for = NULL WHERE id = :tid AND lease_token = :token "
-    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now", times=("now",))
+    "UPDATE tasks SET status = 'done', done_at = :now, lease_token = NULL, reserved_for = NULL "
+    "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
+    "AND lease_expires_at >= :now RETURNING item_id, claimed_at, lease_expires_at",
+    times=("now",))
 
 
-def return_task(conn: Connection, *, task_id: int, token: str, annotator: str, now: datetime,
-                keep_assignee: bool) -> bool:
-    """Give a leased task back to the pool (skip / release)."""
-    vals: dict[str, Any] = dict(status="open", lease_token=None, lease_expires_at=None)
-    if not keep_assignee:
-        vals["assignee"] = None
-    return bool(conn.execute(update(tasks).where(
-        tasks.c.id == task_id, tasks.c.lease_token == token, tasks.c.status == "leased",
-        tasks.c.assignee == annotator, tasks.c.lease_expires_at >= now).values(**vals)).rowcount)
+def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
+                now: datetime) -> tuple[int, Any, Any] | None:
+    """Mark a leased task done if the token is current, unexpired and the annotator's;
+    returns (item_id, claimed_at, expires_at) of the lease, or None."""
+    r = _FINISH_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
+                                "now": now}).fetchone()
+    return None if r is None else (r[0], r[1], r[2])
+
+
+_RETURN_TASK = Prepared(
+    "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL "
+    "WHERE id = :tid AND lease_token = :token AND status = 'leased' "
+    "AND assignee = :me AND lease_expires_at >= :now "
+    "RETURNING item_id, claimed_at, lease_expires_at", times=("now",))
+
+
+def return_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
+                now: datetime) -> tuple[int, Any, Any] | None:
+    """Give a leased task back to the pool (skip / release); returns the lease like
+    :func:`finish_task`. A task reserved for its author stays reserved."""
+    r = _RETURN_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
+                                "now": now}).fetchone()
+    return None if r is None else (r[0], r[1], r[2])
 
 
 def reopen_for_author(conn: Connection, *, task_id: int, author: str,
@@ -431,31 +483,42 @@ def select_tasks(project_id: int) -> Select[Any]:
 # --- leases ------------------------------------------------------------------------
 
 
-def insert_lease(conn: Connection, *, task_id: int, item_id: int, annotator: str, token: str,
-                 now: datetime, expires_at: datetime) -> None:
-    _INSERT_LEASE.run(conn, {"tid": task_id, "iid": item_id, "me": annotator,
-                                 "token": token, "now": now, "expires": expires_at})
+_LOG_LEASE = Prepared(
+    "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at, "
+    "outcome) VALUES (:tid, :iid, :me, :token, :claimed, :expires, :now, :outcome)",
+    times=("now",))
 
 
-def end_lease(conn: Connection, *, token: str, now: datetime, outcome: str) -> None:
-    _END_LEASE.run(conn, {"token": token, "now": now, "outcome": outcome})
+def log_lease(conn: Connection | Raw, *, task_id: int, item_id: int, annotator: str,
+              token: str, lease: tuple[int, Any, Any], now: datetime, outcome: str) -> None:
+    """Write the history row of a lease that ended (``lease`` from finish/return_task)."""
+    _LOG_LEASE.run(conn, {"tid": task_id, "iid": item_id, "me": annotator, "token": token,
+                          "claimed": lease[1], "expires": lease[2], "now": now,
+                          "outcome": outcome})
 
 
-_INSERT_LEASE = Prepared(
-    "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at) "
-    "VALUES (:tid, :iid, :me, :token, :now, :expires)", times=("now", "expires"))
-_END_LEASE = Prepared(
-    "UPDATE leases SET ended_at = :now, outcome = :outcome WHERE token = :token "
-    "AND outcome IS NULL", times=("now",))
-
-
-def get_lease(conn: Connection, token: str) -> Row[Any] | None:
-    return conn.execute(select(leases).where(leases.c.token == token)).first()
+def insert_event_fast(conn: Connection | Raw, *, project_id: int, kind: str, actor: str,
+                      now: datetime, item_id: int | None = None, task_id: int | None = None,
+                      payload: dict[str, Any] | None = None) -> None:
+    _EVENT.run(conn, {"pid": project_id, "kind": kind, "me": actor, "iid": item_id,
+                      "tid": task_id, "now": now, "payload": payload or {}})
 
 
 def select_leases(project_id: int) -> Select[Any]:
-    return (select(leases).join(tasks, tasks.c.id == leases.c.task_id)
-            .where(tasks.c.project_id == project_id).order_by(leases.c.id))
+    """Every lease: ended ones from ``leases``, live ones from their task rows
+    (``outcome`` NULL)."""
+    ended = (select(leases.c.task_id, leases.c.item_id, leases.c.annotator, leases.c.token,
+                    leases.c.claimed_at, leases.c.expires_at, leases.c.ended_at,
+                    leases.c.outcome)
+             .join(tasks, tasks.c.id == leases.c.task_id)
+             .where(tasks.c.project_id == project_id))
+    live = (select(tasks.c.id.label("task_id"), tasks.c.item_id,
+                   tasks.c.assignee.label("annotator"), tasks.c.lease_token.label("token"),
+                   tasks.c.claimed_at, tasks.c.lease_expires_at.label("expires_at"),
+                   null().label("ended_at"), null().label("outcome"))
+            .where(tasks.c.project_id == project_id, tasks.c.status == "leased"))
+    u = union_all(ended, live).subquery("l")
+    return select(u).order_by(u.c.claimed_at, u.c.task_id)
 
 
 # --- annotations -------------------------------------------------------------------
@@ -470,8 +533,54 @@ _INSERT_ANNOTATION = Prepared(
     jsons=("regions", "meta"), times=("created_at", "submitted_at"))
 
 
-def insert_annotation(conn: Connection, row: dict[str, Any]) -> None:
+def insert_annotation(conn: Connection | Raw, row: dict[str, Any]) -> None:
     _INSERT_ANNOTATION.run(conn, {c: row.get(c) for c in _ANN_COLS})
+
+
+_REVIEW_COLS = ("project_id, item_id, stage, slot, status, priority, author, "
+                "target_annotation_id, created_at, attempts")
+_INSERT_REVIEW = Prepared(
+    f"INSERT INTO tasks ({_REVIEW_COLS}) VALUES (:project_id, :item_id, 'review', 0, 'open', "
+    "0.0, :author, :id, :submitted_at, 0)", times=("submitted_at",))
+_PG_CASTS = {"project_id": "BIGINT", "item_id": "BIGINT", "task_id": "BIGINT",
+             "schema_version": "INTEGER", "duration_s": "DOUBLE PRECISION"}
+_SUBMIT_PG = Prepared(
+    f"""WITH f AS (UPDATE tasks SET status = 'done', done_at = :submitted_at, lease_token = NULL,
+        reserved_for = NULL WHERE id = :task_id AND lease_token = :token AND status = 'leased'
+        AND assignee = :author AND lease_expires_at >= :submitted_at
+        RETURNING id, item_id, claimed_at, lease_expires_at),
+ a AS (INSERT INTO annotations ({', '.join(_ANN_COLS)})
+       SELECT {', '.join(f"CAST(:{c} AS {_PG_CASTS[c]})" if c in _PG_CASTS else ':' + c
+                         for c in _ANN_COLS)} FROM f),
+ l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
+                           ended_at, outcome)
+       SELECT f.id, f.item_id, :author, :token, f.claimed_at, f.lease_expires_at,
+              :submitted_at, 'submitted' FROM f),
+ r AS (INSERT INTO tasks ({_REVIEW_COLS})
+       SELECT CAST(:project_id AS BIGINT), f.item_id, 'review', 0, 'open', 0.0, :author, :id,
+              :submitted_at, 0 FROM f WHERE :review)
+SELECT count(*) FROM f""", jsons=("regions", "meta"), times=("created_at", "submitted_at"))
+
+
+def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: bool) -> bool:
+    """Finish the leased task, store the annotation, log the lease and (``review``) queue
+    a review task, all or nothing; False if the lease is not current. ``row`` is the
+    annotation row (its ``author`` must hold the lease)."""
+    if conn.dialect == "postgresql":
+        n = _SUBMIT_PG.run(conn, {**row, "token": token, "review": review}).fetchone()[0]
+        return bool(n)
+    now = row["submitted_at"]
+    lease = finish_task(conn, task_id=row["task_id"], token=token, annotator=row["author"],
+                        now=now)
+    if lease is None:
+        return False
+    insert_annotation(conn, row)
+    log_lease(conn, task_id=row["task_id"], item_id=row["item_id"], annotator=row["author"],
+              token=token, lease=lease, now=now, outcome="submitted")
+    if review:
+        _INSERT_REVIEW.run(conn, row)
+    return True
+
 
 
 def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str) -> str | None:

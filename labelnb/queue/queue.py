@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy.exc import IntegrityError
-
 from labelnb.errors import (
     LeaseExpired,
     NoActiveLease,
@@ -145,30 +143,28 @@ class Queue:
         store = self.project.store
         token = secrets.token_hex(16)
         stmts = self._claim_sql()
-        with store.write() as conn:
-            now = _now()  # read the clock once the writer lock is held
-            expires = now + self._ttl
-            got = q.claim_task(conn, stmts, project_id=self.project.id,
-                               annotator=self.annotator, token=token, now=now,
-                               expires_at=expires)
-            if got is None:
-                return None
-            row, old_status, old_token = got
-            if old_status == "leased" and old_token:
-                q.end_lease(conn, token=old_token, now=now, outcome="expired")
-                q.insert_event(conn, project_id=self.project.id, kind="lease_expired",
-                               actor=self.annotator, now=now, item_id=row.item_id,
-                               task_id=row.id, payload={"token": old_token[:8]})
-            q.insert_lease(conn, task_id=row.id, item_id=row.item_id, annotator=self.annotator,
-                           token=token, now=now, expires_at=expires)
-            it = q.get_item_fast(conn, row.item_id)
-        assert it is not None
-        item = Item(id=int(it.id), media=it.media, uri=it.uri, text=it.text, width=it.width,
-                    height=it.height, meta=dict(it.meta or {}), group=it.group_key)
-        self.current = Task(id=int(row.id), item=item, stage=row.stage, token=token,
+        for attempt in range(5):
+            try:
+                with store.hot() as conn:
+                    now = _now()  # read the clock once the writer lock is held
+                    expires = now + self._ttl
+                    c = q.claim_task(conn, stmts, project_id=self.project.id,
+                                     annotator=self.annotator, token=token, now=now,
+                                     expires_at=expires)
+                break
+            except store.integrity_errors:
+                # PostgreSQL: this annotator claimed a slot of the same item in another
+                # session at the same moment; uq_tasks_item_assignee refused the second.
+                if attempt == 4:
+                    raise
+        if c is None:
+            return None
+        item = Item(id=int(c.item_id), media=c.media, uri=c.uri, text=c.text, width=c.width,
+                    height=c.height, meta=dict(c.meta or {}), group=c.group_key)
+        self.current = Task(id=int(c.id), item=item, stage=c.stage, token=token,
                             expires_at=expires, claimed_at=now, annotator=self.annotator,
-                            slot=int(row.slot), target_annotation_id=row.target_annotation_id,
-                            author=row.author)
+                            slot=int(c.slot), target_annotation_id=c.target_annotation_id,
+                            author=c.author)
         self._claimed_mono = time.monotonic()
         return self.current
 
@@ -189,11 +185,11 @@ class Queue:
     def heartbeat(self, task: Task | None = None) -> datetime:
         """Extend the lease by the TTL; returns the new expiry."""
         t = self._require(task)
-        now = _now()
-        expires = now + self._ttl
-        with self.project.store.write() as conn:
+        with self.project.store.hot() as conn:
+            now = _now()
+            expires = now + self._ttl
             ok = q.extend_lease(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                  now=now, expires_at=expires)
+                                now=now, expires_at=expires)
         if not ok:
             self._lost(t)
         new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": expires})
@@ -228,20 +224,20 @@ class Queue:
 
     def _return(self, task: Task | None, outcome: str, reason: str | None) -> None:
         t = self._require(task)
-        now = _now()
         with self.project.store.write() as conn:
-            ok = q.return_task(conn, task_id=t.id, token=t.token, annotator=self.annotator, now=now,
-                               keep_assignee=False)
-            if ok:
-                q.end_lease(conn, token=t.token, now=now, outcome=outcome)
-                q.insert_event(conn, project_id=self.project.id,
-                               kind="skip" if outcome == "skipped" else "release",
-                               actor=self.annotator,
-                               now=now, item_id=t.item.id, task_id=t.id,
-                               payload={"reason": reason} if reason else {})
+            now = _now()
+            lease = q.return_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
+                                  now=now)
+            if lease is not None:
+                q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
+                            token=t.token, lease=lease, now=now, outcome=outcome)
+                q.insert_event_fast(conn, project_id=self.project.id,
+                                    kind="skip" if outcome == "skipped" else "release",
+                                    actor=self.annotator, now=now, item_id=t.item.id,
+                                    task_id=t.id, payload={"reason": reason} if reason else {})
         if self.current is not None and self.current.id == t.id:
             self.current = None
-        if not ok:
+        if lease is None:
             self._lost(t)
 
     # --- submit ------------------------------------------------------------------------
@@ -264,31 +260,25 @@ class Queue:
             duration_s = round(time.monotonic() - self._claimed_mono, 3)
         ann = self._as_annotation(annotation, t, client_id, duration_s, now)
         project.validate(ann, item=t.item)
+        review = self._sample_review(ann.id)
         try:
-            with project.store.write() as conn:
+            with project.store.hot() as conn:
                 now = _now()  # the writer lock is held: the expiry check is exact
                 row = project._annotation_row(ann, now)
-                if not q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                 now=now):
-                    existing = (q.annotation_id_by_client_id(conn, project.id, client_id)
-                                if client_id else None)
-                    if existing is not None:
-                        self._forget(t)
-                        return existing
-                    self._lost(t)
-                q.insert_annotation(conn, row)
-                q.end_lease(conn, token=t.token, now=now, outcome="submitted")
-                if self._sample_review(ann.id):
-                    project._queue_review(conn, ann, now)
-        except IntegrityError:
+                ok = q.submit_annotation(conn, row, token=t.token, review=review)
+        except project.store.integrity_errors:
+            ok = False
             if client_id is None:
                 raise
-            with project.store.read() as conn:
-                existing = q.annotation_id_by_client_id(conn, project.id, client_id)
+        if not ok:
+            existing = None
+            if client_id is not None:  # a retried request: the first one is stored
+                with project.store.read() as rconn:
+                    existing = q.annotation_id_by_client_id(rconn, project.id, client_id)
             if existing is None:
-                raise
+                self._lost(t)
             self._forget(t)
-            return existing
+            return str(existing)
         self._forget(t)
         return ann.id
 
@@ -378,9 +368,11 @@ class Queue:
                                     duration_s=round(time.monotonic() - self._claimed_mono, 3))
             project.validate(correction, item=t.item)
         with project.store.write() as conn:
-            if not q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                 now=now):
+            lease = q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
+                                  now=now)
+            if lease is None:
                 self._lost(t)
+            assert lease is not None
             target = q.get_annotation(conn, t.target_annotation_id)
             assert target is not None
             if correction is not None:
@@ -389,7 +381,8 @@ class Queue:
                 project_id=project.id, task_id=t.id, annotation_id=t.target_annotation_id,
                 reviewer=self.annotator, decision=decision, feedback=feedback,
                 correction_id=correction.id if correction else None, created_at=now))
-            q.end_lease(conn, token=t.token, now=now, outcome="submitted")
+            q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
+                        token=t.token, lease=lease, now=now, outcome="submitted")
             q.insert_event(conn, project_id=project.id, kind=f"review_{decision}",
                            actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
                            payload={"annotation_id": t.target_annotation_id,

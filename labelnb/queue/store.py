@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from labelnb.errors import (
@@ -26,6 +26,7 @@ from labelnb.errors import (
     MissingExtra,
     StoreError,
 )
+from labelnb.queue.queries import Raw
 
 log = logging.getLogger("labelnb.store")
 
@@ -72,7 +73,7 @@ class Store:
             except ImportError:
                 raise MissingExtra("psycopg", "postgres", "a postgresql:// database") from None
             kw: dict[str, Any] = {"poolclass": NullPool} if not pool else {
-                "pool_size": 5, "max_overflow": 10, "pool_pre_ping": True}
+                "pool_size": 5, "max_overflow": 10}
             self.engine = create_engine(self.url, **kw)
         else:
             raise StoreError(
@@ -163,6 +164,40 @@ class Store:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def hot(self) -> Iterator[Raw]:
+        """The claim/submit fast path: the pooled driver connection, without
+        SQLAlchemy's transaction machinery.
+
+        SQLite: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). PostgreSQL:
+        autocommit, so each statement is its own transaction; the hot-path statements
+        are single statements built for that (see ``queries.claim_statements``)."""
+        fairy = self.engine.raw_connection()
+        raw: Any = fairy.driver_connection
+        try:
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Raw(raw, "sqlite")
+                except BaseException:
+                    raw.execute("ROLLBACK")
+                    raise
+                raw.execute("COMMIT")
+            else:
+                raw.autocommit = True
+                try:
+                    yield Raw(raw, "postgresql")
+                finally:
+                    raw.autocommit = False
+        finally:
+            fairy.close()
+
+    @property
+    def integrity_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's IntegrityError (raised on the hot path) and SQLAlchemy's."""
+        dbapi = self.engine.dialect.dbapi
+        return (IntegrityError, dbapi.IntegrityError) if dbapi is not None else (IntegrityError,)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

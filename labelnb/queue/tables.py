@@ -116,32 +116,44 @@ tasks = Table(
     Column("reserved_for", String(200)),  # only this annotator may claim it
     Column("author", String(200)),  # review tasks: whose work is reviewed (never the reviewer)
     Column("target_annotation_id", String(32)),  # review tasks: the annotation under review
-    Column("lease_token", String(64)),
+    Column("lease_token", String(64)),  # the live lease (its history is in `leases`)
+    Column("claimed_at", Time),
     Column("lease_expires_at", Time),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("created_at", Time, nullable=False),
     Column("done_at", Time),
 )
-Index("ix_tasks_claim", tasks.c.project_id, tasks.c.stage, tasks.c.status,
-      tasks.c.priority.desc(), tasks.c.id)
-Index("ix_tasks_lease", tasks.c.project_id, tasks.c.status, tasks.c.lease_expires_at)
+# Partial indexes keep the claim a short index walk and keep writes per claim/submit
+# low: a task is in ix_tasks_open only while open, in ix_tasks_leased only while leased.
+_open = text("status = 'open'")
+_leased = text("status = 'leased'")
+Index("ix_tasks_open", tasks.c.project_id, tasks.c.stage, tasks.c.priority.desc(), tasks.c.id,
+      sqlite_where=_open, postgresql_where=_open)
+Index("ix_tasks_leased", tasks.c.project_id, tasks.c.lease_expires_at,
+      sqlite_where=_leased, postgresql_where=_leased)
 Index("ix_tasks_item", tasks.c.item_id, tasks.c.stage)
-Index("ix_tasks_assignee", tasks.c.assignee)
+# Blind overlap, enforced by the database: one annotate slot of an item per annotator.
+_assigned = text("stage = 'annotate' AND assignee IS NOT NULL")
+Index("uq_tasks_item_assignee", tasks.c.item_id, tasks.c.assignee, unique=True,
+      sqlite_where=_assigned, postgresql_where=_assigned)
 
+# One row per ended lease (submitted, skipped, released or expired); the live lease
+# is on its task row. Written once, when the lease ends.
 leases = Table(
     "leases", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
     Column("item_id", Id, nullable=False),
     Column("annotator", String(200), nullable=False),
-    Column("token", String(64), nullable=False, unique=True),
+    Column("token", String(64), nullable=False),
     Column("claimed_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
     Column("ended_at", Time),
     Column("outcome", String(16)),  # submitted | skipped | released | expired
 )
-Index("ix_leases_task", leases.c.task_id)
-Index("ix_leases_annotator", leases.c.annotator, leases.c.outcome)
+_skipped = text("outcome = 'skipped'")
+Index("ix_leases_skipped", leases.c.task_id, leases.c.annotator,
+      sqlite_where=_skipped, postgresql_where=_skipped)
 
 annotations = Table(
     "annotations", metadata,
@@ -160,10 +172,11 @@ annotations = Table(
     Column("model_version", String(200)),
     Column("client_id", String(200)),
     Column("meta", Json, nullable=False),
-    UniqueConstraint("project_id", "client_id", name="uq_annotations_client_id"),
 )
 Index("ix_annotations_item", annotations.c.item_id)
-Index("ix_annotations_author", annotations.c.project_id, annotations.c.author)
+_client = text("client_id IS NOT NULL")
+Index("uq_annotations_client_id", annotations.c.project_id, annotations.c.client_id,
+      unique=True, sqlite_where=_client, postgresql_where=_client)
 
 reviews = Table(
     "reviews", metadata,
