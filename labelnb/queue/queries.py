@@ -91,22 +91,43 @@ class Prepared:
         self.jsons = tuple(jsons)
 
     def run(self, target: Connection | Raw, params: dict[str, Any]) -> Any:
-        """Execute in ``target``'s transaction; returns the DBAPI cursor."""
+        """Execute in ``target``'s transaction; returns the DBAPI cursor. Values that
+        :func:`preconvert` already converted pass through."""
         raw, dialect = _driver(target)
-        p = dict(params)
-        if dialect == "sqlite":
-            for k in self.times:
-                v = p.get(k)
-                if isinstance(v, datetime):
-                    p[k] = sqlite_time(v)
-            for k in self.jsons:
-                p[k] = None if p.get(k) is None else json.dumps(p[k])
-            return raw.execute(self.sqlite, p)
-        from psycopg.types.json import Jsonb
+        p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
+        return raw.execute(self.sqlite if dialect == "sqlite" else self.pg, p)
 
-        for k in self.jsons:
-            p[k] = None if p.get(k) is None else Jsonb(p[k])
-        return raw.execute(self.pg, p)
+
+class _Dumped(str):
+    """JSON text already serialised for SQLite (so it is not serialised twice)."""
+
+    __slots__ = ()
+
+
+def preconvert(params: dict[str, Any], dialect: str, *, jsons: Sequence[str] = (),
+               times: Sequence[str] = ()) -> dict[str, Any]:
+    """Convert parameter values for the driver the way SQLAlchemy's column types would:
+    datetimes to SQLite DATETIME text, JSON to text (SQLite) or ``Jsonb`` (psycopg).
+    Returns a new dict; already-converted values are left alone, so a caller can do
+    the work before taking the writer lock."""
+    p = dict(params)
+    if dialect == "sqlite":
+        for k in times:
+            v = p.get(k)
+            if isinstance(v, datetime):
+                p[k] = sqlite_time(v)
+        for k in jsons:
+            v = p.get(k)
+            if v is not None and not isinstance(v, _Dumped):
+                p[k] = _Dumped(json.dumps(v))
+        return p
+    from psycopg.types.json import Jsonb
+
+    for k in jsons:
+        v = p.get(k)
+        if v is not None and not isinstance(v, Jsonb):
+            p[k] = Jsonb(v)
+    return p
 
 
 # --- projects and schemas ----------------------------------------------------------
@@ -231,8 +252,7 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
 class ClaimSQL(NamedTuple):
     """The claim for one (dialect, stages, routing filters); see :func:`claim_statements`."""
 
-    expired: Prepared  # SQLite: candidate whose lease ran out; PostgreSQL: the whole claim
-    open: Prepared | None  # SQLite: best open candidate
+    pick: Prepared  # SQLite: the best candidate; PostgreSQL: the whole claim
     take: Prepared | None  # SQLite: the UPDATE that takes the candidate
 
 
@@ -251,10 +271,9 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
                      extra: Sequence[ColumnElement[bool]]) -> ClaimSQL:
     """The claim, built once per (dialect, stages, routing filters) and cached.
 
-    Candidates are tried in this order: a task whose lease ran out (it goes back to the
-    pool on the next claim; no cron), then the open task of highest priority. Each is
-    a walk of a partial index (``ix_tasks_leased``, ``ix_tasks_open``) that stops at
-    the first row this annotator may take:
+    The claim walks the partial index ``ix_tasks_claimable`` in priority order and
+    stops at the first task that is open, or leased with a lease that ran out (it goes
+    back to the pool on the next claim; no cron), and that this annotator may take:
 
     * reserved tasks (a rejected annotation back to its author) only for that author;
     * review tasks never for the author of the work under review;
@@ -264,9 +283,10 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     * the routing policy's filters, rendered into the SQL once (literal values from the
       annotator's profile).
 
-    PostgreSQL: a single statement (``FOR UPDATE SKIP LOCKED`` in CTEs) that locks the
-    candidate, takes it, logs an expired lease it replaces and returns the item: one
-    round trip, run in autocommit. SQLite: three statements inside ``BEGIN IMMEDIATE``.
+    PostgreSQL: a single statement (``FOR UPDATE SKIP LOCKED`` in a CTE) that locks the
+    candidate, takes it, logs the expired lease it replaces and returns the item: one
+    round trip, run in autocommit. SQLite: a select and an update inside
+    ``BEGIN IMMEDIATE``.
     """
     from sqlalchemy import and_ as _and
 
@@ -279,24 +299,20 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     if hit is not None:
         return hit
     stage_list = ", ".join(f"'{s}'" for s in stages if s.isidentifier())
-    common = f"""tasks.project_id = :pid AND tasks.stage IN ({stage_list})
+    where = f"""tasks.project_id = :pid AND tasks.stage IN ({stage_list})
+ AND tasks.status IN ('open', 'leased')
+ AND (tasks.status = 'open' OR tasks.lease_expires_at < :now)
  AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
  AND (tasks.author IS NULL OR tasks.author <> :me)
  AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
       WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
       AND other.assignee = :me AND other.id <> tasks.id))
  AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.task_id = tasks.id
-      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}"""
-    expired_where = (f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
-                     "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
-    open_where = (f"tasks.status = 'open' AND {common} "
-                  "ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
+      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}
+ ORDER BY tasks.priority DESC, tasks.id LIMIT 1"""
     if dialect.name == "postgresql":
-        sql = f"""WITH e AS (SELECT {_TASK_OLD} FROM tasks WHERE {expired_where}
+        sql = f"""WITH c AS (SELECT {_TASK_OLD} FROM tasks WHERE {where}
       FOR UPDATE OF tasks SKIP LOCKED),
- o AS (SELECT {_TASK_OLD} FROM tasks WHERE NOT EXISTS (SELECT 1 FROM e) AND {open_where}
-      FOR UPDATE OF tasks SKIP LOCKED),
- c AS (SELECT * FROM e UNION ALL SELECT * FROM o LIMIT 1),
  u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id RETURNING {_TASK_NEW}),
  l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
                            ended_at, outcome)
@@ -309,15 +325,15 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
 SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
        c.status, c.lease_token, c.assignee
 FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
-        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None)
+        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None)
     else:
-        cand = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
-                f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
-                "JOIN items ON items.id = tasks.item_id WHERE ")
-        out = ClaimSQL(Prepared(cand + expired_where, times=("now",)),
-                       Prepared(cand + open_where, times=("now",)),
-                       Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
-                                times=("now", "expires")))
+        out = ClaimSQL(
+            Prepared(f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, "
+                     f"tasks.target_annotation_id, tasks.author, tasks.slot, {_ITEM_COLS} "
+                     f"FROM tasks JOIN items ON items.id = tasks.item_id WHERE {where}",
+                     times=("now",)),
+            Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
+                     times=("now", "expires")))
     _CLAIM_CACHE[key] = out
     return out
 
@@ -358,17 +374,15 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
 
     SQLite: ``conn`` must be inside ``BEGIN IMMEDIATE`` (``Store.hot``). PostgreSQL: one
     autocommit statement."""
-    params = {"pid": project_id, "me": annotator, "now": now, "token": token,
-              "expires": expires_at}
-    if stmts.open is None:
-        r = stmts.expired.run(conn, params).fetchone()
+    params = preconvert({"pid": project_id, "me": annotator, "now": now, "token": token,
+                         "expires": expires_at}, conn.dialect, times=("now", "expires"))
+    if stmts.take is None:
+        r = stmts.pick.run(conn, params).fetchone()
         if r is None:
             return None
         return Claimed._make((*r[:12], r[12] or {}, r[13], r[14], r[15]))
-    for stmt in (stmts.expired, stmts.open):
-        c = stmt.run(conn, params).fetchone()
-        if c is None:
-            continue
+    c = stmts.pick.run(conn, params).fetchone()
+    if c is not None:
         (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
          target, author, slot, media, uri, text_, width, height, group, meta) = c
         assert stmts.take is not None

@@ -262,9 +262,11 @@ class Queue:
         project.validate(ann, item=t.item)
         review = self._sample_review(ann.id)
         try:
+            # everything but the clock is converted before the writer lock is taken
+            row = q.preconvert(project._annotation_row(ann, now), project.store.dialect,
+                               jsons=("regions", "meta"), times=("created_at",))
             with project.store.hot() as conn:
-                now = _now()  # the writer lock is held: the expiry check is exact
-                row = project._annotation_row(ann, now)
+                row["submitted_at"] = _now()  # under the writer lock: the expiry check is exact
                 ok = q.submit_annotation(conn, row, token=t.token, review=review)
         except project.store.integrity_errors:
             ok = False
