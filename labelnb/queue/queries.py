@@ -65,8 +65,10 @@ def _driver(target: Connection | Raw) -> tuple[Any, str]:
 
 
 def sqlite_time(v: datetime) -> str:
-    """A UTC datetime as SQLAlchemy's SQLite DATETIME text."""
-    return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """A UTC datetime as SQLAlchemy's SQLite DATETIME text (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    if v.tzinfo is not None and v.tzinfo is not UTC:
+        v = v.astimezone(UTC)
+    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class Prepared:
@@ -421,7 +423,7 @@ _FINISH_TASK = Prepared(
 
 
 def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
-                now: datetime) -> tuple[int, Any, Any] | None:
+                now: datetime | str) -> tuple[int, Any, Any] | None:
     """Mark a leased task done if the token is current, unexpired and the annotator's;
     returns (item_id, claimed_at, expires_at) of the lease, or None."""
     r = _FINISH_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
@@ -504,7 +506,8 @@ _LOG_LEASE = Prepared(
 
 
 def log_lease(conn: Connection | Raw, *, task_id: int, item_id: int, annotator: str,
-              token: str, lease: tuple[int, Any, Any], now: datetime, outcome: str) -> None:
+              token: str, lease: tuple[int, Any, Any], now: datetime | str,
+              outcome: str) -> None:
     """Write the history row of a lease that ended (``lease`` from finish/return_task)."""
     _LOG_LEASE.run(conn, {"tid": task_id, "iid": item_id, "me": annotator, "token": token,
                           "claimed": lease[1], "expires": lease[2], "now": now,
@@ -583,7 +586,8 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
     if conn.dialect == "postgresql":
         n = _SUBMIT_PG.run(conn, {**row, "token": token, "review": review}).fetchone()[0]
         return bool(n)
-    now = row["submitted_at"]
+    row = preconvert(row, "sqlite", times=("submitted_at",))
+    now = row["submitted_at"]  # converted once for the three statements
     lease = finish_task(conn, task_id=row["task_id"], token=token, annotator=row["author"],
                         now=now)
     if lease is None:

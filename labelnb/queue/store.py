@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,8 @@ class Store:
                 "'postgresql://host/dbname'"
             ) from None
         self.dialect = parsed.get_backend_name()
+        self._hot_local = threading.local()
+        self._hot_fairies: list[Any] = []
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed.database or "", pool)
         elif self.dialect == "postgresql":
@@ -168,14 +171,13 @@ class Store:
 
     @contextmanager
     def hot(self) -> Iterator[Raw]:
-        """The claim/submit fast path: the pooled driver connection, without
-        SQLAlchemy's transaction machinery.
+        """The claim/submit fast path: a driver connection kept per thread, used without
+        SQLAlchemy's pool and transaction machinery on every call.
 
         SQLite: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). PostgreSQL:
         autocommit, so each statement is its own transaction; the hot-path statements
         are single statements built for that (see ``queries.claim_statements``)."""
-        fairy = self.engine.raw_connection()
-        raw: Any = fairy.driver_connection
+        raw = self._hot_connection()
         try:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN IMMEDIATE")
@@ -186,13 +188,35 @@ class Store:
                     raise
                 raw.execute("COMMIT")
             else:
+                yield Raw(raw, "postgresql")
+        except self._dbapi_operational:
+            self._drop_hot()  # a broken connection is replaced on the next call
+            raise
+
+    def _hot_connection(self) -> Any:
+        local = self._hot_local
+        fairy = getattr(local, "fairy", None)
+        if fairy is None or local.pid != os.getpid():
+            fairy = self.engine.raw_connection()
+            raw: Any = fairy.driver_connection
+            if self.dialect == "postgresql":
                 raw.autocommit = True
-                try:
-                    yield Raw(raw, "postgresql")
-                finally:
-                    raw.autocommit = False
-        finally:
-            fairy.close()
+            local.fairy, local.pid = fairy, os.getpid()
+            self._hot_fairies.append(fairy)
+        return fairy.driver_connection
+
+    def _drop_hot(self) -> None:
+        fairy = getattr(self._hot_local, "fairy", None)
+        self._hot_local.fairy = None
+        if fairy is not None:
+            if fairy in self._hot_fairies:
+                self._hot_fairies.remove(fairy)
+            fairy.invalidate()
+
+    @property
+    def _dbapi_operational(self) -> type[BaseException]:
+        dbapi = self.engine.dialect.dbapi
+        return dbapi.OperationalError if dbapi is not None else OperationalError
 
     @property
     def integrity_errors(self) -> tuple[type[BaseException], ...]:
@@ -209,6 +233,12 @@ class Store:
         return sorted(inspect(self.engine).get_table_names())
 
     def dispose(self) -> None:
+        for fairy in self._hot_fairies:
+            if self.dialect == "postgresql" and fairy.driver_connection is not None:
+                fairy.driver_connection.autocommit = False
+            fairy.close()
+        self._hot_fairies.clear()
+        self._hot_local = threading.local()
         self.engine.dispose()
 
     def __repr__(self) -> str:
