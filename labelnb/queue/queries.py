@@ -254,7 +254,8 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
 class ClaimSQL(NamedTuple):
     """The claim for one (dialect, stages, routing filters); see :func:`claim_statements`."""
 
-    pick: Prepared  # SQLite: the best candidate; PostgreSQL: the whole claim
+    expired: Prepared  # SQLite: candidate whose lease ran out; PostgreSQL: the whole claim
+    open: Prepared | None  # SQLite: best open candidate
     take: Prepared | None  # SQLite: the UPDATE that takes the candidate
 
 
@@ -273,9 +274,10 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
                      extra: Sequence[ColumnElement[bool]]) -> ClaimSQL:
     """The claim, built once per (dialect, stages, routing filters) and cached.
 
-    The claim walks the partial index ``ix_tasks_claimable`` in priority order and
-    stops at the first task that is open, or leased with a lease that ran out (it goes
-    back to the pool on the next claim; no cron), and that this annotator may take:
+    Candidates are tried in this order: a task whose lease ran out (it goes back to the
+    pool on the next claim; no cron), then the open task of highest priority. Each is
+    a walk of a partial index (``ix_tasks_leased``, ``ix_tasks_open``) that stops at
+    the first row this annotator may take:
 
     * reserved tasks (a rejected annotation back to its author) only for that author;
     * review tasks never for the author of the work under review;
@@ -285,10 +287,9 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     * the routing policy's filters, rendered into the SQL once (literal values from the
       annotator's profile).
 
-    PostgreSQL: a single statement (``FOR UPDATE SKIP LOCKED`` in a CTE) that locks the
-    candidate, takes it, logs the expired lease it replaces and returns the item: one
-    round trip, run in autocommit. SQLite: a select and an update inside
-    ``BEGIN IMMEDIATE``.
+    PostgreSQL: a single statement (``FOR UPDATE SKIP LOCKED`` in CTEs) that locks the
+    candidate, takes it, logs an expired lease it replaces and returns the item: one
+    round trip, run in autocommit. SQLite: three statements inside ``BEGIN IMMEDIATE``.
     """
     from sqlalchemy import and_ as _and
 
@@ -301,20 +302,24 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     if hit is not None:
         return hit
     stage_list = ", ".join(f"'{s}'" for s in stages if s.isidentifier())
-    where = f"""tasks.project_id = :pid AND tasks.stage IN ({stage_list})
- AND tasks.status IN ('open', 'leased')
- AND (tasks.status = 'open' OR tasks.lease_expires_at < :now)
+    common = f"""tasks.project_id = :pid AND tasks.stage IN ({stage_list})
  AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
  AND (tasks.author IS NULL OR tasks.author <> :me)
  AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
       WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
       AND other.assignee = :me AND other.id <> tasks.id))
  AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.task_id = tasks.id
-      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}
- ORDER BY tasks.priority DESC, tasks.id LIMIT 1"""
+      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}"""
+    expired_where = (f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
+                     "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
+    open_where = (f"tasks.status = 'open' AND {common} "
+                  "ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
     if dialect.name == "postgresql":
-        sql = f"""WITH c AS (SELECT {_TASK_OLD} FROM tasks WHERE {where}
+        sql = f"""WITH e AS (SELECT {_TASK_OLD} FROM tasks WHERE {expired_where}
       FOR UPDATE OF tasks SKIP LOCKED),
+ o AS (SELECT {_TASK_OLD} FROM tasks WHERE NOT EXISTS (SELECT 1 FROM e) AND {open_where}
+      FOR UPDATE OF tasks SKIP LOCKED),
+ c AS (SELECT * FROM e UNION ALL SELECT * FROM o LIMIT 1),
  u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id RETURNING {_TASK_NEW}),
  l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
                            ended_at, outcome)
@@ -327,15 +332,15 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
 SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
        c.status, c.lease_token, c.assignee
 FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
-        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None)
+        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None)
     else:
-        out = ClaimSQL(
-            Prepared(f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, "
-                     f"tasks.target_annotation_id, tasks.author, tasks.slot, {_ITEM_COLS} "
-                     f"FROM tasks JOIN items ON items.id = tasks.item_id WHERE {where}",
-                     times=("now",)),
-            Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
-                     times=("now", "expires")))
+        cand = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
+                f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
+                "JOIN items ON items.id = tasks.item_id WHERE ")
+        out = ClaimSQL(Prepared(cand + expired_where, times=("now",)),
+                       Prepared(cand + open_where, times=("now",)),
+                       Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
+                                times=("now", "expires")))
     _CLAIM_CACHE[key] = out
     return out
 
@@ -378,13 +383,15 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
     autocommit statement."""
     params = preconvert({"pid": project_id, "me": annotator, "now": now, "token": token,
                          "expires": expires_at}, conn.dialect, times=("now", "expires"))
-    if stmts.take is None:
-        r = stmts.pick.run(conn, params).fetchone()
+    if stmts.open is None:
+        r = stmts.expired.run(conn, params).fetchone()
         if r is None:
             return None
         return Claimed._make((*r[:12], r[12] or {}, r[13], r[14], r[15]))
-    c = stmts.pick.run(conn, params).fetchone()
-    if c is not None:
+    for stmt in (stmts.expired, stmts.open):
+        c = stmt.run(conn, params).fetchone()
+        if c is None:
+            continue
         (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
          target, author, slot, media, uri, text_, width, height, group, meta) = c
         assert stmts.take is not None

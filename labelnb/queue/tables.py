@@ -123,12 +123,14 @@ tasks = Table(
     Column("created_at", Time, nullable=False),
     Column("done_at", Time),
 )
-# The claim walks this partial index in priority order. Open and leased tasks are both
-# in it (a lease that ran out is claimable again), so a claim (open -> leased) does not
-# touch it; a task leaves it when done. Live leases met on the walk are skipped.
-_claimable = text("status IN ('open', 'leased')")
-Index("ix_tasks_claimable", tasks.c.project_id, tasks.c.stage, tasks.c.priority.desc(),
-      tasks.c.id, sqlite_where=_claimable, postgresql_where=_claimable)
+# Partial indexes keep the claim a short index walk and keep writes per claim/submit
+# low: a task is in ix_tasks_open only while open, in ix_tasks_leased only while leased.
+_open = text("status = 'open'")
+_leased = text("status = 'leased'")
+Index("ix_tasks_open", tasks.c.project_id, tasks.c.stage, tasks.c.priority.desc(), tasks.c.id,
+      sqlite_where=_open, postgresql_where=_open)
+Index("ix_tasks_leased", tasks.c.project_id, tasks.c.lease_expires_at,
+      sqlite_where=_leased, postgresql_where=_leased)
 Index("ix_tasks_item", tasks.c.item_id, tasks.c.stage)
 # Blind overlap, enforced by the database: one annotate slot of an item per annotator.
 _assigned = text("stage = 'annotate' AND assignee IS NOT NULL")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 14:59:44.272010
+Create Date: 2026-11-29 14:51:42.557717
 """
 from __future__ import annotations
 
@@ -131,8 +131,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks'))
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
-        batch_op.create_index('ix_tasks_claimable', ['project_id', 'stage', sa.literal_column('priority DESC'), 'id'], unique=False, sqlite_where=sa.text("status IN ('open', 'leased')"), postgresql_where=sa.text("status IN ('open', 'leased')"))
         batch_op.create_index('ix_tasks_item', ['item_id', 'stage'], unique=False)
+        batch_op.create_index('ix_tasks_leased', ['project_id', 'lease_expires_at'], unique=False, sqlite_where=sa.text("status = 'leased'"), postgresql_where=sa.text("status = 'leased'"))
+        batch_op.create_index('ix_tasks_open', ['project_id', 'stage', sa.literal_column('priority DESC'), 'id'], unique=False, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
         batch_op.create_index('uq_tasks_item_assignee', ['item_id', 'assignee'], unique=True, sqlite_where=sa.text("stage = 'annotate' AND assignee IS NOT NULL"), postgresql_where=sa.text("stage = 'annotate' AND assignee IS NOT NULL"))
 
     op.create_table('annotations',
@@ -216,8 +217,9 @@ def downgrade() -> None:
     op.drop_table('annotations')
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('uq_tasks_item_assignee', sqlite_where=sa.text("stage = 'annotate' AND assignee IS NOT NULL"), postgresql_where=sa.text("stage = 'annotate' AND assignee IS NOT NULL"))
+        batch_op.drop_index('ix_tasks_open', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+        batch_op.drop_index('ix_tasks_leased', sqlite_where=sa.text("status = 'leased'"), postgresql_where=sa.text("status = 'leased'"))
         batch_op.drop_index('ix_tasks_item')
-        batch_op.drop_index('ix_tasks_claimable', sqlite_where=sa.text("status IN ('open', 'leased')"), postgresql_where=sa.text("status IN ('open', 'leased')"))
 
     op.drop_table('tasks')
     with op.batch_alter_table('predictions', schema=None) as batch_op:
