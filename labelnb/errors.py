@@ -35,6 +35,14 @@ class ProjectNotFound(NotFoundError):
     """No project of that name in the database."""
 
 
+class AnnotatorNotFound(NotFoundError):
+    """No annotator of that name in the project."""
+
+
+class AnnotationNotFound(NotFoundError):
+    """No annotation with that id in the project."""
+
+
 class StoreError(LabelnbError):
     """The database cannot be opened or used."""
 

@@ -62,8 +62,8 @@ def expand(spec: str) -> list[str]:
     if not path.exists():
         raise ItemNotFound(
             f"item {spec!r}: field 'path' names a file that does not exist "
-            f"(looked in {str(path.resolve().parent)!r}); fix the path or add it as text "
-            "with media='text'"
+            f"(looked in {str(path.resolve().parent)!r}); fix the path (to add the string "
+            "itself as a text item, pass media='text')"
         )
     return [str(path.resolve())]
 
@@ -101,6 +101,13 @@ def read_bytes(uri: str) -> bytes:
             return data
     except FileNotFoundError:
         raise ItemNotFound(f"item {uri!r}: the media file does not exist; fix the path") from None
+    except MissingExtra:
+        raise
+    except Exception as e:  # fsspec backends raise their own errors (aiohttp, botocore, ...)
+        raise ItemNotFound(
+            f"item {uri!r}: the media cannot be read ({type(e).__name__}: {e}); check the "
+            "URL, your network and credentials, or the file's permissions"
+        ) from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +168,8 @@ def image_size(data: bytes, uri: str) -> tuple[int, int]:
             orientation = im.getexif().get(0x0112, 1)  # ExifTags.Base.Orientation
     except UnidentifiedImageError:
         raise ValidationError(
-            f"item {uri!r}: the file is not an image Pillow can read; convert it or add it "
-            "with media='other'"
+            f"item {uri!r}: the file is not an image Pillow can read; convert it to PNG or "
+            "JPEG, or leave it out"
         ) from None
     if orientation in (5, 6, 7, 8):  # rotated a quarter turn: width and height swap
         w, h = h, w

@@ -24,9 +24,12 @@ from typing import Any, Literal, cast
 
 import pandas as pd
 from sqlalchemy import Connection, Select
+from sqlalchemy.exc import IntegrityError
 
 from labelnb import media as media_mod
 from labelnb.errors import (
+    AnnotationNotFound,
+    AnnotatorNotFound,
     ItemNotFound,
     LabelnbError,
     ProjectNotFound,
@@ -131,6 +134,13 @@ class Project:
     @classmethod
     def open(cls, url_or_store: str | os.PathLike[str] | Store, name: str | None = None
              ) -> Project:
+        if not isinstance(url_or_store, Store):
+            path = _sqlite_path(url_or_store)
+            if path is not None and not os.path.exists(path):
+                raise ProjectNotFound(
+                    f"there is no database at {path!r}; check the path, or create a project "
+                    "with labelnb.Project.create(path, name, schema) (or `labelnb init`)"
+                )
         store = url_or_store if isinstance(url_or_store, Store) else Store(url_or_store)
         with store.read() as conn:
             if name is None:
@@ -185,6 +195,7 @@ class Project:
             return self.schema_version
         now = _now()
         with self.store.write() as conn:
+            q.lock_project(conn, self.id)
             row = q.get_project(conn, self.name)
             version = int(row.schema_version) + 1  # type: ignore[union-attr]
             q.insert_schema(conn, project_id=self.id, version=version,
@@ -239,6 +250,8 @@ class Project:
         not added twice: their existing id is returned. The batch is one transaction:
         if any item is bad, nothing is written.
         """
+        if deadline is not None:
+            deadline = _utc(deadline)  # stored as UTC (a naive datetime is local time)
         specs = self._item_specs(items, media, group)
         rows = self._probe(specs, progress, workers)
         overlap = int(self.settings["overlap"])
@@ -247,6 +260,7 @@ class Project:
         prio = self.routing.priority(difficulty=difficulty, deadline=deadline,
                                      skill_supply=supply, base=priority)
         with self.store.write() as conn:
+            q.lock_project(conn, self.id)  # concurrent imports of the same files queue here
             hashes = [r["content_hash"] for r in rows]
             known = q.existing_hashes(conn, self.id, hashes)
             fresh: dict[str, dict[str, Any]] = {}
@@ -260,7 +274,8 @@ class Project:
             for r, i in zip(new_rows, ids, strict=True):
                 known[r["content_hash"]] = i
             task_rows = [dict(project_id=self.id, item_id=i, stage="annotate", slot=s,
-                              status="open", priority=prio, difficulty=difficulty,
+                              status="open", priority=prio, base_priority=float(priority),
+                              difficulty=difficulty,
                               required_skill=required_skill, language=language,
                               deadline=deadline, created_at=now, attempts=0)
                          for i in ids for s in range(overlap)]
@@ -383,13 +398,22 @@ class Project:
             raise ValidationError(f"item {item_id}: it is a text item, not an image")
         return media_mod.load_image(it.uri)
 
-    def items(self, *, media: str | None = None, status: str | None = None) -> pd.DataFrame:
-        """Items with their task progress. ``status``: ``'todo'`` (not all overlap
-        annotations in), ``'done'``."""
+    def items(self, *, media: str | None = None, status: str | None = None,
+              annotator: str | None = None, source: str | None = None,
+              schema_version: int | None = None) -> pd.DataFrame:
+        """Items with their task progress (``overlap``, ``done``, ``annotations``).
+
+        ``status``: ``'todo'`` (not all overlap annotations in) or ``'done'``.
+        ``annotator`` / ``source`` / ``schema_version``: only items that have an
+        annotation by that author, from that source, or under that schema version."""
         stmt = q.select_items(self.id)
         df = self._frame(stmt)
         if df.empty:
             return df
+        if annotator is not None or source is not None or schema_version is not None:
+            anns = self.annotations(annotator=annotator, source=source,
+                                    schema_version=schema_version)
+            df = df[df["id"].isin(set(anns["item_id"]))]
         if media is not None:
             df = df[df["media"] == media]
         if status == "done":
@@ -412,14 +436,24 @@ class Project:
         entries: list[tuple[int, tuple[Region, ...], float | None]] = []
         if isinstance(predictions, Mapping):
             predictions = list(predictions.items())
-        for p in predictions:
+        for n, p in enumerate(predictions):
             if isinstance(p, Annotation):
                 entries.append((p.item_id, p.regions, None))
                 continue
-            item_id, regs, *rest = p
-            regions = (regs,) if isinstance(regs, Region) else tuple(
-                r if isinstance(r, Region) else Region.from_json(r) for r in regs)
-            entries.append((int(item_id), regions, float(rest[0]) if rest else None))
+            try:
+                item_id, regs, *rest = p
+                regions = (regs,) if isinstance(regs, Region) else tuple(
+                    r if isinstance(r, Region) else Region.from_json(r) for r in regs)
+                score = float(rest[0]) if rest and rest[0] is not None else None
+                entries.append((int(item_id), regions, score))
+            except (TypeError, ValueError) as e:
+                raise ValidationError(
+                    f"prediction #{n} ({p!r:.80}): {e}; give {{item_id: [regions]}} or "
+                    "(item_id, regions[, score]) with regions as Box/Span/... or their JSON"
+                ) from None
+            if score is not None and not 0.0 <= score <= 1.0:
+                raise ValidationError(f"prediction #{n} (item {item_id}): field 'score' is "
+                                      f"{score}; it must lie in [0, 1]")
         now = _now()
         with self.store.write() as conn:
             ids = sorted({e[0] for e in entries})
@@ -505,8 +539,16 @@ class Project:
                     cache[a.item_id] = self._item_from_row(row)
                 self.validate(a, item=cache[a.item_id])
                 rows.append(self._annotation_row(a, now))
-            for r in rows:
-                q.insert_annotation(conn, r)
+            for r, a in zip(rows, anns, strict=True):
+                try:
+                    with conn.begin_nested():
+                        q.insert_annotation(conn, r)
+                except self.store.integrity_errors:
+                    raise ValidationError(
+                        f"annotation {a.id} of item {a.item_id}: it clashes with what is stored "
+                        "(field 'id' already used, or 'task_id' / 'corrects' naming a task or "
+                        "annotation that does not exist); fix those fields or leave them out"
+                    ) from None
             q.insert_event(conn, project_id=self.id, kind="annotations_imported",
                            actor="system", now=now, payload={"count": len(rows)})
         return [a.id for a in anns]
@@ -521,8 +563,8 @@ class Project:
         with self.store.write() as conn:
             row = q.get_annotation(conn, annotation_id)
             if row is None or int(row.project_id) != self.id:
-                raise LabelnbError(f"annotation {annotation_id!r} is not in project "
-                                   f"{self.name!r}")
+                raise AnnotationNotFound(f"annotation {annotation_id!r} is not in project "
+                                         f"{self.name!r}; list ids with project.annotations()")
             self._queue_review(conn, Annotation(item_id=int(row.item_id), author=row.author,
                                                 id=row.id), _now())
 
@@ -612,6 +654,11 @@ class Project:
         """Set task difficulty (0 easy .. 1 hard) per item id, and re-prioritise."""
         n = 0
         with self.store.write() as conn:
+            ids = [int(i) for i in difficulty]
+            missing = sorted(set(ids) - q.existing_item_ids(conn, self.id, ids))
+            if missing:
+                raise ItemNotFound(f"set_difficulty: items {missing[:10]} are not in project "
+                                   f"{self.name!r}; list ids with project.items()")
             for item_id, d in difficulty.items():
                 if not 0.0 <= float(d) <= 1.0:
                     raise ValidationError(f"item {item_id}: difficulty {d} must lie in [0, 1]")
@@ -674,7 +721,8 @@ class Project:
                             r.required_skill)
                     sup = supply_cache[r.required_skill]
                 upd.append({"tid": r.id, "prio": self.routing.priority(
-                    difficulty=r.difficulty, deadline=r.deadline, skill_supply=sup)})
+                    difficulty=r.difficulty, deadline=r.deadline, skill_supply=sup,
+                    base=float(r.base_priority or 0.0))})
             q.set_priorities(conn, upd)
 
     # --- reporting -----------------------------------------------------------------
@@ -727,8 +775,15 @@ class Annotators:
             if q.get_annotator(conn, self.project.id, name) is not None:
                 raise ValidationError(f"annotator {name!r} already exists in project "
                                       f"{self.project.name!r}; use annotators.update(...)")
-            q.insert_annotator(conn, dict(project_id=self.project.id, name=name, active=True,
-                                          created_at=now, updated_at=now, **vals))
+            try:
+                with conn.begin_nested():
+                    q.insert_annotator(conn, dict(project_id=self.project.id, name=name,
+                                                  active=True, created_at=now, updated_at=now,
+                                                  **vals))
+            except IntegrityError:
+                raise ValidationError(f"annotator {name!r} already exists in project "
+                                      f"{self.project.name!r}; use annotators.update(...)"
+                                      ) from None
             q.insert_event(conn, project_id=self.project.id, kind="annotator_added",
                            actor="system", now=now, payload={"name": name, "role": role})
         return self.profile(name)
@@ -738,7 +793,7 @@ class Annotators:
         with self.project.store.read() as conn:
             row = q.get_annotator(conn, self.project.id, name)
         if row is not None:
-            return _profile(row)
+            return self.profile(name)
         try:
             return self.add(name)
         except ValidationError:
@@ -794,10 +849,13 @@ class Annotators:
     def profile(self, name: str) -> AnnotatorProfile:
         with self.project.store.read() as conn:
             row = q.get_annotator(conn, self.project.id, name)
+            best = q.best_accuracy(conn, self.project.id)
         if row is None:
-            raise LabelnbError(f"annotator {name!r} is not in project {self.project.name!r}; "
-                               f"add them with project.annotators.add({name!r})")
-        return _profile(row)
+            raise AnnotatorNotFound(
+                f"annotator {name!r} is not in project {self.project.name!r}; add them with "
+                f"project.annotators.add({name!r})"
+            )
+        return _profile(row, best)
 
     def __getitem__(self, name: str) -> AnnotatorProfile:
         return self.profile(name)
@@ -853,11 +911,20 @@ class Annotators:
         return str(self.table()._repr_html_())  # type: ignore[operator]
 
 
-def _profile(row: Any) -> AnnotatorProfile:
+def _profile(row: Any, team_best: float | None = None) -> AnnotatorProfile:
     return AnnotatorProfile(name=row.name, role=row.role, skills=dict(row.skills or {}),
                             qualifications=tuple(row.qualifications or ()),
                             languages=tuple(row.languages or ()), kinds=tuple(row.kinds or ()),
-                            accuracy=row.accuracy, active=bool(row.active))
+                            accuracy=row.accuracy, active=bool(row.active),
+                            team_best_accuracy=team_best)
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    """A user's datetime in UTC; a naive one is taken as local time (as Python's
+    ``astimezone`` does)."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC)
 
 
 def _isna(v: Any) -> bool:
@@ -884,8 +951,20 @@ def _looks_like_path(s: str) -> bool:
         os.path.splitext(s)[1].lower() in media_mod.IMAGE_EXTS and " " not in s)
 
 
+def _sqlite_path(url_or_path: str | os.PathLike[str]) -> str | None:
+    s = os.fspath(url_or_path)
+    if "://" not in s:
+        return os.path.abspath(os.path.expanduser(s))
+    if s.startswith("sqlite:///") and s != "sqlite:///:memory:":
+        return s[len("sqlite:///"):]
+    return None
+
+
 def projects(url_or_path: str | os.PathLike[str]) -> list[str]:
     """The names of the projects in a database."""
+    path = _sqlite_path(url_or_path)
+    if path is not None and not os.path.exists(path):
+        return []
     store = Store(url_or_path)
     try:
         with store.read() as conn:

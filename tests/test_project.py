@@ -235,3 +235,12 @@ def test_s3_without_its_extra_names_the_extra(boxes: labelnb.Project) -> None:
         pytest.skip("s3fs is installed; this checks the error when it is not")
     with pytest.raises(labelnb.errors.MissingExtra, match=r"labelnb\[s3\]"):
         boxes.add_items(["s3://bucket/image.png"])
+
+
+def test_opening_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    with pytest.raises(labelnb.errors.ProjectNotFound, match="no database"):
+        labelnb.open(path)
+    assert not path.exists()
+    assert labelnb.projects(path) == []
+    assert not path.exists()

@@ -88,7 +88,13 @@ class Prepared:
     def __init__(self, sql: str, *, times: Sequence[str] = (), jsons: Sequence[str] = ()
                  ) -> None:
         self.sqlite = sql
-        self.pg = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        # PostgreSQL: lease times come from the server's clock, so annotators on machines
+        # whose clocks disagree still agree on who holds what
+        self.pg = (_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+                   .replace("%(now)s", "statement_timestamp()")
+                   .replace("%(submitted_at)s", "statement_timestamp()")
+                   .replace("%(expires)s",
+                            "(statement_timestamp() + %(ttl_s)s * interval '1 second')"))
         self.times = tuple(times)
         self.jsons = tuple(jsons)
 
@@ -133,6 +139,21 @@ def preconvert(params: dict[str, Any], dialect: str, *, jsons: Sequence[str] = (
 
 
 # --- projects and schemas ----------------------------------------------------------
+
+
+def lock_project(conn: Connection, project_id: int) -> None:
+    """Serialise writers of one project's imports on PostgreSQL (a transaction-scoped
+    advisory lock); SQLite's ``BEGIN IMMEDIATE`` already does."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7243, CAST(:pid AS integer))"),
+                     {"pid": project_id})
+
+
+def best_accuracy(conn: Connection, project_id: int) -> float | None:
+    """The best known accuracy among the project's active annotators."""
+    v = conn.execute(select(func.max(annotators.c.accuracy)).where(
+        annotators.c.project_id == project_id, annotators.c.active.is_(True))).scalar()
+    return None if v is None else float(v)
 
 
 def insert_project(conn: Connection, *, name: str, settings: dict[str, Any],
@@ -283,7 +304,7 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     * review tasks never for the author of the work under review;
     * blind overlap: one annotate slot of an item per annotator (also enforced by the
       unique index ``uq_tasks_item_assignee``);
-    * a task this annotator skipped is not offered to them again;
+    * an item this annotator skipped is not offered to them again (no other slot);
     * the routing policy's filters, rendered into the SQL once (literal values from the
       annotator's profile).
 
@@ -308,7 +329,7 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
  AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
       WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
       AND other.assignee = :me AND other.id <> tasks.id))
- AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.task_id = tasks.id
+ AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.item_id = tasks.item_id
       AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}"""
     expired_where = (f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
                      "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
@@ -320,7 +341,8 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
  o AS (SELECT {_TASK_OLD} FROM tasks WHERE NOT EXISTS (SELECT 1 FROM e) AND {open_where}
       FOR UPDATE OF tasks SKIP LOCKED),
  c AS (SELECT * FROM e UNION ALL SELECT * FROM o LIMIT 1),
- u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id RETURNING {_TASK_NEW}),
+ u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id
+       RETURNING {_TASK_NEW}, tasks.claimed_at, tasks.lease_expires_at),
  l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
                            ended_at, outcome)
        SELECT c.id, u.item_id, c.assignee, c.lease_token, c.claimed_at, c.lease_expires_at,
@@ -330,7 +352,7 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
               jsonb_build_object('token', left(c.lease_token, 8), 'previous', c.assignee), :now
        FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased')
 SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
-       c.status, c.lease_token, c.assignee
+       c.status, c.lease_token, c.assignee, u.claimed_at, u.lease_expires_at
 FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
         out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None)
     else:
@@ -364,11 +386,13 @@ class Claimed(NamedTuple):
     old_status: str
     old_token: str | None
     old_assignee: str | None
+    claimed_at: datetime | None = None  # PostgreSQL: the server's clock
+    expires_at: datetime | None = None
 
 
 _LOG_EXPIRED = Prepared(
     "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at, "
-    "outcome) VALUES (:tid, :iid, :who, :token, :claimed, :expires, :now, 'expired')",
+    "outcome) VALUES (:tid, :iid, :who, :token, :claimed, :old_expires, :now, 'expired')",
     times=("now",))
 _EVENT = Prepared(
     "INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at) "
@@ -382,12 +406,13 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
     SQLite: ``conn`` must be inside ``BEGIN IMMEDIATE`` (``Store.hot``). PostgreSQL: one
     autocommit statement."""
     params = preconvert({"pid": project_id, "me": annotator, "now": now, "token": token,
-                         "expires": expires_at}, conn.dialect, times=("now", "expires"))
+                         "expires": expires_at, "ttl_s": (expires_at - now).total_seconds()},
+                        conn.dialect, times=("now", "expires"))
     if stmts.open is None:
         r = stmts.expired.run(conn, params).fetchone()
         if r is None:
             return None
-        return Claimed._make((*r[:12], r[12] or {}, r[13], r[14], r[15]))
+        return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
     for stmt in (stmts.expired, stmts.open):
         c = stmt.run(conn, params).fetchone()
         if c is None:
@@ -399,7 +424,7 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
         if status == "leased":
             _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
                                     "token": old_token, "claimed": old_claimed,
-                                    "expires": old_expires, "now": now})
+                                    "old_expires": old_expires, "now": now})
             _EVENT.run(conn, {"pid": project_id, "kind": "lease_expired", "me": annotator,
                               "iid": item_id, "tid": tid, "now": now,
                               "payload": {"token": (old_token or "")[:8],
@@ -412,14 +437,17 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
 
 _HEARTBEAT = Prepared(
     "UPDATE tasks SET lease_expires_at = :expires WHERE id = :tid AND lease_token = :token "
-    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now",
-    times=("now", "expires"))
+    "AND status = 'leased' AND assignee = :me AND lease_expires_at >= :now "
+    "RETURNING lease_expires_at", times=("now", "expires"))
 
 
 def extend_lease(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
-                 now: datetime, expires_at: datetime) -> bool:
-    return bool(_HEARTBEAT.run(conn, {"tid": task_id, "token": token, "me": annotator,
-                                      "now": now, "expires": expires_at}).rowcount)
+                 now: datetime, expires_at: datetime) -> tuple[bool, Any]:
+    """(extended, the new expiry as stored: the server's clock on PostgreSQL)."""
+    r = _HEARTBEAT.run(conn, {"tid": task_id, "token": token, "me": annotator, "now": now,
+                              "expires": expires_at,
+                              "ttl_s": (expires_at - now).total_seconds()}).fetchone()
+    return (r is not None, None if r is None else r[0])
 
 
 _FINISH_TASK = Prepared(
@@ -439,18 +467,19 @@ def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: 
 
 
 _RETURN_TASK = Prepared(
-    "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL "
+    "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL, "
+    "reserved_for = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END "
     "WHERE id = :tid AND lease_token = :token AND status = 'leased' "
     "AND assignee = :me AND lease_expires_at >= :now "
     "RETURNING item_id, claimed_at, lease_expires_at", times=("now",))
 
 
 def return_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
-                now: datetime) -> tuple[int, Any, Any] | None:
+                now: datetime, unreserve: bool = False) -> tuple[int, Any, Any] | None:
     """Give a leased task back to the pool (skip / release); returns the lease like
     :func:`finish_task`. A task reserved for its author stays reserved."""
     r = _RETURN_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
-                                "now": now}).fetchone()
+                                "now": now, "unreserve": int(unreserve)}).fetchone()
     return None if r is None else (r[0], r[1], r[2])
 
 
@@ -459,7 +488,7 @@ def reopen_for_author(conn: Connection, *, task_id: int, author: str,
     conn.execute(update(tasks).where(tasks.c.id == task_id).values(
         status="open", reserved_for=author, assignee=author, lease_token=None,
         lease_expires_at=None, done_at=None, target_annotation_id=rejected_annotation_id,
-        priority=priority))
+        priority=priority, base_priority=priority))
 
 
 def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
@@ -479,6 +508,7 @@ def set_task_fields(conn: Connection, project_id: int, item_ids: Sequence[int],
 def open_task_rows(conn: Connection, project_id: int) -> list[Row[Any]]:
     return list(conn.execute(select(
         tasks.c.id, tasks.c.difficulty, tasks.c.deadline, tasks.c.required_skill,
+        tasks.c.base_priority,
     ).where(tasks.c.project_id == project_id, tasks.c.status != "done")))
 
 
@@ -508,7 +538,7 @@ def select_tasks(project_id: int) -> Select[Any]:
 
 _LOG_LEASE = Prepared(
     "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at, "
-    "outcome) VALUES (:tid, :iid, :me, :token, :claimed, :expires, :now, :outcome)",
+    "outcome) VALUES (:tid, :iid, :me, :token, :claimed, :lease_expires, :now, :outcome)",
     times=("now",))
 
 
@@ -517,7 +547,7 @@ def log_lease(conn: Connection | Raw, *, task_id: int, item_id: int, annotator: 
               outcome: str) -> None:
     """Write the history row of a lease that ended (``lease`` from finish/return_task)."""
     _LOG_LEASE.run(conn, {"tid": task_id, "iid": item_id, "me": annotator, "token": token,
-                          "claimed": lease[1], "expires": lease[2], "now": now,
+                          "claimed": lease[1], "lease_expires": lease[2], "now": now,
                           "outcome": outcome})
 
 
@@ -606,6 +636,16 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
         _INSERT_REVIEW.run(conn, row)
     return True
 
+
+
+def annotation_by_client_id(conn: Connection, project_id: int, client_id: str
+                            ) -> tuple[str, int | None, str] | None:
+    """(id, task_id, author) of the annotation stored with ``client_id``, or None."""
+    r = conn.execute(select(annotations_t.c.id, annotations_t.c.task_id,
+                            annotations_t.c.author).where(
+        annotations_t.c.project_id == project_id, annotations_t.c.client_id == client_id)
+    ).first()
+    return None if r is None else (r[0], r[1], r[2])
 
 
 def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str) -> str | None:

@@ -139,7 +139,10 @@ class Queue:
         A lease still held by this handle is released first (claiming twice without
         submitting would otherwise hoard tasks)."""
         if self.current is not None:
-            self.release()
+            try:
+                self.release()
+            except LeaseExpired:
+                pass  # it ran out while held: it is back in the pool already
         store = self.project.store
         token = secrets.token_hex(16)
         stmts = self._claim_sql()
@@ -159,6 +162,8 @@ class Queue:
                     raise
         if c is None:
             return None
+        if c.expires_at is not None:  # PostgreSQL: the server's clock is the lease's clock
+            now, expires = c.claimed_at or now, c.expires_at
         item = Item(id=int(c.item_id), media=c.media, uri=c.uri, text=c.text, width=c.width,
                     height=c.height, meta=dict(c.meta or {}), group=c.group_key)
         self.current = Task(id=int(c.id), item=item, stage=c.stage, token=token,
@@ -188,8 +193,10 @@ class Queue:
         with self.project.store.hot() as conn:
             now = _now()
             expires = now + self._ttl
-            ok = q.extend_lease(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                now=now, expires_at=expires)
+            ok, stored = q.extend_lease(conn, task_id=t.id, token=t.token,
+                                        annotator=self.annotator, now=now, expires_at=expires)
+        if isinstance(stored, datetime):
+            expires = stored
         if not ok:
             self._lost(t)
         new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": expires})
@@ -226,8 +233,9 @@ class Queue:
         t = self._require(task)
         with self.project.store.write() as conn:
             now = _now()
+            # a skipped rework task is no longer reserved for its author: anyone may take it
             lease = q.return_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                  now=now)
+                                  now=now, unreserve=outcome == "skipped")
             if lease is not None:
                 q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
                             token=t.token, lease=lease, now=now, outcome=outcome)
@@ -249,6 +257,10 @@ class Queue:
         ``annotation`` is an :class:`~labelnb.types.Annotation` or its regions. The
         same ``client_id`` submitted twice stores one annotation (the second call
         returns the first's id)."""
+        if task is None and self.current is None and client_id is not None:
+            done = self._by_client_id(client_id, None)
+            if done is not None:  # a retry of a submit that went through
+                return done
         t = self._require(task)
         if t.stage != "annotate" and t.stage != "adjudicate":
             raise ValidationError(
@@ -268,21 +280,38 @@ class Queue:
             with project.store.hot() as conn:
                 row["submitted_at"] = _now()  # under the writer lock: the expiry check is exact
                 ok = q.submit_annotation(conn, row, token=t.token, review=review)
-        except project.store.integrity_errors:
+        except project.store.integrity_errors as e:
             ok = False
             if client_id is None:
-                raise
+                raise ValidationError(
+                    f"task {t.id}: annotation {ann.id} is already stored (field 'id'); "
+                    "submit a new Annotation, or ann.correct(...) to correct one"
+                ) from e
         if not ok:
-            existing = None
-            if client_id is not None:  # a retried request: the first one is stored
-                with project.store.read() as rconn:
-                    existing = q.annotation_id_by_client_id(rconn, project.id, client_id)
+            existing = self._by_client_id(client_id, t) if client_id is not None else None
             if existing is None:
                 self._lost(t)
             self._forget(t)
             return str(existing)
         self._forget(t)
         return ann.id
+
+    def _by_client_id(self, client_id: str, t: Task | None) -> str | None:
+        """The id of this annotator's stored annotation with ``client_id`` (of task
+        ``t``, if given), or None. A client id used for other work is an error."""
+        with self.project.store.read() as conn:
+            row = q.annotation_by_client_id(conn, self.project.id, client_id)
+        if row is None:
+            return None
+        aid, task_id, author = row
+        if author != self.annotator or (t is not None and task_id != t.id):
+            where = f"task {t.id}" if t is not None else "this submit"
+            raise ValidationError(
+                f"{where}: field 'client_id' {client_id!r} was already used for annotation "
+                f"{aid} (task {task_id}, by {author!r}); give every annotation its own "
+                "client id (a retry of the same submit may reuse it)"
+            )
+        return str(aid)
 
     def _forget(self, t: Task) -> None:
         if self.current is not None and self.current.id == t.id:

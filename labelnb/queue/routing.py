@@ -13,7 +13,8 @@ re-prioritised.
   weak on (accuracy below ``min_label_accuracy``) goes to someone else; a project
   kind the annotator is not certified for is refused when certification is required;
 * **difficulty routing**: tasks at or above ``hard_threshold`` go only to annotators
-  whose accuracy is at least ``expert_accuracy``; unknown accuracy counts as novice;
+  whose accuracy is at least ``expert_accuracy`` (in a team without experts, to the
+  best-calibrated annotators; while no accuracy is known, to anyone);
 * **priority** from difficulty, deadline and availability (tasks needing a scarce
   skill come first), stored on the task so the claim walks an index.
 
@@ -32,6 +33,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import ColumnElement, Table, false, or_, true
 
+from labelnb.errors import ValidationError
+
 
 @dataclass(frozen=True, slots=True)
 class AnnotatorProfile:
@@ -45,6 +48,7 @@ class AnnotatorProfile:
     kinds: tuple[str, ...] = ()
     accuracy: float | None = None
     active: bool = True
+    team_best_accuracy: float | None = None  # the best known accuracy among active annotators
 
     @property
     def can_review(self) -> bool:
@@ -105,9 +109,13 @@ class DefaultRouting:
         weak = sorted(k for k, acc in profile.skills.items() if acc < self.min_label_accuracy)
         if weak:
             out.append(or_(t.focus_label.is_(None), t.focus_label.not_in(weak)))
-        expert = profile.accuracy is not None and profile.accuracy >= self.expert_accuracy
-        if not expert:
-            out.append(or_(t.difficulty.is_(None), t.difficulty < self.hard_threshold))
+        # hard tasks go to the best annotators: those at expert accuracy, or, in a team
+        # without experts, the best there is; with no accuracy known yet, to anyone
+        best = profile.team_best_accuracy
+        if best is not None:
+            bar = min(self.expert_accuracy, best)
+            if profile.accuracy is None or profile.accuracy < bar:
+                out.append(or_(t.difficulty.is_(None), t.difficulty < self.hard_threshold))
         if self.require_certified_kind and project_kind not in profile.kinds:
             out.append(false())
         return [f for f in out if f is not true()]
@@ -140,7 +148,10 @@ def policy_from_json(data: dict[str, Any] | None) -> RoutingPolicy:
         return NoRouting()
     if kind == "default":
         return DefaultRouting(**d)
-    raise ValueError(f"unknown routing policy {kind!r} in project settings")
+    raise ValidationError(
+        f"project settings: field 'routing' names policy {kind!r}; expected 'default' or "
+        "'none' (a custom policy is passed to project.queue(..., routing=...))"
+    )
 
 
 def is_hard(difficulty: float | None, policy: RoutingPolicy) -> bool:

@@ -68,6 +68,7 @@ class Store:
         self.dialect = parsed.get_backend_name()
         self._hot_local = threading.local()
         self._hot_fairies: list[Any] = []
+        self._hot_guard = threading.Lock()
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(parsed.database or "", pool)
         elif self.dialect == "postgresql":
@@ -171,13 +172,14 @@ class Store:
 
     @contextmanager
     def hot(self) -> Iterator[Raw]:
-        """The claim/submit fast path: a driver connection kept per thread, used without
-        SQLAlchemy's pool and transaction machinery on every call.
+        """The claim/submit fast path: a driver connection kept per thread (up to four
+        threads; others check one out of the pool per call), used without SQLAlchemy's
+        transaction machinery.
 
         SQLite: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). PostgreSQL:
         autocommit, so each statement is its own transaction; the hot-path statements
         are single statements built for that (see ``queries.claim_statements``)."""
-        raw = self._hot_connection()
+        raw, transient = self._hot_connection()
         try:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN IMMEDIATE")
@@ -190,20 +192,33 @@ class Store:
             else:
                 yield Raw(raw, "postgresql")
         except self._dbapi_operational:
-            self._drop_hot()  # a broken connection is replaced on the next call
+            if transient is None:
+                self._drop_hot()  # a broken connection is replaced on the next call
             raise
+        finally:
+            if transient is not None:
+                if self.dialect == "postgresql":
+                    raw.autocommit = False
+                transient.close()
 
-    def _hot_connection(self) -> Any:
+    def _hot_connection(self) -> tuple[Any, Any]:
+        """(driver connection, the pool checkout to close after use or None if kept)."""
         local = self._hot_local
         fairy = getattr(local, "fairy", None)
-        if fairy is None or local.pid != os.getpid():
-            fairy = self.engine.raw_connection()
-            raw: Any = fairy.driver_connection
-            if self.dialect == "postgresql":
-                raw.autocommit = True
-            local.fairy, local.pid = fairy, os.getpid()
-            self._hot_fairies.append(fairy)
-        return fairy.driver_connection
+        if fairy is not None and local.pid == os.getpid():
+            return fairy.driver_connection, None
+        fairy = self.engine.raw_connection()
+        raw: Any = fairy.driver_connection
+        if self.dialect == "postgresql":
+            raw.autocommit = True
+        with self._hot_guard:
+            keep = len(self._hot_fairies) < 4
+            if keep:
+                self._hot_fairies.append(fairy)
+        if not keep:
+            return raw, fairy
+        local.fairy, local.pid = fairy, os.getpid()
+        return raw, None
 
     def _drop_hot(self) -> None:
         fairy = getattr(self._hot_local, "fairy", None)

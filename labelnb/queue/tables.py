@@ -106,7 +106,8 @@ tasks = Table(
     Column("stage", String(16), nullable=False),  # annotate | review | adjudicate
     Column("slot", Integer, nullable=False),  # 0..overlap-1 for annotate tasks
     Column("status", String(16), nullable=False),  # open | leased | done | cancelled
-    Column("priority", Float, nullable=False),
+    Column("priority", Float, nullable=False),  # what the claim orders by (computed)
+    Column("base_priority", Float, nullable=False, server_default=text("0")),  # user-given
     Column("difficulty", Float),  # 0 easy .. 1 hard
     Column("required_skill", String(100)),
     Column("language", String(32)),
@@ -152,7 +153,7 @@ leases = Table(
     Column("outcome", String(16)),  # submitted | skipped | released | expired
 )
 _skipped = text("outcome = 'skipped'")
-Index("ix_leases_skipped", leases.c.task_id, leases.c.annotator,
+Index("ix_leases_skipped", leases.c.item_id, leases.c.annotator,
       sqlite_where=_skipped, postgresql_where=_skipped)
 
 annotations = Table(

@@ -482,3 +482,132 @@ def test_unknown_task_is_named(db_url: str) -> None:
     with pytest.raises(labelnb.errors.TaskNotFound, match=f"task {t.id + 1000}"):
         q.submit(Choice("a"), task=ghost)
     q.submit(Choice("a"))
+
+
+def test_client_id_reused_for_other_work_is_refused(db_url: str) -> None:
+    p = make(db_url, 2)
+    q = p.queue("ana")
+    q.claim()
+    first = q.submit(Choice("a"), client_id="c-1")
+    t2 = q.claim()
+    assert t2 is not None
+    with pytest.raises(ValidationError, match="'c-1' was already used"):
+        q.submit(Choice("b"), client_id="c-1")
+    # nothing was lost: the task is still ana's, and a fresh client id goes through
+    second = q.submit(Choice("b"), client_id="c-2", task=t2)
+    assert {first, second} == set(p.annotations()["id"])
+
+
+def test_retry_without_task_returns_the_stored_annotation(db_url: str) -> None:
+    p = make(db_url, 1)
+    q = p.queue("ana")
+    q.claim()
+    first = q.submit(Choice("a"), client_id="retry-me")
+    assert q.current is None
+    assert q.submit(Choice("a"), client_id="retry-me") == first
+    assert len(p.annotations()) == 1
+
+
+def test_skip_applies_to_the_item_not_just_the_slot(db_url: str) -> None:
+    p = make(db_url, 2, overlap=3)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    q.skip()
+    got = drain(q)
+    assert got == [i for i in p.items()["id"] if i != t.item_id]
+
+
+def test_skipped_rework_goes_back_to_the_pool(db_url: str) -> None:
+    p = make(db_url, 1, review_fraction=1.0)
+    p.annotators.add("rita", role="reviewer")
+    qa = p.queue("ana")
+    qa.claim()
+    qa.submit(Choice("a"))
+    rq = p.review_queue("rita")
+    rq.claim()
+    rq.reject("wrong")
+    assert p.queue("bob").claim() is None  # reserved for ana
+    t = qa.claim()
+    assert t is not None
+    qa.skip("not sure")
+    tb = p.queue("bob").claim()
+    assert tb is not None and tb.id == t.id  # no longer stranded
+
+
+def test_claim_after_own_lease_ran_out(db_url: str) -> None:
+    p = make(db_url, 2, lease_ttl_s=0.3)
+    q = p.queue("ana")
+    first = q.claim()
+    time.sleep(0.5)
+    second = q.claim()  # the old lease is gone; no error
+    assert second is not None
+    q.submit(Choice("a"))
+    assert first is not None
+
+
+def test_reprioritize_keeps_the_given_priority(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "pr", Schema("choice", ["a"]), routing=NoRouting())
+    low = p.add_items(["low"])
+    high = p.add_items(["high"], priority=5.0)
+    p.set_difficulty({low[0]: 0.2})
+    p.reprioritize()
+    assert drain(p.queue("ana")) == [high[0], low[0]]
+
+
+def test_hard_tasks_without_calibrated_experts(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "h", Schema("choice", ["a"]),
+                               routing=DefaultRouting(hard_threshold=0.7, expert_accuracy=0.9))
+    hard = p.add_items(["hard"], difficulty=0.95)
+    # nobody's accuracy is known: hard work is open to anyone
+    assert drain(p.queue("dan")) == hard
+    hard2 = p.add_items(["hard 2"], difficulty=0.95)
+    p.annotators.add("best", accuracy=0.8)
+    p.annotators.add("weak", accuracy=0.6)
+    assert drain(p.queue("weak")) == []
+    assert drain(p.queue("best")) == hard2  # no expert in the team: the best one gets it
+
+
+def test_bad_inputs_name_the_field(db_url: str) -> None:
+    p = make(db_url, 1)
+    iid = int(p.items()["id"][0])
+    with pytest.raises(labelnb.errors.ItemNotFound, match="999"):
+        p.set_difficulty({999: 0.5})
+    with pytest.raises(ValidationError, match="score"):
+        p.add_predictions("m", [(iid, [Choice("a")], 1.5)])
+    with pytest.raises(ValidationError, match="prediction #0"):
+        p.add_predictions("m", [42])
+    a = labelnb.Annotation(item_id=iid, regions=(Choice("a"),), author="x")
+    p.add_annotations([a])
+    with pytest.raises(ValidationError, match="field 'id' already used"):
+        p.add_annotations([a])
+    with pytest.raises(labelnb.errors.AnnotatorNotFound, match="annotators.add"):
+        p.annotators.profile("ghost")
+    assert len(p.annotations()) == 1
+
+
+def test_items_filter_by_annotator_and_source(db_url: str) -> None:
+    p = make(db_url, 3)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    q.submit(Choice("a"))
+    assert p.items(annotator="ana")["id"].tolist() == [t.item_id]
+    assert p.items(source="model").empty
+    assert len(p.items(status="todo")) == 2
+
+
+def test_lease_times_are_the_databases(db_url: str) -> None:
+    p = make(db_url, 1)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    row = p.tasks().set_index("id").loc[t.id]
+    stored = row["lease_expires_at"]
+    got = t.expires_at
+    # the Task carries exactly what the database holds (server clock on PostgreSQL)
+    import pandas as pd
+
+    assert abs((pd.Timestamp(stored).tz_localize(None) if pd.Timestamp(stored).tzinfo is None
+                else pd.Timestamp(stored).tz_convert(None))
+               - pd.Timestamp(got).tz_convert(None)) < pd.Timedelta(milliseconds=1)

@@ -111,6 +111,7 @@ def upgrade() -> None:
     sa.Column('slot', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('priority', sa.Float(), nullable=False),
+    sa.Column('base_priority', sa.Float(), server_default=sa.text('0'), nullable=False),
     sa.Column('difficulty', sa.Float(), nullable=True),
     sa.Column('required_skill', sa.String(length=100), nullable=True),
     sa.Column('language', sa.String(length=32), nullable=True),
@@ -176,7 +177,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leases'))
     )
     with op.batch_alter_table('leases', schema=None) as batch_op:
-        batch_op.create_index('ix_leases_skipped', ['task_id', 'annotator'], unique=False, sqlite_where=sa.text("outcome = 'skipped'"), postgresql_where=sa.text("outcome = 'skipped'"))
+        batch_op.create_index('ix_leases_skipped', ['item_id', 'annotator'], unique=False, sqlite_where=sa.text("outcome = 'skipped'"), postgresql_where=sa.text("outcome = 'skipped'"))
 
     op.create_table('reviews',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
