@@ -19,7 +19,7 @@ throughput is tasks / wall time. Target: labelnb >= 0.5x plain.
 
 Table 2 -- claim latency under many annotators. ``--simulated`` annotators (2,000)
 work against PostgreSQL for ``--sim-seconds``. They are spread over a few processes
-(``--sim-procs``, 8); each process opens the project once (one pooled engine, so one
+(``--sim-procs``, 4); each process opens the project once (one pooled engine, so one
 connection in use per process) and drives its annotators, each with its own
 ``Queue``, from an event scheduler: claim, "work" a random 2-6 s (a timestamp, not a
 sleep), submit, claim again. The process sleeps until its next due event. Every
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and args.simulated == 2000:
         args.simulated = 300
     if args.sim_procs is None:
-        args.sim_procs = 4 if args.quick else 8
+        args.sim_procs = 4  # on 2 cores, more driver processes only add contention
 
     needs_pg = "postgresql" in args.db or not args.skip_sim
     if needs_pg:
