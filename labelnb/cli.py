@@ -309,6 +309,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export -------------------------------------------------------------------------
+def _parse_split(spec: str | None) -> dict[str, float] | None:
+    if not spec:
+        return None
+    out: dict[str, float] = {}
+    for part in spec.split(","):
+        name, _, frac = part.partition("=")
+        try:
+            out[name.strip()] = float(frac)
+        except ValueError:
+            raise ValidationError(
+                f"--split {spec!r}: {part!r} is not NAME=FRACTION; write e.g. "
+                "train=0.8,val=0.1,test=0.1"
+            ) from None
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import labelnb
+
+    project = _open(args.db, args.name)
+    try:
+        report = labelnb.export(project, args.format, args.out, policy=args.policy,
+                                human_only=args.human_only, split=_parse_split(args.split),
+                                seed=args.seed, overwrite=args.overwrite,
+                                progress=args.progress)
+    finally:
+        project.close()
+    print(report)
+    return 0
+
+
 # --- annotators ---------------------------------------------------------------------
 def _annotator_fields(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {}
@@ -513,6 +545,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print JSON (a list of projects; one object with --name)")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("export", help="export final labels as COCO, VOC or YOLO")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    p.add_argument("--format", required=True, choices=["coco", "voc", "yolo"])
+    p.add_argument("--out", required=True, metavar="PATH", help="folder to write (atomically)")
+    p.add_argument("--policy", default="latest",
+                   help="which annotation is final: latest (default) or annotator:NAME")
+    p.add_argument("--human-only", action="store_true", help="ignore machine annotations")
+    p.add_argument("--split", metavar="SPEC", help="e.g. train=0.8,val=0.1,test=0.1")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("annotators", help="list, add or update annotators")
     p.add_argument("db", metavar="DB")

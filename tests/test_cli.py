@@ -493,3 +493,30 @@ def test_cli_on_postgresql(pg_schema: str, capsys: pytest.CaptureFixture[str]) -
     assert st["project"] == "team" and st["items"] == 2
     assert st["tasks"] == {"annotate:open": 2}
     assert [a["annotator"] for a in st["annotators"]] == ["rita"]
+
+
+def test_export_coco_from_the_command_line(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    import labelnb
+    from labelnb.cli import main
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(img)
+    db = tmp_path / "x.db"
+    p = labelnb.Project.create(db, "x", labelnb.Schema("boxes", ["cat"]))
+    p.add_items([img])
+    q = p.queue("ana")
+    q.claim()
+    q.submit(labelnb.Box(1, 2, 11, 12, "cat"))
+    p.close()
+    out = tmp_path / "coco"
+    assert main(["export", str(db), "--format", "coco", "--out", str(out)]) == 0
+    files = list(out.rglob("*.json"))
+    coco = [json.loads(f.read_text()) for f in files if "annotations" in f.read_text()][0]
+    assert coco["annotations"][0]["bbox"] == [1.0, 2.0, 10.0, 10.0]
+    assert main(["export", str(db), "--format", "coco", "--out", str(out),
+                 "--split", "train=oops"]) == 2

@@ -1,0 +1,338 @@
+"""Pascal VOC XML (one ``Annotations/<name>.xml`` per image).
+
+The coordinate convention, precisely:
+
+* VOC numbers pixels from 1, and ``xmin, ymin, xmax, ymax`` are the first and last
+  pixel the box covers, both inclusive.
+* labelnb boxes are continuous, origin at the top-left corner of pixel (0, 0): the box
+  ``x0=0, x1=1`` covers exactly the first pixel column.
+* So a box on the pixel grid converts as ``xmin = x0 + 1``, ``ymin = y0 + 1``,
+  ``xmax = x1``, ``ymax = y1`` and back as ``x0 = xmin - 1``, ``y0 = ymin - 1``,
+  ``x1 = xmax``, ``y1 = ymax``. The one-pixel box ``Box(0, 0, 1, 1)`` is
+  ``xmin=1, ymin=1, xmax=1, ymax=1``.
+* Fractional corners: with ``integer=True`` (the default, what VOC tools expect)
+  each edge is first snapped to the nearest pixel boundary, ``round(v)`` with halves
+  going up (``floor(v + 0.5)``), then converted as above. A box whose edges snap
+  together keeps the one pixel under its centre (inside the image), so
+  ``xmax >= xmin`` always; each edge then moves by less than one pixel. With
+  ``integer=False`` the exact values ``x0 + 1`` and ``x1`` are written as decimals
+  (lossless; most readers, e.g. torchvision and mmdetection, parse them with
+  ``float``).
+* On load, values are read as floats and converted back; a box reaching outside the
+  image (e.g. the common 0-based ``xmin = 0``) is clipped to it.
+
+VOC stores boxes only (its segmentations are separate PNGs): polygons and masks are
+written as their bounding boxes, and :func:`to_voc` says so in its ``notes``.
+``difficult``, ``truncated`` and ``pose`` are read from / written to the region's
+attributes when present (defaults ``0``, ``0``, ``Unspecified``); other attributes go
+to an ``<attributes>`` element.
+
+>>> from labelnb.types import Box
+>>> from labelnb.formats import ImageRecord
+>>> xml = to_voc(ImageRecord(1, "a.jpg", 64, 48), [Box(0, 0, 1, 1, "cat")])
+>>> "<xmin>1</xmin>" in xml and "<xmax>1</xmax>" in xml
+True
+>>> from_voc(xml)[1]
+[Box(x0=0.0, y0=0.0, x1=1.0, y1=1.0, label='cat', score=None, attributes={})]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from labelnb.errors import FormatError, ValidationError
+from labelnb.formats._common import (
+    Dataset,
+    ImageRecord,
+    MediaMode,
+    check_categories,
+    check_split_name,
+    image_size,
+    place_image,
+)
+from labelnb.types import Box, Mask, Polygon, Region
+
+_KNOWN = ("difficult", "truncated", "pose")
+
+
+def _snap(v: float) -> int:
+    return int(math.floor(v + 0.5))
+
+
+def _grid(a: float, b: float, size: int | None) -> tuple[int, int]:
+    """0-based first pixel and exclusive end of the edges ``a <= b`` snapped to the grid;
+    an edge pair that snaps together keeps the pixel under its centre."""
+    lo, hi = _snap(a), _snap(b)
+    if hi <= lo:
+        lo = int(math.floor((a + b) / 2.0))
+        if size is not None:
+            lo = min(max(lo, 0), size - 1)
+        hi = lo + 1
+    return lo, hi
+
+
+def box_to_voc(box: Box, *, integer: bool = True, width: int | None = None,
+               height: int | None = None) -> tuple[float, float, float, float]:
+    """``(xmin, ymin, xmax, ymax)`` in VOC's 1-based inclusive pixel indices.
+
+    With ``integer``, a box that snaps to zero width keeps the one pixel under its
+    centre (inside the image when its ``width`` / ``height`` are given)."""
+    if integer:
+        x0, x1 = _grid(box.x0, box.x1, width)
+        y0, y1 = _grid(box.y0, box.y1, height)
+        return (x0 + 1, y0 + 1, x1, y1)
+    return (box.x0 + 1.0, box.y0 + 1.0, box.x1, box.y1)
+
+
+def box_from_voc(xmin: float, ymin: float, xmax: float, ymax: float, label: str,
+                 **kw: Any) -> Box:
+    """The labelnb box for VOC corners (1-based inclusive)."""
+    return Box(xmin - 1.0, ymin - 1.0, xmax, ymax, label, **kw)
+
+
+def _num(v: float) -> str:
+    if float(v).is_integer():
+        return str(int(v))
+    return repr(float(v))
+
+
+def _sub(parent: ET.Element, tag: str, text: Any = None) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def to_voc(image: ImageRecord, regions: Sequence[Region], *, folder: str = "JPEGImages",
+           depth: int = 3, integer: bool = True, notes: list[str] | None = None) -> str:
+    """The VOC XML document (a string) for one image and its regions.
+
+    ``notes``, if given, collects what VOC could not keep (polygons and masks written
+    as boxes)."""
+    root = ET.Element("annotation")
+    _sub(root, "folder", folder)
+    _sub(root, "filename", image.file_name)
+    src = _sub(root, "source")
+    _sub(src, "database", "labelnb")
+    size = _sub(root, "size")
+    _sub(size, "width", image.width)
+    _sub(size, "height", image.height)
+    _sub(size, "depth", depth)
+    _sub(root, "segmented", 0)
+    for r in regions:
+        where = f"image {image.file_name!r}, {type(r).__name__} {r.label!r}"
+        if isinstance(r, Box):
+            box = r
+        elif isinstance(r, Polygon | Mask):
+            box = r.bbox
+            if notes is not None:
+                notes.append(f"{where}: VOC holds boxes; written as its bounding box")
+        else:
+            raise FormatError(f"{where}: VOC holds boxes, not {type(r).__name__}; export this "
+                              "project to another format")
+        if not box.within(image.width, image.height):
+            raise FormatError(f"{where}: the box {box.x0, box.y0, box.x1, box.y1} lies outside "
+                              f"the image ({image.width}x{image.height}); clip it")
+        obj = _sub(root, "object")
+        _sub(obj, "name", r.label)
+        attrs = dict(r.attributes)
+        _sub(obj, "pose", attrs.pop("pose", "Unspecified"))
+        _sub(obj, "truncated", int(bool(attrs.pop("truncated", 0))))
+        _sub(obj, "difficult", int(bool(attrs.pop("difficult", 0))))
+        if r.score is not None:
+            _sub(obj, "score", repr(r.score))
+        bb = _sub(obj, "bndbox")
+        corners = box_to_voc(box, integer=integer, width=image.width, height=image.height)
+        for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), corners, strict=True):
+            _sub(bb, tag, _num(v))
+        if attrs:
+            el = _sub(obj, "attributes")
+            for k, v in attrs.items():
+                a = _sub(el, "attribute")
+                _sub(a, "name", k)
+                _sub(a, "value", v)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _text(el: ET.Element, path: str, where: str, *, required: bool = True) -> str | None:
+    found = el.find(path)
+    if found is None or found.text is None or not found.text.strip():
+        if required:
+            raise FormatError(f"{where}: element <{path}> is missing or empty; add it")
+        return None
+    return found.text.strip()
+
+
+def _float(el: ET.Element, path: str, where: str) -> float:
+    t = _text(el, path, where)
+    try:
+        return float(t)  # type: ignore[arg-type]
+    except ValueError:
+        raise FormatError(f"{where}: <{path}> is {t!r}, not a number; fix it") from None
+
+
+def _attr_value(v: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0
+             ) -> tuple[ImageRecord, list[Region]]:
+    """The image record and boxes of one VOC XML document."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise FormatError(f"{where}: not well-formed XML ({e})") from None
+    if root.tag != "annotation":
+        raise FormatError(f"{where}: the root element is <{root.tag}>, not <annotation>")
+    file_name = _text(root, "filename", where)
+    assert file_name is not None
+    width, height = _text(root, "size/width", where, required=False), _text(
+        root, "size/height", where, required=False)
+    if width is None or height is None:
+        raise FormatError(f"{where}: <size><width>/<height> are missing; add the image size "
+                          "in pixels")
+    try:
+        image = ImageRecord(image_id, file_name, int(float(width)), int(float(height)))
+    except ValueError:
+        raise FormatError(f"{where}: <size> {width!r} x {height!r} is not a number") from None
+    regions: list[Region] = []
+    for n, obj in enumerate(root.iter("object")):
+        ow = f"{where}, object #{n}"
+        name = _text(obj, "name", ow)
+        assert name is not None
+        coords = [_float(obj, f"bndbox/{t}", ow) for t in ("xmin", "ymin", "xmax", "ymax")]
+        attrs: dict[str, Any] = {}
+        for k in ("difficult", "truncated"):
+            v = _text(obj, k, ow, required=False)
+            if v is not None and v not in ("0",):
+                attrs[k] = bool(int(float(v)))
+        pose = _text(obj, "pose", ow, required=False)
+        if pose is not None and pose != "Unspecified":
+            attrs["pose"] = pose
+        for a in obj.findall("attributes/attribute"):
+            name_t = _text(a, "name", ow)
+            value_t = _text(a, "value", ow, required=False)
+            assert name_t is not None
+            attrs[name_t] = _attr_value(value_t) if value_t is not None else None
+        score_t = _text(obj, "score", ow, required=False)
+        x0, y0 = max(coords[0] - 1.0, 0.0), max(coords[1] - 1.0, 0.0)
+        x1, y1 = min(coords[2], float(image.width)), min(coords[3], float(image.height))
+        try:
+            regions.append(Box(x0, y0, max(x1, x0), max(y1, y0), name, attributes=attrs,
+                               score=float(score_t) if score_t is not None else None))
+        except ValidationError as e:
+            raise FormatError(f"{ow}: {e}") from None
+    return image, regions
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def save_voc(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode = "copy",
+             integer: bool = True, notes: list[str] | None = None,
+             on_image: Callable[[ImageRecord], None] | None = None) -> list[Path]:
+    """Write a VOC devkit layout under ``root``: ``Annotations/<stem>.xml``,
+    ``JPEGImages/<file>`` (copied / symlinked / left out), ``ImageSets/Main/<split>.txt``
+    (the stems of each split) and ``labels.txt`` (the categories, one a line, in
+    order). Returns the XML files written."""
+    r = Path(root)
+    cats = check_categories(dataset.categories, "save_voc")
+    (r / "Annotations").mkdir(parents=True, exist_ok=True)
+    (r / "labels.txt").write_text("".join(c + "\n" for c in cats), encoding="utf-8")
+    stems: dict[str, str] = {}
+    written: list[Path] = []
+    splits: dict[str, list[str]] = {}
+    for im in dataset.images:
+        stem = Path(im.file_name).stem
+        if stem in stems:
+            raise FormatError(f"images {stems[stem]!r} and {im.file_name!r} share the name "
+                              f"{stem!r}; VOC names annotations by file stem, so rename one")
+        stems[stem] = im.file_name
+        xml = to_voc(im, dataset.regions.get(im.id, ()), integer=integer, notes=notes)
+        path = r / "Annotations" / f"{stem}.xml"
+        path.write_text(xml, encoding="utf-8")
+        written.append(path)
+        splits.setdefault(check_split_name(im.split) if im.split else "all", []).append(stem)
+        if media != "none":
+            if im.uri is None:
+                raise FormatError(f"image {im.file_name!r}: no source 'uri' to copy it from; "
+                                  "set ImageRecord.uri or pass media='none'")
+            place_image(im.uri, r / "JPEGImages" / im.file_name, media)
+        if on_image is not None:
+            on_image(im)
+    main = r / "ImageSets" / "Main"
+    main.mkdir(parents=True, exist_ok=True)
+    for split, names in splits.items():
+        (main / f"{split}.txt").write_text("".join(s + "\n" for s in names), encoding="utf-8")
+    return written
+
+
+def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None = None
+             ) -> Dataset:
+    """Read a VOC layout written by :func:`save_voc` (or any devkit folder with
+    ``Annotations/*.xml``). Splits come from ``ImageSets/Main/<split>.txt``
+    (``all`` means no split); categories from ``labels.txt``, else ``categories``, else
+    the names in order of first appearance. Image sizes are taken from the XML;
+    ``uri`` points into ``JPEGImages`` where the file exists."""
+    r = Path(root)
+    ann_dir = r / "Annotations"
+    if not ann_dir.is_dir():
+        raise FormatError(f"{str(r)!r}: no Annotations/ folder; give the VOC root folder")
+    split_of: dict[str, str | None] = {}
+    main = r / "ImageSets" / "Main"
+    if main.is_dir():
+        for f in sorted(main.glob("*.txt")):
+            rows = [ln.split() for ln in f.read_text(encoding="utf-8").splitlines()
+                    if ln.strip()]
+            if rows and len(rows[0]) > 1:  # per-class lists ("2008_000008 -1") are not splits
+                continue
+            for row in rows:
+                split_of.setdefault(row[0], None if f.stem == "all" else f.stem)
+    images: list[ImageRecord] = []
+    regions: dict[int, list[Region]] = {}
+    for n, f in enumerate(sorted(ann_dir.glob("*.xml")), start=1):
+        im, regs = from_voc(f.read_bytes(), where=repr(str(f)), image_id=n)
+        img_path = r / "JPEGImages" / im.file_name
+        uri = str(img_path.resolve()) if img_path.exists() else None
+        images.append(ImageRecord(n, im.file_name, im.width, im.height, uri=uri,
+                                  split=split_of.get(f.stem)))
+        regions[n] = regs
+    if (r / "labels.txt").is_file():
+        cats = [x.strip() for x in (r / "labels.txt").read_text(encoding="utf-8").splitlines()
+                if x.strip()]
+    elif categories is not None:
+        cats = list(categories)
+    else:
+        cats = list(dict.fromkeys(reg.label for regs in regions.values() for reg in regs))
+    unknown = sorted({reg.label for regs in regions.values() for reg in regs} - set(cats))
+    if unknown:
+        raise FormatError(f"{str(r)!r}: objects are labeled {unknown}, which labels.txt does not "
+                          "list; add them to labels.txt")
+    return Dataset(images, regions, cats)
+
+
+def check_sizes(dataset: Dataset) -> list[str]:
+    """Images whose file size (EXIF-oriented) differs from the ``<size>`` in their XML."""
+    out = []
+    for im in dataset.images:
+        if im.uri is not None:
+            w, h = image_size(im.uri)
+            if (w, h) != (im.width, im.height):
+                out.append(f"{im.file_name!r}: XML says {im.width}x{im.height}, the file is "
+                           f"{w}x{h}")
+    return out
+
+
+__all__ = ["box_from_voc", "box_to_voc", "check_sizes", "from_voc", "load_voc", "save_voc",
+           "to_voc"]

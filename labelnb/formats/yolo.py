@@ -1,0 +1,360 @@
+"""YOLO (Ultralytics) detection and segmentation datasets.
+
+Layout written by :func:`save_yolo` (what ``ultralytics.data.utils.check_det_dataset``
+and the trainers read)::
+
+    root/data.yaml               names: {0: cat, 1: dog}, nc, train/val[/test] folders
+    root/images/<split>/x.jpg    copied (default) or symlinked
+    root/labels/<split>/x.txt    one line per region; an empty file for an empty image
+
+``data.yaml`` has no ``path`` key, so the folders resolve against the YAML's own
+folder and the export can be moved. A dataset without splits is written as split
+``train``, and ``val`` points at it too (ultralytics requires a ``val`` key).
+
+Lines, all coordinates normalized by the EXIF-oriented image size:
+
+* detection: ``class cx cy w h`` with ``cx = (x0 + x1) / 2 / width``,
+  ``w = (x1 - x0) / width`` (and the same for y with height);
+* segmentation: ``class x1 y1 x2 y2 ...`` (the polygon's vertices).
+
+Class indices are the positions in ``categories`` (the schema order), and
+``data.yaml``'s ``names`` records them. A polygon project is written as segmentation
+lines; a box project as detection lines; one file never mixes the two (ultralytics
+refuses that). A mask is traced into a polygon (:func:`mask_to_polygon`: OpenCV's
+outer contour of its largest part, through the pixel centres), so a mask project
+exports as segmentation lines and reads back as polygons.
+
+>>> from labelnb.types import Box
+>>> to_yolo([Box(0, 0, 32, 24, "dog")], 64, 48, ["cat", "dog"])
+'1 0.25 0.25 0.5 0.5\\n'
+>>> from_yolo('1 0.25 0.25 0.5 0.5', 64, 48, ["cat", "dog"])
+[Box(x0=0.0, y0=0.0, x1=32.0, y1=24.0, label='dog', score=None, attributes={})]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from labelnb.errors import FormatError, MissingExtra, ValidationError
+from labelnb.formats._common import (
+    Dataset,
+    ImageRecord,
+    MediaMode,
+    category_index,
+    check_categories,
+    check_split_name,
+    image_size,
+    place_image,
+)
+from labelnb.types import Box, Mask, Polygon, Region
+
+#: what ultralytics accepts as images (``ultralytics.data.utils.IMG_FORMATS``)
+IMG_FORMATS = {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm",
+               "heic"}
+_DIGITS = 6
+
+
+def _f(v: float) -> str:
+    s = f"{v:.{_DIGITS}f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def box_to_yolo(box: Box, width: int, height: int) -> tuple[float, float, float, float]:
+    """``(cx, cy, w, h)`` normalized to ``[0, 1]``."""
+    return ((box.x0 + box.x1) / 2.0 / width, (box.y0 + box.y1) / 2.0 / height,
+            (box.x1 - box.x0) / width, (box.y1 - box.y0) / height)
+
+
+def box_from_yolo(cx: float, cy: float, w: float, h: float, width: int, height: int,
+                  label: str, **kw: Any) -> Box:
+    """The labelnb box (pixels) for normalized YOLO centre and size, clipped to the
+    image (six written decimals can put an edge a hair outside it)."""
+    bw, bh = w * width, h * height
+    x0, y0 = cx * width - bw / 2.0, cy * height - bh / 2.0
+    x0c, y0c = min(max(x0, 0.0), float(width)), min(max(y0, 0.0), float(height))
+    x1c = min(max(x0 + bw, x0c), float(width))
+    y1c = min(max(y0 + bh, y0c), float(height))
+    return Box(x0c, y0c, x1c, y1c, label, **kw)
+
+
+def _clip(v: float, size: int) -> float:
+    return min(max(v * size, 0.0), float(size))
+
+
+def mask_to_polygon(mask: Mask) -> tuple[Polygon, int]:
+    """The outline of a mask as a polygon, and how many parts were left out.
+
+    The outer contour (``cv2.findContours``, ``CHAIN_APPROX_SIMPLE``) of the part with
+    the largest area, its vertices at pixel centres (``index + 0.5``). A part too thin
+    to have three contour vertices becomes its bounding box. Needs OpenCV
+    (``opencv-python``, which ultralytics installs)."""
+    try:
+        import cv2
+    except ImportError:
+        raise FormatError(
+            f"mask {mask.label!r}: tracing masks into YOLO polygons needs OpenCV; "
+            "pip install opencv-python-headless (ultralytics brings it), or export to COCO"
+        ) from None
+    import numpy as np
+
+    arr = np.ascontiguousarray(mask.to_array().astype(np.uint8))
+    contours, _ = cv2.findContours(arr, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        raise FormatError(f"mask {mask.label!r} is empty; drop it or draw it again")
+    areas = [float(cv2.contourArea(c)) + len(c) for c in contours]
+    best = contours[int(np.argmax(areas))].reshape(-1, 2).astype(np.float64) + 0.5
+    if len(best) < 3:
+        x0, y0 = best.min(axis=0) - 0.5
+        x1, y1 = best.max(axis=0) + 0.5
+        points: tuple[float, ...] = (x0, y0, x1, y0, x1, y1, x0, y1)
+    else:
+        points = tuple(float(v) for v in best.reshape(-1))
+    return Polygon(points, mask.label, score=mask.score,
+                   attributes=mask.attributes), len(contours) - 1
+
+
+def to_yolo(regions: Sequence[Region], width: int, height: int, categories: Sequence[str],
+            *, where: str = "image", notes: list[str] | None = None) -> str:
+    """The label file text for one image (``""`` for no regions). Masks are traced
+    into polygons; ``notes``, if given, collects masks whose smaller parts were left
+    out."""
+    traced: list[Region] = []
+    for r in regions:
+        if isinstance(r, Mask):
+            poly, dropped = mask_to_polygon(r)
+            if dropped and notes is not None:
+                notes.append(f"{where}: mask {r.label!r} has {dropped + 1} parts; its largest "
+                             "was written")
+            traced.append(poly)
+        else:
+            traced.append(r)
+    regions = traced
+    kinds = {type(r) for r in regions}
+    if Box in kinds and Polygon in kinds:
+        raise FormatError(f"{where}: boxes and polygons in one image; ultralytics refuses label "
+                          "files that mix detection and segmentation lines")
+    lines = []
+    for r in regions:
+        cls = category_index(categories, r.label, where)
+        if isinstance(r, Box):
+            if not r.within(width, height):
+                raise FormatError(f"{where}: box {r.label!r} {r.x0, r.y0, r.x1, r.y1} lies "
+                                  f"outside the image ({width}x{height}); clip it")
+            vals: tuple[float, ...] = box_to_yolo(r, width, height)
+        elif isinstance(r, Polygon):
+            if not r.within(width, height):
+                raise FormatError(f"{where}: polygon {r.label!r} lies outside the image "
+                                  f"({width}x{height}); clip it")
+            vals = tuple(v / (width if i % 2 == 0 else height) for i, v in enumerate(r.points))
+        else:
+            raise FormatError(f"{where}: YOLO files hold boxes, polygons and masks, not "
+                              f"{type(r).__name__}; export this project to another format")
+        lines.append(" ".join([str(cls), *(_f(v) for v in vals)]))
+    return "".join(line + "\n" for line in lines)
+
+
+def from_yolo(text: str, width: int, height: int, categories: Sequence[str], *,
+              where: str = "label file") -> list[Region]:
+    """The regions of one label file: 5 values a line are a box, more a polygon."""
+    out: list[Region] = []
+    for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        lw = f"{where}, line {n}"
+        try:
+            cls_f = float(parts[0])
+            vals = [float(v) for v in parts[1:]]
+        except ValueError:
+            raise FormatError(f"{lw}: {line!r} is not numbers; a line is 'class cx cy w h' or "
+                              "'class x1 y1 x2 y2 ...'") from None
+        if not cls_f.is_integer() or not 0 <= cls_f < len(categories):
+            raise FormatError(f"{lw}: class {parts[0]!r} is not an index into the "
+                              f"{len(categories)} names of data.yaml; fix the class or the names")
+        label = categories[int(cls_f)]
+        try:
+            if len(vals) == 4:
+                out.append(box_from_yolo(vals[0], vals[1], vals[2], vals[3], width, height,
+                                         label))
+            elif len(vals) >= 6 and len(vals) % 2 == 0:
+                out.append(Polygon(tuple(_clip(v, width if i % 2 == 0 else height)
+                                         for i, v in enumerate(vals)), label))
+            else:
+                raise FormatError(f"{lw}: {len(vals)} coordinates; a box has 4 and a polygon an "
+                                  "even number, at least 6 (keypoint files are not read)")
+        except ValidationError as e:
+            raise FormatError(f"{lw}: {e}") from None
+    return out
+
+
+# --- data.yaml -------------------------------------------------------------------------
+
+
+def _q(s: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(s, ensure_ascii=True)
+
+
+def data_yaml(categories: Sequence[str], splits: Sequence[str]) -> str:
+    """The text of ``data.yaml`` for these categories and split folders."""
+    cats = check_categories(categories, "data.yaml")
+    lines = ["# written by labelnb; class indices follow the schema order", ""]
+    sp = list(splits) or ["train"]
+    train = "train" if "train" in sp else sp[0]
+    val = "val" if "val" in sp else train
+    lines.append(f"train: {_q('images/' + train)}")
+    lines.append(f"val: {_q('images/' + val)}")
+    if "test" in sp:
+        lines.append(f"test: {_q('images/test')}")
+    others = [s for s in sp if s not in (train, val, "test")]
+    for s in others:
+        lines.append(f"{s}: {_q('images/' + s)}")
+    lines.append(f"nc: {len(cats)}")
+    lines.append("names:")
+    lines.extend(f"  {i}: {_q(n)}" for i, n in enumerate(cats))
+    return "\n".join(lines) + "\n"
+
+
+def read_data_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML comes with ultralytics and jupyter
+        raise MissingExtra("PyYAML", "dev", "reading YOLO data.yaml") from None
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FormatError(f"{str(p)!r}: data.yaml does not exist; give the YOLO dataset folder "
+                          "or its YAML file") from None
+    except yaml.YAMLError as e:
+        raise FormatError(f"{str(p)!r}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise FormatError(f"{str(p)!r}: data.yaml must be a mapping")
+    return data
+
+
+def names_from_yaml(data: Mapping[str, Any], where: str) -> list[str]:
+    names = data.get("names")
+    if isinstance(names, Mapping):
+        try:
+            idx = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            raise FormatError(f"{where}: 'names' keys must be class indices 0..n-1") from None
+        if idx != list(range(len(idx))):
+            raise FormatError(f"{where}: 'names' keys are {idx}; they must be 0..{len(idx) - 1}")
+        return [str(names[k] if k in names else names[str(k)]) for k in idx]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if isinstance(data.get("nc"), int):
+        return [f"class_{i}" for i in range(int(data["nc"]))]
+    raise FormatError(f"{where}: 'names' is missing; list the class names")
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def save_yolo(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode = "copy",
+              on_image: Callable[[ImageRecord], None] | None = None,
+              notes: list[str] | None = None) -> Path:
+    """Write the dataset under ``root`` (see the module docstring); returns the path of
+    ``data.yaml``. Images without a split go to ``train``."""
+    if media == "none":
+        raise FormatError("save_yolo: media='none' is not possible; YOLO finds a label file "
+                          "from its image's path. Use media='copy' or 'symlink'")
+    r = Path(root)
+    cats = check_categories(dataset.categories, "save_yolo")
+    used: dict[tuple[str, str], str] = {}
+    splits: list[str] = []
+    for im in dataset.images:
+        split = check_split_name(im.split) if im.split else "train"
+        if split not in splits:
+            splits.append(split)
+        name = Path(im.file_name)
+        if name.suffix.lower().lstrip(".") not in IMG_FORMATS:
+            raise FormatError(f"image {im.file_name!r}: ultralytics reads "
+                              f"{sorted(IMG_FORMATS)}, not {name.suffix!r}; convert the image")
+        key = (split, name.stem)
+        if key in used:
+            raise FormatError(f"images {used[key]!r} and {im.file_name!r} share the stem "
+                              f"{name.stem!r} in split {split!r}; their label files would "
+                              "collide, so rename one")
+        used[key] = im.file_name
+        where = f"image {im.file_name!r} (id {im.id})"
+        text = to_yolo(dataset.regions.get(im.id, ()), im.width, im.height, cats, where=where,
+                       notes=notes)
+        lab = r / "labels" / split / f"{name.stem}.txt"
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        lab.write_text(text, encoding="utf-8")
+        if im.uri is None:
+            raise FormatError(f"{where}: no source 'uri' to copy the image from; set "
+                              "ImageRecord.uri")
+        place_image(im.uri, r / "images" / split / name.name, media)
+        if on_image is not None:
+            on_image(im)
+    path = r / "data.yaml"
+    r.mkdir(parents=True, exist_ok=True)
+    path.write_text(data_yaml(cats, splits), encoding="utf-8")
+    return path
+
+
+def _label_path(img: Path) -> Path:
+    """ultralytics' rule: the last ``/images/`` becomes ``/labels/``, extension ``.txt``."""
+    s = str(img)
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    return Path(sb.join(s.rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt")
+
+
+def load_yolo(path: str | os.PathLike[str]) -> Dataset:
+    """Read a YOLO dataset (its folder or its YAML): every split folder named in the
+    YAML (``train``, ``val``, ``test``, ...), each image once (a ``val`` that points at
+    the ``train`` folder is not read twice). Image sizes are read from the files
+    (EXIF-oriented, as ultralytics does)."""
+    p = Path(path)
+    yaml_path = p / "data.yaml" if p.is_dir() else p
+    data = read_data_yaml(yaml_path)
+    where = repr(str(yaml_path))
+    names = names_from_yaml(data, where)
+    base = Path(data["path"]) if data.get("path") else yaml_path.parent
+    if not base.is_absolute():
+        base = (yaml_path.parent / base)
+    images: list[ImageRecord] = []
+    regions: dict[int, list[Region]] = {}
+    seen: set[Path] = set()
+    keys = [k for k in ("train", "val", "test") if data.get(k)]
+    keys += [k for k, v in data.items() if isinstance(v, str) and v.startswith("images/")
+             and k not in keys]
+    for key in keys:
+        entries = data[key] if isinstance(data[key], list) else [data[key]]
+        for entry in entries:
+            folder = (base / str(entry)).resolve()
+            if folder.suffix == ".txt" and folder.is_file():  # a list of image paths
+                files = [Path(os.path.normpath(folder.parent / x.strip())) for x in
+                         folder.read_text(encoding="utf-8").splitlines() if x.strip()]
+            elif folder.is_dir():
+                # absolute, not resolved: a symlinked image keeps its place in the tree
+                files = sorted(f.absolute() for f in folder.rglob("*")
+                               if f.suffix.lower().lstrip(".") in IMG_FORMATS)
+            else:
+                raise FormatError(f"{where}: {key!r} points at {str(folder)!r}, which does not "
+                                  "exist; fix the path in data.yaml")
+            for f in files:
+                if f in seen:
+                    continue
+                seen.add(f)
+                w, h = image_size(f)
+                iid = len(images) + 1
+                lab = _label_path(f)
+                text = lab.read_text(encoding="utf-8") if lab.is_file() else ""
+                regions[iid] = from_yolo(text, w, h, names, where=repr(str(lab)))
+                rel = f.relative_to(folder) if folder.is_dir() else Path(f.name)
+                images.append(ImageRecord(iid, rel.as_posix(), w, h, uri=str(f), split=key))
+    return Dataset(images, regions, names)
+
+
+__all__ = ["box_from_yolo", "box_to_yolo", "data_yaml", "from_yolo", "load_yolo",
+           "mask_to_polygon",
+           "read_data_yaml", "save_yolo", "to_yolo"]

@@ -1,0 +1,249 @@
+"""The export pipeline end to end on a real Project (SQLite file, PIL images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from labelnb.errors import FormatError
+from labelnb.formats import ImageRecord, coco, export, import_dataset, pipeline, voc, yolo
+from labelnb.formats.pipeline import ExportRecord, select_final
+from labelnb.project import Project
+from labelnb.schema import Schema
+from labelnb.types import Annotation, Box
+
+
+def _final_regions(p: Project) -> dict[int, list[Box]]:
+    _, final = pipeline.read_final(p)
+    out = {i: [r for r in a.regions if isinstance(r, Box)] for i, a in final.items()}
+    assert all(len(out[i]) == len(a.regions) for i, a in final.items())
+    return out
+
+
+def test_coco_export_with_group_aware_split(boxes_project: Project, tmp_path: Path) -> None:
+    p = boxes_project
+    out = tmp_path / "coco"
+    rep = export(p, "coco", out, split={"train": 0.5, "val": 0.25, "test": 0.25}, seed=1)
+    assert rep.items == 12 and rep.unlabeled == 0 and sum(rep.splits.values()) == 12
+    assert rep.categories == {1: "cat", 2: "dog"} and rep.validated == 12
+    assert rep.regions == sum(len(r) for r in _final_regions(p).values())
+    manifest = orjson.loads((out / "labelnb_export.json").read_bytes())
+    split_of = {m["item_id"]: m["split"] for m in manifest["images"]}
+    items = p.items().set_index("id")
+    by_group: dict[str, set[str]] = {}
+    for iid, s in split_of.items():
+        by_group.setdefault(items.loc[iid, "group_key"], set()).add(s)
+    assert all(len(v) == 1 for v in by_group.values())  # no group leaks across splits
+    total = 0
+    for split, n in rep.splits.items():
+        f = out / "annotations" / f"instances_{split}.json"
+        if n == 0:
+            continue
+        gt = coco.check_with_pycocotools(f)
+        assert len(gt.getImgIds()) == n
+        total += len(gt.getAnnIds())
+        for img in gt.loadImgs(gt.getImgIds()):
+            assert (out / "images" / split / img["file_name"]).is_file()
+            iid = next(m["item_id"] for m in manifest["images"]
+                       if m["file_name"] == img["file_name"])
+            assert (img["width"], img["height"]) == (items.loc[iid, "width"],
+                                                     items.loc[iid, "height"])
+    assert total == rep.regions
+    assert not [x for x in tmp_path.iterdir() if x.name.startswith(".coco.tmp")]
+    # same seed, same split
+    rep2 = export(p, "coco", tmp_path / "again", split={"train": 0.5, "val": 0.25,
+                                                         "test": 0.25}, seed=1)
+    m2 = orjson.loads((tmp_path / "again" / "labelnb_export.json").read_bytes())
+    assert rep2.splits == rep.splits and m2["images"] == manifest["images"]
+
+
+@pytest.mark.usefixtures("offline_ultralytics")
+def test_yolo_export_passes_ultralytics(boxes_project: Project, tmp_path: Path) -> None:
+    from ultralytics.data.utils import check_det_dataset, img2label_paths, verify_image_label
+
+    rep = export(boxes_project, "yolo", tmp_path / "y", split={"train": 0.75, "val": 0.25})
+    assert rep.categories == {0: "cat", 1: "dog"}
+    data = check_det_dataset(str(tmp_path / "y" / "data.yaml"), autodownload=False)
+    assert data["names"] == {0: "cat", 1: "dog"}
+    files: list[str | Path] = [str(f) for k in ("train", "val")
+                               for f in sorted(Path(data[k]).iterdir())]
+    assert len(files) == 12
+    n = 0
+    for im, lb in zip(files, img2label_paths(files), strict=True):
+        res = verify_image_label((str(im), lb, "", False, 2, 0, 0, False))
+        assert res[8] == 0, res[9]
+        n += len(res[1])
+    assert n == rep.regions
+    back = yolo.load_yolo(tmp_path / "y")
+    assert len(back.images) == 12 and back.region_count() == rep.regions
+
+
+def test_voc_export(boxes_project: Project, tmp_path: Path) -> None:
+    rep = export(boxes_project, "voc", tmp_path / "v", split={"train": 0.5, "val": 0.5})
+    ds = voc.load_voc(tmp_path / "v")
+    assert len(ds.images) == 12 and ds.region_count() == rep.regions
+    assert {i.split for i in ds.images} <= {"train", "val"}
+    assert voc.check_sizes(ds) == []
+
+
+def test_failure_in_validate_leaves_nothing(boxes_project: Project, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kw: object) -> int:
+        raise FormatError("injected validation failure")
+
+    monkeypatch.setattr(pipeline, "validate_export", broken)
+    out = tmp_path / "exports" / "coco"
+    with pytest.raises(FormatError, match="injected"):
+        export(boxes_project, "coco", out)
+    assert not out.exists()
+    assert list((tmp_path / "exports").iterdir()) == []  # no temp folder left behind
+    # validate=False skips the stage
+    export(boxes_project, "coco", out, validate=False)
+    assert (out / "annotations.json").is_file()
+
+
+def test_existing_path_needs_overwrite(boxes_project: Project, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "c"
+    export(boxes_project, "coco", out, media="none")
+    with pytest.raises(FormatError, match="already exists"):
+        export(boxes_project, "coco", out)
+    (out / "marker").write_text("old")
+    # a failed overwrite keeps the old export
+    monkeypatch.setattr(pipeline, "validate_export",
+                        lambda *a, **k: (_ for _ in ()).throw(FormatError("boom")))
+    with pytest.raises(FormatError):
+        export(boxes_project, "coco", out, overwrite=True)
+    assert (out / "marker").read_text() == "old"
+    monkeypatch.undo()
+    export(boxes_project, "coco", out, overwrite=True)
+    assert not (out / "marker").exists() and (out / "images").is_dir()
+    assert not [x for x in tmp_path.iterdir() if x.name.startswith(".c.")]
+
+
+def test_policies_corrections_and_sources(boxes_project: Project, tmp_path: Path) -> None:
+    p = boxes_project
+    anns = {a.item_id: a for a in p.annotation_objects()}
+    first = anns[1]
+    fix = first.correct([Box(0, 0, 5, 5, "dog")], author="bob")
+    p.add_annotations([fix])
+    model = Annotation(item_id=2, regions=(Box(0, 0, 3, 3, "cat"),), author="yolo-v8",
+                       source="model")
+    p.add_annotations([model])
+    final = _final_regions(p)
+    assert final[1] == [Box(0, 0, 5, 5, "dog")] and final[2] == [Box(0, 0, 3, 3, "cat")]
+    _, human = pipeline.read_final(p, human_only=True)
+    assert human[2].author == "ana" and human[1].author == "bob"
+    _, ana = pipeline.read_final(p, "annotator:ana")
+    assert ana[1].id == first.id and all(a.author == "ana" for a in ana.values())
+    with pytest.raises(FormatError, match="quality"):
+        export(p, "coco", tmp_path / "x", policy="consensus")
+    with pytest.raises(FormatError, match="'latest'"):
+        export(p, "coco", tmp_path / "x", policy="newest")
+    assert not (tmp_path / "x").exists()
+
+
+def test_select_final_skips_rejected_and_corrected() -> None:
+    a1 = Annotation(item_id=1, regions=(Box(0, 0, 1, 1, "a"),), author="ana")
+    a2 = Annotation(item_id=1, regions=(Box(0, 0, 2, 2, "a"),), author="ana")
+    b1 = Annotation(item_id=2, regions=(Box(0, 0, 1, 1, "a"),), author="ana")
+    b2 = b1.correct([Box(0, 0, 3, 3, "a")], author="rev")
+    statuses = {a2.id: "reject", b1.id: "correct"}
+    final = select_final([a1, a2, b1, b2], statuses)
+    assert final[1] is a1 and final[2] is b2
+    assert select_final([a1, a2, b1, b2], statuses, "annotator:ana")[2] is b1
+    assert select_final([a1], {a1.id: "reject"}) == {}
+
+
+def test_label_map_filter_and_unlabeled(tmp_path: Path, images: list[Path]) -> None:
+    p = Project.create(tmp_path / "q.db", "q", Schema("boxes", ["cat", "dog", "fox"]))
+    ids = p.add_items([str(f) for f in images[:6]])
+    p.add_annotations([Annotation(item_id=i, regions=(Box(0, 0, 4, 4, "cat"),
+                                                      Box(1, 1, 5, 5, "fox")), author="ana")
+                       for i in ids[:4]])
+    rep = export(p, "yolo", tmp_path / "y", label_map={"cat": "animal", "dog": "animal",
+                                                       "fox": None},
+                 filter=lambda r: r.item_id != ids[0], progress=True)
+    assert rep.categories == {0: "animal"} and rep.unlabeled == 2 and rep.filtered == 1
+    assert rep.items == 3 and rep.regions == 3 and rep.regions_dropped == 4
+    assert yolo.read_data_yaml(tmp_path / "y" / "data.yaml")["names"] == {0: "animal"}
+    with pytest.raises(FormatError, match="not labels of the schema"):
+        export(p, "coco", tmp_path / "z", label_map={"wolf": "dog"})
+
+
+def test_filter_sees_records(boxes_project: Project, tmp_path: Path) -> None:
+    seen: list[ExportRecord] = []
+
+    def keep(r: ExportRecord) -> bool:
+        seen.append(r)
+        return True
+
+    export(boxes_project, "coco", tmp_path / "c", media="none", filter=keep)
+    assert len(seen) == 12 and all(r.uri and r.width > 0 for r in seen)
+
+
+def test_wrong_kind_and_format(tmp_path: Path) -> None:
+    p = Project.create(tmp_path / "t.db", "t", Schema("choice", ["pos", "neg"]))
+    with pytest.raises(FormatError, match="holds boxes / polygons / masks"):
+        export(p, "coco", tmp_path / "x")
+    with pytest.raises(FormatError, match="expected one of"):
+        export(p, "tfrecord", tmp_path / "x")  # type: ignore[arg-type]
+
+
+def _key(b: Box) -> tuple[str, int, int, int, int]:
+    return (b.label, round(b.x0), round(b.y0), round(b.x1), round(b.y1))
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
+def test_import_round_trip(boxes_project: Project, tmp_path: Path, fmt: str) -> None:
+    export(boxes_project, fmt, tmp_path / "out", split={"train": 0.5, "val": 0.5})  # type: ignore[arg-type]
+    q = Project.create(tmp_path / f"{fmt}.db", "imported", Schema("boxes", ["cat", "dog"]))
+    rep = import_dataset(q, fmt, tmp_path / "out")  # type: ignore[arg-type]
+    assert rep.items == 12
+    src = {Path(boxes_project.item(i).uri or "").name: r
+           for i, r in _final_regions(boxes_project).items()}
+    got = {Path(q.item(i).uri or "").name: r for i, r in _final_regions(q).items()}
+    assert got.keys() == src.keys()
+    tol = 1e-3 if fmt == "yolo" else 0.0  # YOLO writes six decimals of normalized values
+    for name, regs in src.items():
+        a_, b_ = sorted(got[name], key=_key), sorted(regs, key=_key)
+        assert [b.label for b in a_] == [b.label for b in b_], name
+        for x, y in zip(a_, b_, strict=True):
+            assert max(abs(u - v) for u, v in zip((x.x0, x.y0, x.x1, x.y1),
+                                                  (y.x0, y.y0, y.x1, y.y1), strict=True)) <= tol
+    a = q.annotation_objects()[0]
+    assert a.author == f"import:{fmt}" and a.source == "human"
+    meta = q.item(a.item_id).meta
+    assert meta["import"]["format"] == fmt and meta["import"]["split"] in ("train", "val")
+
+
+def test_import_refuses_unknown_labels_and_writes_nothing(boxes_project: Project,
+                                                          tmp_path: Path) -> None:
+    export(boxes_project, "coco", tmp_path / "out")
+    q = Project.create(tmp_path / "x.db", "x", Schema("boxes", ["cat"]))
+    with pytest.raises(FormatError, match="'dog' is not in the schema"):
+        import_dataset(q, "coco", tmp_path / "out")
+    assert q.items().empty
+    rep = import_dataset(q, "coco", tmp_path / "out", label_map={"dog": None})
+    assert rep.items == 12
+
+
+def test_import_missing_image(tmp_path: Path) -> None:
+    data = coco.to_coco([ImageRecord(1, "gone.jpg", 10, 10)], {}, ["cat"])
+    (tmp_path / "annotations.json").write_text(json.dumps(data))
+    q = Project.create(tmp_path / "x.db", "x", Schema("boxes", ["cat"]))
+    with pytest.raises(FormatError, match="'gone.jpg'.*not on disk"):
+        import_dataset(q, "coco", tmp_path)
+
+
+def test_empty_split_is_reported(boxes_project: Project, tmp_path: Path) -> None:
+    rep = export(boxes_project, "yolo", tmp_path / "y",
+                 split={"train": 0.98, "val": 0.01, "test": 0.01})
+    assert rep.splits["train"] >= 10 and rep.warnings
+    assert "received no items" in rep.warnings[0]
+    data = yolo.read_data_yaml(tmp_path / "y" / "data.yaml")
+    if rep.splits["val"] == 0:
+        assert data["val"] == "images/train"

@@ -1,0 +1,98 @@
+"""Pascal VOC: XML round trip, escaping, the devkit layout."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from labelnb.errors import FormatError
+from labelnb.formats import Dataset, ImageRecord, voc
+from labelnb.types import Box, Polygon, Region
+
+
+def test_xml_fields_and_round_trip() -> None:
+    im = ImageRecord(1, "a&b <1>.jpg", 64, 48)
+    regs: list[Region] = [
+        Box(0, 0, 64, 48, "cat"),
+        Box(10, 20, 30, 40, 'dog "big" & <bad>', attributes={"difficult": True,
+                                                             "colour": "brown"}),
+    ]
+    xml = voc.to_voc(im, regs)
+    root = ET.fromstring(xml)  # well-formed despite &, <, " in names
+    assert root.findtext("filename") == "a&b <1>.jpg"
+    assert root.findtext("size/width") == "64" and root.findtext("size/height") == "48"
+    objs = root.findall("object")
+    assert [o.findtext("name") for o in objs] == ["cat", 'dog "big" & <bad>']
+    assert [objs[0].findtext(f"bndbox/{t}") for t in ("xmin", "ymin", "xmax", "ymax")] == \
+        ["1", "1", "64", "48"]
+    assert objs[1].findtext("difficult") == "1"
+    back_im, back = voc.from_voc(xml)
+    assert (back_im.file_name, back_im.width, back_im.height) == ("a&b <1>.jpg", 64, 48)
+    assert back == regs
+
+
+def test_polygons_become_boxes_with_a_note() -> None:
+    notes: list[str] = []
+    xml = voc.to_voc(ImageRecord(1, "a.jpg", 64, 48),
+                     [Polygon((1, 2, 30, 2, 30, 40), "cat")], notes=notes)
+    assert voc.from_voc(xml)[1] == [Box(1, 2, 30, 40, "cat")]
+    assert len(notes) == 1 and "bounding box" in notes[0]
+
+
+def test_zero_based_boxes_from_other_tools_are_clipped() -> None:
+    xml = ("<annotation><filename>x.jpg</filename><size><width>10</width><height>10</height>"
+           "</size><object><name>cat</name><bndbox><xmin>0</xmin><ymin>0</ymin><xmax>11</xmax>"
+           "<ymax>5</ymax></bndbox></object></annotation>")
+    assert voc.from_voc(xml)[1] == [Box(0, 0, 10, 5, "cat")]
+
+
+@pytest.mark.parametrize("xml, message", [
+    ("<annotation><filename>x.jpg</filename></annotation>", "size"),
+    ("<annotation><filename>x.jpg</filename><size><width>9</width><height>9</height></size>"
+     "<object><name>a</name><bndbox><xmin>1</xmin></bndbox></object></annotation>",
+     "bndbox/ymin"),
+    ("<annotation><filename>x.jpg", "not well-formed"),
+    ("<notvoc/>", "not <annotation>"),
+])
+def test_bad_xml_names_the_problem(xml: str, message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        voc.from_voc(xml, where="f.xml")
+
+
+def test_save_and_load_layout(tmp_path: Path, images: list[Path]) -> None:
+    recs = [ImageRecord(i + 1, f.name, 64 if i % 3 else 40, 48 if i % 3 else 72, uri=str(f),
+                        split="train" if i < 9 else "test") for i, f in enumerate(images)]
+    regions: dict[int, list[Region]] = {
+        r.id: [Box(1, 2, 20.4, 30.6, "dog"), Box(0, 0, 1, 1, "cat")] for r in recs}
+    ds = Dataset(recs, regions, ["cat", "dog"])
+    xmls = voc.save_voc(ds, tmp_path / "voc")
+    assert len(xmls) == 12
+    root = tmp_path / "voc"
+    assert (root / "labels.txt").read_text() == "cat\ndog\n"
+    assert (root / "ImageSets" / "Main" / "test.txt").read_text().split() == \
+        [Path(f.name).stem for f in images[9:]]
+    assert (root / "JPEGImages" / images[0].name).read_bytes() == images[0].read_bytes()
+    back = voc.load_voc(root)
+    assert back.categories == ["cat", "dog"]
+    assert sorted((i.file_name, i.split) for i in back.images) == \
+        sorted((r.file_name, r.split) for r in recs)
+    for im in back.images:  # integer VOC: edges snapped to the pixel grid
+        assert back.regions[im.id] == [Box(1, 2, 20, 31, "dog"), Box(0, 0, 1, 1, "cat")]
+    assert voc.check_sizes(back) == []
+
+
+def test_stem_collisions_are_refused(tmp_path: Path) -> None:
+    ds = Dataset([ImageRecord(1, "a.jpg", 5, 5), ImageRecord(2, "a.png", 5, 5)], {}, ["cat"])
+    with pytest.raises(FormatError, match="share the name 'a'"):
+        voc.save_voc(ds, tmp_path, media="none")
+
+
+def test_per_class_lists_are_not_splits(tmp_path: Path) -> None:
+    ds = Dataset([ImageRecord(1, "x_1.jpg", 5, 5, split="my_split")],
+                 {1: [Box(0, 0, 2, 2, "cat")]}, ["cat"])
+    voc.save_voc(ds, tmp_path, media="none")
+    (tmp_path / "ImageSets" / "Main" / "cat_trainval.txt").write_text("x_1  1\n")
+    back = voc.load_voc(tmp_path)
+    assert back.images[0].split == "my_split"

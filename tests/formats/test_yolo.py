@@ -1,0 +1,127 @@
+"""YOLO: label files, data.yaml, and ultralytics' own dataset checks (offline)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from labelnb.errors import FormatError
+from labelnb.formats import Dataset, ImageRecord, yolo
+from labelnb.types import Box, Polygon, Region
+
+
+def _dataset(images: list[Path], kind: str = "boxes") -> Dataset:
+    recs = []
+    regions: dict[int, list[Region]] = {}
+    for i, f in enumerate(images):
+        w, h = (64, 48) if i % 3 else (40, 72)
+        split = ["train", "train", "val", "test"][i % 4]
+        recs.append(ImageRecord(i + 1, f.name, w, h, uri=str(f), split=split))
+        if kind == "boxes":
+            boxes: list[Region] = [Box(1, 2, 20, 30, "dog"), Box(0, 0, w, h, "cat")]
+            regions[i + 1] = boxes[: i % 3]
+        else:
+            regions[i + 1] = [Polygon((1, 1, 30, 1, 30, 40, 1, 40), "dog")] if i % 2 else []
+    return Dataset(recs, regions, ["cat", "dog", "bird"])
+
+
+def test_data_yaml_names_are_a_dict_in_schema_order(tmp_path: Path, images: list[Path]) -> None:
+    path = yolo.save_yolo(_dataset(images), tmp_path / "y")
+    data = yolo.read_data_yaml(path)
+    assert data["names"] == {0: "cat", 1: "dog", 2: "bird"} and data["nc"] == 3
+    assert (data["train"], data["val"], data["test"]) == ("images/train", "images/val",
+                                                          "images/test")
+    assert "path" not in data  # relocatable: resolved against the YAML's folder
+    lab = (tmp_path / "y" / "labels" / "train" / f"{images[1].stem}.txt").read_text()
+    assert lab.split("\n")[0].split()[0] == "1"
+    assert (tmp_path / "y" / "labels" / "train" / f"{images[0].stem}.txt").read_text() == ""
+
+
+def test_names_with_yaml_specials_survive(tmp_path: Path, images: list[Path]) -> None:
+    ds = Dataset([ImageRecord(1, images[1].name, 64, 48, uri=str(images[1]))],
+                 {1: [Box(0, 0, 2, 2, "a: b # c")]}, ["a: b # c", "'quoted' \"x\"", "日本"])
+    path = yolo.save_yolo(ds, tmp_path / "y")
+    assert yolo.read_data_yaml(path)["names"] == {0: "a: b # c", 1: "'quoted' \"x\"", 2: "日本"}
+    assert yolo.load_yolo(path).regions[1][0].label == "a: b # c"
+
+
+@pytest.mark.parametrize("kind", ["boxes", "polygons"])
+def test_round_trip(tmp_path: Path, images: list[Path], kind: str) -> None:
+    ds = _dataset(images, kind)
+    yolo.save_yolo(ds, tmp_path / "y")
+    back = yolo.load_yolo(tmp_path / "y")
+    assert back.categories == ds.categories
+    by_name = {(i.split, i.file_name): i for i in back.images}
+    assert len(by_name) == len(ds.images)
+    for im in ds.images:
+        got = by_name[(im.split, im.file_name)]
+        assert (got.width, got.height) == (im.width, im.height)
+        want, have = ds.regions[im.id], back.regions[got.id]
+        assert [type(r) for r in have] == [type(r) for r in want]
+        assert [r.label for r in have] == [r.label for r in want]
+        for a, b in zip(want, have, strict=True):
+            pa = (a.x0, a.y0, a.x1, a.y1) if isinstance(a, Box) else a.points  # type: ignore[attr-defined]
+            pb = (b.x0, b.y0, b.x1, b.y1) if isinstance(b, Box) else b.points  # type: ignore[attr-defined]
+            assert max(abs(x - y) for x, y in zip(pa, pb, strict=True)) < 1e-4
+
+
+def test_mixed_boxes_and_polygons_are_refused() -> None:
+    with pytest.raises(FormatError, match="mix detection and segmentation"):
+        yolo.to_yolo([Box(0, 0, 1, 1, "a"), Polygon((0, 0, 1, 0, 1, 1), "a")], 5, 5, ["a"])
+
+
+def test_bad_label_lines_name_file_and_line() -> None:
+    with pytest.raises(FormatError, match="f.txt, line 2: class '7'"):
+        yolo.from_yolo("0 .5 .5 .1 .1\n7 .5 .5 .1 .1\n", 10, 10, ["a"], where="f.txt")
+    with pytest.raises(FormatError, match="line 1: 3 coordinates"):
+        yolo.from_yolo("0 .5 .5 .1\n", 10, 10, ["a"], where="f.txt")
+
+
+@pytest.mark.usefixtures("offline_ultralytics")
+@pytest.mark.parametrize("kind", ["boxes", "polygons"])
+def test_ultralytics_checks_pass(tmp_path: Path, images: list[Path], kind: str) -> None:
+    from ultralytics.data.utils import check_det_dataset, img2label_paths, verify_image_label
+
+    ds = _dataset(images, kind)
+    yaml_path = yolo.save_yolo(ds, tmp_path / "y")
+    data = check_det_dataset(str(yaml_path), autodownload=False)
+    assert data["nc"] == 3 and data["names"] == {0: "cat", 1: "dog", 2: "bird"}
+    for key in ("train", "val", "test"):
+        folder = Path(data[key])
+        assert folder.is_dir() and folder.parent.parent == (tmp_path / "y").resolve()
+    files: list[str | Path] = sorted(
+        str(p) for k in ("train", "val", "test") for p in Path(data[k]).iterdir())
+    assert len(files) == len(images)
+    for im_file, lb_file in zip(files, img2label_paths(files), strict=True):
+        # (im_file, lb_file, prefix, keypoint, num_cls, nkpt, ndim, single_cls)
+        out = verify_image_label((im_file, lb_file, "", False, 3, 0, 0, False))
+        _, lb, shape, segments, _, nm, nf, ne, nc, msg = out
+        assert nc == 0 and nm == 0 and nf == 1, msg
+        assert msg == ""
+        rec = next(r for r in ds.images if Path(im_file).name == r.file_name)
+        assert tuple(shape) == (rec.height, rec.width)
+        want = ds.regions[rec.id]
+        assert len(lb) == len(want) and ne == (0 if want else 1)
+        assert sorted(int(c) for c in lb[:, 0]) == sorted(ds.categories.index(r.label)
+                                                          for r in want)
+        assert len(segments) == (len(want) if kind == "polygons" else 0)
+
+
+@pytest.mark.usefixtures("offline_ultralytics")
+def test_ultralytics_reads_exif_rotated_images_at_the_label_size(
+        tmp_path: Path, image_maker: Callable[..., Path]) -> None:
+    """A JPEG stored 40x20 with EXIF orientation 6 is 20x40 upright: the export rotates
+    the pixels, so ultralytics' size and the labels' size agree."""
+    from ultralytics.data.utils import verify_image_label
+
+    src = image_maker(tmp_path / "src" / "rot.jpg", (40, 20), orientation=6)
+    ds = Dataset([ImageRecord(1, "rot.jpg", 20, 40, uri=str(src))],
+                 {1: [Box(0, 0, 20, 40, "cat")]}, ["cat"])
+    yolo.save_yolo(ds, tmp_path / "y")
+    im = tmp_path / "y" / "images" / "train" / "rot.jpg"
+    lb = tmp_path / "y" / "labels" / "train" / "rot.txt"
+    out = verify_image_label((str(im), str(lb), "", False, 1, 0, 0, False))
+    assert tuple(out[2]) == (40, 20) and out[8] == 0
+    assert yolo.load_yolo(tmp_path / "y").images[0].width == 20
