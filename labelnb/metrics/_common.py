@@ -1,0 +1,129 @@
+"""Shared helpers of the metrics layer: the degenerate-input warning and input coercion.
+
+The metrics layer is pure: it works on numpy arrays, pandas DataFrames and the types in
+:mod:`labelnb.types`, and imports nothing from the queue or the project.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from labelnb.errors import ValidationError
+from labelnb.types import Region
+
+__all__ = ["DegenerateWarning", "LongLabels", "degenerate", "long_labels"]
+
+# Column names accepted for the long format (ours first, then crowd-kit's).
+_ITEM = ("item", "item_id", "task")
+_ANNOTATOR = ("annotator", "author", "worker")
+_LABEL = ("label",)
+
+
+class DegenerateWarning(UserWarning):
+    """A metric was asked about data on which it is undefined or trivial (one class,
+    one rater, no overlap, empty input). The function returns the value its docstring
+    documents for that case and emits this warning instead of a silent NaN.
+
+    Turn it into an error with ``warnings.simplefilter("error", DegenerateWarning)``.
+    """
+
+
+def degenerate(message: str, stacklevel: int = 3) -> None:
+    """Emit a :class:`DegenerateWarning` pointing at the caller's caller."""
+    warnings.warn(message, DegenerateWarning, stacklevel=stacklevel)
+
+
+def _pick(columns: pd.Index, names: Sequence[str], what: str) -> str:
+    for n in names:
+        if n in columns:
+            return n
+    raise ValidationError(
+        f"long-format labels: no {what} column; expected one of {list(names)}, "
+        f"got columns {list(columns)}"
+    )
+
+
+def _plain_label(v: Any) -> Any:
+    return v.label if isinstance(v, Region) else v
+
+
+class LongLabels:
+    """Long-format labels factorised into integer codes.
+
+    ``item``, ``annotator`` and ``label`` are int64 code arrays of equal length;
+    ``items``, ``annotators`` and ``classes`` hold the original values in code order
+    (classes sorted where they sort).
+    """
+
+    __slots__ = ("item", "annotator", "label", "items", "annotators", "classes")
+
+    def __init__(self, item: np.ndarray, annotator: np.ndarray, label: np.ndarray,
+                 items: pd.Index, annotators: pd.Index, classes: pd.Index) -> None:
+        self.item = item
+        self.annotator = annotator
+        self.label = label
+        self.items = items
+        self.annotators = annotators
+        self.classes = classes
+
+    def __len__(self) -> int:
+        return int(self.item.shape[0])
+
+
+def _factorize(values: Any, sort: bool) -> tuple[np.ndarray, pd.Index]:
+    try:
+        codes, uniques = pd.factorize(values, sort=sort)
+    except TypeError:  # unsortable mix of types
+        codes, uniques = pd.factorize(values, sort=False)
+    return np.asarray(codes, dtype=np.int64), pd.Index(uniques)
+
+
+def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
+    """Coerce ``data`` to factorised long-format labels.
+
+    ``data`` is a DataFrame with columns ``item``, ``annotator``, ``label`` (crowd-kit's
+    ``task``/``worker`` and ``item_id``/``author`` are accepted too), or a tuple
+    ``(items, annotators, labels)`` of equal-length arrays. Labels may be plain values or
+    :class:`~labelnb.types.Choice` regions. Rows with a missing label are dropped.
+    """
+    if isinstance(data, pd.DataFrame):
+        cols = data.columns
+        it = data[_pick(cols, _ITEM, "item")].to_numpy()
+        an = data[_pick(cols, _ANNOTATOR, "annotator")].to_numpy()
+        lb = data[_pick(cols, _LABEL, "label")].to_numpy()
+    elif isinstance(data, tuple | list) and len(data) == 3:
+        it, an, lb = (np.asarray(x) for x in data)
+    else:
+        raise ValidationError(
+            "labels must be a long DataFrame with columns item, annotator, label, or a "
+            f"tuple (items, annotators, labels) of arrays; got {type(data).__name__}"
+        )
+    if not (len(it) == len(an) == len(lb)):
+        raise ValidationError(
+            f"items, annotators and labels differ in length ({len(it)}, {len(an)}, {len(lb)})"
+        )
+    if lb.dtype == object and len(lb) and isinstance(lb[0], Region):
+        lb = np.array([_plain_label(v) for v in lb], dtype=object)
+    keep = ~pd.isna(lb)
+    if not keep.all():
+        it, an, lb = it[keep], an[keep], lb[keep]
+    item, items = _factorize(it, sort=False)
+    annot, annotators = _factorize(an, sort=False)
+    if classes is not None:
+        cls = pd.Index(list(classes))
+        if not cls.is_unique:
+            raise ValidationError(f"classes {list(classes)!r} hold duplicates")
+        label = np.asarray(cls.get_indexer(lb), dtype=np.int64)
+        if (label < 0).any():
+            bad = sorted({str(v) for v in lb[label < 0]})[:5]
+            raise ValidationError(
+                f"labels {bad} are not in classes {list(classes)!r}; add them to classes"
+            )
+    else:
+        label, cls = _factorize(lb, sort=True)
+    return LongLabels(item, annot, label, items, annotators, cls)
