@@ -65,6 +65,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "lease_ttl_s": 600,
     "review_fraction": 0.0,
     "routing": DefaultRouting().to_json(),
+    "agreement": {},  # consensus thresholds: {"iou": 0.5, "dice": 0.8, "spans": "exact"}
 }
 
 
@@ -638,6 +639,24 @@ class Project:
         """The review queue: reviewers, leads and senior annotators; never their own work."""
         self.annotators.ensure(reviewer)
         return Queue(self, reviewer, stages=("review",))
+
+    def adjudication_queue(self, expert: str) -> Queue:
+        """The adjudication queue: items whose annotators found no majority (or whose
+        consensus a reviewer rejected). For role ``lead`` or the ``expert`` qualification."""
+        self.annotators.ensure(expert)
+        return Queue(self, expert, stages=("adjudicate",))
+
+    def consensus(self, method: Literal["majority", "dawid_skene"] = "majority", *,
+                  agreement: Any = None, queue_tasks: bool = True) -> pd.DataFrame:
+        """Final labels with their tier and confidence (see
+        :mod:`labelnb.queue.consensus`): unanimous items are accepted, majority items are
+        accepted and queued for review, items with no majority go to adjudication.
+        Raw annotations are never overwritten; consensus labels are new annotations
+        (``source="consensus"``). Idempotent."""
+        from labelnb.queue.consensus import run_consensus
+
+        return run_consensus(self, method=method, agreement=agreement,
+                             queue_tasks=queue_tasks)
 
     def annotate(self, annotator: str, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets)."""

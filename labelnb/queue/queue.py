@@ -98,7 +98,15 @@ class Queue:
         self._claimed_mono = 0.0
         self._stmts: Any = None
         self._stmts_for: AnnotatorProfile | None = None
-        if ("review" in self.stages or "adjudicate" in self.stages):
+        if "adjudicate" in self.stages:
+            prof = self.profile
+            if not (prof.role == "lead" or "expert" in prof.qualifications):
+                raise PermissionDenied(
+                    f"annotator {annotator!r} has role {prof.role!r}; adjudication needs role "
+                    "'lead' or the 'expert' qualification. Fix: "
+                    f"project.annotators.update({annotator!r}, qualifications=['expert'])"
+                )
+        elif "review" in self.stages:
             prof = self.profile
             if not prof.can_review:
                 raise PermissionDenied(
@@ -418,7 +426,13 @@ class Queue:
                            actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
                            payload={"annotation_id": t.target_annotation_id,
                                     "author": target.author})
-            if decision == "reject" and target.task_id is not None:
+            if decision == "reject" and target.source == "consensus":
+                # a rejected consensus goes to an expert
+                q.insert_tasks(conn, [dict(project_id=project.id, item_id=t.item.id,
+                                           stage="adjudicate", slot=0, status="open",
+                                           priority=5.0, base_priority=5.0, created_at=now,
+                                           attempts=0)])
+            elif decision == "reject" and target.task_id is not None:
                 q.reopen_for_author(conn, task_id=int(target.task_id), author=target.author,
                                     rejected_annotation_id=target.id, priority=10.0)
         self._forget(t)

@@ -1,0 +1,173 @@
+"""Agreement tiers: do N annotations of one item agree, and on what?
+
+Used by the tiered consensus workflow (``project.consensus()``), but pure: it works on
+lists of regions, one list per annotator.
+
+What counts as agreement is set per modality by :class:`Agreement`:
+
+* ``choice`` / ``multi_choice``: the same set of labels;
+* ``boxes``: every box matched one-to-one (Hungarian, same label) at IoU >= ``iou``;
+* ``polygons``: as boxes, on the polygons' bounding boxes;
+* ``masks``: every mask matched one-to-one (same label) at Dice >= ``dice``;
+* ``spans``: span F1 of 1.0 in ``spans`` mode (``exact`` offsets or ``overlap``).
+
+Annotators are grouped greedily: each joins the first group whose first member it
+agrees with (agreement at a threshold is not transitive; the first member is the
+group's reference). The tier of an item of N annotations is
+
+* ``unanimous`` when one group holds all N;
+* ``majority`` when the largest group holds more than N / 2;
+* ``none`` otherwise;
+
+and the confidence is the largest group's share of N.
+
+>>> from labelnb.types import Choice
+>>> decide([[Choice("cat")], [Choice("cat")], [Choice("dog")]], "choice")
+Decision(tier='majority', group=(0, 1), confidence=0.6666666666666666, n=3)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from labelnb.errors import ValidationError
+from labelnb.metrics._common import DegenerateWarning
+from labelnb.metrics.boxes import box_agreement
+from labelnb.metrics.consensus import BoxConsensus, MaskConsensus
+from labelnb.metrics.masks import mask_dice
+from labelnb.metrics.spans import span_f1
+from labelnb.types import Box, Mask, Polygon, Region, Span
+
+Tier = Literal["unanimous", "majority", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Per-modality thresholds of agreement."""
+
+    iou: float = 0.5
+    dice: float = 0.8
+    spans: Literal["exact", "overlap"] = "exact"
+
+    def __post_init__(self) -> None:
+        for name in ("iou", "dice"):
+            v = getattr(self, name)
+            if not 0.0 < float(v) <= 1.0:
+                raise ValidationError(f"Agreement: field {name!r} is {v!r}; it must lie in "
+                                      "(0, 1]")
+        if self.spans not in ("exact", "overlap"):
+            raise ValidationError(f"Agreement: field 'spans' is {self.spans!r}; expected "
+                                  "'exact' or 'overlap'")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The tier of one item, the annotators (indices) in the winning group, and its
+    share of all annotators."""
+
+    tier: Tier
+    group: tuple[int, ...]
+    confidence: float
+    n: int
+
+
+def _as_boxes(regions: Sequence[Region]) -> list[Box]:
+    out = []
+    for r in regions:
+        if isinstance(r, Box):
+            out.append(r)
+        elif isinstance(r, Polygon | Mask):
+            out.append(r.bbox.with_label(r.label))  # type: ignore[arg-type]
+    return out
+
+
+def agree(a: Sequence[Region], b: Sequence[Region], kind: str,
+          agreement: Agreement | None = None) -> bool:
+    """Whether two annotators' regions of one item agree (see the module docstring)."""
+    ag = agreement or Agreement()
+    if kind in ("choice", "multi_choice"):
+        return sorted(r.label for r in a) == sorted(r.label for r in b)
+    if kind in ("boxes", "polygons"):
+        ba, bb = _as_boxes(a), _as_boxes(b)
+        if len(ba) != len(bb):
+            return False
+        if not ba:
+            return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateWarning)  # disagreement is the answer
+            res = box_agreement(ba, bb, iou_threshold=ag.iou)
+        return res.matched == len(ba) and res.missed == 0 and res.extra == 0
+    if kind == "masks":
+        ma = [r for r in a if isinstance(r, Mask)]
+        mb = [r for r in b if isinstance(r, Mask)]
+        if len(ma) != len(mb):
+            return False
+        if not ma:
+            return True
+        score = np.array([[mask_dice(x, y) if x.label == y.label else 0.0 for y in mb]
+                          for x in ma])
+        rows, cols = linear_sum_assignment(score, maximize=True)
+        return bool(len(rows) == len(ma) and (score[rows, cols] >= ag.dice).all())
+    if kind == "spans":
+        sa = [r for r in a if isinstance(r, Span)]
+        sb = [r for r in b if isinstance(r, Span)]
+        if not sa and not sb:
+            return True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateWarning)
+            return span_f1(sa, sb, mode=ag.spans).f1 == 1.0
+    raise ValidationError(f"agree(): kind {kind!r} is not a schema kind")
+
+
+def decide(annotations: Sequence[Sequence[Region]], kind: str,
+           agreement: Agreement | None = None) -> Decision:
+    """The tier of one item's annotations (one list of regions per annotator)."""
+    n = len(annotations)
+    if n == 0:
+        raise ValidationError("decide(): no annotations; an item needs at least one")
+    groups: list[list[int]] = []
+    for i, regs in enumerate(annotations):
+        for g in groups:
+            if agree(annotations[g[0]], regs, kind, agreement):
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    top = max(groups, key=len)  # the first of the largest groups
+    share = len(top) / n
+    tier: Tier = "unanimous" if len(top) == n else "majority" if len(top) > n / 2 else "none"
+    return Decision(tier=tier, group=tuple(top), confidence=share, n=n)
+
+
+def fuse(annotations: Sequence[Sequence[Region]], kind: str,
+         agreement: Agreement | None = None) -> list[Region]:
+    """One set of regions from agreeing annotations: box corners averaged, masks by
+    per-pixel majority, otherwise (labels, spans, polygons) the first annotation's."""
+    ag = agreement or Agreement()
+    if not annotations:
+        return []
+    if kind == "boxes" and len(annotations) > 1:
+        rows = [{"item": 0, "annotator": i, "region": r}
+                for i, regs in enumerate(annotations) for r in regs]
+        if not rows:
+            return []
+        out = BoxConsensus(iou_threshold=ag.iou).fit_predict(pd.DataFrame(rows))
+        return [Box(b.x0, b.y0, b.x1, b.y1, b.label) for b in out["region"]] if len(out) else []
+    if kind == "masks" and len(annotations) > 1:
+        rows = [{"item": 0, "annotator": i, "region": r}
+                for i, regs in enumerate(annotations) for r in regs if isinstance(r, Mask)]
+        if not rows:
+            return []
+        out = MaskConsensus().fit_predict(pd.DataFrame(rows))
+        return list(out["region"]) if len(out) else []
+    return list(annotations[0])
+
+
+__all__ = ["Agreement", "Decision", "Tier", "agree", "decide", "fuse"]

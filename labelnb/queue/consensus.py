@@ -1,0 +1,203 @@
+"""The tiered consensus workflow, wired into the queue.
+
+Each item is labeled by ``overlap`` blind annotators (default 3 when consensus is
+used). Once all of them are in, :func:`run_consensus` decides the item's tier with
+:func:`labelnb.metrics.tiers.decide`:
+
+* **unanimous**: the label is accepted (a ``consensus`` annotation is stored);
+* **majority**: the majority's label is accepted and a review task is queued on it
+  (a reviewer may approve it, correct it, or reject it, which sends it to an expert);
+* **none**: an adjudication task goes to an expert (role ``lead`` or the ``expert``
+  qualification) through ``project.adjudication_queue(name)``; their annotation is
+  the final label (tier ``adjudicated``).
+
+Raw annotations are never touched: the consensus is a new annotation with
+``source="consensus"`` whose ``meta`` records the tier, the confidence and the ids it
+was built from. Running it again is idempotent.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from labelnb.errors import ValidationError
+from labelnb.metrics import DawidSkene, DegenerateWarning
+from labelnb.metrics.tiers import Agreement, decide, fuse
+from labelnb.queue import queries as q
+from labelnb.types import Annotation, Choice, Region
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+
+Method = Literal["majority", "dawid_skene"]
+COLUMNS = ["item_id", "tier", "labels", "regions", "confidence", "n_annotations",
+           "consensus_id", "status"]
+
+
+def _latest_human(df: pd.DataFrame, stages: dict[int, str]) -> pd.DataFrame:
+    """Per item and author, the newest annotate-stage human annotation (a rework after
+    a rejection replaces the rejected one)."""
+    if df.empty:
+        return df
+    st = df["task_id"].map(lambda t: stages.get(int(t)) if pd.notna(t) else None)
+    raw = df[(df["source"] == "human") & (st == "annotate")]
+    return raw.sort_values("submitted_at").groupby(["item_id", "author"], sort=False).tail(1)
+
+
+def run_consensus(project: Project, *, method: Method = "majority",
+                  agreement: Agreement | None = None, queue_tasks: bool = True,
+                  item_ids: list[int] | None = None) -> pd.DataFrame:
+    """Decide every item's tier and final label; queue reviews and adjudications."""
+    if method not in ("majority", "dawid_skene"):
+        raise ValidationError(f"consensus(): method {method!r}; expected 'majority' or "
+                              "'dawid_skene'")
+    kind = project.schema.kind
+    if method == "dawid_skene" and kind not in ("choice",):
+        raise ValidationError(f"consensus(): method 'dawid_skene' needs a 'choice' project; "
+                              f"this one is {kind!r} (use method='majority')")
+    ag = agreement or Agreement(**project.settings.get("agreement", {}))
+    anns = project.annotations()
+    if item_ids is not None:
+        anns = anns[anns["item_id"].isin(item_ids)]
+    tasks = project.tasks()
+    stages = dict(zip(tasks["id"].astype(int), tasks["stage"], strict=True)) if len(tasks) \
+        else {}
+    overlap = (tasks[tasks["stage"] == "annotate"].groupby("item_id").size()
+               if len(tasks) else pd.Series(dtype=int))
+    adjudicating = set(tasks.loc[tasks["stage"] == "adjudicate", "item_id"].astype(int)) \
+        if len(tasks) else set()
+    raw = _latest_human(anns, stages)
+    by_id = anns.set_index("id") if len(anns) else anns
+    ds_labels: dict[int, tuple[str, float]] = {}
+    if method == "dawid_skene" and len(raw):
+        long = pd.DataFrame({"item": raw["item_id"], "annotator": raw["author"],
+                             "label": [labels[0] if labels else None for labels in raw["labels"]]
+                             }).dropna()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateWarning)
+            model = DawidSkene(classes=project.schema.names).fit(long)
+        probas = model.probas_.max(axis=1)
+        for item, lab in zip(model.labels_.index, model.labels_, strict=True):
+            ds_labels[int(item)] = (str(lab), float(probas[item]))
+
+    rows: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    items = sorted(set(raw["item_id"].astype(int))) if len(raw) else []
+    for item in items:
+        mine = raw[raw["item_id"] == item]
+        n_needed = int(overlap.get(item, 1))
+        regions = [[Region.from_json(r) for r in regs] for regs in mine["regions"]]
+        adj = _adjudication(anns, item, stages)
+        if adj is not None:
+            rows.append(_row(item, "adjudicated", adj, 1.0, len(mine), str(adj["id"]),
+                             "adjudicated"))
+            continue
+        if len(mine) < n_needed:
+            rows.append(_row(item, "pending", None, None, len(mine), None, "waiting"))
+            continue
+        d = decide(regions, kind, ag)
+        if d.tier == "none":
+            if queue_tasks and item not in adjudicating:
+                _queue_adjudication(project, item, now, reason="no majority")
+                adjudicating.add(item)
+            rows.append(_row(item, "none", None, d.confidence, len(mine), None,
+                             "adjudicating"))
+            continue
+        group = [regions[i] for i in d.group]
+        final: list[Region] = fuse(group, kind, ag)
+        confidence = d.confidence
+        if item in ds_labels:
+            label, confidence = ds_labels[item]
+            final = [Choice(label)]
+        based_on = sorted(str(x) for x in mine["id"].iloc[list(d.group)])
+        cons = _existing_consensus(anns, item, based_on)
+        if cons is None and queue_tasks:
+            cons = _store_consensus(project, item, final, d.tier, confidence, based_on, method,
+                                    now)
+            if d.tier == "majority":
+                project.request_review(str(cons["id"]))
+        status = "accepted" if d.tier == "unanimous" else "in review"
+        cid = None if cons is None else str(cons["id"])
+        if cons is not None:
+            fixed = _correction(anns, cid)
+            verdict = _review_status(by_id, cid)
+            if fixed is not None:
+                final = [Region.from_json(r) for r in fixed["regions"]]
+                status = "corrected"
+            elif verdict == "approve":
+                status = "accepted"
+            elif verdict == "reject":
+                status = "adjudicating"
+                if queue_tasks and item not in adjudicating:
+                    _queue_adjudication(project, item, now, reason="consensus rejected")
+                    adjudicating.add(item)
+        rows.append({"item_id": item, "tier": d.tier, "labels": [r.label for r in final],
+                     "regions": final, "confidence": round(confidence, 6),
+                     "n_annotations": len(mine), "consensus_id": cid, "status": status})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _row(item: int, tier: str, ann: Any, confidence: float | None, n: int, cid: str | None,
+         status: str) -> dict[str, Any]:
+    regions = [] if ann is None else [Region.from_json(r) for r in ann["regions"]]
+    return {"item_id": item, "tier": tier, "labels": [r.label for r in regions],
+            "regions": regions, "confidence": confidence, "n_annotations": n,
+            "consensus_id": cid, "status": status}
+
+
+def _adjudication(anns: pd.DataFrame, item: int, stages: dict[int, str]) -> Any:
+    mine = anns[anns["item_id"] == item]
+    if mine.empty:
+        return None
+    st = mine["task_id"].map(lambda t: stages.get(int(t)) if pd.notna(t) else None)
+    adj = mine[st == "adjudicate"]
+    return None if adj.empty else adj.sort_values("submitted_at").iloc[-1]
+
+
+def _existing_consensus(anns: pd.DataFrame, item: int, based_on: list[str]) -> Any:
+    mine = anns[(anns["item_id"] == item) & (anns["source"] == "consensus")]
+    for _, r in mine.iterrows():
+        meta = r["meta"] or {}
+        if sorted(meta.get("based_on", [])) == based_on:
+            return r
+    return None
+
+
+def _correction(anns: pd.DataFrame, cid: str | None) -> Any:
+    if cid is None or anns.empty:
+        return None
+    fixes = anns[anns["corrects"] == cid]
+    return None if fixes.empty else fixes.sort_values("submitted_at").iloc[-1]
+
+
+def _review_status(by_id: pd.DataFrame, cid: str | None) -> str | None:
+    if cid is None or by_id.empty or cid not in by_id.index:
+        return None
+    return str(by_id.loc[cid, "status"])
+
+
+def _store_consensus(project: Project, item: int, regions: list[Region], tier: str,
+                     confidence: float, based_on: list[str], method: str,
+                     now: datetime) -> dict[str, Any]:
+    ann = Annotation(item_id=item, regions=tuple(regions), author="consensus",
+                     source="consensus", created_at=now, schema_version=project.schema_version,
+                     meta={"tier": tier, "confidence": round(confidence, 6),
+                           "based_on": based_on, "method": method})
+    project.add_annotations([ann])
+    return {"id": ann.id}
+
+
+def _queue_adjudication(project: Project, item: int, now: datetime, reason: str) -> None:
+    with project.store.write() as conn:
+        q.insert_tasks(conn, [dict(project_id=project.id, item_id=item, stage="adjudicate",
+                                   slot=0, status="open", priority=5.0, base_priority=5.0,
+                                   created_at=now, attempts=0)])
+        q.insert_event(conn, project_id=project.id, kind="adjudication_queued",
+                       actor="consensus", now=now, item_id=item, payload={"reason": reason})
+
+
+__all__ = ["COLUMNS", "run_consensus"]

@@ -1,0 +1,122 @@
+"""The tiered consensus workflow end to end, on SQLite and PostgreSQL: three blind
+annotators, a review of a majority label and an adjudication."""
+
+from __future__ import annotations
+
+import pytest
+
+import labelnb
+from labelnb import Box, Choice, Schema
+from labelnb.errors import PermissionDenied
+from labelnb.metrics.tiers import Agreement, decide
+
+
+def label_all(p: labelnb.Project, answers: dict[str, dict[str, str]]) -> dict[str, int]:
+    """answers: annotator -> text -> label. Returns text -> item id."""
+    ids = {it: int(i) for it, i in zip(p.items()["text"], p.items()["id"], strict=True)}
+    for who, labels in answers.items():
+        q = p.queue(who)
+        while (t := q.claim()) is not None:
+            q.submit(Choice(labels[t.item.text or ""]))
+    return ids
+
+
+def test_three_annotators_review_and_adjudication(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "c", Schema("choice", ["pos", "neg", "mixed"]),
+                               overlap=3)
+    p.add_items(["great", "fine", "odd"])
+    ids = label_all(p, {
+        "ana": {"great": "pos", "fine": "pos", "odd": "pos"},
+        "bob": {"great": "pos", "fine": "pos", "odd": "neg"},
+        "cy": {"great": "pos", "fine": "neg", "odd": "mixed"},
+    })
+    raw_before = p.annotations()[["id", "labels"]].copy()
+    out = p.consensus().set_index("item_id")
+    assert out.loc[ids["great"], "tier"] == "unanimous"
+    assert out.loc[ids["great"], "labels"] == ["pos"]
+    assert out.loc[ids["great"], "status"] == "accepted"
+    assert out.loc[ids["great"], "confidence"] == 1.0
+    assert out.loc[ids["fine"], "tier"] == "majority"
+    assert out.loc[ids["fine"], "labels"] == ["pos"]
+    assert out.loc[ids["fine"], "confidence"] == pytest.approx(2 / 3)
+    assert out.loc[ids["fine"], "status"] == "in review"
+    assert out.loc[ids["odd"], "tier"] == "none"
+    assert out.loc[ids["odd"], "status"] == "adjudicating"
+    # idempotent: no second consensus, review or adjudication
+    p.consensus()
+    tasks = p.tasks()
+    assert (tasks["stage"] == "review").sum() == 1
+    assert (tasks["stage"] == "adjudicate").sum() == 1
+    assert (p.annotations()["source"] == "consensus").sum() == 2
+    # the majority label is reviewed and approved
+    p.annotators.add("rita", role="reviewer")
+    rq = p.review_queue("rita")
+    rt = rq.claim()
+    assert rt is not None and rt.item_id == ids["fine"] and rt.author == "consensus"
+    rq.approve()
+    # an expert adjudicates the item with no majority
+    with pytest.raises(PermissionDenied, match="expert"):
+        p.adjudication_queue("ana")
+    p.annotators.add("eve", role="annotator", qualifications=["expert"])
+    aq = p.adjudication_queue("eve")
+    at = aq.claim()
+    assert at is not None and at.item_id == ids["odd"] and at.stage == "adjudicate"
+    aq.submit(Choice("mixed"))
+    final = p.consensus().set_index("item_id")
+    assert final.loc[ids["fine"], "status"] == "accepted"
+    assert final.loc[ids["odd"], "tier"] == "adjudicated"
+    assert final.loc[ids["odd"], "labels"] == ["mixed"]
+    # raw annotations never overwritten
+    after = p.annotations().set_index("id")
+    for _, r in raw_before.iterrows():
+        assert after.loc[r["id"], "labels"] == r["labels"]
+
+
+def test_rejected_consensus_goes_to_adjudication(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "r", Schema("choice", ["a", "b"]), overlap=3)
+    p.add_items(["x"])
+    label_all(p, {"ana": {"x": "a"}, "bob": {"x": "a"}, "cy": {"x": "b"}})
+    p.consensus()
+    p.annotators.add("rita", role="reviewer")
+    rq = p.review_queue("rita")
+    rq.claim()
+    rq.reject("it is b")
+    assert (p.tasks()["stage"] == "adjudicate").sum() == 1
+    assert p.consensus()["status"].tolist() == ["adjudicating"]
+
+
+def test_box_consensus_fuses_the_majority(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    from PIL import Image
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(img)
+    p = labelnb.Project.create(db_url, "b", Schema("boxes", ["cat"]), overlap=3)
+    p.add_items([img])
+    boxes = {"ana": Box(10, 10, 20, 20, "cat"), "bob": Box(12, 10, 22, 20, "cat"),
+             "cy": Box(30, 30, 45, 45, "cat")}
+    for who, b in boxes.items():
+        q = p.queue(who)
+        q.claim()
+        q.submit(b)
+    out = p.consensus()
+    assert out["tier"].tolist() == ["majority"]
+    (fused,) = out["regions"].iloc[0]
+    assert (fused.x0, fused.x1) == (11.0, 21.0)
+
+
+def test_dawid_skene_method(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "d", Schema("choice", ["a", "b"]), overlap=3)
+    p.add_items(["1", "2"])
+    label_all(p, {"ana": {"1": "a", "2": "b"}, "bob": {"1": "a", "2": "b"},
+                  "cy": {"1": "a", "2": "a"}})
+    out = p.consensus(method="dawid_skene").set_index("item_id")
+    assert sorted(out["labels"].map(tuple)) == [("a",), ("b",)]
+    assert (out["confidence"] > 0.5).all()
+
+
+def test_pending_items_wait() -> None:
+    d = decide([[Choice("a")]], "choice")
+    assert d.tier == "unanimous" and d.n == 1
+    with pytest.raises(labelnb.errors.ValidationError, match="iou"):
+        Agreement(iou=0)
