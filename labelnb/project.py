@@ -658,6 +658,22 @@ class Project:
         return run_consensus(self, method=method, agreement=agreement,
                              queue_tasks=queue_tasks)
 
+    def retraining_queue(self, annotator: str) -> Queue:
+        """An annotator's retraining tasks (their recent mistakes against consensus,
+        queued by :meth:`calibrate`): ``claim()`` then ``acknowledge()``."""
+        self.annotators.ensure(annotator)
+        return Queue(self, annotator, stages=("retrain",))
+
+    def calibrate(self, *, threshold: float = 0.90, window: int = 200, min_items: int = 5,
+                  retrain: bool = True) -> pd.DataFrame:
+        """Rolling accuracy against consensus per annotator and label class; it updates
+        the profiles that routing reads, flags annotators below ``threshold`` and queues
+        their retraining (see :mod:`labelnb.queue.calibration`)."""
+        from labelnb.queue.calibration import calibrate
+
+        return calibrate(self, threshold=threshold, window=window, min_items=min_items,
+                         retrain=retrain)
+
     def annotate(self, annotator: str, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets)."""
         try:

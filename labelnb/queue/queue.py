@@ -370,6 +370,27 @@ class Queue:
         h = int(hashlib.sha1(annotation_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         return h < frac
 
+    # --- retraining -------------------------------------------------------------------
+    def acknowledge(self, task: Task | None = None) -> None:
+        """Close a retraining task: the annotator has read their mistake beside the
+        consensus label."""
+        t = self._require(task)
+        if t.stage != "retrain":
+            raise ValidationError(f"task {t.id} is a {t.stage!r} task, not a retraining task")
+        with self.project.store.write() as conn:
+            now = _now()
+            lease = q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
+                                  now=now)
+            if lease is not None:
+                q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
+                            token=t.token, lease=lease, now=now, outcome="submitted")
+                q.insert_event(conn, project_id=self.project.id, kind="retraining_acknowledged",
+                               actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
+                               payload={"annotation_id": t.target_annotation_id})
+        if lease is None:
+            self._lost(t)
+        self._forget(t)
+
     # --- review ------------------------------------------------------------------------
     def approve(self, feedback: str | None = None, task: Task | None = None) -> None:
         """Accept the annotation under review."""

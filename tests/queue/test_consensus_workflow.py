@@ -120,3 +120,32 @@ def test_pending_items_wait() -> None:
     assert d.tier == "unanimous" and d.n == 1
     with pytest.raises(labelnb.errors.ValidationError, match="iou"):
         Agreement(iou=0)
+
+
+def test_calibration_flags_and_retrains(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "cal", Schema("choice", ["a", "b"]), overlap=3)
+    texts = [f"t{i}" for i in range(6)]
+    p.add_items(texts)
+    # ana and bob always agree; cy is wrong on every 'b' item
+    gold = {t: ("a" if i % 2 else "b") for i, t in enumerate(texts)}
+    label_all(p, {"ana": gold, "bob": gold, "cy": {t: "a" for t in texts}})
+    p.consensus()
+    cal = p.calibrate(threshold=0.9, min_items=3).set_index("annotator")
+    assert cal.loc["ana", "accuracy"] == 1.0 and not cal.loc["ana", "flagged"]
+    assert cal.loc["cy", "accuracy"] == 0.5 and cal.loc["cy", "flagged"]
+    assert cal.loc["cy", "per_label"] == {"a": 1.0, "b": 0.0}
+    assert cal.loc["cy", "retraining_tasks"] == 3
+    prof = p.annotators.profile("cy")
+    assert prof.accuracy == 0.5 and prof.skills == {"a": 1.0, "b": 0.0}
+    assert "calibration_flag" in set(p.events()["kind"])
+    assert p.retraining_queue("ana").claim() is None  # reserved for cy
+    rq = p.retraining_queue("cy")
+    seen = 0
+    while (t := rq.claim()) is not None:
+        assert t.stage == "retrain" and t.target_annotation_id is not None
+        rq.acknowledge()
+        seen += 1
+    assert seen == 3
+    # calibrating again queues nothing twice
+    assert p.calibrate(threshold=0.9, min_items=3).set_index("annotator").loc[
+        "cy", "retraining_tasks"] == 0
