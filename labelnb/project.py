@@ -674,6 +674,15 @@ class Project:
         return calibrate(self, threshold=threshold, window=window, min_items=min_items,
                          retrain=retrain)
 
+    def escalate(self, policy: Any = None, *, model_version: str | None = None
+                 ) -> pd.DataFrame:
+        """Adaptive redundancy: accept items whose one human label a confident model
+        agrees with; give the others more annotators (see
+        :mod:`labelnb.queue.redundancy`). Returns each decision with its reason."""
+        from labelnb.queue.redundancy import escalate
+
+        return escalate(self, policy, model_version=model_version)
+
     def annotate(self, annotator: str, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets)."""
         try:

@@ -120,7 +120,10 @@ def run_consensus(project: Project, *, method: Method = "majority",
                                     now)
             if d.tier == "majority":
                 project.request_review(str(cons["id"]))
-        status = "accepted" if d.tier == "unanimous" else "in review"
+        tier = d.tier
+        if cons is not None and isinstance(cons.get("meta"), dict):
+            tier = cons["meta"].get("tier", tier)  # e.g. model_agreed (adaptive redundancy)
+        status = "accepted" if tier in ("unanimous", "model_agreed") else "in review"
         cid = None if cons is None else str(cons["id"])
         if cons is not None:
             fixed = _correction(anns, cid)
@@ -135,7 +138,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
                 if queue_tasks and item not in adjudicating:
                     _queue_adjudication(project, item, now, reason="consensus rejected")
                     adjudicating.add(item)
-        rows.append({"item_id": item, "tier": d.tier, "labels": [r.label for r in final],
+        rows.append({"item_id": item, "tier": tier, "labels": [r.label for r in final],
                      "regions": final, "confidence": round(confidence, 6),
                      "n_annotations": len(mine), "consensus_id": cid, "status": status})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -149,3 +149,32 @@ def test_calibration_flags_and_retrains(db_url: str) -> None:
     # calibrating again queues nothing twice
     assert p.calibrate(threshold=0.9, min_items=3).set_index("annotator").loc[
         "cy", "retraining_tasks"] == 0
+
+
+def test_adaptive_redundancy(db_url: str) -> None:
+    from labelnb.metrics.redundancy import AdaptiveRedundancy
+
+    p = labelnb.Project.create(db_url, "ad", Schema("choice", ["a", "b"]))
+    p.add_items(["sure", "unsure", "clash", "nomodel"])
+    ids = label_all(p, {"ana": {"sure": "a", "unsure": "a", "clash": "a", "nomodel": "b"}})
+    p.add_predictions("m1", [(ids["sure"], [Choice("a")], 0.97),
+                             (ids["unsure"], [Choice("a")], 0.6),
+                             (ids["clash"], [Choice("b")], 0.99)])
+    dec = p.escalate(AdaptiveRedundancy(threshold=0.9)).set_index("item_id")
+    assert dec.loc[ids["sure"], "decision"] == "accept"
+    assert dec.loc[ids["unsure"], "reason"].startswith("model unsure")
+    assert dec.loc[ids["clash"], "reason"].startswith("model disagrees")
+    assert dec.loc[ids["nomodel"], "reason"] == "no model prediction"
+    assert p.escalate().empty  # every item decided once
+    # escalated items now need two more annotators; accepted ones don't
+    got = label_all(p, {"bob": {"unsure": "a", "clash": "b", "nomodel": "b"},
+                        "cy": {"unsure": "a", "clash": "b", "nomodel": "b"}})
+    assert got == ids
+    final = p.consensus().set_index("item_id")
+    assert final.loc[ids["sure"], "tier"] == "model_agreed"
+    assert final.loc[ids["unsure"], "tier"] == "unanimous"
+    assert final.loc[ids["clash"], "labels"] == ["b"]
+    assert final.loc[ids["clash"], "tier"] == "majority"
+    ev = p.events().query("kind == 'escalated'")
+    assert len(ev) == 3 and all("reason" in x for x in ev["payload"])
+    assert len(p.annotations(source="human")) == 1 + 3 * 3  # 10 labels instead of 12

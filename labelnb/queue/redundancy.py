@@ -1,0 +1,92 @@
+"""Adaptive redundancy, wired into the queue (policy in
+:mod:`labelnb.metrics.redundancy`).
+
+:func:`escalate` looks at every item that has its one human label and no decision yet:
+accepted items get a ``consensus`` annotation (tier ``model_agreed``, with the reason);
+escalated items get ``policy.extra`` more annotate tasks (more overlap slots), and an
+``escalated`` event records why. Escalated items are then decided by
+``project.consensus()`` like any item with overlap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from labelnb.metrics.redundancy import AdaptiveRedundancy
+from labelnb.queue import queries as q
+from labelnb.types import Annotation, Region
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+
+COLUMNS = ["item_id", "decision", "reason", "confidence"]
+
+
+def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
+             model_version: str | None = None) -> pd.DataFrame:
+    pol = policy or AdaptiveRedundancy()
+    kind = project.schema.kind
+    tasks = project.tasks()
+    anns = project.annotations()
+    if tasks.empty or anns.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    annotate = tasks[tasks["stage"] == "annotate"]
+    slots = annotate.groupby("item_id").size()
+    done = annotate[annotate["status"] == "done"].groupby("item_id").size()
+    decided = set(anns.loc[anns["source"] == "consensus", "item_id"].astype(int))
+    human = anns[(anns["source"] == "human") & anns["task_id"].isin(annotate["id"])]
+    preds = project.predictions()
+    if model_version is not None and len(preds):
+        preds = preds[preds["model_version"] == model_version]
+    now = datetime.now(UTC)
+    rows = []
+    accepted: list[Annotation] = []
+    new_tasks = []
+    events = []
+    for item, n in slots.items():
+        item = int(item)
+        if n != 1 or int(done.get(item, 0)) != 1 or item in decided:
+            continue
+        h = human[human["item_id"] == item].sort_values("submitted_at")
+        if h.empty:
+            continue
+        ann = h.iloc[-1]
+        regs = [Region.from_json(r) for r in ann["regions"]]
+        p = preds[preds["item_id"] == item].sort_values("id") if len(preds) else preds
+        model = conf = None
+        if len(p):
+            last = p.iloc[-1]
+            model = [Region.from_json(r) for r in last["regions"]]
+            scores = [r.score for r in model if r.score is not None]
+            conf = (float(last["score"]) if pd.notna(last["score"])
+                    else (sum(scores) / len(scores) if scores else None))
+        d = pol.decide(regs, model, conf, kind)
+        rows.append({"item_id": item, "decision": "accept" if d.accept else "escalate",
+                     "reason": d.reason, "confidence": conf})
+        if d.accept:
+            accepted.append(Annotation(
+                item_id=item, regions=tuple(regs), author="consensus", source="consensus",
+                created_at=now, schema_version=project.schema_version,
+                meta={"tier": "model_agreed", "confidence": conf, "reason": d.reason,
+                      "based_on": [str(ann["id"])], "method": "adaptive"}))
+        else:
+            new_tasks += [dict(project_id=project.id, item_id=item, stage="annotate", slot=s,
+                               status="open", priority=1.0, base_priority=1.0, created_at=now,
+                               attempts=0) for s in range(1, 1 + d.extra)]
+            events.append((item, d.reason))
+    if accepted:
+        project.add_annotations(accepted)
+    if new_tasks or events:
+        with project.store.write() as conn:
+            q.insert_tasks(conn, new_tasks)
+            for item, reason in events:
+                q.insert_event(conn, project_id=project.id, kind="escalated",
+                               actor="redundancy", now=now, item_id=item,
+                               payload={"reason": reason, "extra": pol.extra})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+__all__ = ["COLUMNS", "escalate"]
