@@ -46,8 +46,8 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
     accepted: list[Annotation] = []
     new_tasks = []
     events = []
-    for item, n in slots.items():
-        item = int(item)
+    for item_key, n in zip(slots.index, slots, strict=True):
+        item = int(item_key)
         if n != 1 or int(done.get(item, 0)) != 1 or item in decided:
             continue
         h = human[human["item_id"] == item].sort_values("submitted_at")
