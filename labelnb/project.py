@@ -32,6 +32,7 @@ from labelnb.errors import (
     AnnotatorNotFound,
     ItemNotFound,
     LabelnbError,
+    MissingExtra,
     ProjectNotFound,
     SchemaError,
     ValidationError,
@@ -682,6 +683,15 @@ class Project:
         from labelnb.queue.redundancy import escalate
 
         return escalate(self, policy, model_version=model_version)
+
+    def dashboard(self) -> Any:
+        """The team-lead dashboard (Panel), for display in a notebook; it refreshes
+        itself. ``labelnb dashboard DB`` serves the same page."""
+        try:
+            from labelnb.dashboard import show
+        except ImportError as e:
+            raise MissingExtra("panel", "dashboard", f"the dashboard ({e})") from None
+        return show(self)
 
     def annotate(self, annotator: str, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets)."""

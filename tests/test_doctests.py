@@ -13,6 +13,8 @@ MODULES = [
     "labelnb.project",
     "labelnb.queue.routing",
     "labelnb.queue.queue",
+    "labelnb.metrics.tiers",
+    "labelnb.metrics.redundancy",
 ]
 
 
