@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 
 
 def export(project: Project, format: str, path: str, **kw: object) -> object:  # noqa: A002
-    """Export a project's final labels (COCO, VOC, YOLO); see
+    """Export a project's final labels (COCO, VOC, YOLO, spaCy DocBin, HF datasets,
+    TFRecord, WebDataset), validated by loading them back; see
     :func:`labelnb.formats.pipeline.export` for the options."""
     from labelnb.formats.pipeline import export as _export
 

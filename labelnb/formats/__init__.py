@@ -1,5 +1,5 @@
-"""Formats: one module per format (``coco``, ``voc``, ``yolo``), splits, and the
-export / import pipeline.
+"""Formats: one module per format (``coco``, ``voc``, ``yolo``, ``spacy_docbin``, ``hf``,
+``tfrecord``, ``webdataset``), splits, and the export / import pipeline.
 
 >>> from labelnb.formats import export, import_dataset  # doctest: +SKIP
 >>> report = export(project, "yolo", "out/", split={"train": 0.8, "val": 0.2})  # doctest: +SKIP
@@ -17,7 +17,9 @@ from labelnb.formats.pipeline import (
     import_dataset,
     load_dataset,
 )
+from labelnb.formats.spacy_docbin import AlignmentIssue, AlignmentReport, TextRecord
 from labelnb.formats.splits import split_items
 
-__all__ = ["Dataset", "ExportRecord", "ExportReport", "ImageRecord", "ImportReport", "export",
-           "import_dataset", "load_dataset", "split_items"]
+__all__ = ["AlignmentIssue", "AlignmentReport", "Dataset", "ExportRecord", "ExportReport",
+           "ImageRecord", "ImportReport", "TextRecord", "export", "import_dataset",
+           "load_dataset", "split_items"]

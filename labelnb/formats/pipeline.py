@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,22 +42,42 @@ import pandas as pd
 
 from labelnb.errors import FormatError, LabelnbError
 from labelnb.formats import coco as coco_mod
+from labelnb.formats import hf as hf_mod
+from labelnb.formats import spacy_docbin as spacy_mod
+from labelnb.formats import tfrecord as tfrecord_mod
 from labelnb.formats import voc as voc_mod
+from labelnb.formats import webdataset as wds_mod
 from labelnb.formats import yolo as yolo_mod
-from labelnb.formats._common import MEDIA_MODES, Dataset, ImageRecord, MediaMode, unique_file_names
+from labelnb.formats._common import (
+    MEDIA_MODES,
+    Dataset,
+    ImageRecord,
+    MediaMode,
+    check_split_name,
+    unique_file_names,
+)
+from labelnb.formats.spacy_docbin import AlignmentReport, TextRecord
 from labelnb.formats.splits import check_fractions, split_items
-from labelnb.types import Annotation, Box, Mask, Polygon, Region
+from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
 
 if TYPE_CHECKING:
     from labelnb.project import Project
 
-Format = Literal["coco", "voc", "yolo"]
-FORMATS: tuple[str, ...] = ("coco", "voc", "yolo")
+Format = Literal["coco", "voc", "yolo", "spacy", "hf", "tfrecord", "webdataset"]
+FORMATS: tuple[str, ...] = ("coco", "voc", "yolo", "spacy", "hf", "tfrecord", "webdataset")
 _KINDS: dict[str, tuple[str, ...]] = {
     "coco": ("boxes", "polygons", "masks"),
     "voc": ("boxes", "polygons", "masks"),
     "yolo": ("boxes", "polygons", "masks"),
+    "spacy": ("spans",),
+    "hf": ("spans", "choice", "multi_choice", "boxes"),
+    "tfrecord": ("boxes", "polygons", "masks"),
+    "webdataset": ("boxes", "polygons", "masks", "spans", "choice", "multi_choice"),
 }
+#: formats serialized by ``_serialize_extra`` (modules spacy_docbin, hf, tfrecord,
+#: webdataset), and those of them that take text items
+_EXTRA = ("spacy", "hf", "tfrecord", "webdataset")
+_TEXT_FORMATS = ("spacy", "hf", "webdataset")
 _PROGRESS_MIN = 1000
 _VALIDATE_SAMPLE = 200
 MANIFEST = "labelnb_export.json"
@@ -75,6 +95,7 @@ class ExportRecord:
     meta: dict[str, Any]
     annotation: Annotation
     regions: tuple[Region, ...]
+    text: str | None = None  # a text item's text (then width = height = 0)
 
 
 @dataclass(slots=True)
@@ -94,6 +115,7 @@ class ExportReport:
     seed: int = 0
     validated: int = 0
     warnings: list[str] = field(default_factory=list)
+    alignment: dict[str, Any] | None = None  # spaCy / HF token alignment (spans that moved)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,8 +237,7 @@ def transform(records: Sequence[ExportRecord], *, label_map: Mapping[str, str | 
     for rec in records:
         regs, d = map_labels(rec.regions, label_map)
         dropped += d
-        rec = ExportRecord(rec.item_id, rec.uri, rec.width, rec.height, rec.group, rec.meta,
-                           rec.annotation, tuple(regs))
+        rec = replace(rec, regions=tuple(regs))
         if filter is not None and not filter(rec):
             filtered += 1
             continue
@@ -329,6 +350,192 @@ def validate_export(fmt: str, root: Path, written: Dataset, *, sample: int = _VA
     return len(idx)
 
 
+# --- spaCy, Hugging Face, TFRecord, WebDataset ------------------------------------------
+
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "spacy": ("lang", "spans_key", "alignment_mode", "on_misaligned"),
+    "hf": ("tokenizer", "alignment_mode", "on_misaligned", "label_all_tokens", "ignore_index"),
+    "tfrecord": ("num_shards", "shard_size"),
+    "webdataset": ("maxcount", "maxsize"),
+}
+
+
+def _check_options(fmt: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = dict(options or {})
+    allowed = _OPTIONS.get(fmt, ())
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise FormatError(f"export: options {unknown} do not apply to the {fmt} format; it "
+                          f"takes {list(allowed) or 'none'}")
+    if fmt in ("spacy", "hf"):
+        spacy_mod.check_alignment_options(opts.get("alignment_mode", "strict"),
+                                          opts.get("on_misaligned", "report"))
+    return opts
+
+
+def _by_split(texts: Sequence[TextRecord]) -> dict[str | None, list[TextRecord]]:
+    out: dict[str | None, list[TextRecord]] = {}
+    for t in texts:
+        out.setdefault(t.split, []).append(t)
+    return out
+
+
+def _record_alignment(report: ExportReport, align: AlignmentReport, root: Path) -> None:
+    report.alignment = align.to_json()
+    (root / "alignment.json").write_bytes(orjson.dumps(report.alignment,
+                                                       option=orjson.OPT_INDENT_2))
+    if not align.ok:
+        report.warnings.append(f"{len(align.dropped)} of {align.spans} spans were left out and "
+                               f"{len(align.moved)} moved to token boundaries "
+                               f"(alignment_mode={align.mode!r}); alignment.json lists each "
+                               f"(first: text {align.issues[0].text_id} "
+                               f"[{align.issues[0].start}:{align.issues[0].end}] "
+                               f"{align.issues[0].label!r}: {align.issues[0].reason})")
+
+
+def _aligned_spans(texts: Sequence[TextRecord], align: AlignmentReport
+                   ) -> dict[int, list[Region]]:
+    """The spans an export holds: as given, moved, or left out, by the alignment report."""
+    issues: dict[tuple[int, int, int, str], list[spacy_mod.AlignmentIssue]] = {}
+    for i in align.issues:
+        issues.setdefault((i.text_id, i.start, i.end, i.label), []).append(i)
+    out: dict[int, list[Region]] = {}
+    for t in texts:
+        keep: set[tuple[int, int, str]] = set()
+        for r in t.regions:
+            if not isinstance(r, Span):
+                continue
+            found = issues.get((t.id, r.start, r.end, r.label), [])
+            if any(i.outcome == "dropped" for i in found):
+                continue
+            moved = next((i.aligned for i in found if i.aligned is not None), None)
+            keep.add((*(moved or (r.start, r.end)), r.label))
+        out[t.id] = [Span(a, b, lab) for a, b, lab in sorted(keep)]
+    return out
+
+
+def _canonical(fmt: str, regions: Sequence[Region], im: ImageRecord | None = None
+               ) -> list[Region]:
+    """What a format keeps of an item's regions, in a comparable order."""
+    if fmt == "webdataset":
+        return list(regions)
+    if all(isinstance(r, Choice) for r in regions):
+        return sorted((Choice(r.label) for r in regions), key=lambda c: c.label)
+    out: list[Region] = []
+    for r in regions:
+        if isinstance(r, Box):
+            out.append(Box(r.x0, r.y0, r.x1, r.y1, r.label))
+        elif isinstance(r, Polygon) and im is not None:
+            from pycocotools import mask as mask_utils
+
+            rle = mask_utils.merge(mask_utils.frPyObjects([list(r.points)], im.height, im.width))
+            out.append(Mask.from_array(mask_utils.decode(rle), r.label))
+        elif isinstance(r, Mask):
+            out.append(Mask(r.rle, r.label))
+        else:
+            out.append(r)
+    return out
+
+
+def _serialize_extra(fmt: str, kind: str, ds: Dataset, texts: Sequence[TextRecord], root: Path,
+                     report: ExportReport, opts: Mapping[str, Any], progress: bool | None
+                     ) -> dict[int, list[Region]]:
+    """Write a spaCy / HF / TFRecord / WebDataset export; returns what each item should
+    read back as."""
+    n = len(texts) or len(ds.images)
+    bar: Any = None
+    if fmt in ("tfrecord", "webdataset") and (progress if progress is not None
+                                              else n >= _PROGRESS_MIN):
+        from tqdm.auto import tqdm  # spaCy and HF write in one call: no per-item ticks
+
+        bar = tqdm(total=n, desc=f"exporting {fmt}", unit="item")
+    tick = (lambda _x: bar.update()) if bar is not None else None
+    try:
+        if fmt == "spacy" or (fmt == "hf" and kind == "spans"):
+            align = AlignmentReport(mode=opts.get("alignment_mode", "strict"))
+            parts: dict[str | None, Any] = {}
+            for split, recs in _by_split(texts).items():
+                if fmt == "spacy":
+                    name = f"{check_split_name(split) if split else 'data'}.spacy"
+                    align.extend(spacy_mod.save_spacy(recs, root / name, **opts))
+                else:
+                    parts[split], a = hf_mod.to_hf_ner(recs, ds.categories, **opts)
+                    align.extend(a)
+            if fmt == "hf":
+                hf_mod.save_hf(parts, root)
+            _record_alignment(report, align, root)
+            return _aligned_spans(texts, align)
+        if fmt == "hf":
+            if kind == "boxes":
+                parts = {k: hf_mod.to_hf_detection(v) for k, v in ds.splits().items()}
+            elif texts:
+                parts = {k: hf_mod.to_hf_classification(v, ds.categories,
+                                                        multi_label=kind == "multi_choice")
+                         for k, v in _by_split(texts).items()}
+            else:
+                parts = {k: hf_mod.to_hf_classification(v, ds.categories,
+                                                        multi_label=kind == "multi_choice")
+                         for k, v in ds.splits().items()}
+            hf_mod.save_hf(parts, root)
+        elif fmt == "tfrecord":
+            tfrecord_mod.save_tfrecord(ds, root, on_image=tick, **opts)
+        else:
+            wds_mod.save_webdataset(texts if texts else ds, root, categories=ds.categories,
+                                    on_item=tick, **opts)
+    finally:
+        if bar is not None:
+            bar.close()
+    if texts:
+        return {t.id: _canonical(fmt, t.regions) for t in texts}
+    return {im.id: _canonical(fmt, ds.regions.get(im.id, []), im) for im in ds.images}
+
+
+def _validate_extra(fmt: str, root: Path, expected: Mapping[int, list[Region]],
+                    opts: Mapping[str, Any]) -> int:
+    """Read a spaCy / HF / TFRecord / WebDataset export back with its loader and compare
+    every item with what was written; returns how many items were compared."""
+    got: dict[int, list[Region]] = {}
+    sizes: dict[int, int] = {}
+    if fmt == "spacy":
+        for f in sorted(root.glob("*.spacy")):
+            for t in spacy_mod.load_spacy(f, lang=opts.get("lang", "en"),
+                                          spans_key=opts.get("spans_key", "sc")):
+                got[t.id] = list(t.regions)
+    elif fmt == "hf":
+        for part in hf_mod.load_hf(root).values():
+            if isinstance(part, Dataset):
+                for im in part.images:
+                    got[im.id] = list(part.regions.get(im.id, []))
+            else:
+                got.update({t.id: list(t.regions) for t in part})
+    elif fmt == "tfrecord":
+        back = tfrecord_mod.load_tfrecord(root)
+        for im in back.images:
+            got[im.id] = list(back.regions.get(im.id, []))
+            sizes[im.id] = max(im.width, im.height)
+    else:
+        for s in wds_mod.load_webdataset(root):
+            got[int(s.annotation["id"])] = list(s.regions)
+            if not (set(s.media) - {"json"}):
+                raise FormatError(f"webdataset export: sample {s.key!r} has no media file")
+    if set(got) != set(expected):
+        missing = sorted(set(expected) - set(got))[:10]
+        raise FormatError(f"{fmt} export in {str(root)!r}: {len(got)} items read back, "
+                          f"{len(expected)} written (missing: {missing})")
+    for iid, want in expected.items():
+        have = got[iid]
+        if fmt != "webdataset" and all(isinstance(r, Choice) for r in have):
+            have = sorted(have, key=lambda c: c.label)
+        if fmt in ("spacy", "hf") and all(isinstance(r, Span) for r in have):
+            have = sorted(have, key=lambda r: (r.start, r.end, r.label))  # type: ignore[attr-defined]
+        tol = 1e-3 * sizes.get(iid, 1) if fmt == "tfrecord" else 1e-9
+        if len(want) != len(have) or not all(_same(a, b, tol)
+                                             for a, b in zip(want, have, strict=True)):
+            raise FormatError(f"{fmt} export: item {iid} reads back as {have!r:.300}, not "
+                              f"{want!r:.300}")
+    return len(expected)
+
+
 # --- the pipeline ----------------------------------------------------------------------
 
 
@@ -338,8 +545,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
            stratify: bool = True, label_map: Mapping[str, str | None] | None = None,
            filter: Callable[[ExportRecord], bool] | None = None,
            validate: bool = True, progress: bool | None = None, media: MediaMode = "copy",
-           overwrite: bool = False) -> ExportReport:
-    """Export the project's final labels to ``path`` (a folder) as COCO, VOC or YOLO.
+           overwrite: bool = False, options: Mapping[str, Any] | None = None) -> ExportReport:
+    """Export the project's final labels to ``path`` (a folder) as COCO, VOC, YOLO,
+    spaCy (``spans``), Hugging Face datasets (``spans``, ``choice``, ``multi_choice``,
+    ``boxes``), TFRecord (images) or WebDataset (images and texts).
 
     * ``policy``: which annotation is an item's label: ``"latest"``,
       ``"annotator:<name>"`` (see :func:`select_final`); ``human_only`` ignores model,
@@ -360,23 +569,34 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       temporary folder beside it and renamed into place when complete and
       validated; a failure at any stage leaves nothing behind (and, with
       ``overwrite``, the old export untouched).
+    * ``options``: the format's own settings - ``spacy``: ``lang``, ``spans_key``,
+      ``alignment_mode``, ``on_misaligned``; ``hf``: ``tokenizer``, ``alignment_mode``,
+      ``on_misaligned``, ``label_all_tokens``, ``ignore_index``; ``tfrecord``:
+      ``num_shards``, ``shard_size``; ``webdataset``: ``maxcount``, ``maxsize``. spaCy
+      and HF token exports list every span that did not align with the tokens in
+      ``report.alignment`` and ``alignment.json``.
 
     Returns an :class:`ExportReport`; ``labelnb_export.json`` in the export records
     the same, plus the split and source annotation of every image.
     """
     fmt = str(format).lower()
     if fmt not in FORMATS:
-        raise FormatError(f"export format {format!r}; expected one of {list(FORMATS)} (spaCy, "
-                          "Hugging Face, TFRecord and WebDataset land with their own issues)")
+        raise FormatError(f"export format {format!r}; expected one of {list(FORMATS)}")
+    opts = _check_options(fmt, options)
     if media not in MEDIA_MODES:
         raise FormatError(f"export: media={media!r}; expected one of {list(MEDIA_MODES)}")
     if fmt == "yolo" and media == "none":
         raise FormatError("export: YOLO finds each label file from its image's path, so "
                           "media='none' cannot work; use media='copy' or 'symlink'")
+    if fmt in _EXTRA and fmt != "spacy" and media != "copy":
+        raise FormatError(f"export: the {fmt} format embeds the media in its files; use "
+                          f"media='copy', not {media!r}")
     schema = project.schema
     if schema.kind not in _KINDS[fmt]:
         raise FormatError(f"project {project.name!r} labels {schema.kind!r}; the {fmt} format "
-                          f"holds {' / '.join(_KINDS[fmt])}. Pick another format")
+                          f"holds {' / '.join(_KINDS[fmt])}. Pick another format"
+                          + ("" if fmt in ("coco", "voc", "yolo") else
+                             f" (expected one of {list(_KINDS[fmt])})"))
     if split is not None:
         split = check_fractions(split)
     dest = Path(path).expanduser().absolute()
@@ -391,16 +611,19 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     records: list[ExportRecord] = []
     for row in items.to_dict("records") if not items.empty else []:
         iid = int(row["id"])
-        if row["media"] != "image":
+        is_text = row["media"] == "text" and fmt in _TEXT_FORMATS
+        if row["media"] != "image" and not is_text:
             continue
         ann = final.get(iid)
         if ann is None:
             report.unlabeled += 1
             continue
         group = row.get("group_key")
-        records.append(ExportRecord(iid, row["uri"], int(row["width"]), int(row["height"]),
+        records.append(ExportRecord(iid, row["uri"], 0 if is_text else int(row["width"]),
+                                    0 if is_text else int(row["height"]),
                                     None if group is None or pd.isna(group) else str(group),
-                                    dict(row.get("meta") or {}), ann, tuple(ann.regions)))
+                                    dict(row.get("meta") or {}), ann, tuple(ann.regions),
+                                    text=str(row["text"]) if is_text else None))
     # 2. transform
     chosen, report.filtered, report.regions_dropped = transform(
         records, label_map=label_map, filter=filter, split=split, seed=seed,
@@ -408,26 +631,39 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     if not chosen:
         raise FormatError(
             f"export: nothing to export from project {project.name!r}: {report.unlabeled} "
-            f"image items have no final annotation under policy {policy!r}"
+            f"{'' if fmt in _TEXT_FORMATS else 'image '}items have no final annotation under "
+            f"policy {policy!r}"
             + (" (human_only=True)" if human_only else "")
             + (f" and {report.filtered} were filtered out" if report.filtered else "")
             + "; label some items, or check policy / filter")
-    names = unique_file_names((r.item_id, r.uri or f"item-{r.item_id}.png") for r, _ in chosen)
+    texts = [r for r, _ in chosen if r.text is not None]
+    if texts and len(texts) != len(chosen):
+        raise FormatError(f"export: project {project.name!r} mixes text and image items; a "
+                          f"{fmt} export holds one kind: export each with filter=lambda r: "
+                          "r.text is None (images) or r.text is not None (texts)")
+    text_records = [TextRecord(r.item_id, r.text, r.regions, sp) for r, sp in chosen
+                    if r.text is not None]
+    if fmt == "spacy" and not text_records:
+        raise FormatError(f"export: spaCy DocBins hold texts; project {project.name!r} has no "
+                          "labeled text items")
+    names = unique_file_names((r.item_id, r.uri or f"item-{r.item_id}.png") for r, _ in chosen
+                              if r.text is None)
     images = [ImageRecord(r.item_id, names[r.item_id], r.width, r.height, uri=r.uri, split=sp,
-                          meta={"group": r.group}) for r, sp in chosen]
-    ds = Dataset(images, {r.item_id: list(r.regions) for r, _ in chosen}, categories)
-    report.items = len(images)
-    report.regions = ds.region_count()
+                          meta={"group": r.group}) for r, sp in chosen if r.text is None]
+    ds = Dataset(images, {r.item_id: list(r.regions) for r, _ in chosen if r.text is None},
+                 categories)
+    report.items = len(chosen)
+    report.regions = sum(len(r.regions) for r, _ in chosen)
     report.categories = ({i: n for i, n in enumerate(categories)} if fmt == "yolo" else
-                         {i + 1: n for i, n in enumerate(categories)} if fmt == "coco" else
-                         dict(enumerate(categories)))
+                         {i + 1: n for i, n in enumerate(categories)}
+                         if fmt in ("coco", "tfrecord") else dict(enumerate(categories)))
     if split is not None:
         counts = Counter(sp for _, sp in chosen)
         report.splits = {k: int(counts.get(k, 0)) for k in split}
         empty = [k for k, n in report.splits.items() if n == 0 and split[k] > 0]
         if empty:
             report.warnings.append(
-                f"splits {empty} received no items ({len(images)} items in "
+                f"splits {empty} received no items ({len(chosen)} items in "
                 f"{len({r.group or r.item_id for r, _ in chosen})} groups); "
                 + ("data.yaml's val points at the train images" if fmt == "yolo"
                    and "val" in empty else "they are not written"))
@@ -438,9 +674,15 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
-        _serialize_with_progress(fmt, ds, tmp, media, report, progress)
-        if validate:
-            report.validated = validate_export(fmt, tmp, ds, seed=seed)
+        if fmt in _EXTRA:
+            expected = _serialize_extra(fmt, schema.kind, ds, text_records, tmp, report, opts,
+                                        progress)
+            if validate:
+                report.validated = _validate_extra(fmt, tmp, expected, opts)
+        else:
+            _serialize_with_progress(fmt, ds, tmp, media, report, progress)
+            if validate:
+                report.validated = validate_export(fmt, tmp, ds, seed=seed)
         manifest = {
             "labelnb_export": 1, "project": project.name,
             "schema_version": project.schema_version, "created_at":
@@ -448,11 +690,11 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
             "human_only": human_only, "split": dict(split) if split else None, "seed": seed,
             "group_aware": group_aware, "stratify": stratify,
             "label_map": dict(label_map) if label_map else None,
+            "options": {k: v if isinstance(v, str | int | float | bool) or v is None
+                        else repr(v) for k, v in opts.items()},
             "categories": [{"id": k, "name": v} for k, v in report.categories.items()],
-            "images": [{"file_name": im.file_name, "split": im.split, "item_id": im.id,
-                        "annotation_id": ds_ann.id}
-                       for im, ds_ann in zip(images, (r.annotation for r, _ in chosen),
-                                             strict=True)],
+            "images": [{"file_name": names.get(r.item_id), "split": sp, "item_id": r.item_id,
+                        "annotation_id": r.annotation.id} for r, sp in chosen],
             "report": report.to_json(),
         }
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2
@@ -518,8 +760,14 @@ def load_dataset(format: Format, path: str | os.PathLike[str], *,
     """Read a COCO / VOC / YOLO dataset from disk (``images``: COCO's image folder, when
     it is not beside the annotations)."""
     fmt = str(format).lower()
-    if fmt not in FORMATS:
-        raise FormatError(f"import format {format!r}; expected one of {list(FORMATS)}")
+    if fmt not in ("coco", "voc", "yolo"):
+        readers = {"spacy": "spacy_docbin.load_spacy", "hf": "hf.load_hf",
+                   "tfrecord": "tfrecord.load_tfrecord",
+                   "webdataset": "webdataset.load_webdataset"}
+        extra = (f" (read a {fmt} export with labelnb.formats.{readers[fmt]})"
+                 if fmt in readers else "")
+        raise FormatError(f"import format {format!r}; expected one of ['coco', 'voc', 'yolo']"
+                          + extra)
     p = Path(path)
     if fmt == "coco":
         return coco_mod.load_coco(p, images=images)
