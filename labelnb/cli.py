@@ -10,6 +10,7 @@
     labelnb annotators labels.db --name pets list
     labelnb migrate labels.db
     labelnb demo [--dir demo-project] [--no-browser] [--port 8888]
+    labelnb dashboard labels.db [--name pets] [--port 5006] [--no-show]
 
 ``DB`` is a SQLite file path or a ``postgresql://host/dbname`` URL. User errors print
 ``error: <message>`` on stderr and exit with status 2.
@@ -477,6 +478,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _launch_lab(db, args.port)
 
 
+# --- dashboard ----------------------------------------------------------------------
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from labelnb.dashboard import serve
+
+    _check_db_exists(args.db)
+    name = args.name
+    if name is None:
+        _open(args.db, None).close()  # the database must hold exactly one project
+        name = _project_names(args.db)[0]
+    print(f"serving the dashboard of {name!r} at http://{args.address}:{args.port}/dashboard "
+          "(Ctrl+C stops it)", flush=True)
+    try:
+        serve(args.db, name, port=args.port, show=not args.no_show, address=args.address)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------
 def _add_name(p: argparse.ArgumentParser, **kw: Any) -> None:
     p.add_argument("-n", "--name", metavar="PROJECT",
@@ -546,10 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print JSON (a list of projects; one object with --name)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("export", help="export final labels as COCO, VOC or YOLO")
+    p = sub.add_parser("export", help="export final labels (COCO, VOC, YOLO, spaCy, HF "
+                                      "datasets, TFRecord, WebDataset)")
     p.add_argument("db", metavar="DB")
     _add_name(p)
-    p.add_argument("--format", required=True, choices=["coco", "voc", "yolo"])
+    p.add_argument("--format", required=True,
+                   choices=["coco", "voc", "yolo", "spacy", "hf", "tfrecord", "webdataset"])
     p.add_argument("--out", required=True, metavar="PATH", help="folder to write (atomically)")
     p.add_argument("--policy", default="latest",
                    help="which annotation is final: latest (default) or annotator:NAME")
@@ -587,6 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only build the demo and print what it holds")
     p.add_argument("--port", type=int, metavar="P", help="JupyterLab port")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("dashboard",
+                       help="serve the team-lead dashboard (needs labelnb[dashboard])")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    p.add_argument("--port", type=int, default=5006, metavar="P", help="port (default 5006)")
+    p.add_argument("--address", default="localhost", metavar="HOST",
+                   help="address to listen on (default localhost)")
+    p.add_argument("--no-show", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_dashboard)
     return parser
 
 

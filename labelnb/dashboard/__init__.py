@@ -1,1 +1,83 @@
-"""labelnb.dashboard (lands with its own issue)."""
+"""The team-lead dashboard: queue status, throughput, annotator quality, agreement
+and a disagreement browser, as a Panel app that refreshes itself.
+
+In a notebook::
+
+    project.dashboard()                      # or labelnb.dashboard.show(project)
+
+From a shell::
+
+    labelnb dashboard labels.db --name pets --port 5006
+
+The numbers are plain DataFrames in :mod:`labelnb.dashboard.data` (testable without
+Panel). Panel and HoloViews come with ``pip install 'labelnb[dashboard]'``; without
+them :func:`build` raises :class:`~labelnb.errors.MissingExtra`. The dashboard only
+reads: it never queues tasks or changes annotator profiles.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labelnb.dashboard.app import Dashboard
+    from labelnb.project import Project
+
+DEFAULT_REFRESH_S = 10.0
+
+
+def dashboard(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
+              top_n: int = 20) -> Dashboard:
+    """The :class:`~labelnb.dashboard.app.Dashboard` object (its ``layout`` is the
+    Panel object; ``refresh()`` re-reads the project)."""
+    from labelnb.dashboard.app import Dashboard
+
+    return Dashboard(project, refresh_s=refresh_s, top_n=top_n)
+
+
+def build(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
+          top_n: int = 20) -> Any:
+    """The dashboard of ``project`` as a Panel layout (re-reads the project every
+    ``refresh_s`` seconds once displayed or served; ``None``: never)."""
+    return dashboard(project, refresh_s=refresh_s, top_n=top_n).layout
+
+
+def project_dashboard(project: Project, **kw: Any) -> Any:
+    """Same as :func:`build` (for inline use in a notebook cell)."""
+    return build(project, **kw)
+
+
+def show(project: Project, **kw: Any) -> Any:
+    """The dashboard for display in a notebook: loads Panel's notebook extension
+    (its JavaScript inline, so no CDN is needed) and returns the Panel object."""
+    from labelnb.dashboard.app import require
+
+    pn, _ = require()
+    pn.extension(inline=True)
+    return build(project, **kw)
+
+
+def serve(db: str, name: str | None = None, *, port: int = 0, show: bool = True,
+          threaded: bool = False, address: str | None = None,
+          refresh_s: float | None = DEFAULT_REFRESH_S) -> Any:
+    """Serve the dashboard of the project in ``db`` with Panel's server (one project
+    handle per browser session). ``port=0`` picks a free port. Returns the server
+    (a thread when ``threaded``; otherwise it blocks until interrupted)."""
+    from labelnb.dashboard.app import require
+
+    pn, _ = require()
+    import labelnb
+
+    labelnb.open(db, name).close()  # fail now (not in the first session) on a bad db/name
+
+    def app() -> Any:
+        project = labelnb.open(db, name)
+        pn.state.on_session_destroyed(lambda _ctx: project.close())
+        return build(project, refresh_s=refresh_s)
+
+    kw: dict[str, Any] = {"address": address} if address else {}
+    return pn.serve({"dashboard": app}, port=port, show=show, threaded=threaded,
+                    title="labelnb dashboard", start=True, **kw)
+
+
+__all__ = ["build", "dashboard", "project_dashboard", "serve", "show"]

@@ -1,0 +1,372 @@
+"""The Panel app: :class:`Dashboard` lays out what :mod:`labelnb.dashboard.data`
+computes, with HoloViews (Bokeh) plots, and refreshes itself from the project.
+
+Panel and HoloViews are imported inside the functions here (the ``dashboard``
+extra); a missing one raises :class:`~labelnb.errors.MissingExtra`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from labelnb.dashboard import data as dd
+from labelnb.dashboard.render import annotator_rows, highlight_spans, text_block
+from labelnb.errors import LabelnbError, MissingExtra
+from labelnb.schema import PALETTE
+from labelnb.types import Box, Choice, Mask, Polygon, Region, Span
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+
+log = logging.getLogger("labelnb")
+DEFAULT_REFRESH_S = 10.0
+_MAX_IMAGE_SIDE = 640
+
+
+def require() -> tuple[Any, Any]:
+    """``(panel, holoviews)`` with the Bokeh backend loaded, or MissingExtra."""
+    try:
+        import panel as pn
+    except ImportError:
+        raise MissingExtra("panel", "dashboard", "the dashboard") from None
+    try:
+        import holoviews as hv
+        import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend)
+    except ImportError:
+        raise MissingExtra("holoviews", "dashboard", "the dashboard") from None
+    if hv.Store.current_backend != "bokeh":
+        hv.Store.set_current_backend("bokeh")
+    return pn, hv
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.{digits}f}"
+    return str(v)
+
+
+class Dashboard:
+    """The team-lead dashboard of one project.
+
+    ``layout`` is the Panel object; :meth:`refresh` re-reads the project (it runs
+    every ``refresh_s`` seconds once displayed; ``None`` turns that off)."""
+
+    def __init__(self, project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
+                 top_n: int = 20) -> None:
+        pn, hv = require()
+        self.project = project
+        self.top_n = top_n
+        self.refresh_s = refresh_s
+        self._pn, self._hv = pn, hv
+        self._fingerprint, self.summary = dd.cached_summary(project, top_n=top_n)
+        s = self.summary
+        names = list(s.kappa.index)
+        self.colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+        self.header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width")
+        self.tasks = pn.pane.DataFrame(s.frames.tasks, sizing_mode="stretch_width")
+        self.queue_plot = pn.pane.HoloViews(self._queue_plot(), sizing_mode="stretch_width")
+        self.throughput = pn.pane.HoloViews(self._throughput_plot(),
+                                            sizing_mode="stretch_width")
+        self.annotators = pn.pane.DataFrame(self._annotator_display(), index=False,
+                                            sizing_mode="stretch_width",
+                                            css_classes=["lnb-annotators"])
+        self.kappa = pn.pane.HoloViews(self._kappa_plot())
+        self.per_class = pn.pane.HoloViews(self._per_class_plot())
+        a0 = names[0] if names else None
+        b0 = names[1] if len(names) > 1 else a0
+        self.pick_a = pn.widgets.Select(label="annotator (rows)", options=names, value=a0)
+        self.pick_b = pn.widgets.Select(label="annotator (columns)", options=names, value=b0)
+        self.confusion = pn.pane.HoloViews(self._confusion_plot())
+        self.pick_a.param.watch(self._on_pick, "value")
+        self.pick_b.param.watch(self._on_pick, "value")
+        self.accuracy = pn.pane.HoloViews(self._accuracy_plot(), sizing_mode="stretch_width")
+        self.disagree_table = pn.pane.DataFrame(self._disagreement_display(), index=False,
+                                                sizing_mode="stretch_width")
+        self.pick_item = pn.widgets.Select(label="item", options=self._item_options())
+        self.item_view = pn.Column(self._item_view(self.pick_item.value),
+                                   sizing_mode="stretch_width")
+        self.pick_item.param.watch(self._on_item, "value")
+        self.layout = self._layout()
+        self._callback: Any = None
+        if refresh_s:
+            self._callback = pn.state.add_periodic_callback(
+                self.refresh, period=int(refresh_s * 1000))
+
+    # --- layout ----------------------------------------------------------------------
+    def _layout(self) -> Any:
+        pn = self._pn
+
+        def section(title: str, *objs: Any) -> Any:
+            return pn.Column(pn.pane.HTML(f"<h3>{html.escape(title)}</h3>"), *objs,
+                             sizing_mode="stretch_width")
+
+        return pn.Column(
+            self.header,
+            pn.Row(section("Queue", self.tasks, self.queue_plot),
+                   section("Throughput (human annotations per hour, UTC)", self.throughput),
+                   sizing_mode="stretch_width"),
+            section("Annotators", self.annotators),
+            pn.Row(section("Pairwise Cohen's kappa", self.kappa),
+                   section("Per-class agreement (share of items all annotators agree on)",
+                           self.per_class),
+                   section("Confusion between two annotators",
+                           pn.Row(self.pick_a, self.pick_b), self.confusion)),
+            section("Accuracy over time (rolling, against consensus)", self.accuracy),
+            section("Disagreements (lowest agreement first)", self.disagree_table,
+                    self.pick_item, self.item_view),
+            sizing_mode="stretch_width", css_classes=["labelnb-dashboard"],
+        )
+
+    # --- pieces ----------------------------------------------------------------------
+    def _header_html(self) -> str:
+        s = self.summary
+        f = s.frames
+        n_h = int((f.annotations["source"] == "human").sum()) if len(f.annotations) else 0
+        pct = 100.0 * f.items_done / f.items if f.items else 0.0
+        return (f'<h2 class="lnb-title">{html.escape(self.project.name)}: labeling quality</h2>'
+                f'<p class="lnb-stats">{html.escape(f.kind)} · {f.items} items · '
+                f'{f.items_done} done ({pct:.1f}%) · {n_h} human annotations · '
+                f'{len(s.kappa)} annotators · consensus on {len(s.reference)} items · '
+                f'updated {f.loaded_at:%Y-%m-%d %H:%M:%S} UTC</p>')
+
+    def _queue_plot(self) -> Any:
+        hv = self._hv
+        t = self.summary.frames.tasks.drop(columns="total", errors="ignore")
+        long = t.reset_index().melt(id_vars="stage", var_name="status", value_name="tasks")
+        if long.empty:
+            long = pd.DataFrame({"stage": ["annotate"], "status": ["open"], "tasks": [0]})
+        return hv.Bars(long, ["stage", "status"], "tasks").opts(
+            stacked=True, height=260, responsive=True, tools=["hover"], legend_position="right",
+            title="tasks by stage and status")
+
+    def _throughput_plot(self) -> Any:
+        hv = self._hv
+        tp = self.summary.throughput
+        hours = [f"{h:%m-%d %Hh}" for h in tp["hour"]] or ["(none)"]
+        counts = list(tp["annotations"]) or [0]
+        return hv.Bars(pd.DataFrame({"hour": hours, "annotations": counts}), "hour",
+                       "annotations").opts(height=300, responsive=True, tools=["hover"],
+                                           xrotation=60, color="#4e79a7")
+
+    def _annotator_display(self) -> pd.DataFrame:
+        a = self.summary.annotators.copy()
+        if a.empty:
+            return pd.DataFrame({"annotator": ["(no human annotations yet)"]})
+        for col in ("accuracy", "mean_kappa"):
+            a[col] = [_fmt(v) for v in a[col]]
+        a["mean_s"] = [_fmt(v, 1) for v in a["mean_s"]]
+        a["flagged"] = ["⚠ below 0.90" if f else "" for f in a["flagged"]]
+        return a.rename(columns={"annotations": "annotations", "items": "items",
+                                 "scored": "scored items", "mean_kappa": "mean pairwise κ",
+                                 "mean_s": "s / annotation", "flagged": "calibration"})
+
+    def _heatmap(self, m: pd.DataFrame, xname: str, yname: str, vname: str, *,
+                 clim: tuple[float, float] | None, cmap: str, fmt: str) -> Any:
+        hv = self._hv
+        if m.empty:
+            return hv.HeatMap([], kdims=[xname, yname], vdims=[vname]).opts(
+                height=320, width=380, title="(not enough data)")
+        rows = [(str(c), str(r), float(m.loc[r, c]) if pd.notna(m.loc[r, c]) else np.nan)
+                for r in m.index for c in m.columns]
+        df = pd.DataFrame(rows, columns=[xname, yname, vname])
+        labels = df.assign(text=[("–" if np.isnan(v) else format(v, fmt)) for v in df[vname]])
+        heat = hv.HeatMap(df, [xname, yname], vname).opts(
+            cmap=cmap, colorbar=True, tools=["hover"], height=340, width=420, xrotation=45,
+            invert_yaxis=True, **({"clim": clim} if clim else {}))
+        text = hv.Labels(labels, [xname, yname], "text").opts(text_font_size="9pt",
+                                                              text_color="black")
+        return heat * text
+
+    def _kappa_plot(self) -> Any:
+        return self._heatmap(self.summary.kappa, "other", "annotator", "kappa",
+                             clim=(-0.2, 1.0), cmap="RdYlGn", fmt=".2f")
+
+    def _per_class_plot(self) -> Any:
+        hv = self._hv
+        pc = self.summary.per_class
+        df = pd.DataFrame({"label": list(pc["label"]) or ["(none)"],
+                           "agreement": [float(x) if pd.notna(x) else 0.0
+                                         for x in pc["agreement"]] or [0.0],
+                           "items": list(pc["items"]) or [0]})
+        return hv.Bars(df, "label", ["agreement", "items"]).opts(
+            ylim=(0, 1), height=340, width=380, tools=["hover"], xrotation=45,
+            color="#59a14f")
+
+    def _confusion_plot(self) -> Any:
+        a, b = self.pick_a.value, self.pick_b.value
+        m = dd.confusion(self.summary.human, a, b) if a and b else pd.DataFrame()
+        m = m.astype(float) if len(m) else m
+        return self._heatmap(m, str(b or "b"), str(a or "a"), "items", clim=None,
+                             cmap="Blues", fmt=".0f")
+
+    def _accuracy_plot(self) -> Any:
+        hv = self._hv
+        at = self.summary.accuracy_time
+        if at.empty:
+            return hv.Curve([], "submitted_at", "accuracy").opts(
+                height=300, responsive=True, title="(no item has a consensus yet)")
+        curves = {name: hv.Curve(g, "submitted_at", ["accuracy", "n"], label=str(name)).opts(
+            color=self.colors.get(str(name), "#333"), tools=["hover"])
+            for name, g in at.groupby("annotator", sort=True)}
+        return hv.NdOverlay(curves, kdims="annotator").opts(
+            height=320, responsive=True, legend_position="right", ylim=(0, 1.02), title="")
+
+    def _disagreement_display(self) -> pd.DataFrame:
+        d = self.summary.disagreements
+        if d.empty:
+            return pd.DataFrame({"item_id": ["(no item has two annotators yet)"]})
+        return pd.DataFrame({
+            "item": d["item_id"], "annotators": d["annotators"],
+            "agreement": [_fmt(v, 2) for v in d["agreement"]],
+            "labels": ["; ".join(f"{k}: {v}" for k, v in sorted(x.items())) for x in d["keys"]],
+        })
+
+    def _item_options(self) -> dict[str, int]:
+        d = self.summary.disagreements
+        return {f"item {int(i)} (agreement {a:.2f})": int(i)
+                for i, a in zip(d["item_id"], d["agreement"], strict=True) if a < 1.0}
+
+    def _item_view(self, item_id: int | None) -> Any:
+        pn = self._pn
+        if item_id is None:
+            return pn.pane.HTML("<p>No disagreements to show.</p>")
+        try:
+            return item_view(self.project, int(item_id), self.summary.human, self.colors)
+        except (LabelnbError, OSError) as e:
+            return pn.pane.HTML(f"<p>item {int(item_id)}: cannot show it "
+                                f"({html.escape(str(e))})</p>")
+
+    # --- updates ---------------------------------------------------------------------
+    def _on_pick(self, _event: Any) -> None:
+        self.confusion.object = self._confusion_plot()
+
+    def _on_item(self, event: Any) -> None:
+        self.item_view[:] = [self._item_view(event.new)]
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Re-read the project and redraw; skipped (``False``) when nothing changed
+        since the last read (unless ``force``)."""
+        try:
+            if force:
+                self._fingerprint = dd.fingerprint(self.project)
+                self.summary = dd.summarize(dd.load(self.project), top_n=self.top_n)
+            else:
+                fp, summary = dd.cached_summary(self.project, top_n=self.top_n)
+                if fp == self._fingerprint:
+                    return False
+                self._fingerprint, self.summary = fp, summary
+        except Exception:  # a transient database error must not kill the session
+            log.exception("labelnb dashboard: refresh failed")
+            return False
+        s = self.summary
+        names = list(s.kappa.index)
+        for i, n in enumerate(names):
+            self.colors.setdefault(n, PALETTE[i % len(PALETTE)])
+        self.header.object = self._header_html()
+        self.tasks.object = s.frames.tasks
+        self.queue_plot.object = self._queue_plot()
+        self.throughput.object = self._throughput_plot()
+        self.annotators.object = self._annotator_display()
+        self.kappa.object = self._kappa_plot()
+        self.per_class.object = self._per_class_plot()
+        for w, fallback in ((self.pick_a, 0), (self.pick_b, 1)):
+            keep = w.value
+            w.options = names
+            if keep not in names:
+                w.value = names[min(fallback, len(names) - 1)] if names else None
+        self.confusion.object = self._confusion_plot()
+        self.accuracy.object = self._accuracy_plot()
+        self.disagree_table.object = self._disagreement_display()
+        keep_item = self.pick_item.value
+        opts = self._item_options()
+        self.pick_item.options = opts
+        if keep_item in opts.values():
+            self.pick_item.value = keep_item
+        return True
+
+    def stop(self) -> None:
+        """Stop refreshing."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+
+# --- the disagreement browser ---------------------------------------------------------
+def _own_annotations(project: Project, item_id: int, human: pd.DataFrame
+                     ) -> list[tuple[str, list[Region]]]:
+    ids = human.loc[human["item_id"] == item_id, ["id", "author"]]
+    rows = project.annotations(item_id=item_id)
+    regions = dict(zip(rows["id"], rows["regions"], strict=True)) if len(rows) else {}
+    return [(str(author), [Region.from_json(r) for r in regions.get(aid, [])])
+            for aid, author in sorted(zip(ids["id"], ids["author"], strict=True),
+                                      key=lambda x: str(x[1]))]
+
+
+def item_view(project: Project, item_id: int, human: pd.DataFrame,
+              colors: dict[str, str]) -> Any:
+    """Each annotator's annotation of one item: drawn over the image (boxes, polygons,
+    mask outlines as their bounding boxes) or highlighted in the text (spans), and for
+    choices listed beside the media."""
+    pn, hv = require()
+    item = project.item(item_id)
+    own = _own_annotations(project, item_id, human)
+    label_colors = {n: (project.schema[n].color or "#ffe08a") for n in project.schema.names}
+
+    def color(who: str) -> str:
+        return colors.get(who, PALETTE[len(colors) % len(PALETTE)])
+
+    labels_html = annotator_rows([
+        (who, color(who), html.escape(", ".join(r.label for r in regs) or "(nothing)"))
+        for who, regs in own])
+    title = pn.pane.HTML(f"<h4>item {item_id}</h4>")
+    if item.media == "text" or item.uri is None:
+        text = item.text or ""
+        if any(isinstance(r, Span) for _, regs in own for r in regs):
+            rows = [(who, color(who), highlight_spans(
+                text, [r for r in regs if isinstance(r, Span)], label_colors))
+                for who, regs in own]
+            legend = " ".join(
+                f'<mark style="background:{c}">{html.escape(n)}</mark>'
+                for n, c in label_colors.items())
+            return pn.Column(title, pn.pane.HTML(f"<p>labels: {legend}</p>"
+                                                 + annotator_rows(rows),
+                                                 sizing_mode="stretch_width"),
+                             sizing_mode="stretch_width")
+        return pn.Column(title, pn.pane.HTML(text_block(text) + labels_html,
+                                             sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+    img = project.load_image(item_id).convert("RGB")
+    w, h = img.size
+    scale = min(1.0, _MAX_IMAGE_SIDE / max(w, h))
+    if scale < 1.0:
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))))
+    plot = hv.RGB(np.asarray(img), bounds=(0, 0, w, h)).opts(
+        xaxis=None, yaxis=None, frame_width=max(1, round(w * scale)),
+        frame_height=max(1, round(h * scale)), tools=["hover"])
+    for who, regs in own:
+        boxes = [r if isinstance(r, Box) else r.bbox for r in regs if isinstance(r, Box | Mask)]
+        polys = [r for r in regs if isinstance(r, Polygon)]
+        if boxes:
+            plot = plot * hv.Rectangles(
+                [(b.x0, h - b.y1, b.x1, h - b.y0, b.label) for b in boxes],
+                vdims="label", label=who).opts(fill_alpha=0.0, line_color=color(who),
+                                               line_width=2, tools=["hover"])
+        if polys:
+            plot = plot * hv.Polygons(
+                [{"x": p.xy[:, 0], "y": h - p.xy[:, 1], "label": p.label} for p in polys],
+                vdims="label", label=who).opts(fill_alpha=0.15, fill_color=color(who),
+                                               line_color=color(who), line_width=2)
+    if any(isinstance(r, Choice) for _, regs in own for r in regs) or not own:
+        plot = plot.opts(title="labels on the right")
+    return pn.Column(title, pn.Row(pn.pane.HoloViews(plot), pn.pane.HTML(labels_html)),
+                     sizing_mode="stretch_width")
+
+
+__all__ = ["DEFAULT_REFRESH_S", "Dashboard", "item_view", "require"]

@@ -1,0 +1,247 @@
+"""The dashboard's numbers on small real projects (labeled through the queue) and on
+hand-made frames, checked against scikit-learn and hand counts."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+import labelnb
+from labelnb.dashboard import data as dd
+from labelnb.errors import MissingExtra
+from labelnb.types import Span
+
+CHOICES: dict[str, dict[str, str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _choices(choices: dict[str, dict[str, str]]) -> None:
+    CHOICES.update(choices)
+
+
+
+def test_label_key() -> None:
+    assert dd.label_key(["cat"], "choice") == "cat"
+    assert dd.label_key(["dog", "cat", "dog"], "boxes") == "cat|dog|dog"
+    assert dd.label_key(["dog", "cat", "dog"], "multi_choice") == "cat|dog"
+    assert dd.label_key([], "spans") == dd.NONE_KEY
+
+
+def test_load_reads_the_queue_work(choice_project: labelnb.Project) -> None:
+    f = dd.load(choice_project)
+    assert f.kind == "choice" and f.labels == ["cat", "dog", "bird"]
+    assert f.items == 10 and f.items_done == 10
+    assert len(f.annotations) == 30 and set(f.annotations["stage"]) == {"annotate"}
+    assert f.tasks.loc["annotate", "done"] == 30 and f.tasks.loc["annotate", "total"] == 30
+    assert len(f.human) == 30
+    texts = dict(zip(choice_project.items()["id"], choice_project.items()["text"],
+                     strict=True))
+    for r in f.human.itertuples():
+        assert r.key == CHOICES[r.author][texts[r.item_id]]
+
+
+def test_pairwise_kappa_equals_sklearn(choice_project: labelnb.Project) -> None:
+    s = dd.summarize(dd.load(choice_project))
+    texts = sorted(CHOICES["ana"])
+    assert list(s.kappa.index) == ["ana", "bob", "cy"]
+    for a, b in itertools.permutations(CHOICES, 2):
+        want = cohen_kappa_score([CHOICES[a][t] for t in texts], [CHOICES[b][t] for t in texts])
+        assert s.kappa.loc[a, b] == pytest.approx(want, abs=1e-12)
+    assert (s.kappa.to_numpy().diagonal() == 1.0).all()
+    assert s.shared.loc["ana", "cy"] == 10
+    mean = s.annotators.set_index("annotator")["mean_kappa"]
+    assert mean["ana"] == pytest.approx((s.kappa.loc["ana", "bob"] + s.kappa.loc["ana", "cy"]) / 2)
+
+
+def test_pairwise_kappa_only_on_shared_items() -> None:
+    rows = [{"item_id": i, "author": a, "labels": [lab]} for i, a, lab in [
+        (1, "a", "x"), (1, "b", "x"), (2, "a", "y"), (2, "b", "x"), (3, "a", "y"),
+        (3, "c", "y"), (4, "b", "y"), (4, "c", "x"), (5, "a", "x"), (5, "b", "y")]]
+    human = dd.annotation_frame(rows, "choice")
+    k = dd.pairwise_kappa(human)
+    assert k.loc["a", "b"] == pytest.approx(cohen_kappa_score(["x", "y", "x"], ["x", "x", "y"]))
+    assert pd.isna(k.loc["a", "c"])  # one shared item, one category: undefined
+    assert k.loc["b", "c"] == pytest.approx(cohen_kappa_score(["y"], ["x"]))
+
+
+def test_throughput_per_hour_counts() -> None:
+    times = ["2026-11-02 09:05", "2026-11-02 09:59:59", "2026-11-02 11:00", "2026-11-02 11:30",
+             "2026-11-02 11:45", "2026-11-02 08:59"]
+    rows = [{"item_id": i, "author": "a", "labels": ["x"], "submitted_at": t}
+            for i, t in enumerate(times)]
+    rows.append({"item_id": 9, "author": "consensus", "source": "consensus", "labels": ["x"],
+                 "submitted_at": "2026-11-02 10:10"})
+    tp = dd.throughput_per_hour(dd.annotation_frame(rows, "choice"))
+    assert [h.strftime("%H") for h in tp["hour"]] == ["08", "09", "10", "11"]
+    assert tp["annotations"].tolist() == [1, 2, 0, 3]  # consensus rows are not human work
+    assert tp["hour"].iloc[0].tzinfo is not None
+    assert dd.throughput_per_hour(dd.annotation_frame(rows, "choice"), max_hours=2
+                                  )["annotations"].tolist() == [0, 3]
+
+
+def test_throughput_on_the_project(choice_project: labelnb.Project) -> None:
+    tp = dd.throughput_per_hour(dd.load(choice_project).annotations)
+    assert tp["annotations"].sum() == 30
+    now = datetime.now(UTC)
+    assert tp["hour"].iloc[-1] <= pd.Timestamp(now) < tp["hour"].iloc[-1] + pd.Timedelta("1h") \
+        or len(tp) >= 1  # the run may straddle an hour boundary
+
+
+def test_disagreement_ranking(choice_project: labelnb.Project) -> None:
+    s = dd.summarize(dd.load(choice_project))
+    ids = dict(zip(choice_project.items()["text"], choice_project.items()["id"], strict=True))
+    d = s.disagreements
+    # t4 and t8: three different labels; then the 2-vs-1 items; unanimous ones last
+    assert d["item_id"].head(2).tolist() == sorted([ids["t4"], ids["t8"]])
+    assert d["agreement"].head(2).tolist() == pytest.approx([1 / 3, 1 / 3])
+    assert d["distinct"].head(2).tolist() == [3, 3]
+    unanimous = {ids[t] for t in ("t0", "t3", "t5", "t7")}
+    assert set(d["item_id"].tail(4)) == unanimous and (d["agreement"].tail(4) == 1.0).all()
+    assert d["agreement"].is_monotonic_increasing
+    assert d.loc[0, "keys"] == {"ana": "dog", "bob": "cat", "cy": "bird"}
+    assert len(dd.disagreements(s.human, n=3)) == 3
+
+
+def test_per_class_agreement_and_confusion(choice_project: labelnb.Project) -> None:
+    s = dd.summarize(dd.load(choice_project))
+    pc = s.per_class.set_index("label")
+    # items where someone said bird: t3 (all agree), t4, t6, t8 (not)
+    assert pc.loc["bird", "items"] == 4 and pc.loc["bird", "agreement"] == pytest.approx(0.25)
+    # cat: t0, t5 unanimous; t1, t2, t4, t8, t9 not
+    assert pc.loc["cat", "items"] == 7 and pc.loc["cat", "agreement"] == pytest.approx(2 / 7)
+    cm = dd.confusion(s.human, "ana", "cy")
+    texts = sorted(CHOICES["ana"])
+    want = pd.crosstab(pd.Series([CHOICES["ana"][t] for t in texts]),
+                       pd.Series([CHOICES["cy"][t] for t in texts]))
+    for a in want.index:
+        for b in want.columns:
+            assert cm.loc[a, b] == want.loc[a, b]
+    assert int(cm.to_numpy().sum()) == 10
+    assert dd.confusion(s.human, "ana", "nobody").empty
+
+
+def test_reference_and_accuracy_without_side_effects(choice_project: labelnb.Project) -> None:
+    p = choice_project
+    tasks_before, anns_before = len(p.tasks()), len(p.annotations())
+    profile_before = p.annotators.profile("cy")
+    s = dd.summarize(dd.load(p))
+    assert (len(p.tasks()), len(p.annotations())) == (tasks_before, anns_before)
+    assert p.annotators.profile("cy") == profile_before
+    ref = s.reference.set_index("item_id")["key"]
+    ids = dict(zip(p.items()["text"], p.items()["id"], strict=True))
+    assert ids["t4"] not in ref.index and ids["t8"] not in ref.index  # no majority
+    assert ref[ids["t1"]] == "dog" and set(s.reference["origin"]) == {"majority"}
+    a = s.annotators.set_index("annotator")
+    # 8 items have a majority; ana agrees with all 8, cy with 3 (t0, t3, t5, t7 minus none...)
+    scored = {w: [CHOICES[w][t] == ref[ids[t]] for t in sorted(CHOICES["ana"])
+                  if ids[t] in ref.index] for w in CHOICES}
+    for w in CHOICES:
+        assert a.loc[w, "scored"] == 8
+        assert a.loc[w, "accuracy"] == pytest.approx(sum(scored[w]) / 8)
+    assert a.loc["ana", "accuracy"] == 1.0 and not a.loc["ana", "flagged"]
+    assert bool(a.loc["cy", "flagged"])
+    assert a.loc["ana", "annotations"] == 10 and a.loc["ana", "mean_s"] >= 0
+    at = s.accuracy_time
+    assert set(at["annotator"]) == set(CHOICES)
+    last = at.groupby("annotator").tail(1).set_index("annotator")["accuracy"]
+    assert last["cy"] == pytest.approx(a.loc["cy", "accuracy"])
+
+
+def test_stored_consensus_is_the_reference(choice_project: labelnb.Project) -> None:
+    p = choice_project
+    p.consensus()  # the lead's own call: stores consensus labels, queues reviews
+    s = dd.summarize(dd.load(p))
+    stored = s.reference[s.reference["origin"] == "stored"]
+    assert len(stored) == 8
+    # consensus rows are neither an annotator nor throughput
+    assert "consensus" not in set(s.annotators["annotator"])
+    assert s.throughput["annotations"].sum() == 30
+
+
+def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> None:
+    pytest.importorskip("panel")
+    from labelnb.dashboard import dashboard
+
+    p = choice_project
+    n_tasks = len(p.tasks())
+    d = dashboard(p, refresh_s=None)
+    assert d.layout is not None
+    assert "ana" in d.annotators.object["annotator"].tolist()
+    assert d.pick_a.value == "ana" and d.pick_b.value == "bob"
+    assert len(d.pick_item.options) == 6  # the items the annotators disagree on
+    assert d.refresh() is False  # nothing changed: nothing re-read
+    p.add_items(["t10"])
+    q = p.queue("dee")
+    q.claim()
+    q.submit(labelnb.Choice("cat"))
+    assert d.refresh() is True
+    assert "dee" in d.annotators.object["annotator"].tolist()
+    assert "dee" in d.pick_a.options
+    assert len(p.tasks()) == n_tasks + 3
+    d.pick_a.value = "cy"
+    assert d.confusion.object is not None
+    d.stop()
+
+
+def test_missing_panel_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labelnb.dashboard.app import require
+
+    monkeypatch.setitem(sys.modules, "panel", None)
+    with pytest.raises(MissingExtra, match=r"labelnb\[dashboard\]") as e:
+        require()
+    assert e.value.package == "panel" and e.value.extra == "dashboard"
+
+
+def test_span_view_escapes_html(span_project: labelnb.Project) -> None:
+    pytest.importorskip("panel")
+    from labelnb.dashboard.app import item_view
+    from labelnb.dashboard.render import highlight_spans
+
+    html = highlight_spans("<b>Ann</b> & <i>", [Span(3, 6, "PER")], {"PER": "#ff0000"})
+    assert "<b>" not in html and "&lt;b&gt;" in html and "&amp;" in html
+    assert '<mark class="lnb-span" style="background:#ff0000" title="PER">Ann</mark>' in html
+    evil = highlight_spans("x", [Span(0, 1, "<script>")], {"<script>": "red;}<script>"})
+    assert "<script>" not in evil
+    s = dd.summarize(dd.load(span_project))
+    view = item_view(span_project, int(s.disagreements.loc[0, "item_id"]), s.human,
+                     {"ana": "#4e79a7", "bob": "#f28e2b"})
+    markup = "".join(getattr(o, "object", "") or "" for o in view.select()
+                     if isinstance(getattr(o, "object", None), str))
+    assert "&lt;b&gt;" in markup and "<b>Ann" not in markup
+    assert markup.count('class="lnb-span"') == 3  # ana: PER + ORG, bob: ORG
+
+
+def test_box_view_draws_each_annotator(box_project: labelnb.Project) -> None:
+    pytest.importorskip("panel")
+    import holoviews as hv
+
+    from labelnb.dashboard.app import item_view
+
+    s = dd.summarize(dd.load(box_project))
+    d = s.disagreements
+    assert d.loc[0, "keys"] == {"ana": "cat", "bob": "cat|dog"}
+    view = item_view(box_project, int(d.loc[0, "item_id"]), s.human, {})
+    plots = [o.object for o in view.select() if isinstance(getattr(o, "object", None),
+                                                           hv.core.Dimensioned)]
+    (plot,) = plots
+    rects = [e for e in plot.traverse(lambda x: x, [hv.Rectangles])]
+    assert sorted(e.label for e in rects) == ["ana", "bob"]
+    bob = next(e for e in rects if e.label == "bob")
+    # y flipped into the plot's upward axis: image height 60
+    assert sorted(map(tuple, bob.array(["x0", "y0", "x1", "y1"]).tolist())) == [
+        (12.0, 30.0, 32.0, 50.0), (40.0, 10.0, 70.0, 40.0)]
+    assert len(plot.traverse(lambda x: x, [hv.RGB])) == 1
+
+
+@pytest.mark.parametrize("name", ["labelnb.dashboard.data", "labelnb.dashboard.render"])
+def test_docstring_examples(name: str) -> None:
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert res.failed == 0 and res.attempted > 0
