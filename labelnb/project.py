@@ -696,8 +696,7 @@ class Project:
     def annotate(self, annotator: str, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets)."""
         try:
-            # labelnb.widgets does not define annotate yet: the import fails (ImportError).
-            from labelnb.widgets import annotate as _annotate  # type: ignore[attr-defined]
+            from labelnb.widgets import annotate as _annotate
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
         return _annotate(self, annotator, **kw)

@@ -1,0 +1,127 @@
+"""What every annotator widget shares: labels, the pulled image, the session hooks.
+
+The browser asks for the display image with a ``{"type": "image", "key": ...}``
+message and gets the bytes back in a buffer (never base64, never a trait that is
+re-sent on every change). A bound widget (see :func:`labelnb.widgets.annotate`)
+forwards ``submit`` / ``skip`` / ``heartbeat`` messages to its session.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import anywidget
+import traitlets
+
+from labelnb.errors import ValidationError
+from labelnb.schema import Kind, LabelClass, Schema
+from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._media import ImageLike, as_pil, encode_display
+
+STATIC = Path(__file__).parent / "static"
+_keys = itertools.count(1)
+
+
+class SessionHooks(Protocol):
+    """What a bound widget calls (implemented by :class:`~labelnb.widgets.session.Session`)."""
+
+    def on_submit(self, msg: Mapping[str, Any]) -> None: ...
+    def on_skip(self, msg: Mapping[str, Any]) -> None: ...
+    def on_heartbeat(self, msg: Mapping[str, Any]) -> None: ...
+
+
+def make_schema(kind: Kind, labels: Sequence[LabelClass | str | Mapping[str, Any]] | None,
+                schema: Schema | None, allowed: Iterable[str]) -> Schema:
+    if schema is not None and labels is not None:
+        raise ValidationError("give labels=[...] or schema=..., not both")
+    if schema is None:
+        if labels is None:
+            raise ValidationError("give the classes: labels=['cat', 'dog'] or schema=Schema(...)")
+        return Schema(kind, labels)
+    if not isinstance(schema, Schema):
+        raise ValidationError(f"field 'schema' must be a labelnb.Schema, got "
+                              f"{type(schema).__name__}")
+    if schema.kind not in allowed:
+        raise ValidationError(f"this widget annotates {' / '.join(allowed)}, but the schema's "
+                              f"kind is {schema.kind!r}")
+    return schema
+
+
+class AnnotatorBase(anywidget.AnyWidget):
+    """Base of the annotator widgets (not used directly)."""
+
+    _labels = traitlets.List(traitlets.Dict()).tag(sync=True)
+    _item = traitlets.Dict().tag(sync=True)  # {"key", "has_image", "width", "height", ...}
+    _status = traitlets.Unicode("").tag(sync=True)
+    _message = traitlets.Unicode("").tag(sync=True)
+    _bound = traitlets.Bool(False).tag(sync=True)
+    _done = traitlets.Bool(False).tag(sync=True)
+    _heartbeat_s = traitlets.Float(0.0).tag(sync=True)
+    current_label = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, schema: Schema, max_display: int = 960, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.schema = schema
+        self.max_display = int(max_display)
+        self.scale: DisplayScale | None = None
+        self._image_bytes: tuple[bytes, str] | None = None
+        self._session: SessionHooks | None = None
+        #: the :class:`~labelnb.widgets.session.Session` of a bound widget, else None
+        self.session: Any = None
+        self._labels = [{"name": c.name, "color": c.color, "hotkey": c.hotkey}
+                        for c in schema.labels]
+        self.current_label = schema.labels[0].name
+        self.on_msg(self._on_front_msg)
+
+    # --- media -----------------------------------------------------------------------
+    def _set_media(self, image: ImageLike | None = None, text: str | None = None) -> None:
+        """Show a new item: encode the display copy once; the browser pulls it."""
+        key = f"i{next(_keys)}"
+        if image is not None:
+            im = as_pil(image)
+            w, h = im.size
+            self.scale = DisplayScale.fit(w, h, self.max_display)
+            self._image_bytes = encode_display(im, self.scale.display_width,
+                                               self.scale.display_height)
+            self._item = {"key": key, "has_image": True, **self.scale.to_json(),
+                          "text": text if text is not None else None}
+        else:
+            self.scale = None
+            self._image_bytes = None
+            self._item = {"key": key, "has_image": False, "text": text}
+
+    @property
+    def item_key(self) -> str:
+        return str(self._item.get("key", ""))
+
+    # --- messages from the browser ----------------------------------------------------
+    def _on_front_msg(self, _w: Any, content: Any, buffers: Any) -> None:
+        if not isinstance(content, Mapping):
+            return
+        kind = content.get("type")
+        if kind == "image":
+            self._send_image(str(content.get("key", "")))
+        elif self._session is not None:
+            if kind == "submit":
+                self._session.on_submit(content)
+            elif kind == "skip":
+                self._session.on_skip(content)
+            elif kind == "heartbeat":
+                self._session.on_heartbeat(content)
+
+    def _send_image(self, key: str) -> None:
+        if self._image_bytes is None or key != self.item_key:
+            return  # a request for an item that is no longer shown
+        data, mime = self._image_bytes
+        self.send({"type": "image", "key": key, "mime": mime}, buffers=[data])
+
+    def _bind(self, session: SessionHooks, heartbeat_s: float) -> None:
+        self._session = session
+        self._bound = True
+        self._heartbeat_s = float(heartbeat_s)
+
+    def _ack(self, client_id: str, annotation_id: str | None) -> None:
+        self.send({"type": "ack", "client_id": client_id, "annotation_id": annotation_id})

@@ -1,0 +1,123 @@
+"""``BoxAnnotator``: draw, move, resize, relabel and delete boxes on an image.
+
+Drawing, dragging and undo/redo run in the browser (``static/box.js``); only committed
+changes come back, as a list of Box JSON in display pixels, which
+:class:`~labelnb.widgets._geometry.DisplayScale` maps to original pixels.
+
+>>> import numpy as np
+>>> w = BoxAnnotator(np.zeros((1200, 1600, 3), np.uint8), labels=["cat", "dog"],
+...                  annotations=[Box(100, 50, 400, 300, "dog")])
+>>> w.annotations
+[Box(x0=100.0, y0=50.0, x1=400.0, y1=300.0, label='dog', score=None, attributes={})]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import traitlets
+
+from labelnb.errors import ValidationError
+from labelnb.schema import LabelClass, Schema
+from labelnb.types import Box, Region
+from labelnb.widgets._base import STATIC, AnnotatorBase, make_schema
+from labelnb.widgets._media import ImageLike
+
+
+class BoxAnnotator(AnnotatorBase):
+    """Draw boxes on an image.
+
+    Mouse: drag on the image to draw a box with the current class; click a box to
+    select it, drag it to move, drag a handle to resize. Keys: the class hotkeys
+    (``1``, ``2``, ...) pick the class (and relabel the selected box), Delete /
+    Backspace deletes, Ctrl+Z / Ctrl+Shift+Z undo and redo, Escape deselects.
+
+    ``image`` is a path or URI, a PIL image, a numpy array or encoded bytes; it is
+    shown downscaled to at most ``max_display`` pixels on its longer side. Read
+    :attr:`annotations` for the boxes in original pixels (corners snapped to whole
+    pixels).
+    """
+
+    _esm = STATIC / "box.js"
+    _css = STATIC / "box.css"
+    _boxes = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
+    _suggestions = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
+
+    def __init__(self, image: ImageLike | None = None, *,
+                 labels: Sequence[LabelClass | str | Mapping[str, Any]] | None = None,
+                 schema: Schema | None = None, annotations: Iterable[Box] = (),
+                 suggestions: Iterable[Region] = (), max_display: int = 960) -> None:
+        super().__init__(make_schema("boxes", labels, schema, ("boxes",)), max_display)
+        if image is not None:
+            self.load(image, annotations=annotations, suggestions=suggestions)
+
+    def load(self, image: ImageLike, *, annotations: Iterable[Box] = (),
+             suggestions: Iterable[Region] = ()) -> None:
+        """Show another image (clears the boxes unless ``annotations`` are given)."""
+        with self.hold_sync():  # one message: the browser sees the item and its boxes at once
+            self._set_media(image=image)
+            self._boxes = []
+            self.annotations = list(annotations)
+            self.suggestions = list(suggestions)
+
+    # --- the committed boxes, in original pixels ---------------------------------------
+    @property
+    def annotations(self) -> list[Box]:
+        """The committed boxes in original pixels, checked against the image and schema."""
+        return self.boxes_from_display(self._boxes)
+
+    @annotations.setter
+    def annotations(self, boxes: Iterable[Box]) -> None:
+        self._boxes = [self._to_display(b, f"annotation {i}") for i, b in enumerate(boxes)]
+
+    @property
+    def suggestions(self) -> list[Box]:
+        """Pre-annotations shown dashed; a click (or ``y`` for all) accepts them."""
+        return self.boxes_from_display(self._suggestions, check_labels=False)
+
+    @suggestions.setter
+    def suggestions(self, regions: Iterable[Region]) -> None:
+        out = []
+        for i, r in enumerate(regions):
+            if isinstance(r, Box) and r.label in self.schema:
+                out.append(self._to_display(r, f"suggestion {i}"))
+        self._suggestions = out
+
+    def _require_scale(self) -> Any:
+        if self.scale is None:
+            raise ValidationError("BoxAnnotator: no image is loaded; pass image=... or call "
+                                  ".load(image)")
+        return self.scale
+
+    def _to_display(self, b: Box, where: str) -> dict[str, Any]:
+        if not isinstance(b, Box):
+            raise ValidationError(f"BoxAnnotator {where}: expected a Box, got "
+                                  f"{type(b).__name__}")
+        scale = self._require_scale()
+        self.schema.check_region(b, f"BoxAnnotator {where}", width=scale.width,
+                                 height=scale.height)
+        return dict(scale.box_to_display(b))
+
+    def boxes_from_display(self, items: Iterable[Mapping[str, Any]], *,
+                           check_labels: bool = True) -> list[Box]:
+        """Display-pixel Box JSON (as the browser sends it) as boxes in original pixels."""
+        items = list(items)
+        if not items:
+            return []
+        scale = self._require_scale()
+        out = []
+        for i, d in enumerate(items):
+            where = f"BoxAnnotator box {i}"
+            b = scale.box_to_original(d, where=where)
+            if check_labels:
+                self.schema.check_region(b, where, width=scale.width, height=scale.height)
+            out.append(b)
+        return out
+
+    def regions_from_msg(self, msg: Mapping[str, Any]) -> list[Region]:
+        """The regions of a bound ``submit`` message."""
+        regions = msg.get("regions", [])
+        if not isinstance(regions, list):
+            raise ValidationError("submit: field 'regions' must be a list")
+        return list(self.boxes_from_display(regions))

@@ -1,0 +1,165 @@
+"""``annotate(project, annotator)``: an annotator widget bound to the project's queue.
+
+The session claims a task, shows its item (a :class:`BoxAnnotator` view for
+``boxes``, a :class:`ChoiceAnnotator` view for ``choice`` / ``multi_choice``), shows
+the item's pre-annotations as suggestions, and on the browser's ``submit`` message
+(Enter) stores the annotation and claims the next task; ``skip`` (S) gives the task
+back. The browser makes a new ``client_id`` per submit, so a retried submit stores
+one annotation. While an item is open the browser sends heartbeats that extend the
+lease.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from labelnb.errors import LabelnbError, LeaseExpired, ValidationError
+from labelnb.types import Region
+from labelnb.widgets.box import BoxAnnotator
+from labelnb.widgets.choice import ChoiceAnnotator
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+    from labelnb.queue.queue import Task
+
+log = logging.getLogger("labelnb")
+
+
+class Session:
+    """The state machine behind :func:`annotate` (one annotator, one queue).
+
+    States: showing a task (``task`` is set) or done (``task is None``, the widget
+    shows the done message). ``done`` counts the submits of this session.
+    """
+
+    def __init__(self, project: Project, annotator: str, *, max_display: int = 960,
+                 model_version: str | None = None, heartbeat_s: float | None = None) -> None:
+        self.project = project
+        self.annotator = annotator
+        self.queue = project.queue(annotator)
+        self.model_version = model_version
+        kind = project.schema.kind
+        self.widget: BoxAnnotator | ChoiceAnnotator
+        if kind == "boxes":
+            self.widget = BoxAnnotator(schema=project.schema, max_display=max_display)
+        elif kind in ("choice", "multi_choice"):
+            self.widget = ChoiceAnnotator(schema=project.schema, max_display=max_display)
+        else:
+            raise LabelnbError(
+                f"project {project.name!r}: there is no annotation widget for kind {kind!r} "
+                "yet (boxes, choice and multi_choice have one)"
+            )
+        ttl = float(project.settings.get("lease_ttl_s", 600))
+        hb = heartbeat_s if heartbeat_s is not None else max(5.0, min(60.0, ttl / 3))
+        self.widget._bind(self, hb)
+        self.widget.session = self
+        self.task: Task | None = None
+        self.done = 0
+        self.skipped = 0
+        self._submitted: dict[str, str] = {}  # client_id -> annotation id
+        self.next()
+
+    # --- state transitions -------------------------------------------------------------
+    def next(self, message: str = "") -> None:
+        """Claim the next task and show it, or show the done message. An item that
+        cannot be shown (a missing or broken image) is skipped, with a message."""
+        notes = [message] if message else []
+        w = self.widget
+        while True:
+            self.task = self.queue.claim()
+            if self.task is None:
+                w._message = " ".join(notes)
+                w._done = True
+                w._status = f"{self.done} done · the queue is empty, nothing left to label"
+                return
+            item = self.task.item
+            try:
+                self._show(self.task)
+            except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
+                notes.append(f"item {item.id} could not be shown and was skipped ({e}).")
+                self.queue.skip(reason=f"could not be shown: {e}")
+                self.skipped += 1
+                continue
+            w._message = " ".join(notes)
+            w._done = False
+            w._status = f"{self.done} done · item {item.id}"
+            return
+
+    def _show(self, task: Task) -> None:
+        w = self.widget
+        item = task.item
+        suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
+        if isinstance(w, BoxAnnotator) or item.media == "image":
+            w.load(self.project.load_image(item.id), suggestions=suggestions)
+        else:
+            w.load(text=item.text or "", suggestions=suggestions)
+
+    def _current(self, msg: Mapping[str, Any]) -> bool:
+        """Whether a browser message is about the item on screen (not a stale one)."""
+        return self.task is not None and msg.get("key") == self.widget.item_key
+
+    def on_submit(self, msg: Mapping[str, Any]) -> None:
+        client_id = str(msg.get("client_id") or "")
+        if client_id and client_id in self._submitted:  # a retry: already stored
+            self.widget._ack(client_id, self._submitted[client_id])
+            return
+        if not client_id or not self._current(msg):
+            return
+        assert self.task is not None
+        try:
+            regions = self.widget.regions_from_msg(msg)
+            if isinstance(self.widget, ChoiceAnnotator) and not regions:
+                raise ValidationError("choose a class first (its number key), then Enter")
+            dur = msg.get("duration_s")
+            duration = float(dur) if isinstance(dur, int | float) and dur >= 0 else None
+            ann_id = self.queue.submit(regions, client_id=client_id, duration_s=duration)
+        except LeaseExpired as e:
+            self.next(f"{e} — showing the next item.")
+            return
+        except LabelnbError as e:
+            self.widget._message = str(e)
+            return
+        self._submitted[client_id] = ann_id
+        self.done += 1
+        self.widget._ack(client_id, ann_id)
+        self.next()
+
+    def on_skip(self, msg: Mapping[str, Any]) -> None:
+        if not self._current(msg):
+            return
+        try:
+            self.queue.skip()
+        except LeaseExpired:
+            log.info("labelnb: the skipped task's lease had already expired")
+        self.skipped += 1
+        self.next()
+
+    def on_heartbeat(self, msg: Mapping[str, Any]) -> None:
+        if not self._current(msg):
+            return
+        try:
+            self.queue.heartbeat()
+        except LeaseExpired as e:
+            self.next(f"{e} — showing the next item.")
+
+    def close(self) -> None:
+        """Give the open task back (unworked) and stop."""
+        if self.task is not None and self.queue.current is not None:
+            try:
+                self.queue.release()
+            except LeaseExpired:
+                log.info("labelnb: the open task's lease had already expired")
+        self.task = None
+        self.widget._done = True
+        self.widget._status = f"{self.done} done · closed"
+
+
+def annotate(project: Project, annotator: str, **kw: Any) -> BoxAnnotator | ChoiceAnnotator:
+    """An annotator widget bound to ``project``'s queue for ``annotator``.
+
+    Keyword arguments go to :class:`Session` (``max_display``, ``model_version`` of
+    the suggestions, ``heartbeat_s``). The session is ``widget.session``.
+    """
+    return Session(project, annotator, **kw).widget

@@ -1,0 +1,226 @@
+// labelnb ChoiceAnnotator front-end: a plain ES module for anywidget (no bundler).
+// A class hotkey picks (or, with multi, toggles) a class; Enter commits it.
+// Item text and label names reach the DOM only through textContent.
+
+/** @typedef {{name: string, color: string, hotkey: string | null}} Label */
+
+/** @returns {string} */
+function newId() {
+  if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+}
+
+/** @param {string} tag @param {string} cls @param {string} [text] */
+function h(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** @param {{model: any, el: HTMLElement}} ctx */
+function render({ model, el }) {
+  const root = h("div", "lnb-choice");
+  root.tabIndex = 0;
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  const header = h("div", "lnb-header");
+  const status = h("span", "lnb-status");
+  const message = h("span", "lnb-message");
+  header.append(status, message);
+  const stage = h("div", "lnb-stage");
+  const img = /** @type {HTMLImageElement} */ (h("img", "lnb-image"));
+  img.alt = "";
+  const text = h("div", "lnb-text");
+  stage.append(img, text);
+  const buttons = h("div", "lnb-options");
+  const actions = h("div", "lnb-actions");
+  const done = h("div", "lnb-done");
+  const help = h("div", "lnb-help");
+  root.append(header, stage, buttons, actions, done, help);
+  el.append(root);
+
+  /** @type {string[]} */ let picked = [];
+  /** @type {any} */ let pending = null;
+  let shownAt = performance.now();
+  let lastActivity = Date.now();
+  let itemKey = "";
+  /** @type {string | null} */ let objectUrl = null;
+
+  // ipywidgets throttles state updates, so a commit may reach the kernel late; the
+  // element's data-synced is "1" once the kernel has processed the latest one.
+  let syncSeq = 0, syncedSeq = 0;
+  function saveChanges() {
+    const mine = ++syncSeq;
+    root.dataset.synced = "0";
+    model.save_changes({ iopub: { status: (/** @type {any} */ m) => {
+      if (m.content.execution_state !== "idle" || mine <= syncedSeq) return;
+      syncedSeq = mine;
+      if (syncedSeq === syncSeq) root.dataset.synced = "1";
+    } } });
+  }
+  /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
+  const item = () => model.get("_item") || {};
+  const multi = () => !!model.get("_multi");
+
+  function renderOptions() {
+    buttons.replaceChildren();
+    const committed = model.get("_value") || [];
+    const suggested = model.get("_suggested") || [];
+    for (const l of labels()) {
+      let cls = "lnb-option";
+      if (picked.includes(l.name)) cls += " lnb-picked";
+      if (committed.includes(l.name)) cls += " lnb-committed";
+      if (suggested.includes(l.name)) cls += " lnb-suggested";
+      const b = h("button", cls);
+      b.type = "button";
+      b.style.setProperty("--lnb-color", l.color);
+      b.dataset.label = l.name;
+      if (l.hotkey) b.append(h("kbd", "", l.hotkey));
+      b.append(h("span", "", l.name));
+      if (suggested.includes(l.name)) b.append(h("small", "", " suggested"));
+      b.addEventListener("click", () => { pick(l.name); root.focus(); });
+      buttons.append(b);
+    }
+    help.textContent = (multi() ? "keys toggle classes" : "a key picks a class") +
+      " · Enter: commit" + (model.get("_bound") ? " and next · S: skip" : "");
+  }
+  function renderActions() {
+    actions.replaceChildren();
+    if (!model.get("_bound")) {
+      const c = h("button", "lnb-action", "Commit (Enter)");
+      c.type = "button";
+      c.addEventListener("click", () => { commit(); root.focus(); });
+      actions.append(c);
+      return;
+    }
+    const s = h("button", "lnb-action", "Skip (S)");
+    s.type = "button";
+    s.addEventListener("click", () => { skip(); root.focus(); });
+    const c = h("button", "lnb-action", "Submit (Enter)");
+    c.type = "button";
+    c.addEventListener("click", () => { commit(); root.focus(); });
+    actions.append(s, c);
+  }
+  function renderText() {
+    status.textContent = model.get("_status") || "";
+    message.textContent = model.get("_message") || "";
+    const isDone = !!model.get("_done");
+    root.classList.toggle("lnb-is-done", isDone);
+    done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
+  }
+
+  /** @param {string} name */
+  function pick(name) {
+    if (multi()) picked = picked.includes(name) ? picked.filter((n) => n !== name) : [...picked, name];
+    else picked = [name];
+    renderOptions();
+  }
+  function commit() {
+    if (model.get("_done")) return;
+    model.set("_value", [...picked]);
+    saveChanges();
+    renderOptions();
+    if (!model.get("_bound")) return;
+    const msg = { type: "submit", key: item().key, client_id: newId(), labels: [...picked],
+                  duration_s: (performance.now() - shownAt) / 1000 };
+    sendPending(msg, 0);
+  }
+  function skip() {
+    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
+  }
+  /** resent with the same client_id until Python acks: a retry stores one annotation */
+  function sendPending(/** @type {any} */ msg, /** @type {number} */ tries) {
+    if (pending && pending.timer) clearTimeout(pending.timer);
+    model.send(msg);
+    pending = { msg, timer: tries < 3 ? setTimeout(() => sendPending(msg, tries + 1), 8000) : null };
+  }
+  function clearPending() {
+    if (pending && pending.timer) clearTimeout(pending.timer);
+    pending = null;
+  }
+
+  /** @param {KeyboardEvent} e */
+  function onKey(e) {
+    e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
+    lastActivity = Date.now();
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "Enter") { e.preventDefault(); commit(); return; }
+    const lab = labels().find((l) => l.hotkey === e.key);
+    if (lab) { e.preventDefault(); pick(lab.name); return; }
+    if (e.key === "s" || e.key === "S") { e.preventDefault(); skip(); }
+  }
+
+  function loadItem() {
+    const it = item();
+    if (it.key === itemKey) return;
+    itemKey = it.key;
+    clearPending();
+    shownAt = performance.now();
+    const suggested = model.get("_suggested") || [];
+    const committed = model.get("_value") || [];
+    picked = committed.length ? [...committed] : multi() ? [...suggested] : suggested.slice(0, 1);
+    text.textContent = typeof it.text === "string" ? it.text : "";
+    text.style.display = typeof it.text === "string" ? "" : "none";
+    img.style.display = it.has_image ? "" : "none";
+    img.removeAttribute("src");
+    if (objectUrl) { URL.revokeObjectURL(objectUrl); objectUrl = null; }
+    if (it.has_image) {
+      img.width = it.display_width;
+      img.height = it.display_height;
+      requestImage(it.key, 0);
+    }
+    renderOptions();
+  }
+  /** @type {any} */ let imageTimer = null;
+  /** ask Python for the image bytes; ask again if no answer came (e.g. a busy kernel) */
+  function requestImage(/** @type {string} */ key, /** @type {number} */ tries) {
+    if (imageTimer) clearTimeout(imageTimer);
+    model.send({ type: "image", key });
+    imageTimer = tries < 5 ? setTimeout(() => {
+      if (!objectUrl && item().key === key) requestImage(key, tries + 1);
+    }, 10000) : null;
+  }
+  /** @param {any} msg @param {DataView[]} buffers */
+  function onMsg(msg, buffers) {
+    if (msg.type === "image" && msg.key === item().key && buffers && buffers.length) {
+      if (objectUrl) URL.revokeObjectURL(objectUrl);
+      objectUrl = URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime }));
+      img.src = objectUrl;
+      if (imageTimer) clearTimeout(imageTimer);
+    } else if (msg.type === "ack" && pending && pending.msg.client_id === msg.client_id) {
+      clearPending();
+    }
+  }
+
+  const hb = setInterval(() => {
+    if (!model.get("_bound") || model.get("_done") || !model.get("_heartbeat_s")) return;
+    if (Date.now() - lastActivity < 30 * 60 * 1000) model.send({ type: "heartbeat", key: item().key });
+  }, Math.max(1000, (model.get("_heartbeat_s") || 60) * 1000));
+
+  function onValue() { // standalone: a choice set from Python replaces the pick
+    if (!model.get("_bound")) picked = [...(model.get("_value") || [])];
+    renderOptions();
+  }
+  root.addEventListener("keydown", onKey);
+  const events = {
+    "msg:custom": onMsg, "change:_item": loadItem, "change:_labels": renderOptions,
+    "change:_value": onValue, "change:_suggested": renderOptions,
+    "change:_multi": renderOptions, "change:_status": renderText, "change:_message": renderText,
+    "change:_done": renderText, "change:_bound": renderActions,
+  };
+  for (const [ev, fn] of Object.entries(events)) model.on(ev, fn);
+  renderActions();
+  renderText();
+  loadItem();
+
+  return () => {
+    clearInterval(hb);
+    clearPending();
+    if (imageTimer) clearTimeout(imageTimer);
+    for (const [ev, fn] of Object.entries(events)) model.off(ev, fn);
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    root.remove();
+  };
+}
+
+export default { render };
