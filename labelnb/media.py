@@ -166,7 +166,9 @@ def image_size(data: bytes, uri: str) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)  # ExifTags.Base.Orientation
-    except UnidentifiedImageError:
+    except (UnidentifiedImageError, OSError, ValueError, ImportError, SyntaxError):
+        # (a plugin that patches Image.open, e.g. ultralytics' HEIF hook, may raise
+        # ImportError instead of UnidentifiedImageError)
         raise ValidationError(
             f"item {uri!r}: the file is not an image Pillow can read; convert it to PNG or "
             "JPEG, or leave it out"
