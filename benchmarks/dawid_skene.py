@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", type=int, default=4)
     ap.add_argument("--per-item", type=int, default=5)
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--ours-only", default="",
+                    help="sizes to run with labelnb alone (no crowd-kit), e.g. 100000000 for "
+                         "the 100M-labels-within-24-GB check")
     ns = ap.parse_args(argv)
     rows: list[dict[str, Any]] = []
     print(f"# Dawid-Skene, {ns.classes} classes, {ns.annotators} annotators, "
@@ -131,6 +134,17 @@ def main(argv: list[str] | None = None) -> int:
               f"({c['secs'] / s['secs']:.1f}x) | {o['acc']:.4f} / {c['acc']:.4f} | "
               f"{r['agreement']:.2%} | {o['peak_mb']:,.0f} / {c['peak_mb']:,.0f} "
               f"({o['data_mb']:,.0f}) |")
+    solo = [int(float(x)) for x in ns.ours_only.split(",") if x]
+    if solo:
+        print("\n| labels (labelnb only) | seconds (iters) | accuracy | peak MB (input) | "
+              "target |")
+        print("|---:|---:|---:|---:|---|")
+    for n in solo:
+        o = run("labelnb", {"n": n, "annotators": ns.annotators, "classes": ns.classes,
+                            "per_item": ns.per_item})
+        ok = "pass" if o["peak_mb"] < 24 * 1024 else "FAIL"
+        print(f"| {n:,} | {o['secs']:.2f} ({o['iters']}) | {o['acc']:.4f} | "
+              f"{o['peak_mb']:,.0f} ({o['data_mb']:,.0f}) | < 24 GB: {ok} |")
     if ns.json:
         with open(ns.json, "w") as f:
             json.dump(rows, f, indent=1)
