@@ -49,15 +49,9 @@ def _check_db_exists(db: str) -> None:
 
 
 def _project_names(db: str) -> list[str]:
-    from labelnb.queue import queries
-    from labelnb.queue.store import Store
+    import labelnb
 
-    store = Store(db)
-    try:
-        with store.read() as conn:
-            return queries.list_project_names(conn)
-    finally:
-        store.dispose()
+    return labelnb.projects(db)
 
 
 def _open(db: str, name: str | None) -> Any:

@@ -3,6 +3,7 @@ table shows the names and kappas, and nothing is fetched from outside the server
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -33,6 +34,8 @@ def test_dashboard_renders_in_chromium(choice_project: labelnb.Project) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium")
     if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not on PATH in CI; scripts/ensure_chromium.sh installs it")
         pytest.skip("no chromium on PATH")
     from labelnb.dashboard import serve
     from labelnb.dashboard.app import _fmt
