@@ -71,3 +71,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "labels.db")
     return str(request.getfixturevalue("pg_schema"))
+
+
+# Modules behind the optional extras that some tests import with importorskip (a user
+# without the extra gets a skip). `make test` installs [all,dev], so in CI each of them,
+# and the browser, must be present: a missing one fails the run instead of skipping.
+CI_REQUIRED_MODULES = ("panel", "playwright.sync_api", "datasets", "spacy", "google_crc32c",
+                       "google.protobuf", "webdataset", "psycopg")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get("CI"):
+        return
+    import importlib
+    import shutil
+
+    missing = []
+    for name in CI_REQUIRED_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            missing.append(f"{name} ({e})")
+    if shutil.which("chromium") is None:
+        missing.append("chromium (scripts/ensure_chromium.sh installs it)")
+    if missing:
+        pytest.exit("CI must run every test, but these are missing: " + "; ".join(missing),
+                    returncode=1)
