@@ -94,6 +94,10 @@ def main():
         time.sleep(0.01)
     log = os.path.join(d, name + ".log")
     rng = random.Random(name)
+
+    def victim_holds() -> bool:
+        return any(f.endswith(".held") for f in os.listdir(d))
+
     seq = submitted = 0
     while True:
         if time.monotonic() > deadline:
@@ -121,6 +125,10 @@ def main():
         client_id = f"{name}-{seq}"
         claimed = iso()
         time.sleep(rng.uniform(0.0, 0.005))  # "work"
+        if not cfg["victim"] and not victim_holds():
+            # Until the victim holds its lease, the others go slower, so a fast queue
+            # cannot drain the pool before the victim has done its first submits.
+            time.sleep(0.02)
         try:
             ann_id = queue.submit(labelnb.Choice(rng.choice(["a", "b"])), client_id=client_id)
         except LeaseExpired as e:  # too slow under load: the task went back to the pool
