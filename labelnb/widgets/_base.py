@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import anywidget
 import traitlets
@@ -61,13 +61,21 @@ class AnnotatorBase(anywidget.AnyWidget):
     _done = traitlets.Bool(False).tag(sync=True)
     _heartbeat_s = traitlets.Float(0.0).tag(sync=True)
     current_label = traitlets.Unicode("").tag(sync=True)
+    _keymap = traitlets.Dict().tag(sync=True)  # action -> key(s), overriding the defaults
 
-    def __init__(self, schema: Schema, max_display: int = 960, **kw: Any) -> None:
+    #: the keymap's actions (their default keys live in the widget's ES module)
+    ACTIONS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, schema: Schema, max_display: int = 960,
+                 keymap: Mapping[str, str | Sequence[str]] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
+        self._keymap = self.check_keymap(keymap or {})
         self.schema = schema
         self.max_display = int(max_display)
         self.scale: DisplayScale | None = None
         self._image_bytes: tuple[bytes, str] | None = None
+        #: the shown image at full resolution (EXIF orientation applied), or None
+        self.original: Any = None
         self._session: SessionHooks | None = None
         #: the :class:`~labelnb.widgets.session.Session` of a bound widget, else None
         self.session: Any = None
@@ -76,12 +84,33 @@ class AnnotatorBase(anywidget.AnyWidget):
         self.current_label = schema.labels[0].name
         self.on_msg(self._on_front_msg)
 
+    @classmethod
+    def check_keymap(cls, keymap: Mapping[str, str | Sequence[str]]) -> dict[str, list[str]]:
+        """``{action: key or [keys]}`` checked against the widget's actions.
+
+        An empty list unbinds an action. Keys are written like ``"Ctrl+Shift+Z"``,
+        ``"Delete"``, ``"?"`` or ``"a"``.
+        """
+        out: dict[str, list[str]] = {}
+        for action, keys in keymap.items():
+            if action not in cls.ACTIONS:
+                raise ValidationError(
+                    f"{cls.__name__}: keymap action {action!r} does not exist; the actions "
+                    f"are {', '.join(cls.ACTIONS)}")
+            seq = [keys] if isinstance(keys, str) else list(keys)
+            if not all(isinstance(k, str) and k.strip() for k in seq):
+                raise ValidationError(f"{cls.__name__}: keymap[{action!r}] must be a key such "
+                                      f"as 'Ctrl+Z' or a list of keys, got {keys!r}")
+            out[action] = [str(k) for k in seq]
+        return out
+
     # --- media -----------------------------------------------------------------------
     def _set_media(self, image: ImageLike | None = None, text: str | None = None) -> None:
         """Show a new item: encode the display copy once; the browser pulls it."""
         key = f"i{next(_keys)}"
         if image is not None:
             im = as_pil(image)
+            self.original = im
             w, h = im.size
             self.scale = DisplayScale.fit(w, h, self.max_display)
             self._image_bytes = encode_display(im, self.scale.display_width,
@@ -90,6 +119,7 @@ class AnnotatorBase(anywidget.AnyWidget):
                           "text": text if text is not None else None}
         else:
             self.scale = None
+            self.original = None
             self._image_bytes = None
             self._item = {"key": key, "has_image": False, "text": text}
 
@@ -104,6 +134,8 @@ class AnnotatorBase(anywidget.AnyWidget):
         kind = content.get("type")
         if kind == "image":
             self._send_image(str(content.get("key", "")))
+        elif self.handle_msg(content, buffers or []):
+            return
         elif self._session is not None:
             if kind == "submit":
                 self._session.on_submit(content)
@@ -111,6 +143,10 @@ class AnnotatorBase(anywidget.AnyWidget):
                 self._session.on_skip(content)
             elif kind == "heartbeat":
                 self._session.on_heartbeat(content)
+
+    def handle_msg(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> bool:
+        """A widget's own browser messages (auto-fit, wand ...); True when handled."""
+        return False
 
     def _send_image(self, key: str) -> None:
         if self._image_bytes is None or key != self.item_key:

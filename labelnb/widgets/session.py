@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from labelnb.errors import LabelnbError, LeaseExpired, ValidationError
 from labelnb.types import Region
-from labelnb.widgets.box import BoxAnnotator
 from labelnb.widgets.choice import ChoiceAnnotator
 
 if TYPE_CHECKING:
@@ -25,6 +24,32 @@ if TYPE_CHECKING:
     from labelnb.queue.queue import Task
 
 log = logging.getLogger("labelnb")
+
+#: the annotator widget of each schema kind ("module:Class", imported on first use)
+WIDGETS: dict[str, str] = {
+    "boxes": "labelnb.widgets.box:BoxAnnotator",
+    "polygons": "labelnb.widgets.polygon:PolygonAnnotator",
+    "masks": "labelnb.widgets.mask:MaskAnnotator",
+    "spans": "labelnb.widgets.span:SpanAnnotator",
+    "choice": "labelnb.widgets.choice:ChoiceAnnotator",
+    "multi_choice": "labelnb.widgets.choice:ChoiceAnnotator",
+}
+
+
+def widget_class(kind: str, project_name: str = "") -> Any:
+    """The annotator widget class for a schema kind."""
+    import importlib
+
+    spec = WIDGETS.get(kind)
+    if spec is None:
+        raise LabelnbError(f"project {project_name!r}: no annotation widget for kind {kind!r}; "
+                           f"known kinds: {', '.join(sorted(WIDGETS))}")
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise LabelnbError(f"project {project_name!r}: the {kind!r} widget ({spec}) is not "
+                           f"available: {e}") from e
 
 
 class Session:
@@ -35,22 +60,14 @@ class Session:
     """
 
     def __init__(self, project: Project, annotator: str, *, max_display: int = 960,
-                 model_version: str | None = None, heartbeat_s: float | None = None) -> None:
+                 model_version: str | None = None, heartbeat_s: float | None = None,
+                 widget_options: Mapping[str, Any] | None = None) -> None:
         self.project = project
         self.annotator = annotator
         self.queue = project.queue(annotator)
         self.model_version = model_version
-        kind = project.schema.kind
-        self.widget: BoxAnnotator | ChoiceAnnotator
-        if kind == "boxes":
-            self.widget = BoxAnnotator(schema=project.schema, max_display=max_display)
-        elif kind in ("choice", "multi_choice"):
-            self.widget = ChoiceAnnotator(schema=project.schema, max_display=max_display)
-        else:
-            raise LabelnbError(
-                f"project {project.name!r}: there is no annotation widget for kind {kind!r} "
-                "yet (boxes, choice and multi_choice have one)"
-            )
+        self.widget: Any = widget_class(project.schema.kind, project.name)(
+            schema=project.schema, max_display=max_display, **(widget_options or {}))
         ttl = float(project.settings.get("lease_ttl_s", 600))
         hb = heartbeat_s if heartbeat_s is not None else max(5.0, min(60.0, ttl / 3))
         self.widget._bind(self, hb)
@@ -91,7 +108,7 @@ class Session:
         w = self.widget
         item = task.item
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
-        if isinstance(w, BoxAnnotator) or item.media == "image":
+        if item.media == "image":
             w.load(self.project.load_image(item.id), suggestions=suggestions)
         else:
             w.load(text=item.text or "", suggestions=suggestions)
@@ -156,10 +173,11 @@ class Session:
         self.widget._status = f"{self.done} done · closed"
 
 
-def annotate(project: Project, annotator: str, **kw: Any) -> BoxAnnotator | ChoiceAnnotator:
+def annotate(project: Project, annotator: str, **kw: Any) -> Any:
     """An annotator widget bound to ``project``'s queue for ``annotator``.
 
     Keyword arguments go to :class:`Session` (``max_display``, ``model_version`` of
-    the suggestions, ``heartbeat_s``). The session is ``widget.session``.
+    the suggestions, ``heartbeat_s``, ``widget_options`` for the widget's constructor,
+    e.g. ``{"keymap": {...}}``). The session is ``widget.session``.
     """
     return Session(project, annotator, **kw).widget
