@@ -77,7 +77,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # without the extra gets a skip). `make test` installs [all,dev], so in CI each of them,
 # and the browser, must be present: a missing one fails the run instead of skipping.
 CI_REQUIRED_MODULES = ("panel", "playwright.sync_api", "datasets", "spacy", "google_crc32c",
-                       "google.protobuf", "webdataset", "psycopg")
+                       "google.protobuf", "webdataset", "psycopg", "skimage")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -92,8 +92,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             importlib.import_module(name)
         except ImportError as e:
             missing.append(f"{name} ({e})")
-    if shutil.which("chromium") is None:
-        missing.append("chromium (scripts/ensure_chromium.sh installs it)")
+    for cmd in ("chromium", "node"):
+        if shutil.which(cmd) is None:
+            missing.append(f"{cmd} (scripts/ensure_chromium.sh installs it)")
     if missing:
         pytest.exit("CI must run every test, but these are missing: " + "; ".join(missing),
                     returncode=1)

@@ -278,6 +278,7 @@ class ClaimSQL(NamedTuple):
     expired: Prepared  # SQLite: candidate whose lease ran out; PostgreSQL: the whole claim
     open: Prepared | None  # SQLite: best open candidate
     take: Prepared | None  # SQLite: the UPDATE that takes the candidate
+    peek: Prepared | None = None  # both: the next open candidates' item ids, taking nothing
 
 
 _CLAIM_CACHE: dict[tuple[str, tuple[str, ...], str], ClaimSQL] = {}
@@ -335,6 +336,8 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
                      "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
     open_where = (f"tasks.status = 'open' AND {common} "
                   "ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
+    peek = Prepared(f"SELECT tasks.item_id FROM tasks WHERE tasks.status = 'open' AND {common} "
+                    "ORDER BY tasks.priority DESC, tasks.id LIMIT :n")
     if dialect.name == "postgresql":
         sql = f"""WITH e AS (SELECT {_TASK_OLD} FROM tasks WHERE {expired_where}
       FOR UPDATE OF tasks SKIP LOCKED),
@@ -354,7 +357,7 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
 SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
        c.status, c.lease_token, c.assignee, u.claimed_at, u.lease_expires_at
 FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
-        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None)
+        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None, peek)
     else:
         cand = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
                 f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
@@ -362,7 +365,7 @@ FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
         out = ClaimSQL(Prepared(cand + expired_where, times=("now",)),
                        Prepared(cand + open_where, times=("now",)),
                        Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
-                                times=("now", "expires")))
+                                times=("now", "expires")), peek)
     _CLAIM_CACHE[key] = out
     return out
 

@@ -181,6 +181,21 @@ class Queue:
         self._claimed_mono = time.monotonic()
         return self.current
 
+    def peek(self, n: int = 1) -> list[int]:
+        """The item ids this annotator would most likely be given next, best first.
+
+        Nothing is claimed or locked: another annotator may take them first. The
+        annotation session uses it to load the next image while the current one is
+        worked on.
+        """
+        stmts = self._claim_sql()
+        if stmts.peek is None:
+            return []
+        with self.project.store.read() as conn:
+            rows = stmts.peek.run(conn, {"pid": self.project.id, "me": self.annotator,
+                                         "n": max(1, int(n))}).fetchall()
+        return [int(r[0]) for r in rows]
+
     def __iter__(self) -> Any:
         """Claim tasks until none is left (submit or skip each before the next)."""
         while (task := self.claim()) is not None:

@@ -25,6 +25,22 @@ STATIC = Path(__file__).parent / "static"
 _keys = itertools.count(1)
 
 
+class DisplayMedia:
+    """An image ready to show: the full-resolution image, its display scale and the
+    encoded display copy (made ahead of time by the session's prefetch)."""
+
+    __slots__ = ("alias", "data", "image", "mime", "scale")
+
+    def __init__(self, image: ImageLike, max_display: int, alias: str | None = None) -> None:
+        #: the name the browser keeps a pushed copy under (see ``send_prefetch``)
+        self.alias = alias
+        self.image = as_pil(image)
+        w, h = self.image.size
+        self.scale = DisplayScale.fit(w, h, max_display)
+        self.data, self.mime = encode_display(self.image, self.scale.display_width,
+                                              self.scale.display_height)
+
+
 class SessionHooks(Protocol):
     """What a bound widget calls (implemented by :class:`~labelnb.widgets.session.Session`)."""
 
@@ -105,18 +121,22 @@ class AnnotatorBase(anywidget.AnyWidget):
         return out
 
     # --- media -----------------------------------------------------------------------
-    def _set_media(self, image: ImageLike | None = None, text: str | None = None) -> None:
-        """Show a new item: encode the display copy once; the browser pulls it."""
+    def _set_media(self, image: ImageLike | DisplayMedia | None = None,
+                   text: str | None = None) -> None:
+        """Show a new item: encode the display copy once; the browser pulls it.
+
+        A :class:`DisplayMedia` with an ``alias`` was pushed to the browser ahead of
+        time (:meth:`send_prefetch`); the browser then paints it without asking.
+        """
         key = f"i{next(_keys)}"
         if image is not None:
-            im = as_pil(image)
-            self.original = im
-            w, h = im.size
-            self.scale = DisplayScale.fit(w, h, self.max_display)
-            self._image_bytes = encode_display(im, self.scale.display_width,
-                                               self.scale.display_height)
+            media = image if isinstance(image, DisplayMedia) else DisplayMedia(image,
+                                                                               self.max_display)
+            self.original = media.image
+            self.scale = media.scale
+            self._image_bytes = (media.data, media.mime)
             self._item = {"key": key, "has_image": True, **self.scale.to_json(),
-                          "text": text if text is not None else None}
+                          "text": text if text is not None else None, "alias": media.alias}
         else:
             self.scale = None
             self.original = None
@@ -147,6 +167,13 @@ class AnnotatorBase(anywidget.AnyWidget):
     def handle_msg(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> bool:
         """A widget's own browser messages (auto-fit, wand ...); True when handled."""
         return False
+
+    def send_prefetch(self, media: DisplayMedia) -> None:
+        """Push an upcoming item's display copy to the browser, which decodes and keeps
+        it until an item with the same ``alias`` is shown."""
+        if media.alias:
+            self.send({"type": "prefetch", "key": media.alias, "mime": media.mime},
+                      buffers=[media.data])
 
     def _send_image(self, key: str) -> None:
         if self._image_bytes is None or key != self.item_key:

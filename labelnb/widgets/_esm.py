@@ -50,3 +50,10 @@ def _inline(path: Path, seen: set[Path]) -> str:
 def esm_source(name: str) -> str:
     """The self-contained source of ``static/<name>`` with its ``./lib`` imports inlined."""
     return _inline((STATIC / name).resolve(), set())
+
+
+@functools.cache
+def css_source(name: str) -> str:
+    """``static/lib/common.css`` (the help overlay, sliders) followed by ``static/<name>``."""
+    common = (STATIC / "lib" / "common.css").read_text(encoding="utf-8")
+    return common + "\n" + (STATIC / name).read_text(encoding="utf-8")

@@ -21,7 +21,8 @@ import traitlets
 from labelnb.errors import ValidationError
 from labelnb.schema import LabelClass, Schema
 from labelnb.types import Box, Region
-from labelnb.widgets._base import STATIC, AnnotatorBase, make_schema
+from labelnb.widgets._base import AnnotatorBase, make_schema
+from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._media import ImageLike
 
 
@@ -29,9 +30,13 @@ class BoxAnnotator(AnnotatorBase):
     """Draw boxes on an image.
 
     Mouse: drag on the image to draw a box with the current class; click a box to
-    select it, drag it to move, drag a handle to resize. Keys: the class hotkeys
-    (``1``, ``2``, ...) pick the class (and relabel the selected box), Delete /
-    Backspace deletes, Ctrl+Z / Ctrl+Shift+Z undo and redo, Escape deselects.
+    select it, drag it to move, drag a handle to resize; the wheel zooms, Space+drag
+    or the middle button pans. Keys: the class hotkeys (``1``, ``2``, ...) pick the
+    class (and relabel the selected box), Delete / Backspace deletes, ``f`` auto-fits
+    the selected box to the object's edges (computed in Python on the original image,
+    one undoable step), Ctrl+Z / Ctrl+Shift+Z undo and redo, ``?`` shows every key,
+    Escape deselects and then leaves the widget. ``keymap={"autofit": "a"}`` rebinds
+    an action (see :attr:`ACTIONS`); brightness and contrast sliders sit below.
 
     ``image`` is a path or URI, a PIL image, a numpy array or encoded bytes; it is
     shown downscaled to at most ``max_display`` pixels on its longer side. Read
@@ -39,16 +44,21 @@ class BoxAnnotator(AnnotatorBase):
     pixels).
     """
 
-    _esm = STATIC / "box.js"
-    _css = STATIC / "box.css"
+    _esm = esm_source("box.js")
+    _css = css_source("box.css")
     _boxes = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
     _suggestions = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
+
+    ACTIONS = ("submit", "skip", "undo", "redo", "delete", "autofit", "accept_all", "next_box",
+               "zoom_in", "zoom_out", "fit_view", "help", "release")
 
     def __init__(self, image: ImageLike | None = None, *,
                  labels: Sequence[LabelClass | str | Mapping[str, Any]] | None = None,
                  schema: Schema | None = None, annotations: Iterable[Box] = (),
-                 suggestions: Iterable[Region] = (), max_display: int = 960) -> None:
-        super().__init__(make_schema("boxes", labels, schema, ("boxes",)), max_display)
+                 suggestions: Iterable[Region] = (), max_display: int = 960,
+                 keymap: Mapping[str, str | Sequence[str]] | None = None) -> None:
+        super().__init__(make_schema("boxes", labels, schema, ("boxes",)), max_display,
+                         keymap=keymap)
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
@@ -121,3 +131,31 @@ class BoxAnnotator(AnnotatorBase):
         if not isinstance(regions, list):
             raise ValidationError("submit: field 'regions' must be a list")
         return list(self.boxes_from_display(regions))
+
+    # --- auto-fit ---------------------------------------------------------------------
+    def handle_msg(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> bool:
+        if content.get("type") != "autofit":
+            return False
+        if content.get("key") != self.item_key or self.original is None:
+            return True  # about an item no longer shown
+        reply: dict[str, Any] = {"type": "autofit", "key": self.item_key,
+                                 "index": content.get("index")}
+        try:
+            rough = self._require_scale().box_to_original(content.get("box") or {},
+                                                          where="auto-fit box")
+            fitted, note = self.autofit(rough)
+            reply.update(box=self._require_scale().box_to_display(fitted), note=note)
+        except ValidationError as e:
+            reply.update(box=None, note=str(e))
+        self.send(reply)
+        return True
+
+    def autofit(self, box: Box) -> tuple[Box, str]:
+        """``box`` (original pixels) fitted tight to the object's edges in the shown
+        image, and a note saying why when it could not be fitted (then ``box`` is
+        returned as it was). See :func:`labelnb.segment.autofit.autofit_box`."""
+        from labelnb.segment.autofit import autofit_box
+
+        if self.original is None:
+            raise ValidationError("BoxAnnotator: no image is loaded; nothing to fit to")
+        return autofit_box(self.original, box)

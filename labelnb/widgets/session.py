@@ -12,11 +12,13 @@ lease.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from labelnb.errors import LabelnbError, LeaseExpired, ValidationError
 from labelnb.types import Region
+from labelnb.widgets._base import DisplayMedia
 from labelnb.widgets.choice import ChoiceAnnotator
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ class Session:
 
     def __init__(self, project: Project, annotator: str, *, max_display: int = 960,
                  model_version: str | None = None, heartbeat_s: float | None = None,
-                 widget_options: Mapping[str, Any] | None = None) -> None:
+                 widget_options: Mapping[str, Any] | None = None, prefetch: bool = True) -> None:
         self.project = project
         self.annotator = annotator
         self.queue = project.queue(annotator)
@@ -76,6 +78,9 @@ class Session:
         self.done = 0
         self.skipped = 0
         self._submitted: dict[str, str] = {}  # client_id -> annotation id
+        self.prefetch = prefetch
+        self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
+        self._prefetch_thread: threading.Thread | None = None
         self.next()
 
     # --- state transitions -------------------------------------------------------------
@@ -109,9 +114,49 @@ class Session:
         item = task.item
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
         if item.media == "image":
-            w.load(self.project.load_image(item.id), suggestions=suggestions)
+            self._wait_prefetch()
+            media = self._prefetched.pop(item.id, None)
+            if media is None:
+                media = DisplayMedia(self.project.load_image(item.id), w.max_display)
+            w.load(media, suggestions=suggestions)
+            self._start_prefetch(item.id)
         else:
             w.load(text=item.text or "", suggestions=suggestions)
+
+    # --- prefetch: the next item's image is loaded while this one is worked on ---------
+    def _wait_prefetch(self) -> None:
+        t = self._prefetch_thread
+        if t is not None and t.is_alive():
+            t.join(timeout=30)
+
+    def _start_prefetch(self, current: int) -> None:
+        if not self.prefetch:
+            return
+        try:
+            upcoming = [i for i in self.queue.peek(2) if i != current][:1]
+        except LabelnbError as e:  # never let a prefetch stop the labeling
+            log.info("labelnb: prefetch skipped (%s)", e)
+            return
+        self._prefetched = {k: v for k, v in self._prefetched.items() if k in upcoming}
+        todo = [i for i in upcoming if i not in self._prefetched]
+        if not todo:
+            return
+        w = self.widget
+
+        def work() -> None:
+            for item_id in todo:
+                try:
+                    media = DisplayMedia(self.project.load_image(item_id), w.max_display,
+                                         alias=f"item-{item_id}")
+                except Exception as e:  # a broken image shows its error when it comes up
+                    log.info("labelnb: could not prefetch item %s (%s)", item_id, e)
+                    continue
+                self._prefetched[item_id] = media
+                w.send_prefetch(media)
+
+        self._prefetch_thread = threading.Thread(target=work, name="labelnb-prefetch",
+                                                 daemon=True)
+        self._prefetch_thread.start()
 
     def _current(self, msg: Mapping[str, Any]) -> bool:
         """Whether a browser message is about the item on screen (not a stale one)."""

@@ -201,3 +201,42 @@ def test_bound_boxes_accept_suggestion_submit_and_skip(open_notebook: Any) -> No
     got = [regions[1][k] for k in ("x0", "y0", "x1", "y1")]
     assert regions[1]["label"] == "car"
     assert all(abs(g - e) <= 1.0 for g, e in zip(got, expected, strict=True)), (got, expected)
+
+
+def test_autofit_undo_help_overlay_and_prefetch(open_notebook: Any) -> None:
+    nb = open_notebook("autofit.ipynb", BOUND_BOX_CELLS)
+    widget = _ready_box_widget(nb)
+    widget.locator(".lnb-status", has_text="0 done").wait_for()
+    # the first image was pulled; the second is pushed ahead while this one is open
+    assert widget.get_attribute("data-prefetched") == "0"
+    canvas = widget.locator("canvas")
+    canvas.click(position={"x": 5, "y": 5})
+    # "?" shows every key; Escape closes the overlay (and keeps the focus)
+    nb.page.keyboard.press("?")
+    overlay = widget.locator(".lnb-overlay")
+    overlay.wait_for()
+    assert "auto-fit" in overlay.inner_text()
+    nb.page.keyboard.press("Escape")
+    overlay.wait_for(state="detached")
+    assert nb.page.evaluate("document.activeElement.classList.contains('lnb-box')")
+    # a rough box around the bright rectangle (original 420..1180 x 320..880) ...
+    _drag(nb.page, canvas, (370 / W, 260 / H), (1240 / W, 930 / H))
+    nb.page.keyboard.press("f")  # ... auto-fitted in Python on the original image
+    nb.page.wait_for_function("() => document.querySelector('.lnb-box').dataset.synced === '1'"
+                              " && !document.querySelector('.lnb-box .lnb-message').textContent")
+    nb.page.keyboard.press("Control+z")  # one undo step gives the rough box back
+    nb.page.keyboard.press("Control+Shift+z")  # and redo the fit
+    nb.page.wait_for_timeout(200)
+    # brightness is a browser-side filter: Python's boxes do not change
+    widget.locator("input.lnb-brightness").fill("180")
+    widget.screenshot(path=str(SCREENSHOTS / "autofit.png"))
+    nb.page.wait_for_function("() => document.querySelector('.lnb-box').dataset.synced === '1'")
+    canvas.click(position={"x": 5, "y": 5})
+    nb.page.keyboard.press("Enter")
+    widget.locator(".lnb-status", has_text="1 done").wait_for()
+    nb.page.locator(".lnb-box[data-ready='1']").wait_for()
+    assert widget.get_attribute("data-prefetched") == "1"  # painted from the pushed copy
+    nb.run_cell(1)
+    (regions,) = json.loads(nb.output_text(1, "ANN:"))
+    (fitted,) = regions
+    assert [fitted[k] for k in ("x0", "y0", "x1", "y1")] == [420.0, 320.0, 1180.0, 880.0]

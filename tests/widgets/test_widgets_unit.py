@@ -255,10 +255,15 @@ def test_annotate_boxes_with_suggestions(tmp_path: Path) -> None:
     assert ann.regions == (Box(100, 100, 300, 200, "bus"),)
 
 
-def test_annotate_rejects_kinds_without_a_widget(tmp_path: Path) -> None:
-    p = labelnb.Project.create(tmp_path / "s.db", "s", labelnb.Schema("spans", ["PER"]))
-    with pytest.raises(LabelnbError, match="no annotation widget"):
-        p.annotate("ana")
+def test_every_schema_kind_has_a_widget_and_unknown_kinds_are_refused() -> None:
+    import typing
+
+    from labelnb.schema import Kind
+    from labelnb.widgets.session import WIDGETS, widget_class
+
+    assert set(typing.get_args(Kind)) == set(WIDGETS)
+    with pytest.raises(LabelnbError, match="no annotation widget for kind 'video'"):
+        widget_class("video", "p")
 
 
 def test_lost_lease_moves_on(tmp_path: Path) -> None:
@@ -288,3 +293,64 @@ def test_item_that_cannot_be_shown_is_skipped(tmp_path: Path) -> None:
     assert "could not be shown and was skipped" in w._message
     assert not w._done and w.session.skipped == 1
     assert w._item["width"] == 20
+
+
+def test_keymap_overrides_are_checked_against_the_widgets_actions() -> None:
+    w = BoxAnnotator(_img(), labels=["a"], keymap={"autofit": "a", "redo": ["Ctrl+Y"]})
+    assert w._keymap == {"autofit": ["a"], "redo": ["Ctrl+Y"]}
+    with pytest.raises(ValidationError, match="keymap action 'fly' does not exist; the "
+                                              "actions are submit, skip"):
+        BoxAnnotator(_img(), labels=["a"], keymap={"fly": "f"})
+    with pytest.raises(ValidationError, match=r"keymap\['undo'\] must be a key"):
+        BoxAnnotator(_img(), labels=["a"], keymap={"undo": ["", 3]})
+
+
+def test_autofit_message_fits_on_the_original_image_and_answers_in_display_pixels() -> None:
+    arr = np.zeros((1200, 1600, 3), np.uint8)
+    arr[300:900, 400:1000] = 230
+    w = BoxAnnotator(arr, labels=["a"], max_display=800)  # display = original / 2
+    front = Front(w)
+    front.msg(type="autofit", key=w.item_key, index=0,
+              box={"x0": 180, "y0": 130, "x1": 520, "y1": 470, "label": "a"})
+    (reply,) = front.sent
+    assert reply["type"] == "autofit" and reply["index"] == 0 and reply["note"] == ""
+    b = reply["box"]
+    assert (b["x0"], b["y0"], b["x1"], b["y1"]) == (200, 150, 500, 450)
+    front.msg(type="autofit", key="stale", index=0, box={})
+    assert len(front.sent) == 1  # a message about an item no longer shown is ignored
+    front.msg(type="autofit", key=w.item_key, index=0, box={"x0": "x"})
+    assert front.sent[-1]["box"] is None and "corners must be numbers" in front.sent[-1]["note"]
+
+
+def test_session_pushes_the_next_image_ahead_and_shows_it_from_the_copy(tmp_path: Path) -> None:
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(np.full((300, 400, 3), 40 * i, np.uint8)).save(paths[-1])
+    p = labelnb.Project.create(tmp_path / "b.db", "b", labelnb.Schema("boxes", ["car"]))
+    ids = p.add_items([str(x) for x in paths])
+    sent: list[dict[str, Any]] = []
+    orig_send = BoxAnnotator.send
+    BoxAnnotator.send = lambda self, content, buffers=None: sent.append(  # type: ignore
+        {**content, "nbytes": sum(len(b) for b in buffers or [])})
+    try:
+        w = p.annotate("ana")
+        s: Session = w.session
+        s._wait_prefetch()
+        pre = [m for m in sent if m["type"] == "prefetch"]
+        assert [m["key"] for m in pre] == [f"item-{ids[1]}"] and pre[0]["nbytes"] > 0
+        assert w._item["alias"] is None  # the first image was not pushed ahead
+        w._handle_custom_msg({"type": "submit", "key": w.item_key, "client_id": "c1",
+                              "regions": []}, [])
+        assert s.task is not None and s.task.item.id == ids[1]
+        assert w._item["alias"] == f"item-{ids[1]}"  # shown from the pushed copy
+        s._wait_prefetch()
+        assert [m["key"] for m in sent if m["type"] == "prefetch"][-1] == f"item-{ids[2]}"
+        # no prefetch: nothing is pushed
+        s.close()
+        sent.clear()
+        w2 = p.annotate("bob", prefetch=False)
+        w2.session._wait_prefetch()
+        assert not [m for m in sent if m["type"] == "prefetch"]
+    finally:
+        BoxAnnotator.send = orig_send  # type: ignore[method-assign]

@@ -1,6 +1,12 @@
-// labelnb BoxAnnotator front-end: a plain ES module for anywidget (no bundler).
-// Boxes live in display pixels (the pixels of the downscaled image Python sends);
-// Python maps them back to original pixels. Only committed changes are synced.
+// labelnb BoxAnnotator front-end: a plain ES module for anywidget (no bundler; the
+// ./lib imports are inlined by labelnb/widgets/_esm.py). Boxes live in display pixels
+// (the pixels of the downscaled image Python sends); Python maps them back to original
+// pixels. Only committed changes are synced.
+
+import { History } from "./lib/history.js";
+import { Keymap } from "./lib/keymap.js";
+import { normalizeBox, zoomView, clampView, imageFilter } from "./lib/geometry.js";
+import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls } from "./lib/ui.js";
 
 /** @typedef {{type?: string, x0: number, y0: number, x1: number, y1: number, label: string, score?: number}} DBox */
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
@@ -8,29 +14,26 @@
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const MIN_SIZE = 2; // display pixels: a smaller drag is a click, not a box
 
-/** @returns {string} */
-function newId() {
-  if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
-}
+/** the keymap's actions and default keys (Python: BoxAnnotator.ACTIONS, keymap=...) */
+export const ACTIONS = {
+  submit: { keys: "Enter", help: "submit and go to the next item" },
+  skip: { keys: "s", help: "skip this item" },
+  undo: { keys: "Ctrl+Z", help: "undo" },
+  redo: { keys: ["Ctrl+Shift+Z", "Ctrl+Y"], help: "redo" },
+  delete: { keys: ["Delete", "Backspace"], help: "delete the selected box" },
+  autofit: { keys: "f", help: "auto-fit the selected box to the object's edges" },
+  accept_all: { keys: "y", help: "accept all suggestions (click one to accept it)" },
+  next_box: { keys: "Tab", help: "select the next box" },
+  zoom_in: { keys: ["+", "="], help: "zoom in (or the mouse wheel)" },
+  zoom_out: { keys: "-", help: "zoom out" },
+  fit_view: { keys: "0", help: "fit the image to the view" },
+  help: { keys: "?", help: "show / hide this help" },
+  release: { keys: "Escape", help: "deselect; again: leave the widget (release the keys)" },
+};
 
 /** @param {DBox[]} boxes @returns {DBox[]} */
 function clone(boxes) {
   return boxes.map((b) => ({ ...b }));
-}
-
-/** @param {DBox} b @returns {DBox} */
-function normalize(b) {
-  return { ...b, x0: Math.min(b.x0, b.x1), x1: Math.max(b.x0, b.x1),
-           y0: Math.min(b.y0, b.y1), y1: Math.max(b.y0, b.y1) };
-}
-
-/** @param {string} tag @param {string} cls @param {string} [text] */
-function h(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text; // user text only ever as text
-  return e;
 }
 
 /** @param {{model: any, el: HTMLElement}} ctx */
@@ -50,45 +53,51 @@ function render({ model, el }) {
   const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", "lnb-canvas"));
   stage.append(canvas);
   const done = h("div", "lnb-done");
-  const help = h("div", "lnb-help",
-    "drag: draw · click: select · drag box/handle: move/resize · keys: class · " +
-    "Del: delete · arrows: nudge · Ctrl+Z / Ctrl+Shift+Z: undo/redo · y: accept suggestions · " +
-    "wheel or +/-: zoom · Space+drag or middle-drag: pan");
-  root.append(header, toolbar, stage, done, help);
+  const adjust = adjustControls((b, c) => { filter = imageFilter(b, c); draw(); });
+  const help = h("div", "lnb-help", "drag: draw · click: select · drag box/handle: move/resize · " +
+    "Space+drag or middle-drag: pan · ? shows every key");
+  const footer = h("div", "lnb-footer");
+  footer.append(help, adjust.el);
+  root.append(header, toolbar, stage, done, footer);
   el.append(root);
   const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 
+  /** @type {Keymap} */ let keymap = new Keymap(ACTIONS, {});
+  /** @type {HTMLElement | null} */ let overlay = null;
   /** @type {DBox[]} */ let boxes = clone(model.get("_boxes") || []);
-  /** @type {DBox[]} */ let committed = clone(boxes);
-  /** @type {DBox[][]} */ let past = [];
-  /** @type {DBox[][]} */ let future = [];
+  const history = new History(clone(boxes));
   let selected = -1;
   /** @type {HTMLImageElement | null} */ let image = null;
   /** @type {any} */ let drag = null;
-  /** @type {any} */ let pending = null;
   let shownAt = performance.now();
   let lastActivity = Date.now();
+  let filter = "none";
   /** the view: zoom z >= 1; (ox, oy) is the display-image pixel at the canvas' top-left */
   let view = { z: 1, ox: 0, oy: 0 };
   let spaceDown = false;
-  /** @type {any} */ let imageTimer = null;
 
-  // ipywidgets throttles state updates, so a commit may reach the kernel late; the
-  // element's data-synced is "1" once the kernel has processed the latest one.
-  let syncSeq = 0, syncedSeq = 0;
-  function saveChanges() {
-    const mine = ++syncSeq;
-    root.dataset.synced = "0";
-    model.save_changes({ iopub: { status: (/** @type {any} */ m) => {
-      if (m.content.execution_state !== "idle" || mine <= syncedSeq) return;
-      syncedSeq = mine;
-      if (syncedSeq === syncSeq) root.dataset.synced = "1";
-    } } });
-  }
+  const saveChanges = makeSaver(model, root);
+  const pending = makePending(model, message);
+  const loader = makeImageLoader(model, (img, key, prefetched) => {
+    if (key !== item().key) return;
+    image = img;
+    draw();
+    root.dataset.ready = "1";
+    root.dataset.prefetched = prefetched ? "1" : "0";
+    root.dataset.paintedAt = String(performance.now());
+  });
   /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
   /** @param {string} name */
   const colorOf = (name) => (labels().find((l) => l.name === name) || { color: "#e15759" }).color;
   const item = () => model.get("_item") || {};
+
+  function setKeymap() {
+    try {
+      keymap = new Keymap(ACTIONS, model.get("_keymap") || {});
+    } catch (err) {
+      message.textContent = String(/** @type {any} */ (err).message || err);
+    }
+  }
 
   // --- the one conversion on this side: pointer position -> display image pixels ---
   // (CSS pixels of the scaled canvas element, then the zoom/pan view)
@@ -111,48 +120,37 @@ function render({ model, el }) {
     const r = canvas.getBoundingClientRect();
     return (r.width > 0 ? canvas.width / r.width : 1) / view.z;
   }
-  /** @param {number} z @param {number} ox @param {number} oy */
-  function setView(z, ox, oy) {
-    z = Math.min(Math.max(z, 1), 20);
-    ox = Math.min(Math.max(ox, 0), canvas.width - canvas.width / z);
-    oy = Math.min(Math.max(oy, 0), canvas.height - canvas.height / z);
-    view = { z, ox, oy };
+  /** @param {{z: number, ox: number, oy: number}} v */
+  function setView(v) {
+    view = clampView(v, canvas.width, canvas.height);
     draw();
   }
   /** zoom by factor f keeping the canvas point (cx, cy) fixed */
   function zoomAt(/** @type {number} */ f, /** @type {number} */ cx, /** @type {number} */ cy) {
-    const px = cx / view.z + view.ox, py = cy / view.z + view.oy;
-    const z = Math.min(Math.max(view.z * f, 1), 20);
-    setView(z, px - cx / z, py - cy / z);
+    setView(zoomView(view, f, cx, cy, canvas.width, canvas.height));
   }
 
   function sync() {
-    committed = clone(boxes);
     model.set("_boxes", clone(boxes));
     saveChanges();
   }
+  /** one undoable step */
   function commit() {
-    past.push(committed);
-    if (past.length > 200) past.shift();
-    future = [];
+    history.push(clone(boxes));
     sync();
     draw();
   }
   function undo() {
-    if (!past.length) return;
-    future.push(committed);
-    boxes = /** @type {DBox[]} */ (past.pop());
-    selected = -1;
-    sync();
-    draw();
+    const s = history.undo();
+    if (!s) return;
+    boxes = s; selected = -1;
+    sync(); draw();
   }
   function redo() {
-    if (!future.length) return;
-    past.push(committed);
-    boxes = /** @type {DBox[]} */ (future.pop());
-    selected = -1;
-    sync();
-    draw();
+    const s = history.redo();
+    if (!s) return;
+    boxes = s; selected = -1;
+    sync(); draw();
   }
 
   /** @param {DBox} b @returns {Record<string, [number, number]>} */
@@ -168,8 +166,11 @@ function render({ model, el }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, w, hgt);
     ctx.setTransform(view.z, 0, 0, view.z, -view.ox * view.z, -view.oy * view.z);
-    if (image) ctx.drawImage(image, 0, 0, w, hgt);
-    else { ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, w, hgt); }
+    if (image) {
+      ctx.filter = filter; // brightness / contrast, in the browser
+      ctx.drawImage(image, 0, 0, w, hgt);
+      ctx.filter = "none";
+    } else { ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, w, hgt); }
     const k = pxRatio();
     ctx.font = `${Math.round(12 * k)}px sans-serif`;
     ctx.setLineDash([6 * k, 4 * k]);
@@ -213,6 +214,7 @@ function render({ model, el }) {
       ctx.fillText(b.label, b.x0 + 3 * k, ty + 12 * k); // canvas text: never HTML
     });
     root.classList.toggle("lnb-has-image", !!it.has_image);
+    root.dataset.zoom = String(view.z);
   }
 
   /** @param {{x: number, y: number}} p */
@@ -286,8 +288,8 @@ function render({ model, el }) {
       return;
     }
     if (drag.kind === "pan") {
-      setView(drag.view.z, drag.view.ox - (p.cx - drag.cx) / drag.view.z,
-              drag.view.oy - (p.cy - drag.cy) / drag.view.z);
+      setView({ z: drag.view.z, ox: drag.view.ox - (p.cx - drag.cx) / drag.view.z,
+                oy: drag.view.oy - (p.cy - drag.cy) / drag.view.z });
       return;
     }
     const b = boxes[drag.idx];
@@ -316,7 +318,7 @@ function render({ model, el }) {
     drag = null;
     if (canvas.hasPointerCapture(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
     if (d.kind === "pan") return;
-    boxes[d.idx] = normalize(boxes[d.idx]);
+    boxes[d.idx] = normalizeBox(boxes[d.idx]);
     const b = boxes[d.idx];
     if (d.kind === "draw") {
       if (b.x1 - b.x0 < MIN_SIZE || b.y1 - b.y0 < MIN_SIZE) {
@@ -335,41 +337,65 @@ function render({ model, el }) {
 
   function submit() {
     if (!model.get("_bound") || model.get("_done")) return;
-    const msg = { type: "submit", key: item().key, client_id: newId(), regions: clone(boxes),
-                  duration_s: (performance.now() - shownAt) / 1000 };
-    sendPending(msg, 0);
+    pending.send({ type: "submit", key: item().key, client_id: newId(), regions: clone(boxes),
+                   duration_s: (performance.now() - shownAt) / 1000 });
   }
-  /** retried with the same client_id until Python acks, so a retry stores one annotation */
-  function sendPending(/** @type {any} */ msg, /** @type {number} */ tries) {
-    if (pending) clearTimeout(pending.timer);
-    model.send(msg);
-    message.textContent = "saving…";
-    pending = { msg, timer: tries < 3 ? setTimeout(() => sendPending(msg, tries + 1), 8000) : null };
+  function skip() {
+    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
   }
-  function clearPending() {
-    if (pending && pending.timer) clearTimeout(pending.timer);
-    pending = null;
+  function deleteSelected() {
+    if (selected >= 0 && boxes[selected]) { boxes.splice(selected, 1); selected = -1; commit(); }
+  }
+  /** ask Python to fit the selected box to the object's edges (one undoable step) */
+  function autofit() {
+    if (selected < 0 || !boxes[selected]) { message.textContent = "select a box to auto-fit"; return; }
+    model.send({ type: "autofit", key: item().key, index: selected, box: { ...boxes[selected] } });
+    message.textContent = "fitting…";
+  }
+  function toggleHelp() {
+    if (overlay) { overlay.remove(); overlay = null; return; }
+    const hot = labels().filter((l) => l.hotkey).map((l) => /** @type {[string, string]} */ ([String(l.hotkey), "class " + l.name + " (relabels the selected box)"]));
+    overlay = helpOverlay(keymap.rows(), [...hot, ["Arrows / Shift+Arrows", "nudge the selected box by 1 / 10 px"],
+      ["Space+drag, middle-drag", "pan"]]);
+    root.append(overlay);
   }
 
   /** @param {KeyboardEvent} e */
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
     lastActivity = Date.now();
-    const mod = e.ctrlKey || e.metaKey;
     const key = e.key;
-    if (mod && (key === "z" || key === "Z")) { e.preventDefault(); if (e.shiftKey) redo(); else undo(); return; }
-    if (mod && (key === "y" || key === "Y")) { e.preventDefault(); redo(); return; }
-    if (mod || e.altKey) return;
-    if (key === "Delete" || key === "Backspace") {
-      e.preventDefault();
-      if (selected >= 0) { boxes.splice(selected, 1); selected = -1; commit(); }
-      return;
+    const plain = !(e.ctrlKey || e.metaKey || e.altKey);
+    // class hotkeys (from the schema) come first
+    const lab = plain ? labels().find((l) => l.hotkey === key) : undefined;
+    if (lab) { e.preventDefault(); setLabel(lab.name); return; }
+    const action = keymap.actionFor(e);
+    if (overlay && (action === "help" || key === "Escape")) { e.preventDefault(); toggleHelp(); return; }
+    if (action) e.preventDefault();
+    switch (action) {
+      case "submit": submit(); return;
+      case "skip": skip(); return;
+      case "undo": undo(); return;
+      case "redo": redo(); return;
+      case "delete": deleteSelected(); return;
+      case "autofit": autofit(); return;
+      case "accept_all":
+        acceptSuggestions((model.get("_suggestions") || []).map((/** @type {any} */ _s, /** @type {number} */ i) => i));
+        return;
+      case "next_box":
+        if (boxes.length) { selected = (selected + 1) % boxes.length; draw(); }
+        return;
+      case "zoom_in": zoomAt(1.25, canvas.width / 2, canvas.height / 2); return;
+      case "zoom_out": zoomAt(0.8, canvas.width / 2, canvas.height / 2); return;
+      case "fit_view": setView({ z: 1, ox: 0, oy: 0 }); return;
+      case "help": toggleHelp(); return;
+      case "release":
+        if (selected >= 0) { selected = -1; draw(); } else root.blur();
+        return;
+      default: break;
     }
-    if (key === "Escape") { selected = -1; draw(); return; }
     if (key === " ") { e.preventDefault(); spaceDown = true; return; }
-    if (key === "+" || key === "=") { zoomAt(1.25, canvas.width / 2, canvas.height / 2); return; }
-    if (key === "-") { zoomAt(0.8, canvas.width / 2, canvas.height / 2); return; }
-    if (key.startsWith("Arrow") && selected >= 0 && boxes[selected]) { // nudge by a pixel
+    if (plain && key.startsWith("Arrow") && selected >= 0 && boxes[selected]) { // nudge by a pixel
       e.preventDefault();
       const step = (e.shiftKey ? 10 : 1) * pxRatio();
       const dx = key === "ArrowLeft" ? -step : key === "ArrowRight" ? step : 0;
@@ -379,19 +405,6 @@ function render({ model, el }) {
       const my = Math.min(Math.max(dy, -b.y0), canvas.height - b.y1);
       boxes[selected] = { ...b, x0: b.x0 + mx, x1: b.x1 + mx, y0: b.y0 + my, y1: b.y1 + my };
       commit();
-      return;
-    }
-    if (key === "Enter") { e.preventDefault(); submit(); return; }
-    const lab = labels().find((l) => l.hotkey === key);
-    if (lab) {
-      e.preventDefault();
-      setLabel(lab.name);
-      return;
-    }
-    if (key === "y") { e.preventDefault(); acceptSuggestions((model.get("_suggestions") || []).map((/** @type {any} */ _s, /** @type {number} */ i) => i)); return; }
-    if ((key === "s" || key === "S") && model.get("_bound")) {
-      e.preventDefault();
-      model.send({ type: "skip", key: item().key });
     }
   }
   function setLabel(/** @type {string} */ name) {
@@ -409,7 +422,7 @@ function render({ model, el }) {
     const cur = model.get("current_label");
     for (const l of labels()) {
       const b = h("button", "lnb-label" + (l.name === cur ? " lnb-active" : ""));
-      b.type = "button";
+      /** @type {HTMLButtonElement} */ (b).type = "button";
       b.style.setProperty("--lnb-color", l.color);
       if (l.hotkey) b.append(h("kbd", "", l.hotkey));
       b.append(h("span", "", l.name));
@@ -421,17 +434,19 @@ function render({ model, el }) {
     actions.replaceChildren();
     /** @param {string} text @param {() => void} fn */
     const btn = (text, fn) => {
-      const b = h("button", "lnb-action", text);
+      const b = /** @type {HTMLButtonElement} */ (h("button", "lnb-action", text));
       b.type = "button";
       b.addEventListener("click", () => { fn(); root.focus(); });
       actions.append(b);
     };
-    btn("Fit", () => setView(1, 0, 0));
+    btn("Fit", () => setView({ z: 1, ox: 0, oy: 0 }));
     btn("Undo", undo);
     btn("Redo", redo);
-    btn("Delete", () => { if (selected >= 0) { boxes.splice(selected, 1); selected = -1; commit(); } });
+    btn("Delete", deleteSelected);
+    btn("Auto-fit (F)", autofit);
+    btn("?", toggleHelp);
     if (model.get("_bound")) {
-      btn("Skip (S)", () => model.send({ type: "skip", key: item().key }));
+      btn("Skip (S)", skip);
       btn("Submit (Enter)", submit);
     }
   }
@@ -449,57 +464,42 @@ function render({ model, el }) {
     if (it.key === imageKey) return;
     imageKey = it.key;
     image = null;
-    clearPending();
-    past = []; future = []; selected = -1; drag = null;
+    pending.clear();
+    selected = -1; drag = null;
+    history.reset(clone(boxes));
     view = { z: 1, ox: 0, oy: 0 };
     shownAt = performance.now();
     root.dataset.ready = "0";
     if (it.has_image) {
       canvas.width = it.display_width;
       canvas.height = it.display_height;
-      requestImage(it.key, 0);
+      loader.request(it.key, it.alias);
     }
     draw();
   }
-  /** ask Python for the image bytes; ask again if no answer came (e.g. a busy kernel) */
-  function requestImage(/** @type {string} */ key, /** @type {number} */ tries) {
-    if (imageTimer) clearTimeout(imageTimer);
-    model.send({ type: "image", key });
-    imageTimer = tries < 5 ? setTimeout(() => {
-      if (!image && item().key === key) requestImage(key, tries + 1);
-    }, 10000) : null;
-  }
   /** @param {any} msg @param {DataView[]} buffers */
   function onMsg(msg, buffers) {
-    if (msg.type === "image" && msg.key === item().key && buffers && buffers.length) {
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime }));
-      const img = new Image();
-      img.onload = () => {
-        URL.revokeObjectURL(url);
-        if (msg.key !== item().key) return;
-        if (imageTimer) clearTimeout(imageTimer);
-        image = img;
-        draw();
-        root.dataset.ready = "1";
-      };
-      img.src = url;
-    } else if (msg.type === "ack" && pending && pending.msg.client_id === msg.client_id) {
-      clearPending();
-      message.textContent = "";
+    if (loader.handle(msg, buffers)) return;
+    if (pending.ack(msg)) return;
+    if (msg.type === "autofit" && msg.key === item().key) {
+      const i = msg.index;
+      if (msg.box && boxes[i]) {
+        boxes[i] = { ...boxes[i], x0: msg.box.x0, y0: msg.box.y0, x1: msg.box.x1, y1: msg.box.y1 };
+        selected = i;
+        commit();
+      }
+      message.textContent = msg.note || "";
     }
   }
   function onBoxes() {
     const incoming = model.get("_boxes") || [];
-    if (JSON.stringify(incoming) === JSON.stringify(committed)) return;
-    boxes = clone(incoming); committed = clone(incoming); selected = -1;
+    if (JSON.stringify(incoming) === JSON.stringify(history.state)) return;
+    boxes = clone(incoming); selected = -1;
+    history.reset(clone(boxes));
     draw();
   }
 
-  const hb = setInterval(() => {
-    const every = model.get("_heartbeat_s") || 0;
-    if (!every || !model.get("_bound") || model.get("_done")) return;
-    if (Date.now() - lastActivity < 30 * 60 * 1000) model.send({ type: "heartbeat", key: item().key });
-  }, Math.max(1000, (model.get("_heartbeat_s") || 60) * 1000));
+  const hb = startHeartbeat(model, () => item().key, () => lastActivity);
 
   const onLabels = () => { renderLabels(); draw(); };
   /** @param {WheelEvent} e zoom with the wheel, only while the widget has the focus */
@@ -520,16 +520,13 @@ function render({ model, el }) {
   root.addEventListener("keyup", onKeyUp);
   root.addEventListener("blur", onBlur);
   canvas.addEventListener("wheel", onWheel, { passive: false });
-  model.on("msg:custom", onMsg);
-  model.on("change:_boxes", onBoxes);
-  model.on("change:_suggestions", draw);
-  model.on("change:_item", loadItem);
-  model.on("change:_labels", onLabels);
-  model.on("change:current_label", renderLabels);
-  model.on("change:_status", renderText);
-  model.on("change:_message", renderText);
-  model.on("change:_done", renderText);
-  model.on("change:_bound", renderActions);
+  /** @type {[string, (...a: any[]) => void][]} */
+  const handlers = [["msg:custom", onMsg], ["change:_boxes", onBoxes], ["change:_suggestions", draw],
+    ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels],
+    ["change:_status", renderText], ["change:_message", renderText], ["change:_done", renderText],
+    ["change:_bound", renderActions], ["change:_keymap", setKeymap]];
+  for (const [ev, fn] of handlers) model.on(ev, fn);
+  setKeymap();
   renderLabels();
   renderActions();
   renderText();
@@ -537,18 +534,9 @@ function render({ model, el }) {
 
   return () => {
     clearInterval(hb);
-    clearPending();
-    if (imageTimer) clearTimeout(imageTimer);
-    model.off("msg:custom", onMsg);
-    model.off("change:_boxes", onBoxes);
-    model.off("change:_suggestions", draw);
-    model.off("change:_item", loadItem);
-    model.off("change:_labels", onLabels);
-    model.off("change:current_label", renderLabels);
-    model.off("change:_status", renderText);
-    model.off("change:_message", renderText);
-    model.off("change:_done", renderText);
-    model.off("change:_bound", renderActions);
+    pending.clear();
+    loader.stop();
+    for (const [ev, fn] of handlers) model.off(ev, fn);
     root.remove();
   };
 }

@@ -66,20 +66,22 @@ export function makePending(model, messageEl) {
 /**
  * Pull the item's display image from Python (bytes in a buffer, never base64) and
  * keep images Python pushed ahead of time (prefetch) by key, decoded.
- * @param {any} model @param {(img: HTMLImageElement, key: string) => void} onImage
+ * onImage gets ``prefetched`` true when the image had been pushed ahead.
+ * @param {any} model @param {(img: HTMLImageElement, key: string, prefetched: boolean) => void} onImage
  */
 export function makeImageLoader(model, onImage) {
   /** @type {Map<string, HTMLImageElement>} */ const cache = new Map();
   /** @type {any} */ let timer = null;
-  let want = "";
-  /** @param {string} key @param {number} [tries] */
-  function request(key, tries = 0) {
-    want = key;
+  let want = "", wantAlias = "";
+  /** ask for item ``key``'s image; ``alias`` names a copy pushed ahead (prefetch)
+   * @param {string} key @param {string | null} [alias] @param {number} [tries] */
+  function request(key, alias = null, tries = 0) {
+    want = key; wantAlias = alias || "";
     if (timer) clearTimeout(timer);
-    const hit = cache.get(key);
-    if (hit) { cache.delete(key); onImage(hit, key); return; }
+    const hit = alias ? cache.get(alias) : undefined;
+    if (hit && alias) { cache.delete(alias); want = ""; onImage(hit, key, true); return; }
     model.send({ type: "image", key });
-    timer = tries < 5 ? setTimeout(() => { if (want === key) request(key, tries + 1); }, 10000) : null;
+    timer = tries < 5 ? setTimeout(() => { if (want === key) request(key, null, tries + 1); }, 10000) : null;
   }
   /** @param {any} msg @param {DataView[]} buffers @returns {boolean} handled */
   function handle(msg, buffers) {
@@ -88,10 +90,11 @@ export function makeImageLoader(model, onImage) {
     const img = new Image();
     img.onload = () => {
       URL.revokeObjectURL(url);
-      if (msg.key === want) {
+      if (want && (msg.key === want || msg.key === wantAlias)) { // the shown item's image
         if (timer) clearTimeout(timer);
-        want = "";
-        onImage(img, msg.key);
+        const key = want;
+        want = ""; wantAlias = "";
+        onImage(img, key, msg.type === "prefetch");
       } else if (msg.type === "prefetch") {
         cache.set(msg.key, img);
         while (cache.size > 3) cache.delete(/** @type {string} */ (cache.keys().next().value));
