@@ -39,6 +39,7 @@ class Lab:
 def start_lab(root: Path, cfg: Path) -> Iterator[Lab]:
     """A JupyterLab server (no token) on a free loopback port, serving ``root``, with its
     settings, kernels and workspaces under ``cfg``; stopped on exit."""
+    root.mkdir(parents=True, exist_ok=True)
     settings = cfg / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     # no news toast, no update check
