@@ -76,6 +76,7 @@ class AnnotatorBase(anywidget.AnyWidget):
     _bound = traitlets.Bool(False).tag(sync=True)
     _done = traitlets.Bool(False).tag(sync=True)
     _heartbeat_s = traitlets.Float(0.0).tag(sync=True)
+    _progress = traitlets.Dict().tag(sync=True)  # bound: {"done": n, "total": n}
     current_label = traitlets.Unicode("").tag(sync=True)
     _keymap = traitlets.Dict().tag(sync=True)  # action -> key(s), overriding the defaults
 

@@ -18,31 +18,36 @@ import traitlets
 from labelnb.errors import ValidationError
 from labelnb.schema import Kind, LabelClass, Schema
 from labelnb.types import Choice, Region
-from labelnb.widgets._base import STATIC, AnnotatorBase, make_schema
+from labelnb.widgets._base import AnnotatorBase, make_schema
+from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._media import ImageLike
 
 
 class ChoiceAnnotator(AnnotatorBase):
     """Classify an image or a text: a number key (the class hotkey) per class, Enter to
-    commit. With ``multi=True`` the keys toggle classes. The text is shown as text,
-    never as HTML. Read :attr:`annotations` for the committed choice(s)."""
+    commit. With ``multi=True`` the keys toggle classes. Ctrl+Z / Ctrl+Shift+Z undo and
+    redo picks, ``?`` shows every key, Escape leaves the widget; ``keymap=`` rebinds
+    the actions in :attr:`ACTIONS`. The text is shown as text, never as HTML. Read :attr:`annotations` for the committed choice(s)."""
 
-    _esm = STATIC / "choice.js"
-    _css = STATIC / "choice.css"
+    _esm = esm_source("choice.js")
+    _css = css_source("choice.css")
     _multi = traitlets.Bool(False).tag(sync=True)
     _value = traitlets.List(traitlets.Unicode()).tag(sync=True)  # committed labels
     _suggested = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
+    ACTIONS = ("submit", "skip", "undo", "redo", "clear", "help", "release")
+
     def __init__(self, image: ImageLike | None = None, *, text: str | None = None,
                  labels: Sequence[LabelClass | str | Mapping[str, Any]] | None = None,
                  schema: Schema | None = None, multi: bool | None = None,
-                 annotations: Iterable[Choice] = (), max_display: int = 640) -> None:
+                 annotations: Iterable[Choice] = (), max_display: int = 640,
+                 keymap: Mapping[str, str | Sequence[str]] | None = None) -> None:
         if schema is not None and multi is None:
             multi = schema.kind == "multi_choice"
         multi = bool(multi)
         kind: Kind = "multi_choice" if multi else "choice"
         super().__init__(make_schema(kind, labels, schema, ("choice", "multi_choice")),
-                         max_display)
+                         max_display, keymap=keymap)
         self._multi = multi
         if image is not None or text is not None:
             self.load(image, text=text, annotations=annotations)

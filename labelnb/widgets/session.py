@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,10 @@ WIDGETS: dict[str, str] = {
     "choice": "labelnb.widgets.choice:ChoiceAnnotator",
     "multi_choice": "labelnb.widgets.choice:ChoiceAnnotator",
 }
+
+
+def q_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def widget_class(kind: str, project_name: str = "") -> Any:
@@ -92,6 +97,7 @@ class Session:
         while True:
             self.task = self.queue.claim()
             if self.task is None:
+                self._update_progress()
                 w._message = " ".join(notes)
                 w._done = True
                 w._status = f"{self.done} done · the queue is empty, nothing left to label"
@@ -107,7 +113,30 @@ class Session:
             w._message = " ".join(notes)
             w._done = False
             w._status = f"{self.done} done · item {item.id}"
+            self._update_progress()
             return
+
+    def progress(self) -> tuple[int, int]:
+        """(done, total) tasks of this session's stages in the project."""
+        from labelnb.queue import queries as q
+
+        with self.project.store.read() as conn:
+            counts = q.task_status_counts(conn, self.project.id, q_now())
+        done = total = 0
+        for key, n in counts.items():
+            stage, _, status = key.partition(":")
+            if stage in self.queue.stages and status != "cancelled":
+                total += n
+                done += n if status == "done" else 0
+        return done, total
+
+    def _update_progress(self) -> None:
+        try:
+            done, total = self.progress()
+        except LabelnbError as e:  # never let the progress bar stop the labeling
+            log.info("labelnb: progress not updated (%s)", e)
+            return
+        self.widget._progress = {"done": done, "total": total}
 
     def _show(self, task: Task) -> None:
         w = self.widget

@@ -144,8 +144,16 @@ def test_bound_choice_submit(open_notebook: Any) -> None:
     nb.page.keyboard.press("2")
     widget.locator(".lnb-option.lnb-picked", has_text="neg").wait_for()
     widget.screenshot(path=str(SCREENSHOTS / "choice_annotator.png"))
+    widget.locator(".lnb-progress[data-done='0'][data-total='2']").wait_for()
+    nb.page.keyboard.press("3")  # pick, undo the pick, redo it, then the final pick
+    nb.page.keyboard.press("Control+z")
+    widget.locator(".lnb-option.lnb-picked", has_text="neg").wait_for()
+    nb.page.keyboard.press("Control+Shift+z")
+    widget.locator(".lnb-option.lnb-picked", has_text="meh").wait_for()
+    nb.page.keyboard.press("2")
     nb.page.keyboard.press("Enter")
     widget.locator(".lnb-status", has_text="1 done").wait_for()
+    widget.locator(".lnb-progress[data-done='1'][data-total='2']").wait_for()
     # the next item's pre-annotation is shown as the suggested, preselected class
     widget.locator(".lnb-text", has_text="dull plot").wait_for()
     widget.locator(".lnb-option.lnb-picked.lnb-suggested", has_text="meh").wait_for()

@@ -35,6 +35,7 @@ def _js_actions(module: str) -> list[str]:
 
 
 @pytest.mark.parametrize("module, cls", [("box.js", "labelnb.widgets.box:BoxAnnotator"),
+                                         ("choice.js", "labelnb.widgets.choice:ChoiceAnnotator"),
                                          ("span.js", "labelnb.widgets.span:SpanAnnotator"),
                                          ("polygon.js", "labelnb.widgets.polygon:PolygonAnnotator"),
                                          ("mask.js", "labelnb.widgets.mask:MaskAnnotator"),

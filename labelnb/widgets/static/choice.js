@@ -4,19 +4,20 @@
 
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
 
-/** @returns {string} */
-function newId() {
-  if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
-}
+import { History } from "./lib/history.js";
+import { Keymap } from "./lib/keymap.js";
+import { h, newId, makeSaver, makeProgress, helpOverlay } from "./lib/ui.js";
 
-/** @param {string} tag @param {string} cls @param {string} [text] */
-function h(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+/** the keymap's actions and default keys (Python: ChoiceAnnotator.ACTIONS, keymap=...) */
+export const ACTIONS = {
+  submit: { keys: "Enter", help: "commit the choice (bound: submit and go to the next item)" },
+  skip: { keys: "s", help: "skip this item" },
+  undo: { keys: "Ctrl+Z", help: "undo the last pick" },
+  redo: { keys: ["Ctrl+Shift+Z", "Ctrl+Y"], help: "redo" },
+  clear: { keys: "Backspace", help: "clear the picked classes" },
+  help: { keys: "?", help: "show / hide this help" },
+  release: { keys: "Escape", help: "leave the widget (release the keys)" },
+};
 
 /** @param {{model: any, el: HTMLElement}} ctx */
 function render({ model, el }) {
@@ -26,7 +27,8 @@ function render({ model, el }) {
   const header = h("div", "lnb-header");
   const status = h("span", "lnb-status");
   const message = h("span", "lnb-message");
-  header.append(status, message);
+  const progress = makeProgress(model);
+  header.append(status, message, progress.el);
   const stage = h("div", "lnb-stage");
   const img = /** @type {HTMLImageElement} */ (h("img", "lnb-image"));
   img.alt = "";
@@ -46,17 +48,20 @@ function render({ model, el }) {
   let itemKey = "";
   /** @type {string | null} */ let objectUrl = null;
 
-  // ipywidgets throttles state updates, so a commit may reach the kernel late; the
-  // element's data-synced is "1" once the kernel has processed the latest one.
-  let syncSeq = 0, syncedSeq = 0;
-  function saveChanges() {
-    const mine = ++syncSeq;
-    root.dataset.synced = "0";
-    model.save_changes({ iopub: { status: (/** @type {any} */ m) => {
-      if (m.content.execution_state !== "idle" || mine <= syncedSeq) return;
-      syncedSeq = mine;
-      if (syncedSeq === syncSeq) root.dataset.synced = "1";
-    } } });
+  const saveChanges = makeSaver(model, root);
+  const picks = new History(/** @type {string[]} */ ([]));
+  /** @type {Keymap} */ let keymap = new Keymap(ACTIONS, {});
+  /** @type {HTMLElement | null} */ let overlay = null;
+  function setKeymap() {
+    try { keymap = new Keymap(ACTIONS, model.get("_keymap") || {}); }
+    catch (err) { message.textContent = String(/** @type {any} */ (err).message || err); }
+  }
+  function toggleHelp() {
+    if (overlay) { overlay.remove(); overlay = null; return; }
+    const hot = labels().filter((l) => l.hotkey).map((l) => /** @type {[string, string]} */ (
+      [String(l.hotkey), (multi() ? "toggle " : "pick ") + l.name]));
+    overlay = helpOverlay(keymap.rows(), hot);
+    root.append(overlay);
   }
   /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
   const item = () => model.get("_item") || {};
@@ -82,7 +87,7 @@ function render({ model, el }) {
       buttons.append(b);
     }
     help.textContent = (multi() ? "keys toggle classes" : "a key picks a class") +
-      " · Enter: commit" + (model.get("_bound") ? " and next · S: skip" : "");
+      " · Enter: commit" + (model.get("_bound") ? " and next · S: skip" : "") + " · ? shows every key";
   }
   function renderActions() {
     actions.replaceChildren();
@@ -113,6 +118,13 @@ function render({ model, el }) {
   function pick(name) {
     if (multi()) picked = picked.includes(name) ? picked.filter((n) => n !== name) : [...picked, name];
     else picked = [name];
+    picks.push(picked);
+    renderOptions();
+  }
+  /** @param {string[] | null} state */
+  function restore(state) {
+    if (state === null) return;
+    picked = state;
     renderOptions();
   }
   function commit() {
@@ -143,11 +155,22 @@ function render({ model, el }) {
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
     lastActivity = Date.now();
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === "Enter") { e.preventDefault(); commit(); return; }
-    const lab = labels().find((l) => l.hotkey === e.key);
+    const plain = !(e.ctrlKey || e.metaKey || e.altKey);
+    const lab = plain ? labels().find((l) => l.hotkey === e.key) : undefined;
     if (lab) { e.preventDefault(); pick(lab.name); return; }
-    if (e.key === "s" || e.key === "S") { e.preventDefault(); skip(); }
+    const action = keymap.actionFor(e);
+    if (overlay && (action === "help" || e.key === "Escape")) { e.preventDefault(); toggleHelp(); return; }
+    if (action) e.preventDefault();
+    switch (action) {
+      case "submit": commit(); return;
+      case "skip": skip(); return;
+      case "undo": restore(picks.undo()); return;
+      case "redo": restore(picks.redo()); return;
+      case "clear": picked = []; picks.push(picked); renderOptions(); return;
+      case "help": toggleHelp(); return;
+      case "release": root.blur(); return;
+      default: break;
+    }
   }
 
   function loadItem() {
@@ -159,6 +182,7 @@ function render({ model, el }) {
     const suggested = model.get("_suggested") || [];
     const committed = model.get("_value") || [];
     picked = committed.length ? [...committed] : multi() ? [...suggested] : suggested.slice(0, 1);
+    picks.reset(picked);
     text.textContent = typeof it.text === "string" ? it.text : "";
     text.style.display = typeof it.text === "string" ? "" : "none";
     img.style.display = it.has_image ? "" : "none";
@@ -206,9 +230,12 @@ function render({ model, el }) {
     "msg:custom": onMsg, "change:_item": loadItem, "change:_labels": renderOptions,
     "change:_value": onValue, "change:_suggested": renderOptions,
     "change:_multi": renderOptions, "change:_status": renderText, "change:_message": renderText,
-    "change:_done": renderText, "change:_bound": renderActions,
+    "change:_done": renderText, "change:_bound": renderActions, "change:_keymap": setKeymap,
+    "change:_progress": progress.update,
   };
   for (const [ev, fn] of Object.entries(events)) model.on(ev, fn);
+  model.on("change:_bound", progress.update);
+  setKeymap();
   renderActions();
   renderText();
   loadItem();
@@ -218,6 +245,7 @@ function render({ model, el }) {
     clearPending();
     if (imageTimer) clearTimeout(imageTimer);
     for (const [ev, fn] of Object.entries(events)) model.off(ev, fn);
+    model.off("change:_bound", progress.update);
     if (objectUrl) URL.revokeObjectURL(objectUrl);
     root.remove();
   };

@@ -153,3 +153,24 @@ export function adjustControls(onChange) {
   c.addEventListener("input", fire);
   return { el: wrap, reset() { b.value = "100"; c.value = "100"; fire(); } };
 }
+
+/** the bound session's progress bar (``_progress`` = {done, total}); returns the element
+ * and a function that redraws it @param {any} model */
+export function makeProgress(model) {
+  const wrap = h("span", "lnb-progress");
+  const bar = /** @type {HTMLProgressElement} */ (h("progress", ""));
+  const label = h("span", "lnb-progress-label");
+  wrap.append(bar, label);
+  function update() {
+    const p = model.get("_progress") || {};
+    const total = Number(p.total) || 0, done = Number(p.done) || 0;
+    wrap.hidden = !model.get("_bound") || total === 0;
+    bar.max = Math.max(total, 1);
+    bar.value = done;
+    label.textContent = `${done} / ${total}`;
+    wrap.dataset.done = String(done);
+    wrap.dataset.total = String(total);
+  }
+  update();
+  return { el: wrap, update };
+}
