@@ -20,5 +20,5 @@ def test_mypy_strict() -> None:
 
 
 def test_ruff() -> None:
-    res = _run(str(BIN / "ruff"), "check", "labelnb", "tests", "benchmarks")
+    res = _run(str(BIN / "ruff"), "check", "labelnb", "tests", "benchmarks", "gpu_jobs")
     assert res.returncode == 0, res.stdout[-4000:]

@@ -104,7 +104,9 @@ class Session:
                 return
             item = self.task.item
             try:
-                self._show(self.task)
+                note = self._show(self.task)
+                if note:
+                    notes.append(note)
             except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
                 notes.append(f"item {item.id} could not be shown and was skipped ({e}).")
                 self.queue.skip(reason=f"could not be shown: {e}")
@@ -138,9 +140,11 @@ class Session:
             return
         self.widget._progress = {"done": done, "total": total}
 
-    def _show(self, task: Task) -> None:
+    def _show(self, task: Task) -> str:
+        """Show the task's item; returns a note for the annotator ('' when none)."""
         w = self.widget
         item = task.item
+        note = self._rework_note(task)
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
         if item.media == "image":
             self._wait_prefetch()
@@ -151,6 +155,21 @@ class Session:
             self._start_prefetch(item.id)
         else:
             w.load(text=item.text or "", suggestions=suggestions)
+        return note
+
+    def _rework_note(self, task: Task) -> str:
+        """For a rejected annotation sent back to its author: the reviewer's feedback."""
+        if task.stage != "annotate" or not task.target_annotation_id:
+            return ""
+        reviews = self.project.reviews()
+        if reviews.empty:
+            return ""
+        mine = reviews[(reviews["annotation_id"] == task.target_annotation_id)
+                       & reviews["feedback"].notna()]
+        if mine.empty:
+            return ""
+        last = mine.sort_values("created_at").iloc[-1]
+        return f"Rework: the reviewer said: {last['feedback']}"
 
     # --- prefetch: the next item's image is loaded while this one is worked on ---------
     def _wait_prefetch(self) -> None:

@@ -354,3 +354,20 @@ def test_session_pushes_the_next_image_ahead_and_shows_it_from_the_copy(tmp_path
         assert not [m for m in sent if m["type"] == "prefetch"]
     finally:
         BoxAnnotator.send = orig_send  # type: ignore[method-assign]
+
+
+def test_rework_shows_the_reviewers_feedback_to_the_author(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "r.db", "r", labelnb.Schema("choice", ["pos", "neg"]),
+                               review_fraction=1.0)
+    p.add_items(["a <b>film</b>"])
+    p.annotators.add("bob", role="reviewer")
+    ana = p.queue("ana")
+    ana.claim()
+    ana.submit([Choice("pos")])
+    bob = p.review_queue("bob")
+    assert bob.claim() is not None
+    bob.reject(feedback="<img src=x onerror=alert(1)> it is negative")
+    w = p.annotate("ana")
+    assert w.session.task is not None and w.session.task.target_annotation_id
+    assert w._message == ("Rework: the reviewer said: <img src=x onerror=alert(1)> it is "
+                          "negative")  # shown through textContent

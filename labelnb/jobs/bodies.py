@@ -1,0 +1,162 @@
+"""The bodies of labelnb's GPU jobs: the same functions run locally and on Modal.
+
+``gpu_jobs/`` wraps them into Modal apps; :func:`labelnb.jobs.submit` with
+``backend="local"`` calls them in this process. Payloads and results are plain
+JSON-like values and bytes, so that they cross to Modal unchanged.
+
+* ``sam_embed``: ``{"model": {...}, "images": [png/jpeg bytes, ...]}`` →
+  ``{"model_id": str, "embeddings": [{"features": float16 bytes, "shape": [...],
+  "original_size": [h, w], "input_size": [h, w]}, ...]}``;
+* ``retrain``: ``{"train": {"texts"|"features": [...], "labels": [...]}, "val": {...},
+  "config": {...}}`` or ``{"dataset_path": <HF dataset saved by labelnb.export>, ...}`` →
+  ``{"metrics": {...}, "weights": pickled model bytes, "config": {...}}``.
+
+The model config of ``sam_embed`` is ``{"model_type": "vit_h", "checkpoint": path/URL,
+"sha256": ...}``, or ``{"tiny": true, "seed": 0}`` for the randomly initialised tiny
+SAM the tests use.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from labelnb.errors import ValidationError
+
+Log = Callable[[str], None]
+
+_MODELS: dict[str, Any] = {}
+
+
+def _noop(_msg: str) -> None:
+    return None
+
+
+def model_id_for(config: Mapping[str, Any]) -> str:
+    """The ``model_id`` (embedding-cache key) a model config loads as."""
+    if config.get("model_id"):
+        return str(config["model_id"])
+    if config.get("tiny"):
+        return f"tiny-sam:{int(config.get('seed', 0))}"
+    if "checkpoint" not in config:
+        raise ValidationError("sam_embed: the model config needs 'checkpoint' (a path or URL) "
+                              "or 'tiny': true")
+    name = str(config["checkpoint"]).rstrip("/").rsplit("/", 1)[-1]
+    return f"{config.get('model_type', 'vit_h')}:{(config.get('sha256') or name)[:16]}"
+
+
+def load_sam(config: Mapping[str, Any]) -> Any:
+    """A :class:`~labelnb.segment.sam.TorchSam` for a model config, loaded once per process."""
+    from labelnb.segment.sam import TorchSam, tiny_sam
+
+    key = repr(sorted(config.items()))
+    if key not in _MODELS:
+        mid = model_id_for(config)
+        if config.get("tiny"):
+            _MODELS[key] = TorchSam(model=tiny_sam(seed=int(config.get("seed", 0))),
+                                    model_id=mid, device=str(config.get("device", "auto")))
+        else:
+            _MODELS[key] = TorchSam(str(config.get("model_type", "vit_h")), config["checkpoint"],
+                                    sha256=config.get("sha256"), model_id=mid,
+                                    device=str(config.get("device", "auto")))
+    return _MODELS[key]
+
+
+def embed_images(sam: Any, images: Sequence[bytes], log: Log = _noop,
+                 cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Embed encoded images with a loaded SAM (see the module for the result)."""
+    from PIL import Image
+
+    out = []
+    for i, data in enumerate(images):
+        if cancelled():
+            raise InterruptedError(f"sam_embed: cancelled after {i} of {len(images)} images")
+        with Image.open(io.BytesIO(data)) as im:
+            arr = np.asarray(im.convert("RGB"))
+        emb = sam.embed(arr)
+        f = np.ascontiguousarray(emb.features.astype(np.float16))
+        out.append({"features": f.tobytes(), "shape": list(f.shape),
+                    "original_size": list(emb.original_size),
+                    "input_size": list(emb.input_size)})
+        log(f"embedded image {i + 1}/{len(images)} ({arr.shape[1]}x{arr.shape[0]})")
+    return {"model_id": sam.model_id, "embeddings": out}
+
+
+def sam_embed(payload: Mapping[str, Any], log: Log = _noop,
+              cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """The ``sam_embed`` job."""
+    if "images" not in payload or "model" not in payload:
+        raise ValidationError("sam_embed: the payload needs 'model' (a model config) and "
+                              "'images' (a list of encoded images)")
+    return embed_images(load_sam(payload["model"]), payload["images"], log, cancelled)
+
+
+def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    if "dataset_path" in payload:
+        from datasets import load_from_disk
+
+        ds = load_from_disk(str(payload["dataset_path"]))
+        col = "text" if "text" in ds["train"].column_names else None
+        if col is None or "label" not in ds["train"].column_names:
+            raise ValidationError(f"retrain: {payload['dataset_path']}: expected a text "
+                                  f"classification dataset with 'text' and 'label' columns, "
+                                  f"got {ds['train'].column_names}")
+        val_name = "validation" if "validation" in ds else "test" if "test" in ds else None
+        if val_name is None:
+            raise ValidationError(f"retrain: {payload['dataset_path']} has no validation or "
+                                  f"test split; export with splits")
+        names = ds["train"].features["label"].names
+        tr, va = ds["train"], ds[val_name]
+        return ({"texts": tr["text"], "labels": [names[i] for i in tr["label"]]},
+                {"texts": va["text"], "labels": [names[i] for i in va["label"]]})
+    try:
+        return dict(payload["train"]), dict(payload["val"])
+    except KeyError as e:
+        raise ValidationError("retrain: give 'dataset_path' (a labelnb HF export) or 'train' and "
+                              "'val' ({'texts' or 'features': [...], 'labels': [...]})") from e
+
+
+def retrain(payload: Mapping[str, Any], log: Log = _noop,
+            cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """The ``retrain`` job: fit a classifier on the training split and score it on the
+    validation split. Texts get TF-IDF features; ``features`` are used as they are.
+    ``config``: ``{"C": 1.0, "max_iter": 1000, "seed": 0}`` for the logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+
+    train, val = _split(payload)
+    cfg = {"C": 1.0, "max_iter": 1000, "seed": 0, **dict(payload.get("config") or {})}
+    clf = LogisticRegression(C=float(cfg["C"]), max_iter=int(cfg["max_iter"]),
+                             random_state=int(cfg["seed"]))
+    x_train: Any
+    x_val: Any
+    if "texts" in train:
+        model: Any = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1), clf)
+        x_train, x_val = list(train["texts"]), list(val["texts"])
+    else:
+        model = clf
+        x_train = np.asarray(train["features"], np.float64)
+        x_val = np.asarray(val["features"], np.float64)
+    y_train, y_val = list(train["labels"]), list(val["labels"])
+    if len(set(y_train)) < 2:
+        raise ValidationError(f"retrain: the training split has {len(set(y_train))} class(es); "
+                              f"a classifier needs at least 2")
+    log(f"training on {len(y_train)} examples, validating on {len(y_val)}")
+    if cancelled():
+        raise InterruptedError("retrain: cancelled before training")
+    model.fit(x_train, y_train)
+    pred = model.predict(x_val)
+    metrics = {"accuracy": float(accuracy_score(y_val, pred)),
+               "f1_macro": float(f1_score(y_val, pred, average="macro")),
+               "n_train": len(y_train), "n_val": len(y_val)}
+    log(f"validation accuracy {metrics['accuracy']:.4f}")
+    return {"metrics": metrics, "weights": pickle.dumps(model), "config": cfg}
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {"sam_embed": sam_embed, "retrain": retrain}

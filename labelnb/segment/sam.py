@@ -1,0 +1,327 @@
+"""SAM segmenters: the image embedding computed once, each click answered from it.
+
+``TorchSam`` wraps segment-anything's ``SamPredictor``: :meth:`~TorchSam.embed` runs the
+heavy image encoder once per image, :meth:`~TorchSam.predict` runs the light prompt
+encoder and mask decoder per click. ``ModalSam`` computes the embedding on a Modal
+GPU (the app in ``gpu_jobs/sam_embed.py``) and decodes locally. :func:`auto` picks a
+segmenter: a local GPU, else Modal if configured, else the classical wand.
+
+Every segmenter here is also a ``segment_fn(image, points, labels, box) -> (masks,
+scores)`` (see :mod:`labelnb.segment.protocol`), so it plugs into the mask widget's
+wand. Coordinates are pixels of the original image, ``(x, y)``.
+
+>>> sam = TorchSam(model=tiny_sam(seed=0))          # random weights, tiny encoder
+>>> img = np.zeros((48, 64, 3), np.uint8)
+>>> emb = sam.embed(img)
+>>> emb.original_size, emb.features.dtype
+((48, 64), dtype('float16'))
+>>> masks, scores, low_res = sam.predict(emb, np.array([[20.0, 10.0]]), np.array([1]))
+>>> masks.shape, scores.shape, low_res.shape
+((3, 48, 64), (3,), (3, 256, 256))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from labelnb.errors import LabelnbError, ValidationError
+
+log = logging.getLogger("labelnb")
+
+#: published checkpoints of the segment-anything registry (URL, sha256)
+CHECKPOINTS: dict[str, tuple[str, str]] = {
+    "vit_h": ("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+              "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
+    "vit_l": ("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+              "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622"),
+    "vit_b": ("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+              "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912"),
+}
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """An image's SAM embedding and the sizes needed to decode from it.
+
+    ``features`` is ``(1, 256, 64, 64)`` float16 (stored half size; decoded in float32),
+    ``original_size`` the image's ``(h, w)``, ``input_size`` its resized ``(h, w)``
+    inside the encoder's 1024×1024 input, ``model_id`` names the model that made it.
+    """
+
+    features: np.ndarray
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+    model_id: str
+
+    def to_npz(self, path: str | os.PathLike[str]) -> None:
+        np.savez(path, features=self.features.astype(np.float16),
+                 original_size=np.array(self.original_size), input_size=np.array(self.input_size),
+                 model_id=np.array(self.model_id))
+
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike[str]) -> Embedding:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["features"], (int(z["original_size"][0]), int(z["original_size"][1])),
+                       (int(z["input_size"][0]), int(z["input_size"][1])), str(z["model_id"]))
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """``embed(image) -> Embedding`` once per image; ``predict(...)`` per click."""
+
+    model_id: str
+
+    def embed(self, image: Any) -> Embedding: ...
+
+    def predict(self, embedding: Embedding, points: np.ndarray | None, labels: np.ndarray | None,
+                box: np.ndarray | None = None, multimask: bool = True,
+                mask_input: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ...
+
+
+def as_rgb_array(image: Any) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 RGB array from an array, a PIL image, a path or bytes."""
+    if isinstance(image, np.ndarray):
+        arr = image
+    else:
+        from labelnb.widgets._media import as_pil
+
+        arr = np.asarray(as_pil(image).convert("RGB"))
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValidationError(f"image: expected (H, W, 3) RGB, got shape {arr.shape}")
+    return np.ascontiguousarray(arr[:, :, :3].astype(np.uint8))
+
+
+def tiny_sam(seed: int = 0, embed_dim: int = 32, depth: int = 2, heads: int = 2) -> Any:
+    """A SAM with a tiny randomly initialised image encoder, built with
+    segment-anything's own builder: the real prompt encoder, mask decoder and
+    pre/post-processing, for tests and demos (its masks are noise)."""
+    import torch
+    from segment_anything.build_sam import _build_sam
+
+    torch.manual_seed(seed)
+    return _build_sam(encoder_embed_dim=embed_dim, encoder_depth=depth, encoder_num_heads=heads,
+                      encoder_global_attn_indexes=[depth - 1], checkpoint=None).eval()
+
+
+def fetch_checkpoint(url_or_path: str | os.PathLike[str], sha256: str | None = None,
+                     cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A local checkpoint file: a path as is, or a URL downloaded once into
+    ``cache_dir`` (default ``~/.cache/labelnb/sam``), checked against ``sha256``."""
+    s = os.fspath(url_or_path)
+    if "://" not in s:
+        path = Path(s)
+        if not path.is_file():
+            raise LabelnbError(f"SAM checkpoint {s!r} does not exist; give a path to the .pth "
+                               f"file or its URL")
+    else:
+        root = Path(cache_dir or Path.home() / ".cache" / "labelnb" / "sam")
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / s.rstrip("/").rsplit("/", 1)[-1]
+        if not path.is_file():
+            log.info("labelnb: downloading SAM checkpoint %s to %s", s, path)
+            tmp = path.with_suffix(path.suffix + ".part")
+            try:
+                with urllib.request.urlopen(s, timeout=60) as r, open(tmp, "wb") as f:
+                    while chunk := r.read(1 << 20):
+                        f.write(chunk)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise LabelnbError(f"SAM checkpoint: could not download {s} ({e}); download it "
+                                   f"yourself and pass checkpoint='/path/to/file.pth'") from e
+            tmp.rename(path)
+    if sha256:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != sha256.lower():
+            raise LabelnbError(f"SAM checkpoint {path}: sha256 is {h.hexdigest()}, expected "
+                               f"{sha256}; the file is corrupt or not the one asked for "
+                               f"(delete it to download again)")
+    return path
+
+
+def _device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class TorchSam:
+    """SAM on torch (CPU or CUDA), from segment-anything's model registry.
+
+    ``model_type`` is a registry key (``vit_h``, ``vit_l``, ``vit_b``); ``checkpoint`` a
+    path or URL (the published URL of ``model_type`` when ``"default"``), checked by
+    ``sha256`` when given. ``model=`` takes an already built ``Sam`` instead (e.g.
+    :func:`tiny_sam`). ``model_id`` names the model in embedding caches: pass your own
+    when you fine-tune weights, so old embeddings are not reused.
+    """
+
+    def __init__(self, model_type: str = "vit_h", checkpoint: str | os.PathLike[str] | None = None,
+                 *, sha256: str | None = None, device: str = "auto", model: Any = None,
+                 model_id: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+                 ) -> None:
+        from segment_anything import SamPredictor, sam_model_registry
+
+        self.device = _device(device)
+        if model is None:
+            if model_type not in sam_model_registry:
+                raise ValidationError(f"TorchSam: model_type {model_type!r} is not in "
+                                      f"segment-anything's registry "
+                                      f"({', '.join(sorted(sam_model_registry))})")
+            if checkpoint is None:
+                raise ValidationError("TorchSam: give checkpoint='/path/sam.pth' (or a URL, or "
+                                      "'default' for the published weights of model_type)")
+            if os.fspath(checkpoint) == "default":
+                checkpoint, sha256 = CHECKPOINTS[model_type]
+            path = fetch_checkpoint(checkpoint, sha256, cache_dir)
+            model = sam_model_registry[model_type](checkpoint=str(path))
+            model_id = model_id or f"{model_type}:{(sha256 or path.name)[:16]}"
+        self.model = model.to(self.device).eval()
+        self.model_type = model_type
+        self.model_id = model_id or f"{model_type}:custom-{id(model):x}"
+        self.predictor = SamPredictor(self.model)
+        self.encoder_calls = 0
+
+    def __repr__(self) -> str:
+        return f"TorchSam({self.model_id!r}, device={self.device!r})"
+
+    def embed(self, image: Any) -> Embedding:
+        """Run the image encoder once (the heavy part)."""
+        import torch
+
+        arr = as_rgb_array(image)
+        with torch.inference_mode():
+            self.predictor.set_image(arr, image_format="RGB")
+        self.encoder_calls += 1
+        feats = self.predictor.features.detach().float().cpu().numpy().astype(np.float16)
+        oh, ow = self.predictor.original_size
+        ih, iw = self.predictor.input_size
+        return Embedding(feats, (int(oh), int(ow)), (int(ih), int(iw)), self.model_id)
+
+    def predict(self, embedding: Embedding, points: np.ndarray | None, labels: np.ndarray | None,
+                box: np.ndarray | None = None, multimask: bool = True,
+                mask_input: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks ``(K, H, W)`` bool, scores ``(K,)`` and the low-resolution logits
+        ``(K, 256, 256)`` (feed one back as ``mask_input`` to refine with more clicks)."""
+        import torch
+
+        if embedding.model_id != self.model_id:
+            raise ValidationError(f"TorchSam: the embedding was made by {embedding.model_id!r}, "
+                                  f"not by this model ({self.model_id!r}); embed the image again")
+        p = self.predictor
+        p.reset_image()
+        p.features = torch.from_numpy(embedding.features.astype(np.float32)).to(self.device)
+        p.original_size = embedding.original_size
+        p.input_size = embedding.input_size
+        p.is_image_set = True
+        pts = None if points is None or len(points) == 0 else np.asarray(points, np.float32)
+        lab = None if pts is None else np.asarray(labels, np.int64).reshape(-1)
+        if pts is None and box is None:
+            raise ValidationError("SAM: give at least one click or a box")
+        with torch.inference_mode():
+            masks, scores, low = p.predict(
+                point_coords=pts, point_labels=lab,
+                box=None if box is None else np.asarray(box, np.float32),
+                mask_input=None if mask_input is None else np.asarray(mask_input,
+                                                                      np.float32)[None],
+                multimask_output=multimask)
+        order = np.argsort(-scores)
+        return masks[order].astype(bool), scores[order].astype(np.float64), low[order]
+
+    def __call__(self, image: np.ndarray, points: np.ndarray, labels: np.ndarray,
+                 box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``segment_fn`` hook (embeds on every call; use :class:`CachedSegmenter`
+        to embed each image once)."""
+        masks, scores, _ = self.predict(self.embed(image), points, labels, box)
+        return masks, np.clip(scores, 0.0, 1.0)
+
+
+class ModalSam(TorchSam):
+    """SAM with the image encoder on a Modal GPU and the decoder local.
+
+    The embedding is computed by ``gpu_jobs/sam_embed.py``'s ``SamEmbedder`` (deployed
+    as ``app_name``); the local model only needs its prompt encoder and mask decoder
+    (the same checkpoint). Needs ``pip install labelnb[modal]`` and a Modal token.
+    """
+
+    def __init__(self, model_type: str = "vit_h", checkpoint: str | os.PathLike[str] | None = None,
+                 *, app_name: str = "labelnb-sam", sha256: str | None = None, device: str = "cpu",
+                 model: Any = None, model_id: str | None = None, remote: Any = None) -> None:
+        super().__init__(model_type, checkpoint, sha256=sha256, device=device, model=model,
+                         model_id=model_id)
+        self.app_name = app_name
+        self._remote = remote
+
+    def _embedder(self) -> Any:
+        if self._remote is None:
+            try:
+                import modal
+            except ImportError as e:
+                raise LabelnbError("ModalSam needs the modal package: pip install "
+                                   "'labelnb[modal]'") from e
+            cls = modal.Cls.from_name(self.app_name, "SamEmbedder")
+            self._remote = cls(model_type=self.model_type).embed.remote
+        return self._remote
+
+    def embed(self, image: Any) -> Embedding:
+        import io
+
+        from PIL import Image
+
+        arr = as_rgb_array(image)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG")
+        out = self._embedder()([buf.getvalue()])[0]
+        self.encoder_calls += 1
+        feats = np.frombuffer(out["features"], np.float16).reshape(out["shape"])
+        oh, ow = out["original_size"]
+        ih, iw = out["input_size"]
+        return Embedding(feats.copy(), (int(oh), int(ow)), (int(ih), int(iw)), self.model_id)
+
+
+def modal_configured() -> bool:
+    """Whether Modal credentials are present (token in the environment or ~/.modal.toml)."""
+    if os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"):
+        return True
+    return (Path.home() / ".modal.toml").is_file()
+
+
+def auto(checkpoint: str | os.PathLike[str] | None = None, model_type: str = "vit_h", *,
+         use_modal: bool | None = None) -> Any:
+    """The best segmenter this machine can run, with a log line saying which and why:
+    SAM on a local GPU (needs ``checkpoint``), else SAM on Modal if configured (needs
+    ``checkpoint`` for the local decoder), else the classical wand."""
+    from labelnb.segment.wand import ClassicalWand
+
+    try:
+        import torch
+
+        gpu = bool(torch.cuda.is_available())
+    except ImportError:
+        gpu = False
+    if gpu and checkpoint is not None:
+        seg: Any = TorchSam(model_type, checkpoint, device="cuda")
+        log.info("labelnb: segmenter = SAM %s on the local GPU", model_type)
+        return seg
+    if (use_modal if use_modal is not None else modal_configured()) and checkpoint is not None:
+        seg = ModalSam(model_type, checkpoint)
+        log.info("labelnb: segmenter = SAM %s, encoder on Modal, decoder local", model_type)
+        return seg
+    why = ("no SAM checkpoint given" if checkpoint is None else
+           "no GPU here and Modal is not configured")
+    log.info("labelnb: segmenter = the classical wand (%s)", why)
+    return ClassicalWand()

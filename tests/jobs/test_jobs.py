@@ -1,0 +1,152 @@
+"""labelnb.jobs: the local backend and the Modal apps' functions (through ``.local()``)
+run the same bodies and give the same results; failures surface with their traceback."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import labelnb
+from labelnb.errors import ValidationError
+from labelnb.jobs import JobFailed, bodies, embed_items, submit
+
+pytest.importorskip("segment_anything")  # the [sam] extra
+modal = pytest.importorskip("modal")  # the [modal] extra
+
+GPU_JOBS = Path(__file__).resolve().parents[2] / "gpu_jobs"
+
+
+@pytest.fixture(scope="module")
+def apps() -> Any:
+    sys.path.insert(0, str(GPU_JOBS))
+    try:
+        import retrain as retrain_app
+        import sam_embed as sam_app
+    finally:
+        sys.path.remove(str(GPU_JOBS))
+    return sam_app, retrain_app
+
+
+def _png(h: int, w: int, v: int) -> bytes:
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    buf = io.BytesIO()
+    Image.fromarray(np.stack([xx % 256, yy % 256, np.full_like(xx, v)], -1).astype(np.uint8)
+                    ).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+TRAIN = {"texts": ["great film", "loved it", "wonderful cast", "awful plot", "boring",
+                   "bad acting"],
+         "labels": ["pos", "pos", "pos", "neg", "neg", "neg"]}
+VAL = {"texts": ["great cast", "boring plot"], "labels": ["pos", "neg"]}
+
+
+def test_sam_embed_local_backend_equals_the_modal_functions(apps: Any) -> None:
+    sam_app, _ = apps
+    payload = {"model": {"tiny": True, "seed": 3}, "images": [_png(30, 40, 10), _png(50, 20, 99)]}
+    h = submit("sam_embed", payload)
+    local = h.result(timeout=300)
+    assert h.status == "done" and any("embedded image 2/2" in x for x in h.logs())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no access to the mounted Volume"
+        via_fn = sam_app.sam_embed.local(payload)
+        via_cls = sam_app.SamEmbedder(model_type="tiny").embed.local(payload["images"][:1])
+    assert local["model_id"] == via_fn["model_id"] == "tiny-sam:3"
+    for a, b in zip(local["embeddings"], via_fn["embeddings"], strict=True):
+        assert a["shape"] == b["shape"] == [1, 256, 64, 64]
+        assert a["original_size"] == b["original_size"]
+        assert a["features"] == b["features"]  # bit for bit: one code path
+    # the Cls loads the model in @modal.enter and gives the same features (its seed is 0)
+    seed0 = submit("sam_embed", {"model": {"tiny": True}, "images": payload["images"][:1]})
+    assert via_cls[0]["features"] == seed0.result(timeout=300)["embeddings"][0]["features"]
+
+
+def test_retrain_local_backend_equals_the_modal_function(apps: Any) -> None:
+    _, retrain_app = apps
+    payload = {"train": TRAIN, "val": VAL, "config": {"C": 10.0}}
+    local = submit("retrain", payload).result(timeout=120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        remote = retrain_app.retrain.local(payload)
+    assert local["metrics"] == remote["metrics"]
+    assert local["metrics"]["n_train"] == 6 and 0.0 <= local["metrics"]["accuracy"] <= 1.0
+    import pickle
+
+    model = pickle.loads(local["weights"])
+    assert list(model.predict(["great", "boring"])) == list(
+        pickle.loads(remote["weights"]).predict(["great", "boring"]))
+
+
+def test_retrain_reads_a_labelnb_hf_export(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    p = labelnb.Project.create(tmp_path / "r.db", "r", labelnb.Schema("choice", ["pos", "neg"]))
+    texts = [f"{t} {i}" for i in range(3) for t in TRAIN["texts"] + VAL["texts"]]
+    labels = [lab for _ in range(3) for lab in TRAIN["labels"] + VAL["labels"]]
+    ids = p.add_items(texts)
+    q = p.queue("ana")
+    for _ in ids:
+        t = q.claim()
+        assert t is not None
+        q.submit([labelnb.Choice(labels[ids.index(t.item.id)])])
+    out = tmp_path / "hf"
+    labelnb.export(p, "hf", out, split={"train": 0.7, "validation": 0.3}, seed=0)
+    res = submit("retrain", {"dataset_path": str(out)}).result(timeout=120)
+    assert res["metrics"]["n_train"] + res["metrics"]["n_val"] == len(ids)
+
+
+def test_a_failing_job_surfaces_its_traceback() -> None:
+    h = submit("retrain", {"train": {"texts": ["a", "b"], "labels": ["x", "x"]}, "val": VAL})
+    with pytest.raises(JobFailed) as ei:
+        h.result(timeout=60)
+    assert h.status == "failed"
+    assert "needs at least 2" in str(ei.value)
+    assert "bodies.py" in ei.value.remote_traceback and "in retrain" in ei.value.remote_traceback
+    with pytest.raises(ValidationError, match="unknown job 'train'"):
+        submit("train", {})
+    with pytest.raises(ValidationError, match="backend must be"):
+        submit("retrain", {}, backend="cloud")  # type: ignore[arg-type]
+
+
+def test_cancel_stops_a_job_between_images() -> None:
+    images = [_png(64, 64, i) for i in range(40)]
+    blocker = submit("sam_embed", {"model": {"tiny": True}, "images": images})
+    second = submit("sam_embed", {"model": {"tiny": True}, "images": images})
+    third = submit("sam_embed", {"model": {"tiny": True}, "images": images[:1]})
+    assert third.cancel() and third.status == "cancelled"  # never started
+    deadline = time.monotonic() + 120
+    while blocker.status == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    blocker.cancel()
+    second.cancel()
+    with pytest.raises(InterruptedError, match="cancelled"):
+        blocker.result(timeout=300)
+    assert blocker.status == "cancelled"
+    assert len(blocker.logs()) < 42  # it stopped before the end
+
+
+def test_embed_items_fills_the_project_cache(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from labelnb.segment.cache import EmbeddingCache
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        Image.open(io.BytesIO(_png(40 + i, 50, i))).save(paths[-1])
+    p = labelnb.Project.create(tmp_path / "m.db", "m", labelnb.Schema("masks", ["coin"]))
+    p.add_items([str(x) for x in paths])
+    cache = EmbeddingCache(tmp_path / "emb")
+    assert embed_items(p, {"tiny": True}, batch=2, cache=cache) == {"embedded": 3, "cached": 0}
+    assert embed_items(p, {"tiny": True}, cache=cache) == {"embedded": 0, "cached": 3}
+    assert len(list((tmp_path / "emb").rglob("*.npz"))) == 3
+    assert bodies.model_id_for({"model_type": "vit_b", "checkpoint": "/w/sam_vit_b.pth"}) == \
+        "vit_b:sam_vit_b.pth"
