@@ -20,8 +20,17 @@ def export(project: Project, format: str, path: str, **kw: object) -> object:  #
 
     return _export(project, format, path, **kw)  # type: ignore[arg-type]
 
+def import_dataset(project: Project, format: str, path: str, **kw: object) -> object:
+    """Import a dataset (COCO, VOC, YOLO, spaCy DocBin, JSONL, Label Studio JSON) as
+    items plus annotations, or as predictions with ``as_predictions=True``: all or
+    nothing, every problem reported; see :func:`labelnb.formats.importer.import_dataset`."""
+    from labelnb.formats.importer import import_dataset as _import
+
+    return _import(project, format, path, **kw)  # type: ignore[arg-type]
+
+
 __all__ = [
     "Annotation", "Attribute", "Box", "Choice", "LabelClass", "LabelnbError", "Mask",
-    "Polygon", "Project", "Region", "Schema", "Span", "__version__", "export", "open",
-    "projects",
+    "Polygon", "Project", "Region", "Schema", "Span", "__version__", "export",
+    "import_dataset", "open", "projects",
 ]

@@ -6,6 +6,7 @@
     labelnb add labels.db --name pets 'photos/*.jpg'
     labelnb add labels.db --name reviews --text "great film" "dull plot"
     labelnb status labels.db [--name pets] [--json]
+    labelnb import labels.db --name pets --format coco annotations.json [--images DIR]
     labelnb annotators labels.db --name pets add ana --role annotator --skills cat=0.9
     labelnb annotators labels.db --name pets list
     labelnb migrate labels.db
@@ -336,6 +337,46 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- import -------------------------------------------------------------------------
+def _parse_label_map(spec: str | None) -> dict[str, str | None] | None:
+    if not spec:
+        return None
+    out: dict[str, str | None] = {}
+    for part in spec.split(","):
+        old, eq, new = part.partition("=")
+        if not eq or not old.strip():
+            raise ValidationError(
+                f"--label-map {spec!r}: {part!r} is not OLD=NEW; write e.g. "
+                "automobile=car,junk= (an empty NEW drops the label)"
+            )
+        out[old.strip()] = new.strip() or None
+    return out
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from labelnb.formats.importer import import_dataset
+
+    project = _open(args.db, args.name)
+    options: dict[str, Any] = {}
+    if args.offsets is not None:
+        options["offsets"] = args.offsets
+    try:
+        report = import_dataset(project, args.format, args.path, images=args.images,
+                                label_map=_parse_label_map(args.label_map),
+                                as_predictions=args.as_predictions,
+                                model_version=args.model_version,
+                                box_policy=args.box_policy, progress=args.progress,
+                                options=options or None)
+    finally:
+        project.close()
+    print(report)
+    for w in report.warnings[:20]:
+        print(f"  warning: {w}")
+    if len(report.warnings) > 20:
+        print(f"  ... and {len(report.warnings) - 20} more warnings")
+    return 0
+
+
 # --- annotators ---------------------------------------------------------------------
 def _annotator_fields(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {}
@@ -574,6 +615,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing export")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="import labeled data (COCO, VOC, YOLO, spaCy, JSONL, "
+                                      "Label Studio) as items plus annotations or predictions; "
+                                      "all or nothing")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    p.add_argument("--format", required=True,
+                   choices=["coco", "voc", "yolo", "spacy", "jsonl", "label_studio"])
+    p.add_argument("path", metavar="PATH", help="the file or dataset folder to import")
+    p.add_argument("--images", metavar="DIR",
+                   help="where the images are (COCO, JSONL, Label Studio), if not beside")
+    p.add_argument("--label-map", metavar="OLD=NEW,...",
+                   help="rename labels; an empty NEW drops the label (e.g. car=vehicle,junk=)")
+    p.add_argument("--as-predictions", action="store_true",
+                   help="import the labels as predictions (pre-annotations)")
+    p.add_argument("--model-version", metavar="V", help="the predictions' model version")
+    p.add_argument("--box-policy", choices=["reject", "clip"], default="reject",
+                   help="a box outside its image is a problem (default) or is clipped")
+    p.add_argument("--offsets", choices=["utf16", "codepoints"],
+                   help="Label Studio span offsets (default utf16, what its browser counts)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("annotators", help="list, add or update annotators")
     p.add_argument("db", metavar="DB")

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -85,6 +87,7 @@ class Project:
         self._schema = self._load_schema(self.schema_version)
         self.routing: RoutingPolicy = policy_from_json(self.settings.get("routing"))
         self.annotators = Annotators(self)
+        self._atomic_local = threading.local()  # the connection of an open atomic() block
 
     # --- opening -------------------------------------------------------------------
     @classmethod
@@ -236,6 +239,38 @@ class Project:
         self.settings = new
         self.routing = policy_from_json(new.get("routing"))
 
+    # --- transactions --------------------------------------------------------------
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction around several writes (what the importers use).
+
+        Inside the block, :meth:`add_items`, :meth:`add_annotations` and
+        :meth:`add_predictions` called from this thread join one database transaction:
+        it commits when the block ends, and if anything in it raises, nothing of it is
+        written. Blocks nest (a savepoint each)."""
+        conn = getattr(self._atomic_local, "conn", None)
+        if conn is not None:
+            with conn.begin_nested():
+                yield
+            return
+        with self.store.write() as conn:
+            self._atomic_local.conn = conn
+            try:
+                yield
+            finally:
+                self._atomic_local.conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction, or a savepoint in the open :meth:`atomic` block."""
+        conn = getattr(self._atomic_local, "conn", None)
+        if conn is None:
+            with self.store.write() as fresh:
+                yield fresh
+        else:
+            with conn.begin_nested():
+                yield conn
+
     # --- items -----------------------------------------------------------------------
     def add_items(self, items: Any, *, media: Literal["image", "text"] | None = None,
                   group: str | None = None, difficulty: float | None = None,
@@ -261,7 +296,7 @@ class Project:
         supply = self.annotators.skill_supply(required_skill) if required_skill else None
         prio = self.routing.priority(difficulty=difficulty, deadline=deadline,
                                      skill_supply=supply, base=priority)
-        with self.store.write() as conn:
+        with self._write() as conn:
             q.lock_project(conn, self.id)  # concurrent imports of the same files queue here
             hashes = [r["content_hash"] for r in rows]
             known = q.existing_hashes(conn, self.id, hashes)
@@ -457,7 +492,7 @@ class Project:
                 raise ValidationError(f"prediction #{n} (item {item_id}): field 'score' is "
                                       f"{score}; it must lie in [0, 1]")
         now = _now()
-        with self.store.write() as conn:
+        with self._write() as conn:
             ids = sorted({e[0] for e in entries})
             found = q.existing_item_ids(conn, self.id, ids)
             missing = [i for i in ids if i not in found]
@@ -529,7 +564,7 @@ class Project:
         consensus). All validated first; one transaction."""
         anns = list(anns)
         now = _now()
-        with self.store.write() as conn:
+        with self._write() as conn:
             cache: dict[int, Item] = {}
             rows = []
             for a in anns:
@@ -700,6 +735,17 @@ class Project:
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
         return _annotate(self, annotator, **kw)
+
+    def review(self, reviewer: str, **kw: Any) -> Any:
+        """The review widget bound to this project's review queue (needs the widgets):
+        approve, reject with feedback, or correct each annotation; never the reviewer's
+        own work. ``mode="acknowledge"`` walks an annotator through their retraining
+        queue instead (see :func:`labelnb.widgets.review.review`)."""
+        try:
+            from labelnb.widgets.review import review as _review
+        except ImportError as e:
+            raise LabelnbError(f"the annotation widgets are not available: {e}") from None
+        return _review(self, reviewer, **kw)
 
     # --- difficulty and priority -----------------------------------------------------
     def set_difficulty(self, difficulty: Mapping[int, float], *, focus_label:

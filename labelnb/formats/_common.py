@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from labelnb.errors import FormatError
-from labelnb.types import Region
+from labelnb.types import Box, Mask, Polygon, Region
 
 MediaMode = Literal["copy", "symlink", "none"]
 MEDIA_MODES: tuple[str, ...] = ("copy", "symlink", "none")
+BoxPolicy = Literal["reject", "clip"]
+BOX_POLICIES: tuple[str, ...] = ("reject", "clip")
+#: whether a reader refuses degenerate regions (the importer) or keeps whatever a writer
+#: wrote, so that it reads back (export validation, round trips)
+Degenerate = Literal["reject", "keep"]
+#: how far (pixels) a region may reach outside its image through float rounding; it is
+#: moved onto the edge without a note
+EDGE_TOL = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,149 @@ class Dataset(NamedTuple):
 
     def region_count(self) -> int:
         return sum(len(self.regions.get(im.id, ())) for im in self.images)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in an input file: which image or text (``item``), where in the
+    file (``where``: an annotation id, an object, a line), which ``field``, and the
+    ``message`` (what is wrong; the fix after the semicolon).
+
+    >>> print(Problem("image 'a.jpg'", "bbox", "[0, 0, -2, 5] has no area; redraw it",
+    ...               "annotation 7"))
+    image 'a.jpg', annotation 7: field 'bbox': [0, 0, -2, 5] has no area; redraw it
+    """
+
+    item: str
+    field: str
+    message: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        loc = f", {self.where}" if self.where else ""
+        return f"{self.item}{loc}: field {self.field!r}: {self.message}"
+
+
+class FormatProblems(FormatError):
+    """A file (or dataset) with problems: every one found is in ``problems`` and in the
+    message, not only the first."""
+
+    def __init__(self, headline: str, problems: Sequence[Problem], *, shown: int = 200
+                 ) -> None:
+        self.headline = headline
+        self.problems: list[Problem] = list(problems)
+        n = len(self.problems)
+        lines = [f"  - {p}" for p in self.problems[:shown]]
+        if n > shown:
+            lines.append(f"  ... and {n - shown} more (all of them are in .problems)")
+        super().__init__(f"{headline}: {n} problem{'s' if n != 1 else ''}:\n"
+                         + "\n".join(lines))
+
+
+def raise_problems(headline: str, problems: Sequence[Problem]) -> None:
+    """Raise :class:`FormatProblems` if there are any."""
+    if problems:
+        raise FormatProblems(headline, problems)
+
+
+def text_name(text: str, width: int = 30) -> str:
+    """How a problem names a text item: ``text 'Anna flew to …'``."""
+    short = text if len(text) <= width else text[:width - 1] + "\u2026"
+    return f"text {short!r}"
+
+
+def check_box_policy(box_policy: str) -> None:
+    if box_policy not in BOX_POLICIES:
+        raise FormatError(f"box_policy={box_policy!r}; expected 'reject' (a region reaching "
+                          "outside its image is a problem) or 'clip' (it is clipped to the "
+                          "image)")
+
+
+def _fmt_num(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def fit_region(region: Region, width: int, height: int, box_policy: BoxPolicy = "reject",
+               *, tol: float = EDGE_TOL, degenerate: Degenerate = "reject"
+               ) -> tuple[Region, str | None]:
+    """Check an image region against its image: ``(the region, a note if it was
+    clipped)``, or :class:`FormatError` saying what is wrong (without the item).
+
+    The policy, shared by every importer:
+
+    * A box or polygon reaching outside the ``width`` x ``height`` image by more than
+      ``tol`` pixels is refused with ``box_policy="reject"``; with ``"clip"`` the box
+      is clipped to the image (a polygon's vertices are moved onto it) and the note
+      says so. Within ``tol`` it is moved onto the edge silently (float rounding).
+    * A box with no area (width or height 0) and a polygon with no area (all points
+      on one line) are degenerate: refused, unless ``degenerate="keep"`` (what the
+      format readers use, so that whatever a writer wrote reads back; the importer
+      refuses them). A box or polygon that has no area once clipped is always
+      refused. (A polygon with fewer than 3 points cannot be built at all:
+      :class:`~labelnb.types.Polygon` refuses it.)
+    * A mask must be encoded at the image size, and (unless ``degenerate="keep"``)
+      cover at least one pixel.
+
+    >>> box, note = fit_region(Box(-5, 2, 20, 8, "cat"), 16, 16, "clip")
+    >>> box.x0, box.x1, note
+    (0.0, 16.0, 'clipped [-5, 2, 20, 8] to [0, 2, 16, 8]')
+    >>> fit_region(Box(3, 3, 3, 9, "cat"), 16, 16)
+    Traceback (most recent call last):
+    ...
+    labelnb.errors.FormatError: the box [3, 3, 3, 9] has no area (0 x 6 px); drop it or redraw it
+    """
+    W, H = float(width), float(height)
+    if isinstance(region, Box):
+        c = (region.x0, region.y0, region.x1, region.y1)
+        if (0.0 <= c[0] < c[2] <= W and 0.0 <= c[1] < c[3] <= H) or (
+                degenerate == "keep" and 0.0 <= c[0] <= c[2] <= W and 0.0 <= c[1] <= c[3] <= H):
+            return region, None  # the common case, without building any message
+        shown = "[" + ", ".join(_fmt_num(v) for v in c) + "]"
+        outside = max(-c[0], -c[1], c[2] - W, c[3] - H)
+        if outside > tol and box_policy == "reject":
+            raise FormatError(f"the box {shown} lies outside the image ({width}x{height}); "
+                              "clip it, or import with box_policy='clip'")
+        x0, x1 = (min(max(v, 0.0), W) for v in (c[0], c[2]))
+        y0, y1 = (min(max(v, 0.0), H) for v in (c[1], c[3]))
+        if (x1 - x0 <= 0 or y1 - y0 <= 0) and (degenerate == "reject" or outside > tol):
+            where = (" once clipped to the image" if outside > tol else "")
+            raise FormatError(f"the box {shown} has no area{where} "
+                              f"({_fmt_num(x1 - x0)} x {_fmt_num(y1 - y0)} px); drop it or "
+                              "redraw it")
+        if (x0, y0, x1, y1) == c:
+            return region, None
+        fitted = Box(x0, y0, x1, y1, region.label, score=region.score,
+                     attributes=region.attributes)
+        note = None
+        if outside > tol:
+            note = (f"clipped {shown} to ["
+                    + ", ".join(_fmt_num(v) for v in (x0, y0, x1, y1)) + "]")
+        return fitted, note
+    if isinstance(region, Polygon):
+        xy = region.xy
+        outside = max(float(-xy.min()), float(xy[:, 0].max() - W), float(xy[:, 1].max() - H))
+        if outside > tol and box_policy == "reject":
+            raise FormatError(f"the polygon lies outside the image ({width}x{height}), by "
+                              f"{_fmt_num(outside)} px; clip it, or import with "
+                              "box_policy='clip'")
+        pts = tuple(min(max(v, 0.0), W if i % 2 == 0 else H)
+                    for i, v in enumerate(region.points))
+        fitted_p = region if pts == region.points else Polygon(
+            pts, region.label, score=region.score, attributes=region.attributes)
+        if fitted_p.area <= 0 and (degenerate == "reject" or outside > tol):
+            raise FormatError(f"the polygon ({len(pts) // 2} points) has no area"
+                              + (" once clipped to the image" if outside > tol else "")
+                              + "; its points lie on one line: drop it or redraw it")
+        note = (f"moved the polygon's points onto the {width}x{height} image "
+                f"({_fmt_num(outside)} px outside)") if outside > tol else None
+        return fitted_p, note
+    if isinstance(region, Mask):
+        if region.size != (height, width):
+            raise FormatError(f"the mask is {region.size[0]}x{region.size[1]} (h x w) but the "
+                              f"image is {height}x{width}; encode the mask at the image size")
+        if degenerate == "reject" and region.area == 0:
+            raise FormatError("the mask is empty (no pixel set); drop it or redraw it")
+    return region, None
 
 
 def check_split_name(split: str) -> str:

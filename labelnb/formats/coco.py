@@ -45,21 +45,25 @@ from typing import Any
 
 import orjson
 
-from labelnb.errors import FormatError, ValidationError
+from labelnb.errors import FormatError, LabelnbError
 from labelnb.formats._common import (
+    EDGE_TOL,
+    BoxPolicy,
     Dataset,
+    Degenerate,
+    FormatProblems,
     ImageRecord,
     MediaMode,
+    Problem,
     category_index,
+    check_box_policy,
     check_categories,
     check_split_name,
+    fit_region,
     place_image,
     plain_attrs,
 )
 from labelnb.types import Box, Mask, Polygon, Region
-
-#: tolerance (pixels) for boxes that touch the image border through float rounding
-EDGE_TOL = 1e-6
 
 
 def _rle_bytes(rle: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,8 +161,10 @@ def to_coco(images: Sequence[ImageRecord], annotations_by_image: Mapping[int, Se
     return out
 
 
-def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any],
-                      where: str) -> Region:
+def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
+                      ) -> tuple[Region, str]:
+    """The region of one COCO annotation and the field it came from (``segmentation``
+    or ``bbox``); raises :class:`FormatError` / :class:`ValidationError` saying why not."""
     kw: dict[str, Any] = {}
     if a.get("score") is not None:
         kw["score"] = a["score"]
@@ -166,126 +172,256 @@ def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
         kw["attributes"] = plain_attrs(a["attributes"])
     seg = a.get("segmentation")
     h, w = int(image["height"]), int(image["width"])
-    try:
-        if isinstance(seg, Mapping):
-            from pycocotools import mask as mask_utils
+    if isinstance(seg, Mapping):
+        from pycocotools import mask as mask_utils
 
-            rle = dict(seg)
-            if isinstance(rle.get("counts"), list):
-                rle = mask_utils.frPyObjects(rle, h, w)
-            counts = rle["counts"]
-            return Mask({"size": [int(s) for s in rle["size"]],
-                         "counts": counts.decode("ascii") if isinstance(counts, bytes)
-                         else counts}, label, **kw)
-        if isinstance(seg, list) and seg:
-            rings = [list(r) for r in seg]
-            if len(rings) == 1:
-                return Polygon(tuple(rings[0]), label, **kw)
-            from pycocotools import mask as mask_utils
+        rle = dict(seg)
+        if "size" not in rle or "counts" not in rle:
+            raise FormatError(f"the RLE {sorted(rle)} needs 'size' and 'counts'")
+        if isinstance(rle.get("counts"), list):
+            size = rle["size"]
+            if (not isinstance(size, Sequence) or len(size) != 2
+                    or [int(v) for v in size] != [h, w]):
+                raise FormatError(f"the RLE size {size!r} (h, w) is not the image's "
+                                  f"[{h}, {w}]; encode the mask at the image size")
+            total = sum(int(c) for c in rle["counts"])
+            if total != h * w:
+                raise FormatError(f"the uncompressed RLE counts sum to {total} pixels, but "
+                                  f"the {h}x{w} image has {h * w}; encode the mask at the "
+                                  "image size")
+            rle = mask_utils.frPyObjects(rle, h, w)
+        counts = rle["counts"]
+        return Mask({"size": [int(s) for s in rle["size"]],
+                     "counts": counts.decode("ascii") if isinstance(counts, bytes)
+                     else counts}, label, **kw), "segmentation"
+    if isinstance(seg, list) and seg:
+        rings = [list(r) if isinstance(r, Sequence) else r for r in seg]
+        bad = [n for n, r in enumerate(rings) if not isinstance(r, list) or len(r) < 6
+               or len(r) % 2]
+        if bad:
+            r0 = rings[bad[0]]
+            got = (f"{len(r0) // 2} points" if isinstance(r0, list) and len(r0) % 2 == 0
+                   else f"{len(r0)} values" if isinstance(r0, list) else repr(r0))
+            raise FormatError(f"polygon ring {bad[0]} has {got}; a polygon needs at least 3 "
+                              "points as a flat [x1, y1, x2, y2, x3, y3, ...] list: fix or "
+                              "drop it")
+        if len(rings) == 1:
+            return Polygon(tuple(rings[0]), label, **kw), "segmentation"
+        from pycocotools import mask as mask_utils
 
-            merged = mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
-            return Mask({"size": [h, w], "counts": merged["counts"].decode("ascii")}, label,
-                        **kw)
-        bbox = a.get("bbox")
-        if not isinstance(bbox, Sequence) or len(bbox) != 4:
-            raise FormatError(f"{where}: field 'bbox' must be [x, y, width, height], got "
-                              f"{bbox!r}; fix the annotation")
-        x, y, bw, bh = (float(v) for v in bbox)
-        return Box.from_xywh(x, y, bw, bh, label, **kw)
-    except (ValidationError, TypeError, ValueError) as e:
-        if isinstance(e, FormatError):
-            raise
-        raise FormatError(f"{where}: {e}") from None
+        merged = mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
+        return Mask({"size": [h, w], "counts": merged["counts"].decode("ascii")}, label,
+                    **kw), "segmentation"
+    bbox = a.get("bbox")
+    if not isinstance(bbox, Sequence) or isinstance(bbox, str) or len(bbox) != 4:
+        raise FormatError(f"{bbox!r} is not [x, y, width, height]; fix the annotation")
+    x, y, bw, bh = (float(v) for v in bbox)
+    if bw < 0 or bh < 0:
+        raise FormatError(f"{list(bbox)} has a negative size (width {bw:g}, height {bh:g}); a "
+                          "COCO box is [x, y, width, height]: fix or drop it")
+    return Box.from_xywh(x, y, bw, bh, label, **kw), "bbox"
 
 
-def from_coco(data: Mapping[str, Any]) -> Dataset:
-    """A :class:`Dataset` from a COCO dict (categories ordered by id)."""
-    problems = validate_coco(data, raise_on_error=False)
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    return None
+
+
+def coco_problems(data: Any, *, box_policy: BoxPolicy = "reject", regions: bool = False,
+                  out: dict[int, list[Region]] | None = None, notes: list[str] | None = None,
+                  degenerate: Degenerate = "keep") -> list[Problem]:
+    """Every problem of a COCO dict (see :func:`validate_coco`), as :class:`Problem` s.
+
+    With ``regions``, each annotation is also converted (into ``out``, by image id) and
+    checked against its image by :func:`~labelnb.formats._common.fit_region` under
+    ``box_policy``; clipped regions are noted in ``notes``."""
+    problems: list[Problem] = []
+    top = "COCO data"
+    if not isinstance(data, Mapping):
+        return [Problem(top, "(top level)", "must be a JSON object with 'images', "
+                        "'annotations' and 'categories'")]
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key, [] if key == "annotations" else None), list):
+            problems.append(Problem(top, key, "must be a list; give the COCO lists"))
     if problems:
-        raise FormatError("COCO data is malformed: " + "; ".join(problems[:5]) +
-                          (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
-    cats = sorted(data["categories"], key=lambda c: int(c["id"]))
-    names = {int(c["id"]): str(c["name"]) for c in cats}
-    images = {int(im["id"]): im for im in data["images"]}
-    records = [ImageRecord(int(im["id"]), str(im["file_name"]), int(im["width"]),
-                           int(im["height"])) for im in data["images"]]
-    regions: dict[int, list[Region]] = {r.id: [] for r in records}
-    for a in data.get("annotations", ()):
-        iid = int(a["image_id"])
-        where = f"COCO annotation {a.get('id')!r} (image {images[iid]['file_name']!r})"
-        regions[iid].append(_region_from_coco(a, names[int(a["category_id"])], images[iid],
-                                              where))
-    return Dataset(records, regions, [names[i] for i in sorted(names)])
+        return problems
+    cats: dict[int, str] = {}
+    names: dict[str, int] = {}
+    for n, c in enumerate(data["categories"]):
+        cid = _int(c.get("id")) if isinstance(c, Mapping) else None
+        name = c.get("name") if isinstance(c, Mapping) else None
+        where = f"categories[{n}]"
+        if cid is None or not isinstance(name, str) or not name:
+            problems.append(Problem(f"category {c!r:.80}", "id" if cid is None else "name",
+                                    "a category needs an integer 'id' and a non-empty "
+                                    "'name'", where))
+            continue
+        if cid in cats:
+            problems.append(Problem(f"category {name!r}", "id", f"category id {cid} is used "
+                                    f"twice (also by {cats[cid]!r}); give each category its "
+                                    "own id", where))
+            continue
+        if name in names:
+            problems.append(Problem(f"category {name!r}", "name", f"the name is used by ids "
+                                    f"{names[name]} and {cid}; give each name one id",
+                                    where))
+        cats[cid] = name
+        names.setdefault(name, cid)
+    images: dict[int, Mapping[str, Any]] = {}
+    for n, im in enumerate(data["images"]):
+        where = f"images[{n}]"
+        name = f"image {im.get('file_name')!r}" if isinstance(im, Mapping) else f"image {im!r:.60}"
+        if not isinstance(im, Mapping):
+            problems.append(Problem(name, "(image)", "must be an object", where))
+            continue
+        missing = [k for k in ("id", "file_name", "width", "height") if k not in im]
+        if missing:
+            problems.append(Problem(name, missing[0], "an image needs 'id', 'file_name', "
+                                    "'width' and 'height'; add it", where))
+            continue
+        iid = _int(im["id"])
+        if iid is None:
+            problems.append(Problem(name, "id", f"{im['id']!r} is not an integer id", where))
+            continue
+        bad_size = [k for k in ("width", "height") if (_int(im[k]) or 0) <= 0]
+        if bad_size:
+            problems.append(Problem(name, bad_size[0], f"{im[bad_size[0]]!r} is not a positive "
+                                    "number of pixels; give the image size", where))
+            continue
+        if iid in images:
+            problems.append(Problem(name, "id", f"image id {iid} is used twice (also by "
+                                    f"{images[iid]['file_name']!r}); give each image its own "
+                                    "id", where))
+            continue
+        images[iid] = im
+    ann_ids: set[Any] = set()
+    ids_shown = sorted(cats)
+    span = (f"{ids_shown[0]}..{ids_shown[-1]}" if ids_shown == list(
+        range(ids_shown[0], ids_shown[-1] + 1)) else str(ids_shown)) if ids_shown else "none"
+    for n, a in enumerate(data.get("annotations", ())):
+        aid = a.get("id") if isinstance(a, Mapping) else None
+        where = f"annotation {aid!r}" if aid is not None else f"annotations[{n}]"
+        if not isinstance(a, Mapping) or "image_id" not in a or "category_id" not in a:
+            problems.append(Problem(where, "image_id" if isinstance(a, Mapping) and
+                                    "image_id" not in a else "category_id",
+                                    "an annotation needs 'image_id' and 'category_id'"))
+            continue
+        iid = _int(a["image_id"])
+        im = images.get(iid) if iid is not None else None
+        if im is None:
+            problems.append(Problem(where, "image_id", f"image_id {a['image_id']!r} is not "
+                                    "among the images; add the image or drop the "
+                                    "annotation"))
+            continue
+        item = f"image {im['file_name']!r}"
+        if aid is not None:
+            if aid in ann_ids:
+                problems.append(Problem(item, "id", f"annotation id {aid!r} is used twice; "
+                                        "give each annotation its own id", where))
+            ann_ids.add(aid)
+        cid = _int(a["category_id"])
+        if cid is None or cid not in cats:
+            hint = ""
+            if cid is not None and ids_shown:
+                if cid == ids_shown[0] - 1 or cid == ids_shown[-1] + 1:
+                    hint = (f" (the categories count {span}: were the ids shifted by one? "
+                            "fix category_id or the categories' ids)")
+            problems.append(Problem(item, "category_id", f"category_id {a['category_id']!r} "
+                                    f"is not in 'categories' (ids {span}){hint}; add the "
+                                    "category or fix the id", where))
+            continue
+        if not regions:
+            bbox = a.get("bbox")
+            if bbox is not None:
+                try:
+                    x, y, w, h = (float(v) for v in bbox)
+                except (TypeError, ValueError):
+                    problems.append(Problem(item, "bbox", f"{bbox!r} is not [x, y, width, "
+                                            "height]", where))
+                    continue
+                W, H = float(im["width"]), float(im["height"])
+                if (w < 0 or h < 0 or x < -EDGE_TOL or y < -EDGE_TOL or x + w > W + EDGE_TOL
+                        or y + h > H + EDGE_TOL):
+                    problems.append(Problem(item, "bbox", f"{list(bbox)} lies outside the "
+                                            f"image ({im['width']}x{im['height']}); clip it",
+                                            where))
+            continue
+        field = "segmentation" if a.get("segmentation") else "bbox"
+        try:
+            region, field = _region_from_coco(a, cats[cid], im)
+            region, note = fit_region(region, int(im["width"]), int(im["height"]), box_policy,
+                                      degenerate=degenerate)
+        except (LabelnbError, TypeError, ValueError) as e:
+            problems.append(Problem(item, field, str(e), where))
+            continue
+        if note is not None and notes is not None:
+            notes.append(f"{item}, {where}: {note}")
+        if out is not None:
+            out.setdefault(iid, []).append(region)  # type: ignore[arg-type]
+    return problems
+
+
+def from_coco(data: Mapping[str, Any], *, box_policy: BoxPolicy = "reject",
+              problems: list[Problem] | None = None, notes: list[str] | None = None,
+              degenerate: Degenerate = "keep") -> Dataset:
+    """A :class:`Dataset` from a COCO dict (categories ordered by id; any ids, 0- or
+    1-based).
+
+    Every annotation is checked against its image (:func:`~labelnb.formats._common.
+    fit_region`): a region outside the image is refused (``box_policy="reject"``) or
+    clipped (``"clip"``, noted in ``notes``); polygons with fewer than 3 points are
+    refused, and so are boxes and polygons without area and empty masks with
+    ``degenerate="reject"`` (the importer; the default keeps them, so that whatever
+    :func:`to_coco` wrote reads back); an RLE must have the image's size. Raises
+    :class:`~labelnb.formats._common.FormatProblems` listing every problem, or, with
+    ``problems`` (a list), appends them there and leaves the bad records out."""
+    check_box_policy(box_policy)
+    regions: dict[int, list[Region]] = {}
+    found = coco_problems(data, box_policy=box_policy, regions=True, out=regions,
+                          notes=notes, degenerate=degenerate)
+    if found:
+        if problems is None:
+            raise FormatProblems("COCO data", found)
+        problems.extend(found)
+        if not isinstance(data, Mapping) or not all(
+                isinstance(data.get(k), list) for k in ("images", "categories")):
+            return Dataset([], {}, [])
+    cats: dict[int, str] = {}
+    for c in data["categories"]:
+        cid = _int(c.get("id")) if isinstance(c, Mapping) else None
+        if cid is not None and isinstance(c.get("name"), str) and c["name"] and cid not in cats:
+            cats[cid] = str(c["name"])
+    records: list[ImageRecord] = []
+    seen: set[int] = set()
+    for im in data["images"]:
+        if not isinstance(im, Mapping):
+            continue
+        iid = _int(im.get("id"))
+        w, h = _int(im.get("width")), _int(im.get("height"))
+        if iid is None or iid in seen or w is None or h is None or w <= 0 or h <= 0 \
+                or "file_name" not in im:
+            continue
+        seen.add(iid)
+        records.append(ImageRecord(iid, str(im["file_name"]), w, h))
+    by_image = {r.id: regions.get(r.id, []) for r in records}
+    return Dataset(records, by_image, list(dict.fromkeys(cats[i] for i in sorted(cats))))
 
 
 def validate_coco(data: Mapping[str, Any], *, raise_on_error: bool = True) -> list[str]:
     """Structural checks: required keys, unique ids, every annotation references an
     image and a category, boxes inside their image. Returns the problems (or raises
-    :class:`FormatError` listing them)."""
-    problems: list[str] = []
-    if not isinstance(data, Mapping):
-        problems.append("the top level must be a JSON object")
-        data = {}
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key, [] if key == "annotations" else None), list):
-            problems.append(f"field {key!r} must be a list")
-    if problems:
-        if raise_on_error:
-            raise FormatError("COCO data: " + "; ".join(problems))
-        return problems
-    cat_ids: set[int] = set()
-    for c in data["categories"]:
-        if not isinstance(c, Mapping) or "id" not in c or "name" not in c:
-            problems.append(f"category {c!r} needs 'id' and 'name'")
-            continue
-        if int(c["id"]) in cat_ids:
-            problems.append(f"category id {c['id']} is used twice")
-        cat_ids.add(int(c["id"]))
-    images: dict[int, Mapping[str, Any]] = {}
-    for im in data["images"]:
-        if not isinstance(im, Mapping) or not all(k in im for k in
-                                                  ("id", "file_name", "width", "height")):
-            problems.append(f"image {im!r:.120} needs 'id', 'file_name', 'width', 'height'")
-            continue
-        if int(im["id"]) in images:
-            problems.append(f"image id {im['id']} is used twice")
-        images[int(im["id"])] = im
-    ann_ids: set[Any] = set()
-    for a in data.get("annotations", ()):
-        aid = a.get("id") if isinstance(a, Mapping) else None
-        where = f"annotation {aid!r}"
-        if not isinstance(a, Mapping) or "image_id" not in a or "category_id" not in a:
-            problems.append(f"{where} needs 'image_id' and 'category_id'")
-            continue
-        if aid in ann_ids:
-            problems.append(f"{where}: id is used twice")
-        ann_ids.add(aid)
-        im = images.get(int(a["image_id"]))
-        if im is None:
-            problems.append(f"{where}: image_id {a['image_id']} is not among the images; add "
-                            "the image or drop the annotation")
-            continue
-        if int(a["category_id"]) not in cat_ids:
-            problems.append(f"{where} (image {im['file_name']!r}): category_id "
-                            f"{a['category_id']} is not in 'categories'")
-        bbox = a.get("bbox")
-        if bbox is not None:
-            try:
-                x, y, w, h = (float(v) for v in bbox)
-            except (TypeError, ValueError):
-                problems.append(f"{where} (image {im['file_name']!r}): bbox {bbox!r} is not "
-                                "[x, y, width, height]")
-                continue
-            W, H = float(im["width"]), float(im["height"])
-            if (w < 0 or h < 0 or x < -EDGE_TOL or y < -EDGE_TOL or x + w > W + EDGE_TOL
-                    or y + h > H + EDGE_TOL):
-                problems.append(f"{where} (image {im['file_name']!r}, {im['width']}x"
-                                f"{im['height']}): bbox {list(bbox)} lies outside the image; "
-                                "clip it")
-    if problems and raise_on_error:
-        raise FormatError("COCO data: " + "; ".join(problems[:10]) +
-                          (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
-    return problems
+    :class:`~labelnb.formats._common.FormatProblems` listing them)."""
+    found = coco_problems(data)
+    if found and raise_on_error:
+        raise FormatProblems("COCO data", found)
+    return [str(p) for p in found]
 
 
 # --- files ---------------------------------------------------------------------------
@@ -339,13 +475,17 @@ def save_coco(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMod
 
 
 def load_coco(path: str | os.PathLike[str], *, split: str | None = None,
-              images: str | os.PathLike[str] | None = None) -> Dataset:
+              images: str | os.PathLike[str] | None = None, box_policy: BoxPolicy = "reject",
+              problems: list[Problem] | None = None, notes: list[str] | None = None,
+              degenerate: Degenerate = "keep") -> Dataset:
     """Read a COCO file (or an export root: every ``annotations*.json`` in it).
 
     Each image's ``uri`` is set to its file where found: under ``images`` if given,
     else the first of :func:`image_dir`, ``<root>/images``, ``<root>/<split>`` and
     ``<root>`` that holds it (``<root>`` is the folder above ``annotations/``, so the
-    official ``annotations/instances_val2017.json`` + ``val2017/`` layout works)."""
+    official ``annotations/instances_val2017.json`` + ``val2017/`` layout works).
+    ``box_policy``, ``problems``, ``notes`` and ``degenerate`` as in :func:`from_coco`
+    (a problem's ``where`` then starts with the file)."""
     p = Path(path)
     img_root = Path(images) if images is not None else None
     if p.is_dir():
@@ -357,25 +497,33 @@ def load_coco(path: str | os.PathLike[str], *, split: str | None = None,
         if not files:
             raise FormatError(f"{str(p)!r}: no annotations.json or annotations/instances_*.json "
                               "in it; give the path of the COCO JSON file")
-        parts = [_load_one(f, p, s, img_root) for f, s in files]
-        return _concat(parts, str(p))
+        parts = [_load_one(f, p, s, img_root, box_policy, problems, notes, degenerate)
+                 for f, s in files]
+        return _concat(parts, str(p), problems)
     root = p.parent.parent if p.parent.name == "annotations" else p.parent
     if split is None and p.stem.startswith("instances_") and p.parent.name == "annotations":
         split = p.stem[len("instances_"):]
-    return _load_one(p, root, split, img_root)
+    return _load_one(p, root, split, img_root, box_policy, problems, notes, degenerate)
 
 
-def _load_one(file: Path, root: Path, split: str | None, img_root: Path | None) -> Dataset:
+def _load_one(file: Path, root: Path, split: str | None, img_root: Path | None,
+              box_policy: BoxPolicy = "reject", problems: list[Problem] | None = None,
+              notes: list[str] | None = None, degenerate: Degenerate = "keep") -> Dataset:
     try:
         data = orjson.loads(file.read_bytes())
     except FileNotFoundError:
         raise FormatError(f"{str(file)!r}: the COCO file does not exist; fix the path") from None
     except orjson.JSONDecodeError as e:
         raise FormatError(f"{str(file)!r}: not valid JSON ({e})") from None
-    try:
-        ds = from_coco(data)
-    except FormatError as e:
-        raise FormatError(f"{str(file)!r}: {e}") from None
+    found: list[Problem] = []
+    ds = from_coco(data, box_policy=box_policy, problems=found, notes=notes,
+                   degenerate=degenerate)
+    if found:
+        located = [Problem(q.item, q.field, q.message,
+                           f"{file.name}" + (f", {q.where}" if q.where else "")) for q in found]
+        if problems is None:
+            raise FormatProblems(repr(str(file)), located)
+        problems.extend(located)
     if img_root is not None:
         candidates = [img_root]
     else:
@@ -392,19 +540,29 @@ def _load_one(file: Path, root: Path, split: str | None, img_root: Path | None) 
     return Dataset(records, ds.regions, ds.categories)
 
 
-def _concat(parts: list[Dataset], where: str) -> Dataset:
+def _concat(parts: list[Dataset], where: str, problems: list[Problem] | None = None
+            ) -> Dataset:
     cats = parts[0].categories
     images: list[ImageRecord] = []
     regions: dict[int, list[Region]] = {}
+    found: list[Problem] = []
     for ds in parts:
         if ds.categories != cats:
-            raise FormatError(f"{where}: the splits list different categories ({cats} vs "
-                              f"{ds.categories}); export them with one schema")
+            found.append(Problem(f"COCO files in {where!r}", "categories",
+                                 f"the splits list different categories ({cats} vs "
+                                 f"{ds.categories}); export them with one schema"))
         for im in ds.images:
             if im.id in regions:
-                raise FormatError(f"{where}: image id {im.id} appears in two splits")
+                found.append(Problem(f"image {im.file_name!r}", "id",
+                                     f"image id {im.id} appears in two splits (also "
+                                     f"{im.split!r}); give each image its own id"))
+                continue
             images.append(im)
             regions[im.id] = ds.regions.get(im.id, [])
+    if found:
+        if problems is None:
+            raise FormatProblems(repr(where), found)
+        problems.extend(found)
     return Dataset(images, regions, cats)
 
 

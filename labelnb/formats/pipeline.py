@@ -22,6 +22,8 @@ Stages, each a plain function (composable on their own):
 
 The export root also gets ``labelnb_export.json``: the policy, seed, fractions, the
 category ids, and the split and source item of every image.
+
+Importing (files into a project) is :mod:`labelnb.formats.importer`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from labelnb.errors import FormatError, LabelnbError
+from labelnb.errors import FormatError
 from labelnb.formats import coco as coco_mod
 from labelnb.formats import hf as hf_mod
 from labelnb.formats import spacy_docbin as spacy_mod
@@ -742,89 +744,6 @@ def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
         old.unlink()
 
 
-# --- import ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ImportReport:
-    format: str
-    path: str
-    items: int = 0
-    annotations: int = 0
-    regions: int = 0
-    item_ids: list[int] = field(default_factory=list)
-
-
-def load_dataset(format: Format, path: str | os.PathLike[str], *,
-                 images: str | os.PathLike[str] | None = None) -> Dataset:
-    """Read a COCO / VOC / YOLO dataset from disk (``images``: COCO's image folder, when
-    it is not beside the annotations)."""
-    fmt = str(format).lower()
-    if fmt not in ("coco", "voc", "yolo"):
-        readers = {"spacy": "spacy_docbin.load_spacy", "hf": "hf.load_hf",
-                   "tfrecord": "tfrecord.load_tfrecord",
-                   "webdataset": "webdataset.load_webdataset"}
-        extra = (f" (read a {fmt} export with labelnb.formats.{readers[fmt]})"
-                 if fmt in readers else "")
-        raise FormatError(f"import format {format!r}; expected one of ['coco', 'voc', 'yolo']"
-                          + extra)
-    p = Path(path)
-    if fmt == "coco":
-        return coco_mod.load_coco(p, images=images)
-    if images is not None:
-        raise FormatError(f"import: images=... applies to COCO; {fmt} finds its images itself")
-    if fmt == "voc":
-        return voc_mod.load_voc(p)
-    return yolo_mod.load_yolo(p)
-
-
-def import_dataset(project: Project, format: Format, path: str | os.PathLike[str], *,
-                   label_map: Mapping[str, str | None] | None = None,
-                   images: str | os.PathLike[str] | None = None) -> ImportReport:
-    """Add a COCO / VOC / YOLO dataset's images as items and its labels as annotations
-    (``source="human"``, ``author="import:<format>"``).
-
-    Everything is checked first (every image file exists, every label is in the
-    schema, every region fits the schema and its image), so a bad dataset writes
-    nothing; then the items are added in one transaction and the annotations in
-    another. ``label_map`` renames (or, with ``None``, drops) the file's labels;
-    ``images`` is COCO's image folder when it is not beside the annotations."""
-    fmt = str(format).lower()
-    ds = load_dataset(fmt, path, images=images)  # type: ignore[arg-type]
-    schema = project.schema
-    where = f"{fmt} import from {os.fspath(path)!r}"
-    regions: dict[int, list[Region]] = {}
-    for im in ds.images:
-        if im.uri is None or not Path(im.uri).is_file():
-            raise FormatError(f"{where}: image {im.file_name!r} (split {im.split!r}) is not on "
-                              "disk next to the annotations; put it there or fix file_name")
-        regs, _ = map_labels(ds.regions.get(im.id, []), label_map)
-        for n, r in enumerate(regs):
-            try:
-                schema.check_region(r, f"image {im.file_name!r}, region {n}", width=im.width,
-                                    height=im.height)
-            except LabelnbError as e:
-                raise FormatError(f"{where}: {e}") from None
-        regions[im.id] = regs
-    report = ImportReport(format=fmt, path=os.fspath(path))
-    if not ds.images:
-        return report
-    specs = [{"image": im.uri, "meta": {"import": {"format": fmt, "file_name": im.file_name,
-                                                   "split": im.split}}} for im in ds.images]
-    ids = project.add_items(specs)
-    merged: dict[int, list[Region]] = {}
-    for im, item_id in zip(ds.images, ids, strict=True):
-        merged.setdefault(item_id, []).extend(regions[im.id])
-    anns = [Annotation(item_id=i, regions=tuple(regs), author=f"import:{fmt}", source="human",
-                       schema_version=project.schema_version) for i, regs in merged.items()]
-    project.add_annotations(anns)
-    report.items = len(merged)
-    report.item_ids = list(ids)
-    report.annotations = len(anns)
-    report.regions = sum(len(r) for r in merged.values())
-    return report
-
-
-__all__ = ["ExportRecord", "ExportReport", "FORMATS", "Format", "ImportReport", "export",
-           "import_dataset", "load_dataset", "map_labels", "mapped_categories", "read_final",
-           "select_final", "split_items", "transform", "validate_export"]
+__all__ = ["ExportRecord", "ExportReport", "FORMATS", "Format", "export", "map_labels",
+           "mapped_categories", "read_final", "select_final", "split_items", "transform",
+           "validate_export"]

@@ -45,13 +45,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from labelnb.errors import FormatError, ValidationError
+from labelnb.errors import FormatError, LabelnbError
 from labelnb.formats._common import (
+    BoxPolicy,
     Dataset,
+    Degenerate,
+    FormatProblems,
     ImageRecord,
     MediaMode,
+    Problem,
+    check_box_policy,
     check_categories,
     check_split_name,
+    fit_region,
     image_size,
     place_image,
 )
@@ -186,9 +192,30 @@ def _attr_value(v: str) -> Any:
     return {"true": True, "false": False}.get(v.lower(), v)
 
 
-def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0
+def _edge(v: float, size: int) -> float:
+    """A 0-based writer's edge, up to one pixel outside the image, moved onto it."""
+    if -1.0 <= v < 0.0:
+        return 0.0
+    if size < v <= size + 1.0:
+        return float(size)
+    return v
+
+
+def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
+             box_policy: BoxPolicy = "clip", problems: list[Problem] | None = None,
+             notes: list[str] | None = None, degenerate: Degenerate = "keep"
              ) -> tuple[ImageRecord, list[Region]]:
-    """The image record and boxes of one VOC XML document."""
+    """The image record and boxes of one VOC XML document.
+
+    A box reaching at most one pixel outside the image (what 0-based writers produce,
+    e.g. ``xmin = 0``) is moved onto it silently; one reaching farther is clipped
+    (``box_policy="clip"``, the default, noted in ``notes``) or refused (``"reject"``).
+    A box with ``xmax < xmin`` is refused, and so is one without area (which VOC's
+    exact decimals can hold) with ``degenerate="reject"``. Problems with one object raise
+    :class:`~labelnb.formats._common.FormatProblems` listing all of them, or, with
+    ``problems`` (a list), are appended there and the object is left out. A document
+    that cannot be read at all (no filename or size) always raises."""
+    check_box_policy(box_policy)
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as e:
@@ -206,33 +233,60 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0
         image = ImageRecord(image_id, file_name, int(float(width)), int(float(height)))
     except ValueError:
         raise FormatError(f"{where}: <size> {width!r} x {height!r} is not a number") from None
+    item = f"image {file_name!r}"
+    found: list[Problem] = []
     regions: list[Region] = []
     for n, obj in enumerate(root.iter("object")):
         ow = f"{where}, object #{n}"
-        name = _text(obj, "name", ow)
-        assert name is not None
-        coords = [_float(obj, f"bndbox/{t}", ow) for t in ("xmin", "ymin", "xmax", "ymax")]
-        attrs: dict[str, Any] = {}
-        for k in ("difficult", "truncated"):
-            v = _text(obj, k, ow, required=False)
-            if v is not None and v not in ("0",):
-                attrs[k] = bool(int(float(v)))
-        pose = _text(obj, "pose", ow, required=False)
-        if pose is not None and pose != "Unspecified":
-            attrs["pose"] = pose
-        for a in obj.findall("attributes/attribute"):
-            name_t = _text(a, "name", ow)
-            value_t = _text(a, "value", ow, required=False)
-            assert name_t is not None
-            attrs[name_t] = _attr_value(value_t) if value_t is not None else None
-        score_t = _text(obj, "score", ow, required=False)
-        x0, y0 = max(coords[0] - 1.0, 0.0), max(coords[1] - 1.0, 0.0)
-        x1, y1 = min(coords[2], float(image.width)), min(coords[3], float(image.height))
+        field = "bndbox"
         try:
-            regions.append(Box(x0, y0, max(x1, x0), max(y1, y0), name, attributes=attrs,
-                               score=float(score_t) if score_t is not None else None))
-        except ValidationError as e:
-            raise FormatError(f"{ow}: {e}") from None
+            field = "name"
+            name = _text(obj, "name", ow)
+            assert name is not None
+            field = "bndbox"
+            coords = [_float(obj, f"bndbox/{t}", ow) for t in ("xmin", "ymin", "xmax", "ymax")]
+            field = "attributes"
+            attrs: dict[str, Any] = {}
+            for k in ("difficult", "truncated"):
+                v = _text(obj, k, ow, required=False)
+                if v is not None and v not in ("0",):
+                    attrs[k] = bool(int(float(v)))
+            pose = _text(obj, "pose", ow, required=False)
+            if pose is not None and pose != "Unspecified":
+                attrs["pose"] = pose
+            for a in obj.findall("attributes/attribute"):
+                name_t = _text(a, "name", ow)
+                value_t = _text(a, "value", ow, required=False)
+                assert name_t is not None
+                attrs[name_t] = _attr_value(value_t) if value_t is not None else None
+            field = "score"
+            score_t = _text(obj, "score", ow, required=False)
+            score = float(score_t) if score_t is not None else None
+            field = "bndbox"
+            x0, y0 = _edge(coords[0] - 1.0, image.width), _edge(coords[1] - 1.0, image.height)
+            x1, y1 = _edge(coords[2], image.width), _edge(coords[3], image.height)
+            eps = 1e-9 * max(image.width, image.height)  # (xmin - 1) + 1 is not exact
+            if x1 < x0 - eps or y1 < y0 - eps:
+                raise FormatError(
+                    f"xmin..xmax {_num(coords[0])}..{_num(coords[2])}, ymin..ymax "
+                    f"{_num(coords[1])}..{_num(coords[3])} cover no pixel (VOC corners are "
+                    "1-based and inclusive: xmax >= xmin); drop the object or fix it")
+            box, note = fit_region(Box(x0, y0, max(x1, x0), max(y1, y0), name,
+                                       attributes=attrs, score=score),
+                                   image.width, image.height, box_policy, degenerate=degenerate)
+        except (LabelnbError, ValueError) as e:
+            msg = str(e)
+            if msg.startswith(ow + ": "):
+                msg = msg[len(ow) + 2:]
+            found.append(Problem(item, field, msg, ow))
+            continue
+        if note is not None and notes is not None:
+            notes.append(f"{item}, {ow}: {note}")
+        regions.append(box)
+    if found:
+        if problems is None:
+            raise FormatProblems(where, found)
+        problems.extend(found)
     return image, regions
 
 
@@ -278,13 +332,16 @@ def save_voc(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode
     return written
 
 
-def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None = None
-             ) -> Dataset:
+def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None = None,
+             box_policy: BoxPolicy = "clip", problems: list[Problem] | None = None,
+             notes: list[str] | None = None, degenerate: Degenerate = "keep") -> Dataset:
     """Read a VOC layout written by :func:`save_voc` (or any devkit folder with
     ``Annotations/*.xml``). Splits come from ``ImageSets/Main/<split>.txt``
     (``all`` means no split); categories from ``labels.txt``, else ``categories``, else
     the names in order of first appearance. Image sizes are taken from the XML;
-    ``uri`` points into ``JPEGImages`` where the file exists."""
+    ``uri`` points into ``JPEGImages`` where the file exists. ``box_policy``,
+    ``problems``, ``notes`` and ``degenerate`` as in :func:`from_voc`: with ``problems``, every bad
+    object of every file is appended there (and left out) instead of raising."""
     r = Path(root)
     ann_dir = r / "Annotations"
     if not ann_dir.is_dir():
@@ -301,8 +358,17 @@ def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None =
                 split_of.setdefault(row[0], None if f.stem == "all" else f.stem)
     images: list[ImageRecord] = []
     regions: dict[int, list[Region]] = {}
+    found: list[Problem] = []
     for n, f in enumerate(sorted(ann_dir.glob("*.xml")), start=1):
-        im, regs = from_voc(f.read_bytes(), where=repr(str(f)), image_id=n)
+        try:
+            im, regs = from_voc(f.read_bytes(), where=f.name, image_id=n,
+                                box_policy=box_policy, problems=found, notes=notes,
+                                degenerate=degenerate)
+        except FormatError as e:
+            if problems is None:
+                raise FormatError(f"{str(f)!r}: {e}") from None
+            found.append(Problem(f"annotation file {f.name!r}", "(document)", str(e)))
+            continue
         img_path = r / "JPEGImages" / im.file_name
         uri = str(img_path.resolve()) if img_path.exists() else None
         images.append(ImageRecord(n, im.file_name, im.width, im.height, uri=uri,
@@ -315,10 +381,19 @@ def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None =
         cats = list(categories)
     else:
         cats = list(dict.fromkeys(reg.label for regs in regions.values() for reg in regs))
-    unknown = sorted({reg.label for regs in regions.values() for reg in regs} - set(cats))
-    if unknown:
-        raise FormatError(f"{str(r)!r}: objects are labeled {unknown}, which labels.txt does not "
-                          "list; add them to labels.txt")
+    listed = set(cats)
+    for im in images:
+        for reg in regions[im.id]:
+            if reg.label not in listed:
+                found.append(Problem(f"image {im.file_name!r}", "name", f"the object is "
+                                     f"labeled {reg.label!r}, which labels.txt does not list; "
+                                     "add it to labels.txt"))
+    if found:
+        if problems is None:
+            raise FormatProblems(repr(str(r)), found)
+        problems.extend(found)
+        for im in images:
+            regions[im.id] = [reg for reg in regions[im.id] if reg.label in listed]
     return Dataset(images, regions, cats)
 
 

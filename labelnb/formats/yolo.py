@@ -39,14 +39,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from labelnb.errors import FormatError, MissingExtra, ValidationError
+from labelnb.errors import FormatError, LabelnbError, MissingExtra
 from labelnb.formats._common import (
+    BoxPolicy,
     Dataset,
+    Degenerate,
+    FormatProblems,
     ImageRecord,
     MediaMode,
+    Problem,
     category_index,
+    check_box_policy,
     check_categories,
     check_split_name,
+    fit_region,
     image_size,
     place_image,
 )
@@ -79,10 +85,6 @@ def box_from_yolo(cx: float, cy: float, w: float, h: float, width: int, height: 
     x1c = min(max(x0 + bw, x0c), float(width))
     y1c = min(max(y0 + bh, y0c), float(height))
     return Box(x0c, y0c, x1c, y1c, label, **kw)
-
-
-def _clip(v: float, size: int) -> float:
-    return min(max(v * size, 0.0), float(size))
 
 
 def mask_to_polygon(mask: Mask) -> tuple[Polygon, int]:
@@ -157,37 +159,85 @@ def to_yolo(regions: Sequence[Region], width: int, height: int, categories: Sequ
     return "".join(line + "\n" for line in lines)
 
 
-def from_yolo(text: str, width: int, height: int, categories: Sequence[str], *,
-              where: str = "label file") -> list[Region]:
-    """The regions of one label file: 5 values a line are a box, more a polygon."""
+def from_yolo(text: str, width: int, height: int,
+              categories: Sequence[str] | Mapping[int, str], *, where: str = "label file",
+              box_policy: BoxPolicy = "clip", problems: list[Problem] | None = None,
+              notes: list[str] | None = None, degenerate: Degenerate = "keep"
+              ) -> list[Region]:
+    """The regions of one label file: 5 values a line are a box, more a polygon.
+
+    ``categories``: the names by class index (a list counts from 0; a mapping, such as
+    ``{1: "cat", 2: "dog"}`` for a file that counts from 1, says it explicitly). Six
+    written decimals can put an edge a hair outside the image: up to 2e-6 of the image
+    size is moved onto the edge silently; farther out, a region is clipped
+    (``box_policy="clip"``, the default, noted in ``notes``) or refused
+    (``"reject"``). Boxes with a negative size and polygons with fewer than 3 points
+    are refused, and so are boxes and polygons without area with
+    ``degenerate="reject"``. Problems raise
+    :class:`~labelnb.formats._common.FormatProblems` listing every bad line, or, with
+    ``problems`` (a list), are appended there and the line is left out."""
+    check_box_policy(box_policy)
+    names = dict(categories) if isinstance(categories, Mapping) else dict(
+        enumerate(categories))
+    keys = sorted(names)
+    tol = 2e-6 * max(width, height) + 1e-9
     out: list[Region] = []
+    found: list[Problem] = []
     for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
-        lw = f"{where}, line {n}"
+        lw = f"line {n}"
         try:
             cls_f = float(parts[0])
             vals = [float(v) for v in parts[1:]]
         except ValueError:
-            raise FormatError(f"{lw}: {line!r} is not numbers; a line is 'class cx cy w h' or "
-                              "'class x1 y1 x2 y2 ...'") from None
-        if not cls_f.is_integer() or not 0 <= cls_f < len(categories):
-            raise FormatError(f"{lw}: class {parts[0]!r} is not an index into the "
-                              f"{len(categories)} names of data.yaml; fix the class or the names")
-        label = categories[int(cls_f)]
+            found.append(Problem(where, "values", f"{line!r} is not numbers; a line is "
+                                 "'class cx cy w h' or 'class x1 y1 x2 y2 ...'", lw))
+            continue
+        if not cls_f.is_integer() or int(cls_f) not in names:
+            hint = ""
+            if cls_f.is_integer() and keys and int(cls_f) == keys[-1] + 1 and keys[0] == 0:
+                hint = (" (class indices count from 0; if this file counts from 1, key the "
+                        "names from 1 in data.yaml, e.g. names: {1: a, 2: b})")
+            found.append(Problem(where, "class", f"class {parts[0]!r} is not an index into "
+                                 f"the {len(names)} names of data.yaml (indices "
+                                 f"{keys[0] if keys else '-'}..{keys[-1] if keys else '-'})"
+                                 f"{hint}; fix the class or the names", lw))
+            continue
+        label = names[int(cls_f)]
+        field = "coordinates"
         try:
             if len(vals) == 4:
-                out.append(box_from_yolo(vals[0], vals[1], vals[2], vals[3], width, height,
-                                         label))
+                cx, cy, w, h = vals
+                field = "w h"
+                if w < 0 or h < 0:
+                    raise FormatError(f"the box has a negative size (w {w:g}, h {h:g}); fix "
+                                      "or drop the line")
+                field = "cx cy w h"
+                bw, bh = w * width, h * height
+                x0, y0 = cx * width - bw / 2.0, cy * height - bh / 2.0
+                region: Region = Box(x0, y0, x0 + bw, y0 + bh, label)
             elif len(vals) >= 6 and len(vals) % 2 == 0:
-                out.append(Polygon(tuple(_clip(v, width if i % 2 == 0 else height)
-                                         for i, v in enumerate(vals)), label))
+                field = "x1 y1 x2 y2 ..."
+                region = Polygon(tuple(v * (width if i % 2 == 0 else height)
+                                       for i, v in enumerate(vals)), label)
             else:
-                raise FormatError(f"{lw}: {len(vals)} coordinates; a box has 4 and a polygon an "
-                                  "even number, at least 6 (keypoint files are not read)")
-        except ValidationError as e:
-            raise FormatError(f"{lw}: {e}") from None
+                raise FormatError(f"{len(vals)} coordinates; a box has 4 and a polygon an "
+                                  "even number, at least 6 (3 points; keypoint files are not "
+                                  "read)")
+            region, note = fit_region(region, width, height, box_policy, tol=tol,
+                                      degenerate=degenerate)
+        except (LabelnbError, ValueError) as e:
+            found.append(Problem(where, field, str(e), lw))
+            continue
+        if note is not None and notes is not None:
+            notes.append(f"{where}, {lw}: {note}")
+        out.append(region)
+    if found:
+        if problems is None:
+            raise FormatProblems(where, found)
+        problems.extend(found)
     return out
 
 
@@ -237,21 +287,31 @@ def read_data_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def names_from_yaml(data: Mapping[str, Any], where: str) -> list[str]:
+def class_names(data: Mapping[str, Any], where: str) -> dict[int, str]:
+    """class index → name from a data.yaml: ``names`` as a list (indices from 0) or a
+    dict keyed ``0..n-1`` or, for a dataset that counts from 1, ``1..n``; else ``nc``
+    (``class_0`` ...)."""
     names = data.get("names")
     if isinstance(names, Mapping):
         try:
             idx = sorted(int(k) for k in names)
         except (TypeError, ValueError):
             raise FormatError(f"{where}: 'names' keys must be class indices 0..n-1") from None
-        if idx != list(range(len(idx))):
-            raise FormatError(f"{where}: 'names' keys are {idx}; they must be 0..{len(idx) - 1}")
-        return [str(names[k] if k in names else names[str(k)]) for k in idx]
+        if idx not in (list(range(len(idx))), list(range(1, len(idx) + 1))):
+            raise FormatError(f"{where}: 'names' keys are {idx}; they must be 0..{len(idx) - 1}"
+                              f" (or 1..{len(idx)} for classes counted from 1)")
+        return {k: str(names[k] if k in names else names[str(k)]) for k in idx}
     if isinstance(names, list):
-        return [str(n) for n in names]
+        return {i: str(n) for i, n in enumerate(names)}
     if isinstance(data.get("nc"), int):
-        return [f"class_{i}" for i in range(int(data["nc"]))]
+        return {i: f"class_{i}" for i in range(int(data["nc"]))}
     raise FormatError(f"{where}: 'names' is missing; list the class names")
+
+
+def names_from_yaml(data: Mapping[str, Any], where: str) -> list[str]:
+    """The class names of a data.yaml in index order (see :func:`class_names`)."""
+    by_index = class_names(data, where)
+    return [by_index[k] for k in sorted(by_index)]
 
 
 # --- files ---------------------------------------------------------------------------
@@ -308,16 +368,24 @@ def _label_path(img: Path) -> Path:
     return Path(sb.join(s.rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt")
 
 
-def load_yolo(path: str | os.PathLike[str]) -> Dataset:
+def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
+              problems: list[Problem] | None = None, notes: list[str] | None = None,
+              degenerate: Degenerate = "keep") -> Dataset:
     """Read a YOLO dataset (its folder or its YAML): every split folder named in the
     YAML (``train``, ``val``, ``test``, ...), each image once (a ``val`` that points at
     the ``train`` folder is not read twice). Image sizes are read from the files
-    (EXIF-oriented, as ultralytics does)."""
+    (EXIF-oriented, as ultralytics does). ``box_policy``, ``problems``, ``notes`` and
+    ``degenerate`` as in :func:`from_yolo`: with ``problems``, the bad lines of every file (and
+    unreadable images) are appended there instead of raising at the first file."""
     p = Path(path)
     yaml_path = p / "data.yaml" if p.is_dir() else p
     data = read_data_yaml(yaml_path)
     where = repr(str(yaml_path))
-    names = names_from_yaml(data, where)
+    by_index = class_names(data, where)
+    names = [by_index[k] for k in sorted(by_index)]
+    classes: Sequence[str] | Mapping[int, str] = (names if min(by_index, default=0) == 0
+                                                  else by_index)
+    found: list[Problem] = []
     base = Path(data["path"]) if data.get("path") else yaml_path.parent
     if not base.is_absolute():
         base = (yaml_path.parent / base)
@@ -345,16 +413,29 @@ def load_yolo(path: str | os.PathLike[str]) -> Dataset:
                 if f in seen:
                     continue
                 seen.add(f)
-                w, h = image_size(f)
+                rel = f.relative_to(folder) if folder.is_dir() else Path(f.name)
+                try:
+                    w, h = image_size(f)
+                except FormatError as e:
+                    if problems is None:
+                        raise
+                    found.append(Problem(f"image {rel.as_posix()!r}", "(image file)", str(e)))
+                    continue
                 iid = len(images) + 1
                 lab = _label_path(f)
                 text = lab.read_text(encoding="utf-8") if lab.is_file() else ""
-                regions[iid] = from_yolo(text, w, h, names, where=repr(str(lab)))
-                rel = f.relative_to(folder) if folder.is_dir() else Path(f.name)
+                regions[iid] = from_yolo(
+                    text, w, h, classes, box_policy=box_policy, notes=notes,
+                    degenerate=degenerate,
+                    where=f"image {rel.as_posix()!r} (labels {str(lab)!r})", problems=found)
                 images.append(ImageRecord(iid, rel.as_posix(), w, h, uri=str(f), split=key))
+    if found:
+        if problems is None:
+            raise FormatProblems(where, found)
+        problems.extend(found)
     return Dataset(images, regions, names)
 
 
-__all__ = ["box_from_yolo", "box_to_yolo", "data_yaml", "from_yolo", "load_yolo",
-           "mask_to_polygon",
-           "read_data_yaml", "save_yolo", "to_yolo"]
+__all__ = ["box_from_yolo", "box_to_yolo", "class_names", "data_yaml", "from_yolo",
+           "load_yolo", "names_from_yaml",
+           "mask_to_polygon", "read_data_yaml", "save_yolo", "to_yolo"]

@@ -5,6 +5,11 @@
 
 from labelnb.widgets.box import BoxAnnotator
 from labelnb.widgets.choice import ChoiceAnnotator
+from labelnb.widgets.mask import MaskAnnotator
+from labelnb.widgets.polygon import PolygonAnnotator
+from labelnb.widgets.review import Decision, ReviewAnnotator, ReviewSession
 from labelnb.widgets.session import Session, annotate
+from labelnb.widgets.span import SpanAnnotator
 
-__all__ = ["BoxAnnotator", "ChoiceAnnotator", "Session", "annotate"]
+__all__ = ["BoxAnnotator", "ChoiceAnnotator", "Decision", "MaskAnnotator", "PolygonAnnotator",
+           "ReviewAnnotator", "ReviewSession", "Session", "SpanAnnotator", "annotate"]

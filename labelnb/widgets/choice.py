@@ -27,7 +27,8 @@ class ChoiceAnnotator(AnnotatorBase):
     """Classify an image or a text: a number key (the class hotkey) per class, Enter to
     commit. With ``multi=True`` the keys toggle classes. Ctrl+Z / Ctrl+Shift+Z undo and
     redo picks, ``?`` shows every key, Escape leaves the widget; ``keymap=`` rebinds
-    the actions in :attr:`ACTIONS`. The text is shown as text, never as HTML. Read :attr:`annotations` for the committed choice(s)."""
+    the actions in :attr:`ACTIONS`. The text is shown as text, never as HTML. Read
+    :attr:`annotations` for the committed choice(s)."""
 
     _esm = esm_source("choice.js")
     _css = css_source("choice.css")

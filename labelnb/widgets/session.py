@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from labelnb.errors import LabelnbError, LeaseExpired, ValidationError
-from labelnb.types import Region
+from labelnb.types import Annotation, Region
 from labelnb.widgets._base import DisplayMedia
 from labelnb.widgets.choice import ChoiceAnnotator
 
@@ -84,6 +84,7 @@ class Session:
         self.skipped = 0
         self._submitted: dict[str, str] = {}  # client_id -> annotation id
         self.prefetch = prefetch
+        self._suggested: list[Region] = []
         self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
         self._prefetch_thread: threading.Thread | None = None
         self.next()
@@ -146,6 +147,7 @@ class Session:
         item = task.item
         note = self._rework_note(task)
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
+        self._suggested = [r for r in suggestions if r.label in self.project.schema]
         if item.media == "image":
             self._wait_prefetch()
             media = self._prefetched.pop(item.id, None)
@@ -156,6 +158,27 @@ class Session:
         else:
             w.load(text=item.text or "", suggestions=suggestions)
         return note
+
+    def _prelabel_meta(self, regions: list[Region]) -> dict[str, Any]:
+        """Provenance of the pre-annotations: how many of the shown suggestions were
+        accepted as they were, and how many regions were changed or drawn anew."""
+        def key(r: Region) -> str:
+            d = r.to_json()
+            d.pop("score", None)
+            return repr(sorted(d.items()))
+
+        pending = [key(r) for r in self._suggested]
+        unchanged = 0
+        for r in regions:
+            k = key(r)
+            if k in pending:
+                pending.remove(k)
+                unchanged += 1
+        return {"model_version": self.model_version, "suggested": len(self._suggested),
+                "accepted_unchanged": unchanged, "changed_or_new": len(regions) - unchanged,
+                "not_used": len(pending),
+                "outcome": ("accepted" if unchanged == len(regions) == len(self._suggested)
+                            else "changed")}
 
     def _rework_note(self, task: Task) -> str:
         """For a rejected annotation sent back to its author: the reviewer's feedback."""
@@ -224,7 +247,11 @@ class Session:
                 raise ValidationError("choose a class first (its number key), then Enter")
             dur = msg.get("duration_s")
             duration = float(dur) if isinstance(dur, int | float) and dur >= 0 else None
-            ann_id = self.queue.submit(regions, client_id=client_id, duration_s=duration)
+            ann = Annotation(item_id=self.task.item.id, regions=tuple(regions),
+                             author=self.annotator, duration_s=duration,
+                             meta={"prelabel": self._prelabel_meta(regions)}
+                             if self._suggested else {})
+            ann_id = self.queue.submit(ann, client_id=client_id, duration_s=duration)
         except LeaseExpired as e:
             self.next(f"{e} — showing the next item.")
             return

@@ -73,9 +73,9 @@ def test_mixed_boxes_and_polygons_are_refused() -> None:
 
 
 def test_bad_label_lines_name_file_and_line() -> None:
-    with pytest.raises(FormatError, match="f.txt, line 2: class '7'"):
+    with pytest.raises(FormatError, match="f.txt, line 2: field 'class': class '7'"):
         yolo.from_yolo("0 .5 .5 .1 .1\n7 .5 .5 .1 .1\n", 10, 10, ["a"], where="f.txt")
-    with pytest.raises(FormatError, match="line 1: 3 coordinates"):
+    with pytest.raises(FormatError, match="line 1: field 'coordinates': 3 coordinates"):
         yolo.from_yolo("0 .5 .5 .1\n", 10, 10, ["a"], where="f.txt")
 
 

@@ -371,3 +371,31 @@ def test_rework_shows_the_reviewers_feedback_to_the_author(tmp_path: Path) -> No
     assert w.session.task is not None and w.session.task.target_annotation_id
     assert w._message == ("Rework: the reviewer said: <img src=x onerror=alert(1)> it is "
                           "negative")  # shown through textContent
+
+
+def test_submit_records_whether_the_pre_annotation_was_accepted_or_changed(tmp_path: Path
+                                                                            ) -> None:
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        _img(400, 300).save(paths[-1])
+        Image.fromarray(np.full((300, 400, 3), 30 * i, np.uint8)).save(paths[-1])
+    p = labelnb.Project.create(tmp_path / "pre.db", "pre", labelnb.Schema("boxes", ["car", "bus"]))
+    ids = p.add_items([str(x) for x in paths])
+    p.add_predictions("det-v1", {ids[0]: [Box(10, 10, 100, 80, "bus", score=0.9)],
+                                 ids[1]: [Box(10, 10, 100, 80, "car", score=0.6)]})
+    w = p.annotate("ana", prefetch=False)
+    disp = w.scale.box_to_display
+    for regions in ([disp(Box(10, 10, 100, 80, "bus"))],  # accepted as it was
+                    [disp(Box(12, 10, 100, 80, "car")), disp(Box(200, 100, 250, 150, "bus"))],
+                    [disp(Box(5, 5, 50, 50, "car"))]):  # no suggestion on this item
+        w._handle_custom_msg({"type": "submit", "key": w.item_key, "client_id": w.item_key,
+                              "regions": regions}, [])
+    anns = {a.item_id: a for a in p.annotation_objects(annotator="ana")}
+    assert anns[ids[0]].meta["prelabel"] == {
+        "model_version": None, "suggested": 1, "accepted_unchanged": 1, "changed_or_new": 0,
+        "not_used": 0, "outcome": "accepted"}
+    pre = anns[ids[1]].meta["prelabel"]
+    assert (pre["accepted_unchanged"], pre["changed_or_new"], pre["not_used"],
+            pre["outcome"]) == (0, 2, 1, "changed")
+    assert "prelabel" not in anns[ids[2]].meta

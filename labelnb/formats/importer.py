@@ -1,0 +1,630 @@
+"""The importer: COCO, Pascal VOC, YOLO, spaCy DocBin, JSON Lines and Label Studio
+exports come into a project as items plus annotations, or as predictions
+(pre-annotations).
+
+>>> import json, os, tempfile, labelnb
+>>> d = tempfile.mkdtemp()
+>>> p = labelnb.Project.create(os.path.join(d, "ner.db"), "ner",
+...                            labelnb.Schema("spans", ["PER", "LOC"]))
+>>> with open(os.path.join(d, "spans.jsonl"), "w", encoding="utf-8") as f:
+...     _ = f.write(json.dumps({"text": "Anna flew to Paris", "spans": [
+...         {"start": 0, "end": 4, "label": "PER"}, {"start": 13, "end": 18, "label": "ORG"}]}))
+>>> import_dataset(p, "jsonl", os.path.join(d, "spans.jsonl"))  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+labelnb.formats._common.FormatProblems: jsonl import from '...spans.jsonl': nothing was \
+imported: 1 problem:
+  - text 'Anna flew to Paris', line 1, region 1: field 'label': 'ORG' is not in the schema \
+(PER, LOC); add it with project.set_schema(...), or map it with label_map={...: 'name' or None}
+>>> print(import_dataset(p, "jsonl", os.path.join(d, "spans.jsonl"),
+...                      label_map={"ORG": "LOC"}))  # doctest: +ELLIPSIS
+jsonl import from ...spans.jsonl: 1 items, 1 annotations and 0 predictions with 2 regions
+>>> p.annotation_objects()[0].regions[1]
+Span(start=13, end=18, label='LOC', score=None, attributes={})
+
+Elsewhere: ``import_dataset(project, "coco", "annotations/instances_val2017.json")``,
+``import_dataset(project, "yolo", "runs/detect/predict", as_predictions=True,
+model_version="yolov8n-2024-05")``, ``import_dataset(project, "label_studio",
+"export.json", images="media/upload")``.
+
+Three stages, each a plain function:
+
+1. read - the format's reader (``load_coco`` ...; see :data:`IMPORT_FORMATS`) turns
+   the file into import items: an image (its file) or a text, the size its regions
+   are drawn on, and one or more sets of labels (Label Studio: every annotation and
+   prediction of a task).
+2. check - every item and region is checked, and every problem is collected: an
+   image that is not on disk or whose size differs from the annotations', a box or
+   polygon outside its image (``box_policy``: ``"reject"`` by default, or ``"clip"``),
+   a degenerate box or polygon, an RLE of the wrong size, a category id that points
+   nowhere, a label that is not in the schema (``label_map`` renames or drops), a
+   region type the project does not label, a span outside its text. Spans that do
+   not align with word tokens are listed in the report's warnings (``misaligned=
+   "reject"`` makes them problems). If anything is wrong,
+   :class:`~labelnb.formats._common.FormatProblems` lists **every** problem - which
+   image or text, which field, what to fix - and nothing is written.
+3. write - in one database transaction (:meth:`labelnb.Project.atomic`): the items
+   (``add_items``; an image or text already in the project keeps its item), then the
+   annotations (``source="human"``, author: the file's annotator where it names one,
+   else ``import:<format>``), then the predictions. A failure anywhere rolls all of
+   it back.
+
+With ``as_predictions=True`` the file's labels become predictions of
+``model_version`` (default ``import:<format>``, ``source="model"``): pre-annotations
+that annotators correct, not ground truth. Label Studio exports bring both:
+``annotations`` become annotations and ``predictions`` predictions (with their own
+``model_version`` and ``score``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from labelnb.errors import FormatError, LabelnbError
+from labelnb.formats import coco as coco_mod
+from labelnb.formats import jsonl as jsonl_mod
+from labelnb.formats import label_studio as ls_mod
+from labelnb.formats import spacy_docbin as spacy_mod
+from labelnb.formats import voc as voc_mod
+from labelnb.formats import yolo as yolo_mod
+from labelnb.formats._common import (
+    BoxPolicy,
+    Dataset,
+    FormatProblems,
+    Problem,
+    check_box_policy,
+    fit_region,
+    image_size,
+    text_name,
+)
+from labelnb.formats.hf import regex_tokenizer
+from labelnb.formats.spacy_docbin import misaligned_reason
+from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+
+ImportFormat = Literal["coco", "voc", "yolo", "spacy", "jsonl", "label_studio"]
+IMPORT_FORMATS: tuple[str, ...] = ("coco", "voc", "yolo", "spacy", "jsonl", "label_studio")
+Misaligned = Literal["report", "reject", "ignore"]
+PredictionSource = Literal["model", "llm", "labeling_function"]
+#: how many warnings the report keeps word for word (the count is always exact)
+_WARNINGS_KEPT = 1000
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import wrote."""
+
+    format: str
+    path: str
+    items: int = 0
+    annotations: int = 0
+    predictions: int = 0
+    regions: int = 0
+    item_ids: list[int] = field(default_factory=list)
+    skipped: int = 0  # Label Studio annotations marked was_cancelled, left out
+    regions_dropped: int = 0  # by label_map
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{self.format} import from {self.path}: {self.items} items, "
+                f"{self.annotations} annotations and {self.predictions} predictions with "
+                f"{self.regions} regions"
+                + (f"; {self.skipped} cancelled annotations left out" if self.skipped else "")
+                + (f"; {self.regions_dropped} regions dropped by label_map"
+                   if self.regions_dropped else "")
+                + (f"; {len(self.warnings)} warnings (first: {self.warnings[0]})"
+                   if self.warnings else ""))
+
+
+@dataclass(slots=True)
+class ImportLabels:
+    """One set of labels for an item: an annotation or a prediction."""
+
+    regions: list[Region]
+    kind: Literal["annotation", "prediction"] = "annotation"
+    author: str | None = None
+    model_version: str | None = None
+    score: float | None = None
+    created_at: datetime | None = None
+    duration_s: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    where: str = ""  # e.g. "annotations[1]" for a Label Studio task
+
+
+@dataclass(slots=True)
+class ImportItem:
+    """One item of an import: an image (a local path or a URI) or a text, the size its
+    regions are drawn on, and its labels. ``name`` is how problems call it."""
+
+    name: str
+    image: str | None = None
+    text: str | None = None
+    width: int | None = None
+    height: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    labels: list[ImportLabels] = field(default_factory=list)
+
+
+# --- 1. read -----------------------------------------------------------------------------
+
+
+def load_dataset(format: ImportFormat, path: str | os.PathLike[str], *,
+                 images: str | os.PathLike[str] | None = None) -> Dataset:
+    """Read a COCO / VOC / YOLO dataset from disk (``images``: COCO's image folder, when
+    it is not beside the annotations)."""
+    fmt = str(format).lower()
+    if fmt not in ("coco", "voc", "yolo"):
+        readers = {"spacy": "spacy_docbin.load_spacy", "hf": "hf.load_hf",
+                   "tfrecord": "tfrecord.load_tfrecord",
+                   "webdataset": "webdataset.load_webdataset", "jsonl": "jsonl.load_jsonl",
+                   "label_studio": "label_studio.load_label_studio"}
+        extra = (f" (read a {fmt} file with labelnb.formats.{readers[fmt]})"
+                 if fmt in readers else "")
+        raise FormatError(f"load_dataset format {format!r}; expected one of ['coco', 'voc', "
+                          "'yolo']" + extra)
+    p = Path(path)
+    if fmt == "coco":
+        return coco_mod.load_coco(p, images=images)
+    if images is not None:
+        raise FormatError(f"import: images=... applies to COCO; {fmt} finds its images itself")
+    if fmt == "voc":
+        return voc_mod.load_voc(p)
+    return yolo_mod.load_yolo(p)
+
+
+def _dataset_items(fmt: str, ds: Dataset, problems: list[Problem]) -> list[ImportItem]:
+    out: list[ImportItem] = []
+    where = {"coco": "beside the annotations (or pass images=...)",
+             "voc": "in JPEGImages/", "yolo": "in images/"}[fmt]
+    for im in ds.images:
+        name = f"image {im.file_name!r}"
+        if im.uri is None or not Path(im.uri).is_file():
+            problems.append(Problem(name, "file_name", f"the image is not on disk {where}; put "
+                                    "it there or fix file_name"
+                                    + (f" (split {im.split!r})" if im.split else "")))
+            continue
+        out.append(ImportItem(name, image=im.uri, width=im.width, height=im.height,
+                              meta={"import": {"format": fmt, "file_name": im.file_name,
+                                               "split": im.split}},
+                              labels=[ImportLabels(list(ds.regions.get(im.id, [])))]))
+    return out
+
+
+def _spacy_items(path: Path, options: Mapping[str, Any]) -> list[ImportItem]:
+    files = [path] if path.is_file() else sorted(path.glob("*.spacy"))
+    if not files:
+        raise FormatError(f"{str(path)!r}: no .spacy file there; give a DocBin file or a "
+                          "folder of them")
+    out: list[ImportItem] = []
+    for f in files:
+        split = None if path.is_file() or f.stem == "data" else f.stem
+        recs = spacy_mod.load_spacy(f, lang=options.get("lang", "en"),
+                                    spans_key=options.get("spans_key", "sc"), split=split)
+        for n, r in enumerate(recs):
+            out.append(ImportItem(
+                text_name(r.text), text=r.text,
+                meta={"import": {"format": "spacy", "file_name": f.name, "doc": n,
+                                 "split": split}},
+                labels=[ImportLabels(list(r.regions), where=f"{f.name}, doc {n}")]))
+    return out
+
+
+def _resolve_image(ref: str, root: Path, images: Path | None) -> str | None:
+    """A Label Studio image reference: a local path (absolute) or a remote URI, or
+    None (see :func:`~labelnb.formats.label_studio.local_path`)."""
+    from labelnb import media as media_mod
+
+    if media_mod.is_uri(ref) and not ref.startswith("file://"):
+        return ref
+    found = ls_mod.local_path(ref, root=root, images=images)
+    return str(found.resolve()) if found is not None else None
+
+
+def _jsonl_image(ref: str, root: Path, images: Path | None) -> str | None:
+    """A JSONL line's image: a URI as it is; a path as given (absolute) or relative to
+    ``images``, else to the JSONL file's folder. No search by base name: a line names
+    its file exactly."""
+    from labelnb import media as media_mod
+
+    if media_mod.is_uri(ref) and not ref.startswith("file://"):
+        return ref
+    p = Path(ref[len("file://"):] if ref.startswith("file://") else ref).expanduser()
+    cands = [p] if p.is_absolute() else [d / p for d in (images, root) if d is not None]
+    found = next((c for c in cands if c.is_file()), None)
+    return str(found.resolve()) if found is not None else None
+
+
+def _jsonl_items(path: Path, images: Path | None, problems: list[Problem]
+                 ) -> list[ImportItem]:
+    out: list[ImportItem] = []
+    for r in jsonl_mod.load_jsonl(path, problems=problems):
+        meta = {**r.meta, "import": {"format": "jsonl", "line": r.line}}
+        where = f"line {r.line}"
+        labels = [] if r.regions is None else [ImportLabels(list(r.regions), where=where)]
+        if r.image is not None:
+            uri = _jsonl_image(r.image, path.parent, images)
+            if uri is None:
+                problems.append(Problem(r.name, "image", "the file is not on disk (relative "
+                                        "paths are read from the JSONL file's folder, or from "
+                                        "images=...); fix the path", where))
+                continue
+            meta["import"]["image"] = r.image
+            out.append(ImportItem(r.name, image=uri, width=r.width, height=r.height,
+                                  meta=meta, group=r.group, labels=labels))
+        else:
+            out.append(ImportItem(r.name, text=r.text, meta=meta, group=r.group,
+                                  labels=labels))
+    return out
+
+
+def _parse_time(v: Any) -> datetime | None:
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _ls_items(path: Path, images: Path | None, options: Mapping[str, Any],
+              box_policy: BoxPolicy, problems: list[Problem], notes: list[str]
+              ) -> tuple[list[ImportItem], int]:
+    def size_of(ref: str) -> tuple[int, int]:
+        uri = _resolve_image(ref, path.parent, images)
+        if uri is None:
+            raise FormatError(f"the result has no original_width/original_height and the image "
+                              f"{ref!r} is not on disk to read its size; pass images=...")
+        return _image_size(uri)
+
+    tasks = ls_mod.load_label_studio(path, problems=problems, notes=notes,
+                                     box_policy=box_policy, image_size=size_of,
+                                     **{k: options[k] for k in options})
+    out: list[ImportItem] = []
+    skipped = 0
+    for t in tasks:
+        skipped += t.skipped
+        meta: dict[str, Any] = {"import": {"format": "label_studio", "task": t.id}}
+        extra = {k: v for k, v in t.data.items() if isinstance(v, str | int | float | bool)}
+        if extra:
+            meta["label_studio_data"] = extra
+        labels = [ImportLabels(list(lab.regions), kind=lab.kind, author=lab.author,
+                               model_version=lab.model_version, score=lab.score,
+                               created_at=_parse_time(lab.created_at),
+                               duration_s=lab.duration_s, meta=dict(lab.meta),
+                               where=f"{lab.kind}s[{n}]")
+                  for n, lab in enumerate(t.labels)]
+        if t.image is not None:
+            uri = _resolve_image(t.image, path.parent, images)
+            if uri is None:
+                problems.append(Problem(t.name, f"data.{t.key}", "the image is not on disk; "
+                                        "pass images=... (the folder holding Label Studio's "
+                                        "media/upload files, or your local-files root)"))
+                continue
+            meta["import"]["image"] = t.image
+            out.append(ImportItem(t.name, image=uri, width=t.width, height=t.height,
+                                  meta=meta, labels=labels))
+        else:
+            out.append(ImportItem(t.name, text=t.text, meta=meta, labels=labels))
+    return out, skipped
+
+
+_LS_OPTIONS = ("offsets", "verify_text", "data_key", "authors", "ignore_types")
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "coco": (), "voc": (), "yolo": (), "jsonl": (),
+    "spacy": ("lang", "spans_key"),
+    "label_studio": _LS_OPTIONS,
+}
+
+
+def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
+                images: str | os.PathLike[str] | None = None,
+                box_policy: BoxPolicy = "reject", options: Mapping[str, Any] | None = None,
+                problems: list[Problem] | None = None, notes: list[str] | None = None
+                ) -> tuple[list[ImportItem], int]:
+    """Stage 1: the items of a file (and how many cancelled annotations were left
+    out). Problems are appended to ``problems`` (raised when it is ``None``)."""
+    fmt = str(format).lower()
+    if fmt not in IMPORT_FORMATS:
+        raise FormatError(f"import format {format!r}; expected one of {list(IMPORT_FORMATS)}")
+    check_box_policy(box_policy)
+    opts = dict(options or {})
+    unknown = sorted(set(opts) - set(_OPTIONS[fmt]))
+    if unknown:
+        raise FormatError(f"import: options {unknown} do not apply to the {fmt} format; it "
+                          f"takes {list(_OPTIONS[fmt]) or 'none'}")
+    p = Path(path)
+    if not p.exists():
+        raise FormatError(f"{fmt} import: {str(p)!r} does not exist; fix the path")
+    img = Path(images) if images is not None else None
+    if img is not None and fmt in ("voc", "yolo", "spacy"):
+        raise FormatError(f"import: images=... applies to COCO, JSONL and Label Studio; {fmt} "
+                          "finds its images itself")
+    found: list[Problem] = []
+    notes_: list[str] = notes if notes is not None else []
+    skipped = 0
+    if fmt == "coco":
+        items = _dataset_items(fmt, coco_mod.load_coco(
+            p, images=img, box_policy=box_policy, problems=found, notes=notes_,
+            degenerate="reject"), found)
+    elif fmt == "voc":
+        items = _dataset_items(fmt, voc_mod.load_voc(
+            p, box_policy=box_policy, problems=found, notes=notes_, degenerate="reject"), found)
+    elif fmt == "yolo":
+        items = _dataset_items(fmt, yolo_mod.load_yolo(
+            p, box_policy=box_policy, problems=found, notes=notes_, degenerate="reject"), found)
+    elif fmt == "spacy":
+        items = _spacy_items(p, opts)
+    elif fmt == "jsonl":
+        items = _jsonl_items(p, img, found)
+    else:
+        items, skipped = _ls_items(p, img, opts, box_policy, found, notes_)
+    if found:
+        if problems is None:
+            raise FormatProblems(f"{fmt} import from {str(p)!r}", found)
+        problems.extend(found)
+    return items, skipped
+
+
+# --- 2. check ----------------------------------------------------------------------------
+
+
+def _image_size(uri: str) -> tuple[int, int]:
+    from labelnb import media as media_mod
+
+    if media_mod.is_uri(uri):
+        info = media_mod.probe(uri)
+        if info.width is None or info.height is None:
+            raise FormatError(f"{uri!r} is not an image Pillow can read")
+        return info.width, info.height
+    return image_size(uri)
+
+
+def _field_of(region: Region) -> str:
+    """The field a region sits in (named as JSONL's keys)."""
+    return {Box: "boxes", Polygon: "polygons", Mask: "masks", Span: "spans",
+            Choice: "label"}.get(type(region), "regions")
+
+
+def _map(regions: Sequence[Region], label_map: Mapping[str, str | None] | None
+         ) -> tuple[list[Region], int]:
+    if not label_map:
+        return list(regions), 0
+    out: list[Region] = []
+    dropped = 0
+    for r in regions:
+        new = label_map.get(r.label, r.label)
+        if new is None:
+            dropped += 1
+        else:
+            out.append(r if new == r.label else r.with_label(new))
+    return out, dropped
+
+
+def check_items(project: Project, items: list[ImportItem], *,
+                label_map: Mapping[str, str | None] | None = None,
+                box_policy: BoxPolicy = "reject", misaligned: Misaligned = "report",
+                problems: list[Problem], warnings: list[str]) -> int:
+    """Stage 2: check (and fit) every item and region in place, appending what is
+    wrong to ``problems`` and what was changed or looks off to ``warnings``. Returns
+    how many regions ``label_map`` dropped."""
+    schema = project.schema
+    dropped = 0
+    kinds = {"image" if it.image is not None else "text" for it in items}
+    wrong = sorted(kinds - set(schema.media))
+    if wrong:
+        raise FormatError(f"project {project.name!r} labels {schema.kind!r} on "
+                          f"{' or '.join(schema.media)} items; this file holds "
+                          f"{' and '.join(wrong)} items: import it into a project of another "
+                          "kind")
+    for it in items:
+        if it.image is not None:
+            try:
+                w, h = _image_size(it.image)
+            except LabelnbError as e:
+                problems.append(Problem(it.name, "image", str(e)))
+                continue
+            if it.width is not None and (it.width, it.height) != (w, h):
+                problems.append(Problem(
+                    it.name, "width/height", f"the labels are drawn on a {it.width}x{it.height} "
+                    f"image but the file is {w}x{h} (after EXIF orientation); fix the size in "
+                    "the file, or the image"))
+                continue
+            it.width, it.height = w, h
+        for lab in it.labels:
+            regs, d = _map(lab.regions, label_map)
+            dropped += d
+            kept: list[Region] = []
+            for n, r in enumerate(regs):
+                where = (f"{lab.where}, " if lab.where else "") + f"region {n}"
+                if r.label not in schema:
+                    problems.append(Problem(it.name, "label", f"{r.label!r} is not in the schema "
+                                            f"({', '.join(schema.names)}); add it with "
+                                            "project.set_schema(...), or map it with "
+                                            "label_map={...: 'name' or None}", where))
+                    continue
+                if it.width is not None and it.height is not None:
+                    try:
+                        r, note = fit_region(r, it.width, it.height, box_policy)
+                    except FormatError as e:
+                        problems.append(Problem(it.name, _field_of(r), str(e), where))
+                        continue
+                    if note is not None:
+                        warnings.append(f"{it.name}, {where}: {note}")
+                try:
+                    schema.check_region(r, where, width=it.width, height=it.height,
+                                        text=it.text)
+                except LabelnbError as e:
+                    msg = str(e).removeprefix(f"{where}: ")
+                    fld = ("type" if "cannot go in" in msg else
+                           "attributes" if "attribute" in msg else _field_of(r))
+                    problems.append(Problem(it.name, fld, msg, where))
+                    continue
+                if isinstance(r, Span) and it.text is not None and misaligned != "ignore":
+                    reason = _misaligned(it.text, r)
+                    if reason is not None:
+                        msg = (f"[{r.start}:{r.end}] {r.text_in(it.text)!r} does not align "
+                               f"with the word tokens: {reason}")
+                        if misaligned == "reject":
+                            problems.append(Problem(it.name, "spans", msg + "; fix the span, "
+                                                    "or import with misaligned='report'",
+                                                    where))
+                            continue
+                        warnings.append(f"{it.name}, {where}: {msg}")
+                kept.append(r)
+            lab.regions = kept
+            if schema.kind == "choice":
+                n_choice = sum(isinstance(r, Choice) for r in kept)
+                if n_choice > 1:
+                    problems.append(Problem(it.name, "label", f"{n_choice} classes given, but a "
+                                            "'choice' project takes one per item; use a "
+                                            "'multi_choice' project, or keep one",
+                                            lab.where))
+    return dropped
+
+
+def _misaligned(text: str, span: Span) -> str | None:
+    offsets = regex_tokenizer(text)
+    starts = {a for a, _ in offsets}
+    ends = {b for _, b in offsets}
+    if span.start in starts and span.end in ends:
+        return None
+    return misaligned_reason(text, offsets, span.start, span.end)
+
+
+# --- 3. write ----------------------------------------------------------------------------
+
+
+def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLike[str], *,
+                   label_map: Mapping[str, str | None] | None = None,
+                   images: str | os.PathLike[str] | None = None,
+                   as_predictions: bool = False, model_version: str | None = None,
+                   source: PredictionSource = "model", box_policy: BoxPolicy = "reject",
+                   misaligned: Misaligned = "report", progress: bool | None = None,
+                   options: Mapping[str, Any] | None = None) -> ImportReport:
+    """Import a COCO, Pascal VOC, YOLO, spaCy DocBin, JSON Lines or Label Studio file
+    into ``project``: its images or texts as items, its labels as annotations (or, with
+    ``as_predictions``, as predictions of ``model_version``). All or nothing: see the
+    module docstring.
+
+    * ``path``: COCO: the JSON file or an export folder; VOC / YOLO: the dataset
+      folder (YOLO: or its data.yaml); spaCy: a ``.spacy`` file or a folder of them;
+      JSONL: the file (schema in :mod:`labelnb.formats.jsonl`); Label Studio: its JSON
+      export (see :mod:`labelnb.formats.label_studio`).
+    * ``images``: where the images are, when not where the file says (COCO: the image
+      folder; JSONL: what relative paths are relative to; Label Studio: the folder of
+      its uploads or local files).
+    * ``label_map``: ``{"automobile": "car", "junk": None}`` renames or drops the
+      file's labels before they are checked against the schema.
+    * ``box_policy``: ``"reject"`` (default) makes a box or polygon outside its image
+      a problem; ``"clip"`` clips it and lists it in the report's warnings.
+    * ``misaligned``: spans that do not start and end on word tokens are imported and
+      listed in the warnings (``"report"``), refused (``"reject"``) or not checked
+      (``"ignore"``).
+    * ``as_predictions`` / ``model_version`` / ``source``: import the labels as
+      predictions (pre-annotations). Label Studio's own predictions always come in as
+      predictions, under their ``model_version`` (else ``model_version``, else
+      ``label-studio``).
+    * ``options``: spaCy: ``lang``, ``spans_key``; Label Studio: ``offsets``,
+      ``verify_text``, ``data_key``, ``authors``, ``ignore_types``.
+
+    Raises :class:`~labelnb.formats._common.FormatProblems` (a
+    :class:`~labelnb.errors.FormatError`) listing every problem, having written
+    nothing."""
+    fmt = str(format).lower()
+    if source not in ("model", "llm", "labeling_function"):
+        raise FormatError(f"import: source={source!r}; expected 'model', 'llm' or "
+                          "'labeling_function'")
+    if misaligned not in ("report", "reject", "ignore"):
+        raise FormatError(f"import: misaligned={misaligned!r}; expected 'report', 'reject' or "
+                          "'ignore'")
+    if model_version is not None and (not isinstance(model_version, str) or not model_version):
+        raise FormatError("import: model_version must be a non-empty string")
+    if model_version is not None and not as_predictions and fmt != "label_studio":
+        raise FormatError("import: model_version applies to predictions; pass "
+                          "as_predictions=True")
+    where = f"{fmt} import from {os.fspath(path)!r}"
+    problems: list[Problem] = []
+    notes: list[str] = []
+    items, skipped = read_import(fmt, path, images=images, box_policy=box_policy,  # type: ignore[arg-type]
+                                 options=options, problems=problems, notes=notes)
+    dropped = check_items(project, items, label_map=label_map, box_policy=box_policy,
+                          misaligned=misaligned, problems=problems, warnings=notes)
+    if problems:
+        raise FormatProblems(f"{where}: nothing was imported", problems)
+    report = ImportReport(format=fmt, path=os.fspath(path), skipped=skipped,
+                          regions_dropped=dropped, warnings=notes[:_WARNINGS_KEPT])
+    if len(notes) > _WARNINGS_KEPT:
+        report.warnings.append(f"... and {len(notes) - _WARNINGS_KEPT} more")
+    if not items:
+        return report
+    default_author = f"import:{fmt}"
+    default_mv = model_version or (f"import:{fmt}" if fmt != "label_studio" else "label-studio")
+    now = datetime.now(UTC)
+    specs: list[dict[str, Any]] = []
+    for it in items:
+        spec: dict[str, Any] = ({"image": it.image} if it.image is not None
+                                else {"text": it.text})
+        spec["meta"] = it.meta
+        if it.group is not None:
+            spec["group"] = it.group
+        specs.append(spec)
+    with project.atomic():
+        ids = project.add_items(specs, progress=progress)
+        anns: dict[tuple[int, str, str | None], Annotation] = {}
+        order: list[tuple[int, str, str | None]] = []
+        preds: dict[tuple[str, PredictionSource], dict[int, tuple[list[Region], float | None]]] = {}
+        for it, iid in zip(items, ids, strict=True):
+            for lab in it.labels:
+                pred = lab.kind == "prediction" or as_predictions
+                if pred:
+                    mv = (lab.model_version or default_mv) if lab.kind == "prediction" \
+                        else default_mv
+                    entry = preds.setdefault((mv, source), {}).setdefault(iid, ([], lab.score))
+                    entry[0].extend(r for r in lab.regions if r not in entry[0])
+                    continue
+                # the same image or text twice in a file (same content: one item) gets one
+                # annotation with the regions of both; a class choice is not merged (two
+                # different classes would make an invalid 'choice' annotation)
+                key = (iid, lab.author or default_author, lab.where if fmt == "label_studio"
+                       or project.schema.kind in ("choice", "multi_choice") else None)
+                if key in anns:
+                    old = anns[key]
+                    extra = tuple(r for r in lab.regions if r not in old.regions)
+                    anns[key] = Annotation(item_id=iid, regions=old.regions + extra,
+                                           author=old.author, created_at=old.created_at,
+                                           duration_s=old.duration_s, id=old.id,
+                                           schema_version=old.schema_version, meta=old.meta)
+                    continue
+                order.append(key)
+                anns[key] = Annotation(
+                    item_id=iid, regions=tuple(lab.regions), author=key[1], source="human",
+                    created_at=lab.created_at or now, duration_s=lab.duration_s,
+                    schema_version=project.schema_version,
+                    meta={**lab.meta, "import": {"format": fmt, **({"where": lab.where}
+                                                                   if lab.where else {})}})
+        if anns:
+            project.add_annotations([anns[k] for k in order])
+        n_preds = 0
+        for (mv, src), by_item in preds.items():
+            n_preds += project.add_predictions(
+                mv, [(iid, regs, score) for iid, (regs, score) in by_item.items()], source=src)
+    report.item_ids = list(ids)
+    report.items = len(set(ids))
+    report.annotations = len(anns)
+    report.predictions = n_preds
+    report.regions = (sum(len(a.regions) for a in anns.values())
+                      + sum(len(r) for by in preds.values() for r, _ in by.values()))
+    return report
+
+
+__all__ = ["IMPORT_FORMATS", "ImportFormat", "ImportItem", "ImportLabels", "ImportReport",
+           "Misaligned", "check_items", "import_dataset", "load_dataset", "read_import"]

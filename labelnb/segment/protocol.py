@@ -1,0 +1,66 @@
+"""The segmenter hook of the mask widget: ``segment_fn(image, points, labels, box)``.
+
+Any callable of this shape plugs into :class:`~labelnb.widgets.MaskAnnotator`
+(``segment_fn=``): the classical wand (:class:`~labelnb.segment.wand.ClassicalWand`,
+the default) and, later, SAM. Everything is in the pixels of the original image:
+
+* ``image``: ``(H, W, 3)`` uint8 RGB, EXIF orientation applied;
+* ``points``: ``(N, 2)`` float, ``(x, y)`` of each click (continuous coordinates:
+  the centre of pixel (0, 0) is ``(0.5, 0.5)``);
+* ``labels``: ``(N,)`` int, 1 for a positive click (on the object), 0 for a
+  negative one (not the object);
+* ``box``: ``[x0, y0, x1, y1]`` float or ``None``.
+
+It returns ``(masks, scores)``: ``masks`` is ``(K, H, W)`` bool, ``scores`` is
+``(K,)`` float in ``[0, 1]``, higher is better. ``K`` may be 0 (nothing found).
+
+>>> import numpy as np
+>>> def everything(image, points, labels, box):
+...     h, w = image.shape[:2]
+...     return np.ones((1, h, w), bool), np.array([0.5])
+>>> masks, scores = check_segment_output(
+...     *everything(np.zeros((4, 6, 3), np.uint8), np.zeros((1, 2)), np.ones(1, int), None),
+...     height=4, width=6)
+>>> masks.shape, scores.tolist()
+((1, 4, 6), [0.5])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from labelnb.errors import ValidationError
+
+
+@runtime_checkable
+class SegmentFn(Protocol):
+    """``segment_fn(image, points, labels, box) -> (masks, scores)`` (see the module)."""
+
+    def __call__(self, image: np.ndarray, points: np.ndarray, labels: np.ndarray,
+                 box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def check_segment_output(masks: Any, scores: Any, *, height: int, width: int,
+                         where: str = "segment_fn") -> tuple[np.ndarray, np.ndarray]:
+    """``(masks, scores)`` as ``(K, H, W)`` bool and ``(K,)`` float64, or a clear error.
+
+    A single ``(H, W)`` mask is accepted as ``K = 1``; scores are clipped to [0, 1]
+    (a logit or an IoU estimate slightly above 1 is not an error).
+    """
+    m = np.asarray(masks)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[1:] != (height, width):
+        raise ValidationError(
+            f"{where}: returned masks of shape {tuple(np.shape(masks))}; expected (K, {height}, "
+            f"{width}): one mask per candidate at the size of the original image")
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if s.shape != (m.shape[0],):
+        raise ValidationError(
+            f"{where}: returned {s.size} scores for {m.shape[0]} masks; give one score per "
+            "mask")
+    if not np.all(np.isfinite(s)):
+        raise ValidationError(f"{where}: returned scores that are not finite: {s.tolist()}")
+    return m.astype(bool, copy=False), np.clip(s, 0.0, 1.0)

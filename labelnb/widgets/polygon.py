@@ -1,0 +1,203 @@
+"""``PolygonAnnotator``: click, close, edit, relabel and delete polygons on an image.
+
+Drawing, vertex editing, zoom/pan and undo/redo run in the browser
+(``static/polygon.js``, shared with :class:`~labelnb.widgets.mask.MaskAnnotator`);
+only committed changes come back, as polygons in display pixels. This module maps
+them to original pixels (``DisplayScale``'s factors; vertices rounded to 1/100 pixel
+and clipped to the image).
+
+>>> import numpy as np
+>>> w = PolygonAnnotator(np.zeros((1200, 1600, 3), np.uint8), labels=["road", "car"],
+...                      max_display=800)
+>>> w.annotations = [Polygon((100, 100, 500, 120, 300, 400), "car")]
+>>> w._polygons[0]["points"]            # what the browser draws: display pixels
+[50.0, 50.0, 250.0, 60.0, 150.0, 200.0]
+>>> w.annotations
+[Polygon(points=(100.0, 100.0, 500.0, 120.0, 300.0, 400.0), label='car', score=None, attributes={})]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import traitlets
+
+from labelnb.errors import ValidationError
+from labelnb.schema import LabelClass, Schema
+from labelnb.types import Box, Polygon, Region
+from labelnb.widgets._base import STATIC, AnnotatorBase, make_schema
+from labelnb.widgets._esm import esm_source
+from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._media import ImageLike
+
+
+def polygon_to_display(scale: DisplayScale, polygon: Polygon) -> dict[str, Any]:
+    """A :class:`Polygon` in original pixels as display-pixel JSON for the browser.
+
+    >>> s = DisplayScale.fit(1600, 1200, 800)
+    >>> polygon_to_display(s, Polygon((0, 0, 10, 0, 10, 8), "a"))["points"]
+    [0.0, 0.0, 5.0, 0.0, 5.0, 4.0]
+    """
+    out = polygon.to_json()
+    out["points"] = [v / (scale.sx if i % 2 == 0 else scale.sy)
+                     for i, v in enumerate(polygon.points)]
+    return out
+
+
+def polygon_to_original(scale: DisplayScale, data: Mapping[str, Any], *,
+                        where: str = "polygon") -> Polygon:
+    """Display-pixel polygon JSON (as the browser sends it) as a :class:`Polygon` in
+    original pixels: vertices rounded to 1/100 pixel, clipped to the image, repeated
+    consecutive vertices dropped.
+
+    >>> s = DisplayScale.fit(1600, 1200, 800)
+    >>> polygon_to_original(s, {"points": [10, 10, 900, 10, 10, 30.004], "label": "a"})
+    Polygon(points=(20.0, 20.0, 1600.0, 20.0, 20.0, 60.01), label='a', score=None, attributes={})
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"{where}: expected a JSON object, got {data!r}")
+    pts = data.get("points")
+    if not isinstance(pts, list | tuple):
+        raise ValidationError(f"{where}: field 'points' must be a flat list x1, y1, x2, y2, "
+                              f"..., got {pts!r}")
+    try:
+        vals = [float(v) for v in pts]
+    except (TypeError, ValueError):
+        raise ValidationError(f"{where}: field 'points' must hold numbers, got {pts!r}") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise ValidationError(f"{where}: field 'points' must be finite, got {pts!r}")
+    if len(vals) % 2:
+        raise ValidationError(f"{where}: field 'points' has an odd number of values "
+                              f"({len(vals)}); give a flat list x1, y1, x2, y2, ...")
+    xy: list[tuple[float, float]] = []
+    for i in range(0, len(vals), 2):
+        x = round(min(max(vals[i] * scale.sx, 0.0), float(scale.width)), 2)
+        y = round(min(max(vals[i + 1] * scale.sy, 0.0), float(scale.height)), 2)
+        if not xy or xy[-1] != (x, y):
+            xy.append((x, y))
+    if len(xy) > 1 and xy[0] == xy[-1]:
+        xy.pop()
+    if len(xy) < 3:
+        raise ValidationError(f"{where}: the polygon has {len(xy)} distinct vertices; a "
+                              "polygon needs at least 3 (delete it or add vertices)")
+    label = data.get("label")
+    if not isinstance(label, str) or not label:
+        raise ValidationError(f"{where}: field 'label' must be a class name, got {label!r}")
+    return Polygon(tuple(v for p in xy for v in p), label, score=data.get("score"),
+                   attributes=data.get("attributes") or {})
+
+
+class PolygonAnnotator(AnnotatorBase):
+    """Draw polygons on an image.
+
+    Mouse: click to place vertices; click the first vertex (or press Enter) to close
+    the polygon. On the selected polygon, drag a vertex to move it, click an edge to
+    insert a vertex there (edge split; Alt+click splits the edge of any polygon),
+    Shift+click a vertex to delete it; drag the inside to move the whole polygon. A
+    click on a dashed suggestion accepts it (``y`` accepts them all). Keys: the class
+    hotkeys pick the class (and relabel the selection), Delete removes the selected
+    vertex or polygon (while drawing: the last vertex), Tab selects the next polygon,
+    Ctrl+Z / Ctrl+Shift+Z undo and redo, ``?`` shows every key, Escape cancels or
+    releases the keyboard. Wheel zooms; Space+drag or middle-drag pans.
+
+    ``image`` is a path or URI, a PIL image, a numpy array or encoded bytes; it is
+    shown downscaled to at most ``max_display`` pixels on its longer side. Read and set
+    :attr:`annotations` as :class:`~labelnb.types.Polygon` in original pixels.
+    ``keymap`` rebinds actions (see :attr:`ACTIONS`), e.g. ``{"submit": "Ctrl+Enter"}``.
+    """
+
+    ACTIONS: ClassVar[tuple[str, ...]] = (
+        "submit", "skip", "undo", "redo", "delete", "accept_all", "next", "zoom_in",
+        "zoom_out", "fit_view", "help", "release")
+
+    _esm = esm_source("polygon.js")
+    _css = STATIC / "polygon.css"
+    _kind = traitlets.Unicode("polygons").tag(sync=True)
+    _polygons = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
+    _suggestions = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
+
+    def __init__(self, image: ImageLike | None = None, *,
+                 labels: Sequence[LabelClass | str | Mapping[str, Any]] | None = None,
+                 schema: Schema | None = None, annotations: Iterable[Polygon] = (),
+                 suggestions: Iterable[Region] = (), max_display: int = 960,
+                 keymap: Mapping[str, str | Sequence[str]] | None = None) -> None:
+        super().__init__(make_schema("polygons", labels, schema, ("polygons",)), max_display,
+                         keymap)
+        if image is not None:
+            self.load(image, annotations=annotations, suggestions=suggestions)
+
+    def load(self, image: ImageLike, *, annotations: Iterable[Polygon] = (),
+             suggestions: Iterable[Region] = ()) -> None:
+        """Show another image (clears the polygons unless ``annotations`` are given)."""
+        with self.hold_sync():  # one message: the browser sees the item and its state at once
+            self._set_media(image=image)
+            self._polygons = []
+            self.annotations = list(annotations)
+            self.suggestions = list(suggestions)
+
+    # --- the committed polygons, in original pixels ---------------------------------------
+    @property
+    def annotations(self) -> list[Polygon]:
+        """The committed polygons in original pixels, checked against the image and schema."""
+        return self.polygons_from_display(self._polygons)
+
+    @annotations.setter
+    def annotations(self, polygons: Iterable[Polygon]) -> None:
+        out = []
+        for i, p in enumerate(polygons):
+            where = f"PolygonAnnotator annotation {i}"
+            if not isinstance(p, Polygon):
+                raise ValidationError(f"{where}: expected a Polygon, got {type(p).__name__}")
+            scale = self._require_scale()
+            self.schema.check_region(p, where, width=scale.width, height=scale.height)
+            out.append(polygon_to_display(scale, p))
+        self._polygons = out
+
+    @property
+    def suggestions(self) -> list[Polygon]:
+        """Pre-annotations shown dashed; a click (or ``y`` for all) accepts them. Box
+        suggestions are shown as 4-vertex polygons; other kinds and unknown classes are
+        left out."""
+        return self.polygons_from_display(self._suggestions, check_labels=False)
+
+    @suggestions.setter
+    def suggestions(self, regions: Iterable[Region]) -> None:
+        out = []
+        for r in regions:
+            if isinstance(r, Box):
+                r = Polygon((r.x0, r.y0, r.x1, r.y0, r.x1, r.y1, r.x0, r.y1), r.label,
+                            score=r.score, attributes=r.attributes)
+            if isinstance(r, Polygon) and r.label in self.schema:
+                out.append(polygon_to_display(self._require_scale(), r))
+        self._suggestions = out
+
+    def _require_scale(self) -> DisplayScale:
+        if self.scale is None:
+            raise ValidationError(f"{type(self).__name__}: no image is loaded; pass image=... "
+                                  "or call .load(image)")
+        return self.scale
+
+    def polygons_from_display(self, items: Iterable[Mapping[str, Any]], *,
+                              check_labels: bool = True) -> list[Polygon]:
+        """Display-pixel polygon JSON (as the browser sends it) in original pixels."""
+        items = list(items)
+        if not items:
+            return []
+        scale = self._require_scale()
+        out = []
+        for i, d in enumerate(items):
+            where = f"PolygonAnnotator polygon {i}"
+            p = polygon_to_original(scale, d, where=where)
+            if check_labels:
+                self.schema.check_region(p, where, width=scale.width, height=scale.height)
+            out.append(p)
+        return out
+
+    def regions_from_msg(self, msg: Mapping[str, Any]) -> list[Region]:
+        """The regions of a bound ``submit`` message."""
+        regions = msg.get("regions", [])
+        if not isinstance(regions, list):
+            raise ValidationError("submit: field 'regions' must be a list of polygons")
+        return list(self.polygons_from_display(regions))

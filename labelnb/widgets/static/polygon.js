@@ -1,0 +1,1149 @@
+// labelnb PolygonAnnotator and MaskAnnotator front-end: one plain ES module for
+// anywidget (no bundler; the ./lib imports are inlined by labelnb/widgets/_esm.py).
+// The model's `_kind` picks the tool: "polygons" (vertices) or "masks" (brush, eraser,
+// magic wand). Both share the shell: the image canvas, zoom/pan, brightness/contrast,
+// class bar, keymap and help overlay, undo/redo, suggestions and the session's submit.
+//
+// Everything here is in display pixels (the pixels of the downscaled image Python
+// sends); Python maps committed polygons and masks back to original pixels. Masks are
+// row-major bitmaps kept as run lengths (background first) and cross to Python as
+// uint32 buffers, never base64.
+
+import { History } from "./lib/history.js";
+import { Keymap } from "./lib/keymap.js";
+import { clamp, nearestVertex, splitEdge, zoomView, clampView, imageFilter, toPoints, toFlat, removeVertex, translatePolygon, hitPolygons, pointInPolygon, encodeRuns, decodeRuns, runsArea, paintSegment, bitmapAt, bitmapBounds } from "./lib/geometry.js";
+import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls } from "./lib/ui.js";
+
+/** @typedef {[number, number]} Pt */
+/** @typedef {{name: string, color: string, hotkey: string | null}} Label */
+/** @typedef {{type: string, points: number[], label: string, score?: number, attributes?: any}} DPoly */
+/** @typedef {{id: string, label: string, runs: number[], wand?: [number, number], attributes?: any, score?: number}} DObj */
+
+const SHARED = {
+  skip: { keys: "s", help: "skip this item" },
+  undo: { keys: "Ctrl+Z", help: "undo" },
+  redo: { keys: ["Ctrl+Shift+Z", "Ctrl+Y"], help: "redo" },
+  accept_all: { keys: "y", help: "accept all suggestions" },
+  zoom_in: { keys: ["+", "="], help: "zoom in (or the mouse wheel)" },
+  zoom_out: { keys: "-", help: "zoom out" },
+  fit_view: { keys: "0", help: "fit the image to the view" },
+  help: { keys: "?", help: "show / hide this help" },
+};
+
+/** the keymap of PolygonAnnotator (Python: PolygonAnnotator.ACTIONS, keymap=...) */
+export const POLYGON_ACTIONS = {
+  submit: { keys: "Enter", help: "close the polygon being drawn; else submit and go to the next item" },
+  ...SHARED,
+  delete: { keys: ["Delete", "Backspace"], help: "delete the selected vertex, else the selected polygon (while drawing: the last vertex)" },
+  next: { keys: "Tab", help: "select the next polygon" },
+  release: { keys: "Escape", help: "cancel the polygon being drawn / deselect; again: leave the widget (release the keys)" },
+};
+
+/** the keymap of MaskAnnotator (Python: MaskAnnotator.ACTIONS, keymap=...) */
+export const MASK_ACTIONS = {
+  submit: { keys: "Enter", help: "accept the wand's mask; else submit and go to the next item" },
+  ...SHARED,
+  delete: { keys: ["Delete", "Backspace"], help: "delete the selected object" },
+  next: { keys: "Tab", help: "next wand candidate; else select the next object" },
+  new_object: { keys: "n", help: "new object: the next brush stroke starts one" },
+  brush: { keys: "b", help: "brush: paint the selected object" },
+  eraser: { keys: "e", help: "eraser: erase from the selected object (from all when none is selected)" },
+  wand: { keys: "w", help: "magic wand: click = positive point, Shift+click or right-click = negative point, drag = box" },
+  smaller: { keys: "[", help: "smaller brush / eraser" },
+  larger: { keys: "]", help: "larger brush / eraser" },
+  release: { keys: "Escape", help: "clear the wand's points / deselect; again: leave the widget (release the keys)" },
+};
+
+const CANDIDATE_COLOR = "#00d5ff";
+
+/** "#rrggbb" -> [r, g, b] @param {string} c @returns {[number, number, number]} */
+function rgb(c) {
+  const m = /^#?([0-9a-f]{6})$/i.exec(c || "");
+  const v = m ? parseInt(m[1], 16) : 0xe15759;
+  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+}
+
+/** a cheap signature of run lengths, to know when a cached layer is stale @param {number[]} runs */
+function runsSig(runs) {
+  let x = 2166136261;
+  for (const v of runs) { x ^= v; x = Math.imul(x, 16777619); }
+  return runs.length + ":" + (x >>> 0);
+}
+
+/** run lengths from what the model holds: an array, or a DataView / typed array (uint32 LE) @param {any} v @returns {number[]} */
+function runsFrom(v) {
+  if (Array.isArray(v)) return v.slice();
+  if (v && ArrayBuffer.isView(v)) {
+    const b = v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength);
+    return Array.from(new Uint32Array(b));
+  }
+  if (v instanceof ArrayBuffer) return Array.from(new Uint32Array(v));
+  return [];
+}
+
+/**
+ * An offscreen canvas that shows one mask: a translucent fill and an opaque outline
+ * (a hatched fill and a dashed outline for suggestions). `bitmap` is the truth; the
+ * canvas is redrawn by rectangle.
+ */
+class Layer {
+  /** @param {number} w @param {number} hgt @param {Uint8Array} bitmap @param {string} color @param {boolean} hatched */
+  constructor(w, hgt, bitmap, color, hatched) {
+    this.w = w; this.h = hgt; this.bitmap = bitmap; this.color = color; this.hatched = hatched;
+    this.sig = "";
+    /** @type {[number, number, number, number] | null | undefined} */ this._bounds = undefined;
+    this.canvas = document.createElement("canvas");
+    this.canvas.width = w; this.canvas.height = hgt;
+    this.ctx = /** @type {CanvasRenderingContext2D} */ (this.canvas.getContext("2d"));
+    this.paint([0, 0, w, hgt]);
+  }
+  /** redraw the pixels of a rectangle [x0, y0, x1, y1) (and its 1-pixel rim: outlines) @param {[number, number, number, number]} rect */
+  paint(rect) {
+    this._bounds = undefined;
+    const { w, h: hgt, bitmap } = this;
+    const x0 = Math.max(0, rect[0] - 1), y0 = Math.max(0, rect[1] - 1);
+    const x1 = Math.min(w, rect[2] + 1), y1 = Math.min(hgt, rect[3] + 1);
+    if (x1 <= x0 || y1 <= y0) return;
+    const img = this.ctx.createImageData(x1 - x0, y1 - y0);
+    const [r, g, b] = rgb(this.color);
+    const d = img.data;
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) {
+        const i = y * w + x;
+        if (!bitmap[i]) continue;
+        const edge = x === 0 || y === 0 || x === w - 1 || y === hgt - 1 || !bitmap[i - 1] ||
+          !bitmap[i + 1] || !bitmap[i - w] || !bitmap[i + w];
+        const o = ((y - y0) * (x1 - x0) + (x - x0)) * 4;
+        // suggestions: a dashed outline over a hatched fill; objects: a solid one
+        const a = this.hatched ? (edge ? (((x + y) >> 2) % 2 ? 255 : 40) : (x + y) % 8 < 3 ? 150 : 0)
+          : edge ? 255 : 110;
+        d[o] = r; d[o + 1] = g; d[o + 2] = b; d[o + 3] = a;
+      }
+    }
+    this.ctx.putImageData(img, x0, y0);
+  }
+  /** the painted pixels' bounding rectangle, or null (cached until the next paint) */
+  bounds() {
+    if (this._bounds === undefined) this._bounds = bitmapBounds(this.bitmap, this.w, this.h);
+    return this._bounds;
+  }
+}
+
+/** @param {{model: any, el: HTMLElement}} ctx */
+function render({ model, el }) {
+  const kind = model.get("_kind") === "masks" ? "masks" : "polygons";
+  const DEFAULTS = kind === "masks" ? MASK_ACTIONS : POLYGON_ACTIONS;
+  const HISTORY_LIMIT = kind === "masks" ? 100 : 500; // a mask state holds every bitmap's runs
+  const root = h("div", "lnb-seg " + (kind === "masks" ? "lnb-mask" : "lnb-polygon"));
+  root.tabIndex = 0;
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  const header = h("div", "lnb-header");
+  const status = h("span", "lnb-status");
+  const message = h("span", "lnb-message");
+  header.append(status, message);
+  const toolbar = h("div", "lnb-toolbar");
+  const labelBar = h("div", "lnb-labels");
+  const actions = h("div", "lnb-actions");
+  toolbar.append(labelBar, actions);
+  const toolBar = h("div", "lnb-tools");
+  const stage = h("div", "lnb-stage");
+  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", "lnb-canvas"));
+  const info = h("div", "lnb-info");
+  stage.append(canvas, info);
+  const done = h("div", "lnb-done");
+  const adjust = adjustControls((b, c) => { filter = imageFilter(b, c); draw(); });
+  const help = h("div", "lnb-help", kind === "masks"
+    ? "b brush · e eraser · w wand (click +, Shift/right-click −, drag box; Tab cycles, Enter accepts) · [ ] size · Alt+click picks · ? shows every key"
+    : "click: add vertices, click the first (or Enter) to close · drag a vertex · click an edge: split · Shift+click a vertex: delete · ? shows every key");
+  const footer = h("div", "lnb-footer");
+  footer.append(help, adjust.el);
+  root.append(header, toolbar, toolBar, stage, done, footer);
+  el.append(root);
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+
+  /** @type {Keymap} */ let keymap = new Keymap(DEFAULTS, {});
+  /** @type {HTMLElement | null} */ let overlay = null;
+  /** @type {HTMLImageElement | null} */ let image = null;
+  /** @type {any} */ let pan = null;
+  let shownAt = performance.now();
+  let lastActivity = Date.now();
+  let filter = "none";
+  /** the view: zoom z >= 1; (ox, oy) is the display-image pixel at the canvas' top-left */
+  let view = { z: 1, ox: 0, oy: 0 };
+  let spaceDown = false;
+
+  const saveChanges = makeSaver(model, root);
+  /** buffers that go with a pending message (masks submit their bitmaps as buffers) */
+  const msgBuffers = new WeakMap();
+  const pending = makePending({ send: (/** @type {any} */ m) => model.send(m, undefined, msgBuffers.get(m)) }, message);
+  const loader = makeImageLoader(model, (img, key, prefetched) => {
+    if (key !== item().key) return;
+    image = img;
+    draw();
+    root.dataset.ready = "1";
+    root.dataset.prefetched = prefetched ? "1" : "0";
+  });
+  /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
+  /** @param {string} name */
+  const colorOf = (name) => (labels().find((l) => l.name === name) || { color: "#e15759" }).color;
+  const item = () => model.get("_item") || {};
+  const currentLabel = () => model.get("current_label") || (labels()[0] || {}).name;
+  const W = () => canvas.width, H = () => canvas.height;
+
+  function setKeymap() {
+    try {
+      keymap = new Keymap(DEFAULTS, model.get("_keymap") || {});
+    } catch (err) {
+      message.textContent = String(/** @type {any} */ (err).message || err);
+    }
+  }
+
+  // --- the one conversion on this side: pointer position -> display image pixels ---
+  /** @param {PointerEvent | MouseEvent} e @param {boolean} [snapToGrid] */
+  function toImage(e, snapToGrid = true) {
+    const r = canvas.getBoundingClientRect();
+    const cx = ((e.clientX - r.left) * canvas.width) / r.width;
+    const cy = ((e.clientY - r.top) * canvas.height) / r.height;
+    let x = cx / view.z + view.ox, y = cy / view.z + view.oy;
+    if (snapToGrid) { // vertices on the ORIGINAL pixel grid: what is drawn is what Python stores
+      const it = item();
+      const gx = it.width ? canvas.width / it.width : 1, gy = it.height ? canvas.height / it.height : 1;
+      x = Math.round(x / gx) * gx; y = Math.round(y / gy) * gy;
+    }
+    return { x: clamp(x, 0, canvas.width), y: clamp(y, 0, canvas.height), cx, cy };
+  }
+  /** display-image pixels per CSS pixel, to keep lines and handles a constant on-screen size */
+  function pxRatio() {
+    const r = canvas.getBoundingClientRect();
+    return (r.width > 0 ? canvas.width / r.width : 1) / view.z;
+  }
+  /** @param {{z: number, ox: number, oy: number}} v */
+  function setView(v) { view = clampView(v, canvas.width, canvas.height); draw(); }
+  /** @param {number} f @param {number} cx @param {number} cy */
+  function zoomAt(f, cx, cy) { setView(zoomView(view, f, cx, cy, canvas.width, canvas.height)); }
+
+  // --- history: the tool's whole state is one undoable value --------------------------
+  /** @type {History<any>} */ let history = new History(null);
+  /** one undoable step: the tool's current state becomes the committed one */
+  function commit() {
+    history.push(tool.getState());
+    tool.sync();
+    draw();
+  }
+  function undo() {
+    const s = history.undo();
+    if (s) { tool.setState(s); tool.sync(); draw(); }
+  }
+  function redo() {
+    const s = history.redo();
+    if (s) { tool.setState(s); tool.sync(); draw(); }
+  }
+
+  /** the shell's services for the tools */
+  const shell = { canvas, model, message, info, toolBar, root, W, H, pxRatio, colorOf, labels, item, currentLabel,
+    commit, draw: () => draw(), saveChanges, history: () => history };
+  const tool = kind === "masks" ? maskTool(shell) : polygonTool(shell);
+
+  function draw() {
+    const w = canvas.width, hgt = canvas.height;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, w, hgt);
+    ctx.setTransform(view.z, 0, 0, view.z, -view.ox * view.z, -view.oy * view.z);
+    if (image) {
+      ctx.filter = filter;
+      ctx.drawImage(image, 0, 0, w, hgt);
+      ctx.filter = "none";
+    } else { ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, w, hgt); }
+    const k = pxRatio();
+    ctx.font = `${Math.round(12 * k)}px sans-serif`;
+    tool.draw(ctx, k);
+    root.classList.toggle("lnb-has-image", !!item().has_image);
+  }
+
+  /** @param {PointerEvent} e */
+  function onDown(e) {
+    if (model.get("_done")) return;
+    root.focus({ preventScroll: true });
+    e.preventDefault();
+    lastActivity = Date.now();
+    const p = toImage(e);
+    if (e.button === 1 || (e.button === 0 && spaceDown)) {
+      canvas.setPointerCapture(e.pointerId);
+      pan = { cx: p.cx, cy: p.cy, view: { ...view } };
+      return;
+    }
+    if (e.button !== 0 && e.button !== 2) return;
+    canvas.setPointerCapture(e.pointerId);
+    tool.down(e, p);
+  }
+  /** @param {PointerEvent} e */
+  function onMove(e) {
+    const p = toImage(e);
+    if (pan) {
+      setView({ z: pan.view.z, ox: pan.view.ox - (p.cx - pan.cx) / pan.view.z,
+                oy: pan.view.oy - (p.cy - pan.cy) / pan.view.z });
+      return;
+    }
+    tool.move(e, p);
+  }
+  /** @param {PointerEvent} e */
+  function onUp(e) {
+    if (canvas.hasPointerCapture(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
+    if (pan) { pan = null; return; }
+    tool.up(e, toImage(e));
+  }
+
+  function submit() {
+    if (!model.get("_bound") || model.get("_done")) return;
+    const { regions, buffers } = tool.payload();
+    const msg = { type: "submit", key: item().key, client_id: newId(), regions,
+                  duration_s: (performance.now() - shownAt) / 1000 };
+    if (buffers) msgBuffers.set(msg, buffers);
+    pending.send(msg);
+  }
+  function skip() {
+    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
+  }
+
+  function toggleHelp() {
+    if (overlay) { overlay.remove(); overlay = null; return; }
+    const hot = labels().filter((l) => l.hotkey).map((l) => /** @type {[string, string]} */ (
+      [String(l.hotkey), "class " + l.name + " (relabels the selection)"]));
+    overlay = helpOverlay(keymap.rows(), [...hot, ...tool.mouseHelp,
+      ["wheel", "zoom (while the widget has the focus)"], ["Space+drag, middle-drag", "pan"]]);
+    stage.append(overlay);
+  }
+
+  /** @param {KeyboardEvent} e */
+  function onKey(e) {
+    e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
+    lastActivity = Date.now();
+    const key = e.key;
+    const plain = !(e.ctrlKey || e.metaKey || e.altKey);
+    const lab = plain ? labels().find((l) => l.hotkey === key) : undefined; // class hotkeys first
+    if (lab) { e.preventDefault(); setLabel(lab.name); return; }
+    const action = keymap.actionFor(e);
+    if (overlay && (action === "help" || key === "Escape")) { e.preventDefault(); toggleHelp(); return; }
+    if (key === " ") { e.preventDefault(); spaceDown = true; return; }
+    if (!action) return;
+    e.preventDefault();
+    if (tool.action(action, e)) return;
+    switch (action) {
+      case "submit": submit(); return;
+      case "skip": skip(); return;
+      case "undo": undo(); return;
+      case "redo": redo(); return;
+      case "zoom_in": zoomAt(1.25, canvas.width / 2, canvas.height / 2); return;
+      case "zoom_out": zoomAt(0.8, canvas.width / 2, canvas.height / 2); return;
+      case "fit_view": setView({ z: 1, ox: 0, oy: 0 }); return;
+      case "help": toggleHelp(); return;
+      case "release": root.blur(); return;
+      default: break;
+    }
+  }
+  /** @param {string} name */
+  function setLabel(name) {
+    model.set("current_label", name);
+    saveChanges();
+    tool.relabel(name);
+    renderLabels();
+  }
+
+  function renderLabels() {
+    labelBar.replaceChildren();
+    const cur = model.get("current_label");
+    for (const l of labels()) {
+      const b = h("button", "lnb-label" + (l.name === cur ? " lnb-active" : ""));
+      b.type = "button";
+      b.style.setProperty("--lnb-color", l.color);
+      if (l.hotkey) b.append(h("kbd", "", l.hotkey));
+      b.append(h("span", "", l.name));
+      b.addEventListener("click", () => { setLabel(l.name); root.focus(); });
+      labelBar.append(b);
+    }
+  }
+  function renderActions() {
+    actions.replaceChildren();
+    /** @param {string} text @param {() => void} fn */
+    const btn = (text, fn) => {
+      const b = h("button", "lnb-action", text);
+      b.type = "button";
+      b.addEventListener("click", () => { fn(); root.focus(); });
+      actions.append(b);
+    };
+    btn("Fit", () => setView({ z: 1, ox: 0, oy: 0 }));
+    btn("Undo", undo);
+    btn("Redo", redo);
+    btn("Delete", () => tool.action("delete", null));
+    btn("?", toggleHelp);
+    if (model.get("_bound")) {
+      btn("Skip (S)", skip);
+      btn("Submit (Enter)", submit);
+    }
+  }
+  function renderText() {
+    status.textContent = model.get("_status") || "";
+    message.textContent = model.get("_message") || "";
+    const isDone = !!model.get("_done");
+    root.classList.toggle("lnb-is-done", isDone);
+    done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
+  }
+
+  let imageKey = "";
+  function loadItem() {
+    const it = item();
+    if (it.key === imageKey) return;
+    imageKey = it.key;
+    image = null;
+    pending.clear();
+    pan = null;
+    view = { z: 1, ox: 0, oy: 0 };
+    shownAt = performance.now();
+    root.dataset.ready = "0";
+    if (it.has_image) {
+      canvas.width = it.display_width;
+      canvas.height = it.display_height;
+    }
+    history = new History(tool.fromModel(), HISTORY_LIMIT);
+    tool.setState(history.state);
+    if (it.has_image) loader.request(it.key, it.alias);
+    draw();
+  }
+  /** the committed state changed in Python (annotations set there, or a new item) */
+  function onState() {
+    if (item().key !== imageKey) return; // loadItem reads it
+    if (tool.echo()) return; // our own commit coming back
+    history = new History(tool.fromModel(), HISTORY_LIMIT);
+    tool.setState(history.state);
+    draw();
+  }
+  /** @param {any} msg @param {DataView[]} buffers */
+  function onMsg(msg, buffers) {
+    if (loader.handle(msg, buffers)) return;
+    if (pending.ack(msg)) return;
+    tool.onMsg(msg, buffers || []);
+  }
+
+  const hb = startHeartbeat(model, () => item().key, () => lastActivity);
+  const onLabels = () => { renderLabels(); draw(); };
+  /** @param {WheelEvent} e zoom with the wheel, only while the widget has the focus */
+  const onWheel = (e) => {
+    if (document.activeElement !== root) return;
+    e.preventDefault();
+    const p = toImage(e, false);
+    zoomAt(e.deltaY < 0 ? 1.2 : 1 / 1.2, p.cx, p.cy);
+  };
+  /** @param {KeyboardEvent} e */
+  const onKeyUp = (e) => { if (e.key === " ") spaceDown = false; };
+  const onBlur = () => { spaceDown = false; };
+  const onContext = (/** @type {Event} */ e) => e.preventDefault(); // right-click: a negative wand point
+  const onLeave = () => tool.leave();
+  canvas.addEventListener("pointerdown", onDown);
+  canvas.addEventListener("pointermove", onMove);
+  canvas.addEventListener("pointerup", onUp);
+  canvas.addEventListener("pointercancel", onUp);
+  canvas.addEventListener("pointerleave", onLeave);
+  canvas.addEventListener("contextmenu", onContext);
+  root.addEventListener("keydown", onKey);
+  root.addEventListener("keyup", onKeyUp);
+  root.addEventListener("blur", onBlur);
+  canvas.addEventListener("wheel", onWheel, { passive: false });
+  /** @type {[string, (...a: any[]) => void][]} */
+  const handlers = [["msg:custom", onMsg], [`change:${tool.trait}`, onState], ["change:_suggestions", () => draw()],
+    ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels],
+    ["change:_status", renderText], ["change:_message", renderText], ["change:_done", renderText],
+    ["change:_bound", renderActions], ["change:_keymap", setKeymap]];
+  for (const [ev, fn] of handlers) model.on(ev, fn);
+  setKeymap();
+  renderLabels();
+  renderActions();
+  renderText();
+  tool.renderTools();
+  loadItem();
+
+  return () => {
+    clearInterval(hb);
+    pending.clear();
+    loader.stop();
+    for (const [ev, fn] of handlers) model.off(ev, fn);
+    root.remove();
+  };
+}
+
+// ====================================================================================
+// Polygons
+// ====================================================================================
+
+/** @param {any} s */
+function polygonTool(s) {
+  const { model } = s;
+  /** @type {DPoly[]} */ let polys = [];
+  /** @type {number[]} suggestion indices accepted (part of the undoable state) */ let accepted = [];
+  let committedSig = "";
+  let selected = -1, selVertex = -1;
+  /** @type {Pt[] | null} the polygon being drawn */ let drawing = null;
+  /** @type {Pt | null} */ let hover = null;
+  /** @type {any} */ let drag = null;
+
+  const sugg = () => /** @type {DPoly[]} */ (model.get("_suggestions") || []);
+  const pts = (/** @type {DPoly} */ p) => toPoints(p.points);
+  const sig = () => JSON.stringify(polys.map((p) => [p.points, p.label]));
+  const tol = () => 7 * s.pxRatio();
+
+  function getState() { return { polys, accepted }; }
+  /** @param {any} st */
+  function setState(st) {
+    polys = (st && st.polys) || []; accepted = (st && st.accepted) || [];
+    if (selected >= polys.length) { selected = -1; selVertex = -1; }
+    drag = null;
+  }
+  function fromModel() {
+    drawing = null; selected = -1; selVertex = -1;
+    const ps = /** @type {DPoly[]} */ (model.get("_polygons") || []).map((p) => ({ ...p, points: [...p.points] }));
+    committedSig = JSON.stringify(ps.map((p) => [p.points, p.label]));
+    return { polys: ps, accepted: [] };
+  }
+  function sync() {
+    committedSig = sig();
+    model.set("_polygons", polys.map((p) => ({ ...p, points: [...p.points] })));
+    s.saveChanges();
+  }
+  function echo() {
+    const incoming = /** @type {DPoly[]} */ (model.get("_polygons") || []);
+    return JSON.stringify(incoming.map((p) => [p.points, p.label])) === committedSig;
+  }
+
+  function closeDrawing() {
+    if (!drawing || drawing.length < 3) return false;
+    polys = [...polys, { type: "polygon", points: toFlat(drawing), label: s.currentLabel() }];
+    selected = polys.length - 1; selVertex = -1;
+    drawing = null;
+    s.commit();
+    return true;
+  }
+  /** @param {number[]} which suggestion indices */
+  function acceptSuggestions(which) {
+    const add = which.filter((i) => !accepted.includes(i) && sugg()[i]);
+    if (!add.length) return;
+    for (const i of add) {
+      const g = sugg()[i];
+      polys = [...polys, { type: "polygon", points: [...g.points], label: g.label }];
+    }
+    accepted = [...accepted, ...add];
+    selected = polys.length - 1; selVertex = -1;
+    s.commit();
+  }
+  /** @param {number} i @param {Pt[]} p */
+  function setPts(i, p) { polys = polys.map((q, j) => (j === i ? { ...q, points: toFlat(p) } : q)); }
+
+  /** @param {PointerEvent} e @param {{x: number, y: number}} q */
+  function down(e, q) {
+    if (e.button !== 0) return;
+    /** @type {Pt} */ const p = [q.x, q.y];
+    if (drawing) {
+      if (drawing.length >= 3 && nearestVertex(p, [drawing[0]], tol()) === 0) { closeDrawing(); return; }
+      drawing.push(p);
+      s.draw();
+      return;
+    }
+    const hit = (e.ctrlKey || e.metaKey) ? { kind: "none", poly: -1, index: -1 }
+      : hitPolygons(p, polys.map(pts), tol(), selected);
+    if (hit.kind === "vertex") {
+      const v = pts(polys[hit.poly]);
+      if (e.shiftKey) { // delete the vertex (a triangle loses the whole polygon)
+        if (v.length > 3) setPts(hit.poly, removeVertex(v, hit.index));
+        else polys = polys.filter((_, j) => j !== hit.poly);
+        selected = v.length > 3 ? hit.poly : -1; selVertex = -1;
+        s.commit();
+        return;
+      }
+      selected = hit.poly; selVertex = hit.index;
+      drag = { kind: "vertex", poly: hit.poly, index: hit.index, from: v[hit.index], moved: false };
+    } else if (hit.kind === "edge" && (hit.poly === selected || e.altKey)) { // edge split
+      setPts(hit.poly, splitEdge(pts(polys[hit.poly]), hit.index, p));
+      selected = hit.poly; selVertex = hit.index + 1;
+      drag = { kind: "vertex", poly: hit.poly, index: hit.index + 1, from: p, moved: true };
+    } else if (hit.kind === "edge" || hit.kind === "inside") {
+      selected = hit.poly; selVertex = -1;
+      drag = { kind: "move", poly: hit.poly, start: p, orig: pts(polys[hit.poly]), moved: false };
+    } else {
+      const si = sugg().findIndex((g, i) => !accepted.includes(i) && pointInPolygon(p, toPoints(g.points)));
+      if (si >= 0 && !(e.ctrlKey || e.metaKey)) { acceptSuggestions([si]); return; }
+      selected = -1; selVertex = -1;
+      drawing = [p];
+      hover = p;
+    }
+    s.draw();
+  }
+  /** @param {PointerEvent} e @param {{x: number, y: number}} q */
+  function move(e, q) {
+    /** @type {Pt} */ const p = [q.x, q.y];
+    if (!drag) {
+      hover = p;
+      if (drawing) { s.draw(); return; }
+      const hit = hitPolygons(p, polys.map(pts), tol(), selected);
+      s.canvas.style.cursor = hit.kind === "vertex" ? "move" : hit.kind === "edge" && hit.poly === selected
+        ? "copy" : hit.kind !== "none" ? "pointer" : "crosshair";
+      return;
+    }
+    if (drag.kind === "vertex") {
+      const v = pts(polys[drag.poly]);
+      v[drag.index] = p;
+      setPts(drag.poly, v);
+      drag.moved = drag.moved || p[0] !== drag.from[0] || p[1] !== drag.from[1];
+    } else if (drag.kind === "move") {
+      setPts(drag.poly, translatePolygon(drag.orig, p[0] - drag.start[0], p[1] - drag.start[1], s.W(), s.H()));
+      drag.moved = drag.moved || p[0] !== drag.start[0] || p[1] !== drag.start[1];
+    }
+    s.draw();
+  }
+  /** @param {PointerEvent} e @param {{x: number, y: number}} q */
+  function up(e, q) {
+    if (!drag) return;
+    move(e, q);
+    const d = drag;
+    drag = null;
+    if (d.moved) s.commit(); else s.draw();
+  }
+
+  /** @param {string} action @param {KeyboardEvent | null} _e */
+  function action(action, _e) {
+    switch (action) {
+      case "submit": return drawing ? (closeDrawing(), true) : false;
+      case "delete":
+        if (drawing) { drawing.pop(); if (!drawing.length) drawing = null; s.draw(); return true; }
+        if (selected < 0 || !polys[selected]) return true;
+        if (selVertex >= 0 && pts(polys[selected]).length > 3) {
+          setPts(selected, removeVertex(pts(polys[selected]), selVertex));
+          selVertex = -1;
+        } else {
+          polys = polys.filter((_, j) => j !== selected);
+          selected = -1; selVertex = -1;
+        }
+        s.commit();
+        return true;
+      case "next":
+        if (polys.length) { selected = (selected + 1) % polys.length; selVertex = -1; s.draw(); }
+        return true;
+      case "accept_all": acceptSuggestions(sugg().map((_, i) => i)); return true;
+      case "release":
+        if (drawing) { drawing = null; s.draw(); return true; }
+        if (selVertex >= 0) { selVertex = -1; s.draw(); return true; }
+        if (selected >= 0) { selected = -1; s.draw(); return true; }
+        return false;
+      default: return false;
+    }
+  }
+  /** @param {string} name */
+  function relabel(name) {
+    if (selected >= 0 && polys[selected] && polys[selected].label !== name) {
+      polys = polys.map((q, j) => (j === selected ? { ...q, label: name } : q));
+      s.commit();
+    }
+  }
+
+  /** @param {CanvasRenderingContext2D} ctx @param {Pt[]} v */
+  function path(ctx, v) {
+    ctx.beginPath();
+    v.forEach((p, i) => (i ? ctx.lineTo(p[0], p[1]) : ctx.moveTo(p[0], p[1])));
+    ctx.closePath();
+  }
+  /** @param {CanvasRenderingContext2D} ctx @param {string} text @param {Pt[]} v @param {string} color @param {number} k */
+  function tag(ctx, text, v, color, k) {
+    const x = Math.min(...v.map((p) => p[0])), y = Math.min(...v.map((p) => p[1]));
+    const ty = y >= 16 * k ? y - 16 * k : y;
+    ctx.fillStyle = color;
+    ctx.fillRect(x, ty, ctx.measureText(text).width + 6 * k, 16 * k);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x + 3 * k, ty + 12 * k); // canvas text: never HTML
+  }
+  /** @param {CanvasRenderingContext2D} ctx @param {number} k */
+  function draw(ctx, k) {
+    sugg().forEach((g, i) => {
+      if (accepted.includes(i)) return;
+      const v = toPoints(g.points), c = s.colorOf(g.label);
+      ctx.setLineDash([6 * k, 4 * k]);
+      path(ctx, v);
+      ctx.globalAlpha = 0.1; ctx.fillStyle = c; ctx.fill(); ctx.globalAlpha = 1;
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 3 * k; ctx.stroke();
+      ctx.strokeStyle = c; ctx.lineWidth = 1.5 * k; ctx.stroke();
+      ctx.setLineDash([]);
+      tag(ctx, g.label + "?" + (typeof g.score === "number" ? " " + g.score.toFixed(2) : ""), v, "#444", k);
+    });
+    polys.forEach((q, i) => {
+      const v = pts(q), c = s.colorOf(q.label), sel = i === selected;
+      path(ctx, v);
+      ctx.globalAlpha = sel ? 0.3 : 0.18; ctx.fillStyle = c; ctx.fill(); ctx.globalAlpha = 1;
+      ctx.strokeStyle = c; ctx.lineWidth = (sel ? 2.5 : 1.8) * k; ctx.stroke();
+      if (sel) {
+        v.forEach((p, j) => {
+          const r = (j === selVertex ? 5 : 3.5) * k;
+          ctx.fillStyle = j === selVertex ? c : "#fff";
+          ctx.fillRect(p[0] - r, p[1] - r, 2 * r, 2 * r);
+          ctx.strokeRect(p[0] - r, p[1] - r, 2 * r, 2 * r);
+        });
+      }
+      tag(ctx, q.label, v, c, k);
+    });
+    if (drawing) {
+      const c = s.colorOf(s.currentLabel());
+      ctx.strokeStyle = c; ctx.lineWidth = 2 * k;
+      ctx.beginPath();
+      drawing.forEach((p, i) => (i ? ctx.lineTo(p[0], p[1]) : ctx.moveTo(p[0], p[1])));
+      if (hover) ctx.lineTo(hover[0], hover[1]);
+      ctx.stroke();
+      drawing.forEach((p, i) => {
+        const r = (i === 0 && drawing && drawing.length >= 3 ? 6 : 3.5) * k;
+        ctx.fillStyle = i === 0 ? c : "#fff";
+        ctx.fillRect(p[0] - r, p[1] - r, 2 * r, 2 * r);
+        ctx.strokeRect(p[0] - r, p[1] - r, 2 * r, 2 * r);
+      });
+    }
+    s.root.dataset.polygons = String(polys.length);
+    s.root.dataset.drawing = drawing ? String(drawing.length) : "0";
+  }
+
+  function payload() { return { regions: polys.map((p) => ({ ...p, points: [...p.points] })), buffers: null }; }
+
+  return {
+    trait: "_polygons", getState, setState, fromModel, sync, echo, down, move, up, action, relabel, draw, payload,
+    leave() { hover = null; if (drawing) s.draw(); },
+    onMsg() {},
+    renderTools() { s.toolBar.remove(); },
+    mouseHelp: /** @type {[string, string][]} */ ([
+      ["click", "place a vertex; click the first vertex (or Enter) to close"],
+      ["Ctrl+click", "place a vertex even on top of another polygon"],
+      ["drag a vertex", "move it"],
+      ["click an edge of the selected polygon, Alt+click any edge", "insert a vertex (edge split)"],
+      ["Shift+click a vertex", "delete it"],
+      ["drag inside a polygon", "move the polygon"],
+      ["click a dashed suggestion", "accept it"],
+    ]),
+  };
+}
+
+// ====================================================================================
+// Masks: brush, eraser, magic wand
+// ====================================================================================
+
+/** @param {any} s */
+function maskTool(s) {
+  const { model } = s;
+  /** @type {DObj[]} */ let objs = [];
+  /** @type {string[]} suggestion ids accepted (part of the undoable state) */ let accepted = [];
+  let committedSig = "";
+  let selected = -1;
+  let mode = "brush";
+  let radius = 8;
+  /** @type {Map<string, Layer>} */ const layers = new Map();
+  /** @type {any} */ let stroke = null;
+  /** @type {Pt | null} */ let hover = null;
+  // the wand: prompts, the candidates Python proposed, the one shown
+  /** @type {[number, number, number][]} */ let points = [];
+  /** @type {[number, number, number, number] | null} */ let box = null;
+  /** @type {{runs: number[], score: number, layer: Layer | null}[]} */ let cands = [];
+  let cand = 0, req = 0, seq = 0, busy = false, lastMs = -1;
+  /** @type {any} */ let wdrag = null;
+
+  const n = () => s.W() * s.H();
+  const sugg = () => /** @type {any[]} */ (model.get("_suggestions") || []);
+  const sigOf = (/** @type {DObj[]} */ os) => os.map((o) => o.id + "|" + o.label + "|" + runsSig(o.runs)).join(";");
+
+  /** the layer of an object (or suggestion), rebuilt when its runs or colour changed
+   * @param {string} key @param {number[]} runs @param {string} color @param {boolean} hatched @returns {Layer} */
+  function layerOf(key, runs, color, hatched) {
+    const sg = runsSig(runs);
+    let l = layers.get(key);
+    if (!l || l.sig !== sg || l.w !== s.W() || l.h !== s.H()) {
+      let bm;
+      try { bm = decodeRuns(runs, n()); } catch (err) { bm = new Uint8Array(n()); }
+      l = new Layer(s.W(), s.H(), bm, color, hatched);
+      l.sig = sg;
+      layers.set(key, l);
+    } else if (l.color !== color) {
+      l.color = color;
+      l.paint([0, 0, l.w, l.h]);
+    }
+    return l;
+  }
+
+  function getState() { return { objs, accepted }; }
+  /** @param {any} st */
+  function setState(st) {
+    objs = (st && st.objs) || []; accepted = (st && st.accepted) || [];
+    if (selected >= objs.length) selected = -1;
+    stroke = null;
+    renderObjects();
+  }
+  function fromModel() {
+    selected = -1; stroke = null;
+    clearWand();
+    layers.clear();
+    const os = /** @type {any[]} */ (model.get("_masks") || []).map((o) => ({ ...o, runs: runsFrom(o.runs) }));
+    committedSig = sigOf(os);
+    return { objs: os, accepted: [] };
+  }
+  function sync() {
+    committedSig = sigOf(objs);
+    model.set("_masks", objs.map((o) => ({ ...o, runs: new Uint32Array(o.runs) })));
+    s.saveChanges();
+    renderObjects();
+  }
+  function echo() {
+    const incoming = /** @type {any[]} */ (model.get("_masks") || []).map((o) => ({ ...o, runs: runsFrom(o.runs) }));
+    return sigOf(incoming) === committedSig;
+  }
+
+  // --- brush and eraser ----------------------------------------------------------------
+  /** @param {Pt} a @param {Pt} b */
+  function paint(a, b) {
+    if (!stroke) return;
+    for (const t of stroke.targets) {
+      const l = t.layer;
+      const rect = paintSegment(l.bitmap, l.w, l.h, a, b, radius, stroke.value);
+      if (rect) { l.paint(rect); t.touched = true; }
+    }
+  }
+  function endStroke() {
+    if (!stroke) return;
+    const st = stroke;
+    stroke = null;
+    let changed = false;
+    for (const t of st.targets) {
+      if (!t.touched) continue;
+      const runs = encodeRuns(t.layer.bitmap);
+      t.layer.sig = runsSig(runs);
+      const i = objs.findIndex((o) => o.id === t.id);
+      // an object from the wand keeps its reference: Python keeps the candidate's
+      // full-resolution pixels wherever the brush did not change the display pixels
+      if (i >= 0) { objs = objs.map((o, j) => (j === i ? { ...o, runs } : o)); changed = true; }
+    }
+    const sel = selected >= 0 ? objs[selected] : null;
+    objs = objs.filter((o) => runsArea(o.runs) > 0);
+    selected = sel ? objs.indexOf(sel) : -1;
+    if (changed || st.created) s.commit(); else s.draw();
+  }
+
+  // --- the wand ------------------------------------------------------------------------
+  function clearWand() {
+    points = []; box = null; cands = []; cand = 0; busy = false; wdrag = null;
+    s.root.dataset.candidates = "0";
+    showInfo();
+  }
+  function ask() {
+    if (!points.length && !box) { clearWand(); s.draw(); return; }
+    seq += 1;
+    busy = true;
+    model.send({ type: "wand", key: s.item().key, seq, points: points.map((p) => [p[0], p[1]]),
+                 labels: points.map((p) => p[2]), box });
+    s.root.dataset.wandSeq = String(seq);
+    showInfo();
+    s.draw();
+  }
+  /** @param {any} msg @param {DataView[]} buffers */
+  function onMsg(msg, buffers) {
+    if (msg.type !== "wand" || msg.key !== s.item().key || msg.seq !== seq) return;
+    busy = false;
+    if (msg.error) {
+      cands = [];
+      s.message.textContent = String(msg.error);
+    } else {
+      s.message.textContent = "";
+      req = msg.req;
+      lastMs = typeof msg.ms === "number" ? msg.ms : -1;
+      cands = buffers.map((b, i) => ({ runs: runsFrom(b), score: (msg.scores || [])[i] ?? 0, layer: null }));
+      cand = 0;
+    }
+    s.root.dataset.candidates = String(cands.length);
+    s.root.dataset.wandDone = String(seq);
+    showInfo();
+    s.draw();
+  }
+  function acceptCandidate() {
+    const c = cands[cand];
+    if (!c) return false;
+    objs = [...objs, { id: newId(), label: s.currentLabel(), runs: c.runs.slice(), wand: [req, cand] }];
+    selected = objs.length - 1;
+    clearWand();
+    s.commit();
+    return true;
+  }
+  function showInfo() {
+    const parts = [];
+    if (mode === "wand") {
+      if (busy) parts.push("wand: segmenting…");
+      else if (cands.length) {
+        parts.push(`candidate ${cand + 1}/${cands.length} · score ${cands[cand].score.toFixed(2)}` +
+          (lastMs >= 0 ? ` · ${Math.round(lastMs)} ms` : "") + " · Tab: next · Enter: accept");
+      } else if (points.length || box) parts.push("wand: no mask here — add points or Esc");
+      else parts.push("wand: click the object (Shift+click / right-click: not the object; drag: box)");
+    }
+    s.info.textContent = parts.join(" ");
+    s.info.style.display = parts.length ? "block" : "none";
+  }
+
+  // --- pointer -------------------------------------------------------------------------
+  /** the topmost object with a pixel at p @param {Pt} p */
+  function objectAt(p) {
+    for (let i = objs.length - 1; i >= 0; i--) {
+      const l = layerOf(objs[i].id, objs[i].runs, s.colorOf(objs[i].label), false);
+      if (bitmapAt(l.bitmap, l.w, l.h, p[0], p[1])) return i;
+    }
+    return -1;
+  }
+  /** @param {Pt} p */
+  function suggestionAt(p) {
+    const all = sugg();
+    for (let i = all.length - 1; i >= 0; i--) {
+      const g = all[i];
+      if (accepted.includes(g.id)) continue;
+      const l = layerOf("s:" + g.id, runsFrom(g.runs), s.colorOf(g.label), true);
+      if (bitmapAt(l.bitmap, l.w, l.h, p[0], p[1])) return i;
+    }
+    return -1;
+  }
+  /** @param {number[]} which suggestion indices */
+  function acceptSuggestions(which) {
+    const all = sugg();
+    const add = which.map((i) => all[i]).filter((g) => g && !accepted.includes(g.id));
+    if (!add.length) return;
+    for (const g of add) objs = [...objs, { id: g.id, label: g.label, runs: runsFrom(g.runs) }];
+    accepted = [...accepted, ...add.map((g) => g.id)];
+    selected = objs.length - 1;
+    s.commit();
+  }
+
+  /** @param {PointerEvent} e @param {{x: number, y: number}} q */
+  function down(e, q) {
+    /** @type {Pt} */ const p = [q.x, q.y];
+    if (e.altKey && e.button === 0) { // pick the object (or accept the suggestion) under the pointer
+      const i = objectAt(p);
+      if (i >= 0) { selected = i; renderObjects(); s.draw(); return; }
+      const si = suggestionAt(p);
+      if (si >= 0) { acceptSuggestions([si]); return; }
+      selected = -1; renderObjects(); s.draw();
+      return;
+    }
+    if (mode === "wand") {
+      wdrag = { start: p, cx: q.x, cy: q.y, neg: e.shiftKey || e.button === 2, moved: false, end: p };
+      return;
+    }
+    if (e.button !== 0) return;
+    /** @type {any[]} */ const targets = [];
+    let created = false;
+    if (mode === "brush") {
+      if (selected < 0 || !objs[selected]) {
+        objs = [...objs, { id: newId(), label: s.currentLabel(), runs: [n()] }];
+        selected = objs.length - 1;
+        created = true;
+      }
+      const o = objs[selected];
+      targets.push({ id: o.id, layer: layerOf(o.id, o.runs, s.colorOf(o.label), false), touched: false });
+    } else {
+      const idx = selected >= 0 && objs[selected] ? [selected] : objs.map((_, i) => i);
+      for (const i of idx) targets.push({ id: objs[i].id, layer: layerOf(objs[i].id, objs[i].runs, s.colorOf(objs[i].label), false), touched: false });
+    }
+    stroke = { targets, value: mode === "brush" ? 1 : 0, last: p, created };
+    paint(p, p);
+    s.draw();
+  }
+  /** @param {PointerEvent} e @param {{x: number, y: number}} q */
+  function move(e, q) {
+    /** @type {Pt} */ const p = [q.x, q.y];
+    hover = p;
+    if (stroke) { paint(stroke.last, p); stroke.last = p; s.draw(); return; }
+    if (wdrag) {
+      wdrag.end = p;
+      wdrag.moved = wdrag.moved || Math.hypot(p[0] - wdrag.start[0], p[1] - wdrag.start[1]) > 4 * s.pxRatio();
+      s.draw();
+      return;
+    }
+    s.canvas.style.cursor = mode === "wand" ? "crosshair" : "none";
+    s.draw();
+  }
+  /** @param {PointerEvent} e @param {{x: number, y: number}} q */
+  function up(e, q) {
+    if (stroke) { move(e, q); endStroke(); return; }
+    if (!wdrag) return;
+    const d = wdrag;
+    wdrag = null;
+    if (d.moved) {
+      const [a, b] = [d.start, [q.x, q.y]];
+      box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+    } else {
+      points = [...points, [d.start[0], d.start[1], d.neg ? 0 : 1]];
+    }
+    ask();
+  }
+
+  /** @param {string} m */
+  function setMode(m) {
+    mode = m;
+    if (m !== "wand") clearWand();
+    s.root.dataset.tool = m;
+    renderTools();
+    showInfo();
+    s.draw();
+  }
+  /** @param {string} action @param {KeyboardEvent | null} _e */
+  function action(action, _e) {
+    switch (action) {
+      case "submit": return cands.length ? acceptCandidate() : false;
+      case "next":
+        if (cands.length) { cand = (cand + 1) % cands.length; showInfo(); s.draw(); return true; }
+        if (objs.length) { selected = (selected + 1) % objs.length; renderObjects(); s.draw(); }
+        return true;
+      case "delete":
+        if (selected >= 0 && objs[selected]) {
+          objs = objs.filter((_, j) => j !== selected);
+          selected = -1;
+          s.commit();
+        }
+        return true;
+      case "new_object": selected = -1; renderObjects(); s.draw(); return true;
+      case "accept_all": acceptSuggestions(sugg().map((_, i) => i)); return true;
+      case "brush": case "eraser": case "wand": setMode(action); return true;
+      case "smaller": radius = Math.max(1, Math.round(radius / 1.25)); renderTools(); s.draw(); return true;
+      case "larger": radius = Math.min(200, Math.max(radius + 1, Math.round(radius * 1.25))); renderTools(); s.draw(); return true;
+      case "release":
+        if (points.length || box || cands.length) { seq += 1; clearWand(); s.draw(); return true; }
+        if (selected >= 0) { selected = -1; renderObjects(); s.draw(); return true; }
+        return false;
+      default: return false;
+    }
+  }
+  /** @param {string} name */
+  function relabel(name) {
+    if (selected >= 0 && objs[selected] && objs[selected].label !== name) {
+      objs = objs.map((o, j) => (j === selected ? { ...o, label: name } : o));
+      s.commit();
+    }
+  }
+
+  /** @param {CanvasRenderingContext2D} ctx @param {number} k */
+  function draw(ctx, k) {
+    ctx.imageSmoothingEnabled = false;
+    for (const g of sugg()) {
+      if (accepted.includes(g.id)) continue;
+      ctx.drawImage(layerOf("s:" + g.id, runsFrom(g.runs), s.colorOf(g.label), true).canvas, 0, 0);
+    }
+    objs.forEach((o, i) => {
+      const l = layerOf(o.id, o.runs, s.colorOf(o.label), false);
+      ctx.globalAlpha = selected < 0 || i === selected ? 1 : 0.6;
+      ctx.drawImage(l.canvas, 0, 0);
+      ctx.globalAlpha = 1;
+    });
+    if (selected >= 0 && objs[selected] && !stroke) {
+      const l = layerOf(objs[selected].id, objs[selected].runs, s.colorOf(objs[selected].label), false);
+      const bb = l.bounds();
+      if (bb) {
+        ctx.setLineDash([4 * k, 3 * k]);
+        ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 * k;
+        ctx.strokeRect(bb[0], bb[1], bb[2] - bb[0], bb[3] - bb[1]);
+        ctx.setLineDash([]);
+        const text = objs[selected].label;
+        ctx.fillStyle = s.colorOf(text);
+        const ty = bb[1] >= 16 * k ? bb[1] - 16 * k : bb[1];
+        ctx.fillRect(bb[0], ty, ctx.measureText(text).width + 6 * k, 16 * k);
+        ctx.fillStyle = "#fff";
+        ctx.fillText(text, bb[0] + 3 * k, ty + 12 * k);
+      }
+    }
+    const c = cands[cand];
+    if (c) {
+      if (!c.layer) {
+        let bm;
+        try { bm = decodeRuns(c.runs, n()); } catch (err) { bm = new Uint8Array(n()); }
+        c.layer = new Layer(s.W(), s.H(), bm, CANDIDATE_COLOR, false);
+      }
+      ctx.drawImage(c.layer.canvas, 0, 0);
+    }
+    if (mode === "wand") {
+      for (const [x, y, lab] of points) {
+        ctx.beginPath(); ctx.arc(x, y, 5 * k, 0, 2 * Math.PI);
+        ctx.fillStyle = lab ? "#2ca02c" : "#d62728"; ctx.fill();
+        ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 * k; ctx.stroke();
+        ctx.fillStyle = "#fff";
+        ctx.fillRect(x - 3 * k, y - 0.75 * k, 6 * k, 1.5 * k);
+        if (lab) ctx.fillRect(x - 0.75 * k, y - 3 * k, 1.5 * k, 6 * k);
+      }
+      const b = wdrag && wdrag.moved ? [wdrag.start[0], wdrag.start[1], wdrag.end[0], wdrag.end[1]] : box;
+      if (b) {
+        ctx.setLineDash([6 * k, 4 * k]); ctx.strokeStyle = CANDIDATE_COLOR; ctx.lineWidth = 2 * k;
+        ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+        ctx.setLineDash([]);
+      }
+    } else if (hover && !s.model.get("_done")) { // the brush / eraser outline
+      ctx.beginPath(); ctx.arc(hover[0], hover[1], radius, 0, 2 * Math.PI);
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 2.5 * k; ctx.stroke();
+      ctx.strokeStyle = mode === "eraser" ? "#333" : s.colorOf(selected >= 0 && objs[selected] ? objs[selected].label : s.currentLabel());
+      ctx.lineWidth = 1.2 * k;
+      if (mode === "eraser") ctx.setLineDash([3 * k, 3 * k]);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    s.root.dataset.objects = String(objs.length);
+  }
+
+  /** @type {HTMLElement} */ const objectBar = h("div", "lnb-objects");
+  function renderObjects() {
+    objectBar.replaceChildren();
+    objs.forEach((o, i) => {
+      const b = h("button", "lnb-object" + (i === selected ? " lnb-active" : ""));
+      b.type = "button";
+      b.style.setProperty("--lnb-color", s.colorOf(o.label));
+      b.append(h("span", "", `${i + 1} ${o.label}`)); // label names as text, never HTML
+      b.title = `${runsArea(o.runs)} px (display)`;
+      b.addEventListener("click", () => { selected = i === selected ? -1 : i; renderObjects(); s.draw(); s.root.focus(); });
+      objectBar.append(b);
+    });
+  }
+  function renderTools() {
+    const bar = s.toolBar;
+    bar.replaceChildren();
+    for (const [m, text] of [["brush", "Brush (B)"], ["eraser", "Eraser (E)"], ["wand", "Wand (W)"]]) {
+      const b = h("button", "lnb-tool" + (mode === m ? " lnb-active" : ""), text);
+      b.type = "button";
+      b.dataset.tool = m;
+      b.addEventListener("click", () => { setMode(m); s.root.focus(); });
+      bar.append(b);
+    }
+    const size = h("span", "lnb-size", `size ${radius} px`);
+    for (const [text, act] of [["−", "smaller"], ["+", "larger"]]) {
+      const b = h("button", "lnb-tool", text);
+      b.type = "button";
+      b.addEventListener("click", () => { action(act, null); s.root.focus(); });
+      size.append(b);
+    }
+    bar.append(size, objectBar);
+    renderObjects();
+    s.root.dataset.tool = mode;
+  }
+
+  function payload() {
+    return {
+      regions: objs.map((o) => {
+        /** @type {any} */ const r = { id: o.id, label: o.label };
+        if (o.wand) r.wand = o.wand;
+        if (o.attributes) r.attributes = o.attributes;
+        return r;
+      }),
+      buffers: objs.map((o) => new Uint32Array(o.runs).buffer),
+    };
+  }
+
+  return {
+    trait: "_masks", getState, setState, fromModel, sync, echo, down, move, up, action, relabel, draw, payload,
+    onMsg, renderTools,
+    leave() { hover = null; s.draw(); },
+    mouseHelp: /** @type {[string, string][]} */ ([
+      ["brush / eraser: drag", "paint / erase (the selected object; a brush stroke with none selected starts one)"],
+      ["wand: click", "a positive point (on the object)"],
+      ["wand: Shift+click, right-click", "a negative point (not the object)"],
+      ["wand: drag", "a box around the object"],
+      ["Alt+click", "select the object under the pointer, or accept the hatched suggestion there"],
+    ]),
+  };
+}
+
+export default { render };
