@@ -250,11 +250,13 @@ def select_items(project_id: int) -> Select[Any]:
 
 
 def items_done(conn: Connection, project_id: int) -> int:
-    """Items whose annotate tasks are all done."""
+    """Items whose annotate tasks are all done (or cancelled: a machine label the
+    tiers accepted, see :mod:`labelnb.prelabel.tiers`)."""
     t = (select(tasks.c.item_id)
          .where(tasks.c.project_id == project_id, tasks.c.stage == "annotate")
          .group_by(tasks.c.item_id)
-         .having(func.sum(case((tasks.c.status == "done", 0), else_=1)) == 0).subquery())
+         .having(func.sum(case((tasks.c.status.in_(("done", "cancelled")), 0),
+                               else_=1)) == 0).subquery())
     return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
 
 
@@ -292,6 +294,60 @@ _SET_LEASED = ("SET status = 'leased', assignee = :me, lease_token = :token, cla
                "lease_expires_at = :expires, attempts = tasks.attempts + 1")
 
 
+def claim_where(stage_sql: str, routing_sql: str) -> str:
+    """What a claimable task satisfies (see :func:`claim_statements`), with ``:pid`` and
+    ``:me`` parameters. ``stage_sql`` picks the stages, ``routing_sql`` (``" AND ..."``
+    or empty) adds the routing filters. Shared by the client-side claim and the
+    database-side one of team security (``labelnb.team.sql``)."""
+    return f"""tasks.project_id = :pid AND {stage_sql}
+ AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
+ AND (tasks.author IS NULL OR tasks.author <> :me)
+ AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
+      WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
+      AND other.assignee = :me AND other.id <> tasks.id))
+ AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.item_id = tasks.item_id
+      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing_sql}"""
+
+
+def _candidates(common: str) -> tuple[str, str]:
+    expired_where = (f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
+                     "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
+    open_where = (f"tasks.status = 'open' AND {common} "
+                  "ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
+    return expired_where, open_where
+
+
+def peek_sql(common: str) -> str:
+    """The next open candidates' item ids (``:n`` of them), taking nothing."""
+    return (f"SELECT tasks.item_id FROM tasks WHERE tasks.status = 'open' AND {common} "
+            "ORDER BY tasks.priority DESC, tasks.id LIMIT :n")
+
+
+def pg_claim_sql(common: str, audit: str = "") -> str:
+    """The PostgreSQL claim: one statement (see :func:`claim_statements`). ``audit`` is
+    extra CTEs (``",\n x AS (...)"``) that may read ``u``, the task just taken (team
+    security logs every claim as an event)."""
+    expired_where, open_where = _candidates(common)
+    return f"""WITH e AS (SELECT {_TASK_OLD} FROM tasks WHERE {expired_where}
+      FOR UPDATE OF tasks SKIP LOCKED),
+ o AS (SELECT {_TASK_OLD} FROM tasks WHERE NOT EXISTS (SELECT 1 FROM e) AND {open_where}
+      FOR UPDATE OF tasks SKIP LOCKED),
+ c AS (SELECT * FROM e UNION ALL SELECT * FROM o LIMIT 1),
+ u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id
+       RETURNING {_TASK_NEW}, tasks.claimed_at, tasks.lease_expires_at),
+ l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
+                           ended_at, outcome)
+       SELECT c.id, u.item_id, c.assignee, c.lease_token, c.claimed_at, c.lease_expires_at,
+              :now, 'expired' FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased'),
+ ev AS (INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at)
+       SELECT :pid, 'lease_expired', :me, u.item_id, u.id,
+              jsonb_build_object('token', left(c.lease_token, 8), 'previous', c.assignee), :now
+       FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased'){audit}
+SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
+       c.status, c.lease_token, c.assignee, u.claimed_at, u.lease_expires_at
+FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
+
+
 def claim_statements(dialect: Dialect, stages: Sequence[str],
                      extra: Sequence[ColumnElement[bool]]) -> ClaimSQL:
     """The claim, built once per (dialect, stages, routing filters) and cached.
@@ -324,40 +380,12 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     if hit is not None:
         return hit
     stage_list = ", ".join(f"'{s}'" for s in stages if s.isidentifier())
-    common = f"""tasks.project_id = :pid AND tasks.stage IN ({stage_list})
- AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
- AND (tasks.author IS NULL OR tasks.author <> :me)
- AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
-      WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
-      AND other.assignee = :me AND other.id <> tasks.id))
- AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.item_id = tasks.item_id
-      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing}"""
-    expired_where = (f"tasks.status = 'leased' AND tasks.lease_expires_at < :now AND {common} "
-                     "ORDER BY tasks.lease_expires_at, tasks.id LIMIT 1")
-    open_where = (f"tasks.status = 'open' AND {common} "
-                  "ORDER BY tasks.priority DESC, tasks.id LIMIT 1")
-    peek = Prepared(f"SELECT tasks.item_id FROM tasks WHERE tasks.status = 'open' AND {common} "
-                    "ORDER BY tasks.priority DESC, tasks.id LIMIT :n")
+    common = claim_where(f"tasks.stage IN ({stage_list})", routing)
+    expired_where, open_where = _candidates(common)
+    peek = Prepared(peek_sql(common))
     if dialect.name == "postgresql":
-        sql = f"""WITH e AS (SELECT {_TASK_OLD} FROM tasks WHERE {expired_where}
-      FOR UPDATE OF tasks SKIP LOCKED),
- o AS (SELECT {_TASK_OLD} FROM tasks WHERE NOT EXISTS (SELECT 1 FROM e) AND {open_where}
-      FOR UPDATE OF tasks SKIP LOCKED),
- c AS (SELECT * FROM e UNION ALL SELECT * FROM o LIMIT 1),
- u AS (UPDATE tasks {_SET_LEASED} FROM c WHERE tasks.id = c.id
-       RETURNING {_TASK_NEW}, tasks.claimed_at, tasks.lease_expires_at),
- l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
-                           ended_at, outcome)
-       SELECT c.id, u.item_id, c.assignee, c.lease_token, c.claimed_at, c.lease_expires_at,
-              :now, 'expired' FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased'),
- ev AS (INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at)
-       SELECT :pid, 'lease_expired', :me, u.item_id, u.id,
-              jsonb_build_object('token', left(c.lease_token, 8), 'previous', c.assignee), :now
-       FROM c JOIN u ON u.id = c.id WHERE c.status = 'leased')
-SELECT u.id, u.item_id, u.stage, u.target_annotation_id, u.author, u.slot, {_ITEM_COLS},
-       c.status, c.lease_token, c.assignee, u.claimed_at, u.lease_expires_at
-FROM u JOIN c ON c.id = u.id JOIN items ON items.id = u.item_id"""
-        out = ClaimSQL(Prepared(sql, times=("now", "expires")), None, None, peek)
+        out = ClaimSQL(Prepared(pg_claim_sql(common), times=("now", "expires")), None, None,
+                       peek)
     else:
         cand = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
                 f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
