@@ -144,6 +144,14 @@ class AnnotatorBase(anywidget.AnyWidget):
             self._image_bytes = None
             self._item = {"key": key, "has_image": False, "text": text}
 
+    def _show_error(self, error: str) -> None:
+        """Show an item that could not be loaded: no image, the error as text."""
+        self.scale = None
+        self.original = None
+        self._image_bytes = None
+        self._item = {"key": f"i{next(_keys)}", "has_image": False, "text": None,
+                      "error": error}
+
     @property
     def item_key(self) -> str:
         return str(self._item.get("key", ""))

@@ -85,6 +85,8 @@ class Session:
         self._submitted: dict[str, str] = {}  # client_id -> annotation id
         self.prefetch = prefetch
         self._suggested: list[Region] = []
+        #: why the item on screen could not be shown (then it can only be skipped)
+        self.broken: str | None = None
         self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
         self._prefetch_thread: threading.Thread | None = None
         self.next()
@@ -92,32 +94,31 @@ class Session:
     # --- state transitions -------------------------------------------------------------
     def next(self, message: str = "") -> None:
         """Claim the next task and show it, or show the done message. An item that
-        cannot be shown (a missing or broken image) is skipped, with a message."""
+        cannot be shown (a missing or broken image) shows the error instead, and the
+        annotator skips it (S); it cannot be submitted."""
         notes = [message] if message else []
         w = self.widget
-        while True:
-            self.task = self.queue.claim()
-            if self.task is None:
-                self._update_progress()
-                w._message = " ".join(notes)
-                w._done = True
-                w._status = f"{self.done} done · the queue is empty, nothing left to label"
-                return
-            item = self.task.item
-            try:
-                note = self._show(self.task)
-                if note:
-                    notes.append(note)
-            except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
-                notes.append(f"item {item.id} could not be shown and was skipped ({e}).")
-                self.queue.skip(reason=f"could not be shown: {e}")
-                self.skipped += 1
-                continue
-            w._message = " ".join(notes)
-            w._done = False
-            w._status = f"{self.done} done · item {item.id}"
+        self.broken = None
+        self.task = self.queue.claim()
+        if self.task is None:
             self._update_progress()
+            w._message = " ".join(notes)
+            w._done = True
+            w._status = f"{self.done} done · the queue is empty, nothing left to label"
             return
+        item = self.task.item
+        try:
+            note = self._show(self.task)
+            if note:
+                notes.append(note)
+        except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
+            self.broken = f"item {item.id} could not be shown ({e})"
+            w._show_error(f"{self.broken}; press S to skip it")
+            notes.append(f"{self.broken}; press S to skip it.")
+        w._message = " ".join(notes)
+        w._done = False
+        w._status = f"{self.done} done · item {item.id}"
+        self._update_progress()
 
     def progress(self) -> tuple[int, int]:
         """(done, total) tasks of this session's stages in the project."""
@@ -241,6 +242,9 @@ class Session:
         if not client_id or not self._current(msg):
             return
         assert self.task is not None
+        if self.broken:
+            self.widget._message = f"{self.broken}: it cannot be submitted; press S to skip it."
+            return
         try:
             regions = self.widget.regions_from_msg(msg)
             if isinstance(self.widget, ChoiceAnnotator) and not regions:
@@ -267,7 +271,7 @@ class Session:
         if not self._current(msg):
             return
         try:
-            self.queue.skip()
+            self.queue.skip(reason=self.broken) if self.broken else self.queue.skip()
         except LeaseExpired:
             log.info("labelnb: the skipped task's lease had already expired")
         self.skipped += 1

@@ -248,3 +248,35 @@ def test_autofit_undo_help_overlay_and_prefetch(open_notebook: Any) -> None:
     (regions,) = json.loads(nb.output_text(1, "ANN:"))
     (fitted,) = regions
     assert [fitted[k] for k in ("x0", "y0", "x1", "y1")] == [420.0, 320.0, 1180.0, 880.0]
+
+
+MISSING_CELLS = [
+    """import os, tempfile
+import numpy as np
+from PIL import Image
+import labelnb
+tmp = tempfile.mkdtemp()
+paths = [os.path.join(tmp, f"{i}.png") for i in range(2)]
+for i, p in enumerate(paths):
+    Image.fromarray(np.full((300, 400, 3), 60 * (i + 1), np.uint8)).save(p)
+project = labelnb.Project.create(os.path.join(tmp, "m.db"), "m", labelnb.Schema("boxes", ["car"]))
+project.add_items(paths)
+os.remove(paths[0])  # the first image goes missing
+w = project.annotate("ana")
+w""",
+]
+
+
+def test_a_missing_image_shows_its_error_and_the_annotator_skips_it(open_notebook: Any
+                                                                    ) -> None:
+    nb = open_notebook("missing.ipynb", MISSING_CELLS)
+    nb.run_all()
+    widget = nb.page.locator(".lnb-box")
+    widget.locator(".lnb-message", has_text="could not be shown").wait_for()
+    assert "press S to skip it" in widget.locator(".lnb-message").inner_text()
+    widget.locator("canvas").click(position={"x": 5, "y": 5})
+    nb.page.keyboard.press("Enter")  # cannot be submitted
+    widget.locator(".lnb-message", has_text="cannot be submitted").wait_for()
+    nb.page.keyboard.press("s")
+    nb.page.locator(".lnb-box[data-ready='1']").wait_for()  # the next image is shown
+    widget.locator(".lnb-status", has_text="item 2").wait_for()

@@ -281,18 +281,28 @@ def test_lost_lease_moves_on(tmp_path: Path) -> None:
     assert "expired" in w._message and w.session.done == 0 and p.annotations().empty
 
 
-def test_item_that_cannot_be_shown_is_skipped(tmp_path: Path) -> None:
+def test_item_that_cannot_be_shown_shows_the_error_and_can_only_be_skipped(tmp_path: Path
+                                                                         ) -> None:
     paths = []
     for i in range(2):
         paths.append(tmp_path / f"{i}.png")
         Image.fromarray(np.full((10, 20, 3), i, np.uint8)).save(paths[-1])  # distinct
     p = labelnb.Project.create(tmp_path / "b.db", "b", labelnb.Schema("boxes", ["car"]))
-    p.add_items([str(x) for x in paths])
+    ids = p.add_items([str(x) for x in paths])
     paths[0].unlink()
-    w = p.annotate("ana")
-    assert "could not be shown and was skipped" in w._message
-    assert not w._done and w.session.skipped == 1
-    assert w._item["width"] == 20
+    w = p.annotate("ana", prefetch=False)
+    s: Session = w.session
+    assert s.task is not None and s.task.item.id == ids[0]
+    assert f"item {ids[0]} could not be shown" in w._message and "press S" in w._message
+    assert w._item["has_image"] is False and "could not be shown" in w._item["error"]
+    front = Front(w)
+    front.msg(type="submit", key=w.item_key, client_id="c", regions=[])
+    assert "cannot be submitted" in w._message and p.annotations().empty
+    front.msg(type="skip", key=w.item_key)
+    assert s.task is not None and s.task.item.id == ids[1] and s.skipped == 1
+    assert w._item["width"] == 20 and s.broken is None
+    ev = p.events()
+    assert any("could not be shown" in str(x) for x in ev[ev["kind"] == "skip"]["payload"]), ev
 
 
 def test_keymap_overrides_are_checked_against_the_widgets_actions() -> None:
