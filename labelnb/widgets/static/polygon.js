@@ -12,7 +12,7 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { clamp, nearestVertex, splitEdge, zoomView, clampView, imageFilter, toPoints, toFlat, removeVertex, translatePolygon, hitPolygons, pointInPolygon, encodeRuns, decodeRuns, runsArea, paintSegment, bitmapAt, bitmapBounds } from "./lib/geometry.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls } from "./lib/ui.js";
+import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls, makeProgress } from "./lib/ui.js";
 
 /** @typedef {[number, number]} Pt */
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
@@ -140,7 +140,8 @@ function render({ model, el }) {
   const header = h("div", "lnb-header");
   const status = h("span", "lnb-status");
   const message = h("span", "lnb-message");
-  header.append(status, message);
+  const progress = makeProgress(model);
+  header.append(status, message, progress.el);
   const toolbar = h("div", "lnb-toolbar");
   const labelBar = h("div", "lnb-labels");
   const actions = h("div", "lnb-actions");
@@ -452,7 +453,8 @@ function render({ model, el }) {
   const handlers = [["msg:custom", onMsg], [`change:${tool.trait}`, onState], ["change:_suggestions", () => draw()],
     ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels],
     ["change:_status", renderText], ["change:_message", renderText], ["change:_done", renderText],
-    ["change:_bound", renderActions], ["change:_keymap", setKeymap]];
+    ["change:_bound", renderActions], ["change:_keymap", setKeymap],
+    ["change:_progress", progress.update], ["change:_bound", progress.update]];
   for (const [ev, fn] of handlers) model.on(ev, fn);
   setKeymap();
   renderLabels();

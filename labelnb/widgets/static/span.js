@@ -11,7 +11,7 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, newId, makeSaver, makePending, startHeartbeat, helpOverlay } from "./lib/ui.js";
+import { h, newId, makeSaver, makePending, startHeartbeat, helpOverlay, makeProgress } from "./lib/ui.js";
 
 /** @typedef {{start: number, end: number, label: string, score?: number, attributes?: Record<string, any>}} CSpan offsets in code points */
 /** @typedef {{spans: CSpan[], suggestions: CSpan[], accepted?: number, rejected?: number}} State */
@@ -334,7 +334,8 @@ function render({ model, el }) {
   const status = h("span", "lnb-status");
   const message = h("span", "lnb-message");
   const counts = h("span", "lnb-counts");
-  header.append(status, counts, message);
+  const progress = makeProgress(model);
+  header.append(status, counts, message, progress.el);
   const toolbar = h("div", "lnb-toolbar");
   const palette = h("div", "lnb-labels");
   const actions = h("div", "lnb-actions");
@@ -923,8 +924,10 @@ function render({ model, el }) {
     "change:_labels": () => { renderPalette(); draw(); }, "change:current_label": renderPalette,
     "change:snap": renderActions, "change:_status": renderText, "change:_message": renderText,
     "change:_done": renderText, "change:_bound": renderActions, "change:_keymap": setKeymap,
+    "change:_progress": progress.update,
   };
   for (const [ev, fn] of Object.entries(events)) model.on(ev, fn);
+  model.on("change:_bound", progress.update);
   setKeymap();
   renderText();
   loadItem();
@@ -934,6 +937,7 @@ function render({ model, el }) {
     pending.clear();
     document.removeEventListener("mouseup", onMouseUp, true);
     for (const [ev, fn] of Object.entries(events)) model.off(ev, fn);
+    model.off("change:_bound", progress.update);
     root.remove();
   };
 }
