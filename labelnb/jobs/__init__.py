@@ -167,8 +167,15 @@ def submit(job: str, payload: Mapping[str, Any], backend: Backend = "local") -> 
                                "'labelnb[modal]', then deploy gpu_jobs/ "
                                "(gpu_jobs/README.md)") from e
         app_name, fn_name = MODAL_FUNCTIONS[job]
-        fn = modal.Function.from_name(app_name, fn_name)
-        handle._call = fn.spawn(dict(payload))
+        try:
+            fn = modal.Function.from_name(app_name, fn_name)
+            handle._call = fn.spawn(dict(payload))
+        except Exception as e:  # no token, app not deployed, network: say how to fix it
+            raise LabelnbError(
+                f"job {job}: could not start {app_name}.{fn_name} on Modal "
+                f"({type(e).__name__}: {e}). Run `modal setup` for a token and "
+                f"`modal deploy gpu_jobs/{'sam_embed' if job == 'sam_embed' else job}.py` "
+                f"(gpu_jobs/README.md), or use backend='local'") from e
         handle._state = "running"
         handle._log(f"{job}: spawned on Modal ({app_name}.{fn_name}, call "
                     f"{getattr(handle._call, 'object_id', '?')})")

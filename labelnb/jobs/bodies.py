@@ -105,10 +105,15 @@ def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ValidationError(f"retrain: {payload['dataset_path']}: expected a text "
                                   f"classification dataset with 'text' and 'label' columns, "
                                   f"got {ds['train'].column_names}")
-        val_name = "validation" if "validation" in ds else "test" if "test" in ds else None
+        wanted = payload.get("val_split")
+        names_present = [n for n in ds if n != "train"]
+        val_name = (wanted if wanted in ds else next(
+            (n for n in ("validation", "val", "valid", "dev", "test") if n in ds), None))
         if val_name is None:
-            raise ValidationError(f"retrain: {payload['dataset_path']} has no validation or "
-                                  f"test split; export with splits")
+            raise ValidationError(f"retrain: {payload['dataset_path']} has splits "
+                                  f"{sorted(ds)}; name the held-out one with "
+                                  f"'val_split' (one of {names_present}), or export with "
+                                  f"split={{'train': 0.8, 'validation': 0.2}}")
         names = ds["train"].features["label"].names
         tr, va = ds["train"], ds[val_name]
         return ({"texts": tr["text"], "labels": [names[i] for i in tr["label"]]},

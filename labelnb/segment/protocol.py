@@ -2,7 +2,9 @@
 
 Any callable of this shape plugs into :class:`~labelnb.widgets.MaskAnnotator`
 (``segment_fn=``): the classical wand (:class:`~labelnb.segment.wand.ClassicalWand`,
-the default) and, later, SAM. Everything is in the pixels of the original image:
+the default) and SAM (:class:`~labelnb.segment.sam.TorchSam`, best wrapped in
+:class:`~labelnb.segment.cache.CachedSegmenter` so each image is embedded once).
+Everything is in the pixels of the original image:
 
 * ``image``: ``(H, W, 3)`` uint8 RGB, EXIF orientation applied;
 * ``points``: ``(N, 2)`` float, ``(x, y)`` of each click (continuous coordinates:

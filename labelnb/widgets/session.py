@@ -1,8 +1,8 @@
 """``annotate(project, annotator)``: an annotator widget bound to the project's queue.
 
-The session claims a task, shows its item (a :class:`BoxAnnotator` view for
-``boxes``, a :class:`ChoiceAnnotator` view for ``choice`` / ``multi_choice``), shows
-the item's pre-annotations as suggestions, and on the browser's ``submit`` message
+The session claims a task, shows its item in the widget of the schema's kind
+(:data:`WIDGETS`: boxes, polygons, masks, spans, choice, multi_choice), shows the
+item's pre-annotations as suggestions, and on the browser's ``submit`` message
 (Enter) stores the annotation and claims the next task; ``skip`` (S) gives the task
 back. The browser makes a new ``client_id`` per submit, so a retried submit stores
 one annotation. While an item is open the browser sends heartbeats that extend the

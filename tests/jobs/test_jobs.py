@@ -98,9 +98,21 @@ def test_retrain_reads_a_labelnb_hf_export(tmp_path: Path) -> None:
         assert t is not None
         q.submit([labelnb.Choice(labels[ids.index(t.item.id)])])
     out = tmp_path / "hf"
-    labelnb.export(p, "hf", out, split={"train": 0.7, "validation": 0.3}, seed=0)
+    labelnb.export(p, "hf", out, split={"train": 0.7, "val": 0.3}, seed=0)
     res = submit("retrain", {"dataset_path": str(out)}).result(timeout=120)
     assert res["metrics"]["n_train"] + res["metrics"]["n_val"] == len(ids)
+    # a held-out split under another name is chosen with val_split
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    feats = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+    rows = {"text": TRAIN["texts"], "label": [1, 1, 1, 0, 0, 0]}
+    DatasetDict({"train": Dataset.from_dict(rows, features=feats),
+                 "holdout": Dataset.from_dict(rows, features=feats)}).save_to_disk(tmp_path / "dd")
+    with pytest.raises(JobFailed, match=r"name the held-out one with 'val_split' \(one of "
+                                        r"\['holdout'\]\)"):
+        submit("retrain", {"dataset_path": str(tmp_path / "dd")}).result(timeout=60)
+    ok = submit("retrain", {"dataset_path": str(tmp_path / "dd"), "val_split": "holdout"})
+    assert ok.result(timeout=60)["metrics"]["n_val"] == 6
 
 
 def test_a_failing_job_surfaces_its_traceback() -> None:
@@ -114,6 +126,17 @@ def test_a_failing_job_surfaces_its_traceback() -> None:
         submit("train", {})
     with pytest.raises(ValidationError, match="backend must be"):
         submit("retrain", {}, backend="cloud")  # type: ignore[arg-type]
+
+
+def test_modal_without_a_token_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    from labelnb.errors import LabelnbError
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.modal.toml
+    monkeypatch.delenv("MODAL_TOKEN_ID", raising=False)
+    monkeypatch.delenv("MODAL_TOKEN_SECRET", raising=False)
+    with pytest.raises(LabelnbError, match=r"modal setup.*modal deploy gpu_jobs/retrain.py"):
+        submit("retrain", {"train": TRAIN, "val": VAL}, backend="modal")
 
 
 def test_cancel_stops_a_job_between_images() -> None:
