@@ -164,7 +164,7 @@ export function makeProgress(model) {
   function update() {
     const p = model.get("_progress") || {};
     const total = Number(p.total) || 0, done = Number(p.done) || 0;
-    wrap.hidden = !model.get("_bound") || total === 0;
+    wrap.style.display = !model.get("_bound") || total === 0 ? "none" : ""; // CSS beats [hidden]
     bar.max = Math.max(total, 1);
     bar.value = done;
     label.textContent = `${done} / ${total}`;
