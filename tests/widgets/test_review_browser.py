@@ -256,3 +256,30 @@ def test_standalone_spans_mask_overlay_undo_and_acknowledge(open_notebook: Any) 
     nb.run_cell(3)
     assert json.loads(nb.output_text(3, "DEC:")) == [
         ["reject", "LOC should cover Zoë too"], None, ["acknowledge", None]], nb.errors
+
+
+ZOOM_CELLS = [
+    """import numpy as np
+from labelnb import Box
+from labelnb.widgets import ReviewAnnotator
+w = ReviewAnnotator(np.full((600, 800, 3), 90, np.uint8),
+                    annotation=[Box(100, 100, 300, 200, "car")], labels=["car"])
+w""",
+]
+
+
+def test_review_view_zooms_pans_and_fits(open_notebook: Any) -> None:
+    nb = open_notebook("review_zoom.ipynb", ZOOM_CELLS)
+    nb.run_all()
+    widget = nb.page.locator(".lnb-review[data-ready='1']")
+    widget.wait_for()
+    canvas = widget.locator("canvas").first
+    canvas.click(position={"x": 50, "y": 50})  # focus (a click does not decide anything)
+    box = canvas.bounding_box()
+    nb.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    nb.page.mouse.wheel(0, -300)
+    nb.page.wait_for_function("() => +document.querySelector('.lnb-review').dataset.zoom > 1")
+    widget.locator("canvas").first.dblclick(position={"x": 20, "y": 20})
+    nb.page.wait_for_function("() => +document.querySelector('.lnb-review').dataset.zoom === 1")
+    widget.locator("input.lnb-brightness").fill("160")  # a browser-side filter
+    widget.screenshot(path=str(SCREENSHOTS / "review_zoom.png"))

@@ -9,7 +9,8 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, makeProgress } from "./lib/ui.js";
+import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, makeProgress, adjustControls } from "./lib/ui.js";
+import { zoomView, clampView, imageFilter } from "./lib/geometry.js";
 
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
 /** @typedef {{type: string, label: string, [k: string]: any}} DRegion */
@@ -68,8 +69,9 @@ function render({ model, el, host }) {
   const editorEl = h("div", "lnb-editor");
   const done = h("div", "lnb-done");
   const hint = h("div", "lnb-help");
+  const adjust = adjustControls((b, c) => { filter = imageFilter(b, c); drawPanels(); });
   root.append(header, last, versionBar, panels, legend, decisionEl, form, actions, editorBar,
-              editorEl, done, hint);
+              editorEl, done, hint, adjust.el);
   el.append(root);
 
   /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
@@ -101,6 +103,9 @@ function render({ model, el, host }) {
   let overlays = new Map();
   /** @type {Set<number>} */ let overlayAsked = new Set();
   let cur = 0; // the version on screen
+  /** zoom/pan shared by the panels: wheel zooms, drag pans, double-click fits */
+  let view = { z: 1, ox: 0, oy: 0 };
+  let filter = "none";
   let showOverlay = true;
   let lastActivity = Date.now();
   let itemKey = "";
@@ -144,6 +149,38 @@ function render({ model, el, host }) {
     renderVersionBar();
   }
 
+  /** wheel zoom (only while the widget has the focus), drag to pan, double-click to fit
+   * @param {HTMLCanvasElement} canvas */
+  function attachView(canvas) {
+    const at = (/** @type {MouseEvent} */ e) => {
+      const r = canvas.getBoundingClientRect();
+      return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+    };
+    canvas.addEventListener("wheel", (e) => {
+      if (!root.contains(document.activeElement)) return;
+      e.preventDefault();
+      const [cx, cy] = at(e);
+      view = zoomView(view, e.deltaY < 0 ? 1.2 : 1 / 1.2, cx, cy, canvas.width, canvas.height);
+      drawPanels();
+    }, { passive: false });
+    canvas.addEventListener("pointerdown", (e) => {
+      root.focus({ preventScroll: true });
+      // the panels are redrawn while panning: keep the geometry of the canvas pressed on
+      const r = canvas.getBoundingClientRect(), w = canvas.width, hgt = canvas.height;
+      const sx = r.width ? w / r.width : 1, sy = r.height ? hgt / r.height : 1;
+      const v0 = { ...view };
+      const move = (/** @type {PointerEvent} */ m) => {
+        const dx = (m.clientX - e.clientX) * sx, dy = (m.clientY - e.clientY) * sy;
+        view = clampView({ z: v0.z, ox: v0.ox - dx / v0.z, oy: v0.oy - dy / v0.z }, w, hgt);
+        drawPanels();
+      };
+      const up = () => { window.removeEventListener("pointermove", move); window.removeEventListener("pointerup", up); };
+      window.addEventListener("pointermove", move);
+      window.addEventListener("pointerup", up);
+    });
+    canvas.addEventListener("dblclick", () => { view = { z: 1, ox: 0, oy: 0 }; drawPanels(); });
+  }
+
   /** @param {Version} v @param {number} index */
   function drawCanvas(v, index) {
     const it = item();
@@ -151,8 +188,13 @@ function render({ model, el, host }) {
     canvas.width = it.display_width;
     canvas.height = it.display_height;
     const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+    ctx.setTransform(view.z, 0, 0, view.z, -view.ox * view.z, -view.oy * view.z);
+    ctx.filter = filter; // brightness / contrast, in the browser
     if (image) ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
     else { ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, canvas.width, canvas.height); }
+    ctx.filter = "none";
+    attachView(canvas);
+    root.dataset.zoom = String(view.z);
     if (!showOverlay) return canvas;
     if (v.overlay) {
       const ov = overlays.get(index);
@@ -513,6 +555,7 @@ function render({ model, el, host }) {
     const it = item();
     if (it.key === itemKey) { drawPanels(); return; }
     itemKey = it.key;
+    view = { z: 1, ox: 0, oy: 0 };
     pending.clear();
     awaiting = false;
     image = null;
