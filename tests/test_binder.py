@@ -39,6 +39,7 @@ INDIRECT = {
     "03_segmentation_wand.ipynb": {"segment-anything", "torch"},  # labelnb.segment.sam
     "08_gpu_jobs.ipynb": {"segment-anything", "torch", "datasets"},  # the jobs' bodies
     "02_ner_with_prelabels.ipynb": {"spacy"},  # labelnb.prelabel.SpacyNER
+    "04_team_consensus.ipynb": {"panel", "holoviews"},  # project.dashboard()
 }
 #: the server Binder starts and the widgets' front end
 SERVER = {"jupyterlab", "anywidget", "ipywidgets", "ipykernel"}

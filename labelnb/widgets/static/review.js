@@ -556,6 +556,7 @@ function render({ model, el, host }) {
     if (it.key === itemKey) { drawPanels(); return; }
     itemKey = it.key;
     view = { z: 1, ox: 0, oy: 0 };
+    adjust.el.style.display = it.has_image ? "" : "none"; // no image: nothing to adjust
     pending.clear();
     awaiting = false;
     image = null;
