@@ -4,11 +4,17 @@ LabelModel on synthetic labeling functions of known accuracy.
 Each scenario draws ``--items`` items with hidden classes and a set of LFs, each with
 its own accuracy and coverage (a wrong vote is uniform over the other classes; an LF
 abstains at random). "copies" scenarios add LFs that repeat one weak LF's votes (each
-with its own abstentions): correlated LFs. Accuracy is measured on the items at least
-one LF labels, averaged over ``--seeds`` seeds; majority vote breaks ties at random.
-labelnb runs with its defaults (``dependencies="auto"``) and with independent LFs
-(``dependencies=None``); Snorkel 0.10's ``LabelModel`` (matrix completion, then
-``predict(tie_break_policy="random")``) runs where ``snorkel`` is installed.
+with its own abstentions): correlated LFs. "one-sided" scenarios have keyword-style
+LFs that only ever vote for one class ``c``: they fire with one probability on items
+of class ``c`` and another (0 for "never wrong" LFs) on the others, and abstain
+otherwise, so whether they fire depends on the class. Accuracy is measured on the
+items at least one LF labels, averaged over ``--seeds`` seeds; majority vote breaks
+ties at random.
+labelnb runs with its defaults (``dependencies="auto"``, ``abstains="informative"``),
+with independent LFs (``dependencies=None``) and with abstentions missing at random
+(``abstains="random"``, the classic Dawid-Skene treatment); Snorkel 0.10's
+``LabelModel`` (matrix completion, then ``predict(tie_break_policy="random")``) runs
+where ``snorkel`` is installed.
 
 Prints one Markdown table. Usage::
 
@@ -40,6 +46,7 @@ class Scenario:
     copies: int = 0
     copy_of: tuple[float, float] = (0.55, 0.9)
     priors: tuple[float, ...] | None = None
+    one_sided: tuple[tuple[int, float, float], ...] = ()  # (class, P(fire | c), P(fire | not c))
 
 
 SCENARIOS = [
@@ -58,6 +65,15 @@ SCENARIOS = [
     Scenario("4 LFs + 2 copies of a weak one (correlated), 2 classes", 2,
              ((0.85, 0.5), (0.7, 0.6), (0.65, 0.7), (0.6, 0.7)), copies=2,
              copy_of=(0.6, 0.9)),
+    Scenario("8 one-sided LFs (4 never wrong), 2 classes", 2, (),
+             one_sided=((0, 0.3, 0.0), (0, 0.2, 0.0), (1, 0.3, 0.0), (1, 0.25, 0.0),
+                        (0, 0.4, 0.15), (1, 0.4, 0.15), (0, 0.5, 0.3), (1, 0.5, 0.3))),
+    Scenario("8 one-sided LFs (3 never wrong), 3 classes", 3, (),
+             one_sided=((0, 0.3, 0.0), (1, 0.3, 0.0), (2, 0.3, 0.0), (0, 0.4, 0.1),
+                        (1, 0.4, 0.1), (2, 0.4, 0.1), (0, 0.3, 0.2), (1, 0.5, 0.2))),
+    Scenario("5 noisy one-sided LFs, 2 classes", 2, (),
+             one_sided=((0, 0.5, 0.1), (0, 0.4, 0.2), (1, 0.5, 0.1), (1, 0.3, 0.15),
+                        (1, 0.6, 0.3))),
 ]
 
 
@@ -73,6 +89,8 @@ def draw(s: Scenario, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if s.copies:
         base = votes(s.copy_of[0])
         cols += [np.where(rng.random(n) < s.copy_of[1], base, -1) for _ in range(s.copies)]
+    cols += [np.where(rng.random(n) < np.where(y == c, hit, false_alarm), c, -1)
+             for c, hit, false_alarm in s.one_sided]
     return np.stack(cols, axis=1), y
 
 
@@ -115,10 +133,10 @@ def main() -> None:
     print(f"{args.items:,} items, {args.seeds} seeds; accuracy on items some LF labels "
           "(mean over seeds)\n")
     print(f"| scenario | majority vote | labelnb LabelModel | labelnb, independent LFs | "
-          f"{snorkel_name} | labelnb / MV | labelnb fit (ms) |")
-    print("|---|---|---|---|---|---|---|")
+          f"labelnb, abstains at random | {snorkel_name} | labelnb / MV | labelnb fit (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
     for s in SCENARIOS:
-        mv, lm, ind, sn, ms = [], [], [], [], []
+        mv, lm, ind, rnd, sn, ms = [], [], [], [], [], []
         for seed in range(args.seeds):
             L, y = draw(s, args.items, seed)
             mv.append(covered_acc(majority_vote(L, s.k, seed=seed), y, L))
@@ -128,12 +146,14 @@ def main() -> None:
             lm.append(covered_acc(pred, y, L))
             ind.append(covered_acc(LabelModel(n_classes=s.k, dependencies=None).fit(L)
                                    .predict(L), y, L))
+            rnd.append(covered_acc(LabelModel(n_classes=s.k, abstains="random").fit(L)
+                                   .predict(L), y, L))
             if snorkel is not None:
                 sn.append(covered_acc(snorkel(L, s.k, seed), y, L))
         sn_txt = f"{np.mean(sn):.4f}" if sn else "-"
         print(f"| {s.name} | {np.mean(mv):.4f} | {np.mean(lm):.4f} | {np.mean(ind):.4f} | "
-              f"{sn_txt} | {np.mean(lm) / np.mean(mv):.3f}x | {np.median(ms):.0f} |",
-              flush=True)
+              f"{np.mean(rnd):.4f} | {sn_txt} | {np.mean(lm) / np.mean(mv):.3f}x | "
+              f"{np.median(ms):.0f} |", flush=True)
 
 
 if __name__ == "__main__":

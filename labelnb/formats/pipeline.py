@@ -9,9 +9,12 @@ Stages, each a plain function (composable on their own):
    ``"latest"`` (the newest annotation of the item that was not rejected and not
    corrected, by a review's ``correct`` or a later annotation that ``corrects`` it),
    ``"annotator:<name>"`` (that annotator's newest non-rejected annotation), or
-   ``"consensus"`` (lands with the quality issue). ``human_only`` keeps only
-   ``source == "human"`` annotations. Items without a final annotation are left out
-   (counted in the report); a final annotation with no regions is a negative image.
+   ``"consensus"`` / ``"consensus:dawid_skene"`` (the item's decided consensus, as
+   :meth:`Project.consensus <labelnb.project.Project.consensus>` computes it, read
+   only: see :func:`consensus_final`). ``human_only`` keeps only ``source ==
+   "human"`` annotations. Items without a final annotation are left out (counted in
+   the report, with the reason under the consensus policy); a final annotation with
+   no regions is a negative image.
 2. :func:`transform` - ``label_map`` (rename; ``None`` drops the label), ``filter``
    (keep a record or not), and the split (:func:`~labelnb.formats.splits.split_items`,
    grouped by the item's ``group_key`` and stratified by its rarest label).
@@ -83,6 +86,7 @@ _TEXT_FORMATS = ("spacy", "hf", "webdataset")
 _PROGRESS_MIN = 1000
 _VALIDATE_SAMPLE = 200
 MANIFEST = "labelnb_export.json"
+CONSENSUS_METHODS = ("majority", "dawid_skene")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,15 @@ class ExportRecord:
 
 @dataclass(slots=True)
 class ExportReport:
-    """What an export wrote."""
+    """What an export wrote.
+
+    ``items`` and ``regions`` count what the export holds: after ``label_map`` and
+    ``filter``, and for spaCy / HF token exports without the spans the token alignment
+    left out (``alignment`` lists those). ``splits`` counts items (images or texts)
+    per split, ``{"all": n}`` (YOLO: ``{"train": n}``) without ``split=``.
+    ``unlabeled`` items had no final label under the policy; with the consensus
+    policy ``unlabeled_reasons`` says why (reason → count).
+    """
 
     format: str
     path: str
@@ -118,15 +130,19 @@ class ExportReport:
     validated: int = 0
     warnings: list[str] = field(default_factory=list)
     alignment: dict[str, Any] | None = None  # spaCy / HF token alignment (spans that moved)
+    #: why the ``unlabeled`` items have no final label, reason → count (consensus policy)
+    unlabeled_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def __str__(self) -> str:
         sp = ", ".join(f"{k}: {v}" for k, v in self.splits.items())
+        why = ", ".join(f"{k}: {v}" for k, v in self.unlabeled_reasons.items())
         return (f"{self.format} export to {self.path}: {self.items} items, {self.regions} "
-                f"regions ({sp}); {self.unlabeled} unlabeled and {self.filtered} filtered items "
-                f"left out" + (f"; {len(self.warnings)} warnings" if self.warnings else ""))
+                f"regions ({sp}); {self.unlabeled} unlabeled" + (f" ({why})" if why else "")
+                + f" and {self.filtered} filtered items left out"
+                + (f"; {len(self.warnings)} warnings" if self.warnings else ""))
 
 
 # --- 1. read ---------------------------------------------------------------------------
@@ -134,12 +150,15 @@ class ExportReport:
 
 def select_final(annotations: Sequence[Annotation], statuses: Mapping[str, str],
                  policy: str = "latest", *, human_only: bool = False) -> dict[int, Annotation]:
-    """item id → its final annotation under ``policy``. ``annotations`` in submission
-    order (oldest first); ``statuses`` maps annotation id to its review status
-    (``submitted`` / ``approve`` / ``reject`` / ``correct`` / ``corrected``)."""
-    if policy == "consensus":
-        raise FormatError("export policy 'consensus' lands with the quality (consensus) "
-                          "issue; use policy='latest' or 'annotator:<name>' for now")
+    """item id → its final annotation under ``policy`` (``"latest"`` or
+    ``"annotator:<name>"``). ``annotations`` in submission order (oldest first);
+    ``statuses`` maps annotation id to its review status (``submitted`` /
+    ``approve`` / ``reject`` / ``correct`` / ``corrected``). The consensus policy
+    needs the project's tasks: use :func:`read_final` or :func:`consensus_final`."""
+    if _consensus_method(policy) is not None:
+        raise FormatError(f"select_final: policy {policy!r} needs the project (its tasks and "
+                          "overlap), not a list of annotations; use read_final(project, "
+                          f"{policy!r}) or consensus_final(project)")
     author: str | None = None
     if policy.startswith("annotator:"):
         author = policy.split(":", 1)[1]
@@ -147,8 +166,8 @@ def select_final(annotations: Sequence[Annotation], statuses: Mapping[str, str],
             raise FormatError("export policy 'annotator:' names no annotator; write "
                               "'annotator:<name>'")
     elif policy != "latest":
-        raise FormatError(f"export policy {policy!r}; expected 'latest', 'annotator:<name>' "
-                          "or 'consensus'")
+        raise FormatError(f"export policy {policy!r}; expected 'latest', 'annotator:<name>', "
+                          "'consensus' or 'consensus:dawid_skene'")
     corrected = {a.corrects for a in annotations if a.corrects}
     out: dict[int, Annotation] = {}
     for a in annotations:  # oldest first: the newest kept wins
@@ -166,14 +185,101 @@ def select_final(annotations: Sequence[Annotation], statuses: Mapping[str, str],
     return out
 
 
+def _consensus_method(policy: str) -> str | None:
+    """The consensus method a policy names (``"consensus"`` → majority), else None."""
+    if policy == "consensus":
+        return "majority"
+    if policy.startswith("consensus:"):
+        method = policy.split(":", 1)[1]
+        if method not in CONSENSUS_METHODS:
+            raise FormatError(f"export policy {policy!r}: unknown consensus method "
+                              f"{method!r}; expected 'consensus' (majority) or "
+                              "'consensus:dawid_skene'")
+        return method
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusLabels:
+    """What :func:`consensus_final` read: per item id, the annotation that carries the
+    decided consensus (``final``) with its ``tier`` and ``status`` (as in
+    ``project.consensus()``), and why the other items have none (``left_out``)."""
+
+    final: dict[int, Annotation]
+    tiers: dict[int, str]
+    statuses: dict[int, str]
+    left_out: dict[int, str]
+
+
+def consensus_final(project: Project, method: str = "majority") -> ConsensusLabels:
+    """Each item's decided consensus, and why the others have none.
+
+    The tiers come from :meth:`Project.consensus <labelnb.project.Project.consensus>`
+    with ``queue_tasks=False``: reading stores nothing and queues no review or
+    adjudication (run ``project.consensus()`` for that). Decided items are those of
+    tier ``unanimous``, ``majority`` (also while its review is open),
+    ``model_agreed`` and ``adjudicated``; a consensus a reviewer corrected exports the
+    correction. Left out, with the reason: items still waiting for annotators
+    (``pending``), items with no majority (tier ``none``, waiting for adjudication)
+    and items whose consensus a reviewer rejected (waiting for adjudication). The
+    annotation is the stored one (the consensus, its correction, or the expert's
+    adjudication); a consensus not stored yet is built in memory with
+    ``source="consensus"`` and ``meta["stored"] = False``."""
+    if method not in CONSENSUS_METHODS:
+        raise FormatError(f"consensus_final: method {method!r}; expected one of "
+                          f"{list(CONSENSUS_METHODS)}")
+    table = project.consensus("dawid_skene" if method == "dawid_skene" else "majority",
+                              queue_tasks=False)
+    anns = project.annotation_objects() if len(table) else []
+    by_id = {a.id: a for a in anns}
+    corrections: dict[str, Annotation] = {}
+    for a in anns:  # oldest first: the newest correction wins
+        if a.corrects:
+            corrections[a.corrects] = a
+    out = ConsensusLabels({}, {}, {}, {})
+    for row in table.to_dict("records"):
+        item, tier, status = int(row["item_id"]), str(row["tier"]), str(row["status"])
+        if tier == "pending":
+            out.left_out[item] = (f"consensus pending: {row['n_annotations']} annotations in, "
+                                  "waiting for the other annotators")
+            continue
+        if tier == "none":
+            out.left_out[item] = "no consensus: no majority, waiting for adjudication"
+            continue
+        if status == "adjudicating":
+            out.left_out[item] = ("no consensus: a reviewer rejected it, waiting for "
+                                  "adjudication")
+            continue
+        regions = tuple(row["regions"])
+        cid = row["consensus_id"]
+        stored = None if cid is None else by_id.get(str(cid))
+        if status == "corrected" and cid is not None:
+            stored = corrections.get(str(cid), stored)
+        if stored is None:
+            out.final[item] = Annotation(item_id=item, regions=regions, author="consensus",
+                                         source="consensus",
+                                         meta={"tier": tier, "confidence": row["confidence"],
+                                               "method": method, "stored": False})
+        else:
+            out.final[item] = stored if tuple(stored.regions) == regions else replace(
+                stored, regions=regions)
+        out.tiers[item] = tier
+        out.statuses[item] = status
+    return out
+
+
 def read_final(project: Project, policy: str = "latest", *, human_only: bool = False
                ) -> tuple[pd.DataFrame, dict[int, Annotation]]:
-    """The project's image items and the final annotation of each (see
-    :func:`select_final`)."""
+    """The project's items and the final annotation of each (see :func:`select_final`,
+    and :func:`consensus_final` for ``policy="consensus"``, which builds on human
+    annotations only, so ``human_only`` changes nothing there)."""
+    items = project.items()
+    method = _consensus_method(policy)
+    if method is not None:
+        return items, consensus_final(project, method).final
     df = project.annotations()
     statuses = dict(zip(df["id"], df["status"], strict=True)) if not df.empty else {}
     anns = project.annotation_objects() if not df.empty else []
-    items = project.items()
     return items, select_final(anns, statuses, policy, human_only=human_only)
 
 
@@ -553,8 +659,13 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     ``boxes``), TFRecord (images) or WebDataset (images and texts).
 
     * ``policy``: which annotation is an item's label: ``"latest"``,
-      ``"annotator:<name>"`` (see :func:`select_final`); ``human_only`` ignores model,
-      LLM, labeling-function and consensus annotations.
+      ``"annotator:<name>"`` (see :func:`select_final`), or ``"consensus"`` (majority;
+      ``"consensus:dawid_skene"`` for Dawid-Skene on a choice project): each item's
+      decided consensus (see :func:`consensus_final`; nothing is stored or queued);
+      items without one are left out and counted in ``report.unlabeled_reasons`` and
+      the manifest's ``left_out``. ``human_only`` ignores model, LLM,
+      labeling-function and consensus annotations (the consensus policy is built on
+      human annotations anyway).
     * ``split``: fractions per split name, e.g. ``{"train": 0.8, "val": 0.1, "test":
       0.1}`` (summing to 1); ``seed`` makes it reproducible; ``group_aware`` keeps the
       items of one ``group`` (``add_items(..., group=...)``) in one split; ``stratify``
@@ -608,9 +719,17 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     report = ExportReport(format=fmt, path=str(dest), policy=policy, seed=seed)
 
     # 1. read
-    items, final = read_final(project, policy, human_only=human_only)
+    method = _consensus_method(policy)
+    cons: ConsensusLabels | None = None
+    if method is not None:
+        items = project.items()
+        cons = consensus_final(project, method)
+        final = cons.final
+    else:
+        items, final = read_final(project, policy, human_only=human_only)
     categories = mapped_categories(schema.names, label_map)
     records: list[ExportRecord] = []
+    left_out: list[dict[str, Any]] = []
     for row in items.to_dict("records") if not items.empty else []:
         iid = int(row["id"])
         is_text = row["media"] == "text" and fmt in _TEXT_FORMATS
@@ -619,6 +738,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         ann = final.get(iid)
         if ann is None:
             report.unlabeled += 1
+            if cons is not None:
+                reason = cons.left_out.get(iid, "no annotations")
+                report.unlabeled_reasons[reason] = report.unlabeled_reasons.get(reason, 0) + 1
+                left_out.append({"item_id": iid, "reason": reason})
             continue
         group = row.get("group_key")
         records.append(ExportRecord(iid, row["uri"], 0 if is_text else int(row["width"]),
@@ -635,7 +758,9 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
             f"export: nothing to export from project {project.name!r}: {report.unlabeled} "
             f"{'' if fmt in _TEXT_FORMATS else 'image '}items have no final annotation under "
             f"policy {policy!r}"
-            + (" (human_only=True)" if human_only else "")
+            + (" (human_only=True)" if human_only and method is None else "")
+            + (f" ({', '.join(f'{k}: {v}' for k, v in report.unlabeled_reasons.items())})"
+               if report.unlabeled_reasons else "")
             + (f" and {report.filtered} were filtered out" if report.filtered else "")
             + "; label some items, or check policy / filter")
     texts = [r for r, _ in chosen if r.text is not None]
@@ -670,7 +795,7 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
                 + ("data.yaml's val points at the train images" if fmt == "yolo"
                    and "val" in empty else "they are not written"))
     else:
-        report.splits = {"train" if fmt == "yolo" else "all": len(images)}
+        report.splits = {"train" if fmt == "yolo" else "all": len(chosen)}  # images or texts
 
     # 3. serialize, 4. validate, into a temp folder renamed at the end
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -679,6 +804,8 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         if fmt in _EXTRA:
             expected = _serialize_extra(fmt, schema.kind, ds, text_records, tmp, report, opts,
                                         progress)
+            if report.alignment is not None:  # spans the token alignment left out are not held
+                report.regions = sum(len(v) for v in expected.values())
             if validate:
                 report.validated = _validate_extra(fmt, tmp, expected, opts)
         else:
@@ -695,10 +822,11 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
             "options": {k: v if isinstance(v, str | int | float | bool) or v is None
                         else repr(v) for k, v in opts.items()},
             "categories": [{"id": k, "name": v} for k, v in report.categories.items()],
-            "images": [{"file_name": names.get(r.item_id), "split": sp, "item_id": r.item_id,
-                        "annotation_id": r.annotation.id} for r, sp in chosen],
+            "images": [_manifest_entry(r, sp, names.get(r.item_id), cons) for r, sp in chosen],
             "report": report.to_json(),
         }
+        if cons is not None:
+            manifest["left_out"] = left_out
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2
                                                   | orjson.OPT_NON_STR_KEYS))
         _move_into_place(tmp, dest, overwrite)
@@ -706,6 +834,22 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+def _manifest_entry(r: ExportRecord, split: str | None, file_name: str | None,
+                    cons: ConsensusLabels | None) -> dict[str, Any]:
+    """One item of the manifest: where it went and which annotation it came from (under
+    the consensus policy also its tier and status; ``annotation_id`` None for a
+    consensus that is not stored in the project yet)."""
+    ann = r.annotation
+    entry: dict[str, Any] = {"file_name": file_name, "split": split, "item_id": r.item_id,
+                             "annotation_id": ann.id}
+    if cons is not None:
+        if ann.meta.get("stored") is False:
+            entry["annotation_id"] = None
+        entry["tier"] = cons.tiers.get(r.item_id)
+        entry["status"] = cons.statuses.get(r.item_id)
+    return entry
 
 
 def _serialize_with_progress(fmt: str, ds: Dataset, root: Path, media: MediaMode,
@@ -744,6 +888,6 @@ def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
         old.unlink()
 
 
-__all__ = ["ExportRecord", "ExportReport", "FORMATS", "Format", "export", "map_labels",
-           "mapped_categories", "read_final", "select_final", "split_items", "transform",
-           "validate_export"]
+__all__ = ["CONSENSUS_METHODS", "ConsensusLabels", "ExportRecord", "ExportReport", "FORMATS",
+           "Format", "consensus_final", "export", "map_labels", "mapped_categories",
+           "read_final", "select_final", "split_items", "transform", "validate_export"]

@@ -14,6 +14,11 @@ used). Once all of them are in, :func:`run_consensus` decides the item's tier wi
 Raw annotations are never touched: the consensus is a new annotation with
 ``source="consensus"`` whose ``meta`` records the tier, the confidence and the ids it
 was built from. Running it again is idempotent.
+
+``confidence`` is the share of annotators in the largest agreeing group (with
+``method="dawid_skene"``, the posterior of the chosen label), rounded to 6 decimals
+for every tier (``2/3`` reads ``0.666667``, for tier ``none`` as for ``majority``);
+``1.0`` for an adjudicated item and ``None`` while an item waits for annotators.
 """
 
 from __future__ import annotations
@@ -139,16 +144,22 @@ def run_consensus(project: Project, *, method: Method = "majority",
                     _queue_adjudication(project, item, now, reason="consensus rejected")
                     adjudicating.add(item)
         rows.append({"item_id": item, "tier": tier, "labels": [r.label for r in final],
-                     "regions": final, "confidence": round(confidence, 6),
+                     "regions": final, "confidence": _confidence(confidence),
                      "n_annotations": len(mine), "consensus_id": cid, "status": status})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _confidence(value: float | None) -> float | None:
+    """Every ``confidence`` the workflow reports or stores: rounded to 6 decimals
+    (``None`` stays ``None``)."""
+    return None if value is None else round(float(value), 6)
 
 
 def _row(item: int, tier: str, ann: Any, confidence: float | None, n: int, cid: str | None,
          status: str) -> dict[str, Any]:
     regions = [] if ann is None else [Region.from_json(r) for r in ann["regions"]]
     return {"item_id": item, "tier": tier, "labels": [r.label for r in regions],
-            "regions": regions, "confidence": confidence, "n_annotations": n,
+            "regions": regions, "confidence": _confidence(confidence), "n_annotations": n,
             "consensus_id": cid, "status": status}
 
 
@@ -188,7 +199,7 @@ def _store_consensus(project: Project, item: int, regions: list[Region], tier: s
                      now: datetime) -> dict[str, Any]:
     ann = Annotation(item_id=item, regions=tuple(regions), author="consensus",
                      source="consensus", created_at=now, schema_version=project.schema_version,
-                     meta={"tier": tier, "confidence": round(confidence, 6),
+                     meta={"tier": tier, "confidence": _confidence(confidence),
                            "based_on": based_on, "method": method})
     project.add_annotations([ann])
     return {"id": ann.id}

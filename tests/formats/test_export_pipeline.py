@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,7 @@ from labelnb.formats import ImageRecord, coco, export, import_dataset, pipeline,
 from labelnb.formats.pipeline import ExportRecord, select_final
 from labelnb.project import Project
 from labelnb.schema import Schema
-from labelnb.types import Annotation, Box
+from labelnb.types import Annotation, Box, Choice, Span
 
 
 def _final_regions(p: Project) -> dict[int, list[Box]]:
@@ -139,8 +140,10 @@ def test_policies_corrections_and_sources(boxes_project: Project, tmp_path: Path
     assert human[2].author == "ana" and human[1].author == "bob"
     _, ana = pipeline.read_final(p, "annotator:ana")
     assert ana[1].id == first.id and all(a.author == "ana" for a in ana.values())
-    with pytest.raises(FormatError, match="quality"):
-        export(p, "coco", tmp_path / "x", policy="consensus")
+    with pytest.raises(FormatError, match="unknown consensus method 'vote'"):
+        export(p, "coco", tmp_path / "x", policy="consensus:vote")
+    with pytest.raises(FormatError, match="needs the project"):
+        select_final(p.annotation_objects(), {}, "consensus")
     with pytest.raises(FormatError, match="'latest'"):
         export(p, "coco", tmp_path / "x", policy="newest")
     assert not (tmp_path / "x").exists()
@@ -247,3 +250,175 @@ def test_empty_split_is_reported(boxes_project: Project, tmp_path: Path) -> None
     data = yolo.read_data_yaml(tmp_path / "y" / "data.yaml")
     if rep.splits["val"] == 0:
         assert data["val"] == "images/train"
+
+
+# --- policy="consensus" ------------------------------------------------------------------
+
+
+def _label(p: Project, answers: dict[str, dict[int, Any]], *, stop: dict[str, int]
+           | None = None) -> None:
+    """answers: annotator → item id → regions; each annotator works their queue, and
+    stops (leaving the task claimed) at the item ``stop`` names."""
+    for who, by_item in answers.items():
+        q = p.queue(who)
+        while (task := q.claim()) is not None:
+            if stop and stop.get(who) == task.item_id:
+                break
+            q.submit(by_item[task.item_id])
+
+
+def test_consensus_policy_on_a_choice_project(tmp_path: Path) -> None:
+    """Three annotators (overlap 3), majority: unanimous and majority items are
+    exported with the consensus label; no-majority, pending and unlabeled items are
+    left out and counted with the reason. Exporting stores and queues nothing."""
+    p = Project.create(tmp_path / "c.db", "c", Schema("choice", ["pos", "neg", "mixed"]),
+                       overlap=3)
+    great, fine, odd, late, fresh = p.add_items(["great", "fine", "odd", "late", "fresh"])
+    # fresh: everyone stops before it; late: cy stops before it (2 of 3 annotations)
+    answers = {
+        "ana": {great: Choice("pos"), fine: Choice("pos"), odd: Choice("pos"),
+                late: Choice("neg"), fresh: Choice("pos")},
+        "bob": {great: Choice("pos"), fine: Choice("pos"), odd: Choice("neg"),
+                late: Choice("neg"), fresh: Choice("pos")},
+        "cy": {great: Choice("pos"), fine: Choice("neg"), odd: Choice("mixed"),
+               late: Choice("neg"), fresh: Choice("pos")},
+    }
+    _label(p, answers, stop={"ana": fresh, "bob": fresh, "cy": late})
+    tasks_before, anns_before = len(p.tasks()), len(p.annotations())
+    _, final = pipeline.read_final(p, "consensus")
+    assert {i: [r.label for r in a.regions] for i, a in final.items()} == {
+        great: ["pos"], fine: ["pos"]}
+    rep = export(p, "webdataset", tmp_path / "w", policy="consensus")
+    assert (rep.items, rep.regions, rep.unlabeled) == (2, 2, 3)
+    assert rep.unlabeled_reasons == {
+        "no consensus: no majority, waiting for adjudication": 1,
+        "consensus pending: 2 annotations in, waiting for the other annotators": 1,
+        "no annotations": 1}
+    assert "no majority, waiting for adjudication: 1" in str(rep)
+    assert rep.splits == {"all": 2}
+    from labelnb.formats.webdataset import load_webdataset
+
+    got = {int(s.annotation["id"]): s.regions for s in load_webdataset(tmp_path / "w")}
+    assert got == {great: (Choice("pos"),), fine: (Choice("pos"),)}
+    manifest = orjson.loads((tmp_path / "w" / "labelnb_export.json").read_bytes())
+    assert manifest["policy"] == "consensus"
+    assert {m["item_id"]: m["tier"] for m in manifest["images"]} == {great: "unanimous",
+                                                                      fine: "majority"}
+    assert all(m["annotation_id"] is None for m in manifest["images"])  # not stored yet
+    assert sorted((m["item_id"], m["reason"].split(":")[0]) for m in manifest["left_out"]) == \
+        sorted([(odd, "no consensus"), (late, "consensus pending"), (fresh, "no annotations")])
+    assert (len(p.tasks()), len(p.annotations())) == (tasks_before, anns_before)  # read only
+
+    # once project.consensus() has stored the consensus, the export points at it; an
+    # expert's adjudication makes the no-majority item exportable
+    p.consensus()
+    p.annotators.add("eve", role="annotator", qualifications=["expert"])
+    aq = p.adjudication_queue("eve")
+    assert aq.claim() is not None
+    aq.submit(Choice("mixed"))
+    rep2 = export(p, "hf", tmp_path / "h", policy="consensus", split={"train": 0.5,
+                                                                       "val": 0.5})
+    assert rep2.items == 3 and rep2.unlabeled == 2 and sum(rep2.splits.values()) == 3
+    m2 = orjson.loads((tmp_path / "h" / "labelnb_export.json").read_bytes())
+    tiers = {m["item_id"]: m["tier"] for m in m2["images"]}
+    assert tiers == {great: "unanimous", fine: "majority", odd: "adjudicated"}
+    stored = {a.id: a for a in p.annotation_objects()}
+    for m in m2["images"]:
+        a = stored[m["annotation_id"]]
+        assert a.item_id == m["item_id"]
+        assert a.source == ("human" if m["item_id"] == odd else "consensus")
+    from labelnb.formats.hf import load_hf
+
+    back = {t.id: t.regions for part in load_hf(tmp_path / "h").values()
+            for t in part}  # type: ignore[union-attr]
+    assert back == {great: (Choice("pos"),), fine: (Choice("pos"),), odd: (Choice("mixed"),)}
+
+
+def test_consensus_policy_on_a_boxes_project(tmp_path: Path, images: list[Path]) -> None:
+    """Geometry consensus: agreeing boxes are fused (corners averaged), a reviewer's
+    correction of a consensus is what is exported, and an item whose boxes do not
+    agree is left out."""
+    p = Project.create(tmp_path / "b.db", "b", Schema("boxes", ["cat", "dog"]), overlap=3)
+    a, b, c = p.add_items([str(images[i]) for i in (1, 2, 4)])  # 64 x 48
+    answers: dict[str, dict[int, Any]] = {
+        "ana": {a: [Box(10, 10, 20, 20, "cat")], b: [Box(0, 0, 8, 8, "dog")],
+                c: [Box(1, 1, 9, 9, "cat")]},
+        "bob": {a: [Box(12, 10, 22, 20, "cat")], b: [Box(0, 0, 8, 8, "dog")],
+                c: [Box(20, 20, 30, 30, "cat")]},
+        "cy": {a: [Box(30, 30, 45, 40, "cat")], b: [Box(1, 0, 9, 8, "dog")],
+               c: [Box(30, 2, 38, 12, "dog")]},
+    }
+    _label(p, answers)
+    rep = export(p, "coco", tmp_path / "coco", policy="consensus", media="none")
+    assert (rep.items, rep.unlabeled) == (2, 1)
+    assert rep.unlabeled_reasons == {"no consensus: no majority, waiting for adjudication": 1}
+    gt = coco.check_with_pycocotools(tmp_path / "coco" / "annotations.json")
+    manifest = orjson.loads((tmp_path / "coco" / "labelnb_export.json").read_bytes())
+    img_of = {m["file_name"]: m["item_id"] for m in manifest["images"]}
+    boxes = {img_of[gt.loadImgs(i)[0]["file_name"]]: [x["bbox"] for x in gt.loadAnns(
+        gt.getAnnIds(imgIds=[i]))] for i in gt.getImgIds()}
+    assert boxes[a] == [[11.0, 10.0, 10.0, 10.0]]  # ana and bob fused; cy outvoted
+    assert boxes[b] == [[pytest.approx(1 / 3), 0.0, 8.0, 8.0]]  # all three fused
+    assert {m["item_id"]: m["tier"] for m in manifest["images"]} == {a: "majority",
+                                                                      b: "unanimous"}
+    # a reviewer corrects the majority consensus of a: the correction is exported
+    p.consensus()
+    p.annotators.add("rita", role="reviewer")
+    rq = p.review_queue("rita")
+    assert rq.claim() is not None
+    rq.correct([Box(10, 10, 21, 21, "dog")])
+    _, final = pipeline.read_final(p, "consensus")
+    assert final[a].regions == (Box(10, 10, 21, 21, "dog"),) and final[a].author == "rita"
+    assert c not in final
+    cons = pipeline.consensus_final(p)
+    assert (cons.tiers[a], cons.statuses[a]) == ("majority", "corrected")
+    assert cons.left_out == {c: "no consensus: no majority, waiting for adjudication"}
+    rep2 = export(p, "voc", tmp_path / "voc", policy="consensus")
+    assert rep2.items == 2 and rep2.regions == 2
+    m2 = orjson.loads((tmp_path / "voc" / "labelnb_export.json").read_bytes())
+    assert {m["item_id"]: (m["tier"], m["status"]) for m in m2["images"]} == {
+        a: ("majority", "corrected"), b: ("unanimous", "accepted")}
+    assert next(m for m in m2["images"] if m["item_id"] == a)["annotation_id"] == final[a].id
+    back = {Path(im.file_name).name: im for im in voc.load_voc(tmp_path / "voc").images}
+    assert len(back) == 2
+
+
+# --- text exports: split counts and regions -------------------------------------------
+
+
+def _spans(tmp_path: Path) -> Project:
+    p = Project.create(tmp_path / "s.db", "s", Schema("spans", ["PER", "LOC"]))
+    texts = ["Anna lives in Rome.", "Bob met Bobby"]
+    p.add_items(texts)
+    gold = {texts[0]: [Span(0, 4, "PER"), Span(14, 18, "LOC")],
+            texts[1]: [Span(0, 3, "PER"), Span(8, 11, "PER")]}  # [8:11] cuts "Bobby"
+    q = p.queue("ana")
+    while (task := q.claim()) is not None:
+        q.submit(gold[task.item.text or ""])
+    return p
+
+
+@pytest.mark.parametrize("fmt", ["spacy", "hf", "webdataset"])
+def test_text_exports_count_texts_in_splits(tmp_path: Path, fmt: str) -> None:
+    """Without split=, a text export reports {"all": n texts} (it said 0: only images
+    were counted), and its regions are those the export holds: the span the token
+    alignment left out is not counted."""
+    p = _spans(tmp_path)
+    rep = export(p, fmt, tmp_path / fmt)  # type: ignore[arg-type]
+    assert rep.items == 2 and rep.splits == {"all": 2}
+    assert "(all: 2)" in str(rep)
+    if fmt == "webdataset":  # no tokens: every span is held as given
+        assert rep.regions == 4 and rep.alignment is None
+    else:
+        assert rep.alignment is not None and rep.alignment["dropped"] == 1
+        assert rep.regions == 3
+        moved = export(p, fmt, tmp_path / f"{fmt}-x",  # type: ignore[arg-type]
+                       options={"alignment_mode": "expand"})
+        assert moved.regions == 4 and moved.alignment is not None
+        assert moved.alignment["moved"] == 1
+    manifest = orjson.loads((tmp_path / fmt / "labelnb_export.json").read_bytes())
+    assert manifest["report"]["splits"] == {"all": 2}
+    assert manifest["report"]["regions"] == rep.regions
+    split = export(p, fmt, tmp_path / f"{fmt}-s",  # type: ignore[arg-type]
+                   split={"train": 0.5, "val": 0.5}, seed=1)
+    assert sum(split.splits.values()) == 2
