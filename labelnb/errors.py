@@ -75,6 +75,11 @@ class PermissionDenied(QueueError):
     """An annotator tried something their role or the routing forbids."""
 
 
+class CircularValidationError(ValidationError):
+    """An evaluation set or split holds machine-made labels (see
+    :mod:`labelnb.active.guard`); pass the override, with a reason, to go ahead."""
+
+
 class FormatError(LabelnbError):
     """An import or export is malformed."""
 

@@ -35,7 +35,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -653,7 +653,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
            stratify: bool = True, label_map: Mapping[str, str | None] | None = None,
            filter: Callable[[ExportRecord], bool] | None = None,
            validate: bool = True, progress: bool | None = None, media: MediaMode = "copy",
-           overwrite: bool = False, options: Mapping[str, Any] | None = None) -> ExportReport:
+           overwrite: bool = False, options: Mapping[str, Any] | None = None,
+           allow_machine_eval: bool = False, eval_reason: str | None = None,
+           eval_splits: Collection[str] = ("val", "validation", "test", "eval", "evaluation")
+           ) -> ExportReport:
     """Export the project's final labels to ``path`` (a folder) as COCO, VOC, YOLO,
     spaCy (``spans``), Hugging Face datasets (``spans``, ``choice``, ``multi_choice``,
     ``boxes``), TFRecord (images) or WebDataset (images and texts).
@@ -682,6 +685,11 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       temporary folder beside it and renamed into place when complete and
       validated; a failure at any stage leaves nothing behind (and, with
       ``overwrite``, the old export untouched).
+    * ``allow_machine_eval`` / ``eval_reason``: the circular-validation guard refuses an
+      export whose evaluation splits (``eval_splits``: val, validation, test, ...) or
+      marked evaluation items (:func:`labelnb.active.guard.mark_evaluation`) hold
+      machine-made labels; ``allow_machine_eval=True`` with a reason overrides it, and
+      the override is recorded as an event.
     * ``options``: the format's own settings - ``spacy``: ``lang``, ``spans_key``,
       ``alignment_mode``, ``on_misaligned``; ``hf``: ``tokenizer``, ``alignment_mode``,
       ``on_misaligned``, ``label_all_tokens``, ``ignore_index``; ``tfrecord``:
@@ -753,6 +761,18 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     chosen, report.filtered, report.regions_dropped = transform(
         records, label_map=label_map, filter=filter, split=split, seed=seed,
         group_aware=group_aware, stratify=stratify)
+    # circular-validation guard: evaluation splits and marked evaluation items must hold
+    # human labels only, unless overridden (with a reason, recorded as an event)
+    from labelnb.active.guard import check_human_only, evaluation_items
+
+    if split is not None and (ev := [s for s in split if s in eval_splits]):
+        check_human_only(chosen, split=ev, allow_machine=allow_machine_eval,
+                         reason=eval_reason, project=project)
+    marked = evaluation_items(project)
+    if marked:
+        check_human_only([(r, sp) for r, sp in chosen if r.item_id in marked],
+                         allow_machine=allow_machine_eval, reason=eval_reason,
+                         project=project, what="marked evaluation items")
     if not chosen:
         raise FormatError(
             f"export: nothing to export from project {project.name!r}: {report.unlabeled} "

@@ -422,3 +422,32 @@ def test_text_exports_count_texts_in_splits(tmp_path: Path, fmt: str) -> None:
     split = export(p, fmt, tmp_path / f"{fmt}-s",  # type: ignore[arg-type]
                    split={"train": 0.5, "val": 0.5}, seed=1)
     assert sum(split.splits.values()) == 2
+
+
+def test_export_refuses_machine_labels_in_evaluation_splits_unless_overridden(tmp_path: Path
+                                                                             ) -> None:
+    import labelnb
+    from labelnb.errors import CircularValidationError
+
+    p = labelnb.Project.create(tmp_path / "g.db", "g", labelnb.Schema("choice", ["a", "b"]))
+    ids = p.add_items([f"text {i}" for i in range(20)])
+    q = p.queue("ana")
+    for _ in range(10):
+        t = q.claim()
+        assert t is not None
+        q.submit([labelnb.Choice("a" if t.item.id % 2 else "b")])
+    # the other ten are labeled by a model only
+    p.add_annotations([labelnb.Annotation(item_id=i, regions=(labelnb.Choice("a"),),
+                                          author="model-v1", source="model")
+                       for i in ids if i not in set(p.annotations()["item_id"])])
+    split = {"train": 0.5, "test": 0.5}
+    with pytest.raises(CircularValidationError, match="test"):
+        labelnb.export(p, "hf", tmp_path / "out", split=split)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    rep = labelnb.export(p, "hf", tmp_path / "out", split=split, allow_machine_eval=True,
+                         eval_reason="smoke test of the pipeline")
+    assert rep is not None
+    ev = p.events()
+    assert "smoke test of the pipeline" in " ".join(map(str, ev["payload"]))
+    # human-only exports pass the guard without an override
+    labelnb.export(p, "hf", tmp_path / "human", split=split, human_only=True)

@@ -1,0 +1,562 @@
+"""``ActiveLoop``: score the unlabeled pool, queue the next batch pre-annotated,
+retrain on the human labels, repeat.
+
+Each :meth:`ActiveLoop.step` (one cycle):
+
+1. reads the human labels of the pool items queued so far (the newest annotation of
+   each item that was not rejected or corrected; ``human`` or ``consensus``);
+2. retrains once ``retrain_every`` new labels have come in (default: one batch):
+   ``model.fit`` on every human label so far, or a ``dispatcher`` hook that runs the
+   job elsewhere (a GPU job) and returns the new model, or None and hands it over
+   later with :meth:`ActiveLoop.update_model`. Before retraining, the current model is
+   scored on the random-reserve items labeled since the last retrain: an unbiased,
+   progressive estimate of its accuracy on the pool (``reserve_accuracy``);
+3. measures accuracy on the human-labeled evaluation set (``eval_items``, checked by
+   the circular-validation guard: machine-made labels there raise unless
+   ``allow_machine_eval=True`` with ``eval_reason``, which is recorded);
+4. scores the pool items not queued yet and picks ``batch_size`` of them with the
+   strategy (default :class:`~labelnb.active.UncertaintyDiversitySampling`, 10%
+   random reserve). Before the model has been trained (no labels) it starts cold:
+   k-center greedy on the embeddings, or uniform random without them;
+5. adds them to the project as items with tasks (``project.add_items(...,
+   priority=priority)``, so they come before ordinary tasks, best first), with the
+   model's predictions attached as pre-annotations (``project.add_predictions``), in
+   one transaction. Items already in the project keep their id and get their tasks'
+   priority raised. The batch is logged as an ``active_learning_batch`` event
+   (items, reasons, scores), so which items were the random reserve survives a
+   restart (:func:`selections`).
+
+``history_`` holds one row per cycle: labels, retrained, model version, accuracy on
+the evaluation set, reserve accuracy, strategy, batch composition, pool left, time.
+Runs are reproducible from ``random_state``.
+
+Batches below 200 items warn (:class:`~labelnb.active.SmallBatchWarning`);
+500–1000 per cycle is recommended.
+
+>>> import labelnb, tempfile, os, warnings, numpy as np
+>>> from sklearn.linear_model import LogisticRegression
+>>> db = os.path.join(tempfile.mkdtemp(), "al.db")
+>>> p = labelnb.Project.create(db, "demo", labelnb.Schema("choice", ["lo", "hi"]))
+>>> X = np.linspace(0, 1, 400).reshape(-1, 1)
+>>> loop = ActiveLoop(p, LogisticRegression(), [f"x={x[0]:.4f}" for x in X], inputs=X,
+...                   batch_size=200, random_state=0)
+>>> batch = loop.step()                       # cold start: 200 random items queued
+>>> len(batch), p.stats()["tasks"]["annotate:open"]
+(200, 200)
+>>> q = p.queue("ana")
+>>> while (t := q.claim()) is not None:       # an annotator labels them
+...     _ = q.submit(labelnb.Choice("hi" if float(t.item.text[2:]) > 0.5 else "lo"))
+>>> batch = loop.step()                       # retrain, pick the rest, pre-annotated
+>>> loop.history_[["cycle", "labels", "retrained", "selected"]].values.tolist()
+[[1, 0, False, 200], [2, 200, True, 200]]
+>>> len(p.predictions()) == 200
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from labelnb.active._project import (
+    HUMAN_SOURCES,
+    events,
+    final_annotations,
+    log_event,
+    raise_priority,
+)
+from labelnb.active.adapters import ModelAdapter, Predictions, as_adapter
+from labelnb.active.diversity import as_embeddings
+from labelnb.active.guard import (
+    check_human_only,
+    evaluation_sets,
+    machine_labels,
+    mark_evaluation,
+)
+from labelnb.active.strategies import (
+    DiversitySampling,
+    RandomSampling,
+    SmallBatchWarning,
+    Strategy,
+    check_batch_size,
+    default_strategy,
+)
+from labelnb.active.uncertainty import regions_uncertainty
+from labelnb.errors import LabelnbError, ValidationError
+from labelnb.types import Region
+
+if TYPE_CHECKING:
+    from labelnb.project import Project
+
+log = logging.getLogger("labelnb")
+BATCH_EVENT = "active_learning_batch"
+HISTORY_COLUMNS = ["cycle", "labels", "new_labels", "retrained", "model_version", "accuracy",
+                   "eval_labels", "reserve_accuracy", "reserve_labels", "strategy", "selected",
+                   "random", "pool_left", "pending", "seconds"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainJob:
+    """What a ``dispatcher`` gets: every human label so far and their model inputs."""
+
+    inputs: Any
+    targets: list[Any]
+    item_ids: list[int]
+    cycle: int
+    model_version: str
+    project: str
+
+
+def _take(seq: Any, idx: npt.NDArray[np.int64]) -> Any:
+    """Rows ``idx`` of an array, DataFrame or list (a list for lists)."""
+    if isinstance(seq, np.ndarray):
+        return seq[idx]
+    if isinstance(seq, pd.DataFrame):
+        return seq.iloc[idx]
+    if hasattr(seq, "__getitem__") and hasattr(seq, "shape"):  # array-likes (torch, sparse)
+        return seq[idx]
+    return [seq[int(i)] for i in idx]
+
+
+def _pool_items(pool: Any, idx: npt.NDArray[np.int64]) -> list[Any]:
+    if isinstance(pool, pd.DataFrame):
+        return list(pool.iloc[idx].to_dict("records"))
+    return [pool[int(i)] for i in idx]
+
+
+class ActiveLoop:
+    """The active-learning loop over a project (see the module docstring).
+
+    Parameters
+    ----------
+    project:
+        The :class:`~labelnb.Project` whose queue receives the batches.
+    model:
+        An sklearn estimator with ``predict_proba``, a torch module (with
+        ``classes``), a function, the URL of a Label Studio ML backend, or a
+        :class:`~labelnb.active.adapters.ModelAdapter`.
+    pool:
+        The unlabeled items, as :meth:`Project.add_items` takes them (texts, paths,
+        URLs, dicts, a DataFrame); queued as the loop picks them.
+    inputs:
+        The model's input for each pool item (array rows, a list, a DataFrame), in pool
+        order; default: the pool items themselves.
+    embeddings:
+        Optional ``n_pool × d`` embeddings for the diversity step and the cold start.
+    strategy:
+        A :class:`~labelnb.active.Strategy`; default
+        :class:`~labelnb.active.UncertaintyDiversitySampling`.
+    batch_size:
+        Items queued per cycle (at least 200, 500–1000 recommended).
+    retrain_every:
+        Retrain after this many new human labels (default: ``batch_size``).
+    eval_items, eval_inputs:
+        Item ids of a human-labeled evaluation set in the project, and the model's
+        input for each (in the same order). They are marked as an evaluation set
+        (human-only) on the first cycle.
+    metric:
+        ``metric(true_regions, predicted_regions) -> float`` for kinds other than
+        ``choice`` (where accuracy is the default).
+    classes:
+        Names of the model's outputs, where the model does not carry them.
+    model_version:
+        Prefix of the prediction versions (``"<model_version>-<cycle>"``).
+    priority:
+        Base priority of the loop's tasks (ordinary tasks have 0).
+    dispatcher:
+        ``dispatcher(job: RetrainJob) -> model | None`` retrains elsewhere.
+    allow_machine_eval, eval_reason:
+        Let machine-made labels in the evaluation set through (recorded with the reason).
+    random_state:
+        Seed of every random choice the loop makes.
+
+    Attributes (set by :meth:`step`): ``model_`` (the adapter), ``cycle_``,
+    ``item_ids_`` (project item id per pool item, -1 while not queued), ``labels_``
+    (pool index → human label), ``history_``, ``selections_``, ``model_version_``.
+    """
+
+    def __init__(self, project: Project, model: Any, pool: Any, *, inputs: Any = None,
+                 embeddings: npt.ArrayLike | None = None, strategy: Strategy | None = None,
+                 batch_size: int = 500, retrain_every: int | None = None,
+                 eval_items: Sequence[int] | None = None, eval_inputs: Any = None,
+                 metric: Callable[[list[tuple[Region, ...]], list[tuple[Region, ...]]], float]
+                 | None = None, classes: Sequence[Any] | None = None,
+                 model_version: str = "active", priority: float = 1.0,
+                 dispatcher: Callable[[RetrainJob], Any] | None = None,
+                 allow_machine_eval: bool = False, eval_reason: str | None = None,
+                 random_state: int | None = 0) -> None:
+        self.project = project
+        self.model = model
+        self.pool = pool
+        self.inputs = inputs
+        self.embeddings = embeddings
+        self.strategy = strategy
+        self.batch_size = batch_size
+        self.retrain_every = retrain_every
+        self.eval_items = eval_items
+        self.eval_inputs = eval_inputs
+        self.metric = metric
+        self.classes = classes
+        self.model_version = model_version
+        self.priority = priority
+        self.dispatcher = dispatcher
+        self.allow_machine_eval = allow_machine_eval
+        self.eval_reason = eval_reason
+        self.random_state = random_state
+
+    # --- state ---------------------------------------------------------------------
+    def _started(self) -> bool:
+        return hasattr(self, "item_ids_")
+
+    def _start(self) -> None:
+        n = len(self.pool)
+        if n == 0:
+            raise ValidationError("ActiveLoop: the pool is empty; give the unlabeled items")
+        inputs = self.inputs if self.inputs is not None else self.pool
+        if len(inputs) != n:
+            raise ValidationError(f"ActiveLoop: inputs has {len(inputs)} rows but the pool has "
+                                  f"{n} items; give one model input per pool item, in order")
+        self._inputs = inputs
+        self._emb = as_embeddings(self.embeddings) if self.embeddings is not None else None
+        if self._emb is not None and self._emb.shape[0] != n:
+            raise ValidationError(f"ActiveLoop: embeddings has {self._emb.shape[0]} rows but the "
+                                  f"pool has {n} items; give one embedding per pool item")
+        self._batch = check_batch_size(self.batch_size, stacklevel=4)
+        every = self.retrain_every if self.retrain_every is not None else self._batch
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValidationError(f"ActiveLoop: retrain_every = {every!r}; give how many new "
+                                  "labels trigger a retrain, an int >= 1")
+        self._every = int(every)
+        if self.eval_items is not None:
+            if self.eval_inputs is None or len(self.eval_inputs) != len(self.eval_items):
+                raise ValidationError("ActiveLoop: eval_items needs eval_inputs, the model's "
+                                      "input for each evaluation item, in the same order")
+        if self.strategy is not None and not isinstance(self.strategy, Strategy):
+            raise ValidationError(f"ActiveLoop: strategy {self.strategy!r:.60} is not a "
+                                  "labelnb.active Strategy")
+        self.model_: ModelAdapter = as_adapter(self.model, classes=self.classes)
+        self.rng_ = np.random.default_rng(self.random_state)
+        self.cycle_ = 0
+        self.item_ids_ = np.full(n, -1, dtype=np.int64)
+        self.labels_: dict[int, Any] = {}
+        self._reasons = np.full(n, "", dtype="<U24")
+        self._trained: set[int] = set()
+        self._trained_count = 0
+        self.model_version_ = f"{self.model_version}-0"
+        self._history: list[dict[str, Any]] = []
+        self._selections: list[pd.DataFrame] = []
+        self._overridden = -1
+        if self.eval_items is not None:
+            name = f"active:{self.model_version}"
+            ids = sorted(int(i) for i in self.eval_items)
+            if evaluation_sets(self.project).get(name) != ids:
+                mark_evaluation(self.project, ids, name=name)
+
+    @property
+    def history_(self) -> pd.DataFrame:
+        """One row per cycle (see the module docstring)."""
+        if not self._started():
+            raise LabelnbError("ActiveLoop: no cycle has run yet; call loop.step()")
+        return pd.DataFrame(self._history, columns=HISTORY_COLUMNS)
+
+    @property
+    def selections_(self) -> pd.DataFrame:
+        """Every queued item: cycle, pool index, item id, reason, score, prediction."""
+        if not self._started() or not self._selections:
+            return pd.DataFrame(columns=["cycle", "pool_index", "item_id", "reason", "score",
+                                         "prediction", "prediction_score"])
+        return pd.concat(self._selections, ignore_index=True)
+
+    def pending(self) -> int:
+        """Queued pool items without a human label yet."""
+        if not self._started():
+            return 0
+        queued = np.flatnonzero(self.item_ids_ >= 0)
+        return int(sum(1 for i in queued if int(i) not in self.labels_))
+
+    # --- labels --------------------------------------------------------------------
+    def _target(self, labels: Sequence[str], regions: Sequence[Any]) -> Any:
+        if self.project.schema.kind == "choice":
+            return labels[0] if len(labels) == 1 else None
+        return tuple(Region.from_json(r) for r in regions)
+
+    def sync(self) -> int:
+        """Read the human labels of the queued pool items; returns how many there are."""
+        if not self._started():
+            self._start()
+        queued = np.flatnonzero(self.item_ids_ >= 0)
+        if queued.size == 0:
+            return 0
+        by_item: dict[int, list[int]] = {}
+        for i in queued:
+            by_item.setdefault(int(self.item_ids_[i]), []).append(int(i))
+        final = final_annotations(self.project.annotations(), item_ids=by_item,
+                                  sources=HUMAN_SOURCES)
+        labels: dict[int, Any] = {}
+        if not final.empty:
+            for item_id, labs, regs in zip(final["item_id"], final["labels"], final["regions"],
+                                           strict=True):
+                target = self._target(list(labs), list(regs))
+                if target is None:
+                    continue
+                for k in by_item.get(int(item_id), []):
+                    labels[k] = target
+        self.labels_ = labels
+        return len(labels)
+
+    # --- training ------------------------------------------------------------------
+    def _due(self) -> bool:
+        n = len(self.labels_)
+        if n == 0:
+            return False
+        if not self.model_.fitted:
+            return True
+        return n - self._trained_count >= self._every
+
+    def retrain(self) -> bool:
+        """Retrain on every human label so far (locally, or through the dispatcher);
+        returns whether a retrain ran."""
+        if not self._started():
+            self._start()
+        idx = np.array(sorted(self.labels_), dtype=np.int64)
+        if idx.size == 0:
+            return False
+        targets = [self.labels_[int(i)] for i in idx]
+        if (self.project.schema.kind == "choice" and not self.model_.fitted
+                and len(set(targets)) < 2):
+            log.info("labelnb: active learning waits for two classes before the first fit "
+                     "(%d labels, all %r)", len(targets), targets[0])
+            return False
+        version = f"{self.model_version}-{self.cycle_ + 1}"
+        if self.dispatcher is not None:
+            job = RetrainJob(inputs=_take(self._inputs, idx), targets=targets,
+                             item_ids=[int(self.item_ids_[i]) for i in idx],
+                             cycle=self.cycle_ + 1, model_version=version,
+                             project=self.project.name)
+            new = self.dispatcher(job)
+            if new is not None:
+                self.model_ = as_adapter(new, classes=self.classes)
+        elif self.model_.can_fit:
+            self.model_.fit(_take(self._inputs, idx), targets)
+        else:
+            return False
+        self._trained = {int(i) for i in idx}
+        self._trained_count = len(idx)
+        self.model_version_ = version
+        return True
+
+    def update_model(self, model: Any, *, model_version: str | None = None) -> None:
+        """Use ``model`` from now on (e.g. what a dispatched retraining job produced)."""
+        if not self._started():
+            self._start()
+        self.model_ = as_adapter(model, classes=self.classes)
+        self.model_version_ = model_version or f"{self.model_version}-{self.cycle_}-updated"
+
+    # --- evaluation ----------------------------------------------------------------
+    def _score(self, preds: Predictions, truth: list[Any]) -> float:
+        if self.metric is not None:
+            return float(self.metric(truth, list(preds.regions)))
+        if self.project.schema.kind != "choice":
+            return math.nan
+        top = preds.top_labels()
+        return float(np.mean([a == b for a, b in zip(top, truth, strict=True)]))
+
+    def evaluate(self) -> tuple[float, int]:
+        """Accuracy (or ``metric``) of the current model on the evaluation set, and how
+        many of its items carry a label. Machine-made labels there raise
+        (:class:`~labelnb.active.guard.CircularValidationError`) unless
+        ``allow_machine_eval``."""
+        if not self._started():
+            self._start()
+        if self.eval_items is None or not self.model_.fitted:
+            return math.nan, 0
+        ids = [int(i) for i in self.eval_items]
+        final = final_annotations(self.project.annotations(), item_ids=ids)
+        if final.empty:
+            return math.nan, 0
+        bad = machine_labels(final)
+        if not bad.empty and (not self.allow_machine_eval or len(bad) != self._overridden):
+            check_human_only(final, allow_machine=self.allow_machine_eval,
+                             reason=self.eval_reason, project=self.project,
+                             what=f"evaluation set of ActiveLoop {self.model_version!r}")
+            self._overridden = len(bad)
+        pos = {iid: k for k, iid in enumerate(ids)}
+        keep = [(pos[int(i)], self._target(list(lab), list(reg)))
+                for i, lab, reg in zip(final["item_id"], final["labels"], final["regions"],
+                                       strict=True)]
+        keep = [(k, t) for k, t in keep if t is not None]
+        if not keep:
+            return math.nan, 0
+        idx = np.array([k for k, _ in keep], dtype=np.int64)
+        preds = self.model_.predict(_take(self.eval_inputs, idx))
+        return self._score(preds, [t for _, t in keep]), len(keep)
+
+    def _reserve_accuracy(self) -> tuple[float, int]:
+        """The current model on random-reserve items labeled since it was trained."""
+        fresh = np.array(sorted(i for i in self.labels_ if i not in self._trained
+                                and self._reasons[i] == "random"), dtype=np.int64)
+        if fresh.size == 0 or not self.model_.fitted:
+            return math.nan, 0
+        preds = self.model_.predict(_take(self._inputs, fresh))
+        return self._score(preds, [self.labels_[int(i)] for i in fresh]), int(fresh.size)
+
+    # --- selection -----------------------------------------------------------------
+    def _strategy(self, cold: bool) -> Strategy:
+        if cold:  # no model yet: cover the embedding space, or sample uniformly
+            rf = float(getattr(self.strategy, "random_fraction", 0.1))
+            s: Strategy = (DiversitySampling("k_center", random_fraction=rf)
+                           if self._emb is not None else RandomSampling())
+        else:
+            s = copy.copy(self.strategy) if self.strategy is not None else default_strategy()
+        if s.random_state is None:
+            s.random_state = np.random.default_rng(int(self.rng_.integers(2**63)))
+        return s
+
+    def _uncertainty(self, preds: Predictions) -> Any:
+        if preds.proba is not None:
+            return preds.proba
+        u = regions_uncertainty(preds.regions)
+        if preds.scores is not None:
+            none = np.array([not any(r.score is not None for r in regs)
+                             for regs in preds.regions], dtype=bool)
+            ok = none & np.isfinite(preds.scores)
+            u[ok] = 1.0 - np.clip(preds.scores[ok], 0.0, 1.0)
+        return u
+
+    def step(self) -> pd.DataFrame:
+        """Run one cycle (see the module docstring); returns the queued batch, one row
+        per item: pool index, item id, reason, score, prediction."""
+        t0 = time.perf_counter()
+        if not self._started():
+            self._start()
+        n_labels = self.sync()
+        new_labels = n_labels - self._trained_count
+        reserve_acc, reserve_n = math.nan, 0
+        retrained = False
+        if self._due():
+            reserve_acc, reserve_n = self._reserve_accuracy()
+            retrained = self.retrain()
+        accuracy, eval_n = self.evaluate()
+        self.cycle_ += 1
+        cand = np.flatnonzero(self.item_ids_ < 0)
+        frame = pd.DataFrame(columns=["cycle", "pool_index", "item_id", "reason", "score",
+                                      "prediction", "prediction_score"])
+        strategy_name = "-"
+        n_random = 0
+        if cand.size:
+            n = min(self._batch, int(cand.size))
+            cold = not self.model_.fitted
+            strategy = self._strategy(cold)
+            strategy_name = ("cold start: " if cold else "") + type(strategy).__name__
+            preds: Predictions | None = None
+            pool_arg: Any = int(cand.size)
+            if not cold:
+                preds = self.model_.predict(_take(self._inputs, cand))
+                if len(preds) != cand.size:
+                    raise LabelnbError(f"ActiveLoop: the model returned {len(preds)} predictions "
+                                       f"for {cand.size} inputs")
+                pool_arg = self._uncertainty(preds)
+            emb = self._emb[cand] if self._emb is not None else None
+            queued = np.flatnonzero(self.item_ids_ >= 0)
+            lab_emb = self._emb[queued] if self._emb is not None and queued.size else None
+            with warnings.catch_warnings():  # the batch size was checked (and warned) once
+                warnings.simplefilter("ignore", SmallBatchWarning)
+                batch = strategy.query(pool_arg, n, embeddings=emb, labeled_embeddings=lab_emb)
+            local = batch.indices
+            pool_idx = cand[local]
+            frame = self._queue(pool_idx, local, batch.reasons, batch.scores, preds)
+            n_random = int(batch.random_mask.sum())
+        self._history.append({
+            "cycle": self.cycle_, "labels": n_labels, "new_labels": new_labels,
+            "retrained": retrained, "model_version": self.model_version_ if
+            self.model_.fitted else None, "accuracy": accuracy, "eval_labels": eval_n,
+            "reserve_accuracy": reserve_acc, "reserve_labels": reserve_n,
+            "strategy": strategy_name, "selected": len(frame), "random": n_random,
+            "pool_left": int((self.item_ids_ < 0).sum()), "pending": self.pending(),
+            "seconds": round(time.perf_counter() - t0, 3)})
+        return frame
+
+    def _queue(self, pool_idx: npt.NDArray[np.int64], local: npt.NDArray[np.int64],
+               reasons: npt.NDArray[np.str_], scores: npt.NDArray[np.float64],
+               preds: Predictions | None) -> pd.DataFrame:
+        items = _pool_items(self.pool, pool_idx)
+        pred_regions: list[tuple[Region, ...]] = []
+        pred_scores: list[float | None] = []
+        if preds is not None:
+            for j in local:
+                regs = preds.regions[int(j)]
+                pred_regions.append(regs)
+                if preds.proba is not None:
+                    pred_scores.append(float(preds.proba[int(j)].max()))
+                elif preds.scores is not None and np.isfinite(preds.scores[int(j)]):
+                    pred_scores.append(float(np.clip(preds.scores[int(j)], 0.0, 1.0)))
+                else:
+                    pred_scores.append(None)
+        with self.project.atomic():
+            ids = self.project.add_items(items, priority=float(self.priority))
+            if preds is not None:
+                entries = [(iid, regs, sc) for iid, regs, sc in
+                           zip(ids, pred_regions, pred_scores, strict=True) if regs]
+                if entries:
+                    self.project.add_predictions(self.model_version_, entries, source="model")
+        # items that were in the project before keep their tasks: raise those too
+        raise_priority(self.project, ids, float(self.priority))
+        self.item_ids_[pool_idx] = np.asarray(ids, dtype=np.int64)
+        self._reasons[pool_idx] = reasons
+        top = [r[0].label if r else None for r in pred_regions] if preds is not None else \
+            [None] * len(ids)
+        frame = pd.DataFrame({
+            "cycle": self.cycle_, "pool_index": pool_idx, "item_id": ids,
+            "reason": reasons, "score": scores, "prediction": top,
+            "prediction_score": pred_scores if preds is not None else [None] * len(ids)})
+        self._selections.append(frame)
+        log_event(self.project, BATCH_EVENT, {
+            "cycle": self.cycle_, "model_version": self.model_version_,
+            "item_ids": [int(i) for i in ids], "reasons": [str(r) for r in reasons],
+            "scores": [None if not np.isfinite(s) else round(float(s), 6) for s in scores]})
+        return frame
+
+    def run(self, cycles: int, *, annotate: Callable[[ActiveLoop, pd.DataFrame], Any] | None
+            = None) -> pd.DataFrame:
+        """Run ``cycles`` cycles; after each, ``annotate(loop, batch)`` (e.g. a simulated
+        annotator working through the queue). Stops early when the pool is used up.
+        Returns :attr:`history_`."""
+        for _ in range(int(cycles)):
+            batch = self.step()
+            if annotate is not None:
+                annotate(self, batch)
+            if not len(batch):
+                break
+        return self.history_
+
+    def __repr__(self) -> str:
+        done = f", cycle {self.cycle_}" if self._started() else ""
+        return (f"ActiveLoop({self.project.name!r}, {type(self.model).__name__}, "
+                f"{len(self.pool)} pool items, batch_size={self.batch_size}{done})")
+
+
+def selections(project: Project) -> pd.DataFrame:
+    """Every active-learning batch logged in ``project``: cycle, model version, item id,
+    reason (``"random"`` marks the random reserve) and score."""
+    rows: list[dict[str, Any]] = []
+    for e in events(project, BATCH_EVENT):
+        ids: Iterable[int] = e.get("item_ids", [])
+        for k, iid in enumerate(ids):
+            rows.append({"cycle": e.get("cycle"), "model_version": e.get("model_version"),
+                         "item_id": int(iid), "reason": e["reasons"][k],
+                         "score": e["scores"][k], "created_at": e["_at"]})
+    return pd.DataFrame(rows, columns=["cycle", "model_version", "item_id", "reason", "score",
+                                       "created_at"])
+
+
+__all__ = ["ActiveLoop", "RetrainJob", "selections"]
