@@ -12,9 +12,15 @@
     labelnb migrate labels.db
     labelnb demo [--dir demo-project] [--no-browser] [--port 8888]
     labelnb dashboard labels.db [--name pets] [--port 5006] [--no-show]
+    labelnb team init --db postgresql://owner@host/labels --project pets
+    labelnb team add ana --role annotator --db postgresql://owner@host/labels --project pets
+    labelnb team list|role|remove|delete-annotation ... --db URL --project pets
+    labelnb audit postgresql://owner@host/labels --name pets [--user ana] [--since 2026-11-01]
 
-``DB`` is a SQLite file path or a ``postgresql://host/dbname`` URL. User errors print
-``error: <message>`` on stderr and exit with status 2.
+``DB`` is a SQLite file path or a ``postgresql://host/dbname`` URL (best without a
+password: libpq reads ``PG*`` variables, ``~/.pgpass`` and ``pg_service.conf``; a
+password given anyway is never printed). User errors print ``error: <message>`` on
+stderr and exit with status 2.
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ TASK_STAGES = ("annotate", "review", "adjudicate")
 # --- helpers ------------------------------------------------------------------------
 def _is_url(db: str) -> bool:
     return "://" in db
+
+
+def _shown(db: str) -> str:
+    """A database as it may be printed: a URL's password hidden."""
+    if not _is_url(db):
+        return db
+    from labelnb.team.credentials import safe_url
+
+    return safe_url(db)
 
 
 def _check_db_exists(db: str) -> None:
@@ -164,7 +179,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         exist_ok=args.exist_ok)
     try:
         print(f"project {project.name!r} ({project.schema.kind}: "
-              f"{', '.join(project.schema.names)}) in {args.db}; schema v"
+              f"{', '.join(project.schema.names)}) in {_shown(args.db)}; schema v"
               f"{project.schema_version}, overlap {project.settings['overlap']}, "
               f"review fraction {project.settings['review_fraction']:g}")
     finally:
@@ -450,7 +465,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         before = migrate.current_revision(store)
         head = migrate.head_revision()
         if before == head:
-            print(f"database {args.db}: schema revision {head} is current; nothing to do")
+            print(f"database {_shown(args.db)}: schema revision {head} is current; nothing "
+                  "to do")
             return 0
         script = ScriptDirectory.from_config(migrate.alembic_config())
         if before is not None and before not in {s.revision for s in script.walk_revisions()}:
@@ -459,7 +475,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 f"labelnb than this one (which knows up to {head!r}). Fix: upgrade labelnb")
         migrate.upgrade(store)
         after = migrate.current_revision(store)
-        print(f"database {args.db}: migrated schema revision {before or '(empty)'} -> {after}")
+        print(f"database {_shown(args.db)}: migrated schema revision {before or '(empty)'} "
+              f"-> {after}")
     finally:
         store.dispose()
     return 0
@@ -528,6 +545,125 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         serve(args.db, name, port=args.port, show=not args.no_show, address=args.address)
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+# --- team ---------------------------------------------------------------------------
+def _team_db(args: argparse.Namespace) -> str:
+    db = args.db or os.environ.get("LABELNB_DB")
+    if not db:
+        raise ValidationError("team: give the database with --db URL (or set LABELNB_DB), e.g. "
+                              "--db postgresql://owner@host/labels")
+    return str(db)
+
+
+def _print_member(m: Any, project: Any, pgpass: str | None) -> None:
+    from labelnb.team.credentials import pgpass_line
+
+    if not m.created:
+        print(f"added the existing login {m.name!r} to project {project.name!r} as {m.role} "
+              "(password unchanged)")
+        return
+    print(f"created the login {m.name!r} ({m.role}) in project {project.name!r}")
+    print(f"they connect with:  {m.url}")
+    if pgpass is not None:
+        print(f"password: written to {pgpass} (mode 0600), not shown")
+        return
+    from sqlalchemy.engine import make_url
+
+    u = make_url(m.url)
+    line = pgpass_line(u.host or "localhost", u.port or 5432, u.database or "*", m.name,
+                       m.password)
+    print("password (shown this once, stored nowhere): " + m.password)
+    print(f"for their ~/.pgpass (mode 0600):  {line}")
+
+
+def cmd_team(args: argparse.Namespace) -> int:
+    import labelnb
+    from labelnb import team
+
+    db = _team_db(args)
+    if args.action == "init":
+        from labelnb.queue.store import Store
+
+        store = Store(db)
+        try:
+            sec = team.install(store, prefix=args.prefix)
+            groups = ", ".join(sec.groups.values())
+            print(f"team security v{sec.version} installed in {_shown(db)}: group roles "
+                  f"{groups}; row-level security, definer functions and the append-only "
+                  "audit log are on")
+            if args.project:
+                project = labelnb.Project.open(store, args.project)
+                changes: dict[str, Any] = {}
+                if args.gold_rate is not None:
+                    changes["gold_rate"] = args.gold_rate
+                if args.hide_predictions is not None:
+                    changes["hide_predictions"] = args.hide_predictions
+                if changes:
+                    project.configure(**changes)
+                    print(f"project {project.name!r}: " + ", ".join(
+                        f"{k}={_fmt(v)}" for k, v in changes.items()))
+            where = f" --project {args.project}" if args.project else " --project NAME"
+            print(f"next: labelnb team add NAME --role annotator --db {_shown(db)}{where}")
+        finally:
+            store.dispose()
+        return 0
+    if not args.project:
+        raise ValidationError(f"team {args.action}: give the project with --project NAME")
+    project = _open(db, args.project)
+    try:
+        if args.action == "add":
+            pgpass = args.pgpass
+            m = team.add_member(project, args.member, args.role, pgpass=pgpass)
+            _print_member(m, project, pgpass)
+        elif args.action == "role":
+            team.set_role(project, args.member, args.role)
+            print(f"{args.member!r} is now {args.role} in project {project.name!r}")
+        elif args.action == "remove":
+            team.remove_member(project, args.member)
+            print(f"{args.member!r} is no longer an active member of project "
+                  f"{project.name!r} (their work stays)")
+        elif args.action == "delete-annotation":
+            team.delete_annotation(project, args.annotation, reason=args.reason)
+            print(f"annotation {args.annotation} removed; the audit log records who and why")
+        else:
+            rows = team.members(project)
+            if args.json:
+                _print_json(rows)
+            elif not rows:
+                print(f"project {project.name!r} has no members yet; add one with 'labelnb "
+                      "team add NAME --role annotator'")
+            else:
+                print(format_table(["name", "role", "active", "login", "groups"],
+                                   [[r["name"], r["role"], "yes" if r["active"] else "no",
+                                     "yes" if r["login"] else "no", r["groups"]]
+                                    for r in rows]))
+    finally:
+        project.close()
+    return 0
+
+
+# --- audit --------------------------------------------------------------------------
+def cmd_audit(args: argparse.Namespace) -> int:
+    from labelnb.team.audit import audit_log
+
+    project = _open(args.db, args.name)
+    try:
+        df = audit_log(project, user=args.user, item=args.item, since=args.since,
+                       until=args.until, kind=args.kind, limit=args.limit)
+        rows = df.to_dict("records")
+        if args.json:
+            _print_json(rows)
+        elif not rows:
+            print("no events match")
+        else:
+            cols = ["id", "created_at", "kind", "actor", "db_user", "item_id", "task_id"]
+            print(format_table([*cols, "payload"], [
+                [*(r[c] for c in cols), json.dumps(_plain(r["payload"]), ensure_ascii=False)]
+                for r in rows]))
+    finally:
+        project.close()
     return 0
 
 
@@ -675,7 +811,71 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default localhost)")
     p.add_argument("--no-show", action="store_true", help="do not open a browser")
     p.set_defaults(func=cmd_dashboard)
+
+    _add_team_parser(sub)
+
+    p = sub.add_parser("audit", help="the audit log: events by user, item or time range")
+    p.add_argument("db", metavar="DB")
+    _add_name(p)
+    p.add_argument("--user", metavar="NAME", help="events by this actor or database user")
+    p.add_argument("--item", type=int, metavar="ID", help="events of this item")
+    p.add_argument("--since", metavar="TIME", help="from this time (ISO, e.g. 2026-11-30)")
+    p.add_argument("--until", metavar="TIME", help="before this time (ISO)")
+    p.add_argument("--kind", metavar="KIND", help="e.g. claim, submit, review_approve")
+    p.add_argument("--limit", type=int, metavar="N", help="only the newest N events")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_audit)
     return parser
+
+
+def _add_team_parser(sub: Any) -> None:
+    from labelnb.project import ROLES
+    from labelnb.team.credentials import pgpass_path
+    from labelnb.team.roles import DEFAULT_PREFIX
+
+    p = sub.add_parser("team", help="team security on PostgreSQL: roles, members, audit")
+    tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def common(a: argparse.ArgumentParser) -> None:
+        a.add_argument("--db", metavar="URL",
+                       help="postgresql:// URL (default: $LABELNB_DB); leave the password out")
+        a.add_argument("--project", "-n", "--name", dest="project", metavar="NAME",
+                       help="project name")
+
+    a = tsub.add_parser("init", help="create the group roles and turn team security on (as "
+                                     "the owner of the tables)")
+    common(a)
+    a.add_argument("--prefix", default=DEFAULT_PREFIX,
+                   help=f"group roles are PREFIX_admin/_reviewer/_annotator (default "
+                        f"{DEFAULT_PREFIX})")
+    a.add_argument("--gold-rate", type=float, metavar="F",
+                   help="share of annotate claims that serve a gold question, 0..1")
+    a.add_argument("--hide-predictions", action=argparse.BooleanOptionalAction, default=None,
+                   help="annotators see predictions only after submitting their own label")
+    a = tsub.add_parser("add", help="create a login role for a person and add them")
+    common(a)
+    a.add_argument("member", metavar="NAME", help="their login (= annotator name)")
+    a.add_argument("--role", choices=ROLES, default="annotator",
+                   help="annotator (default), reviewer or lead")
+    a.add_argument("--pgpass", nargs="?", const=str(pgpass_path()), default=None,
+                   metavar="FILE", help=f"write the password to this pgpass file (default "
+                                        f"{pgpass_path()}) instead of printing it once")
+    a = tsub.add_parser("role", help="change a member's role (audited)")
+    common(a)
+    a.add_argument("member", metavar="NAME")
+    a.add_argument("role", choices=ROLES)
+    a = tsub.add_parser("remove", help="deactivate a member (their work stays)")
+    common(a)
+    a.add_argument("member", metavar="NAME")
+    a = tsub.add_parser("list", help="members, roles and logins")
+    common(a)
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a = tsub.add_parser("delete-annotation",
+                        help="the audited maintenance path: remove one annotation (admins)")
+    common(a)
+    a.add_argument("annotation", metavar="ID")
+    a.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    p.set_defaults(func=cmd_team)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -695,7 +895,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LabelnbError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from labelnb.team.credentials import redact
+
+        print(f"error: {redact(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as e:  # unwritable demo folder, full disk ...
         print(f"error: {e}", file=sys.stderr)

@@ -15,6 +15,7 @@ the queue and the routing policy.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
 from sqlalchemy import Connection, Select
@@ -35,6 +36,7 @@ from labelnb.errors import (
     ItemNotFound,
     LabelnbError,
     MissingExtra,
+    PermissionDenied,
     ProjectNotFound,
     SchemaError,
     ValidationError,
@@ -52,6 +54,10 @@ from labelnb.queue.tables import annotations as annotations_t
 from labelnb.queue.tables import predictions as predictions_t
 from labelnb.schema import Schema
 from labelnb.types import SOURCES, Annotation, Region
+
+if TYPE_CHECKING:
+    from labelnb.team.gold import Gold
+    from labelnb.team.roles import TeamSecurity
 
 log = logging.getLogger("labelnb")
 Role = Literal["annotator", "reviewer", "lead"]
@@ -71,6 +77,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "agreement": {},  # consensus thresholds: {"iou": 0.5, "dice": 0.8, "spans": "exact"}
     # machine labels: >= high auto-accepted, >= low one human verifies, else consensus
     "machine_tiers": {"high": 0.95, "low": 0.7, "consensus_overlap": 3},
+    "gold_rate": 0.0,  # share of annotate claims that serve a gold question (labelnb.team.gold)
+    "hide_predictions": False,  # team security: predictions only after one's own submit
 }
 
 
@@ -170,6 +178,17 @@ class Project:
     def close(self) -> None:
         self.store.dispose()
 
+    @property
+    def security(self) -> TeamSecurity | None:
+        """Team security as the connected database user sees it (PostgreSQL after
+        ``labelnb team init``; None otherwise): ``.user``, ``.role`` and whether the
+        queue goes through the database's definer functions (``.definer``)."""
+        if self.store.dialect != "postgresql":
+            return None
+        from labelnb.team.roles import security_of
+
+        return security_of(self.store)
+
     def __repr__(self) -> str:
         return (f"<labelnb.Project {self.name!r} ({self.schema.kind}, "
                 f"{len(self.schema.labels)} labels) in {self.store.url.split('://')[0]}>")
@@ -233,6 +252,17 @@ class Project:
                                   f"known: {sorted(DEFAULT_SETTINGS)}")
         if "routing" in settings and not isinstance(settings["routing"], dict):
             settings["routing"] = settings["routing"].to_json()
+        if "gold_rate" in settings:
+            rate = settings["gold_rate"]
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not (
+                    0.0 <= float(rate) <= 1.0):
+                raise ValidationError(f"project {self.name!r}: field 'gold_rate' is {rate!r}; "
+                                      "give the share of claims that serve gold, in [0, 1]")
+            settings["gold_rate"] = float(rate)
+        if "hide_predictions" in settings and not isinstance(settings["hide_predictions"],
+                                                             bool):
+            raise ValidationError(f"project {self.name!r}: field 'hide_predictions' must be "
+                                  "True or False")
         new = {**self.settings, **settings}
         with self.store.write() as conn:
             q.set_project_settings(conn, self.id, new)
@@ -341,8 +371,11 @@ class Project:
             if isinstance(it, os.PathLike):
                 it = os.fspath(it)
             if isinstance(it, str):
-                is_path = (media_mod.is_uri(it) or media_mod.has_glob(it)
-                           or os.path.isfile(os.path.expanduser(it)))
+                # a glob only when it looks like a path or matches files: "Why?" is a text
+                is_path = (media_mod.is_uri(it) or os.path.isfile(os.path.expanduser(it))
+                           or (media_mod.has_glob(it) and (
+                               _looks_like_path(it) or bool(glob.glob(os.path.expanduser(it),
+                                                                       recursive=True)))))
                 as_text = media == "text" or (media is None and not is_path and (
                     text_only or not _looks_like_path(it)))
                 if as_text:
@@ -668,21 +701,55 @@ class Project:
         return self._frame(q.select_events(self.id))
 
     # --- queue ---------------------------------------------------------------------
-    def queue(self, annotator: str, *, routing: RoutingPolicy | None = None) -> Queue:
-        """The annotation queue for one annotator (registered on first use)."""
-        self.annotators.ensure(annotator)
-        return Queue(self, annotator, stages=("annotate",), routing=routing)
+    def _member(self, name: str | None) -> str:
+        """The annotator a queue is for: registered on first use; under team security the
+        connected login role, which must already be a member of the project."""
+        sec = self.security
+        if sec is not None and sec.definer:
+            if name is None:
+                name = sec.user
+            if name != sec.user:
+                raise PermissionDenied(
+                    f"project {self.name!r} is open as database user {sec.user!r}; under team "
+                    f"security {name!r} works through their own login. Fix: "
+                    f"labelnb.open('postgresql://{name}@host/db', {self.name!r})")
+            with self.store.read() as conn:
+                known = q.get_annotator(conn, self.id, name) is not None
+            if not known:
+                raise AnnotatorNotFound(
+                    f"database user {name!r} is not a member of project {self.name!r}. Fix: "
+                    f"a lead runs: labelnb team add {name} --role annotator --project "
+                    f"{self.name}")
+            return name
+        if name is None:
+            raise ValidationError(f"project {self.name!r}: give the annotator's name "
+                                  "(queue('ana'))")
+        self.annotators.ensure(name)
+        return name
 
-    def review_queue(self, reviewer: str) -> Queue:
+    @property
+    def gold(self) -> Gold:
+        """The gold questions: ``project.gold.add(items, answers)``, ``.score()`` (see
+        :mod:`labelnb.team.gold`)."""
+        from labelnb.team.gold import Gold
+
+        return Gold(self)
+
+    def queue(self, annotator: str | None = None, *, routing: RoutingPolicy | None = None
+              ) -> Queue:
+        """The annotation queue for one annotator (registered on first use). Under team
+        security it is the connected user's own queue (``annotator`` may be left out)."""
+        name = self._member(annotator)
+        return Queue(self, name, stages=("annotate",), routing=routing)
+
+    def review_queue(self, reviewer: str | None = None) -> Queue:
         """The review queue: reviewers, leads and senior annotators; never their own work."""
-        self.annotators.ensure(reviewer)
-        return Queue(self, reviewer, stages=("review",))
+        return Queue(self, self._member(reviewer), stages=("review",))
 
-    def adjudication_queue(self, expert: str) -> Queue:
+    def adjudication_queue(self, expert: str | None = None) -> Queue:
         """The adjudication queue: items whose annotators found no majority (or whose
         consensus a reviewer rejected). For role ``lead`` or the ``expert`` qualification."""
-        self.annotators.ensure(expert)
-        return Queue(self, expert, stages=("adjudicate",))
+        return Queue(self, self._member(expert), stages=("adjudicate",))
 
     def consensus(self, method: Literal["majority", "dawid_skene"] = "majority", *,
                   agreement: Any = None, queue_tasks: bool = True) -> pd.DataFrame:
@@ -696,11 +763,10 @@ class Project:
         return run_consensus(self, method=method, agreement=agreement,
                              queue_tasks=queue_tasks)
 
-    def retraining_queue(self, annotator: str) -> Queue:
+    def retraining_queue(self, annotator: str | None = None) -> Queue:
         """An annotator's retraining tasks (their recent mistakes against consensus,
         queued by :meth:`calibrate`): ``claim()`` then ``acknowledge()``."""
-        self.annotators.ensure(annotator)
-        return Queue(self, annotator, stages=("retrain",))
+        return Queue(self, self._member(annotator), stages=("retrain",))
 
     def calibrate(self, *, threshold: float = 0.90, window: int = 200, min_items: int = 5,
                   retrain: bool = True) -> pd.DataFrame:
@@ -730,15 +796,18 @@ class Project:
             raise MissingExtra("panel", "dashboard", f"the dashboard ({e})") from None
         return show(self)
 
-    def annotate(self, annotator: str, **kw: Any) -> Any:
-        """The annotation widget bound to this project's queue (needs the widgets)."""
+    def annotate(self, annotator: str | None = None, **kw: Any) -> Any:
+        """The annotation widget bound to this project's queue (needs the widgets). Under
+        team security it works as the connected login role (``annotator`` may be left
+        out): open the project with your own role, e.g.
+        ``labelnb.open("postgresql://ana@db/labels", "pets").annotate()``."""
         try:
             from labelnb.widgets import annotate as _annotate
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
-        return _annotate(self, annotator, **kw)
+        return _annotate(self, self._member(annotator), **kw)
 
-    def review(self, reviewer: str, **kw: Any) -> Any:
+    def review(self, reviewer: str | None = None, **kw: Any) -> Any:
         """The review widget bound to this project's review queue (needs the widgets):
         approve, reject with feedback, or correct each annotation; never the reviewer's
         own work. ``mode="acknowledge"`` walks an annotator through their retraining
@@ -747,7 +816,7 @@ class Project:
             from labelnb.widgets.review import review as _review
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
-        return _review(self, reviewer, **kw)
+        return _review(self, self._member(reviewer), **kw)
 
     # --- difficulty and priority -----------------------------------------------------
     def set_difficulty(self, difficulty: Mapping[int, float], *, focus_label:
@@ -907,6 +976,11 @@ class Annotators:
         if bad:
             raise ValidationError(f"annotator {name!r}: unknown fields {sorted(bad)}; "
                                   f"known: {sorted(allowed)}")
+        if self.project.security is not None and "role" in fields:
+            # a role is a database privilege there: changed by an admin, audited
+            from labelnb.team.roles import set_role
+
+            set_role(self.project, name, fields["role"])
         cur = self.profile(name)
         merged: dict[str, Any] = dict(
             role=cur.role, skills=cur.skills, qualifications=cur.qualifications,

@@ -244,3 +244,12 @@ def test_opening_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     assert not path.exists()
     assert labelnb.projects(path) == []
     assert not path.exists()
+
+
+def test_texts_with_glob_characters_are_texts_and_path_globs_are_globs(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "g.db", "g", labelnb.Schema("choice", ["a", "b"]))
+    ids = p.add_items(["Why did my monthly price go up?", "is [this] ok*"])
+    assert p.items()["text"].tolist() == ["Why did my monthly price go up?", "is [this] ok*"]
+    assert len(ids) == 2
+    with pytest.raises(ItemNotFound, match="the glob matches no file"):
+        p.add_items([str(tmp_path / "photos" / "*.png")])  # looks like a path: a glob

@@ -12,6 +12,11 @@ Below ``threshold`` (default 0.90) an annotator is flagged (an audit event) and,
 mistake (``project.retraining_queue(name)``; ``claim()`` shows the item and the
 mistaken annotation, ``project.consensus()`` has the agreed label, and
 ``acknowledge()`` closes it).
+
+Gold questions (:mod:`labelnb.team.gold`) count here too: for a gold item the known
+answer is the truth, in place of consensus, and each annotator's gold record is
+reported beside (``gold_n``, ``gold_accuracy``). Under team security reading the
+answers is for admins, so calibration is an admin's job there.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from labelnb.types import Region
 if TYPE_CHECKING:
     from labelnb.project import Project
 
-COLUMNS = ["annotator", "n", "accuracy", "per_label", "flagged", "retraining_tasks"]
+COLUMNS = ["annotator", "n", "accuracy", "per_label", "flagged", "retraining_tasks", "gold_n",
+           "gold_accuracy"]
 
 
 def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
@@ -47,6 +53,10 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
     final = final[final["tier"].isin(["unanimous", "majority", "adjudicated"])]
     truth: dict[int, list[Region]] = dict(zip(final["item_id"].astype(int), final["regions"],
                                               strict=True))
+    from labelnb.team.gold import Gold
+
+    gold_truth = Gold(project).truth()
+    truth.update(gold_truth)  # a known answer beats any consensus
     anns = project.annotations(source="human")
     tasks = project.tasks()
     if anns.empty or not truth:
@@ -67,6 +77,7 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
             scored.append((r, agree(regs, gold, kind, ag), [g.label for g in gold]))
         n = len(scored)
         acc = sum(ok for _, ok, _ in scored) / n
+        on_gold = [ok for r, ok, _ in scored if int(r["item_id"]) in gold_truth]
         per: dict[str, list[bool]] = {}
         for _, ok, labels in scored:
             for lab in set(labels):
@@ -92,7 +103,10 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
                         created_at=now, attempts=0) for r in mistakes])
                     queued = len(mistakes)
         rows.append({"annotator": name, "n": n, "accuracy": round(acc, 4),
-                     "per_label": per_label, "flagged": flagged, "retraining_tasks": queued})
+                     "per_label": per_label, "flagged": flagged, "retraining_tasks": queued,
+                     "gold_n": len(on_gold),
+                     "gold_accuracy": (round(sum(on_gold) / len(on_gold), 4) if on_gold
+                                       else None)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

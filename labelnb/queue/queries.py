@@ -38,6 +38,7 @@ from labelnb.queue.tables import (
 from labelnb.queue.tables import (
     annotators,
     events,
+    gold_answers,
     items,
     leases,
     predictions,
@@ -49,6 +50,7 @@ from labelnb.queue.tables import (
 
 CHUNK = 500
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
+PARAM_RE = _PARAM  # the ``:name`` parameters of the SQL here (team security renders them too)
 
 
 class Raw(NamedTuple):
@@ -290,6 +292,7 @@ _TASK_NEW = ("tasks.id, tasks.item_id, tasks.stage, tasks.target_annotation_id, 
              "tasks.slot")
 _ITEM_COLS = ("items.media, items.uri, items.text, items.width, items.height, items.group_key, "
               "items.meta")
+ITEM_COLS = _ITEM_COLS
 _SET_LEASED = ("SET status = 'leased', assignee = :me, lease_token = :token, claimed_at = :now, "
                "lease_expires_at = :expires, attempts = tasks.attempts + 1")
 
@@ -805,3 +808,223 @@ def insert_event(conn: Connection, *, project_id: int | None, kind: str, actor: 
 def select_events(project_id: int) -> Select[Any]:
     return select(events).where(events.c.project_id == project_id).order_by(events.c.id)
 
+
+
+def select_audit(project_id: int, *, user: str | None = None, item_id: int | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 kind: str | None = None, limit: int | None = None) -> Select[Any]:
+    """The audit log of a project (and the database-wide team events, whose project is
+    NULL), filtered: ``user`` matches the actor or the database user; ``since`` /
+    ``until`` bound ``created_at`` (inclusive / exclusive); newest last."""
+    from sqlalchemy import or_
+
+    stmt = select(events).where(or_(events.c.project_id == project_id,
+                                    events.c.project_id.is_(None)))
+    if user is not None:
+        stmt = stmt.where(or_(events.c.actor == user, events.c.db_user == user))
+    if item_id is not None:
+        stmt = stmt.where(events.c.item_id == item_id)
+    if since is not None:
+        stmt = stmt.where(events.c.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(events.c.created_at < until)
+    if kind is not None:
+        stmt = stmt.where(events.c.kind == kind)
+    if limit is not None:
+        # the newest `limit` rows, still listed oldest first
+        newest = stmt.order_by(events.c.id.desc()).limit(limit).subquery("newest")
+        return select(newest).order_by(newest.c.id)
+    return stmt.order_by(events.c.id)
+
+
+# --- gold questions ----------------------------------------------------------------
+
+
+def insert_gold_answers(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(gold_answers), rows)
+
+
+def select_gold(project_id: int) -> Select[Any]:
+    return (select(gold_answers).where(gold_answers.c.project_id == project_id)
+            .order_by(gold_answers.c.id))
+
+
+def gold_item_ids(conn: Connection, project_id: int) -> set[int]:
+    return {int(i) for i in conn.execute(select(gold_answers.c.item_id).where(
+        gold_answers.c.project_id == project_id)).scalars()}
+
+
+def items_with_tasks(conn: Connection, item_ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for i in range(0, len(item_ids), CHUNK):
+        found.update(int(x) for x in conn.execute(select(tasks.c.item_id).where(
+            tasks.c.item_id.in_(list(item_ids[i:i + CHUNK]))).distinct()).scalars())
+    return found
+
+
+# A gold question is served by creating its task for this annotator, leased at once:
+# gold items have no tasks in the pool (nobody meets them outside the gold rate), and
+# each annotator meets each gold item at most once. The slot counts like an overlap
+# slot, so the task looks like any other.
+_CLAIM_GOLD = Prepared(
+    """INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
+                   assignee, lease_token, claimed_at, lease_expires_at, attempts, created_at)
+SELECT g.project_id, g.item_id, 'annotate',
+       (SELECT count(*) FROM tasks AS t2 WHERE t2.item_id = g.item_id
+        AND t2.stage = 'annotate') % :overlap,
+       'leased', 0.0, 0.0, CAST(:me AS VARCHAR), CAST(:token AS VARCHAR), :now, :expires, 1,
+       :now
+FROM gold_answers AS g WHERE g.project_id = :pid
+ AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.item_id = g.item_id
+                 AND t.stage = 'annotate' AND t.assignee = :me)
+ AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.item_id = g.item_id
+                 AND leases.annotator = :me AND leases.outcome = 'skipped')
+ORDER BY random() LIMIT 1
+RETURNING id, item_id, stage, target_annotation_id, author, slot, claimed_at,
+          lease_expires_at""", times=("now", "expires"))
+_GOLD_ITEM = Prepared(f"SELECT {_ITEM_COLS} FROM items WHERE items.id = :iid")
+
+
+def claim_gold(conn: Raw, *, project_id: int, annotator: str, token: str, now: datetime,
+               expires_at: datetime, overlap: int) -> Claimed | None:
+    """Lease a gold question this annotator has not met yet, or None (client-side
+    claim; the database-side one is in ``labelnb_claim``)."""
+    params = preconvert({"pid": project_id, "me": annotator, "token": token, "now": now,
+                         "expires": expires_at, "overlap": max(1, int(overlap)),
+                         "ttl_s": (expires_at - now).total_seconds()},
+                        conn.dialect, times=("now", "expires"))
+    r = _CLAIM_GOLD.run(conn, params).fetchone()
+    if r is None:
+        return None
+    tid, item_id, stage, target, author, slot, claimed_at, expires = r
+    media, uri, text_, width, height, group, meta = _GOLD_ITEM.run(conn, {"iid": item_id}
+                                                                   ).fetchone()
+    server = conn.dialect == "postgresql"  # SQLite gives the times back as text
+    return Claimed(tid, item_id, stage, target, author, slot, media, uri, text_, width, height,
+                   group, json.loads(meta) if isinstance(meta, str) else meta or {}, "open",
+                   None, None, claimed_at if server else None, expires if server else None)
+
+
+# --- team security: calls of the database's definer functions ----------------------
+# The functions themselves (and the grants, policies and triggers around them) are in
+# labelnb/team/sql.py; a member's queue calls them instead of writing tables.
+
+TEAM_INSTALLED = text("SELECT to_regprocedure('labelnb_team_info()') IS NOT NULL")
+TEAM_INFO = text("SELECT labelnb_team_info()")
+_TEAM_CLAIM = Prepared("SELECT * FROM labelnb_claim(:pid::bigint, :stage::text, :token::text)")
+_TEAM_PEEK = Prepared("SELECT * FROM labelnb_peek(:pid::bigint, :stage::text, :n::integer)")
+_TEAM_HEARTBEAT = Prepared("SELECT labelnb_heartbeat(:tid::bigint, :token::text)")
+_TEAM_RETURN = Prepared(
+    "SELECT labelnb_return(:tid::bigint, :token::text, :outcome::text, :reason::text)")
+_TEAM_SUBMIT = Prepared(
+    "SELECT labelnb_submit(:task_id::bigint, :token::text, :id::text, :regions::jsonb, "
+    ":created_at::timestamptz, :duration_s::double precision, :client_id::text, "
+    ":meta::jsonb, :model_version::text, :schema_version::integer)",
+    jsons=("regions", "meta"))
+_TEAM_ACK = Prepared("SELECT labelnb_acknowledge(:tid::bigint, :token::text)")
+_TEAM_REVIEW = Prepared(
+    "SELECT labelnb_review(:tid::bigint, :token::text, :decision::text, :feedback::text, "
+    ":cid::text, :regions::jsonb, :created_at::timestamptz, :duration_s::double precision, "
+    ":schema_version::integer)", jsons=("regions",))
+
+
+def team_info(conn: Connection) -> dict[str, Any] | None:
+    """What ``labelnb_team_info()`` says (version, prefix, user, role), or None when team
+    security is not installed in this schema (or this is not PostgreSQL)."""
+    if conn.dialect.name != "postgresql" or not conn.execute(TEAM_INSTALLED).scalar():
+        return None
+    return dict(conn.execute(TEAM_INFO).scalar_one())
+
+
+def team_claim(conn: Raw, *, project_id: int, stage: str, token: str) -> Claimed | None:
+    r = _TEAM_CLAIM.run(conn, {"pid": project_id, "stage": stage, "token": token}).fetchone()
+    if r is None:
+        return None
+    return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
+
+
+def team_peek(conn: Connection, *, project_id: int, stage: str, n: int) -> list[int]:
+    rows = _TEAM_PEEK.run(conn, {"pid": project_id, "stage": stage, "n": n}).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def team_heartbeat(conn: Raw, *, task_id: int, token: str) -> datetime | None:
+    return _TEAM_HEARTBEAT.run(conn, {"tid": task_id, "token": token}).fetchone()[0]  # type: ignore[no-any-return]
+
+
+def team_return(conn: Raw, *, task_id: int, token: str, outcome: str,
+                reason: str | None) -> bool:
+    return bool(_TEAM_RETURN.run(conn, {"tid": task_id, "token": token, "outcome": outcome,
+                                        "reason": reason}).fetchone()[0])
+
+
+def team_submit(conn: Raw, row: dict[str, Any], *, token: str) -> bool:
+    """Submit through ``labelnb_submit``: the database sets author (the session user),
+    source, item, project, what it corrects and whether it is reviewed."""
+    return bool(_TEAM_SUBMIT.run(conn, {
+        "task_id": row["task_id"], "token": token, "id": row["id"], "regions": row["regions"],
+        "created_at": row["created_at"], "duration_s": row.get("duration_s"),
+        "client_id": row.get("client_id"), "meta": row.get("meta") or {},
+        "model_version": row.get("model_version"),
+        "schema_version": row["schema_version"]}).fetchone()[0])
+
+
+def team_acknowledge(conn: Raw, *, task_id: int, token: str) -> bool:
+    return bool(_TEAM_ACK.run(conn, {"tid": task_id, "token": token}).fetchone()[0])
+
+
+def team_review(conn: Raw, *, task_id: int, token: str, decision: str, feedback: str | None,
+                correction: dict[str, Any] | None) -> bool:
+    c = correction or {}
+    return bool(_TEAM_REVIEW.run(conn, {
+        "tid": task_id, "token": token, "decision": decision, "feedback": feedback,
+        "cid": c.get("id"), "regions": c.get("regions"), "created_at": c.get("created_at"),
+        "duration_s": c.get("duration_s"), "schema_version": c.get("schema_version")}
+    ).fetchone()[0])
+
+
+def team_add(conn: Connection, *, project_id: int, name: str, role: str,
+             verifier: str | None) -> str:
+    """``'created'`` (a new login role) or ``'existing'`` (added to this project)."""
+    return str(conn.execute(text("SELECT labelnb_team_add(:pid, :name, :role, :verifier)"),
+                            {"pid": project_id, "name": name, "role": role,
+                             "verifier": verifier}).scalar_one())
+
+
+def team_set_role(conn: Connection, *, project_id: int, name: str, role: str) -> None:
+    conn.execute(text("SELECT labelnb_team_set_role(:pid, :name, :role)"),
+                 {"pid": project_id, "name": name, "role": role})
+
+
+def team_remove(conn: Connection, *, project_id: int, name: str) -> None:
+    conn.execute(text("SELECT labelnb_team_remove(:pid, :name)"),
+                 {"pid": project_id, "name": name})
+
+
+def maintenance_delete_annotation(conn: Connection, *, annotation_id: str, reason: str) -> None:
+    conn.execute(text("SELECT labelnb_maintenance_delete_annotation(:aid, :reason)"),
+                 {"aid": annotation_id, "reason": reason})
+
+
+def team_logins(conn: Connection, groups: Sequence[str]) -> dict[str, list[str]]:
+    """Login role → the team groups it is in (from the catalog)."""
+    rows = conn.execute(text(
+        "SELECT u.rolname, g.rolname FROM pg_auth_members AS m "
+        "JOIN pg_roles AS g ON g.oid = m.roleid JOIN pg_roles AS u ON u.oid = m.member "
+        "WHERE g.rolname = ANY(:groups) ORDER BY u.rolname, g.rolname"),
+        {"groups": list(groups)})
+    out: dict[str, list[str]] = {}
+    for user, group in rows:
+        out.setdefault(str(user), []).append(str(group))
+    return out
+
+
+INSTALLER = text(
+    "SELECT current_schema(), session_user::text, "
+    "(SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user), "
+    "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
+    "(SELECT tableowner::text FROM pg_tables WHERE schemaname = current_schema() "
+    " AND tablename = 'tasks'), "
+    "pg_has_role(current_user, (SELECT tableowner FROM pg_tables "
+    " WHERE schemaname = current_schema() AND tablename = 'tasks'), 'USAGE')")

@@ -10,11 +10,22 @@ heartbeated runs out after ``lease_ttl_s`` and goes back to the pool on the next
 claim; a submit with a stale or foreign token is refused with
 :class:`~labelnb.errors.LeaseExpired`. The same ``client_id`` submitted twice stores
 one annotation.
+
+Under team security (PostgreSQL, ``labelnb team init``), a queue opened by a team
+member does not write tables: claim, heartbeat, submit, skip, release, acknowledge and
+the review decisions call the database's ``SECURITY DEFINER`` functions
+(:mod:`labelnb.team.sql`), which take the annotator from the connection's login role
+and refuse what that role may not do; the refusal arrives as
+:class:`~labelnb.errors.PermissionDenied` with the database's error as its cause. The
+owner of the tables (and every SQLite or non-team database) keeps the direct path.
+Gold questions (:mod:`labelnb.team.gold`) are served at the project's ``gold_rate`` on
+either path.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -98,6 +109,22 @@ class Queue:
         self._claimed_mono = 0.0
         self._stmts: Any = None
         self._stmts_for: AnnotatorProfile | None = None
+        sec = project.security
+        self._definer = sec is not None and sec.definer
+        if sec is not None and self._definer:
+            if annotator != sec.user:
+                raise PermissionDenied(
+                    f"queue for {annotator!r}: this project is open as database user "
+                    f"{sec.user!r}, and under team security the database takes the annotator "
+                    f"from the login. Fix: labelnb.open() with {annotator!r}'s own role "
+                    f"(postgresql://{annotator}@host/db), or use queue({sec.user!r})"
+                )
+            if routing is not None:
+                raise ValidationError(
+                    f"queue for {annotator!r}: under team security the database routes "
+                    "tasks with the project's stored routing policy; a policy passed here "
+                    "cannot be enforced. Fix: project.configure(routing=...) as an admin"
+                )
         if "adjudicate" in self.stages:
             prof = self.profile
             if not (prof.role == "lead" or "expert" in prof.qualifications):
@@ -151,8 +178,15 @@ class Queue:
                 self.release()
             except LeaseExpired:
                 pass  # it ran out while held: it is back in the pool already
+        if self._definer:
+            return self._claim_definer()
         store = self.project.store
         token = secrets.token_hex(16)
+        rate = self.project.settings.get("gold_rate")
+        if rate and "annotate" in self.stages and random.random() < float(rate):
+            gold = self._claim_gold(token)
+            if gold is not None:
+                return gold
         stmts = self._claim_sql()
         for attempt in range(5):
             try:
@@ -181,6 +215,53 @@ class Queue:
         self._claimed_mono = time.monotonic()
         return self.current
 
+    def _take(self, c: q.Claimed, token: str, now: datetime, expires: datetime) -> Task:
+        if c.expires_at is not None:  # PostgreSQL: the server's clock is the lease's clock
+            now, expires = c.claimed_at or now, c.expires_at
+        item = Item(id=int(c.item_id), media=c.media, uri=c.uri, text=c.text, width=c.width,
+                    height=c.height, meta=dict(c.meta or {}), group=c.group_key)
+        self.current = Task(id=int(c.id), item=item, stage=c.stage, token=token,
+                            expires_at=expires, claimed_at=now, annotator=self.annotator,
+                            slot=int(c.slot), target_annotation_id=c.target_annotation_id,
+                            author=c.author)
+        self._claimed_mono = time.monotonic()
+        return self.current
+
+    def _claim_gold(self, token: str) -> Task | None:
+        """A gold question this annotator has not met (see :mod:`labelnb.team.gold`)."""
+        store = self.project.store
+        try:
+            with store.hot() as conn:
+                now = _now()
+                expires = now + self._ttl
+                c = q.claim_gold(conn, project_id=self.project.id, annotator=self.annotator,
+                                 token=token, now=now, expires_at=expires,
+                                 overlap=int(self.project.settings["overlap"]))
+        except store.integrity_errors:
+            return None  # this annotator took the same gold item in another session
+        return None if c is None else self._take(c, token, now, expires)
+
+    def _claim_definer(self) -> Task | None:
+        """Team security: ``labelnb_claim`` picks, leases and logs in the database."""
+        from labelnb.team.roles import refusals
+
+        store = self.project.store
+        token = secrets.token_hex(16)
+        now = _now()
+        for stage in self.stages:
+            for attempt in range(5):
+                try:
+                    with refusals(), store.hot() as conn:
+                        c = q.team_claim(conn, project_id=self.project.id, stage=stage,
+                                         token=token)
+                    break
+                except store.integrity_errors:
+                    if attempt == 4:  # the same item in another session (see claim())
+                        raise
+            if c is not None:
+                return self._take(c, token, now, now + self._ttl)
+        return None
+
     def peek(self, n: int = 1) -> list[int]:
         """The item ids this annotator would most likely be given next, best first.
 
@@ -188,6 +269,12 @@ class Queue:
         annotation session uses it to load the next image while the current one is
         worked on.
         """
+        if self._definer:
+            from labelnb.team.roles import refusals
+
+            with refusals(), self.project.store.read() as conn:
+                return q.team_peek(conn, project_id=self.project.id, stage=self.stages[0],
+                                   n=max(1, int(n)))
         stmts = self._claim_sql()
         if stmts.peek is None:
             return []
@@ -213,6 +300,18 @@ class Queue:
     def heartbeat(self, task: Task | None = None) -> datetime:
         """Extend the lease by the TTL; returns the new expiry."""
         t = self._require(task)
+        if self._definer:
+            from labelnb.team.roles import refusals
+
+            with refusals(), self.project.store.hot() as conn:
+                stored = q.team_heartbeat(conn, task_id=t.id, token=t.token)
+            if stored is None:
+                self._lost(t)
+            assert stored is not None
+            new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": stored})
+            if self.current is not None and self.current.id == t.id:
+                self.current = new
+            return stored
         with self.project.store.hot() as conn:
             now = _now()
             expires = now + self._ttl
@@ -230,9 +329,14 @@ class Queue:
     def _lost(self, t: Task) -> None:
         if self.current is not None and self.current.id == t.id:
             self.current = None
-        with self.project.store.read() as conn:
-            row = q.get_task(conn, t.id)
-        if row is None or int(row.project_id) != self.project.id:
+        # team security: the database already refused a task that does not exist or a
+        # lease of someone else; what is left is a lease that ran out (and the task may
+        # now be another member's, invisible to this one)
+        row = None
+        if not self._definer:
+            with self.project.store.read() as conn:
+                row = q.get_task(conn, t.id)
+        if not self._definer and (row is None or int(row.project_id) != self.project.id):
             raise TaskNotFound(
                 f"task {t.id}: there is no such task in project {self.project.name!r}; "
                 "use the Task that queue.claim() returned"
@@ -254,6 +358,16 @@ class Queue:
 
     def _return(self, task: Task | None, outcome: str, reason: str | None) -> None:
         t = self._require(task)
+        if self._definer:
+            from labelnb.team.roles import refusals
+
+            with refusals(), self.project.store.hot() as conn:
+                ok = q.team_return(conn, task_id=t.id, token=t.token, outcome=outcome,
+                                   reason=reason)
+            self._forget(t)
+            if not ok:
+                self._lost(t)
+            return
         with self.project.store.write() as conn:
             now = _now()
             # a skipped rework task is no longer reserved for its author: anyone may take it
@@ -295,14 +409,17 @@ class Queue:
             duration_s = round(time.monotonic() - self._claimed_mono, 3)
         ann = self._as_annotation(annotation, t, client_id, duration_s, now)
         project.validate(ann, item=t.item)
-        review = self._sample_review(ann.id)
         try:
-            # everything but the clock is converted before the writer lock is taken
-            row = q.preconvert(project._annotation_row(ann, now), project.store.dialect,
-                               jsons=("regions", "meta"), times=("created_at",))
-            with project.store.hot() as conn:
-                row["submitted_at"] = _now()  # under the writer lock: the expiry check is exact
-                ok = q.submit_annotation(conn, row, token=t.token, review=review)
+            if self._definer:
+                ok = self._submit_definer(ann, t, now)
+            else:
+                review = self._sample_review(ann.id)
+                # everything but the clock is converted before the writer lock is taken
+                row = q.preconvert(project._annotation_row(ann, now), project.store.dialect,
+                                   jsons=("regions", "meta"), times=("created_at",))
+                with project.store.hot() as conn:
+                    row["submitted_at"] = _now()  # under the writer lock: the expiry check
+                    ok = q.submit_annotation(conn, row, token=t.token, review=review)
         except project.store.integrity_errors as e:
             ok = False
             if client_id is None:
@@ -318,6 +435,15 @@ class Queue:
             return str(existing)
         self._forget(t)
         return ann.id
+
+    def _submit_definer(self, ann: Annotation, t: Task, now: datetime) -> bool:
+        """Team security: ``labelnb_submit`` finishes the lease and stores the annotation
+        with the login role as its author; it also decides the review sample."""
+        from labelnb.team.roles import refusals
+
+        row = self.project._annotation_row(ann, now)
+        with refusals(), self.project.store.hot() as conn:
+            return q.team_submit(conn, row, token=t.token)
 
     def _by_client_id(self, client_id: str, t: Task | None) -> str | None:
         """The id of this annotator's stored annotation with ``client_id`` (of task
@@ -392,6 +518,15 @@ class Queue:
         t = self._require(task)
         if t.stage != "retrain":
             raise ValidationError(f"task {t.id} is a {t.stage!r} task, not a retraining task")
+        if self._definer:
+            from labelnb.team.roles import refusals
+
+            with refusals(), self.project.store.hot() as conn:
+                ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
+            if not ok:
+                self._lost(t)
+            self._forget(t)
+            return
         with self.project.store.write() as conn:
             now = _now()
             lease = q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
@@ -429,7 +564,7 @@ class Queue:
         t = self._require(task)
         if t.stage != "review" or not t.target_annotation_id:
             raise ValidationError(f"task {t.id} is a {t.stage!r} task, not a review task")
-        if t.author == self.annotator:
+        if t.author == self.annotator and not self._definer:  # the database refuses it there
             raise PermissionDenied(f"task {t.id}: {self.annotator!r} cannot review their own "
                                    "annotation")
         project = self.project
@@ -442,6 +577,17 @@ class Queue:
                                     corrects=t.target_annotation_id,
                                     duration_s=round(time.monotonic() - self._claimed_mono, 3))
             project.validate(correction, item=t.item)
+        if self._definer:
+            from labelnb.team.roles import refusals
+
+            row = project._annotation_row(correction, now) if correction is not None else None
+            with refusals(), project.store.hot() as conn:
+                ok = q.team_review(conn, task_id=t.id, token=t.token, decision=decision,
+                                   feedback=feedback, correction=row)
+            if not ok:
+                self._lost(t)
+            self._forget(t)
+            return correction.id if correction else None
         with project.store.write() as conn:
             lease = q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
                                   now=now)

@@ -2,7 +2,12 @@
 
 A plain path (``"labels.db"``) or ``sqlite:///...`` URL opens a SQLite file in WAL
 mode with a busy timeout and foreign keys on. A ``postgresql://`` URL opens
-PostgreSQL through psycopg 3 (``pip install 'labelnb[postgres]'``).
+PostgreSQL through psycopg 3 (``pip install 'labelnb[postgres]'``); leave the password
+out of it and libpq finds it in ``PG*`` variables, ``~/.pgpass`` or ``pg_service.conf``.
+
+A password given in a URL stays inside the engine: ``store.url``, ``repr(store)`` and
+every error message show the URL without it. A new SQLite file is created with mode
+0600 (its owner only); SQLite gives its ``-wal`` and ``-shm`` files the same mode.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+)
 from sqlalchemy.pool import NullPool
 
 from labelnb.errors import (
@@ -25,6 +36,7 @@ from labelnb.errors import (
     DatabaseTooNew,
     DatabaseUnreachable,
     MissingExtra,
+    PermissionDenied,
     StoreError,
 )
 from labelnb.queue.queries import Raw
@@ -46,10 +58,10 @@ def normalize_url(url_or_path: str | os.PathLike[str]) -> str:
 
 
 def _safe(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    """The URL as it may be shown: never with its password (see labelnb.team.credentials)."""
+    from labelnb.team.credentials import safe_url
+
+    return safe_url(url)
 
 
 class Store:
@@ -60,10 +72,10 @@ class Store:
         self.url = normalize_url(url_or_path)
         try:
             parsed = make_url(self.url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise StoreError(
-                f"database URL {url_or_path!r} is not a valid URL; give a file path or "
-                "'postgresql://host/dbname'"
+                f"database URL {_safe(os.fspath(url_or_path))!r} is not a valid URL; give a "
+                "file path or 'postgresql://host/dbname'"
             ) from None
         self.dialect = parsed.get_backend_name()
         self._hot_local = threading.local()
@@ -84,11 +96,25 @@ class Store:
                 f"database {_safe(self.url)}: labelnb supports SQLite files and PostgreSQL; "
                 "give a path or a postgresql:// URL"
             )
+        # the password (if the URL had one) stays inside the engine; what labelnb keeps
+        # and shows is the URL without it
+        self.url = _safe(self.url)
         self._check_reachable()
         if migrate:
             from labelnb.queue.migrate import ensure_current
 
-            ensure_current(self)
+            try:
+                ensure_current(self)
+            except DBAPIError as e:
+                if getattr(e.orig, "sqlstate", None) != "42501":
+                    raise
+                msg = str(e.orig).strip().splitlines()[0]
+                raise PermissionDenied(
+                    f"database {_safe(self.url)}: the database user may not read or migrate "
+                    f"the labelnb tables ({msg}). Fix: a team member is added by a lead "
+                    "(labelnb team add NAME); after a labelnb upgrade the owner of the tables "
+                    "runs 'labelnb migrate', then 'labelnb team init' again"
+                ) from None
 
     # --- engines -------------------------------------------------------------------
     def _sqlite_engine(self, path: str, pool: bool) -> Engine:
@@ -110,6 +136,13 @@ class Store:
                         f"{head[:16]!r}); point labelnb at a new path or restore the file "
                         "from a backup"
                     )
+        if path and path != ":memory:" and not Path(path).exists():
+            # a single-user file: readable and writable by its owner only (0600); SQLite
+            # gives its -wal and -shm files the same mode
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process created it first
         engine = create_engine(
             self.url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -140,8 +173,14 @@ class Store:
             with self.engine.connect() as c:
                 if self.dialect == "sqlite":
                     c.exec_driver_sql("PRAGMA schema_version").scalar()
-                else:
-                    c.exec_driver_sql("SELECT 1").scalar()
+                elif c.exec_driver_sql("SELECT current_schema()").scalar() is None:
+                    user = c.exec_driver_sql("SELECT session_user").scalar()
+                    raise PermissionDenied(
+                        f"database {_safe(self.url)}: no schema on the search_path exists or "
+                        f"may be used by database user {user!r}. Fix: check the schema name "
+                        "(options=-csearch_path=...); a team member is added by a lead "
+                        f"(labelnb team add {user})"
+                    )
         except OperationalError as e:
             msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
             if self.dialect == "sqlite":

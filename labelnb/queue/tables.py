@@ -2,8 +2,10 @@
 
 Append-only tables: ``annotations`` (a correction is a new row whose ``corrects``
 points at the old one), ``leases`` (every claim ever made), ``reviews``,
-``predictions`` and ``events`` (the audit log). ``tasks`` is the only table whose
-rows change state (open → leased → done).
+``predictions`` and ``events`` (the audit log; on PostgreSQL with team security a
+trigger refuses any UPDATE or DELETE of it). ``gold_answers`` holds the known answers
+of gold questions. ``tasks`` is the only table whose rows change state (open → leased
+→ done).
 
 Any change here needs an Alembic revision in ``labelnb/queue/migrations/versions``;
 ``tests/queue/test_migrations.py`` checks that ``create_all`` and ``upgrade head``
@@ -97,6 +99,9 @@ annotators = Table(
     Column("updated_at", Time, nullable=False),
     UniqueConstraint("project_id", "name", name="uq_annotators_project_name"),
 )
+# the team's best accuracy (routing's bar for hard tasks), read on every claim under team
+# security: an index walk, not a scan of the team
+Index("ix_annotators_accuracy", annotators.c.project_id, annotators.c.accuracy)
 
 tasks = Table(
     "tasks", metadata,
@@ -216,5 +221,21 @@ events = Table(
     Column("task_id", Id),
     Column("payload", Json, nullable=False),
     Column("created_at", Time, nullable=False),
+    # who was connected: PostgreSQL's session_user, stamped by a trigger under team
+    # security (labelnb.team), whatever the client sent; NULL on SQLite
+    Column("db_user", String(200)),
 )
 Index("ix_events_project", events.c.project_id, events.c.kind)
+
+# Known answers of gold questions (labelnb.team.gold). Under team security only admins
+# may read this table; the items themselves are ordinary items, with no marker.
+gold_answers = Table(
+    "gold_answers", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Id, ForeignKey("items.id"), nullable=False),
+    Column("regions", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("created_by", String(200)),
+    UniqueConstraint("project_id", "item_id", name="uq_gold_answers_project_item"),
+)

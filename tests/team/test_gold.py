@@ -1,0 +1,90 @@
+"""Gold questions on either path (SQLite, PostgreSQL without team security): served at
+the project's gold rate, once per annotator, looking like any task; scored against
+their answers; fed to calibration."""
+
+from __future__ import annotations
+
+import pytest
+
+import labelnb
+from labelnb.errors import ValidationError
+from labelnb.types import Choice
+
+
+def _project(db_url: str, **kw: object) -> labelnb.Project:
+    p = labelnb.Project.create(db_url, "g", labelnb.Schema("choice", ["cat", "dog"]), **kw)
+    p.add_items(["r1", "r2"], media="text")
+    return p
+
+
+def test_gold_served_once_per_annotator_and_scored(db_url: str) -> None:
+    p = _project(db_url, overlap=2)
+    gold = p.gold.add(["g1", "g2"], [Choice("cat"), [Choice("dog")]], by="lead")
+    assert len(p.gold) == 2
+    assert list(p.gold.answers()["labels"]) == [["cat"], ["dog"]]
+    p.configure(gold_rate=1.0)
+    qa = p.queue("ana")
+    served = []
+    for label in ("cat", "cat"):
+        t = qa.claim()
+        assert t is not None and t.item.id in gold and t.stage == "annotate"
+        assert t.slot == 0 and t.author is None and t.target_annotation_id is None
+        served.append(t.item.id)
+        qa.submit(Choice(label))
+    assert sorted(served) == sorted(gold)
+    t = qa.claim()  # gold used up for ana: regular work
+    assert t is not None and t.item.id not in gold
+    qa.release()
+    qb = p.queue("bob")
+    tb = qb.claim()
+    assert tb is not None and tb.item.id in gold
+    qb.skip()  # a skipped gold item is not offered to bob again
+    tb2 = qb.claim()
+    assert tb2 is not None and tb2.item.id in gold and tb2.item.id != tb.item.id
+    qb.submit(Choice("dog" if tb2.item.id == gold[1] else "cat"))
+    score = p.gold.score().set_index("annotator")
+    assert score.loc["ana", "n"] == 2 and score.loc["ana", "correct"] == 1
+    assert score.loc["ana", "per_label"] == {"cat": 1.0, "dog": 0.0}
+    assert score.loc["bob", "accuracy"] == 1.0
+    cal = p.calibrate(min_items=1, retrain=False).set_index("annotator")
+    assert cal.loc["ana", "gold_n"] == 2 and cal.loc["ana", "gold_accuracy"] == 0.5
+    assert cal.loc["bob", "gold_accuracy"] == 1.0
+    assert p.annotators.profile("ana").accuracy == 0.5
+    assert "gold_added" in set(p.events()["kind"])
+    p.close()
+
+
+def test_gold_not_served_at_rate_zero(db_url: str) -> None:
+    p = _project(db_url)
+    (g,) = p.gold.add(["g1"], [Choice("cat")])
+    q = p.queue("ana")
+    seen = []
+    while (t := q.claim()) is not None:
+        seen.append(t.item.id)
+        q.submit(Choice("cat"))
+    assert g not in seen and len(seen) == 2
+    p.close()
+
+
+def test_gold_add_checks(db_url: str) -> None:
+    p = _project(db_url)
+    with pytest.raises(ValidationError, match="already in project"):
+        p.gold.add(["r1"], [Choice("cat")])
+    with pytest.raises(ValidationError, match="one answer per item"):
+        p.gold.add(["g1", "g2"], [Choice("cat")])
+    with pytest.raises(ValidationError, match="gold answer #0"):
+        p.gold.add(["g1"], [Choice("bird")])
+    assert len(p.gold) == 0 and len(p.items()) == 2  # all or nothing
+    with pytest.raises(ValidationError, match="gold_rate"):
+        p.configure(gold_rate=1.5)
+    with pytest.raises(ValidationError, match="hide_predictions"):
+        p.configure(hide_predictions="yes")
+    p.close()
+
+
+def test_events_db_user_without_team_security(db_url: str) -> None:
+    p = _project(db_url)
+    assert "db_user" in p.events().columns
+    assert p.events()["db_user"].isna().all()  # stamped only under team security
+    assert p.security is None
+    p.close()
