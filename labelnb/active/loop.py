@@ -374,7 +374,7 @@ class ActiveLoop:
     def evaluate(self) -> tuple[float, int]:
         """Accuracy (or ``metric``) of the current model on the evaluation set, and how
         many of its items carry a label. Machine-made labels there raise
-        (:class:`~labelnb.active.guard.CircularValidationError`) unless
+        (:class:`~labelnb.errors.CircularValidationError`) unless
         ``allow_machine_eval``."""
         if not self._started():
             self._start()
