@@ -33,7 +33,7 @@ from labelnb.active.guard import (
     evaluation_items,
     mark_evaluation,
 )
-from labelnb.active.loop import ActiveLoop, RetrainJob, selections
+from labelnb.active.loop import ActiveLoop, RetrainJob, jobs_dispatcher, selections
 from labelnb.active.strategies import (
     MIN_BATCH_SIZE,
     Batch,
@@ -62,7 +62,7 @@ __all__ = [
     "ActiveLoop", "CallableAdapter", "CircularValidationError", "LabelStudioMLBackend",
     "ModelAdapter", "Predictions", "RetrainJob", "SklearnAdapter", "TorchAdapter",
     "as_adapter", "check_evaluation_set", "check_human_only", "evaluation_items",
-    "mark_evaluation", "selections",
+    "jobs_dispatcher", "mark_evaluation", "selections",
     "MIN_BATCH_SIZE", "Batch", "DiversitySampling", "RandomSampling", "SmallBatchWarning",
     "Strategy", "UncertaintyDiversitySampling", "UncertaintySampling", "default_strategy",
     "detection_uncertainty", "document_uncertainty", "entropy", "k_center_greedy",

@@ -117,6 +117,51 @@ class RetrainJob:
     project: str
 
 
+def jobs_dispatcher(backend: str = "local", *, config: dict[str, Any] | None = None,
+                    holdout: float = 0.2, timeout: float | None = None
+                    ) -> Callable[[RetrainJob], Any]:
+    """A ``dispatcher`` that retrains through :func:`labelnb.jobs.submit` (``"retrain"``):
+    in this process (``backend="local"``) or on Modal (``"modal"``, the app in
+    ``gpu_jobs/retrain.py``), with the same function body either way. Text inputs get
+    TF-IDF features, arrays are used as they are; a logistic regression is fitted on
+    all but a ``holdout`` share of the labels, scored on that share, and the fitted
+    model comes back. The job's metrics are kept in ``dispatcher.last_metrics``.
+
+    >>> import numpy as np
+    >>> d = jobs_dispatcher("local")
+    >>> X = np.r_[np.zeros((10, 2)), np.ones((10, 2))]
+    >>> job = RetrainJob(X, ["a"] * 10 + ["b"] * 10, list(range(20)), 1, "v1", "p")
+    >>> d(job).predict([[0.0, 0.0], [1.0, 1.0]]).tolist(), d.last_metrics["n_val"]
+    (['a', 'b'], 4)
+    """
+    import pickle
+
+    from labelnb.jobs import submit
+
+    def dispatch(job: RetrainJob) -> Any:
+        n = len(job.targets)
+        order = np.random.default_rng(job.cycle).permutation(n)
+        cut = max(1, int(round(n * (1 - holdout)))) if n > 1 else n
+        tr, va = order[:cut], order[cut:] if cut < n else order[:1]
+        inputs = job.inputs
+        texts = isinstance(inputs, list) and all(isinstance(x, str) for x in inputs)
+        key = "texts" if texts else "features"
+        rows = inputs if texts else np.asarray(inputs, dtype=np.float64).tolist()
+
+        def part(ix: npt.NDArray[np.int64]) -> dict[str, Any]:
+            return {key: [rows[i] for i in ix], "labels": [job.targets[i] for i in ix]}
+
+        handle = submit("retrain", {"train": part(tr), "val": part(va),
+                                    "config": dict(config or {})},
+                        backend=backend)  # type: ignore[arg-type]
+        out = handle.result(timeout=timeout)
+        dispatch.last_metrics = out["metrics"]  # type: ignore[attr-defined]
+        return pickle.loads(out["weights"])
+
+    dispatch.last_metrics = {}  # type: ignore[attr-defined]
+    return dispatch
+
+
 def _take(seq: Any, idx: npt.NDArray[np.int64]) -> Any:
     """Rows ``idx`` of an array, DataFrame or list (a list for lists)."""
     if isinstance(seq, np.ndarray):

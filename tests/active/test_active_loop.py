@@ -249,3 +249,21 @@ def test_loop_input_errors(tmp_path: Path) -> None:
     ok = ActiveLoop(p, LogisticRegression(), items, inputs=X_ALL[pool], batch_size=200,
                     strategy=UncertaintySampling())
     assert "250 pool items" in repr(ok)
+
+
+def test_retraining_through_labelnb_jobs(tmp_path: Path) -> None:
+    from labelnb.active import jobs_dispatcher
+
+    p, pool, _, _ = _setup(tmp_path, n_pool=500, n_eval=0)
+    start = LogisticRegression(max_iter=1000).fit(X_ALL[:50], Y_ALL[:50].astype(str))
+    dispatch = jobs_dispatcher("local", config={"C": 1.0, "max_iter": 2000})
+    loop = ActiveLoop(p, start, [_item(int(i)) for i in pool], inputs=X_ALL[pool],
+                      batch_size=200, retrain_every=200, dispatcher=dispatch,
+                      model_version="lr")
+    loop.step()
+    annotate_all(p)
+    loop.step()  # 200 labels: retrained by the retrain job's body
+    assert loop.history_["retrained"].tolist() == [False, True]
+    assert dispatch.last_metrics["n_train"] + dispatch.last_metrics["n_val"] == 200  # type: ignore[attr-defined]
+    assert dispatch.last_metrics["accuracy"] > 0.5  # type: ignore[attr-defined]
+    assert loop.model_.fitted
