@@ -48,9 +48,26 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed browser test leaves a screenshot of each page it opened:
+    screenshots/FAILED_<test>_<n>.png (kept as a test artifact, ignored by git)."""
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    if rep.when != "call" or not rep.failed:
+        return
+    for n, page in enumerate(getattr(item, "_lnb_pages", [])):
+        try:
+            page.screenshot(path=str(SCREENSHOTS / f"FAILED_{item.name}_{n}.png"),
+                            full_page=True)
+        except Exception:  # noqa: BLE001 - a closed page must not hide the real failure
+            pass
+
+
 @pytest.fixture
-def open_notebook(browser: Any, lab: Lab) -> Iterator[Any]:
+def open_notebook(request: pytest.FixtureRequest, browser: Any, lab: Lab) -> Iterator[Any]:
     pages: list[Any] = []
+    request.node._lnb_pages = pages
 
     def _open(name: str, cells: list[str]) -> NotebookPage:
         return _open_notebook(browser, lab, name, cells, pages)
