@@ -10,13 +10,23 @@ From a shell::
     labelnb dashboard labels.db --name pets --port 5006
 
 The numbers are plain DataFrames in :mod:`labelnb.dashboard.data` (testable without
-Panel). Panel and HoloViews come with ``pip install 'labelnb[dashboard]'``; without
-them :func:`build` raises :class:`~labelnb.errors.MissingExtra`. The dashboard only
-reads: it never queues tasks or changes annotator profiles.
+Panel); agreement on boxes, polygons, masks and spans counts the geometry, as
+``project.consensus()`` does. Panel and HoloViews come with
+``pip install 'labelnb[dashboard]'``; without them :func:`build` raises
+:class:`~labelnb.errors.MissingExtra`. The dashboard only reads: it never queues
+tasks or changes annotator profiles.
+
+Loading fast (``benchmarks/dashboard_load.py``): the numbers of a project are computed
+once per change and shared by the sessions (:func:`~labelnb.dashboard.data.cached_summary`;
+:func:`serve` computes them as it starts); a served page is sent at once and filled
+when the browser has loaded it, the data being read meanwhile; and each tab's charts
+are drawn when the tab is first shown.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,23 +67,42 @@ def show(project: Project, **kw: Any) -> Any:
     return build(project, **kw)
 
 
+def _prewarm(db: str, name: str | None) -> None:
+    """Compute the dashboard's numbers once as the server starts, so the first session
+    finds them cached (sessions recompute only when the project changed since)."""
+    import labelnb
+    from labelnb.dashboard.data import cached_summary
+
+    try:
+        project = labelnb.open(db, name)
+        try:
+            cached_summary(project)
+        finally:
+            project.close()
+    except Exception:  # the session computes them itself; never kill the server
+        logging.getLogger("labelnb").exception("labelnb dashboard: prewarming failed")
+
+
 def serve(db: str, name: str | None = None, *, port: int = 0, show: bool = True,
           threaded: bool = False, address: str | None = None,
           refresh_s: float | None = DEFAULT_REFRESH_S) -> Any:
     """Serve the dashboard of the project in ``db`` with Panel's server (one project
     handle per browser session). ``port=0`` picks a free port. Returns the server
     (a thread when ``threaded``; otherwise it blocks until interrupted)."""
-    from labelnb.dashboard.app import require
+    from labelnb.dashboard.app import require, served_layout
 
     pn, _ = require()
     import labelnb
 
     labelnb.open(db, name).close()  # fail now (not in the first session) on a bad db/name
+    threading.Thread(target=_prewarm, args=(db, name), name="labelnb-dashboard-prewarm",
+                     daemon=True).start()
 
     def app() -> Any:
         project = labelnb.open(db, name)
         pn.state.on_session_destroyed(lambda _ctx: project.close())
-        return build(project, refresh_s=refresh_s)
+        # the page (and its JavaScript) goes out at once; the data is read meanwhile
+        return served_layout(project, refresh_s=refresh_s)
 
     kw: dict[str, Any] = {"address": address} if address else {}
     return pn.serve({"dashboard": app}, port=port, show=show, threaded=threaded,

@@ -1,5 +1,9 @@
 """The Panel app: :class:`Dashboard` lays out what :mod:`labelnb.dashboard.data`
-computes, with HoloViews (Bokeh) plots, and refreshes itself from the project.
+computes in three tabs, with HoloViews plots (rendered to Bokeh figures by
+:func:`render`, each tab when first shown), and refreshes itself from the project.
+:func:`served_layout` is what a served session returns: the page at once, filled
+when the browser has loaded it. :func:`item_view` draws one item of the disagreement
+browser.
 
 Panel and HoloViews are imported inside the functions here (the ``dashboard``
 extra); a missing one raises :class:`~labelnb.errors.MissingExtra`.
@@ -9,13 +13,14 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from labelnb.dashboard import data as dd
-from labelnb.dashboard.render import annotator_rows, highlight_spans, text_block
+from labelnb.dashboard.render import annotator_rows, css_color, highlight_spans, text_block
 from labelnb.errors import LabelnbError, MissingExtra
 from labelnb.schema import PALETTE
 from labelnb.types import Box, Choice, Mask, Polygon, Region, Span
@@ -26,6 +31,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("labelnb")
 DEFAULT_REFRESH_S = 10.0
 _MAX_IMAGE_SIDE = 640
+#: plain canvas, not WebGL (HoloViews' default): for charts this small WebGL only adds
+#: the cost of starting it, which is large where the GPU is emulated (headless, VMs)
+_CANVAS = {"backend_opts": {"plot.output_backend": "canvas"}}
+#: toolbar of the static charts: hover plus save (each Bokeh tool is a model the
+#: browser builds); pan/zoom only on the time axes
+_STATIC = {"default_tools": ["save"], **_CANVAS}
+_ZOOM = {"default_tools": ["xpan", "xwheel_zoom", "reset", "save"], **_CANVAS}
 
 
 def require() -> tuple[Any, Any]:
@@ -44,6 +56,19 @@ def require() -> tuple[Any, Any]:
     return pn, hv
 
 
+_RENDER_LOCK = threading.Lock()
+
+
+def render(element: Any) -> Any:
+    """The Bokeh figure HoloViews draws for ``element``. The dashboard builds its charts
+    as figures up front (in the worker thread of a served session, while the browser
+    loads the page's JavaScript) instead of leaving the HoloViews rendering to the
+    moment the page is filled. One render at a time: HoloViews' renderer is shared."""
+    _, hv = require()
+    with _RENDER_LOCK:
+        return hv.render(element, backend="bokeh")
+
+
 def _fmt(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
@@ -55,8 +80,13 @@ def _fmt(v: Any, digits: int = 3) -> str:
 class Dashboard:
     """The team-lead dashboard of one project.
 
-    ``layout`` is the Panel object; :meth:`refresh` re-reads the project (it runs
-    every ``refresh_s`` seconds once displayed; ``None`` turns that off)."""
+    ``layout`` is the Panel object: a header over three tabs, *Overview* (queue,
+    throughput, the annotator table, accuracy over time), *Agreement* (pairwise kappa,
+    per-class agreement, the confusion matrix of two annotators) and *Disagreements*
+    (the browser). A tab's charts are drawn when it is first shown (:meth:`draw`), so a
+    page shows its first tab without waiting for the others. :meth:`refresh` re-reads
+    the project (it runs every ``refresh_s`` seconds once displayed; ``None`` turns
+    that off)."""
 
     def __init__(self, project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
                  top_n: int = 20) -> None:
@@ -71,35 +101,47 @@ class Dashboard:
         self.colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
         self.header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width")
         self.tasks = pn.pane.DataFrame(s.frames.tasks, sizing_mode="stretch_width")
-        self.queue_plot = pn.pane.HoloViews(self._queue_plot(), sizing_mode="stretch_width")
-        self.throughput = pn.pane.HoloViews(self._throughput_plot(),
-                                            sizing_mode="stretch_width")
         self.annotators = pn.pane.DataFrame(self._annotator_display(), index=False,
                                             sizing_mode="stretch_width",
                                             css_classes=["lnb-annotators"])
-        self.kappa = pn.pane.HoloViews(self._kappa_plot())
-        self.per_class = pn.pane.HoloViews(self._per_class_plot())
+        # the charts are drawn (rendered to Bokeh figures) per tab, when first shown
+        self.queue_plot = pn.pane.Bokeh(None, sizing_mode="stretch_width")
+        self.throughput = pn.pane.Bokeh(None, sizing_mode="stretch_width")
+        self.accuracy = pn.pane.Bokeh(None, sizing_mode="stretch_width")
+        self.kappa = pn.pane.Bokeh(None)
+        self.per_class = pn.pane.Bokeh(None)
+        self.confusion = pn.pane.Bokeh(None)
         a0 = names[0] if names else None
         b0 = names[1] if len(names) > 1 else a0
         self.pick_a = pn.widgets.Select(label="annotator (rows)", options=names, value=a0)
         self.pick_b = pn.widgets.Select(label="annotator (columns)", options=names, value=b0)
-        self.confusion = pn.pane.HoloViews(self._confusion_plot())
         self.pick_a.param.watch(self._on_pick, "value")
         self.pick_b.param.watch(self._on_pick, "value")
-        self.accuracy = pn.pane.HoloViews(self._accuracy_plot(), sizing_mode="stretch_width")
         self.disagree_table = pn.pane.DataFrame(self._disagreement_display(), index=False,
                                                 sizing_mode="stretch_width")
         self.pick_item = pn.widgets.Select(label="item", options=self._item_options())
-        self.item_view = pn.Column(self._item_view(self.pick_item.value),
-                                   sizing_mode="stretch_width")
+        self.item_view = pn.Column(sizing_mode="stretch_width")
         self.pick_item.param.watch(self._on_item, "value")
+        self._drawn: set[str] = set()
         self.layout = self._layout()
+        self.tabs.param.watch(self._on_tab, "active")
+        self.draw()
         self._callback: Any = None
         if refresh_s:
-            self._callback = pn.state.add_periodic_callback(
-                self.refresh, period=int(refresh_s * 1000))
+            self.start(refresh_s)
+
+    def start(self, refresh_s: float) -> None:
+        """Re-read the project every ``refresh_s`` seconds (in the Panel session or
+        notebook that is current when this is called)."""
+        self.stop()
+        self.refresh_s = refresh_s
+        self._callback = self._pn.state.add_periodic_callback(
+            self.refresh, period=int(refresh_s * 1000))
 
     # --- layout ----------------------------------------------------------------------
+    #: the tabs, in order; only the shown one is drawn (``pn.Tabs(dynamic=True)``)
+    TABS = ("Overview", "Agreement", "Disagreements")
+
     def _layout(self) -> Any:
         pn = self._pn
 
@@ -107,22 +149,61 @@ class Dashboard:
             return pn.Column(pn.pane.HTML(f"<h3>{html.escape(title)}</h3>"), *objs,
                              sizing_mode="stretch_width")
 
-        return pn.Column(
-            self.header,
+        overview = pn.Column(
             pn.Row(section("Queue", self.tasks, self.queue_plot),
                    section("Throughput (human annotations per hour, UTC)", self.throughput),
                    sizing_mode="stretch_width"),
             section("Annotators", self.annotators),
-            pn.Row(section("Pairwise Cohen's kappa", self.kappa),
-                   section("Per-class agreement (share of items all annotators agree on)",
-                           self.per_class),
-                   section("Confusion between two annotators",
-                           pn.Row(self.pick_a, self.pick_b), self.confusion)),
             section("Accuracy over time (rolling, against consensus)", self.accuracy),
-            section("Disagreements (lowest agreement first)", self.disagree_table,
-                    self.pick_item, self.item_view),
-            sizing_mode="stretch_width", css_classes=["labelnb-dashboard"],
-        )
+            sizing_mode="stretch_width")
+        agreement = pn.Row(
+            section("Pairwise Cohen's kappa", self.kappa),
+            section("Per-class agreement (share of items all annotators agree on)",
+                    self.per_class),
+            section("Confusion between two annotators", pn.Row(self.pick_a, self.pick_b),
+                    self.confusion),
+            sizing_mode="stretch_width")
+        disagreements = section("Disagreements (lowest agreement first)",
+                                self.disagree_table, self.pick_item, self.item_view)
+        self.tabs = pn.Tabs(*zip(self.TABS, (overview, agreement, disagreements),
+                                 strict=True),
+                            dynamic=True, sizing_mode="stretch_width")
+        return pn.Column(self.header, self.tabs, sizing_mode="stretch_width",
+                         css_classes=["labelnb-dashboard"])
+
+    def draw(self, tab: str | None = None) -> None:
+        """Draw the charts of ``tab`` (default: the one shown) from the current numbers,
+        unless already drawn. Each tab is drawn when first shown, and again after a
+        refresh changed the numbers."""
+        tab = tab or self.TABS[self.tabs.active]
+        if tab in self._drawn:
+            return
+        s = self.summary
+        if tab == "Overview":
+            self.tasks.object = s.frames.tasks
+            self.annotators.object = self._annotator_display()
+            self.queue_plot.object = render(self._queue_plot())
+            self.throughput.object = render(self._throughput_plot())
+            self.accuracy.object = render(self._accuracy_plot())
+        elif tab == "Agreement":
+            names = list(s.kappa.index)
+            for w, fallback in ((self.pick_a, 0), (self.pick_b, 1)):
+                keep = w.value
+                w.options = names
+                if keep not in names:
+                    w.value = names[min(fallback, len(names) - 1)] if names else None
+            self.kappa.object = render(self._kappa_plot())
+            self.per_class.object = render(self._per_class_plot())
+            self.confusion.object = render(self._confusion_plot())
+        else:
+            self.disagree_table.object = self._disagreement_display()
+            keep_item = self.pick_item.value
+            opts = self._item_options()
+            self.pick_item.options = opts
+            if keep_item in opts.values():
+                self.pick_item.value = keep_item
+            self.item_view[:] = [self._item_view(self.pick_item.value)]
+        self._drawn.add(tab)
 
     # --- pieces ----------------------------------------------------------------------
     def _header_html(self) -> str:
@@ -144,16 +225,20 @@ class Dashboard:
             long = pd.DataFrame({"stage": ["annotate"], "status": ["open"], "tasks": [0]})
         return hv.Bars(long, ["stage", "status"], "tasks").opts(
             stacked=True, height=260, responsive=True, tools=["hover"], legend_position="right",
-            title="tasks by stage and status")
+            title="tasks by stage and status", **_STATIC)
 
     def _throughput_plot(self) -> Any:
         hv = self._hv
         tp = self.summary.throughput
-        hours = [f"{h:%m-%d %Hh}" for h in tp["hour"]] or ["(none)"]
-        counts = list(tp["annotations"]) or [0]
-        return hv.Bars(pd.DataFrame({"hour": hours, "annotations": counts}), "hour",
-                       "annotations").opts(height=300, responsive=True, tools=["hover"],
-                                           xrotation=60, color="#4e79a7")
+        if tp.empty:
+            now = pd.Timestamp.now(tz="UTC").floor("h")
+            tp = pd.DataFrame({"hour": [now], "annotations": [0]})
+        # a time axis (a few ticks), not one categorical label per hour
+        hours = tp["hour"].dt.tz_localize(None).to_numpy()
+        edges = np.append(hours, hours[-1] + np.timedelta64(1, "h"))
+        return hv.Histogram((edges, tp["annotations"].to_numpy()), kdims="hour (UTC)",
+                            vdims="annotations").opts(height=300, responsive=True, tools=["hover"],
+                                                color="#4e79a7", line_color=None, **_ZOOM)
 
     def _annotator_display(self) -> pd.DataFrame:
         a = self.summary.annotators.copy()
@@ -172,17 +257,18 @@ class Dashboard:
         hv = self._hv
         if m.empty:
             return hv.HeatMap([], kdims=[xname, yname], vdims=[vname]).opts(
-                height=320, width=380, title="(not enough data)")
-        rows = [(str(c), str(r), float(m.loc[r, c]) if pd.notna(m.loc[r, c]) else np.nan)
-                for r in m.index for c in m.columns]
-        df = pd.DataFrame(rows, columns=[xname, yname, vname])
+                height=320, width=380, title="(not enough data)", **_STATIC)
+        vals = m.to_numpy(dtype=float)
+        df = pd.DataFrame({xname: np.tile(np.asarray(m.columns, dtype=str), len(m.index)),
+                           yname: np.repeat(np.asarray(m.index, dtype=str), len(m.columns)),
+                           vname: vals.ravel()})
         labels = df.assign(text=[("–" if np.isnan(v) else format(v, fmt)) for v in df[vname]])
         heat = hv.HeatMap(df, [xname, yname], vname).opts(
             cmap=cmap, colorbar=True, tools=["hover"], height=340, width=420, xrotation=45,
-            invert_yaxis=True, **({"clim": clim} if clim else {}))
+            invert_yaxis=True, **_STATIC, **({"clim": clim} if clim else {}))
         text = hv.Labels(labels, [xname, yname], "text").opts(text_font_size="9pt",
-                                                              text_color="black")
-        return heat * text
+                                                              text_color="black", **_STATIC)
+        return (heat * text).opts(**_STATIC)
 
     def _kappa_plot(self) -> Any:
         return self._heatmap(self.summary.kappa, "other", "annotator", "kappa",
@@ -197,11 +283,12 @@ class Dashboard:
                            "items": list(pc["items"]) or [0]})
         return hv.Bars(df, "label", ["agreement", "items"]).opts(
             ylim=(0, 1), height=340, width=380, tools=["hover"], xrotation=45,
-            color="#59a14f")
+            color="#59a14f", **_STATIC)
 
     def _confusion_plot(self) -> Any:
         a, b = self.pick_a.value, self.pick_b.value
-        m = dd.confusion(self.summary.human, a, b) if a and b else pd.DataFrame()
+        m = (dd.confusion(self.summary.human, a, b, matrix=self.summary.keys) if a and b
+             else pd.DataFrame())
         m = m.astype(float) if len(m) else m
         return self._heatmap(m, str(b or "b"), str(a or "a"), "items", clim=None,
                              cmap="Blues", fmt=".0f")
@@ -211,12 +298,13 @@ class Dashboard:
         at = self.summary.accuracy_time
         if at.empty:
             return hv.Curve([], "submitted_at", "accuracy").opts(
-                height=300, responsive=True, title="(no item has a consensus yet)")
+                height=300, responsive=True, title="(no item has a consensus yet)", **_ZOOM)
         curves = {name: hv.Curve(g, "submitted_at", ["accuracy", "n"], label=str(name)).opts(
-            color=self.colors.get(str(name), "#333"), tools=["hover"])
+            color=self.colors.get(str(name), "#333"), tools=["hover"], **_ZOOM)
             for name, g in at.groupby("annotator", sort=True)}
         return hv.NdOverlay(curves, kdims="annotator").opts(
-            height=320, responsive=True, legend_position="right", ylim=(0, 1.02), title="")
+            height=320, responsive=True, legend_position="right", ylim=(0, 1.02), title="",
+            **_ZOOM)
 
     def _disagreement_display(self) -> pd.DataFrame:
         d = self.summary.disagreements
@@ -244,11 +332,16 @@ class Dashboard:
                                 f"({html.escape(str(e))})</p>")
 
     # --- updates ---------------------------------------------------------------------
+    def _on_tab(self, _event: Any) -> None:
+        self.draw()
+
     def _on_pick(self, _event: Any) -> None:
-        self.confusion.object = self._confusion_plot()
+        if "Agreement" in self._drawn:
+            self.confusion.object = render(self._confusion_plot())
 
     def _on_item(self, event: Any) -> None:
-        self.item_view[:] = [self._item_view(event.new)]
+        if "Disagreements" in self._drawn:
+            self.item_view[:] = [self._item_view(event.new)]
 
     def refresh(self, *, force: bool = False) -> bool:
         """Re-read the project and redraw; skipped (``False``) when nothing changed
@@ -269,26 +362,11 @@ class Dashboard:
         names = list(s.kappa.index)
         for i, n in enumerate(names):
             self.colors.setdefault(n, PALETTE[i % len(PALETTE)])
+        # no tab shows the new numbers: redraw the one shown, the others when shown next
+        # (a hidden tab is left alone: it has no models in the page to update)
+        self._drawn = set()
         self.header.object = self._header_html()
-        self.tasks.object = s.frames.tasks
-        self.queue_plot.object = self._queue_plot()
-        self.throughput.object = self._throughput_plot()
-        self.annotators.object = self._annotator_display()
-        self.kappa.object = self._kappa_plot()
-        self.per_class.object = self._per_class_plot()
-        for w, fallback in ((self.pick_a, 0), (self.pick_b, 1)):
-            keep = w.value
-            w.options = names
-            if keep not in names:
-                w.value = names[min(fallback, len(names) - 1)] if names else None
-        self.confusion.object = self._confusion_plot()
-        self.accuracy.object = self._accuracy_plot()
-        self.disagree_table.object = self._disagreement_display()
-        keep_item = self.pick_item.value
-        opts = self._item_options()
-        self.pick_item.options = opts
-        if keep_item in opts.values():
-            self.pick_item.value = keep_item
+        self.draw()
         return True
 
     def stop(self) -> None:
@@ -298,22 +376,93 @@ class Dashboard:
             self._callback = None
 
 
+def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
+                  top_n: int = 20) -> Any:
+    """The layout a served session returns at once: a placeholder, while a worker
+    thread reads the project and builds the :class:`Dashboard`. When the browser has
+    loaded the page (``pn.state.onload``), the placeholder is replaced by the dashboard
+    and its refresh starts. The page's JavaScript thus loads while the data is read,
+    instead of after."""
+    pn, _ = require()
+    root = pn.Column(pn.pane.HTML('<p class="lnb-loading">Loading the dashboard of '
+                                  f'{html.escape(project.name)} …</p>'),
+                     sizing_mode="stretch_width", css_classes=["labelnb-dashboard-root"])
+    built: dict[str, Any] = {}
+
+    def build() -> None:
+        try:
+            built["dashboard"] = Dashboard(project, refresh_s=None, top_n=top_n)
+        except Exception as e:  # shown in the page (and logged) instead of a blank page
+            log.exception("labelnb dashboard: building it failed")
+            built["error"] = e
+
+    worker = threading.Thread(target=build, name="labelnb-dashboard-build", daemon=True)
+    worker.start()
+
+    def fill() -> None:
+        worker.join()
+        if "error" in built:
+            e = built["error"]
+            root[:] = [pn.pane.HTML(f"<p>The dashboard of {html.escape(project.name)} "
+                                    f"failed to load: {html.escape(type(e).__name__)}: "
+                                    f"{html.escape(str(e))}</p>")]
+            return
+        d: Dashboard = built["dashboard"]
+        root[:] = [d.layout]
+        if refresh_s:
+            d.start(refresh_s)
+        pn.state.on_session_destroyed(lambda _ctx: d.stop())
+
+    pn.state.onload(fill)
+    return root
+
+
 # --- the disagreement browser ---------------------------------------------------------
 def _own_annotations(project: Project, item_id: int, human: pd.DataFrame
-                     ) -> list[tuple[str, list[Region]]]:
-    ids = human.loc[human["item_id"] == item_id, ["id", "author"]]
+                     ) -> list[tuple[str, str, list[Region]]]:
+    """``(annotator, key, regions)`` of each annotator's own annotation of the item,
+    by annotator name."""
+    mine = human.loc[human["item_id"] == item_id, ["id", "author", "key"]]
     rows = project.annotations(item_id=item_id)
     regions = dict(zip(rows["id"], rows["regions"], strict=True)) if len(rows) else {}
-    return [(str(author), [Region.from_json(r) for r in regions.get(aid, [])])
-            for aid, author in sorted(zip(ids["id"], ids["author"], strict=True),
-                                      key=lambda x: str(x[1]))]
+    return [(str(author), str(key), [Region.from_json(r) for r in regions.get(aid, [])])
+            for aid, author, key in sorted(zip(mine["id"], mine["author"], mine["key"],
+                                               strict=True), key=lambda x: str(x[1]))]
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    c = css_color(color).lstrip("#")
+    if len(c) == 3:
+        c = "".join(ch * 2 for ch in c)
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _mask_layer(masks: list[Mask], color: str, size: tuple[int, int]) -> np.ndarray:
+    """One annotator's masks as an RGBA image of the display ``size`` (w, h): their
+    colour at 40% opacity where any mask is set."""
+    from PIL import Image
+
+    w, h = size
+    union = np.zeros((h, w), dtype=bool)
+    for m in masks:
+        dense = m.to_array()
+        if dense.shape != (h, w):
+            dense = np.asarray(Image.fromarray(dense).resize((w, h), Image.Resampling.NEAREST))
+        union |= dense
+    rgba = np.zeros((h, w, 4), dtype=np.uint8)
+    rgba[union, :3] = _hex_rgb(color)
+    rgba[union, 3] = 102
+    return rgba
 
 
 def item_view(project: Project, item_id: int, human: pd.DataFrame,
               colors: dict[str, str]) -> Any:
-    """Each annotator's annotation of one item: drawn over the image (boxes, polygons,
-    mask outlines as their bounding boxes) or highlighted in the text (spans), and for
-    choices listed beside the media."""
+    """Each annotator's annotation of one item, each annotator in their own colour:
+    boxes and polygons drawn over the image (masks as a translucent layer with their
+    bounding box), with a legend; spans highlighted in the text (inserted as escaped
+    text, never as markup); choices listed beside the media. Beside each name: the
+    labels and the agreement key (``(other boxes)`` marks labels that match the
+    majority's but geometry that does not)."""
     pn, hv = require()
     item = project.item(item_id)
     own = _own_annotations(project, item_id, human)
@@ -322,18 +471,29 @@ def item_view(project: Project, item_id: int, human: pd.DataFrame,
     def color(who: str) -> str:
         return colors.get(who, PALETTE[len(colors) % len(PALETTE)])
 
-    labels_html = annotator_rows([
-        (who, color(who), html.escape(", ".join(r.label for r in regs) or "(nothing)"))
-        for who, regs in own])
+    def note(key: str, regs: list[Region]) -> str:
+        """What the agreement key adds to the labels, e.g. ``(other boxes)``."""
+        plain = dd.label_key([r.label for r in regs], project.schema.kind)
+        if key == plain:
+            return ""
+        extra = key[len(plain):].strip() if key.startswith(plain) else key
+        return f' <i class="lnb-key">{html.escape(extra)}</i>'
+
+    def summary(key: str, regs: list[Region]) -> str:
+        labels = ", ".join(r.label for r in regs) or "(nothing)"
+        return html.escape(labels) + note(key, regs)
+
+    labels_html = annotator_rows([(who, color(who), summary(key, regs))
+                                  for who, key, regs in own])
     title = pn.pane.HTML(f"<h4>item {item_id}</h4>")
     if item.media == "text" or item.uri is None:
         text = item.text or ""
-        if any(isinstance(r, Span) for _, regs in own for r in regs):
+        if any(isinstance(r, Span) for _, _, regs in own for r in regs):
             rows = [(who, color(who), highlight_spans(
-                text, [r for r in regs if isinstance(r, Span)], label_colors))
-                for who, regs in own]
+                text, [r for r in regs if isinstance(r, Span)], label_colors)
+                + note(key, regs)) for who, key, regs in own]
             legend = " ".join(
-                f'<mark style="background:{c}">{html.escape(n)}</mark>'
+                f'<mark style="background:{css_color(c)}">{html.escape(n)}</mark>'
                 for n, c in label_colors.items())
             return pn.Column(title, pn.pane.HTML(f"<p>labels: {legend}</p>"
                                                  + annotator_rows(rows),
@@ -344,29 +504,41 @@ def item_view(project: Project, item_id: int, human: pd.DataFrame,
                          sizing_mode="stretch_width")
     img = project.load_image(item_id).convert("RGB")
     w, h = img.size
-    scale = min(1.0, _MAX_IMAGE_SIDE / max(w, h))
+    # drawn about _MAX_IMAGE_SIDE wide or high: large images are downscaled (the
+    # coordinates stay in original pixels), small ones magnified up to 8x
+    scale = min(8.0, _MAX_IMAGE_SIDE / max(w, h))
+    frame = (max(1, round(w * scale)), max(1, round(h * scale)))
+    shown = frame if scale < 1.0 else (w, h)
     if scale < 1.0:
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))))
+        img = img.resize(shown)
     plot = hv.RGB(np.asarray(img), bounds=(0, 0, w, h)).opts(
-        xaxis=None, yaxis=None, frame_width=max(1, round(w * scale)),
-        frame_height=max(1, round(h * scale)), tools=["hover"])
-    for who, regs in own:
+        xaxis=None, yaxis=None, frame_width=frame[0], frame_height=frame[1], **_CANVAS)
+    for who, _key, regs in own:
+        masks = [r for r in regs if isinstance(r, Mask)]
         boxes = [r if isinstance(r, Box) else r.bbox for r in regs if isinstance(r, Box | Mask)]
         polys = [r for r in regs if isinstance(r, Polygon)]
+        if masks:
+            plot = plot * hv.RGB(_mask_layer(masks, color(who), shown), bounds=(0, 0, w, h),
+                                 vdims=["R", "G", "B", "A"])
         if boxes:
             plot = plot * hv.Rectangles(
                 [(b.x0, h - b.y1, b.x1, h - b.y0, b.label) for b in boxes],
                 vdims="label", label=who).opts(fill_alpha=0.0, line_color=color(who),
-                                               line_width=2, tools=["hover"])
+                                               line_width=2, tools=["hover"],
+                                               line_dash="dashed" if masks else "solid")
         if polys:
             plot = plot * hv.Polygons(
                 [{"x": p.xy[:, 0], "y": h - p.xy[:, 1], "label": p.label} for p in polys],
                 vdims="label", label=who).opts(fill_alpha=0.15, fill_color=color(who),
-                                               line_color=color(who), line_width=2)
-    if any(isinstance(r, Choice) for _, regs in own for r in regs) or not own:
+                                               line_color=color(who), line_width=2,
+                                               tools=["hover"])
+    if isinstance(plot, hv.Overlay):
+        plot = plot.opts(legend_position="right", show_legend=True, **_CANVAS)
+    if any(isinstance(r, Choice) for _, _, regs in own for r in regs) or not own:
         plot = plot.opts(title="labels on the right")
-    return pn.Column(title, pn.Row(pn.pane.HoloViews(plot), pn.pane.HTML(labels_html)),
+    return pn.Column(title, pn.Row(pn.pane.Bokeh(render(plot)), pn.pane.HTML(labels_html)),
                      sizing_mode="stretch_width")
 
 
-__all__ = ["DEFAULT_REFRESH_S", "Dashboard", "item_view", "require"]
+__all__ = ["DEFAULT_REFRESH_S", "Dashboard", "item_view", "render", "require",
+           "served_layout"]

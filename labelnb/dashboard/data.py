@@ -1,33 +1,48 @@
 """The dashboard's numbers, as plain DataFrames (no Panel, no HoloViews).
 
-:func:`load` reads a project once with aggregated, column-limited queries (no review
-status sub-queries, no per-item Python loops) into :class:`Frames`; everything else
-here is a pure function of those frames, so it is unit-testable on small tables and
-fast on large ones (100k annotations load in well under a second).
+:func:`load` reads a project once with one column-limited query run on the driver's
+cursor (regions and times fetched as text and decoded in bulk, each distinct regions
+text once) into :class:`Frames`; everything else here is a pure function of those
+frames, so it is unit-testable on small tables and fast on large ones
+(``benchmarks/dashboard_load.py`` times 100k annotations).
 
-Agreement is computed on a *label key* per annotation: for ``choice`` projects the
-chosen label, for every other kind the sorted tuple of region labels joined with
-``|`` (``"cat|cat|dog"``; ``"(none)"`` for an empty annotation). Geometry (IoU,
-span offsets) is not part of the key; the disagreement browser draws it.
+Agreement is computed on a *key* per annotation. For ``choice`` and ``multi_choice``
+projects the key is the chosen label (or the sorted set of labels). For ``boxes``,
+``polygons``, ``masks`` and ``spans`` it is the sorted labels of the regions joined
+with ``|`` (``"cat|cat|dog"``; ``"(none)"`` for an empty annotation), made
+*geometry-aware* by :func:`geometry_keys`: two annotators of an item share a key only
+when their regions agree as :func:`labelnb.metrics.tiers.agree` decides for
+``project.consensus()`` (boxes matched one-to-one at IoU >= the project's ``iou``,
+polygons on their bounding boxes, masks at Dice >= ``dice``, spans ``exact`` or
+``overlap``). An annotation with the same labels as the item's largest group but
+other geometry gets the key ``"cat|dog (other boxes)"`` (``(other boxes #2)`` for a
+third distinct geometry, and so on), so kappa, the confusion matrix, the majority
+reference, accuracy and the disagreement ranking all count it as a disagreement.
 
 The reference label of an item ("consensus") is, without writing anything: the
 newest stored consensus, adjudication or correction of a consensus, if any; else the
-strict majority of the annotators' label keys (more than half of at least two).
+strict majority of the annotators' keys (more than half of at least two).
 Nothing here queues tasks or updates profiles.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from labelnb.metrics import DegenerateWarning, cohen_kappa
+from labelnb.metrics.tiers import Agreement, agree
+from labelnb.types import Region
 
 if TYPE_CHECKING:
     from labelnb.project import Project
@@ -37,11 +52,13 @@ NONE_KEY = "(none)"
 OWN_STAGES = ("annotate",)
 #: stages whose annotations settle an item (with ``source == "consensus"`` rows)
 FINAL_STAGES = ("adjudicate",)
+#: kinds whose agreement depends on geometry (see :func:`geometry_keys`)
+REGION_KINDS = ("boxes", "polygons", "masks", "spans")
 FLAG_THRESHOLD = 0.90  # same defaults as Project.calibrate
 FLAG_MIN_ITEMS = 5
 
 ANNOTATION_COLUMNS = ["id", "item_id", "author", "source", "stage", "labels", "key",
-                      "created_at", "submitted_at", "duration_s", "corrects"]
+                      "regions", "created_at", "submitted_at", "duration_s", "corrects"]
 
 
 @dataclass
@@ -50,25 +67,35 @@ class Frames:
 
     kind: str
     labels: list[str]
-    #: every annotation (all sources), one row each, with its task ``stage`` and ``key``
+    #: every annotation (all sources), one row each, with its task ``stage``, label
+    #: ``key`` and ``regions`` (JSON text or a list of JSON dicts; ``None`` where not
+    #: known)
     annotations: pd.DataFrame
     #: ``stage`` x ``status`` task counts (``expired``: leased past its lease)
     tasks: pd.DataFrame
     items: int = 0
     items_done: int = 0
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: what counts as agreement for region kinds (the project's ``agreement`` setting)
+    agreement: Agreement = field(default_factory=Agreement)
     _human: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def human(self) -> pd.DataFrame:
         """Each annotator's own label per item: human, annotate stage (or imported
-        without a task), the newest per (item, author), in submission order."""
+        without a task), the newest per (item, author), in submission order. For
+        region kinds ``key`` is the geometry-aware key and ``label_key`` the plain one."""
         if self._human is None:
             a = self.annotations
             own = a[(a["source"] == "human")
                     & (a["stage"].isna() | a["stage"].isin(OWN_STAGES))]
-            self._human = own.drop_duplicates(["item_id", "author"], keep="last"
-                                              ).reset_index(drop=True)
+            own = own.drop_duplicates(["item_id", "author"], keep="last"
+                                      ).reset_index(drop=True)
+            if self.kind in REGION_KINDS:
+                own["label_key"] = own["key"]
+                with _gc_paused():
+                    own["key"] = geometry_keys(own, self.kind, self.agreement)
+            self._human = own
         return self._human
 
 
@@ -93,12 +120,17 @@ def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd
     """Normalise raw annotation rows (``item_id``, ``author``, ``labels`` or
     ``regions`` as JSON dicts, optional ``source``, ``stage``, ``submitted_at``,
     ``duration_s`` ...) into the frame the functions here take, in submission order.
-    Times without a zone are UTC (as the SQLite store writes them)."""
+    Times without a zone are UTC (as the SQLite store writes them).
+
+    >>> f = annotation_frame([{"item_id": 1, "author": "ana", "labels": ["cat"]}], "choice")
+    >>> f[["item_id", "author", "key", "source"]].to_dict("records")
+    [{'item_id': 1, 'author': 'ana', 'key': 'cat', 'source': 'human'}]
+    """
     df = pd.DataFrame(rows).copy()
     n = len(df)
     defaults: dict[str, Any] = {"id": [f"{i:08d}" for i in range(n)], "source": "human",
                                 "stage": None, "created_at": None, "submitted_at": None,
-                                "duration_s": np.nan, "corrects": None}
+                                "duration_s": np.nan, "corrects": None, "regions": None}
     for col, default in defaults.items():
         if col not in df.columns:
             df[col] = default
@@ -115,47 +147,312 @@ def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd
     return df[ANNOTATION_COLUMNS].reset_index(drop=True)
 
 
-def load(project: Project) -> Frames:
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many small containers (decoded
+    regions) are built: no cycles are made, and its rescans would double the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _load_sql() -> Any:
+    from labelnb.queue.queries import Prepared
+
+    # (dashboard-only read; kept here rather than in queue.queries, which the queue owns)
+    return Prepared(
+        "SELECT a.id, a.item_id, a.author, a.source, t.stage, CAST(a.regions AS TEXT), "
+        "CAST(a.submitted_at AS TEXT), a.duration_s, a.corrects "
+        "FROM annotations a LEFT JOIN tasks t ON t.id = a.task_id "
+        "WHERE a.project_id = :pid")
+
+
+def load(project: Project, *, task_counts: dict[str, int] | None = None) -> Frames:
     """Read what the dashboard shows: one column-limited pass over the annotations
-    (regions and times fetched as text and decoded in bulk) and two counts."""
-    import orjson
-    from sqlalchemy import Text, cast, func, select
+    (on the driver's cursor; regions and times fetched as text and decoded in bulk)
+    and two counts (``task_counts`` if the caller already has them)."""
+    from sqlalchemy import func, select
 
     from labelnb.queue import queries as q
-    from labelnb.queue.tables import annotations as at
     from labelnb.queue.tables import items as it
-    from labelnb.queue.tables import tasks as tt
 
     now = datetime.now(UTC)
-    # (dashboard-only read; kept here rather than in queue.queries, which the queue owns)
-    stmt = (select(at.c.id, at.c.item_id, at.c.author, at.c.source, tt.c.stage,
-                   cast(at.c.regions, Text).label("regions"),
-                   cast(at.c.submitted_at, Text).label("submitted_at"),
-                   at.c.duration_s, at.c.corrects)
-            .select_from(at.outerjoin(tt, at.c.task_id == tt.c.id))
-            .where(at.c.project_id == project.id))
     with project.store.read() as conn:
-        res = conn.execute(stmt)
-        cols = list(res.keys())
-        raw = res.fetchall()
-        counts = q.task_status_counts(conn, project.id, now)
+        raw = _load_sql().run(conn, {"pid": project.id}).fetchall()
+        counts = task_counts if task_counts is not None else \
+            q.task_status_counts(conn, project.id, now)
         n_items = int(conn.execute(select(func.count()).select_from(it)
                                    .where(it.c.project_id == project.id)).scalar_one())
         done = int(q.items_done(conn, project.id))
-    columns = dict(zip(cols, zip(*raw, strict=True), strict=True)) if raw else {
-        c: () for c in cols}
-    # many annotations share one regions text (choices): decode each distinct one once
-    codes, uniques = pd.factorize(np.asarray(columns.pop("regions"), dtype=object))
-    labels = np.empty(len(uniques), dtype=object)
-    labels[:] = [[r["label"] for r in orjson.loads(u)] for u in uniques]
-    keys = np.asarray([label_key(x, project.schema.kind) for x in labels], dtype=object)
-    df = pd.DataFrame({c: list(v) for c, v in columns.items()})
-    df["labels"] = labels[codes] if len(codes) else []
-    df["key"] = keys[codes] if len(codes) else []
+    with _gc_paused():
+        return _frames(project, raw, counts, n_items, done, now)
+
+
+def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: int,
+            done: int, now: datetime) -> Frames:
+    import orjson
+
     kind = project.schema.kind
-    return Frames(kind=kind, labels=list(project.schema.names),
-                  annotations=annotation_frame(df, kind), tasks=task_table(counts),
-                  items=n_items, items_done=done, loaded_at=now)
+    n = len(raw)
+    arr = np.empty((n, 9), dtype=object)
+    if n:
+        arr[:] = raw
+    # many annotations share one regions text (choices): decode each distinct one once
+    codes, uniques = pd.factorize(arr[:, 5])
+    decoded = np.empty(len(uniques), dtype=object)
+    if len(uniques):  # one parse of one JSON array instead of one call per text
+        decoded[:] = orjson.loads("[" + ",".join(uniques.tolist()) + "]")
+    labels = np.empty(len(uniques), dtype=object)
+    labels[:] = [tuple(r["label"] for r in regs) for regs in decoded]
+    keys = np.asarray([label_key(x, kind) for x in labels], dtype=object)
+    texts = np.asarray(uniques, dtype=object)
+    submitted = pd.to_datetime(pd.Series(arr[:, 6], dtype=object), utc=True, format="ISO8601")
+    df = pd.DataFrame({
+        "id": pd.Series(arr[:, 0], dtype=object),
+        "item_id": arr[:, 1].astype(np.int64),
+        "author": pd.Series(arr[:, 2], dtype=object),
+        "source": pd.Series(arr[:, 3], dtype=object),
+        "stage": pd.Series(arr[:, 4], dtype=object),
+        "labels": pd.Series(labels[codes], dtype=object),
+        "key": pd.Series(keys[codes], dtype=object),
+        # decoded while the geometry keys are made (below), then the JSON text
+        "regions": pd.Series(decoded[codes] if kind in REGION_KINDS else texts[codes],
+                             dtype=object),
+        "_code": codes,
+        "created_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
+        "submitted_at": submitted,
+        "duration_s": pd.to_numeric(pd.Series(arr[:, 7], dtype=object), errors="coerce"),
+        "corrects": pd.Series(arr[:, 8], dtype=object),
+    })
+    if not df["submitted_at"].is_monotonic_increasing:  # submission order, ties as stored
+        df = df.sort_values("submitted_at", kind="stable").reset_index(drop=True)
+    frames = Frames(kind=kind, labels=list(project.schema.names), annotations=df,
+                    tasks=task_table(counts), items=n_items, items_done=done,
+                    loaded_at=now, agreement=Agreement(**project.settings.get("agreement", {})))
+    if kind in REGION_KINDS:
+        human = frames.human  # the geometry keys, from the regions decoded above
+        human["regions"] = texts[human["_code"].to_numpy()]
+        df["regions"] = texts[df["_code"].to_numpy()]
+        # the frames keep the JSON text, not 100k lists for the collector to rescan
+        del human["_code"]
+    del df["_code"]
+    return frames
+
+
+# --- geometry-aware agreement ------------------------------------------------------------
+_NOUN = {"boxes": "boxes", "polygons": "polygons", "masks": "masks", "spans": "spans"}
+
+
+def other_geometry_key(key: str, kind: str, rank: int) -> str:
+    """The key of the ``rank``-th (1-based) group of an item whose labels equal the
+    largest group's but whose geometry does not.
+
+    >>> other_geometry_key("cat|dog", "boxes", 1), other_geometry_key("cat", "spans", 2)
+    ('cat|dog (other boxes)', 'cat (other spans #2)')
+    """
+    noun = _NOUN.get(kind, "regions")
+    return f"{key} (other {noun})" if rank == 1 else f"{key} (other {noun} #{rank})"
+
+
+BoxTable = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def decode_regions(regions: Sequence[Any] | np.ndarray) -> list[Any]:
+    """Each entry as a list of region JSON dicts (JSON text is parsed, all texts in one
+    ``orjson`` call); ``None`` stays ``None``.
+
+    >>> decode_regions(['[{"type": "choice", "label": "cat"}]', None, []])
+    [[{'type': 'choice', 'label': 'cat'}], None, []]
+    """
+    import orjson
+
+    out = list(regions)
+    texts = [i for i, r in enumerate(out) if isinstance(r, str | bytes)]
+    if texts:
+        parts = [out[i].decode() if isinstance(out[i], bytes) else out[i] for i in texts]
+        for i, regs in zip(texts, orjson.loads("[" + ",".join(parts) + "]"), strict=True):
+            out[i] = regs
+    return out
+
+
+def _box_table(regions: Sequence[Any] | np.ndarray, kind: str) -> BoxTable:
+    """Per row: start and count of its boxes in the flat ``coords`` (n x 4) and
+    ``labels`` (codes); polygons become their bounding boxes (as tiers.agree does)."""
+    types = ("box", "polygon")
+    per_row = [[r for r in regs if r.get("type") in types] if regs else [] for regs in regions]
+    counts = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
+    flat = [r for rs in per_row for r in rs]
+
+    def corners(r: dict[str, Any]) -> tuple[float, float, float, float]:
+        if r["type"] == "box":
+            return r["x0"], r["y0"], r["x1"], r["y1"]
+        xs, ys = r["points"][0::2], r["points"][1::2]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    coords = np.asarray([corners(r) for r in flat], dtype=np.float64).reshape(-1, 4)
+    names = pd.Series([r["label"] for r in flat], dtype=object)
+    label_codes = pd.factorize(names)[0].astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    return starts, counts, coords, label_codes
+
+
+def _boxes_agree(regions: Sequence[Any] | np.ndarray, left: np.ndarray, right: np.ndarray,
+                 kind: str, ag: Agreement, table: BoxTable | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(agree, decided)`` for each pair of rows: vectorised over all pairs. A pair is
+    decided when every box of each side reaches IoU >= ``ag.iou`` with exactly one box of
+    the same label on the other side (a one-to-one match, which the Hungarian matching
+    of tiers.agree then also finds), or when some box reaches none (no match). The
+    rest (a box near two others) is left to tiers.agree."""
+    starts, counts, coords, labs = table if table is not None else _box_table(regions, kind)
+    n_l, n_r = counts[left], counts[right]
+    out = np.zeros(len(left), dtype=bool)
+    decided = np.ones(len(left), dtype=bool)
+    out[(n_l == n_r) & (n_l == 0)] = True
+    cand = np.flatnonzero((n_l == n_r) & (n_l > 0))
+    if not len(cand):
+        return out, decided
+    n = n_l[cand]
+    sq = n * n
+    pair = np.repeat(np.arange(len(cand)), sq)
+    k = np.arange(int(sq.sum())) - np.repeat(np.cumsum(sq) - sq, sq)
+    li_local, ri_local = k // n[pair], k % n[pair]
+    li = starts[left[cand]][pair] + li_local
+    ri = starts[right[cand]][pair] + ri_local
+    a, b = coords[li], coords[ri]
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0])
+             * (b[:, 3] - b[:, 1]) - inter)
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    ok = (labs[li] == labs[ri]) & (iou >= ag.iou) & (iou > 0)
+    base = np.repeat(np.cumsum(n) - n, sq)
+    total = int(n.sum())
+    ldeg = np.bincount(base + li_local, weights=ok, minlength=total)
+    rdeg = np.bincount(base + ri_local, weights=ok, minlength=total)
+    owner = np.repeat(np.arange(len(cand)), n)
+    bad = np.bincount(owner, weights=(ldeg != 1) | (rdeg != 1), minlength=len(cand)) > 0
+    none = np.bincount(owner, weights=(ldeg == 0) | (rdeg == 0), minlength=len(cand)) > 0
+    out[cand] = ~bad
+    decided[cand] = ~bad | none
+    return out, decided
+
+
+def agree_pairs(regions: Sequence[Any] | np.ndarray, left: Sequence[int] | np.ndarray,
+                right: Sequence[int] | np.ndarray, kind: str,
+                agreement: Agreement | None = None, *, _table: BoxTable | None = None
+                ) -> np.ndarray:
+    """For each pair ``(regions[left[i]], regions[right[i]])`` of annotations (lists of
+    region JSON dicts), whether they agree as :func:`labelnb.metrics.tiers.agree`
+    decides. Boxes and polygons are matched vectorised over all pairs (ambiguous pairs
+    go to ``agree``); exact spans compare their sorted ``(start, end, label)``; masks
+    and overlapping spans call ``agree`` per pair. A side whose regions are ``None``
+    (not known) agrees on labels alone.
+
+    >>> a = [{"type": "box", "label": "cat", "x0": 0, "y0": 0, "x1": 10, "y1": 10}]
+    >>> b = [{"type": "box", "label": "cat", "x0": 1, "y0": 0, "x1": 11, "y1": 10}]
+    >>> c = [{"type": "box", "label": "cat", "x0": 6, "y0": 0, "x1": 16, "y1": 10}]
+    >>> agree_pairs([a, b, c], [0, 0], [1, 2], "boxes").tolist()
+    [True, False]
+    """
+    ag = agreement or Agreement()
+    regions = decode_regions(regions)
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    known = np.array([regions[i] is not None and regions[j] is not None
+                      for i, j in zip(left.tolist(), right.tolist(), strict=True)],
+                     dtype=bool)
+    out = np.ones(len(left), dtype=bool)
+    todo = np.flatnonzero(known)
+    if kind in ("choice", "multi_choice"):
+        labs = [sorted(r["label"] for r in regs) if regs is not None else None
+                for regs in regions]
+        out[todo] = [labs[left[i]] == labs[right[i]] for i in todo]
+        return out
+    if kind in ("boxes", "polygons"):
+        res, decided = _boxes_agree(regions, left[todo], right[todo], kind, ag, _table)
+        out[todo] = res
+        todo = todo[~decided]
+    elif kind == "spans" and ag.spans == "exact":
+        sig = [tuple(sorted((r["start"], r["end"], r["label"]) for r in regs if "start" in r))
+               if regs is not None else None for regs in regions]
+        out[todo] = [sig[left[i]] == sig[right[i]] for i in todo]
+        return out
+    cache: dict[int, list[Region]] = {}
+
+    def objs(i: int) -> list[Region]:
+        if i not in cache:
+            cache[i] = [Region.from_json(r) for r in regions[i]]
+        return cache[i]
+
+    for i in todo.tolist():
+        out[i] = agree(objs(int(left[i])), objs(int(right[i])), kind, ag)
+    return out
+
+
+def _greedy_groups(agrees: dict[tuple[int, int], bool], size: int) -> list[list[int]]:
+    """tiers.decide's grouping: each member joins the first group whose first member it
+    agrees with; largest group first (stable)."""
+    groups: list[list[int]] = []
+    for i in range(size):
+        for g in groups:
+            if agrees[(g[0], i)]:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return sorted(groups, key=len, reverse=True)
+
+
+def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = None
+                  ) -> np.ndarray:
+    """Geometry-aware keys of one-annotation-per-(item, annotator) rows (columns
+    ``item_id``, ``author``, ``key``, ``regions``): within an item, annotations with the
+    same labels are grouped as :func:`labelnb.metrics.tiers.decide` groups them (in
+    annotator-name order); the largest group keeps the label key and the others get
+    :func:`other_geometry_key`. Other kinds, and rows without regions, keep ``key``.
+
+    >>> box = lambda x: [{"type": "box", "label": "cat", "x0": x, "y0": 0, "x1": x + 10,
+    ...                   "y1": 10}]
+    >>> h = pd.DataFrame({"item_id": [1, 1, 1], "author": ["ana", "bob", "cy"],
+    ...                   "key": ["cat"] * 3, "regions": [box(0), box(1), box(30)]})
+    >>> geometry_keys(h, "boxes").tolist()
+    ['cat', 'cat', 'cat (other boxes)']
+    """
+    keys = human["key"].to_numpy(dtype=object).copy()
+    if kind not in REGION_KINDS or len(human) < 2 or "regions" not in human.columns:
+        return keys
+    regions = decode_regions(human["regions"].to_numpy(dtype=object))
+    f = pd.DataFrame({"item": human["item_id"].to_numpy(), "key": keys,
+                      "author": human["author"].astype(str).to_numpy(dtype=object)})
+    order = f.sort_values(["item", "key", "author"], kind="stable").index.to_numpy()
+    item_s, key_s = f["item"].to_numpy()[order], keys[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (item_s[1:] != item_s[:-1]) | (key_s[1:] != key_s[:-1])
+    gid = np.cumsum(new) - 1
+    start = np.flatnonzero(new)
+    size = np.bincount(gid)
+    table = _box_table(regions, kind) if kind in ("boxes", "polygons") else None
+    for s in np.unique(size[size >= 2]).tolist():
+        groups = np.flatnonzero(size == s)
+        members = order[start[groups][:, None] + np.arange(s)[None, :]]  # (groups, s)
+        combos = list(combinations(range(s), 2))
+        left = np.concatenate([members[:, i] for i, _ in combos])
+        right = np.concatenate([members[:, j] for _, j in combos])
+        ok = agree_pairs(regions, left, right, kind, agreement, _table=table).reshape(
+            len(combos), -1)
+        split = np.flatnonzero(~ok.all(axis=0))
+        for g in split.tolist():
+            agrees = {c: bool(ok[n, g]) for n, c in enumerate(combos)}
+            for rank, grp in enumerate(_greedy_groups(agrees, s)):
+                if rank:
+                    rows = members[g, grp]
+                    keys[rows] = other_geometry_key(str(keys[rows[0]]), kind, rank)
+    return keys
 
 
 def fingerprint(project: Project) -> tuple[Any, ...]:
@@ -219,11 +516,13 @@ def key_matrix(human: pd.DataFrame) -> pd.DataFrame:
     return human.pivot(index="item_id", columns="author", values="key").sort_index(axis=1)
 
 
-def pairwise_kappa(human: pd.DataFrame, *, min_items: int = 1) -> pd.DataFrame:
+def pairwise_kappa(human: pd.DataFrame, *, min_items: int = 1,
+                   matrix: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cohen's kappa between every two annotators on the items both labeled (an
     annotator × annotator matrix, 1 on the diagonal; NaN where fewer than
-    ``min_items`` items are shared or kappa is undefined)."""
-    m = key_matrix(human)
+    ``min_items`` items are shared or kappa is undefined). ``matrix``: the
+    :func:`key_matrix` of ``human``, if already made."""
+    m = key_matrix(human) if matrix is None else matrix
     names = list(m.columns)
     out = pd.DataFrame(np.nan, index=pd.Index(names, name="annotator"),
                        columns=pd.Index(names, name="other"))
@@ -242,9 +541,10 @@ def pairwise_kappa(human: pd.DataFrame, *, min_items: int = 1) -> pd.DataFrame:
     return out
 
 
-def shared_items(human: pd.DataFrame) -> pd.DataFrame:
+def shared_items(human: pd.DataFrame, *, matrix: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
     """How many items each two annotators both labeled."""
-    m = key_matrix(human)
+    m = key_matrix(human) if matrix is None else matrix
     p = m.notna().astype("int64")
     return p.T @ p
 
@@ -279,20 +579,43 @@ def per_class_agreement(human: pd.DataFrame, labels: list[str] | None = None) ->
     return out
 
 
-def confusion(human: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Label-key confusion matrix between annotators ``a`` (rows) and ``b`` (columns)
-    on the items both labeled."""
-    m = key_matrix(human)
+OTHER_KEYS = "(other keys)"
+
+
+def confusion(human: pd.DataFrame, a: str, b: str, *, max_keys: int | None = 12,
+              matrix: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Key confusion matrix between annotators ``a`` (rows) and ``b`` (columns) on the
+    items both labeled. With more than ``max_keys`` distinct keys, the ``max_keys - 1``
+    most frequent are kept (alphabetically) and the rest are counted as
+    ``"(other keys)"`` (last). ``matrix``: the :func:`key_matrix` of ``human``, if
+    already made.
+
+    >>> h = annotation_frame([{"item_id": i, "author": w, "labels": [lab]}
+    ...                       for i, (x, y) in enumerate(["aa", "ab", "bb"])
+    ...                       for w, lab in (("ann", x), ("bo", y))], "choice")
+    >>> confusion(h, "ann", "bo").to_numpy().tolist()
+    [[1, 1], [0, 1]]
+    """
+    m = key_matrix(human) if matrix is None else matrix
     if a not in m.columns or b not in m.columns:
         return pd.DataFrame()
     both = m[[a, b]].dropna() if a != b else m[[a]].dropna().assign(_b=lambda d: d[a])
     if both.empty:
         return pd.DataFrame()
-    x, y = both.iloc[:, 0], both.iloc[:, 1]
-    cats = sorted(set(x) | set(y))
-    ct = pd.crosstab(pd.Categorical(x, cats), pd.Categorical(y, cats), dropna=False)
-    ct.index.name, ct.columns.name = a, b
-    return ct
+    x = both.iloc[:, 0].to_numpy(dtype=object)
+    y = both.iloc[:, 1].to_numpy(dtype=object)
+    freq = pd.Series(np.concatenate([x, y])).value_counts(sort=False)
+    cats = sorted(freq.index)
+    if max_keys is not None and len(cats) > max_keys:
+        top = freq.sort_values(ascending=False, kind="stable").index[:max(1, max_keys - 1)]
+        cats = sorted(top) + [OTHER_KEYS]
+    index = pd.Index(cats)
+    other = len(cats) - 1
+    cx, cy = index.get_indexer(x), index.get_indexer(y)
+    cx[cx < 0], cy[cy < 0] = other, other
+    k = len(cats)
+    counts = np.bincount(cx * k + cy, minlength=k * k).reshape(k, k)
+    return pd.DataFrame(counts, index=pd.Index(cats, name=a), columns=pd.Index(cats, name=b))
 
 
 # --- consensus and accuracy ------------------------------------------------------------
@@ -301,10 +624,10 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     """Per item, the reference label key (see the module docstring): columns
     ``item_id``, ``key``, ``origin`` (``stored`` or ``majority``)."""
     if isinstance(frames_or_anns, Frames):
-        anns, human = frames_or_anns.annotations, frames_or_anns.human
+        frames = frames_or_anns
     else:
-        anns = frames_or_anns
-        human = Frames(kind or "choice", [], anns, pd.DataFrame()).human
+        frames = Frames(kind or "choice", [], frames_or_anns, pd.DataFrame())
+    anns, human = frames.annotations, frames.human
     cols = ["item_id", "key", "origin"]
     parts = []
     if not anns.empty:
@@ -313,7 +636,11 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
                      | anns["corrects"].isin(cons_ids)]
         if len(final):
             final = final.drop_duplicates("item_id", keep="last")
-            parts.append(final[["item_id", "key"]].assign(origin="stored"))
+            keys = final["key"].to_numpy(dtype=object)
+            if frames.kind in REGION_KINDS and "label_key" in human.columns:
+                keys = stored_geometry_keys(final, human, frames.kind, frames.agreement)
+            parts.append(pd.DataFrame({"item_id": final["item_id"].to_numpy(), "key": keys,
+                                       "origin": "stored"}))
     if not human.empty:
         counts = human.groupby(["item_id", "key"]).size().rename("votes").reset_index()
         n = human.groupby("item_id").size().rename("n")
@@ -326,6 +653,38 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     return ref.sort_values("item_id").reset_index(drop=True)[cols]
 
 
+def stored_geometry_keys(final: pd.DataFrame, human: pd.DataFrame, kind: str,
+                         agreement: Agreement | None = None) -> np.ndarray:
+    """The geometry-aware keys of stored reference annotations (``final``: one row per
+    item with ``item_id``, ``key``, ``regions``): the key of the first group of the
+    item's annotators (``human`` after :func:`geometry_keys`, largest group first) whose
+    first member agrees with it; ``"<labels> (reference)"`` when the labels match a
+    group but the geometry matches none."""
+    keys = final["key"].to_numpy(dtype=object).copy()
+    h = human.assign(_author=human["author"].astype(str))
+    reps = h.sort_values(["item_id", "key", "_author"], kind="stable").drop_duplicates(
+        ["item_id", "key"])
+    cand = pd.DataFrame({"item_id": final["item_id"].to_numpy(), "label_key": keys,
+                         "fpos": np.arange(len(final))})
+    m = cand.merge(reps[["item_id", "label_key", "key", "regions"]],
+                   on=["item_id", "label_key"])
+    if m.empty:
+        return keys
+    regions = list(final["regions"]) + list(m["regions"])
+    ok = agree_pairs(regions, m["fpos"].to_numpy(), len(final) + np.arange(len(m)), kind,
+                     agreement)
+    m["rank"] = m["key"].str.len()
+    best = m[ok].sort_values(["fpos", "rank"], kind="stable").drop_duplicates("fpos")
+    matched = np.zeros(len(final), dtype=bool)
+    matched[best["fpos"].to_numpy()] = True
+    keys[best["fpos"].to_numpy()] = best["key"].to_numpy(dtype=object)
+    tried = np.zeros(len(final), dtype=bool)
+    tried[m["fpos"].to_numpy()] = True
+    for i in np.flatnonzero(tried & ~matched).tolist():
+        keys[i] = f"{keys[i]} (reference)"
+    return keys
+
+
 def scored(human: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     """The annotators' labels of items with a reference label, with ``correct``."""
     s = human.merge(ref[["item_id", "key"]].rename(columns={"key": "ref"}), on="item_id")
@@ -334,13 +693,15 @@ def scored(human: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_over_time(human: pd.DataFrame, ref: pd.DataFrame, *, window: int = 50,
-                       max_points: int = 400) -> pd.DataFrame:
+                       max_points: int = 400, scored_frame: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
     """Per annotator, the rolling accuracy against the reference over their last
     ``window`` scored annotations, in submission order: columns ``annotator``,
     ``submitted_at``, ``n`` (their n-th scored annotation), ``accuracy``. At most
-    ``max_points`` evenly spaced points per annotator (the last one always kept)."""
+    ``max_points`` evenly spaced points per annotator (the last one always kept).
+    ``scored_frame``: ``scored(human, ref)``, if already made."""
     cols = ["annotator", "submitted_at", "n", "accuracy"]
-    s = scored(human, ref)
+    s = scored(human, ref) if scored_frame is None else scored_frame
     if s.empty:
         return pd.DataFrame(columns=cols)
     out = []
@@ -356,7 +717,8 @@ def accuracy_over_time(human: pd.DataFrame, ref: pd.DataFrame, *, window: int = 
 def annotator_table(frames: Frames, kappa: pd.DataFrame | None = None,
                     ref: pd.DataFrame | None = None, *, window: int = 200,
                     threshold: float = FLAG_THRESHOLD,
-                    min_items: int = FLAG_MIN_ITEMS) -> pd.DataFrame:
+                    min_items: int = FLAG_MIN_ITEMS,
+                    scored_frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per human annotator: ``annotations`` (all their human annotations),
     ``items`` (items labeled), ``accuracy`` (last ``window`` scored items against the
     reference, as :meth:`Project.calibrate` scores), ``scored`` (how many),
@@ -374,7 +736,7 @@ def annotator_table(frames: Frames, kappa: pd.DataFrame | None = None,
     g = all_h.groupby("author")
     out = pd.DataFrame({"annotations": g.size(), "mean_s": g["duration_s"].mean()})
     out["items"] = human.groupby("author").size().reindex(out.index).fillna(0).astype("int64")
-    s = scored(human, ref)
+    s = scored(human, ref) if scored_frame is None else scored_frame
     if len(s):
         recent = s.groupby("author").tail(window).groupby("author")["correct"]
         out["accuracy"] = recent.mean().reindex(out.index)
@@ -390,7 +752,8 @@ def annotator_table(frames: Frames, kappa: pd.DataFrame | None = None,
 
 def disagreements(human: pd.DataFrame, n: int | None = 20) -> pd.DataFrame:
     """Items with two or more annotators, lowest agreement first. ``agreement`` is the
-    share of the item's annotators who gave the most common label key; ties go to
+    share of the item's annotators who gave the most common key (geometry-aware for
+    region kinds, see :func:`geometry_keys`); ties go to
     the item with more distinct keys, then the lower item id. Columns ``item_id``,
     ``annotators``, ``distinct``, ``agreement``, ``keys`` ({annotator: key})."""
     cols = ["item_id", "annotators", "distinct", "agreement", "keys"]
@@ -421,6 +784,8 @@ class Summary:
 
     frames: Frames
     human: pd.DataFrame
+    #: item × annotator keys (:func:`key_matrix`)
+    keys: pd.DataFrame
     reference: pd.DataFrame
     kappa: pd.DataFrame
     shared: pd.DataFrame
@@ -432,15 +797,19 @@ class Summary:
 
 
 def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
+    """Everything the dashboard draws (see :class:`Summary`)."""
     human = frames.human
     ref = reference_labels(frames)
-    kappa = pairwise_kappa(human)
+    keys = key_matrix(human)
+    kappa = pairwise_kappa(human, matrix=keys)
+    sc = scored(human, ref)
     return Summary(
-        frames=frames, human=human, reference=ref, kappa=kappa, shared=shared_items(human),
-        annotators=annotator_table(frames, kappa, ref),
+        frames=frames, human=human, keys=keys, reference=ref, kappa=kappa,
+        shared=shared_items(human, matrix=keys),
+        annotators=annotator_table(frames, kappa, ref, scored_frame=sc),
         throughput=throughput_per_hour(frames.annotations),
         per_class=per_class_agreement(human, frames.labels),
-        accuracy_time=accuracy_over_time(human, ref),
+        accuracy_time=accuracy_over_time(human, ref, scored_frame=sc),
         disagreements=disagreements(human, top_n))
 
 
@@ -458,7 +827,7 @@ def cached_summary(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...
         hit = _CACHE.get(key)
     if hit is not None and hit[0] == fp:
         return hit
-    out = (fp, summarize(load(project), top_n=top_n))
+    out = (fp, summarize(load(project, task_counts=dict(fp[2])), top_n=top_n))
     with _CACHE_LOCK:
         _CACHE.pop(key, None)
         _CACHE[key] = out
@@ -468,9 +837,11 @@ def cached_summary(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...
 
 
 __all__ = [
-    "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
-    "cached_summary", "confusion", "disagreements", "fingerprint", "key_matrix", "label_key",
-    "load", "mean_pairwise_kappa", "pairwise_kappa", "per_class_agreement",
-    "reference_labels", "scored", "shared_items", "summarize", "task_table",
+    "OTHER_KEYS", "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
+    "agree_pairs", "cached_summary", "confusion", "decode_regions", "disagreements",
+    "fingerprint",
+    "geometry_keys", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
+    "other_geometry_key", "pairwise_kappa", "per_class_agreement", "reference_labels",
+    "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",
     "throughput_per_hour",
 ]

@@ -31,12 +31,12 @@ def highlight_spans(text: str, spans: Sequence[Span], colors: Mapping[str, str])
             continue
         color = colors.get(over[0].label, "#ffe08a")
         title = html.escape(", ".join(dict.fromkeys(s.label for s in over)))
-        out.append(f'<mark class="lnb-span" style="background:{_css_color(color)}" '
+        out.append(f'<mark class="lnb-span" style="background:{css_color(color)}" '
                    f'title="{title}">{piece}</mark>')
     return "".join(out)
 
 
-def _css_color(color: str) -> str:
+def css_color(color: str) -> str:
     """Only ``#hex`` colours reach a style attribute."""
     c = color.strip()
     if c.startswith("#") and all(ch in "0123456789abcdefABCDEF" for ch in c[1:]) \
@@ -54,11 +54,11 @@ def annotator_rows(rows: Sequence[tuple[str, str, str]]) -> str:
     inner HTML must already be safe."""
     body = "".join(
         f'<tr><td style="white-space:nowrap;vertical-align:top;padding-right:1em">'
-        f'<span style="color:{_css_color(color)}">&#9632;</span> '
+        f'<span style="color:{css_color(color)}">&#9632;</span> '
         f'<b class="lnb-annotator">{html.escape(name)}</b></td>'
         f'<td style="white-space:pre-wrap">{inner}</td></tr>'
         for name, color, inner in rows)
     return f'<table class="lnb-disagreement">{body}</table>'
 
 
-__all__ = ["annotator_rows", "highlight_spans", "text_block"]
+__all__ = ["annotator_rows", "css_color", "highlight_spans", "text_block"]

@@ -68,3 +68,40 @@ def box_project(tmp_path: Path) -> labelnb.Project:
              "bob": [Box(12, 10, 32, 30, "cat"), Box(40, 20, 70, 50, "dog")]}
     label_through_queue(p, lambda who, item: boxes[who], ["ana", "bob"])
     return p
+
+
+@pytest.fixture
+def label() -> Callable[[labelnb.Project, Callable[[str, object], object], list[str]], None]:
+    """:func:`label_through_queue`, for tests that build their own project."""
+    return label_through_queue
+
+
+def _image(tmp_path: Path, name: str, value: int) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / name
+    Image.fromarray(np.full((60, 80, 3), value, np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def geometry_project(tmp_path: Path) -> labelnb.Project:
+    """Three images, three annotators; everybody says one "cat" box on each, but on
+    img-b cy's box is elsewhere, and on img-c all three boxes are elsewhere."""
+    p = labelnb.Project.create(tmp_path / "geo.db", "geo", Schema("boxes", ["cat", "dog"]),
+                               overlap=3)
+    ids = p.add_items([_image(tmp_path, f"img-{c}.png", v)
+                       for c, v in (("a", 10), ("b", 100), ("c", 200))])
+    boxes = {
+        ids[0]: {"ana": Box(10, 10, 30, 30, "cat"), "bob": Box(11, 10, 31, 30, "cat"),
+                 "cy": Box(10, 11, 30, 31, "cat")},
+        ids[1]: {"ana": Box(10, 10, 30, 30, "cat"), "bob": Box(11, 11, 31, 31, "cat"),
+                 "cy": Box(50, 30, 70, 50, "cat")},
+        ids[2]: {"ana": Box(0, 0, 20, 20, "cat"), "bob": Box(30, 0, 50, 20, "cat"),
+                 "cy": Box(60, 30, 79, 59, "cat")},
+    }
+    label_through_queue(p, lambda who, item: [boxes[item.id][who]],  # type: ignore[attr-defined]
+                        ["ana", "bob", "cy"])
+    p.ids = ids  # type: ignore[attr-defined]
+    return p

@@ -7,7 +7,10 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -15,10 +18,23 @@ import pytest
 import labelnb
 from labelnb.dashboard import data as dd
 
-SCREENSHOT = Path(__file__).parent / "screenshots" / "dashboard.png"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+SCREENSHOT = SCREENSHOTS / "dashboard.png"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-N_PLOTS = 6  # queue, throughput, kappa, per-class, confusion, accuracy over time
+
+
+def _wait(cond: Any, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the page did not get there in time")
+        time.sleep(0.1)
+
+
+def _drawn(page: Any) -> list[tuple[str, int]]:
+    """(glyph type, rows) of every glyph with data on the page's live Bokeh plots."""
+    return sorted((g, n) for g, n, _, _ in page.evaluate(_GLYPHS_JS) if n > 0)
 
 
 def free_port() -> int:
@@ -61,23 +77,39 @@ def test_dashboard_renders_in_chromium(choice_project: labelnb.Project) -> None:
                         break
                     except sync_api.Error:
                         time.sleep(0.2)
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    if (page.locator("canvas").count() >= N_PLOTS
-                            and page.get_by_text("cy", exact=True).count() > 0):
-                        break
-                    page.wait_for_timeout(250)
-                page.wait_for_timeout(1000)  # let the last plots paint
+                # the Overview tab: queue, throughput and accuracy-over-time charts
+                _wait(lambda: len(_drawn(page)) >= 3
+                      and page.get_by_text("cy", exact=True).count() > 0)
+                page.wait_for_timeout(500)  # let the last plots paint
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 page.screenshot(path=str(SCREENSHOT), full_page=True)
-                assert page.locator("canvas").count() >= N_PLOTS
+                glyphs = _drawn(page)
+                assert {"VBar", "Quad", "Line"} <= {g for g, _ in glyphs}, glyphs
+                # the accuracy curves: one line per annotator, with points
+                assert sum(1 for g, n in glyphs if g == "Line" and n > 1) >= 3
                 for name in ("ana", "bob", "cy"):
                     assert page.get_by_text(name, exact=True).count() > 0, name
                 for name in ("ana", "bob", "cy"):
                     text = _fmt(kappas[name])
                     assert page.get_by_text(text, exact=True).count() > 0, (name, text)
                 assert page.get_by_text("pets: labeling quality").count() == 1
-                assert page.get_by_text("Disagreements (lowest agreement first)").count() == 1
+                # the Agreement tab, drawn when shown: two 3 x 3 heat maps with their
+                # numbers, and one bar per label
+                page.get_by_text("Agreement", exact=True).click()
+                _wait(lambda: sum(1 for g, n in _drawn(page) if g == "Rect" and n == 9) == 2)
+                glyphs = _drawn(page)
+                assert sum(1 for g, n in glyphs if g == "Text" and n == 9) == 2, glyphs
+                assert ("VBar", 3) in glyphs, glyphs
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(SCREENSHOTS / "dashboard_agreement.png"),
+                                full_page=True)
+                # the Disagreements tab: the table and the lowest-agreement item
+                page.get_by_text("Disagreements", exact=True).click()
+                page.get_by_text("Disagreements (lowest agreement first)").wait_for(
+                    timeout=20_000)
+                page.get_by_text("ana: dog; bob: cat; cy: bird").first.wait_for(
+                    timeout=20_000)
+                page.get_by_text("Overview", exact=True).click()
                 # the page refreshes itself: a new annotator shows up without a reload
                 choice_project.add_items(["t10"])
                 q = choice_project.queue("dee")
@@ -90,6 +122,151 @@ def test_dashboard_renders_in_chromium(choice_project: labelnb.Project) -> None:
         server.stop()
     hosts = {urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https",
                                                                              "ws", "wss")}
-    assert hosts == {"127.0.0.1"}, f"requests outside the server: {sorted(hosts)}"
+    outside = sorted(u for u in requests if urlparse(u).hostname not in (None, "127.0.0.1")
+                     and urlparse(u).scheme in ("http", "https", "ws", "wss"))
+    assert hosts == {"127.0.0.1"}, f"requests outside the server: {outside}"
     assert not failed, failed
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def _chromium() -> str:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not on PATH in CI; scripts/ensure_chromium.sh installs it")
+        pytest.skip("no chromium on PATH")
+    return chromium
+
+
+@contextmanager
+def served_page(project: labelnb.Project, name: str) -> Iterator[Any]:
+    """The served dashboard of ``project`` open in a fresh Chromium page."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from labelnb.dashboard import serve
+
+    chromium = _chromium()
+    port = free_port()
+    server = serve(project.store.url, name, port=port, show=False, threaded=True,
+                   address="127.0.0.1", refresh_s=None)
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 1000})
+                url = f"http://127.0.0.1:{port}/dashboard"
+                for _ in range(50):
+                    try:
+                        page.goto(url, wait_until="load", timeout=10_000)
+                        break
+                    except sync_api.Error:
+                        time.sleep(0.2)
+                yield page
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+
+
+# the models reachable from the documents' roots (all_models keeps replaced ones a while)
+_LIVE_JS = """
+  const live = [];
+  for (const doc of Bokeh.documents) {
+    const seen = new Set(), stack = [...doc.roots()];
+    while (stack.length) {
+      const m = stack.pop();
+      if (seen.has(m)) continue;
+      seen.add(m);
+      for (const r of m.references()) stack.push(r);
+    }
+    live.push(...seen);
+  }
+"""
+# every glyph renderer on the page: [glyph, rows, line colour, data]
+_GLYPHS_JS = """() => {""" + _LIVE_JS + """
+  const out = [];
+  for (const m of live) {
+    if (m.constructor.__name__ !== "GlyphRenderer") continue;
+    const g = m.glyph, src = m.data_source, data = {};
+    for (const col of ["left", "right", "top", "bottom", "label"])
+      if (src.data[col] !== undefined) data[col] = Array.from(src.data[col]);
+    out.push([g.constructor.__name__, src.get_length(),
+              g.line_color && g.line_color.value !== undefined ? g.line_color.value : null,
+              data]);
+  }
+  return out;
+}"""
+_LEGEND_JS = """() => {""" + _LIVE_JS + """
+  const out = [];
+  for (const m of live)
+    if (m.constructor.__name__ === "LegendItem" && m.label && m.label.value !== undefined)
+      out.push(m.label.value);
+  return out;
+}"""
+
+
+def _quads(page: Any) -> list[tuple[str, list[float]]]:
+    """(line colour, [left, bottom, right, top]) of each drawn box."""
+    out = []
+    for glyph, rows, color, data in page.evaluate(_GLYPHS_JS):
+        if glyph == "Quad" and "label" in data:  # (the throughput histogram has none)
+            for i in range(rows):
+                out.append((color, [data[k][i] for k in ("left", "bottom", "right", "top")]))
+    return sorted(out)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_disagreement_browser_draws_each_annotators_boxes(
+        geometry_project: labelnb.Project) -> None:
+    """The box project's disagreement browser, in Chromium: the lowest-agreement item
+    is drawn with each annotator's box in their own colour (y flipped into the plot's
+    upward axis, image height 60), with a legend; choosing another item redraws."""
+    pytest.importorskip("panel")
+    from labelnb.dashboard.app import Dashboard
+
+    p = geometry_project
+    a, b, c = p.ids  # type: ignore[attr-defined]
+    colors = Dashboard(p, refresh_s=None).colors
+    with served_page(p, "geo") as page:
+        page.get_by_text("Disagreements", exact=True).click()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_quads(page)) < 3:
+            page.wait_for_timeout(250)
+        page.wait_for_timeout(500)
+        assert _quads(page) == sorted([
+            (colors["ana"], [0.0, 40.0, 20.0, 60.0]),
+            (colors["bob"], [30.0, 40.0, 50.0, 60.0]),
+            (colors["cy"], [60.0, 1.0, 79.0, 30.0])])
+        assert {"ana", "bob", "cy"} <= set(page.evaluate(_LEGEND_JS))
+        assert page.get_by_text("(other boxes #2)", exact=True).count() == 1
+        assert page.get_by_text(f"item {c}", exact=True).count() == 1
+        page.screenshot(path=str(SCREENSHOTS / "disagreement_boxes.png"), full_page=True)
+        # the next item: ana and bob agree, cy's box is elsewhere
+        pick = page.locator("select", has=page.locator("option", has_text="agreement 0.67"))
+        pick.select_option(label=f"item {b} (agreement 0.67)")
+        page.get_by_text(f"item {b}", exact=True).wait_for(timeout=20_000)
+        deadline = time.monotonic() + 20
+        want = sorted([(colors["ana"], [10.0, 30.0, 30.0, 50.0]),
+                       (colors["bob"], [11.0, 29.0, 31.0, 49.0]),
+                       (colors["cy"], [50.0, 10.0, 70.0, 30.0])])
+        while time.monotonic() < deadline and _quads(page) != want:
+            page.wait_for_timeout(250)
+        assert _quads(page) == want
+    assert (SCREENSHOTS / "disagreement_boxes.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_disagreement_browser_shows_spans_as_text(span_project: labelnb.Project) -> None:
+    """The span project's text contains markup-like characters: in the page they are
+    text (no <b> element appears), and each annotator's spans are highlighted."""
+    pytest.importorskip("panel")
+    with served_page(span_project, "ner") as page:
+        page.get_by_text("Disagreements", exact=True).click()
+        marks = page.locator("mark.lnb-span")
+        marks.first.wait_for(timeout=60_000)
+        assert marks.count() == 3  # ana: PER + ORG, bob: ORG
+        assert sorted(marks.all_inner_texts()) == ["ACME", "Ann", "Ann"]
+        assert page.get_by_text("<b>", exact=False).count() >= 1  # shown, not parsed
+        assert page.locator("table.lnb-disagreement b:not(.lnb-annotator)").count() == 0
+        page.screenshot(path=str(SCREENSHOTS / "disagreement_spans.png"), full_page=True)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import itertools
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
 import labelnb
+from labelnb import Schema
 from labelnb.dashboard import data as dd
 from labelnb.errors import MissingExtra
 from labelnb.types import Span
@@ -181,10 +184,19 @@ def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> N
     q.submit(labelnb.Choice("cat"))
     assert d.refresh() is True
     assert "dee" in d.annotators.object["annotator"].tolist()
-    assert "dee" in d.pick_a.options
+    assert "dee" not in d.pick_a.options  # the Agreement tab is updated when shown
     assert len(p.tasks()) == n_tasks + 3
+    # only the tab shown is drawn; the others when first shown
+    assert d.accuracy.object is not None and d.confusion.object is None
+    assert len(d.item_view) == 0
+    d.tabs.active = 1
+    assert "dee" in d.pick_a.options
+    assert d.kappa.object is not None and d.per_class.object is not None
+    first = d.confusion.object
     d.pick_a.value = "cy"
-    assert d.confusion.object is not None
+    assert d.confusion.object is not None and d.confusion.object is not first
+    d.tabs.active = 2
+    assert len(d.item_view) == 1
     d.stop()
 
 
@@ -218,24 +230,75 @@ def test_span_view_escapes_html(span_project: labelnb.Project) -> None:
 
 def test_box_view_draws_each_annotator(box_project: labelnb.Project) -> None:
     pytest.importorskip("panel")
-    import holoviews as hv
+    from bokeh.models import GlyphRenderer, ImageRGBA, Legend, Quad
 
     from labelnb.dashboard.app import item_view
 
     s = dd.summarize(dd.load(box_project))
     d = s.disagreements
     assert d.loc[0, "keys"] == {"ana": "cat", "bob": "cat|dog"}
-    view = item_view(box_project, int(d.loc[0, "item_id"]), s.human, {})
-    plots = [o.object for o in view.select() if isinstance(getattr(o, "object", None),
-                                                           hv.core.Dimensioned)]
-    (plot,) = plots
-    rects = [e for e in plot.traverse(lambda x: x, [hv.Rectangles])]
-    assert sorted(e.label for e in rects) == ["ana", "bob"]
-    bob = next(e for e in rects if e.label == "bob")
+    colors = {"ana": "#4e79a7", "bob": "#f28e2b"}
+    view = item_view(box_project, int(d.loc[0, "item_id"]), s.human, colors)
+    (fig,) = [o.object for o in view.select() if type(o).__name__ == "Bokeh"]
+    quads = {r.glyph.line_color: r.data_source.data for r in fig.select(GlyphRenderer)
+             if isinstance(r.glyph, Quad)}
+    assert set(quads) == {"#4e79a7", "#f28e2b"}  # one colour per annotator
+    bob = quads["#f28e2b"]
     # y flipped into the plot's upward axis: image height 60
-    assert sorted(map(tuple, bob.array(["x0", "y0", "x1", "y1"]).tolist())) == [
-        (12.0, 30.0, 32.0, 50.0), (40.0, 10.0, 70.0, 40.0)]
-    assert len(plot.traverse(lambda x: x, [hv.RGB])) == 1
+    assert sorted(zip(bob["left"], bob["bottom"], bob["right"], bob["top"],
+                      strict=True)) == [(12.0, 30.0, 32.0, 50.0), (40.0, 10.0, 70.0, 40.0)]
+    assert list(bob["label"]) == ["cat", "dog"]
+    assert len([r for r in fig.select(GlyphRenderer) if isinstance(r.glyph, ImageRGBA)]) == 1
+    legend = [item.label.value for lg in fig.select(Legend) for item in lg.items]
+    assert legend == ["ana", "bob"]
+
+
+def test_mask_and_polygon_view(tmp_path: Path, label: Any) -> None:
+    """Masks: a translucent layer in the annotator's colour plus a dashed bounding box;
+    polygons: drawn with their vertices (y flipped)."""
+    pytest.importorskip("panel")
+    import numpy as np
+    from bokeh.models import GlyphRenderer, ImageRGBA, MultiPolygons, Quad
+    from PIL import Image
+
+    from labelnb.dashboard.app import item_view
+    from labelnb.types import Mask, Polygon
+
+    img = tmp_path / "m.png"
+    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(img)
+    m = np.zeros((40, 50), bool)
+    m[5:15, 10:30] = True
+    for kind, regions in (("masks", {"ana": [Mask.from_array(m, "cat")],
+                                     "bob": [Mask.from_array(np.roll(m, 12, axis=0), "cat")]}),
+                          ("polygons", {"ana": [Polygon((1, 1, 20, 1, 10, 30), "cat")],
+                                        "bob": [Polygon((25, 5, 45, 5, 35, 35), "cat")]})):
+        p = labelnb.Project.create(tmp_path / f"{kind}.db", kind, Schema(kind, ["cat"]),
+                                   overlap=2)
+        p.add_items([img])
+        label(p, lambda who, item, r=regions: r[who], ["ana", "bob"])
+        s = dd.summarize(dd.load(p))
+        assert sorted(s.human["key"]) == ["cat", f"cat (other {kind})"]  # no overlap
+        view = item_view(p, int(s.disagreements.loc[0, "item_id"]), s.human,
+                         {"ana": "#4e79a7", "bob": "#f28e2b"})
+        (fig,) = [o.object for o in view.select() if type(o).__name__ == "Bokeh"]
+        glyphs = [r.glyph for r in fig.select(GlyphRenderer)]
+        if kind == "masks":
+            layers = [g for g in glyphs if isinstance(g, ImageRGBA)]
+            assert len(layers) == 3  # the image and one layer per annotator
+            boxes = sorted(g.line_dash for g in glyphs if isinstance(g, Quad))
+            assert len(boxes) == 2 and all(d for d in boxes)  # dashed
+        else:
+            rings = [(list(map(float, xs[0][0][:3])), list(map(float, ys[0][0][:3])),
+                      r.glyph.line_color)
+                     for r in fig.select(GlyphRenderer) if isinstance(r.glyph, MultiPolygons)
+                     for xs, ys in zip(r.data_source.data["xs"], r.data_source.data["ys"],
+                                       strict=True)]
+            # ana's triangle, y flipped (image height 40), in ana's colour
+            assert ([1.0, 20.0, 10.0], [39.0, 39.0, 10.0], "#4e79a7") in rings
+            assert len(rings) == 2
+        html = "".join(getattr(o, "object", "") or "" for o in view.select()
+                       if isinstance(getattr(o, "object", None), str))
+        assert f"(other {kind})" in html
 
 
 @pytest.mark.parametrize("name", ["labelnb.dashboard.data", "labelnb.dashboard.render"])

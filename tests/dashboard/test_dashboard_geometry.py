@@ -1,0 +1,231 @@
+"""Geometry-aware agreement in the dashboard: for boxes, polygons, masks and spans two
+annotators agree only when their regions agree as ``labelnb.metrics.tiers.agree``
+decides (the rule ``project.consensus()`` uses), not merely when their labels match."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import labelnb
+from labelnb import Box, Schema, Span
+from labelnb.dashboard import data as dd
+from labelnb.metrics import DegenerateWarning
+from labelnb.metrics.tiers import Agreement, agree, decide
+from labelnb.types import Mask, Polygon, Region
+
+
+def _json(regs: list[Region]) -> list[dict[str, object]]:
+    return [r.to_json() for r in regs]
+
+
+def _random_boxes(rng: np.random.Generator, n: int, labels: list[str]) -> list[Box]:
+    """Boxes crowded into a small area, so that one box often overlaps several."""
+    out = []
+    for _ in range(n):
+        x0, y0 = rng.uniform(0, 30, 2)
+        w, h = rng.uniform(8, 25, 2)
+        out.append(Box(round(x0, 1), round(y0, 1), round(x0 + w, 1), round(y0 + h, 1),
+                       str(rng.choice(labels))))
+    return out
+
+
+def _jitter(rng: np.random.Generator, boxes: list[Box], sd: float) -> list[Box]:
+    out = []
+    for b in rng.permutation(np.array(boxes, dtype=object)).tolist():
+        dx, dy = rng.normal(0, sd, 2)
+        out.append(Box(b.x0 + dx, b.y0 + dy, b.x1 + dx, b.y1 + dy, b.label))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["boxes", "polygons"])
+def test_agree_pairs_equals_tiers_agree_on_random_boxes(kind: str) -> None:
+    rng = np.random.default_rng(7)
+    annotations: list[list[Region]] = []
+    left, right = [], []
+    for _ in range(300):
+        a = _random_boxes(rng, int(rng.integers(0, 4)), ["cat", "dog"])
+        # the other annotator: a jittered copy (agrees or not, near the threshold), or
+        # an independent set with the same labels
+        b: list[Region] = list(_jitter(rng, a, float(rng.choice([0.5, 2.0, 4.0]))) if
+                               rng.random() < 0.7 else
+                               _random_boxes(rng, len(a), ["cat", "dog"]))
+        if kind == "polygons":  # a box as a 4-vertex polygon (tiers use the bounding box)
+            a = [Polygon((r.x0, r.y0, r.x1, r.y0, r.x1, r.y1, r.x0, r.y1), r.label)
+                 for r in a]
+            b = [Polygon((r.x0, r.y0, r.x1, r.y0, r.x1, r.y1, r.x0, r.y1), r.label)
+                 for r in b]
+        left.append(len(annotations))
+        annotations.append(a)
+        right.append(len(annotations))
+        annotations.append(b)
+    got = dd.agree_pairs([_json(r) for r in annotations], left, right, kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateWarning)
+        want = [agree(annotations[i], annotations[j], kind) for i, j in zip(left, right,
+                                                                           strict=True)]
+    assert got.tolist() == want
+    assert 50 < sum(want) < 250  # both outcomes are exercised
+    # some pairs are ambiguous (a box near two others) and go to the Hungarian fallback
+    _, decided = dd._boxes_agree([_json(r) for r in annotations], np.asarray(left),
+                                 np.asarray(right), kind, Agreement())
+    assert (~decided).sum() > 0
+
+
+def test_agree_pairs_uses_the_threshold_and_labels() -> None:
+    a = [{"type": "box", "label": "cat", "x0": 0, "y0": 0, "x1": 10, "y1": 10}]
+    shifted = [{"type": "box", "label": "cat", "x0": 3, "y0": 0, "x1": 13, "y1": 10}]  # 0.538
+    dog = [{"type": "box", "label": "dog", "x0": 0, "y0": 0, "x1": 10, "y1": 10}]
+    regions = [a, shifted, dog, None]
+    assert dd.agree_pairs(regions, [0, 0, 0], [1, 2, 3], "boxes").tolist() == [True, False,
+                                                                               True]
+    strict = Agreement(iou=0.6)
+    assert dd.agree_pairs(regions, [0], [1], "boxes", strict).tolist() == [False]
+
+
+def test_agree_pairs_masks_and_spans() -> None:
+    m = np.zeros((20, 20), bool)
+    m[2:12, 2:12] = True
+    near = np.roll(m, 1, axis=1)  # dice 0.9
+    far = np.roll(m, 5, axis=1)  # dice 0.5
+    masks = [_json([Mask.from_array(x, "cat")]) for x in (m, near, far)]
+    assert dd.agree_pairs(masks, [0, 0], [1, 2], "masks").tolist() == [True, False]
+    assert dd.agree_pairs(masks, [0], [1], "masks", Agreement(dice=0.95)).tolist() == [False]
+    spans = [_json([Span(0, 5, "PER")]), _json([Span(0, 4, "PER")]),
+             _json([Span(0, 5, "PER")])]
+    assert dd.agree_pairs(spans, [0, 0], [1, 2], "spans").tolist() == [False, True]
+    overlap = Agreement(spans="overlap")
+    assert dd.agree_pairs(spans, [0, 0], [1, 2], "spans", overlap).tolist() == [True, True]
+
+
+def test_geometry_keys_group_as_tiers_decide() -> None:
+    """On random items of 2-4 annotators the keys split each item exactly as
+    tiers.decide groups it: the most common key is held by decide's winning group."""
+    rng = np.random.default_rng(3)
+    rows = []
+    items: dict[int, list[list[Region]]] = {}
+    names = ["ana", "bob", "cy", "dee"]
+    for item in range(200):
+        base = _random_boxes(rng, int(rng.integers(1, 3)), ["cat"])
+        n = int(rng.integers(2, 5))
+        regs = [_jitter(rng, base, float(rng.choice([0.5, 3.0, 6.0]))) for _ in range(n)]
+        items[item] = regs
+        for who, r in zip(names, regs, strict=False):
+            rows.append({"item_id": item, "author": who, "regions": _json(r)})
+    human = dd.annotation_frame(rows, "boxes")
+    keys = dd.geometry_keys(human, "boxes")
+    human = human.assign(key=keys)
+    split = 0
+    for item, regs in items.items():
+        mine = human[human["item_id"] == item].sort_values("author")
+        d = decide(regs, "boxes")
+        counts = mine["key"].value_counts()
+        assert counts.iloc[0] == len(d.group)
+        winners = set(mine["author"].iloc[list(d.group)])
+        if (counts == counts.iloc[0]).sum() == 1:  # a unique largest group
+            assert set(mine.loc[mine["key"] == counts.index[0], "author"]) == winners
+            assert "(other" not in counts.index[0]
+        split += len(counts) > 1
+    assert 20 < split < 190
+    assert any("(other boxes)" in k for k in keys)
+
+
+def test_rows_without_regions_keep_their_label_keys() -> None:
+    rows = [{"item_id": 1, "author": a, "labels": ["cat"]} for a in ("ana", "bob")]
+    human = dd.annotation_frame(rows, "boxes")
+    assert dd.geometry_keys(human, "boxes").tolist() == ["cat", "cat"]
+
+
+def test_box_project_agreement_uses_geometry(geometry_project: labelnb.Project) -> None:
+    p = geometry_project
+    a, b, c = p.ids  # type: ignore[attr-defined]
+    s = dd.summarize(dd.load(p))
+    h = s.human.set_index(["item_id", "author"])
+    assert (h["label_key"] == "cat").all()  # the labels alone agree everywhere
+    assert h.loc[(a, "cy"), "key"] == "cat"
+    assert h.loc[(b, "cy"), "key"] == "cat (other boxes)"
+    assert {h.loc[(c, w), "key"] for w in ("ana", "bob", "cy")} == {
+        "cat", "cat (other boxes)", "cat (other boxes #2)"}
+    d = s.disagreements.set_index("item_id")
+    assert d.loc[a, "agreement"] == 1.0
+    assert d.loc[b, "agreement"] == pytest.approx(2 / 3)
+    assert d.loc[c, "agreement"] == pytest.approx(1 / 3)
+    assert s.disagreements["item_id"].tolist() == [c, b, a]
+    # the same tiers as the consensus workflow, which the dashboard does not run
+    tiers = p.consensus(queue_tasks=False).set_index("item_id")["tier"]
+    assert tiers.to_dict() == {a: "unanimous", b: "majority", c: "none"}
+    # kappa and the confusion matrix count the geometry: bob and cy give the label
+    # "cat" on every item, yet agree on one of three
+    from sklearn.metrics import cohen_kappa_score
+
+    keys = {w: [h.loc[(i, w), "key"] for i in (a, b, c)] for w in ("bob", "cy")}
+    assert keys["bob"] != keys["cy"]
+    assert s.kappa.loc["bob", "cy"] == pytest.approx(cohen_kappa_score(keys["bob"],
+                                                                       keys["cy"]))
+    cm = dd.confusion(s.human, "bob", "cy")
+    assert cm.loc["cat", "cat (other boxes)"] == 1 and int(cm.to_numpy().trace()) == 1
+    pc = s.per_class.set_index("label")
+    assert pc.loc["cat", "items"] == 3 and pc.loc["cat", "agreement"] == pytest.approx(1 / 3)
+    acc = s.annotators.set_index("annotator")["accuracy"]
+    assert acc["ana"] == 1.0 and acc["cy"] == pytest.approx(1 / 2)  # 2 items have a majority
+
+
+def test_stored_consensus_boxes_match_the_majority_group(
+        geometry_project: labelnb.Project) -> None:
+    p = geometry_project
+    a, b, _ = p.ids  # type: ignore[attr-defined]
+    p.consensus()  # stores fused boxes for a and b; c goes to adjudication
+    s = dd.summarize(dd.load(p))
+    ref = s.reference.set_index("item_id")
+    assert ref.loc[a, "origin"] == "stored" and ref.loc[a, "key"] == "cat"
+    assert ref.loc[b, "origin"] == "stored" and ref.loc[b, "key"] == "cat"
+    # an adjudicator's box that matches nobody: the labels match, the geometry does not
+    final = pd.DataFrame({"item_id": [b], "key": ["cat"],
+                          "regions": [_json([Box(0, 40, 10, 59, "cat")])]})
+    assert dd.stored_geometry_keys(final, s.human, "boxes").tolist() == ["cat (reference)"]
+    final = final.assign(regions=[_json([Box(51, 30, 71, 50, "cat")])])  # cy's box
+    assert dd.stored_geometry_keys(final, s.human, "boxes").tolist() == ["cat (other boxes)"]
+
+
+def test_span_project_exact_and_overlap(tmp_path: Path, label: Any) -> None:
+    p = labelnb.Project.create(tmp_path / "s.db", "s", Schema("spans", ["PER"]), overlap=2)
+    p.add_items(["Ann Lee met Bo"])
+    spans = {"ana": [Span(0, 7, "PER")], "bob": [Span(0, 3, "PER")]}
+    label(p, lambda who, item: spans[who], ["ana", "bob"])
+    s = dd.summarize(dd.load(p))
+    assert sorted(s.human["key"]) == ["PER", "PER (other spans)"]
+    p.configure(agreement={"spans": "overlap"})
+    s = dd.summarize(dd.load(p))
+    assert sorted(s.human["key"]) == ["PER", "PER"]
+    assert s.disagreements.loc[0, "agreement"] == 1.0
+
+
+def test_load_on_sqlite_and_postgresql(db_url: str, tmp_path: Path, label: Any) -> None:
+    """The dashboard's read (the driver-cursor query, times as text, regions as JSON
+    text) gives the same keys, times and agreement on both databases."""
+    p = labelnb.Project.create(db_url, "both", Schema("boxes", ["cat", "dog"]), overlap=2)
+    try:
+        from PIL import Image
+
+        img = tmp_path / "both.png"
+        Image.fromarray(np.full((40, 60, 3), 50, np.uint8)).save(img)
+        p.add_items([img])
+        boxes = {"ana": [Box(1, 1, 20, 20, "cat"), Box(30, 5, 50, 30, "dog")],
+                 "bob": [Box(2, 1, 21, 20, "cat"), Box(5, 22, 25, 38, "dog")]}
+        label(p, lambda who, it: boxes[who], ["ana", "bob"])
+        f = dd.load(p)
+        assert len(f.annotations) == 2 and f.items == 1 and f.items_done == 1
+        assert f.annotations["submitted_at"].dt.tz is not None
+        assert f.annotations["submitted_at"].notna().all()
+        assert all(isinstance(r, str) for r in f.annotations["regions"])
+        h = f.human.set_index("author")
+        assert h["label_key"].tolist() == ["cat|dog", "cat|dog"]
+        assert sorted(h["key"]) == ["cat|dog", "cat|dog (other boxes)"]  # the dog boxes
+        assert f.tasks.loc["annotate", "done"] == 2
+    finally:
+        p.close()
