@@ -787,14 +787,15 @@ class Project:
 
         return escalate(self, policy, model_version=model_version)
 
-    def dashboard(self) -> Any:
+    def dashboard(self, **kw: Any) -> Any:
         """The team-lead dashboard (Panel), for display in a notebook; it refreshes
-        itself. ``labelnb dashboard DB`` serves the same page."""
+        itself every ``refresh_s`` seconds (``refresh_s=None``: never; ``top_n``: rows of
+        the disagreement browser). ``labelnb dashboard DB`` serves the same page."""
         try:
             from labelnb.dashboard import show
         except ImportError as e:
             raise MissingExtra("panel", "dashboard", f"the dashboard ({e})") from None
-        return show(self)
+        return show(self, **kw)
 
     def annotate(self, annotator: str | None = None, **kw: Any) -> Any:
         """The annotation widget bound to this project's queue (needs the widgets). Under

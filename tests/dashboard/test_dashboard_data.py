@@ -308,3 +308,10 @@ def test_docstring_examples(name: str) -> None:
 
     res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_project_dashboard_passes_its_options_through(choice_project: labelnb.Project) -> None:
+    layout = choice_project.dashboard(refresh_s=None, top_n=5)
+    assert layout is not None
+    with pytest.raises(TypeError):
+        choice_project.dashboard(no_such_option=1)
