@@ -127,7 +127,12 @@ def _score(row: Any) -> float | None:
 
 
 def _fmt(s: float | None) -> str:
-    return "none" if s is None else f"{s:.3f}"
+    """A confidence for a reason string: never rounded across a tier threshold
+    (0.9497 reads 0.9497, not 0.950, beside "< 0.95")."""
+    if s is None:
+        return "none"
+    short = f"{s:.3f}"
+    return short if float(short) == round(s, 6) else f"{round(s, 6):g}"
 
 
 def route_machine_labels(project: Project, *, model_version: str | None = None,

@@ -151,3 +151,10 @@ def test_thresholds_are_checked() -> None:
         MachineTiers(high=1.5)
     with pytest.raises(ValidationError, match="unknown fields \\['hi'\\]"):
         MachineTiers.from_json({"hi": 0.9})
+
+
+def test_reason_strings_never_round_a_confidence_across_a_threshold() -> None:
+    from labelnb.prelabel.tiers import _fmt
+
+    assert _fmt(0.9497) == "0.9497"  # beside "[0.7, 0.95)": not "0.950"
+    assert _fmt(0.95) == "0.950" and _fmt(None) == "none"
