@@ -253,3 +253,12 @@ def test_texts_with_glob_characters_are_texts_and_path_globs_are_globs(tmp_path:
     assert len(ids) == 2
     with pytest.raises(ItemNotFound, match="the glob matches no file"):
         p.add_items([str(tmp_path / "photos" / "*.png")])  # looks like a path: a glob
+
+
+def test_annotations_of_one_write_come_back_in_the_order_they_were_made(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "o.db", "o", labelnb.Schema("choice", ["a", "b"]))
+    (item,) = p.add_items(["one text"])
+    anns = [labelnb.Annotation(item_id=item, regions=(labelnb.Choice("a" if k % 2 else "b"),),
+                               author=f"m{k}", source="model") for k in range(30)]
+    p.add_annotations(anns)  # one transaction: one submitted_at for all
+    assert p.annotations()["author"].tolist() == [f"m{k}" for k in range(30)]

@@ -700,12 +700,16 @@ def select_annotations(project_id: int) -> Select[Any]:
                   (corrected, literal("corrected")), else_=literal("submitted"))
     return (select(annotations_t, status.label("status"))
             .where(annotations_t.c.project_id == project_id)
-            .order_by(annotations_t.c.submitted_at, annotations_t.c.id))
+            # one write (an import, add_annotations) shares submitted_at: then the
+            # order the annotations were made in, so "latest" is well defined
+            .order_by(annotations_t.c.submitted_at, annotations_t.c.created_at,
+                      annotations_t.c.id))
 
 
 def annotations_for_item(conn: Connection, item_id: int) -> list[Row[Any]]:
     return list(conn.execute(select(annotations_t).where(annotations_t.c.item_id == item_id)
-                             .order_by(annotations_t.c.submitted_at)))
+                             .order_by(annotations_t.c.submitted_at,
+                                       annotations_t.c.created_at, annotations_t.c.id)))
 
 
 def annotation_counts(conn: Connection, project_id: int) -> dict[str, int]:
