@@ -77,8 +77,9 @@ import pandas as pd
 import labelnb
 from labelnb import Schema
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "widgets"))
+from harness import CHROMIUM_ARGS, find_chromium  # noqa: E402
+
 LABELS = ["cat", "dog", "bird", "fish", "horse", "other"]
 ACCURACY = [0.95, 0.88, 0.72, 0.9, 0.8, 0.6]
 #: the Bokeh glyphs with data on the page's live plots (all_models keeps replaced ones)
@@ -259,9 +260,10 @@ class Browser:
     def __init__(self) -> None:
         from playwright.sync_api import sync_playwright
 
-        chromium = shutil.which("chromium")
-        if chromium is None:
-            raise SystemExit("no chromium on PATH (scripts/ensure_chromium.sh installs it)")
+        try:
+            chromium = find_chromium()
+        except RuntimeError as e:
+            raise SystemExit(str(e)) from None
         self._pw = sync_playwright().start()
         self.browser = self._pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         self.cpu: list[tuple[float, float]] = []  # (this process, browser) per load

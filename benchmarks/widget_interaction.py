@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "widgets"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _coins import coin_boxes, iou, rough  # noqa: E402
-from harness import CHROMIUM_ARGS, open_notebook, start_lab  # noqa: E402
+from harness import CHROMIUM_ARGS, find_chromium, open_notebook, start_lab  # noqa: E402
 
 
 def make_jpegs(folder: Path, n: int, w: int = 4000, h: int = 3000) -> list[str]:
@@ -169,9 +168,10 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    exe = shutil.which("chromium")
-    if exe is None:
-        sys.exit("chromium is not installed (scripts/ensure_chromium.sh)")
+    try:
+        exe = find_chromium()
+    except RuntimeError as e:
+        sys.exit(str(e))
     work = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
     paths = make_jpegs(work, args.items)

@@ -3,9 +3,7 @@ table shows the names and kappas, and nothing is fetched from outside the server
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +16,12 @@ import pytest
 import labelnb
 from labelnb.dashboard import data as dd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "widgets"))
+from harness import CHROMIUM_ARGS, find_chromium  # noqa: E402
+from harness import _free_port as free_port  # noqa: E402
+
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 SCREENSHOT = SCREENSHOTS / "dashboard.png"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def _wait(cond: Any, timeout_s: float = 60) -> None:
@@ -37,89 +37,57 @@ def _drawn(page: Any) -> list[tuple[str, int]]:
     return sorted((g, n) for g, n, _, _ in page.evaluate(_GLYPHS_JS) if n > 0)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.browser
 @pytest.mark.timeout(120)
 def test_dashboard_renders_in_chromium(choice_project: labelnb.Project) -> None:
-    pytest.importorskip("panel")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not on PATH in CI; scripts/ensure_chromium.sh installs it")
-        pytest.skip("no chromium on PATH")
-    from labelnb.dashboard import serve
+    pytest.importorskip("panel")  # the [dashboard] extra
     from labelnb.dashboard.app import _fmt
 
     s = dd.summarize(dd.load(choice_project))
     kappas = s.annotators.set_index("annotator")["mean_kappa"]
-    port = free_port()
-    server = serve(choice_project.store.url, "pets", port=port, show=False, threaded=True,
-                   address="127.0.0.1", refresh_s=1.0)
     requests: list[str] = []
     failed: list[str] = []
-    try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1500, "height": 1000})
-                page.on("request", lambda r: requests.append(r.url))
-                page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
-                url = f"http://127.0.0.1:{port}/dashboard"
-                for _ in range(50):  # the server thread may still be starting
-                    try:
-                        page.goto(url, wait_until="load", timeout=10_000)
-                        break
-                    except sync_api.Error:
-                        time.sleep(0.2)
-                # the Overview tab: queue, throughput and accuracy-over-time charts
-                _wait(lambda: len(_drawn(page)) >= 3
-                      and page.get_by_text("cy", exact=True).count() > 0)
-                page.wait_for_timeout(500)  # let the last plots paint
-                SCREENSHOT.parent.mkdir(exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
-                glyphs = _drawn(page)
-                assert {"VBar", "Quad", "Line"} <= {g for g, _ in glyphs}, glyphs
-                # the accuracy curves: one line per annotator, with points
-                assert sum(1 for g, n in glyphs if g == "Line" and n > 1) >= 3
-                for name in ("ana", "bob", "cy"):
-                    assert page.get_by_text(name, exact=True).count() > 0, name
-                for name in ("ana", "bob", "cy"):
-                    text = _fmt(kappas[name])
-                    assert page.get_by_text(text, exact=True).count() > 0, (name, text)
-                assert page.get_by_text("pets: labeling quality").count() == 1
-                # the Agreement tab, drawn when shown: two 3 x 3 heat maps with their
-                # numbers, and one bar per label
-                page.get_by_text("Agreement", exact=True).click()
-                _wait(lambda: sum(1 for g, n in _drawn(page) if g == "Rect" and n == 9) == 2)
-                glyphs = _drawn(page)
-                assert sum(1 for g, n in glyphs if g == "Text" and n == 9) == 2, glyphs
-                assert ("VBar", 3) in glyphs, glyphs
-                page.wait_for_timeout(500)
-                page.screenshot(path=str(SCREENSHOTS / "dashboard_agreement.png"),
-                                full_page=True)
-                # the Disagreements tab: the table and the lowest-agreement item
-                page.get_by_text("Disagreements", exact=True).click()
-                page.get_by_text("Disagreements (lowest agreement first)").wait_for(
-                    timeout=20_000)
-                page.get_by_text("ana: dog; bob: cat; cy: bird").first.wait_for(
-                    timeout=20_000)
-                page.get_by_text("Overview", exact=True).click()
-                # the page refreshes itself: a new annotator shows up without a reload
-                choice_project.add_items(["t10"])
-                q = choice_project.queue("dee")
-                q.claim()
-                q.submit(labelnb.Choice("cat"))
-                page.get_by_text("dee", exact=True).first.wait_for(timeout=20_000)
-            finally:
-                browser.close()
-    finally:
-        server.stop()
+    with served_page(choice_project, "pets", refresh_s=1.0, requests=requests,
+                     failed=failed) as page:
+        # the Overview tab: queue, throughput and accuracy-over-time charts
+        _wait(lambda: len(_drawn(page)) >= 3
+              and page.get_by_text("cy", exact=True).count() > 0)
+        page.wait_for_timeout(500)  # let the last plots paint
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        glyphs = _drawn(page)
+        assert {"VBar", "Quad", "Line"} <= {g for g, _ in glyphs}, glyphs
+        # the accuracy curves: one line per annotator, with points
+        assert sum(1 for g, n in glyphs if g == "Line" and n > 1) >= 3
+        for name in ("ana", "bob", "cy"):
+            assert page.get_by_text(name, exact=True).count() > 0, name
+        for name in ("ana", "bob", "cy"):
+            text = _fmt(kappas[name])
+            assert page.get_by_text(text, exact=True).count() > 0, (name, text)
+        assert page.get_by_text("pets: labeling quality").count() == 1
+        # the Agreement tab, drawn when shown: two 3 x 3 heat maps with their
+        # numbers, and one bar per label
+        page.get_by_text("Agreement", exact=True).click()
+        _wait(lambda: sum(1 for g, n in _drawn(page) if g == "Rect" and n == 9) == 2)
+        glyphs = _drawn(page)
+        assert sum(1 for g, n in glyphs if g == "Text" and n == 9) == 2, glyphs
+        assert ("VBar", 3) in glyphs, glyphs
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SCREENSHOTS / "dashboard_agreement.png"),
+                        full_page=True)
+        # the Disagreements tab: the table and the lowest-agreement item
+        page.get_by_text("Disagreements", exact=True).click()
+        page.get_by_text("Disagreements (lowest agreement first)").wait_for(
+            timeout=20_000)
+        page.get_by_text("ana: dog; bob: cat; cy: bird").first.wait_for(
+            timeout=20_000)
+        page.get_by_text("Overview", exact=True).click()
+        # the page refreshes itself: a new annotator shows up without a reload
+        choice_project.add_items(["t10"])
+        q = choice_project.queue("dee")
+        q.claim()
+        q.submit(labelnb.Choice("cat"))
+        page.get_by_text("dee", exact=True).first.wait_for(timeout=20_000)
     hosts = {urlparse(u).hostname for u in requests if urlparse(u).scheme in ("http", "https",
                                                                              "ws", "wss")}
     outside = sorted(u for u in requests if urlparse(u).hostname not in (None, "127.0.0.1")
@@ -129,32 +97,34 @@ def test_dashboard_renders_in_chromium(choice_project: labelnb.Project) -> None:
     assert SCREENSHOT.stat().st_size > 10_000
 
 
-def _chromium() -> str:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not on PATH in CI; scripts/ensure_chromium.sh installs it")
-        pytest.skip("no chromium on PATH")
-    return chromium
-
-
 @contextmanager
-def served_page(project: labelnb.Project, name: str) -> Iterator[Any]:
-    """The served dashboard of ``project`` open in a fresh Chromium page."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+def served_page(project: labelnb.Project, name: str, *, refresh_s: float | None = None,
+                requests: list[str] | None = None, failed: list[str] | None = None
+                ) -> Iterator[Any]:
+    """The served dashboard of ``project`` open in a fresh Chromium page; ``requests`` /
+    ``failed`` collect every request the page makes / every one that failed."""
+    from playwright import sync_api  # [dev]: the browser tests are not optional
+
     from labelnb.dashboard import serve
 
-    chromium = _chromium()
+    try:
+        chromium = find_chromium()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
     port = free_port()
     server = serve(project.store.url, name, port=port, show=False, threaded=True,
-                   address="127.0.0.1", refresh_s=None)
+                   address="127.0.0.1", refresh_s=refresh_s)
     try:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 1000})
+                if requests is not None:
+                    page.on("request", lambda r: requests.append(r.url))
+                if failed is not None:
+                    page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
                 url = f"http://127.0.0.1:{port}/dashboard"
-                for _ in range(50):
+                for _ in range(50):  # the server thread may still be starting
                     try:
                         page.goto(url, wait_until="load", timeout=10_000)
                         break

@@ -8,8 +8,6 @@ The machinery lives in harness.py, which the browser benchmarks share.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,14 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import CHROMIUM_ARGS, TIMEOUT_MS, Lab, NotebookPage, start_lab  # noqa: E402
+from harness import (  # noqa: E402
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    Lab,
+    NotebookPage,
+    find_chromium,
+    start_lab,
+)
 from harness import open_notebook as _open_notebook  # noqa: E402
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -36,12 +41,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    pw_sync = pytest.importorskip("playwright.sync_api")
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed", pytrace=False)
-        pytest.skip("chromium is not installed")
+    from playwright import sync_api as pw_sync  # [dev]: the browser tests are not optional
+
+    try:
+        exe = find_chromium()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
     with pw_sync.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
         yield b

@@ -23,6 +23,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def find_chromium() -> str:
+    """Debian's chromium on PATH (Playwright's own download does not work here), or a
+    RuntimeError that says how to install it."""
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        raise RuntimeError("chromium is not on PATH; scripts/ensure_chromium.sh installs it "
+                           "(apt-get install chromium)")
+    return exe
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
