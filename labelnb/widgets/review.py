@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -61,7 +60,7 @@ from labelnb.widgets._base import AnnotatorBase, DisplayMedia, make_schema
 from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._media import ImageLike
-from labelnb.widgets.session import Session, widget_class
+from labelnb.widgets.session import QueueSession, widget_class
 
 if TYPE_CHECKING:
     from labelnb.project import Project
@@ -452,7 +451,7 @@ class ReviewAnnotator(AnnotatorBase):
 
 
 # --- bound to a project: the review session ---------------------------------------------
-class ReviewSession:
+class ReviewSession(QueueSession):
     """The state machine behind :func:`review` (one reviewer, one review queue).
 
     It claims a review task, shows the item with the annotation under review and the
@@ -463,6 +462,8 @@ class ReviewSession:
     queue instead (``project.retraining_queue``): their mistake beside the consensus
     label, closed with ``k``.
     """
+
+    widget: ReviewAnnotator
 
     def __init__(self, project: Project, reviewer: str, *, mode: Mode = "review",
                  max_display: int = 960, heartbeat_s: float | None = None,
@@ -477,17 +478,9 @@ class ReviewSession:
                       else project.retraining_queue(reviewer))
         self.widget = ReviewAnnotator(schema=project.schema, mode=mode, max_display=max_display,
                                       **(widget_options or {}))
-        ttl = float(project.settings.get("lease_ttl_s", 600))
-        hb = heartbeat_s if heartbeat_s is not None else max(5.0, min(60.0, ttl / 3))
-        self.widget._bind(self, hb)
-        self.widget.session = self
-        self.task: Task | None = None
+        self._bind(heartbeat_s, prefetch)
         self.counts: dict[str, int] = {d: 0 for d in DECISIONS}
-        self.skipped = 0
         self._decided: dict[str, str] = {}  # client_id -> reviewed annotation id
-        self.prefetch = prefetch
-        self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
-        self._prefetch_thread: threading.Thread | None = None
         self.next()
 
     @property
@@ -557,12 +550,7 @@ class ReviewSession:
                                      f"not in project {self.project.name!r}")
         target = by_id[target_id]
         first = self._version(target, "under review")
-        media = None
-        if item.media == "image":
-            self._wait_prefetch()
-            media = self._prefetched.pop(item.id, None)
-            if media is None:
-                media = DisplayMedia(self.project.load_image(item.id), self.widget.max_display)
+        media = self._media(item.id) if item.media == "image" else None
         if self.mode == "acknowledge":
             cons = self._consensus(item.id)
             self.widget.load(media, text=item.text, annotation=first, consensus=cons)
@@ -572,26 +560,6 @@ class ReviewSession:
             self.widget.load(media, text=item.text, annotation=first, versions=others)
         if media is not None:
             self._start_prefetch(item.id)
-
-    # The annotation session's progress bar and prefetch, shared: they need
-    # ``project``, ``queue`` (its stages, ``peek``), ``widget`` (``_progress``,
-    # ``send_prefetch``) and the three prefetch attributes set in ``__init__``.
-    def progress(self) -> tuple[int, int]:
-        """(done, total) tasks of this session's stage (review, or retrain) in the
-        project."""
-        return Session.progress(cast("Session", self))
-
-    def _update_progress(self) -> None:
-        Session._update_progress(cast("Session", self))
-
-    def _wait_prefetch(self) -> None:
-        """Wait for the next image's prefetch (it is shown next, most likely)."""
-        Session._wait_prefetch(cast("Session", self))
-
-    def _start_prefetch(self, current: int) -> None:
-        """Load the next item's image and push it to the browser while this one is
-        reviewed."""
-        Session._start_prefetch(cast("Session", self), current)
 
     @staticmethod
     def _version(row: Mapping[str, Any], note: str) -> Version:
@@ -624,10 +592,6 @@ class ReviewSession:
         row = final.iloc[0]
         return Version(tuple(row["regions"]), "consensus", f"consensus ({row['tier']})",
                        row["consensus_id"] if isinstance(row["consensus_id"], str) else None)
-
-    def _current(self, msg: Mapping[str, Any]) -> bool:
-        """Whether a browser message is about the item on screen (not a stale one)."""
-        return self.task is not None and msg.get("key") == self.widget.item_key
 
     def _author(self, task: Task) -> str:
         """Whose work the task is about (a retraining task names no author)."""
@@ -728,22 +692,9 @@ class ReviewSession:
         self.skipped += 1
         self.next()
 
-    def on_heartbeat(self, msg: Mapping[str, Any]) -> None:
-        if not self._current(msg):
-            return
-        try:
-            self.queue.heartbeat()
-        except LeaseExpired as e:
-            self.next(f"{e} — showing the next item.")
-
     def close(self) -> None:
         """Give the open task back (undecided) and stop."""
-        if self.task is not None and self.queue.current is not None:
-            try:
-                self.queue.release()
-            except LeaseExpired:
-                log.info("labelnb: the open review task's lease had already expired")
-        self.task = None
+        self._release()
         self.widget._correcting = False
         self.widget._done = True
         self.widget._status = f"{self._summary()} · closed"

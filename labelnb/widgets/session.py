@@ -24,7 +24,7 @@ from labelnb.widgets.choice import ChoiceAnnotator
 
 if TYPE_CHECKING:
     from labelnb.project import Project
-    from labelnb.queue.queue import Task
+    from labelnb.queue.queue import Queue, Task
 
 log = logging.getLogger("labelnb")
 
@@ -59,7 +59,120 @@ def widget_class(kind: str, project_name: str = "") -> Any:
                            f"available: {e}") from e
 
 
-class Session:
+class QueueSession:
+    """What the annotation and review sessions share: the bound widget, the lease's
+    heartbeat, the progress bar and the prefetch of the next image.
+
+    A subclass sets ``project``, ``queue`` and ``widget`` and calls :meth:`_bind`.
+    """
+
+    project: Project
+    queue: Queue
+    widget: Any
+
+    def _bind(self, heartbeat_s: float | None, prefetch: bool) -> None:
+        ttl = float(self.project.settings.get("lease_ttl_s", 600))
+        hb = heartbeat_s if heartbeat_s is not None else max(5.0, min(60.0, ttl / 3))
+        self.widget._bind(self, hb)
+        self.widget.session = self
+        self.task: Task | None = None
+        self.skipped = 0
+        self.prefetch = prefetch
+        self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
+        self._prefetch_thread: threading.Thread | None = None
+
+    def progress(self) -> tuple[int, int]:
+        """(done, total) tasks of this session's stages in the project."""
+        from labelnb.queue import queries as q
+
+        with self.project.store.read() as conn:
+            counts = q.task_status_counts(conn, self.project.id, q_now())
+        done = total = 0
+        for key, n in counts.items():
+            stage, _, status = key.partition(":")
+            if stage in self.queue.stages and status != "cancelled":
+                total += n
+                done += n if status == "done" else 0
+        return done, total
+
+    def _update_progress(self) -> None:
+        try:
+            done, total = self.progress()
+        except LabelnbError as e:  # never let the progress bar stop the labeling
+            log.info("labelnb: progress not updated (%s)", e)
+            return
+        self.widget._progress = {"done": done, "total": total}
+
+    # --- prefetch: the next item's image is loaded while this one is worked on ---------
+    def _media(self, item_id: int) -> DisplayMedia:
+        """The item's display copy: the prefetched one, else loaded now."""
+        self._wait_prefetch()
+        media = self._prefetched.pop(item_id, None)
+        if media is None:
+            media = DisplayMedia(self.project.load_image(item_id), self.widget.max_display)
+        return media
+
+    def _wait_prefetch(self) -> None:
+        t = self._prefetch_thread
+        if t is not None and t.is_alive():
+            t.join(timeout=30)
+
+    def _start_prefetch(self, current: int) -> None:
+        if not self.prefetch:
+            return
+        try:
+            upcoming = [i for i in self.queue.peek(2) if i != current][:1]
+        except LabelnbError as e:  # never let a prefetch stop the labeling
+            log.info("labelnb: prefetch skipped (%s)", e)
+            return
+        self._prefetched = {k: v for k, v in self._prefetched.items() if k in upcoming}
+        todo = [i for i in upcoming if i not in self._prefetched]
+        if not todo:
+            return
+        w = self.widget
+
+        def work() -> None:
+            for item_id in todo:
+                try:
+                    media = DisplayMedia(self.project.load_image(item_id), w.max_display,
+                                         alias=f"item-{item_id}")
+                except Exception as e:  # a broken image shows its error when it comes up
+                    log.info("labelnb: could not prefetch item %s (%s)", item_id, e)
+                    continue
+                self._prefetched[item_id] = media
+                w.send_prefetch(media)
+
+        self._prefetch_thread = threading.Thread(target=work, name="labelnb-prefetch",
+                                                 daemon=True)
+        self._prefetch_thread.start()
+
+    # --- messages and the lease ----------------------------------------------------------
+    def next(self, message: str = "") -> None:
+        raise NotImplementedError
+
+    def _current(self, msg: Mapping[str, Any]) -> bool:
+        """Whether a browser message is about the item on screen (not a stale one)."""
+        return self.task is not None and msg.get("key") == self.widget.item_key
+
+    def on_heartbeat(self, msg: Mapping[str, Any]) -> None:
+        if not self._current(msg):
+            return
+        try:
+            self.queue.heartbeat()
+        except LeaseExpired as e:
+            self.next(f"{e} — showing the next item.")
+
+    def _release(self) -> None:
+        """Give the open task back (unworked)."""
+        if self.task is not None and self.queue.current is not None:
+            try:
+                self.queue.release()
+            except LeaseExpired:
+                log.info("labelnb: the open task's lease had already expired")
+        self.task = None
+
+
+class Session(QueueSession):
     """The state machine behind :func:`annotate` (one annotator, one queue).
 
     States: showing a task (``task`` is set) or done (``task is None``, the widget
@@ -73,22 +186,14 @@ class Session:
         self.annotator = annotator
         self.queue = project.queue(annotator)
         self.model_version = model_version
-        self.widget: Any = widget_class(project.schema.kind, project.name)(
+        self.widget = widget_class(project.schema.kind, project.name)(
             schema=project.schema, max_display=max_display, **(widget_options or {}))
-        ttl = float(project.settings.get("lease_ttl_s", 600))
-        hb = heartbeat_s if heartbeat_s is not None else max(5.0, min(60.0, ttl / 3))
-        self.widget._bind(self, hb)
-        self.widget.session = self
-        self.task: Task | None = None
+        self._bind(heartbeat_s, prefetch)
         self.done = 0
-        self.skipped = 0
         self._submitted: dict[str, str] = {}  # client_id -> annotation id
-        self.prefetch = prefetch
         self._suggested: list[Region] = []
         #: why the item on screen could not be shown (then it can only be skipped)
         self.broken: str | None = None
-        self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
-        self._prefetch_thread: threading.Thread | None = None
         self.next()
 
     # --- state transitions -------------------------------------------------------------
@@ -120,28 +225,6 @@ class Session:
         w._status = f"{self.done} done · item {item.id}"
         self._update_progress()
 
-    def progress(self) -> tuple[int, int]:
-        """(done, total) tasks of this session's stages in the project."""
-        from labelnb.queue import queries as q
-
-        with self.project.store.read() as conn:
-            counts = q.task_status_counts(conn, self.project.id, q_now())
-        done = total = 0
-        for key, n in counts.items():
-            stage, _, status = key.partition(":")
-            if stage in self.queue.stages and status != "cancelled":
-                total += n
-                done += n if status == "done" else 0
-        return done, total
-
-    def _update_progress(self) -> None:
-        try:
-            done, total = self.progress()
-        except LabelnbError as e:  # never let the progress bar stop the labeling
-            log.info("labelnb: progress not updated (%s)", e)
-            return
-        self.widget._progress = {"done": done, "total": total}
-
     def _show(self, task: Task) -> str:
         """Show the task's item; returns a note for the annotator ('' when none)."""
         w = self.widget
@@ -150,11 +233,7 @@ class Session:
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
         self._suggested = [r for r in suggestions if r.label in self.project.schema]
         if item.media == "image":
-            self._wait_prefetch()
-            media = self._prefetched.pop(item.id, None)
-            if media is None:
-                media = DisplayMedia(self.project.load_image(item.id), w.max_display)
-            w.load(media, suggestions=suggestions)
+            w.load(self._media(item.id), suggestions=suggestions)
             self._start_prefetch(item.id)
         else:
             w.load(text=item.text or "", suggestions=suggestions)
@@ -194,45 +273,6 @@ class Session:
             return ""
         last = mine.sort_values("created_at").iloc[-1]
         return f"Rework: the reviewer said: {last['feedback']}"
-
-    # --- prefetch: the next item's image is loaded while this one is worked on ---------
-    def _wait_prefetch(self) -> None:
-        t = self._prefetch_thread
-        if t is not None and t.is_alive():
-            t.join(timeout=30)
-
-    def _start_prefetch(self, current: int) -> None:
-        if not self.prefetch:
-            return
-        try:
-            upcoming = [i for i in self.queue.peek(2) if i != current][:1]
-        except LabelnbError as e:  # never let a prefetch stop the labeling
-            log.info("labelnb: prefetch skipped (%s)", e)
-            return
-        self._prefetched = {k: v for k, v in self._prefetched.items() if k in upcoming}
-        todo = [i for i in upcoming if i not in self._prefetched]
-        if not todo:
-            return
-        w = self.widget
-
-        def work() -> None:
-            for item_id in todo:
-                try:
-                    media = DisplayMedia(self.project.load_image(item_id), w.max_display,
-                                         alias=f"item-{item_id}")
-                except Exception as e:  # a broken image shows its error when it comes up
-                    log.info("labelnb: could not prefetch item %s (%s)", item_id, e)
-                    continue
-                self._prefetched[item_id] = media
-                w.send_prefetch(media)
-
-        self._prefetch_thread = threading.Thread(target=work, name="labelnb-prefetch",
-                                                 daemon=True)
-        self._prefetch_thread.start()
-
-    def _current(self, msg: Mapping[str, Any]) -> bool:
-        """Whether a browser message is about the item on screen (not a stale one)."""
-        return self.task is not None and msg.get("key") == self.widget.item_key
 
     def on_submit(self, msg: Mapping[str, Any]) -> None:
         client_id = str(msg.get("client_id") or "")
@@ -277,22 +317,9 @@ class Session:
         self.skipped += 1
         self.next()
 
-    def on_heartbeat(self, msg: Mapping[str, Any]) -> None:
-        if not self._current(msg):
-            return
-        try:
-            self.queue.heartbeat()
-        except LeaseExpired as e:
-            self.next(f"{e} — showing the next item.")
-
     def close(self) -> None:
         """Give the open task back (unworked) and stop."""
-        if self.task is not None and self.queue.current is not None:
-            try:
-                self.queue.release()
-            except LeaseExpired:
-                log.info("labelnb: the open task's lease had already expired")
-        self.task = None
+        self._release()
         self.widget._done = True
         self.widget._status = f"{self.done} done · closed"
 
