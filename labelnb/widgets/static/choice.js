@@ -6,7 +6,7 @@
 
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
-import { h, newId, makeSaver, makeProgress, helpOverlay } from "./lib/ui.js";
+import { h, newId, makeSaver, makeProgress, helpOverlay, renderSessionText, actionButton } from "./lib/ui.js";
 
 /** the keymap's actions and default keys (Python: ChoiceAnnotator.ACTIONS, keymap=...) */
 export const ACTIONS = {
@@ -92,27 +92,12 @@ function render({ model, el }) {
   function renderActions() {
     actions.replaceChildren();
     if (!model.get("_bound")) {
-      const c = h("button", "lnb-action", "Commit (Enter)");
-      c.type = "button";
-      c.addEventListener("click", () => { commit(); root.focus(); });
-      actions.append(c);
+      actions.append(actionButton("Commit (Enter)", commit, root));
       return;
     }
-    const s = h("button", "lnb-action", "Skip (S)");
-    s.type = "button";
-    s.addEventListener("click", () => { skip(); root.focus(); });
-    const c = h("button", "lnb-action", "Submit (Enter)");
-    c.type = "button";
-    c.addEventListener("click", () => { commit(); root.focus(); });
-    actions.append(s, c);
+    actions.append(actionButton("Skip (S)", skip, root), actionButton("Submit (Enter)", commit, root));
   }
-  function renderText() {
-    status.textContent = model.get("_status") || "";
-    message.textContent = model.get("_message") || "";
-    const isDone = !!model.get("_done");
-    root.classList.toggle("lnb-is-done", isDone);
-    done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
-  }
+  const renderText = () => renderSessionText(model, { root, status, message, done });
 
   /** @param {string} name */
   function pick(name) {

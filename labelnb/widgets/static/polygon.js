@@ -12,7 +12,7 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { clamp, nearestVertex, splitEdge, zoomView, clampView, imageFilter, toPoints, toFlat, removeVertex, translatePolygon, hitPolygons, pointInPolygon, encodeRuns, decodeRuns, runsArea, paintSegment, bitmapAt, bitmapBounds } from "./lib/geometry.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls, makeProgress } from "./lib/ui.js";
+import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls, makeProgress, renderSessionText, actionButton } from "./lib/ui.js";
 
 /** @typedef {[number, number]} Pt */
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
@@ -366,12 +366,7 @@ function render({ model, el }) {
   function renderActions() {
     actions.replaceChildren();
     /** @param {string} text @param {() => void} fn */
-    const btn = (text, fn) => {
-      const b = h("button", "lnb-action", text);
-      b.type = "button";
-      b.addEventListener("click", () => { fn(); root.focus(); });
-      actions.append(b);
-    };
+    const btn = (text, fn) => { actions.append(actionButton(text, fn, root)); };
     btn("Fit", () => setView({ z: 1, ox: 0, oy: 0 }));
     btn("Undo", undo);
     btn("Redo", redo);
@@ -382,13 +377,7 @@ function render({ model, el }) {
       btn("Submit (Enter)", submit);
     }
   }
-  function renderText() {
-    status.textContent = model.get("_status") || "";
-    message.textContent = model.get("_message") || "";
-    const isDone = !!model.get("_done");
-    root.classList.toggle("lnb-is-done", isDone);
-    done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
-  }
+  const renderText = () => renderSessionText(model, { root, status, message, done });
 
   let imageKey = "";
   function loadItem() {

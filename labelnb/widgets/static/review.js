@@ -9,7 +9,7 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, makeProgress, adjustControls } from "./lib/ui.js";
+import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, makeProgress, adjustControls, renderSessionText, actionButton } from "./lib/ui.js";
 import { zoomView, clampView, imageFilter } from "./lib/geometry.js";
 
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
@@ -293,12 +293,8 @@ function render({ model, el, host }) {
     versionBar.replaceChildren();
     const n = versions().length;
     if (mode() === "acknowledge" || n < 2) return;
-    const btn = (/** @type {string} */ text, /** @type {() => void} */ fn) => {
-      const b = h("button", "lnb-action", text);
-      b.type = "button";
-      b.addEventListener("click", () => { fn(); root.focus(); });
-      return b;
-    };
+    const btn = (/** @type {string} */ text, /** @type {() => void} */ fn) =>
+      actionButton(text, fn, root);
     const v = versions()[cur];
     const label = h("span", "lnb-version");
     label.append(`version ${cur + 1} of ${n}: `, h("b", "lnb-author", v.author));
@@ -348,12 +344,8 @@ function render({ model, el, host }) {
   }
 
   function renderText() {
-    status.textContent = model.get("_status") || "";
-    message.textContent = model.get("_message") || "";
+    renderSessionText(model, { root, status, message, done });
     last.textContent = model.get("_last") || "";
-    const isDone = !!model.get("_done");
-    root.classList.toggle("lnb-is-done", isDone);
-    done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
   }
 
   function renderDecision() {

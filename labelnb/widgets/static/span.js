@@ -11,7 +11,7 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, newId, makeSaver, makePending, startHeartbeat, helpOverlay, makeProgress } from "./lib/ui.js";
+import { h, newId, makeSaver, makePending, startHeartbeat, helpOverlay, makeProgress, renderSessionText, actionButton } from "./lib/ui.js";
 
 /** @typedef {{start: number, end: number, label: string, score?: number, attributes?: Record<string, any>}} CSpan offsets in code points */
 /** @typedef {{spans: CSpan[], suggestions: CSpan[], accepted?: number, rejected?: number}} State */
@@ -833,9 +833,7 @@ function render({ model, el }) {
     actions.replaceChildren();
     /** @param {string} label @param {() => void} fn @param {string} cls */
     const btn = (label, fn, cls = "") => {
-      const b = h("button", "lnb-action " + cls, label);
-      b.type = "button";
-      b.addEventListener("click", () => { fn(); root.focus({ preventScroll: true }); });
+      const b = actionButton(label, fn, root, cls);
       actions.append(b);
       return b;
     };
@@ -858,13 +856,7 @@ function render({ model, el }) {
       btn("Submit (Enter)", submit, "lnb-submit");
     }
   }
-  function renderText() {
-    status.textContent = model.get("_status") || "";
-    message.textContent = model.get("_message") || "";
-    const isDone = !!model.get("_done");
-    root.classList.toggle("lnb-is-done", isDone);
-    done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
-  }
+  const renderText = () => renderSessionText(model, { root, status, message, done });
 
   // --- model events --------------------------------------------------------------------
   /** @returns {State} */

@@ -174,3 +174,22 @@ export function makeProgress(model) {
   update();
   return { el: wrap, update };
 }
+
+/** a toolbar button that runs ``fn`` and gives the keyboard back to ``root``
+ * @param {string} text @param {() => void} fn @param {HTMLElement} root @param {string} [cls] */
+export function actionButton(text, fn, root, cls = "") {
+  const b = /** @type {HTMLButtonElement} */ (h("button", ("lnb-action " + cls).trim(), text));
+  b.type = "button";
+  b.addEventListener("click", () => { fn(); root.focus({ preventScroll: true }); });
+  return b;
+}
+
+/** the session's status line, message and "all done" panel, as text
+ * @param {any} model @param {{root: HTMLElement, status: HTMLElement, message: HTMLElement, done: HTMLElement}} els */
+export function renderSessionText(model, { root, status, message, done }) {
+  status.textContent = model.get("_status") || "";
+  message.textContent = model.get("_message") || "";
+  const isDone = !!model.get("_done");
+  root.classList.toggle("lnb-is-done", isDone);
+  done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
+}
