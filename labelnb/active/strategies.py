@@ -181,6 +181,15 @@ def _scores(pool: Any, measure: Measure) -> npt.NDArray[np.float64]:
                           "n_classes) or one uncertainty score per item (n_items,)")
 
 
+
+def _uncertainty(strategy: Any, pool: Any, measure: Measure) -> npt.NDArray[np.float64]:
+    """The pool's uncertainty scores for an uncertainty-based strategy (which needs the
+    probabilities or scores, not only the pool's size)."""
+    if pool is None or isinstance(pool, int | np.integer):
+        raise ValidationError(f"{type(strategy).__name__}.query(): give the pool's class "
+                              "probabilities or uncertainty scores, not only its size")
+    return _scores(pool, check_measure(measure))
+
 def _top(scores: npt.NDArray[np.float64], candidates: IntArray, k: int) -> IntArray:
     """The ``k`` candidates of highest score, best first (ties: lower index first)."""
     if k <= 0:
@@ -313,10 +322,7 @@ class UncertaintySampling(Strategy):
         self.random_state = random_state
 
     def _score(self, pool: Any, size: int) -> npt.NDArray[np.float64] | None:
-        if pool is None or isinstance(pool, int | np.integer):
-            raise ValidationError(f"{type(self).__name__}.query(): give the pool's class "
-                                  "probabilities or uncertainty scores, not only its size")
-        return _scores(pool, check_measure(self.measure))
+        return _uncertainty(self, pool, self.measure)
 
     def _pick(self, scores: npt.NDArray[np.float64] | None, candidates: IntArray, k: int,
               emb: npt.NDArray[Any] | None, labeled: npt.NDArray[Any] | None,
@@ -434,10 +440,7 @@ class UncertaintyDiversitySampling(Strategy):
         self.chunk_size = chunk_size
 
     def _score(self, pool: Any, size: int) -> npt.NDArray[np.float64] | None:
-        if pool is None or isinstance(pool, int | np.integer):
-            raise ValidationError(f"{type(self).__name__}.query(): give the pool's class "
-                                  "probabilities or uncertainty scores, not only its size")
-        return _scores(pool, check_measure(self.measure))
+        return _uncertainty(self, pool, self.measure)
 
     def _pick(self, scores: npt.NDArray[np.float64] | None, candidates: IntArray, k: int,
               emb: npt.NDArray[Any] | None, labeled: npt.NDArray[Any] | None,
