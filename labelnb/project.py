@@ -878,6 +878,25 @@ class Project:
         self.set_difficulty(diff)
         return diff
 
+    def set_priority(self, item_ids: Sequence[int], priority: float) -> int:
+        """Give the unfinished tasks of ``item_ids`` the base priority ``priority`` (the
+        routing policy adds difficulty and deadline back on :meth:`reprioritize`);
+        returns how many tasks changed."""
+        if not item_ids:
+            return 0
+        prio = self.routing.priority(difficulty=None, deadline=None, skill_supply=None,
+                                     base=float(priority))
+        with self._write() as conn:
+            return q.set_task_fields(conn, self.id, [int(i) for i in item_ids],
+                                     base_priority=float(priority), priority=prio)
+
+    def log_event(self, kind: str, payload: Mapping[str, Any], *, actor: str = "system",
+                  item_id: int | None = None) -> None:
+        """Append one event to the project's audit log (:meth:`events`)."""
+        with self._write() as conn:
+            q.insert_event(conn, project_id=self.id, kind=kind, actor=actor, now=_now(),
+                           item_id=item_id, payload=dict(payload))
+
     def reprioritize(self) -> None:
         """Recompute the stored priority of unfinished tasks from the routing policy."""
         with self.store.write() as conn:

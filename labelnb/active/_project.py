@@ -1,16 +1,12 @@
 """What labelnb.active needs from a project, in one place.
 
-Reading goes through the public :class:`~labelnb.project.Project` API. Two writes
-have no public method yet and go through the queue's statements module (the one place
-SQL lives): appending an event to the audit log, and raising the priority of tasks
-that already exist. Should ``Project`` grow ``log_event`` / ``set_priority``, these
-two functions become one-line calls to them.
+Everything goes through the public :class:`~labelnb.project.Project` API: this
+package holds no SQL and opens no transaction of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -44,27 +40,12 @@ def final_annotations(df: pd.DataFrame, *, item_ids: Iterable[int] | None = None
 def log_event(project: Project, kind: str, payload: Mapping[str, Any], *,
               actor: str = "system", item_id: int | None = None) -> None:
     """Append one event to the project's audit log (``project.events()``)."""
-    from labelnb.queue import queries as q
-
-    with project.store.write() as conn:
-        q.insert_event(conn, project_id=project.id, kind=kind, actor=actor,
-                       now=datetime.now(UTC), item_id=item_id, payload=dict(payload))
+    project.log_event(kind, payload, actor=actor, item_id=item_id)
 
 
 def raise_priority(project: Project, item_ids: Sequence[int], priority: float) -> int:
-    """Give the unfinished tasks of ``item_ids`` the base priority ``priority``; their
-    stored priority becomes the routing policy's priority for it (difficulty and
-    deadline are added back by the next ``project.reprioritize()``). Returns how many
-    tasks changed."""
-    from labelnb.queue import queries as q
-
-    if not item_ids:
-        return 0
-    prio = project.routing.priority(difficulty=None, deadline=None, skill_supply=None,
-                                    base=float(priority))
-    with project.store.write() as conn:
-        return q.set_task_fields(conn, project.id, [int(i) for i in item_ids],
-                                 base_priority=float(priority), priority=prio)
+    """Give the unfinished tasks of ``item_ids`` the base priority ``priority``."""
+    return project.set_priority(item_ids, priority)
 
 
 def events(project: Project, kind: str) -> list[dict[str, Any]]:

@@ -106,16 +106,11 @@ def project_tiers(project: Project) -> MachineTiers:
     return MachineTiers.from_json(project.settings.get(SETTINGS_KEY))
 
 
-def set_project_tiers(project: Project, tiers: MachineTiers, *, by: str = "system") -> None:
+def set_project_tiers(project: Project, tiers: MachineTiers) -> None:
     """Store the thresholds in the project's settings (and log the change)."""
     if not isinstance(tiers, MachineTiers):
         raise ValidationError(f"set_project_tiers: give a MachineTiers, got {tiers!r}")
-    new = {**project.settings, SETTINGS_KEY: tiers.to_json()}
-    with project.store.write() as conn:
-        q.set_project_settings(conn, project.id, new)
-        q.insert_event(conn, project_id=project.id, kind="settings_changed", actor=by,
-                       now=datetime.now(UTC), payload={SETTINGS_KEY: tiers.to_json()})
-    project.settings = new
+    project.configure(**{SETTINGS_KEY: tiers.to_json()})
 
 
 def _score(row: Any) -> float | None:
