@@ -890,6 +890,31 @@ class Project:
             return q.set_task_fields(conn, self.id, [int(i) for i in item_ids],
                                      base_priority=float(priority), priority=prio)
 
+    def route_tasks(self, *, cancel: Sequence[int] = (), reopen: Sequence[int] = (),
+                    new_tasks: Sequence[Mapping[str, Any]] = (),
+                    review: Sequence[Annotation] = (),
+                    events: Sequence[tuple[str, int | None, Mapping[str, Any]]] = (),
+                    actor: str = "system") -> None:
+        """Change the annotate tasks of items in one write: cancel those of ``cancel``,
+        reopen those of ``reopen``, add ``new_tasks`` (task rows), queue a review task
+        for each annotation in ``review`` and log ``events`` ((kind, item id, payload)).
+        What :mod:`labelnb.prelabel.tiers` and other routers call; joins an open
+        :meth:`atomic` block."""
+        now = _now()
+        with self._write() as conn:
+            if cancel:
+                q.set_task_fields(conn, self.id, list(cancel), status="cancelled")
+            if reopen:
+                q.set_task_fields(conn, self.id, list(reopen), status="open")
+            q.insert_tasks(conn, [dict(t) for t in new_tasks])
+            q.insert_tasks(conn, [dict(project_id=self.id, item_id=a.item_id, stage="review",
+                                       slot=0, status="open", priority=0.0, base_priority=0.0,
+                                       author=a.author, target_annotation_id=a.id,
+                                       created_at=now, attempts=0) for a in review])
+            for kind, item_id, payload in events:
+                q.insert_event(conn, project_id=self.id, kind=kind, actor=actor, now=now,
+                               item_id=item_id, payload=dict(payload))
+
     def log_event(self, kind: str, payload: Mapping[str, Any], *, actor: str = "system",
                   item_id: int | None = None) -> None:
         """Append one event to the project's audit log (:meth:`events`)."""

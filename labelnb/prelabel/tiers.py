@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.queue import queries as q
 from labelnb.types import Annotation, Region
 
 if TYPE_CHECKING:
@@ -258,18 +257,6 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
         with project.atomic():
             if new_anns:
                 project.add_annotations(new_anns)
-            with project._write() as conn:
-                if cancel:
-                    q.set_task_fields(conn, project.id, cancel, status="cancelled")
-                if reopen:
-                    q.set_task_fields(conn, project.id, reopen, status="open")
-                q.insert_tasks(conn, new_tasks)
-                q.insert_tasks(conn, [dict(project_id=project.id, item_id=a.item_id,
-                                           stage="review", slot=0, status="open", priority=0.0,
-                                           base_priority=0.0, author=a.author,
-                                           target_annotation_id=a.id, created_at=now,
-                                           attempts=0) for a in review_for])
-                for kind, item, payload in new_events:
-                    q.insert_event(conn, project_id=project.id, kind=kind, actor="tiers",
-                                   now=now, item_id=item, payload=payload)
+            project.route_tasks(cancel=cancel, reopen=reopen, new_tasks=new_tasks,
+                                review=review_for, events=new_events, actor="tiers")
     return pd.DataFrame(rows, columns=COLUMNS)
