@@ -160,33 +160,18 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load_sql() -> Any:
-    from labelnb.queue.queries import Prepared
-
-    # (dashboard-only read; kept here rather than in queue.queries, which the queue owns)
-    return Prepared(
-        "SELECT a.id, a.item_id, a.author, a.source, t.stage, CAST(a.regions AS TEXT), "
-        "CAST(a.submitted_at AS TEXT), a.duration_s, a.corrects "
-        "FROM annotations a LEFT JOIN tasks t ON t.id = a.task_id "
-        "WHERE a.project_id = :pid")
-
-
 def load(project: Project, *, task_counts: dict[str, int] | None = None) -> Frames:
     """Read what the dashboard shows: one column-limited pass over the annotations
     (on the driver's cursor; regions and times fetched as text and decoded in bulk)
     and two counts (``task_counts`` if the caller already has them)."""
-    from sqlalchemy import func, select
-
     from labelnb.queue import queries as q
-    from labelnb.queue.tables import items as it
 
     now = datetime.now(UTC)
     with project.store.read() as conn:
-        raw = _load_sql().run(conn, {"pid": project.id}).fetchall()
+        raw = q.dashboard_annotation_rows(conn, project.id)
         counts = task_counts if task_counts is not None else \
             q.task_status_counts(conn, project.id, now)
-        n_items = int(conn.execute(select(func.count()).select_from(it)
-                                   .where(it.c.project_id == project.id)).scalar_one())
+        n_items = sum(q.item_counts(conn, project.id).values())
         done = int(q.items_done(conn, project.id))
     with _gc_paused():
         return _frames(project, raw, counts, n_items, done, now)
@@ -458,16 +443,12 @@ def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = 
 def fingerprint(project: Project) -> tuple[Any, ...]:
     """A cheap summary of the project's state (annotation count and newest submit
     time, task counts): when it has not changed, a refresh can skip :func:`load`."""
-    from sqlalchemy import func, select
-
     from labelnb.queue import queries as q
-    from labelnb.queue.tables import annotations as at
 
     with project.store.read() as conn:
-        n, last = conn.execute(select(func.count(), func.max(at.c.submitted_at))
-                               .where(at.c.project_id == project.id)).one()
+        n, last = q.annotation_fingerprint(conn, project.id)
         counts = q.task_status_counts(conn, project.id, datetime.now(UTC))
-    return int(n), str(last), tuple(sorted(counts.items()))
+    return n, last, tuple(sorted(counts.items()))
 
 
 def task_table(counts: dict[str, int]) -> pd.DataFrame:

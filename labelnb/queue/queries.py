@@ -1032,3 +1032,24 @@ INSTALLER = text(
     " AND tablename = 'tasks'), "
     "pg_has_role(current_user, (SELECT tableowner FROM pg_tables "
     " WHERE schemaname = current_schema() AND tablename = 'tasks'), 'USAGE')")
+
+
+# --- the dashboard's reads ----------------------------------------------------------------
+DASHBOARD_ANNOTATIONS = Prepared(
+    "SELECT a.id, a.item_id, a.author, a.source, t.stage, CAST(a.regions AS TEXT), "
+    "CAST(a.submitted_at AS TEXT), a.duration_s, a.corrects "
+    "FROM annotations a LEFT JOIN tasks t ON t.id = a.task_id "
+    "WHERE a.project_id = :pid")
+
+
+def dashboard_annotation_rows(conn: Connection, project_id: int) -> list[Any]:
+    """The annotations' columns the dashboard needs, regions and times as text (decoded
+    in bulk by the caller), on the driver's cursor."""
+    return list(DASHBOARD_ANNOTATIONS.run(conn, {"pid": project_id}).fetchall())
+
+
+def annotation_fingerprint(conn: Connection, project_id: int) -> tuple[int, str]:
+    """(annotation count, newest submit time): unchanged means nothing new to show."""
+    n, last = conn.execute(select(func.count(), func.max(annotations_t.c.submitted_at))
+                           .where(annotations_t.c.project_id == project_id)).one()
+    return int(n), str(last)
