@@ -203,10 +203,8 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
                 with raw.cursor() as cur:
                     for stmt in statements:
                         cur.execute(stmt)
-                    cur.execute(
-                        "INSERT INTO events (project_id, kind, actor, payload, created_at) "
-                        "VALUES (NULL, 'team_init', session_user, %s, now())",
-                        (_jsonb({"version": team_sql.TEAM_SQL_VERSION, "prefix": prefix}),))
+                    cur.execute(team_sql.TEAM_INIT_EVENT, (_jsonb(
+                        {"version": team_sql.TEAM_SQL_VERSION, "prefix": prefix}),))
                 raw.commit()
             except BaseException:
                 raw.rollback()

@@ -32,6 +32,10 @@ from labelnb.queue.routing import DefaultRouting
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
 TEAM_SQL_VERSION = 1
 
+#: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
+TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
+                   "VALUES (NULL, 'team_init', session_user, %s, now())")
+
 #: The labelnb tables team security covers (``alembic_version`` is only granted).
 TABLES = ("projects", "schemas", "items", "annotators", "tasks", "leases", "annotations",
           "reviews", "predictions", "events", "gold_answers")
