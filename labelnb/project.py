@@ -371,11 +371,13 @@ class Project:
             if isinstance(it, os.PathLike):
                 it = os.fspath(it)
             if isinstance(it, str):
-                # a glob only when it looks like a path or matches files: "Why?" is a text
-                is_path = (media_mod.is_uri(it) or os.path.isfile(os.path.expanduser(it))
-                           or (media_mod.has_glob(it) and (
-                               _looks_like_path(it) or bool(glob.glob(os.path.expanduser(it),
-                                                                       recursive=True)))))
+                # a glob only when it looks like a path, or is one word that matches
+                # files: "Why did it go up?" is a text (and costs no directory listing)
+                is_path = media != "text" and (
+                    media_mod.is_uri(it) or os.path.isfile(os.path.expanduser(it))
+                    or (media_mod.has_glob(it) and (_looks_like_path(it) or (
+                        not any(c.isspace() for c in it)
+                        and bool(glob.glob(os.path.expanduser(it), recursive=True))))))
                 as_text = media == "text" or (media is None and not is_path and (
                     text_only or not _looks_like_path(it)))
                 if as_text:
