@@ -86,20 +86,28 @@ class Dashboard:
     (the browser). A tab's charts are drawn when it is first shown (:meth:`draw`), so a
     page shows its first tab without waiting for the others. :meth:`refresh` re-reads
     the project (it runs every ``refresh_s`` seconds once displayed; ``None`` turns
-    that off)."""
+    that off): a change is read in a background thread while the page keeps showing
+    the numbers it has, and the next refresh after that read draws the new ones.
+
+    ``stale_ok``: start from the numbers cached for the project even if it changed
+    since (they are shown with their time, and the new ones follow on the first
+    refresh after they were read; see :func:`labelnb.dashboard.data.cached_summary`).
+    The served dashboard does this; in a notebook the first numbers are fresh."""
 
     def __init__(self, project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
-                 top_n: int = 20) -> None:
+                 top_n: int = 20, stale_ok: bool = False) -> None:
         pn, hv = require()
         self.project = project
         self.top_n = top_n
         self.refresh_s = refresh_s
         self._pn, self._hv = pn, hv
-        self._fingerprint, self.summary = dd.cached_summary(project, top_n=top_n)
+        self._fingerprint, self.summary = dd.cached_summary(project, top_n=top_n,
+                                                            stale_ok=stale_ok)
         s = self.summary
         names = list(s.kappa.index)
         self.colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
         self.header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width")
+        self._shown_note = self._pending_note()
         self.tasks = pn.pane.DataFrame(s.frames.tasks, sizing_mode="stretch_width")
         self.annotators = pn.pane.DataFrame(self._annotator_display(), index=False,
                                             sizing_mode="stretch_width",
@@ -132,11 +140,12 @@ class Dashboard:
 
     def start(self, refresh_s: float) -> None:
         """Re-read the project every ``refresh_s`` seconds (in the Panel session or
-        notebook that is current when this is called)."""
+        notebook that is current when this is called), in the background (see
+        :meth:`refresh`): the page stays responsive while a change is read."""
         self.stop()
         self.refresh_s = refresh_s
         self._callback = self._pn.state.add_periodic_callback(
-            self.refresh, period=int(refresh_s * 1000))
+            lambda: self.refresh(background=True), period=int(refresh_s * 1000))
 
     # --- layout ----------------------------------------------------------------------
     #: the tabs, in order; only the shown one is drawn (``pn.Tabs(dynamic=True)``)
@@ -215,7 +224,16 @@ class Dashboard:
                 f'<p class="lnb-stats">{html.escape(f.kind)} · {f.items} items · '
                 f'{f.items_done} done ({pct:.1f}%) · {n_h} human annotations · '
                 f'{len(s.kappa)} annotators · consensus on {len(s.reference)} items · '
-                f'updated {f.loaded_at:%Y-%m-%d %H:%M:%S} UTC</p>')
+                f'updated {f.loaded_at:%Y-%m-%d %H:%M:%S} UTC'
+                f'{self._pending_note()}</p>')
+
+    def _pending_note(self) -> str:
+        try:
+            busy = dd.refreshing(self.project, top_n=self.top_n)
+        except Exception:  # a closed project: nothing is being read for it
+            busy = False
+        return (' · <span class="lnb-updating">reading new annotations …</span>'
+                if busy else "")
 
     def _queue_plot(self) -> Any:
         hv = self._hv
@@ -343,16 +361,24 @@ class Dashboard:
         if "Disagreements" in self._drawn:
             self.item_view[:] = [self._item_view(event.new)]
 
-    def refresh(self, *, force: bool = False) -> bool:
+    def refresh(self, *, force: bool = False, background: bool = False) -> bool:
         """Re-read the project and redraw; skipped (``False``) when nothing changed
-        since the last read (unless ``force``)."""
+        since the last read (unless ``force``). ``background``: a change is read in a
+        background thread and this returns ``False`` at once (the header says that
+        newer numbers are being read); the first call after that read finished draws
+        them. The periodic refresh works this way."""
         try:
             if force:
                 self._fingerprint = dd.fingerprint(self.project)
                 self.summary = dd.summarize(dd.load(self.project), top_n=self.top_n)
             else:
-                fp, summary = dd.cached_summary(self.project, top_n=self.top_n)
+                fp, summary = dd.cached_summary(self.project, top_n=self.top_n,
+                                                stale_ok=background)
                 if fp == self._fingerprint:
+                    note = self._pending_note()
+                    if note != self._shown_note:  # say that newer numbers are coming
+                        self._shown_note = note
+                        self.header.object = self._header_html()
                     return False
                 self._fingerprint, self.summary = fp, summary
         except Exception:  # a transient database error must not kill the session
@@ -366,6 +392,7 @@ class Dashboard:
         # (a hidden tab is left alone: it has no models in the page to update)
         self._drawn = set()
         self.header.object = self._header_html()
+        self._shown_note = self._pending_note()
         self.draw()
         return True
 
@@ -391,7 +418,8 @@ def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH
 
     def build() -> None:
         try:
-            built["dashboard"] = Dashboard(project, refresh_s=None, top_n=top_n)
+            built["dashboard"] = Dashboard(project, refresh_s=None, top_n=top_n,
+                                           stale_ok=True)
         except Exception as e:  # shown in the page (and logged) instead of a blank page
             log.exception("labelnb dashboard: building it failed")
             built["error"] = e

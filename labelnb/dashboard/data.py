@@ -34,7 +34,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import combinations
+from itertools import chain, combinations
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +57,10 @@ FINAL_STAGES = ("adjudicate",)
 REGION_KINDS = ("boxes", "polygons", "masks", "spans")
 FLAG_THRESHOLD = 0.90  # same defaults as Project.calibrate
 FLAG_MIN_ITEMS = 5
+
+#: per row: start and count of its boxes in ``coords`` (n x 4, x0 y0 x1 y1) and label
+#: codes (equal codes, equal labels); see :func:`region_columns`
+BoxTable = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 ANNOTATION_COLUMNS = ["id", "item_id", "author", "source", "stage", "labels", "key",
                       "regions", "created_at", "submitted_at", "duration_s", "corrects"]
@@ -79,6 +84,9 @@ class Frames:
     #: what counts as agreement for region kinds (the project's ``agreement`` setting)
     agreement: Agreement = field(default_factory=Agreement)
     _human: pd.DataFrame | None = field(default=None, repr=False)
+    #: (:func:`load` only) the box table of each distinct regions text, indexed by the
+    #: annotations' ``_code`` column while :attr:`human` is first made
+    _unique_table: BoxTable | None = field(default=None, repr=False)
 
     @property
     def human(self) -> pd.DataFrame:
@@ -93,8 +101,13 @@ class Frames:
                                       ).reset_index(drop=True)
             if self.kind in REGION_KINDS:
                 own["label_key"] = own["key"]
+                table = None
+                if self._unique_table is not None and "_code" in own.columns:
+                    starts, counts, coords, labs = self._unique_table
+                    c = own["_code"].to_numpy()
+                    table = (starts[c], counts[c], coords, labs)
                 with _gc_paused():
-                    own["key"] = geometry_keys(own, self.kind, self.agreement)
+                    own["key"] = geometry_keys(own, self.kind, self.agreement, _table=table)
             self._human = own
         return self._human
 
@@ -191,9 +204,13 @@ def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: i
     decoded = np.empty(len(uniques), dtype=object)
     if len(uniques):  # one parse of one JSON array instead of one call per text
         decoded[:] = orjson.loads("[" + ",".join(uniques.tolist()) + "]")
-    labels = np.empty(len(uniques), dtype=object)
-    labels[:] = [tuple(r["label"] for r in regs) for regs in decoded]
-    keys = np.asarray([label_key(x, kind) for x in labels], dtype=object)
+    table: BoxTable | None = None
+    if kind in REGION_KINDS:
+        labels, keys, table = region_columns(decoded, kind)
+    else:
+        labels = np.fromiter((tuple(r["label"] for r in regs) for regs in decoded),
+                             dtype=object, count=len(decoded))
+        keys = np.asarray([label_key(x, kind) for x in labels], dtype=object)
     texts = np.asarray(uniques, dtype=object)
     submitted = pd.to_datetime(pd.Series(arr[:, 6], dtype=object), utc=True, format="ISO8601")
     df = pd.DataFrame({
@@ -204,9 +221,10 @@ def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: i
         "stage": pd.Series(arr[:, 4], dtype=object),
         "labels": pd.Series(labels[codes], dtype=object),
         "key": pd.Series(keys[codes], dtype=object),
-        # decoded while the geometry keys are made (below), then the JSON text
-        "regions": pd.Series(decoded[codes] if kind in REGION_KINDS else texts[codes],
-                             dtype=object),
+        # the JSON text: the geometry keys (below) use the box table, or decode the
+        # few rows they need; 100k decoded lists would only burden the collector
+        "regions": pd.Series(decoded[codes] if kind in REGION_KINDS and table is None
+                             else texts[codes], dtype=object),
         "_code": codes,
         "created_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
         "submitted_at": submitted,
@@ -217,13 +235,16 @@ def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: i
         df = df.sort_values("submitted_at", kind="stable").reset_index(drop=True)
     frames = Frames(kind=kind, labels=list(project.schema.names), annotations=df,
                     tasks=task_table(counts), items=n_items, items_done=done,
-                    loaded_at=now, agreement=Agreement(**project.settings.get("agreement", {})))
+                    loaded_at=now, agreement=Agreement(**project.settings.get("agreement", {})),
+                    _unique_table=table)
     if kind in REGION_KINDS:
-        human = frames.human  # the geometry keys, from the regions decoded above
-        human["regions"] = texts[human["_code"].to_numpy()]
-        df["regions"] = texts[df["_code"].to_numpy()]
+        human = frames.human  # the geometry keys, from the box table or decoded regions
+        if table is None:
+            human["regions"] = texts[human["_code"].to_numpy()]
+            df["regions"] = texts[df["_code"].to_numpy()]
         # the frames keep the JSON text, not 100k lists for the collector to rescan
         del human["_code"]
+        frames._unique_table = None
     del df["_code"]
     return frames
 
@@ -243,9 +264,6 @@ def other_geometry_key(key: str, kind: str, rank: int) -> str:
     return f"{key} (other {noun})" if rank == 1 else f"{key} (other {noun} #{rank})"
 
 
-BoxTable = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def decode_regions(regions: Sequence[Any] | np.ndarray) -> list[Any]:
     """Each entry as a list of region JSON dicts (JSON text is parsed, all texts in one
     ``orjson`` call); ``None`` stays ``None``.
@@ -256,12 +274,70 @@ def decode_regions(regions: Sequence[Any] | np.ndarray) -> list[Any]:
     import orjson
 
     out = list(regions)
-    texts = [i for i, r in enumerate(out) if isinstance(r, str | bytes)]
+    texts = [i for i, r in enumerate(out) if isinstance(r, (str, bytes))]  # noqa: UP038
     if texts:
         parts = [out[i].decode() if isinstance(out[i], bytes) else out[i] for i in texts]
         for i, regs in zip(texts, orjson.loads("[" + ",".join(parts) + "]"), strict=True):
             out[i] = regs
     return out
+
+
+def region_columns(decoded: Sequence[list[dict[str, Any]]] | np.ndarray, kind: str
+                   ) -> tuple[np.ndarray, np.ndarray, BoxTable | None]:
+    """For decoded regions lists (one per annotation): the ``labels`` tuples, the
+    :func:`label_key` of each, and, for boxes and polygons, the :data:`BoxTable`. One
+    pass over the regions; the keys are made in numpy (each row's sorted label codes as
+    one integer) and joined into text once per distinct label multiset.
+
+    >>> box = lambda lab, x: {"type": "box", "label": lab, "x0": x, "y0": 0, "x1": x + 5,
+    ...                       "y1": 5}
+    >>> labels, keys, (starts, counts, coords, codes) = region_columns(
+    ...     [[box("dog", 0), box("cat", 1)], [], [box("cat", 2)]], "boxes")
+    >>> keys.tolist(), labels.tolist(), starts.tolist(), counts.tolist(), coords[2].tolist()
+    (['cat|dog', '(none)', 'cat'], [('dog', 'cat'), (), ('cat',)], [0, 2, 2], [2, 0, 1], \
+[2.0, 0.0, 7.0, 5.0])
+    """
+    n = len(decoded)
+    counts = np.fromiter(map(len, decoded), dtype=np.int64, count=n)
+    starts = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        np.cumsum(counts[:-1], out=starts[1:])
+    flat = [r for regs in decoded for r in regs]
+    names = [r["label"] for r in flat]
+    sl = zip(starts.tolist(), (starts + counts).tolist(), strict=True)
+    labels = np.fromiter((tuple(names[a:b]) for a, b in sl), dtype=object, count=n)
+    codes, uniq = pd.factorize(pd.Series(names, dtype=object))
+    codes = codes.astype(np.int64)
+    keys = np.empty(n, dtype=object)
+    base = len(uniq) + 1
+    longest = int(counts.max()) if n else 0
+    if n and longest * np.log2(base) < 62:  # each row's sorted codes fit one int64
+        order = sorted(range(len(uniq)), key=lambda i: uniq[i])  # as sorted() orders text
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[order] = np.arange(len(uniq))
+        row = np.repeat(np.arange(n), counts)
+        srt = np.lexsort((rank[codes], row))
+        pos = np.arange(len(flat)) - starts[row]
+        digits = (rank[codes][srt] + 1) * base ** pos
+        code = np.zeros(n, dtype=np.int64)
+        filled = counts > 0
+        if len(flat):
+            code[filled] = np.add.reduceat(digits, starts[filled])
+        distinct, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        texts = np.asarray([label_key(labels[i], kind) for i in first.tolist()], dtype=object)
+        keys[:] = texts[inverse.reshape(-1)]
+    else:
+        keys[:] = [label_key(x, kind) for x in labels]
+    table: BoxTable | None = None
+    if kind in ("boxes", "polygons"):
+        try:  # all boxes (only a box has x0 ... y1): one flat read of the corners
+            coords = np.fromiter(chain.from_iterable(map(itemgetter("x0", "y0", "x1", "y1"),
+                                                         flat)),
+                                 dtype=np.float64, count=4 * len(flat)).reshape(-1, 4)
+            table = (starts, counts, coords, codes)
+        except (KeyError, TypeError, ValueError):  # polygons, or other regions among them
+            table = _box_table(decoded, kind)
+    return labels, keys, table
 
 
 def _box_table(regions: Sequence[Any] | np.ndarray, kind: str) -> BoxTable:
@@ -346,8 +422,21 @@ def agree_pairs(regions: Sequence[Any] | np.ndarray, left: Sequence[int] | np.nd
     [True, False]
     """
     ag = agreement or Agreement()
-    regions = decode_regions(regions)
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    if _table is not None and kind in ("boxes", "polygons"):
+        # the table covers every row: only the ambiguous pairs need the regions decoded
+        out, decided = _boxes_agree(regions, left, right, kind, ag, _table)
+        lazy: dict[int, list[Region]] = {}
+
+        def parsed(i: int) -> list[Region]:
+            if i not in lazy:
+                lazy[i] = [Region.from_json(r) for r in decode_regions([regions[i]])[0]]
+            return lazy[i]
+
+        for i in np.flatnonzero(~decided).tolist():
+            out[i] = agree(parsed(int(left[i])), parsed(int(right[i])), kind, ag)
+        return out
+    regions = decode_regions(regions)
     known = np.array([regions[i] is not None and regions[j] is not None
                       for i, j in zip(left.tolist(), right.tolist(), strict=True)],
                      dtype=bool)
@@ -393,8 +482,8 @@ def _greedy_groups(agrees: dict[tuple[int, int], bool], size: int) -> list[list[
     return sorted(groups, key=len, reverse=True)
 
 
-def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = None
-                  ) -> np.ndarray:
+def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = None,
+                  *, _table: BoxTable | None = None) -> np.ndarray:
     """Geometry-aware keys of one-annotation-per-(item, annotator) rows (columns
     ``item_id``, ``author``, ``key``, ``regions``): within an item, annotations with the
     same labels are grouped as :func:`labelnb.metrics.tiers.decide` groups them (in
@@ -411,7 +500,9 @@ def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = 
     keys = human["key"].to_numpy(dtype=object).copy()
     if kind not in REGION_KINDS or len(human) < 2 or "regions" not in human.columns:
         return keys
-    regions = decode_regions(human["regions"].to_numpy(dtype=object))
+    regions: Sequence[Any] | np.ndarray = human["regions"].to_numpy(dtype=object)
+    if _table is None or kind not in ("boxes", "polygons"):
+        regions = decode_regions(regions)
     f = pd.DataFrame({"item": human["item_id"].to_numpy(), "key": keys,
                       "author": human["author"].astype(str).to_numpy(dtype=object)})
     order = f.sort_values(["item", "key", "author"], kind="stable").index.to_numpy()
@@ -421,7 +512,9 @@ def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = 
     gid = np.cumsum(new) - 1
     start = np.flatnonzero(new)
     size = np.bincount(gid)
-    table = _box_table(regions, kind) if kind in ("boxes", "polygons") else None
+    table = _table
+    if table is None and kind in ("boxes", "polygons"):
+        table = _box_table(regions, kind)
     for s in np.unique(size[size >= 2]).tolist():
         groups = np.flatnonzero(size == s)
         members = order[start[groups][:, None] + np.arange(s)[None, :]]  # (groups, s)
@@ -431,12 +524,22 @@ def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = 
         ok = agree_pairs(regions, left, right, kind, agreement, _table=table).reshape(
             len(combos), -1)
         split = np.flatnonzero(~ok.all(axis=0))
-        for g in split.tolist():
-            agrees = {c: bool(ok[n, g]) for n, c in enumerate(combos)}
+        if not len(split):
+            continue
+        # the grouping depends only on which pairs agree: settle each distinct pattern
+        # of pair outcomes once and apply it to every item that has it
+        if len(combos) < 63:
+            bits = (ok[:, split].astype(np.int64) << np.arange(len(combos))[:, None]).sum(0)
+            patterns = [(split[bits == b], {c: bool(b >> n & 1) for n, c in enumerate(combos)})
+                        for b in np.unique(bits).tolist()]
+        else:  # more than 11 annotators of one item: one item at a time
+            patterns = [(split[i:i + 1], {c: bool(ok[n, g]) for n, c in enumerate(combos)})
+                        for i, g in enumerate(split.tolist())]
+        for hit, agrees in patterns:
             for rank, grp in enumerate(_greedy_groups(agrees, s)):
                 if rank:
-                    rows = members[g, grp]
-                    keys[rows] = other_geometry_key(str(keys[rows[0]]), kind, rank)
+                    rows = members[hit][:, grp].reshape(-1)
+                    keys[rows] = [other_geometry_key(str(k), kind, rank) for k in keys[rows]]
     return keys
 
 
@@ -507,8 +610,11 @@ def pairwise_kappa(human: pd.DataFrame, *, min_items: int = 1,
     names = list(m.columns)
     out = pd.DataFrame(np.nan, index=pd.Index(names, name="annotator"),
                        columns=pd.Index(names, name="other"))
-    values = {n: m[n].to_numpy(dtype=object) for n in names}
-    present = {n: m[n].notna().to_numpy() for n in names}
+    # unweighted kappa does not depend on the categories' order: compare integer codes
+    codes = pd.factorize(m.to_numpy(dtype=object).ravel(order="F"))[0].reshape(
+        len(m), len(names), order="F")
+    values = {n: codes[:, j] for j, n in enumerate(names)}
+    present = {n: codes[:, j] >= 0 for j, n in enumerate(names)}
     for i, a in enumerate(names):
         out.loc[a, a] = 1.0
         for b in names[i + 1:]:
@@ -549,7 +655,11 @@ def per_class_agreement(human: pd.DataFrame, labels: list[str] | None = None) ->
     per_item = pd.DataFrame({"n": g.size(), "distinct": g.nunique()})
     per_item = per_item[per_item["n"] >= 2]
     per_item["unanimous"] = per_item["distinct"] == 1
-    used = human[human["item_id"].isin(per_item.index)][["item_id", "labels"]].explode("labels")
+    mine = human[human["item_id"].isin(per_item.index)]
+    lens = np.fromiter(map(len, mine["labels"]), dtype=np.int64, count=len(mine))
+    used = pd.DataFrame({"item_id": np.repeat(mine["item_id"].to_numpy(), lens),
+                         "labels": pd.Series(list(chain.from_iterable(mine["labels"])),
+                                             dtype=object)})
     used = used.dropna().drop_duplicates()
     used = used.join(per_item["unanimous"], on="item_id")
     res = used.groupby("labels")["unanimous"].agg(["size", "mean"])
@@ -797,30 +907,83 @@ def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
 _CACHE: dict[tuple[str, int, int], tuple[tuple[Any, ...], Summary]] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
+#: cache keys whose numbers are being recomputed in the background
+_INFLIGHT: dict[tuple[str, int, int], threading.Thread] = {}
 
 
-def cached_summary(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...], Summary]:
+def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
+    return (project.store.url, project.id, top_n)
+
+
+def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False
+                   ) -> tuple[tuple[Any, ...], Summary]:
     """``(fingerprint, summarize(load(project)))``, shared by the sessions that show one
-    project: re-read only when the project's :func:`fingerprint` changed."""
-    key = (project.store.url, project.id, top_n)
+    project: re-read only when the project's :func:`fingerprint` changed.
+
+    ``stale_ok``: when the project changed since the cached numbers were read, return
+    those at once and recompute in a background thread (one per project at a time;
+    :func:`refreshing` tells whether one runs); the next call after it finished gets
+    the new numbers. A page then never waits for a full read of a changed project,
+    only its first one does (stale-while-revalidate). Without a cached summary this
+    computes, as without ``stale_ok``."""
+    key = _cache_key(project, top_n)
     fp = fingerprint(project)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None and hit[0] == fp:
         return hit
+    if hit is not None and stale_ok:
+        _revalidate(project, key, top_n)
+        return hit
+    return _compute(project, key, top_n, fp)
+
+
+def refreshing(project: Project, *, top_n: int = 20) -> bool:
+    """Whether :func:`cached_summary` is recomputing the project's numbers in the
+    background now."""
+    with _CACHE_LOCK:
+        return _cache_key(project, top_n) in _INFLIGHT
+
+
+def _compute(project: Project, key: tuple[str, int, int], top_n: int,
+             fp: tuple[Any, ...]) -> tuple[tuple[Any, ...], Summary]:
     out = (fp, summarize(load(project, task_counts=dict(fp[2])), top_n=top_n))
     with _CACHE_LOCK:
-        _CACHE.pop(key, None)
+        old = _CACHE.pop(key, None)
+        if old is not None and old[1].frames.loaded_at > out[1].frames.loaded_at:
+            out = old  # a read that started later finished first: keep the newer one
         _CACHE[key] = out
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
     return out
 
 
+def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None:
+    """Recompute ``key``'s numbers in a daemon thread unless one already does."""
+    import logging
+
+    def run() -> None:
+        try:
+            _compute(project, key, top_n, fingerprint(project))
+        except Exception:  # e.g. the session closed its project meanwhile: next call retries
+            logging.getLogger("labelnb").exception(
+                "labelnb dashboard: recomputing the numbers in the background failed")
+        finally:
+            with _CACHE_LOCK:
+                _INFLIGHT.pop(key, None)
+
+    with _CACHE_LOCK:
+        if key in _INFLIGHT:
+            return
+        t = threading.Thread(target=run, name="labelnb-dashboard-revalidate", daemon=True)
+        _INFLIGHT[key] = t
+    t.start()
+
+
 __all__ = [
     "OTHER_KEYS", "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
     "agree_pairs", "cached_summary", "confusion", "decode_regions", "disagreements",
-    "fingerprint",
+    "fingerprint", "refreshing", "region_columns",
     "geometry_keys", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
     "other_geometry_key", "pairwise_kappa", "per_class_agreement", "reference_labels",
     "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",

@@ -315,3 +315,47 @@ def test_project_dashboard_passes_its_options_through(choice_project: labelnb.Pr
     assert layout is not None
     with pytest.raises(TypeError):
         choice_project.dashboard(no_such_option=1)
+
+
+def test_background_refresh_serves_the_old_numbers_then_the_new(
+        choice_project: labelnb.Project) -> None:
+    """Stale-while-revalidate: a page built after a change starts from the cached
+    numbers (``stale_ok``), the change is read in a background thread, and the next
+    refresh after it draws the new numbers."""
+    pytest.importorskip("panel")
+    import time
+
+    from labelnb.dashboard import data as dd
+    from labelnb.dashboard.app import Dashboard
+
+    p = choice_project
+    d = Dashboard(p, refresh_s=None)
+    before = d.summary
+    p.add_items(["t10"])
+    q = p.queue("dee")
+    q.claim()
+    q.submit(labelnb.Choice("cat"))
+    stale = Dashboard(p, refresh_s=None, stale_ok=True)
+    assert stale.summary is before  # at once, from the cache
+    assert "dee" not in stale.annotators.object["annotator"].tolist()
+    deadline = time.monotonic() + 30
+    while dd.refreshing(p) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not dd.refreshing(p)
+    assert stale.refresh(background=True) is True  # the background read finished
+    assert "dee" in stale.annotators.object["annotator"].tolist()
+    assert stale.summary.frames.items == before.frames.items + 1
+    # a further change: the background refresh returns at once and says so
+    p.add_items(["t11"])
+    q.claim()
+    q.submit(labelnb.Choice("dog"))
+    assert stale.refresh(background=True) is False
+    assert "reading new annotations" in stale.header.object or not dd.refreshing(p)
+    while dd.refreshing(p) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stale.refresh(background=True) is True
+    assert stale.summary.frames.items == before.frames.items + 2
+    # a fresh dashboard (not stale_ok) never starts from old numbers
+    assert Dashboard(p, refresh_s=None).summary.frames.items == before.frames.items + 2
+    stale.stop()
+    d.stop()

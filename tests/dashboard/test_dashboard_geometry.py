@@ -229,3 +229,41 @@ def test_load_on_sqlite_and_postgresql(db_url: str, tmp_path: Path, label: Any) 
         assert f.tasks.loc["annotate", "done"] == 2
     finally:
         p.close()
+
+
+@pytest.mark.parametrize("kind", ["boxes", "polygons"])
+def test_load_keys_equal_the_general_path(tmp_path: Path, label: Any, kind: str) -> None:
+    """:func:`dd.load` builds the box table and the label keys in bulk (numpy, lazy
+    decoding of ambiguous rows only, one grouping per pattern of pair outcomes); the
+    keys must equal those of the plain path (decoded regions, :func:`dd.label_key`,
+    :func:`dd.geometry_keys` without a table) on crowded, jittered boxes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(11)
+    names, sd = ["ana", "bob", "cy", "dee"], {"ana": 0.3, "bob": 1.0, "cy": 2.5, "dee": 6.0}
+    p = labelnb.Project.create(tmp_path / "f.db", "f", Schema(kind, ["cat", "dog", "eel"]),
+                               overlap=4)
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"i{i}.png"
+        Image.fromarray(np.full((60, 80, 3), i, np.uint8)).save(path)
+        paths.append(path)
+    ids = p.add_items(paths)
+    truth = {i: _random_boxes(rng, int(rng.integers(0, 4)), ["cat", "dog", "eel"]) for i in ids}
+
+    def answer(who: str, item: Any) -> list[Region]:
+        boxes = [Box(max(b.x0, 0), max(b.y0, 0), min(b.x1, 80), min(b.y1, 60), b.label)
+                 for b in _jitter(rng, truth[item.id], sd[who])]
+        if kind == "boxes":
+            return list(boxes)
+        return [Polygon((b.x0, b.y0, b.x1, b.y0, b.x1, b.y1), b.label) for b in boxes]
+
+    label(p, answer, names)
+    fast = dd.load(p).human.sort_values(["item_id", "author"]).reset_index(drop=True)
+    plain = fast[["item_id", "author", "regions"]].copy()
+    plain["regions"] = dd.decode_regions(plain["regions"].to_numpy(dtype=object))
+    plain["key"] = [dd.label_key([r["label"] for r in regs], kind) for regs in plain["regions"]]
+    assert fast["label_key"].tolist() == plain["key"].tolist()
+    slow = dd.geometry_keys(plain, kind)
+    assert fast["key"].tolist() == slow.tolist()
+    assert (fast["key"] != fast["label_key"]).sum() >= 5  # the geometry mattered
