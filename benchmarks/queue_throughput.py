@@ -553,6 +553,125 @@ def print_profile(path: str, top: int) -> None:
         st.sort_stats("tottime").print_stats(top)
 
 
+# ---------------------------------------------------------------------------------
+# table 3 (--breakdown): where one SQLite claim+submit's time goes
+# ---------------------------------------------------------------------------------
+
+
+class _TimedConnection:
+    """A sqlite3 connection whose ``execute`` adds its seconds per statement kind."""
+
+    def __init__(self, conn: Any, spent: dict[str, list[float]]) -> None:
+        self._conn, self._spent = conn, spent
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        t = time.perf_counter()
+        try:
+            return self._conn.execute(sql, params)
+        finally:
+            key = " ".join(sql.split()[:3])
+            if key.startswith("SELECT"):
+                key = "SELECT (claim candidates)"
+            elif key.startswith("UPDATE tasks SET"):
+                key = "UPDATE tasks SET " + ("status='leased' (claim)"
+                                             if "SET status = 'leased'" in sql
+                                             else "status='done' (submit)")
+            elif key.startswith("UPDATE jobs SET"):
+                key = ("UPDATE jobs (claim)" if "SET status = 'leased'" in sql
+                       else "UPDATE jobs (submit)")
+            entry = self._spent.setdefault(key, [0.0, 0])
+            entry[0] += time.perf_counter() - t
+            entry[1] += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def breakdown_table(args: argparse.Namespace, workdir: str) -> list[tuple[str, str, float, float]]:
+    """One process, SQLite: ``n`` tasks through each queue with every statement timed.
+    Rows: (queue, statement, microseconds per task, statements per task); the
+    ``(outside SQL)`` row is the rest of the wall time (Python: validation, ids,
+    conversion, the queue's bookkeeping)."""
+    import labelnb
+    from labelnb.queue import store as store_mod
+
+    n = args.tasks or (2_000 if args.quick else 10_000)
+    rows: list[tuple[str, str, float, float]] = []
+    # labelnb
+    path = os.path.join(workdir, "breakdown-labelnb.db")
+    labelnb_prepare("sqlite", path, n)
+    spent: dict[str, list[float]] = {}
+    original = store_mod.Store._hot_connection
+
+    def timed(self: Any) -> tuple[Any, Any]:
+        raw, transient = original(self)
+        return _TimedConnection(raw, spent), transient
+
+    store_mod.Store._hot_connection = timed  # type: ignore[method-assign]
+    try:
+        project = labelnb.open(path, PROJECT)
+        q = project.queue("w0")
+        _ = q.profile
+        choice = labelnb.Choice("a")
+        t = time.perf_counter()
+        done = 0
+        while q.claim() is not None:
+            q.submit(choice)
+            done += 1
+        wall = time.perf_counter() - t
+        project.close()
+    finally:
+        store_mod.Store._hot_connection = original  # type: ignore[method-assign]
+    rows += _breakdown_rows("labelnb", spent, wall, done)
+    # the plain queue
+    path = os.path.join(workdir, "breakdown-plain.db")
+    plain_prepare("sqlite", path, n)
+    spent = {}
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL"):
+        conn.execute(f"PRAGMA {pragma}")
+    c = _TimedConnection(conn, spent)
+    t = time.perf_counter()
+    done = 0
+    while True:
+        token = secrets.token_hex(16)
+        c.execute("BEGIN IMMEDIATE")
+        row = c.execute(SQLITE_CLAIM, ("w0", token, time.time() + 600)).fetchone()
+        c.execute("COMMIT")
+        if row is None:
+            break
+        c.execute("BEGIN IMMEDIATE")
+        c.execute(SQLITE_SUBMIT, (RESULT, row[0], token))
+        c.execute("COMMIT")
+        done += 1
+    wall = time.perf_counter() - t
+    conn.close()
+    rows += _breakdown_rows("plain", spent, wall, done)
+    return rows
+
+
+def _breakdown_rows(queue: str, spent: dict[str, list[float]], wall: float, done: int
+                    ) -> list[tuple[str, str, float, float]]:
+    out = [(queue, k, v[0] / done * 1e6, v[1] / done)
+           for k, v in sorted(spent.items(), key=lambda kv: -kv[1][0])]
+    sql = sum(v[0] for v in spent.values())
+    out.append((queue, "(all SQL)", sql / done * 1e6, sum(v[1] for v in spent.values()) / done))
+    out.append((queue, "(outside SQL)", (wall - sql) / done * 1e6, 0.0))
+    out.append((queue, "(total per claim+submit)", wall / done * 1e6, 0.0))
+    return out
+
+
+def print_breakdown(rows: list[tuple[str, str, float, float]]) -> None:
+    print("\n### Where one claim+submit's time goes (SQLite, 1 process, microseconds per "
+          "task)\n")
+    print("| queue | statement | us / task | statements / task |")
+    print("|---|---|---:|---:|")
+    for queue, what, us, count in rows:
+        bold = what.startswith("(")
+        print(f"| {queue} | {'**' + what + '**' if bold else what} | {us:.1f} | "
+              f"{count:.2f} |" if count else f"| {queue} | **{what}** | {us:.1f} | - |")
+
+
 def _ints(s: str) -> list[int]:
     return [int(x) for x in s.split(",") if x.strip()]
 
@@ -596,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default=None, metavar="DIR",
                     help="cProfile the labelnb workers' timed loops into DIR and print the top")
     ap.add_argument("--profile-top", type=int, default=25)
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each SQLite statement of one process's claim+submit, "
+                         "labelnb's and the plain queue's (a third table)")
     args = ap.parse_args(argv)
     if args.sim_seconds is None:
         args.sim_seconds = 6.0 if args.quick else 30.0
@@ -627,6 +749,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
         if not args.skip_sim:
             print_sim(sim_table(args, dbs))
+        if args.breakdown:
+            with _status("breakdown: one SQLite process, every statement timed"):
+                work = tempfile.mkdtemp(prefix="lnb-breakdown-", dir=args.workdir)
+                try:
+                    print_breakdown(breakdown_table(args, work))
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
         if args.profile:
             print_profile(args.profile, args.profile_top)
     finally:
