@@ -30,6 +30,15 @@ Each :meth:`ActiveLoop.step` (one cycle):
 the evaluation set, reserve accuracy, strategy, batch composition, pool left, time.
 Runs are reproducible from ``random_state``.
 
+**Resuming.** Every batch and every cycle's history row are logged in the project, so a
+loop survives a kernel restart: a new ``ActiveLoop`` with the same ``model_version``
+and the same pool (same items, same order) on the same project picks up where the
+last one stopped (``resume=True``, the default): the queued items, their reasons,
+:attr:`~ActiveLoop.history_` and the cycle count are read back, nothing is queued
+twice, and the model is retrained on every human label so far at the next
+:meth:`~ActiveLoop.step`. A different pool under the same ``model_version`` is refused
+with an error; ``resume=False`` starts over.
+
 Batches below 200 items warn (:class:`~labelnb.active.SmallBatchWarning`);
 500–1000 per cycle is recommended.
 
@@ -51,11 +60,19 @@ Batches below 200 items warn (:class:`~labelnb.active.SmallBatchWarning`);
 [[1, 0, False, 200], [2, 200, True, 200]]
 >>> len(p.predictions()) == 200
 True
+>>> again = ActiveLoop(p, LogisticRegression(), [f"x={x[0]:.4f}" for x in X], inputs=X,
+...                    batch_size=200, random_state=0)   # e.g. after a kernel restart
+>>> again.step().empty, again.resumed_                  # every pool item is queued already
+(True, 2)
+>>> again.history_[["cycle", "labels", "retrained", "selected"]].values.tolist()
+[[1, 0, False, 200], [2, 200, True, 200], [3, 200, True, 0]]
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import math
 import time
@@ -100,6 +117,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("labelnb")
 BATCH_EVENT = "active_learning_batch"
+#: one per cycle: the cycle's :attr:`ActiveLoop.history_` row (read back on resume)
+CYCLE_EVENT = "active_learning_cycle"
+_FLOAT_COLUMNS = ("accuracy", "reserve_accuracy")
 HISTORY_COLUMNS = ["cycle", "labels", "new_labels", "retrained", "model_version", "accuracy",
                    "eval_labels", "reserve_accuracy", "reserve_labels", "strategy", "selected",
                    "random", "pool_left", "pending", "seconds"]
@@ -173,6 +193,32 @@ def _take(seq: Any, idx: npt.NDArray[np.int64]) -> Any:
     return [seq[int(i)] for i in idx]
 
 
+def pool_digest(pool: Any) -> str:
+    """A short fingerprint of the pool's items and their order: a resumed loop must be
+    given the same pool (see :class:`ActiveLoop`).
+
+    >>> pool_digest(["a", "b"]) == pool_digest(["a", "b"]) != pool_digest(["b", "a"])
+    True
+    """
+    h = hashlib.sha1()
+    if isinstance(pool, pd.DataFrame):
+        h.update(pd.util.hash_pandas_object(pool, index=False).to_numpy().tobytes())
+    else:
+        for item in pool:
+            h.update(json.dumps(item, sort_keys=True, default=str).encode())
+            h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+def _json_number(v: Any) -> Any:
+    """NaN and numpy scalars as JSON-safe values (NaN -> None)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
 def _pool_items(pool: Any, idx: npt.NDArray[np.int64]) -> list[Any]:
     if isinstance(pool, pd.DataFrame):
         return list(pool.iloc[idx].to_dict("records"))
@@ -223,7 +269,11 @@ class ActiveLoop:
     allow_machine_eval, eval_reason:
         Let machine-made labels in the evaluation set through (recorded with the reason).
     random_state:
-        Seed of every random choice the loop makes.
+        Seed of every random choice the loop makes (a resumed loop reseeds from it and
+        the cycle it resumes at).
+    resume:
+        Continue the loop of the same ``model_version`` logged in the project (see
+        the module docstring); ``False`` starts a new one.
 
     Attributes (set by :meth:`step`): ``model_`` (the adapter), ``cycle_``,
     ``item_ids_`` (project item id per pool item, -1 while not queued), ``labels_``
@@ -239,7 +289,7 @@ class ActiveLoop:
                  model_version: str = "active", priority: float = 1.0,
                  dispatcher: Callable[[RetrainJob], Any] | None = None,
                  allow_machine_eval: bool = False, eval_reason: str | None = None,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, resume: bool = True) -> None:
         self.project = project
         self.model = model
         self.pool = pool
@@ -258,6 +308,9 @@ class ActiveLoop:
         self.allow_machine_eval = allow_machine_eval
         self.eval_reason = eval_reason
         self.random_state = random_state
+        self.resume = resume
+        #: cycles read back from the project when this loop started (0: a new loop)
+        self.resumed_ = 0
 
     # --- state ---------------------------------------------------------------------
     def _started(self) -> bool:
@@ -301,11 +354,57 @@ class ActiveLoop:
         self._history: list[dict[str, Any]] = []
         self._selections: list[pd.DataFrame] = []
         self._overridden = -1
+        self._digest = pool_digest(self.pool)
+        if self.resume:
+            self._restore()
         if self.eval_items is not None:
             name = f"active:{self.model_version}"
             ids = sorted(int(i) for i in self.eval_items)
             if evaluation_sets(self.project).get(name) != ids:
                 mark_evaluation(self.project, ids, name=name)
+
+    def _restore(self) -> None:
+        """Read back the batches and history rows this loop (``model_version``) logged
+        in the project."""
+        mine = [e for e in events(self.project, BATCH_EVENT)
+                if e.get("loop") == self.model_version]
+        rows = [e for e in events(self.project, CYCLE_EVENT)
+                if e.get("loop") == self.model_version]
+        if not mine and not rows:
+            return
+        n = len(self.pool)
+        other = [e for e in mine + rows
+                 if e.get("pool_size") != n or e.get("pool_digest") != self._digest]
+        if other:
+            raise ValidationError(
+                f"ActiveLoop {self.model_version!r}: project {self.project.name!r} holds "
+                f"a loop of this name over another pool ({other[0].get('pool_size')} items, "
+                f"fingerprint {other[0].get('pool_digest')}; this pool has {n}, "
+                f"{self._digest}); give the same pool in the same order to resume it, "
+                "resume=False to start over, or another model_version for a new loop")
+        for e in mine:
+            idx = np.asarray(e["pool_indices"], dtype=np.int64)
+            ids = [int(i) for i in e["item_ids"]]
+            self.item_ids_[idx] = ids
+            self._reasons[idx] = e["reasons"]
+            k = len(ids)
+            self._selections.append(pd.DataFrame({
+                "cycle": int(e["cycle"]), "pool_index": idx, "item_id": ids,
+                "reason": list(e["reasons"]),
+                "score": [math.nan if v is None else float(v) for v in e["scores"]],
+                "prediction": list(e.get("predictions") or [None] * k),
+                "prediction_score": list(e.get("prediction_scores") or [None] * k)}))
+        self._history = [{c: (math.nan if r.get(c) is None and c in _FLOAT_COLUMNS
+                              else r.get(c)) for c in HISTORY_COLUMNS} for r in rows]
+        self.cycle_ = max([int(e["cycle"]) for e in mine + rows])
+        if mine:
+            self.model_version_ = str(mine[-1]["model_version"])
+        if self.random_state is not None:  # reproducible from the resume point
+            self.rng_ = np.random.default_rng([int(self.random_state), self.cycle_])
+        self.resumed_ = self.cycle_
+        log.info("labelnb: active learning loop %r resumed at cycle %d (%d items queued "
+                 "so far); the model is retrained on the human labels at the next step",
+                 self.model_version, self.cycle_, int((self.item_ids_ >= 0).sum()))
 
     @property
     def history_(self) -> pd.DataFrame:
@@ -521,15 +620,23 @@ class ActiveLoop:
             pool_idx = cand[local]
             frame = self._queue(pool_idx, local, batch.reasons, batch.scores, preds)
             n_random = int(batch.random_mask.sum())
-        self._history.append({
+        row = {
             "cycle": self.cycle_, "labels": n_labels, "new_labels": new_labels,
             "retrained": retrained, "model_version": self.model_version_ if
             self.model_.fitted else None, "accuracy": accuracy, "eval_labels": eval_n,
             "reserve_accuracy": reserve_acc, "reserve_labels": reserve_n,
             "strategy": strategy_name, "selected": len(frame), "random": n_random,
             "pool_left": int((self.item_ids_ < 0).sum()), "pending": self.pending(),
-            "seconds": round(time.perf_counter() - t0, 3)})
+            "seconds": round(time.perf_counter() - t0, 3)}
+        self._history.append(row)
+        log_event(self.project, CYCLE_EVENT, {
+            **{k: _json_number(v) for k, v in row.items()}, **self._identity()})
         return frame
+
+    def _identity(self) -> dict[str, Any]:
+        """What the logged events carry so that a later loop can tell them its own."""
+        return {"loop": self.model_version, "pool_size": len(self.pool),
+                "pool_digest": self._digest}
 
     def _queue(self, pool_idx: npt.NDArray[np.int64], local: npt.NDArray[np.int64],
                reasons: npt.NDArray[np.str_], scores: npt.NDArray[np.float64],
@@ -568,7 +675,10 @@ class ActiveLoop:
         log_event(self.project, BATCH_EVENT, {
             "cycle": self.cycle_, "model_version": self.model_version_,
             "item_ids": [int(i) for i in ids], "reasons": [str(r) for r in reasons],
-            "scores": [None if not np.isfinite(s) else round(float(s), 6) for s in scores]})
+            "scores": [None if not np.isfinite(s) else round(float(s), 6) for s in scores],
+            "pool_indices": [int(i) for i in pool_idx], "predictions": list(top),
+            "prediction_scores": [_json_number(v) for v in frame["prediction_score"]],
+            **self._identity()})
         return frame
 
     def run(self, cycles: int, *, annotate: Callable[[ActiveLoop, pd.DataFrame], Any] | None
@@ -604,4 +714,4 @@ def selections(project: Project) -> pd.DataFrame:
                                        "created_at"])
 
 
-__all__ = ["ActiveLoop", "RetrainJob", "selections"]
+__all__ = ["ActiveLoop", "RetrainJob", "pool_digest", "selections"]

@@ -267,3 +267,49 @@ def test_retraining_through_labelnb_jobs(tmp_path: Path) -> None:
     assert dispatch.last_metrics["n_train"] + dispatch.last_metrics["n_val"] == 200  # type: ignore[attr-defined]
     assert dispatch.last_metrics["accuracy"] > 0.5  # type: ignore[attr-defined]
     assert loop.model_.fitted
+
+
+def test_a_loop_resumes_after_a_restart(tmp_path: Path) -> None:
+    """A new ActiveLoop (new project handle, as after a kernel restart) with the same
+    model_version and pool continues the logged loop: nothing is queued twice, the
+    history and selections come back, and the model is retrained on every label."""
+    p, pool, eval_ids, ev = _setup(tmp_path, n_pool=700, n_eval=100)
+    items = [_item(int(i)) for i in pool]
+
+    def make(project: labelnb.Project, **kw: Any) -> ActiveLoop:
+        return ActiveLoop(project, LogisticRegression(max_iter=1000), items,
+                          inputs=X_ALL[pool], embeddings=X_ALL[pool], batch_size=200,
+                          eval_items=eval_ids, eval_inputs=X_ALL[ev], random_state=0, **kw)
+
+    first = make(p)
+    first.run(2, annotate=lambda lp, batch: annotate_all(p))
+    before_hist, before_sel = first.history_, first.selections_
+    p.close()
+
+    p2 = labelnb.open(tmp_path / "digits.db", "digits")
+    loop = make(p2)
+    batch = loop.step()
+    assert loop.resumed_ == 2 and loop.cycle_ == 3
+    h = loop.history_
+    assert h["cycle"].tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(h.iloc[:2].drop(columns="seconds"),
+                                  before_hist.drop(columns="seconds"), check_dtype=False)
+    assert h["labels"].iloc[2] == 400 and bool(h["retrained"].iloc[2])  # all labels, refit
+    assert loop.model_.fitted and h["accuracy"].iloc[2] > 0.8
+    # the new batch is new: no pool item is queued twice, and none is re-added
+    assert len(batch) == 200
+    assert not set(batch["pool_index"]) & set(before_sel["pool_index"])
+    assert len(p2.items()) == 100 + 600
+    sel = loop.selections_
+    assert len(sel) == 600 and sel["pool_index"].is_unique
+    pd.testing.assert_frame_equal(
+        sel.iloc[:400][["cycle", "pool_index", "item_id", "reason"]].reset_index(drop=True),
+        before_sel[["cycle", "pool_index", "item_id", "reason"]].reset_index(drop=True),
+        check_dtype=False)
+    assert (sel["reason"] == "random").sum() == 60  # the reserve marks survive
+    # the same loop over another pool is refused, with the ways out
+    with pytest.raises(ValidationError, match="over another pool.*resume=False"):
+        ActiveLoop(p2, LogisticRegression(), items[::-1], inputs=X_ALL[pool][::-1],
+                   batch_size=200).step()
+    fresh = make(p2, resume=False)
+    assert fresh.step()["cycle"].eq(1).all() and fresh.resumed_ == 0
