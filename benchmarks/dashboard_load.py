@@ -382,7 +382,7 @@ def _server_main(what: str, db: str, port: int, conn: Any) -> None:
         from labelnb.dashboard import serve
 
         server = serve(db, "bench", port=port, show=False, threaded=True,
-                       address="127.0.0.1", refresh_s=None)
+                       address="127.0.0.1")  # the default refresh, as `labelnb dashboard`
         for t in threading.enumerate():  # let the start-up prewarm finish
             if t.name == "labelnb-dashboard-prewarm":
                 t.join()
@@ -410,7 +410,9 @@ def _server_main(what: str, db: str, port: int, conn: Any) -> None:
             conn.send("ok")
         elif cmd == "settle":  # wait for the background recomputes to finish
             from labelnb.dashboard import data as dd
+            from labelnb.dashboard.app import STALE_CHECK_MS
 
+            time.sleep(STALE_CHECK_MS / 1000 + 0.5)  # the page's re-read has started
             with dd._CACHE_LOCK:
                 running = list(dd._INFLIGHT.values())
             for t in running:

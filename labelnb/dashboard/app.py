@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("labelnb")
 DEFAULT_REFRESH_S = 10.0
+#: a served page drawn from out-of-date numbers starts re-reading this long after
+STALE_CHECK_MS = 500
 _MAX_IMAGE_SIDE = 640
 #: plain canvas, not WebGL (HoloViews' default): for charts this small WebGL only adds
 #: the cost of starting it, which is large where the GPU is emulated (headless, VMs)
@@ -101,8 +103,11 @@ class Dashboard:
         self.top_n = top_n
         self.refresh_s = refresh_s
         self._pn, self._hv = pn, hv
+        # stale numbers are drawn first; their background re-read starts with the
+        # first refresh (the served page asks for one once it is drawn)
         self._fingerprint, self.summary = dd.cached_summary(project, top_n=top_n,
-                                                            stale_ok=stale_ok)
+                                                            stale_ok=stale_ok,
+                                                            revalidate=False)
         s = self.summary
         names = list(s.kappa.index)
         self.colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
@@ -439,6 +444,10 @@ def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH
         root[:] = [d.layout]
         if refresh_s:
             d.start(refresh_s)
+            # numbers older than the project: read the change now that the page is out
+            # (the browser is drawing it), and show it at the next refresh
+            pn.state.add_periodic_callback(lambda: d.refresh(background=True),
+                                           period=STALE_CHECK_MS, count=1)
         pn.state.on_session_destroyed(lambda _ctx: d.stop())
 
     pn.state.onload(fill)

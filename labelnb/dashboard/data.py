@@ -915,8 +915,8 @@ def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
     return (project.store.url, project.id, top_n)
 
 
-def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False
-                   ) -> tuple[tuple[Any, ...], Summary]:
+def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
+                   revalidate: bool = True) -> tuple[tuple[Any, ...], Summary]:
     """``(fingerprint, summarize(load(project)))``, shared by the sessions that show one
     project: re-read only when the project's :func:`fingerprint` changed.
 
@@ -925,7 +925,9 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False
     :func:`refreshing` tells whether one runs); the next call after it finished gets
     the new numbers. A page then never waits for a full read of a changed project,
     only its first one does (stale-while-revalidate). Without a cached summary this
-    computes, as without ``stale_ok``."""
+    computes, as without ``stale_ok``. ``revalidate=False``: return the stale numbers
+    without starting the background read (the caller starts it later, e.g. once its
+    page is drawn, so that the read does not compete with drawing it)."""
     key = _cache_key(project, top_n)
     fp = fingerprint(project)
     with _CACHE_LOCK:
@@ -933,7 +935,8 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False
     if hit is not None and hit[0] == fp:
         return hit
     if hit is not None and stale_ok:
-        _revalidate(project, key, top_n)
+        if revalidate:
+            _revalidate(project, key, top_n)
         return hit
     return _compute(project, key, top_n, fp)
 

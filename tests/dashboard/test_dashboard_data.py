@@ -338,6 +338,8 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     stale = Dashboard(p, refresh_s=None, stale_ok=True)
     assert stale.summary is before  # at once, from the cache
     assert "dee" not in stale.annotators.object["annotator"].tolist()
+    assert not dd.refreshing(p)  # the re-read waits for the first refresh (page drawn)
+    assert stale.refresh(background=True) is False  # starts it, returns at once
     deadline = time.monotonic() + 30
     while dd.refreshing(p) and time.monotonic() < deadline:
         time.sleep(0.05)
