@@ -1,7 +1,8 @@
-"""The segmenter hook of the mask widget: ``segment_fn(image, points, labels, box)``.
+"""The segmenter hook of the magic wand: ``segment_fn(image, points, labels, box)``.
 
-Any callable of this shape plugs into :class:`~labelnb.widgets.MaskAnnotator`
-(``segment_fn=``): the classical wand (:class:`~labelnb.segment.wand.ClassicalWand`,
+Any callable of this shape plugs into :class:`~labelnb.widgets.MaskAnnotator` and
+:class:`~labelnb.widgets.PolygonAnnotator` (``segment_fn=``; the polygon widget keeps
+each mask's outline): the classical wand (:class:`~labelnb.segment.wand.ClassicalWand`,
 the default) and SAM (:class:`~labelnb.segment.sam.TorchSam`, best wrapped in
 :class:`~labelnb.segment.cache.CachedSegmenter` so each image is embedded once).
 Everything is in the pixels of the original image:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -45,12 +44,13 @@ import traitlets
 
 from labelnb.errors import ValidationError
 from labelnb.schema import LabelClass, Schema
-from labelnb.segment.protocol import SegmentFn, check_segment_output
+from labelnb.segment.protocol import SegmentFn
 from labelnb.types import Mask, Polygon, Region
-from labelnb.widgets._base import STATIC, AnnotatorBase, make_schema
+from labelnb.widgets._base import STATIC, make_schema
 from labelnb.widgets._esm import esm_source
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._media import ImageLike
+from labelnb.widgets._wand import WandAnnotator
 
 log = logging.getLogger("labelnb")
 _ids = itertools.count(1)
@@ -145,7 +145,7 @@ def polygon_to_mask(polygon: Polygon, height: int, width: int) -> Mask:
                            attributes=polygon.attributes)
 
 
-class MaskAnnotator(AnnotatorBase):
+class MaskAnnotator(WandAnnotator):
     """Paint masks on an image: one mask per object.
 
     Tools: **brush** (``b``) paints the selected object (a stroke with nothing selected
@@ -187,25 +187,11 @@ class MaskAnnotator(AnnotatorBase):
                  keymap: Mapping[str, str | Sequence[str]] | None = None,
                  segment_fn: SegmentFn | None = None, max_candidates: int = 3) -> None:
         super().__init__(make_schema("masks", labels, schema, ("masks",)), max_display, keymap)
-        if segment_fn is None:
-            from labelnb.segment.wand import ClassicalWand
-
-            segment_fn = ClassicalWand()
-        if not callable(segment_fn):
-            raise ValidationError(f"MaskAnnotator: field 'segment_fn' must be callable as "
-                                  f"segment_fn(image, points, labels, box), got "
-                                  f"{type(segment_fn).__name__}")
-        if int(max_candidates) < 1:
-            raise ValidationError("MaskAnnotator: field 'max_candidates' must be >= 1")
-        self.segment_fn: SegmentFn = segment_fn
-        self.max_candidates = int(max_candidates)
+        self._init_wand(segment_fn, max_candidates)
         #: object id -> (display runs it was sent with, full-resolution RLE)
         self._hires: dict[str, tuple[bytes, dict[str, Any]]] = {}
         #: wand request -> its candidates as (display runs, full-resolution RLE)
         self._wand: dict[int, list[tuple[bytes, dict[str, Any]]]] = {}
-        self._rgb: np.ndarray | None = None
-        #: the latency of the last wand call (segment_fn alone), in milliseconds
-        self.last_wand_ms: float | None = None
         self.observe(self._register_wand_objects, names="_masks")
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
@@ -217,7 +203,6 @@ class MaskAnnotator(AnnotatorBase):
             self._set_media(image=image)
             self._hires.clear()
             self._wand.clear()
-            self._rgb = None
             self._masks = []
             self.annotations = list(annotations)
             self.suggestions = list(suggestions)
@@ -249,12 +234,6 @@ class MaskAnnotator(AnnotatorBase):
                     d["score"] = r.score
                 out.append(d)
         self._suggestions = out
-
-    def _require_scale(self) -> DisplayScale:
-        if self.scale is None:
-            raise ValidationError("MaskAnnotator: no image is loaded; pass image=... or call "
-                                  ".load(image)")
-        return self.scale
 
     def _to_display(self, region: Mask | Polygon, where: str, prefix: str, *,
                     check: bool = True) -> dict[str, Any]:
@@ -367,77 +346,34 @@ class MaskAnnotator(AnnotatorBase):
         """Run the wand as the browser does: ``points`` / ``box`` in display pixels,
         ``labels`` 1 (positive) or 0 (negative). Returns the candidates at original
         size, best first (labelled with the current class)."""
-        _, cands, _ = self._segment(points, labels, box)
-        return [Mask(rle, self.current_label, score=s) for (_, rle), s in cands]
+        cands, _ = self._wand_masks(points, labels, box)
+        _, kept = self._keep_candidates(cands)
+        return [Mask(rle, self.current_label, score=s)
+                for (_, rle), (_, s) in zip(kept, cands, strict=True)]
 
-    def _segment(self, points: Any, labels: Any, box: Any
-                 ) -> tuple[int, list[tuple[tuple[bytes, dict[str, Any]], float]], float]:
+    def _keep_candidates(self, cands: list[tuple[np.ndarray, float]]
+                         ) -> tuple[int, list[tuple[bytes, dict[str, Any]]]]:
+        """Number a wand request and keep its candidates as (display runs, full-resolution
+        RLE), so that an accepted one keeps its full-resolution pixels."""
         scale = self._require_scale()
-        try:
-            pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-            labs = np.asarray(labels, dtype=np.int64).reshape(-1)
-            bx = None if box is None else np.asarray(box, dtype=np.float64).reshape(4)
-        except (TypeError, ValueError):
-            raise ValidationError(f"wand: points must be [[x, y], ...], labels [1 or 0, ...] and "
-                                  f"box [x0, y0, x1, y1] or null; got points={points!r}, "
-                                  f"labels={labels!r}, box={box!r}") from None
-        if labs.shape[0] != pts.shape[0] or not np.all(np.isin(labs, (0, 1))):
-            raise ValidationError(f"wand: give one label, 1 (positive) or 0 (negative), per "
-                                  f"point; got {labs.tolist()} for {pts.shape[0]} points")
-        if not (np.all(np.isfinite(pts)) and (bx is None or np.all(np.isfinite(bx)))):
-            raise ValidationError("wand: points and box must be finite numbers")
-        f = np.array([scale.sx, scale.sy])
-        pts = pts * f
-        if bx is not None:
-            bx = bx * np.concatenate([f, f])
-        if self._rgb is None:
-            self._rgb = np.asarray(self.original.convert("RGB"))
-        t0 = time.perf_counter()
-        masks, scores = self.segment_fn(self._rgb, pts, labs, bx)
-        ms = (time.perf_counter() - t0) * 1000
-        self.last_wand_ms = ms
-        masks, scores = check_segment_output(masks, scores, height=scale.height,
-                                             width=scale.width)
-        order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        cands: list[tuple[tuple[bytes, dict[str, Any]], float]] = []
-        for i in order:
-            if len(cands) >= self.max_candidates:
-                break
-            if not masks[i].any():
-                continue
-            rle = dict(Mask.from_array(masks[i], "x").rle)
-            runs = bitmap_to_runs(downscale_mask(masks[i], scale.display_height,
-                                                 scale.display_width))
-            cands.append(((runs, rle), float(scores[i])))
+        kept = [(bitmap_to_runs(downscale_mask(m, scale.display_height, scale.display_width)),
+                 dict(Mask.from_array(m, "x").rle)) for m, _ in cands]
         req = max(self._wand, default=0) + 1
-        self._wand[req] = [c for c, _ in cands]
+        self._wand[req] = kept
         for old in sorted(self._wand)[:-_WAND_KEEP]:
             del self._wand[old]
-        return req, cands, ms
+        return req, kept
+
+    def _wand_reply(self, cands: list[tuple[np.ndarray, float]]
+                    ) -> tuple[dict[str, Any], list[bytes]]:
+        req, kept = self._keep_candidates(cands)
+        return {"req": req}, [runs for runs, _ in kept]
 
     def handle_msg(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> bool:
-        kind = content.get("type")
-        if kind == "wand":
-            self._on_wand(content)
+        if super().handle_msg(content, buffers):
             return True
-        if kind == "submit" and self._session is not None:
+        if content.get("type") == "submit" and self._session is not None:
             # the masks travel as buffers, which the session does not see: attach them
             self._session.on_submit({**content, "buffers": [bytes(b) for b in buffers]})
             return True
         return False
-
-    def _on_wand(self, content: Mapping[str, Any]) -> None:
-        key = str(content.get("key", ""))
-        seq = content.get("seq")
-        if key != self.item_key or self.scale is None:
-            return  # a request about an item that is no longer shown
-        reply: dict[str, Any] = {"type": "wand", "key": key, "seq": seq}
-        try:
-            req, cands, ms = self._segment(content.get("points") or [],
-                                           content.get("labels") or [], content.get("box"))
-        except Exception as e:  # noqa: BLE001 - a user's segment_fn: show its error, not hide it
-            log.exception("labelnb: the wand's segment_fn failed")
-            self.send({**reply, "error": f"wand failed: {type(e).__name__}: {e}"})
-            return
-        self.send({**reply, "req": req, "scores": [s for _, s in cands], "ms": round(ms, 1)},
-                  buffers=[runs for (runs, _), _ in cands])

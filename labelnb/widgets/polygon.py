@@ -6,6 +6,12 @@ only committed changes come back, as polygons in display pixels. This module map
 them to original pixels (``DisplayScale``'s factors; vertices rounded to 1/100 pixel
 and clipped to the image).
 
+The magic wand is shared with the mask widget (:class:`~labelnb.widgets._wand.WandAnnotator`):
+the browser's clicks and box, in display pixels, go to ``segment_fn`` in original
+pixels; each candidate mask comes back as its outline
+(:func:`~labelnb.segment.convert.mask_to_polygon`, simplified to about a display
+pixel so that its vertices stay few enough to edit), in display pixels.
+
 >>> import numpy as np
 >>> w = PolygonAnnotator(np.zeros((1200, 1600, 3), np.uint8), labels=["road", "car"],
 ...                      max_display=800)
@@ -14,6 +20,12 @@ and clipped to the image).
 [50.0, 50.0, 250.0, 60.0, 150.0, 200.0]
 >>> w.annotations
 [Polygon(points=(100.0, 100.0, 500.0, 120.0, 300.0, 400.0), label='car', score=None, attributes={})]
+>>> img = np.zeros((1200, 1600, 3), np.uint8)
+>>> img[200:600, 400:1000] = 220                     # a bright block
+>>> w = PolygonAnnotator(img, labels=["block"], max_display=800)
+>>> best = w.segment(points=[(300, 200)], labels=[1])[0]   # a click, in display pixels
+>>> best.points, best.label           # 4 vertices, within a display pixel of the block
+((401.0, 200.0, 999.0, 200.0, 1000.0, 599.0, 401.0, 600.0), 'block')
 """
 
 from __future__ import annotations
@@ -22,15 +34,19 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import traitlets
 
 from labelnb.errors import ValidationError
 from labelnb.schema import LabelClass, Schema
+from labelnb.segment.convert import mask_to_polygon, simplify
+from labelnb.segment.protocol import SegmentFn
 from labelnb.types import Box, Polygon, Region
-from labelnb.widgets._base import STATIC, AnnotatorBase, make_schema
+from labelnb.widgets._base import STATIC, make_schema
 from labelnb.widgets._esm import esm_source
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._media import ImageLike
+from labelnb.widgets._wand import WandAnnotator
 
 
 def polygon_to_display(scale: DisplayScale, polygon: Polygon) -> dict[str, Any]:
@@ -89,7 +105,7 @@ def polygon_to_original(scale: DisplayScale, data: Mapping[str, Any], *,
                    attributes=data.get("attributes") or {})
 
 
-class PolygonAnnotator(AnnotatorBase):
+class PolygonAnnotator(WandAnnotator):
     """Draw polygons on an image.
 
     Mouse: click to place vertices; click the first vertex (or press Enter) to close
@@ -102,6 +118,18 @@ class PolygonAnnotator(AnnotatorBase):
     Ctrl+Z / Ctrl+Shift+Z undo and redo, ``?`` shows every key, Escape cancels or
     releases the keyboard. Wheel zooms; Space+drag or middle-drag pans.
 
+    **Magic wand** (``w`` turns it on and off, as do the "Wand (W)" and "Draw / edit"
+    buttons): a click is a positive point, Shift+click or right-click a negative one, a
+    drag a box; Python proposes candidate outlines (shown dashed), Tab cycles them, Enter
+    accepts the shown one as a polygon of the current class (one undoable step; edit
+    its vertices like any polygon's after ``w``), Escape clears the points.
+    ``segment_fn(image, points, labels, box) -> (masks, scores)`` is the wand's
+    segmenter (see :mod:`labelnb.segment.protocol`; the default is the classical wand,
+    :class:`~labelnb.segment.wand.ClassicalWand`); at most ``max_candidates``
+    candidates are shown. Each mask becomes the outline of its largest part, simplified
+    to ``WAND_TOLERANCE`` display pixels (more where it would keep over
+    ``WAND_MAX_VERTICES`` vertices).
+
     ``image`` is a path or URI, a PIL image, a numpy array or encoded bytes; it is
     shown downscaled to at most ``max_display`` pixels on its longer side. Read and set
     :attr:`annotations` as :class:`~labelnb.types.Polygon` in original pixels.
@@ -109,8 +137,12 @@ class PolygonAnnotator(AnnotatorBase):
     """
 
     ACTIONS: ClassVar[tuple[str, ...]] = (
-        "submit", "skip", "undo", "redo", "delete", "accept_all", "next", "zoom_in",
+        "submit", "skip", "undo", "redo", "delete", "accept_all", "next", "wand", "zoom_in",
         "zoom_out", "fit_view", "help", "release")
+    #: the wand's outlines are simplified to this many display pixels (Douglas-Peucker) ...
+    WAND_TOLERANCE: ClassVar[float] = 1.0
+    #: ... or more, until they have at most this many vertices
+    WAND_MAX_VERTICES: ClassVar[int] = 150
 
     _esm = esm_source("polygon.js")
     _css = STATIC / "polygon.css"
@@ -122,9 +154,11 @@ class PolygonAnnotator(AnnotatorBase):
                  labels: Sequence[LabelClass | str | Mapping[str, Any]] | None = None,
                  schema: Schema | None = None, annotations: Iterable[Polygon] = (),
                  suggestions: Iterable[Region] = (), max_display: int = 960,
-                 keymap: Mapping[str, str | Sequence[str]] | None = None) -> None:
+                 keymap: Mapping[str, str | Sequence[str]] | None = None,
+                 segment_fn: SegmentFn | None = None, max_candidates: int = 3) -> None:
         super().__init__(make_schema("polygons", labels, schema, ("polygons",)), max_display,
                          keymap)
+        self._init_wand(segment_fn, max_candidates)
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
@@ -173,12 +207,6 @@ class PolygonAnnotator(AnnotatorBase):
                 out.append(polygon_to_display(self._require_scale(), r))
         self._suggestions = out
 
-    def _require_scale(self) -> DisplayScale:
-        if self.scale is None:
-            raise ValidationError(f"{type(self).__name__}: no image is loaded; pass image=... "
-                                  "or call .load(image)")
-        return self.scale
-
     def polygons_from_display(self, items: Iterable[Mapping[str, Any]], *,
                               check_labels: bool = True) -> list[Polygon]:
         """Display-pixel polygon JSON (as the browser sends it) in original pixels."""
@@ -201,3 +229,34 @@ class PolygonAnnotator(AnnotatorBase):
         if not isinstance(regions, list):
             raise ValidationError("submit: field 'regions' must be a list of polygons")
         return list(self.polygons_from_display(regions))
+
+    # --- the magic wand ------------------------------------------------------------------
+    def segment(self, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),
+                box: Sequence[float] | None = None) -> list[Polygon]:
+        """Run the wand as the browser does: ``points`` / ``box`` in display pixels,
+        ``labels`` 1 (positive) or 0 (negative). Returns the candidate outlines in
+        original pixels, best first, labelled with the current class and scored."""
+        cands, _ = self._wand_masks(points, labels, box)
+        return [self.wand_polygon(m, s) for m, s in cands]
+
+    def wand_polygon(self, mask: np.ndarray, score: float | None = None) -> Polygon:
+        """The outline of a full-resolution mask (its largest part, holes filled) as a
+        Polygon of the current class in original pixels, simplified to
+        ``WAND_TOLERANCE`` display pixels, or more until it has at most
+        ``WAND_MAX_VERTICES`` vertices."""
+        scale = self._require_scale()
+        # trace once (pixel corners, exact), then simplify: mask_to_polygon(tolerance=t)
+        # is simplify(outline, t)
+        outline = mask_to_polygon(mask, self.current_label, score=score)
+        tol = self.WAND_TOLERANCE * max(scale.sx, scale.sy)
+        xy = simplify(outline.xy, tol)
+        while len(xy) > self.WAND_MAX_VERTICES:
+            tol *= 1.5
+            xy = simplify(outline.xy, tol)
+        return Polygon(tuple(float(v) for v in xy.reshape(-1)), outline.label, score=score)
+
+    def _wand_reply(self, cands: list[tuple[np.ndarray, float]]
+                    ) -> tuple[dict[str, Any], list[bytes]]:
+        scale = self._require_scale()
+        polys = [polygon_to_display(scale, self.wand_polygon(m, s))["points"] for m, s in cands]
+        return {"polygons": polys}, []

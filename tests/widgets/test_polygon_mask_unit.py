@@ -309,6 +309,123 @@ def test_the_default_wand_on_coins_through_the_widget() -> None:
     assert w.last_wand_ms is not None and w.last_wand_ms > 0
 
 
+# --- the polygon widget's wand --------------------------------------------------------------
+def _bbox(flat: list[float]) -> tuple[float, float, float, float]:
+    xs, ys = flat[0::2], flat[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def test_polygon_wand_message_sends_outlines_in_display_pixels() -> None:
+    cx, cy, r = 700.0, 500.0, 180.0
+    disc = _disk(1200, 1600, cx, cy, r)
+    img = np.full((1200, 1600, 3), 25, np.uint8)
+    img[disc] = (235, 220, 200)  # a bright disc on a dark background
+    w = PolygonAnnotator(img, labels=["coin"], max_display=800)  # the default ClassicalWand
+    s = w.scale
+    assert s is not None and (s.display_width, s.display_height) == (800, 600)
+    front = Front(w)
+    front.msg(type="wand", key=w.item_key, seq=3, points=[[cx / 2, cy / 2]], labels=[1],
+              box=None)
+    (reply, bufs), = front.sent
+    assert reply["type"] == "wand" and reply["key"] == w.item_key and reply["seq"] == 3
+    assert "error" not in reply and bufs == []  # outlines travel as JSON, not buffers
+    polys = reply["polygons"]
+    assert 1 <= len(polys) <= w.max_candidates and len(reply["scores"]) == len(polys)
+    assert reply["scores"] == sorted(reply["scores"], reverse=True)  # best first
+    best = polys[0]
+    assert len(best) % 2 == 0 and 8 <= len(best) // 2 <= w.WAND_MAX_VERTICES  # editable
+    # display pixels: inside the 800x600 display image, and half the original size
+    x0, y0, x1, y1 = _bbox(best)
+    assert 0 <= x0 < x1 <= 800 and 0 <= y0 < y1 <= 600
+    ox0, oy0, ox1, oy1 = x0 * s.sx, y0 * s.sy, x1 * s.sx, y1 * s.sy
+    for got, want in [(ox0, cx - r), (oy0, cy - r), (ox1, cx + r), (oy1, cy + r)]:
+        assert abs(got - want) <= 3, (ox0, oy0, ox1, oy1)
+    # the browser accepts it as a normal polygon: back in original pixels
+    w._polygons = [{"type": "polygon", "points": best, "label": "coin"}]
+    (p,) = w.annotations
+    assert p.label == "coin" and p.score is None
+    assert abs(p.bbox.x0 - (cx - r)) <= 3 and abs(p.bbox.x1 - (cx + r)) <= 3
+    assert abs(p.area - disc.sum()) < 0.02 * disc.sum()
+    # segment() gives the same outlines, in original pixels
+    (q, *_) = w.segment(points=[(cx / 2, cy / 2)], labels=[1])
+    assert q.label == "coin" and q.score == reply["scores"][0]
+    assert np.allclose(q.points, [v * (s.sx if i % 2 == 0 else s.sy) for i, v in enumerate(best)])
+    # a request about an item that is no longer shown gets no answer
+    front.msg(type="wand", key="old", seq=4, points=[[1, 1]], labels=[1])
+    assert len(front.sent) == 1
+
+
+def test_polygon_wand_maps_prompts_to_the_original_and_keeps_the_best() -> None:
+    calls: list[tuple[Any, ...]] = []
+    square = np.zeros((1200, 1600), bool)
+    square[100:300, 200:600] = True
+    disc = _disk(1200, 1600, 801, 601, 200.4)
+
+    def fake_segment(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
+                     box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        calls.append((image.shape, image.dtype, points.copy(), labels.copy(), box))
+        return (np.stack([square, np.zeros_like(square), disc, square | disc]),
+                np.array([0.2, 0.99, 0.9, 0.1]))
+
+    w = PolygonAnnotator(_img(), labels=["coin", "hole"], max_display=800,
+                         segment_fn=fake_segment, max_candidates=2)
+    w.current_label = "hole"
+    front = Front(w)
+    front.msg(type="wand", key=w.item_key, seq=9, points=[[400, 300], [10.5, 20]],
+              labels=[1, 0], box=[100, 50, 700, 550])
+    (shape, dtype, pts, labs, box), = calls
+    assert shape == (1200, 1600, 3) and dtype == np.uint8  # the ORIGINAL image
+    assert pts.tolist() == [[800, 600], [21, 40]] and labs.tolist() == [1, 0]
+    assert box.tolist() == [200, 100, 1400, 1100]
+    (reply, _), = front.sent
+    # best first, the empty one left out, at most max_candidates
+    assert reply["scores"] == [0.9, 0.2] and len(reply["polygons"]) == 2
+    assert _bbox(reply["polygons"][1]) == (100, 50, 300, 150)  # the square, display pixels
+    assert w.segment(points=[(400, 300)], labels=[1])[1] == Polygon(
+        (200, 100, 600, 100, 600, 300, 200, 300), "hole", score=0.2)
+
+
+def test_polygon_wand_outlines_stay_editable() -> None:
+    comb = np.zeros((600, 800), bool)
+    comb[100:300, 100:700] = True
+    comb[300:340, 100:700:4] = True  # 150 teeth, 600 corners at full detail
+    w = PolygonAnnotator(np.zeros((600, 800, 3), np.uint8), labels=["comb"])
+    assert w.scale is not None and w.scale.sx == 1
+    p = w.wand_polygon(comb, 0.5)
+    assert 3 <= len(p.points) // 2 <= w.WAND_MAX_VERTICES and p.score == 0.5
+    assert p.bbox.xywh == (100, 100, 600, 240)
+    w.WAND_MAX_VERTICES = 20  # type: ignore[misc]
+    assert len(w.wand_polygon(comb).points) // 2 <= 20
+
+
+def test_polygon_wand_errors_are_clear() -> None:
+    with pytest.raises(ValidationError, match=r"PolygonAnnotator: field 'segment_fn' must be "
+                                              r"callable as segment_fn\(image, points"):
+        PolygonAnnotator(labels=["a"], segment_fn="sam")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="'max_candidates' must be an integer >= 1"):
+        PolygonAnnotator(labels=["a"], max_candidates=0)
+    with pytest.raises(ValidationError, match="PolygonAnnotator: no image is loaded"):
+        PolygonAnnotator(labels=["a"]).segment(points=[(1, 1)], labels=[1])
+
+    def broken(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
+               box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        raise RuntimeError("no GPU today")
+
+    def wrong_shape(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
+                    box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        return np.ones((1, 5, 5), bool), np.ones(1)
+
+    for fn, text in [(broken, "RuntimeError: no GPU today"), (wrong_shape, "(K, 120, 160)")]:
+        w = PolygonAnnotator(_img(160, 120), labels=["coin"], segment_fn=fn)
+        front = Front(w)
+        front.msg(type="wand", key=w.item_key, seq=1, points=[[5, 5]], labels=[1], box=None)
+        (reply, bufs), = front.sent
+        assert text in reply["error"] and reply["seq"] == 1 and not bufs
+        assert "polygons" not in reply
+    front.msg(type="wand", key=w.item_key, seq=2, points=[[5, 5]], labels=[3])
+    assert "1 (positive) or 0 (negative)" in front.sent[-1][0]["error"]
+
+
 # --- bound to the queue ---------------------------------------------------------------------
 def _project(tmp_path: Path, kind: str) -> labelnb.Project:
     paths = []

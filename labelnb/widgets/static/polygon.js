@@ -32,11 +32,12 @@ const SHARED = {
 
 /** the keymap of PolygonAnnotator (Python: PolygonAnnotator.ACTIONS, keymap=...) */
 export const POLYGON_ACTIONS = {
-  submit: { keys: "Enter", help: "close the polygon being drawn; else submit and go to the next item" },
+  submit: { keys: "Enter", help: "accept the wand's polygon, or close the polygon being drawn; else submit and go to the next item" },
   ...SHARED,
   delete: { keys: ["Delete", "Backspace"], help: "delete the selected vertex, else the selected polygon (while drawing: the last vertex)" },
-  next: { keys: "Tab", help: "select the next polygon" },
-  release: { keys: "Escape", help: "cancel the polygon being drawn / deselect; again: leave the widget (release the keys)" },
+  next: { keys: "Tab", help: "next wand candidate; else select the next polygon" },
+  wand: { keys: "w", help: "magic wand on / off: click = positive point, Shift+click or right-click = negative point, drag = box" },
+  release: { keys: "Escape", help: "clear the wand's points / cancel the polygon being drawn / deselect; again: leave the widget (release the keys)" },
 };
 
 /** the keymap of MaskAnnotator (Python: MaskAnnotator.ACTIONS, keymap=...) */
@@ -155,7 +156,7 @@ function render({ model, el }) {
   const adjust = adjustControls((b, c) => { filter = imageFilter(b, c); draw(); });
   const help = h("div", "lnb-help", kind === "masks"
     ? "b brush · e eraser · w wand (click +, Shift/right-click −, drag box; Tab cycles, Enter accepts) · [ ] size · Alt+click picks · ? shows every key"
-    : "click: add vertices, click the first (or Enter) to close · drag a vertex · click an edge: split · Shift+click a vertex: delete · ? shows every key");
+    : "click: add vertices, click the first (or Enter) to close · drag a vertex · click an edge: split · Shift+click a vertex: delete · w wand (click +, Shift/right-click −, drag box; Tab cycles, Enter accepts) · ? shows every key");
   const footer = h("div", "lnb-footer");
   footer.append(help, adjust.el);
   root.append(header, toolbar, toolBar, stage, done, footer);
@@ -462,6 +463,156 @@ function render({ model, el }) {
 }
 
 // ====================================================================================
+// The magic wand, shared by both tools
+// ====================================================================================
+
+/**
+ * The magic wand's prompts and candidates. Clicks (positive; Shift+click or
+ * right-click: negative) and a dragged box go to Python as `{"type": "wand", key, seq,
+ * points, labels, box}` in display pixels; the reply echoes `key` and `seq` (an older
+ * one, or one about another item, is stale and dropped) and holds the candidates, best
+ * first, with their `scores`. One candidate is shown at a time: `next()` cycles, the
+ * tool accepts `current()`, `release()` clears. The tool says how its candidates
+ * arrive (`parse`: mask bitmaps in buffers, polygon outlines in the message) and are
+ * drawn (`drawCandidate`).
+ * @template C
+ * @param {any} s the shell
+ * @param {{parse: (msg: any, buffers: DataView[]) => C[], drawCandidate: (ctx: CanvasRenderingContext2D, c: C, k: number) => void}} hooks
+ */
+function makeWand(s, hooks) {
+  /** @type {[number, number, number][]} x, y, 1 (positive) or 0 (negative) */ let points = [];
+  /** @type {[number, number, number, number] | null} */ let box = null;
+  /** @type {C[]} */ let cands = [];
+  /** @type {number[]} */ let scores = [];
+  let cand = 0, req = 0, seq = 0, busy = false, lastMs = -1, on = false;
+  /** @type {{start: Pt, end: Pt, neg: boolean, moved: boolean} | null} */ let drag = null;
+
+  /** forget the prompts and candidates; a reply still on its way becomes stale */
+  function clear() {
+    points = []; box = null; cands = []; scores = []; cand = 0; busy = false; drag = null;
+    seq += 1;
+    s.root.dataset.candidates = "0";
+    showInfo();
+  }
+  /** the wand is the current tool (on) or not (off: clears it) @param {boolean} v */
+  function setOn(v) {
+    on = v;
+    if (!v) clear(); else showInfo();
+  }
+  function ask() {
+    if (!points.length && !box) { clear(); s.draw(); return; }
+    seq += 1;
+    busy = true;
+    s.model.send({ type: "wand", key: s.item().key, seq, points: points.map((p) => [p[0], p[1]]),
+                   labels: points.map((p) => p[2]), box });
+    s.root.dataset.wandSeq = String(seq);
+    showInfo();
+    s.draw();
+  }
+  /** a reply from Python (anything else, or a stale reply, is ignored) @param {any} msg @param {DataView[]} buffers */
+  function onMsg(msg, buffers) {
+    if (msg.type !== "wand" || msg.key !== s.item().key || msg.seq !== seq) return;
+    busy = false;
+    if (msg.error) {
+      cands = []; scores = [];
+      s.message.textContent = String(msg.error); // as text, never HTML
+    } else {
+      s.message.textContent = "";
+      req = msg.req ?? 0;
+      lastMs = typeof msg.ms === "number" ? msg.ms : -1;
+      cands = hooks.parse(msg, buffers);
+      scores = cands.map((_, i) => Number((msg.scores || [])[i] ?? 0));
+      cand = 0;
+    }
+    s.root.dataset.candidates = String(cands.length);
+    s.root.dataset.wandDone = String(seq);
+    showInfo();
+    s.draw();
+  }
+  /** the shown candidate, its index and its request number, or null */
+  function current() {
+    return cands[cand] === undefined ? null : { c: cands[cand], index: cand, req };
+  }
+  function next() {
+    if (!cands.length) return false;
+    cand = (cand + 1) % cands.length;
+    showInfo();
+    s.draw();
+    return true;
+  }
+  /** Escape: clear the prompts and candidates, if there are any */
+  function release() {
+    if (!points.length && !box && !cands.length) return false;
+    clear();
+    s.draw();
+    return true;
+  }
+  function showInfo() {
+    const parts = [];
+    if (on) {
+      if (busy) parts.push("wand: segmenting…");
+      else if (cands.length) {
+        parts.push(`candidate ${cand + 1}/${cands.length} · score ${scores[cand].toFixed(2)}` +
+          (lastMs >= 0 ? ` · ${Math.round(lastMs)} ms` : "") + " · Tab: next · Enter: accept");
+      } else if (points.length || box) parts.push("wand: no mask here — add points or Esc");
+      else parts.push("wand: click the object (Shift+click / right-click: not the object; drag: box)");
+    }
+    s.info.textContent = parts.join(" ");
+    s.info.style.display = parts.length ? "block" : "none";
+  }
+
+  /** @param {PointerEvent} e @param {Pt} p */
+  function down(e, p) { drag = { start: p, end: p, neg: e.shiftKey || e.button === 2, moved: false }; }
+  /** @param {Pt} p @returns {boolean} whether a wand drag is under way */
+  function move(p) {
+    if (!drag) return false;
+    drag.end = p;
+    drag.moved = drag.moved || Math.hypot(p[0] - drag.start[0], p[1] - drag.start[1]) > 4 * s.pxRatio();
+    s.draw();
+    return true;
+  }
+  /** a click adds a point, a drag sets the box; then ask Python @param {Pt} p @returns {boolean} */
+  function up(p) {
+    if (!drag) return false;
+    const d = drag;
+    drag = null;
+    if (d.moved) {
+      const a = d.start;
+      box = [Math.min(a[0], p[0]), Math.min(a[1], p[1]), Math.max(a[0], p[0]), Math.max(a[1], p[1])];
+    } else {
+      points = [...points, [d.start[0], d.start[1], d.neg ? 0 : 1]];
+    }
+    ask();
+    return true;
+  }
+
+  /** the shown candidate, then (while the wand is on) the points and the box @param {CanvasRenderingContext2D} ctx @param {number} k */
+  function draw(ctx, k) {
+    if (cands[cand] !== undefined) hooks.drawCandidate(ctx, cands[cand], k);
+    if (!on) return;
+    for (const [x, y, lab] of points) {
+      ctx.beginPath(); ctx.arc(x, y, 5 * k, 0, 2 * Math.PI);
+      ctx.fillStyle = lab ? "#2ca02c" : "#d62728"; ctx.fill();
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 * k; ctx.stroke();
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(x - 3 * k, y - 0.75 * k, 6 * k, 1.5 * k);
+      if (lab) ctx.fillRect(x - 0.75 * k, y - 3 * k, 1.5 * k, 6 * k);
+    }
+    const b = drag && drag.moved ? [drag.start[0], drag.start[1], drag.end[0], drag.end[1]] : box;
+    if (b) {
+      ctx.setLineDash([6 * k, 4 * k]); ctx.strokeStyle = CANDIDATE_COLOR; ctx.lineWidth = 2 * k;
+      ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+      ctx.setLineDash([]);
+    }
+  }
+
+  return {
+    clear, setOn, onMsg, current, next, release, showInfo, down, move, up, draw,
+    hasCandidates: () => cands.length > 0,
+  };
+}
+
+// ====================================================================================
 // Polygons
 // ====================================================================================
 
@@ -475,6 +626,22 @@ function polygonTool(s) {
   /** @type {Pt[] | null} the polygon being drawn */ let drawing = null;
   /** @type {Pt | null} */ let hover = null;
   /** @type {any} */ let drag = null;
+  /** "draw" (draw and edit polygons) or "wand" */ let mode = "draw";
+  // the wand's candidates: outlines in display pixels, drawn dashed in the class colour
+  /** @type {ReturnType<typeof makeWand<{points: number[]}>>} */
+  const wand = makeWand(s, {
+    parse: (msg) => (Array.isArray(msg.polygons) ? msg.polygons : [])
+      .map((/** @type {any} */ q) => ({ points: (Array.isArray(q) ? q : []).map(Number) })),
+    drawCandidate(ctx, c, k) {
+      const col = s.colorOf(s.currentLabel());
+      path(ctx, toPoints(c.points));
+      ctx.globalAlpha = 0.12; ctx.fillStyle = col; ctx.fill(); ctx.globalAlpha = 1;
+      ctx.setLineDash([6 * k, 4 * k]);
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 3.5 * k; ctx.stroke();
+      ctx.strokeStyle = col; ctx.lineWidth = 2 * k; ctx.stroke();
+      ctx.setLineDash([]);
+    },
+  });
 
   const sugg = () => /** @type {DPoly[]} */ (model.get("_suggestions") || []);
   const pts = (/** @type {DPoly} */ p) => toPoints(p.points);
@@ -490,6 +657,7 @@ function polygonTool(s) {
   }
   function fromModel() {
     drawing = null; selected = -1; selVertex = -1;
+    wand.clear();
     const ps = /** @type {DPoly[]} */ (model.get("_polygons") || []).map((p) => ({ ...p, points: [...p.points] }));
     committedSig = JSON.stringify(ps.map((p) => [p.points, p.label]));
     return { polys: ps, accepted: [] };
@@ -524,13 +692,54 @@ function polygonTool(s) {
     selected = polys.length - 1; selVertex = -1;
     s.commit();
   }
+  /** the wand's shown candidate as a polygon of the current class: one undoable step */
+  function acceptCandidate() {
+    const cur = wand.current();
+    if (!cur) return false;
+    polys = [...polys, { type: "polygon", points: [...cur.c.points], label: s.currentLabel() }];
+    selected = polys.length - 1; selVertex = -1;
+    wand.clear();
+    s.commit();
+    return true;
+  }
+  /** @param {string} m "draw" or "wand" */
+  function setMode(m) {
+    mode = m;
+    drawing = null; drag = null; selVertex = -1;
+    wand.setOn(m === "wand");
+    s.canvas.style.cursor = "crosshair";
+    renderTools();
+    s.draw();
+  }
+  function renderTools() {
+    const bar = s.toolBar;
+    bar.replaceChildren();
+    for (const [m, text] of [["draw", "Draw / edit"], ["wand", "Wand (W)"]]) {
+      const b = h("button", "lnb-tool" + (mode === m ? " lnb-active" : ""), text);
+      b.type = "button";
+      b.dataset.tool = m;
+      b.addEventListener("click", () => { setMode(m); s.root.focus(); });
+      bar.append(b);
+    }
+    s.root.dataset.tool = mode;
+  }
   /** @param {number} i @param {Pt[]} p */
   function setPts(i, p) { polys = polys.map((q, j) => (j === i ? { ...q, points: toFlat(p) } : q)); }
 
   /** @param {PointerEvent} e @param {{x: number, y: number}} q */
   function down(e, q) {
-    if (e.button !== 0) return;
     /** @type {Pt} */ const p = [q.x, q.y];
+    if (mode === "wand") {
+      if (e.altKey && e.button === 0) { // select the polygon under the pointer
+        const hit = hitPolygons(p, polys.map(pts), tol(), selected);
+        selected = hit.kind === "none" ? -1 : hit.poly; selVertex = -1;
+        s.draw();
+        return;
+      }
+      wand.down(e, p);
+      return;
+    }
+    if (e.button !== 0) return;
     if (drawing) {
       if (drawing.length >= 3 && nearestVertex(p, [drawing[0]], tol()) === 0) { closeDrawing(); return; }
       drawing.push(p);
@@ -569,6 +778,7 @@ function polygonTool(s) {
   /** @param {PointerEvent} e @param {{x: number, y: number}} q */
   function move(e, q) {
     /** @type {Pt} */ const p = [q.x, q.y];
+    if (mode === "wand") { s.canvas.style.cursor = "crosshair"; wand.move(p); return; }
     if (!drag) {
       hover = p;
       if (drawing) { s.draw(); return; }
@@ -590,6 +800,7 @@ function polygonTool(s) {
   }
   /** @param {PointerEvent} e @param {{x: number, y: number}} q */
   function up(e, q) {
+    if (wand.up([q.x, q.y])) return;
     if (!drag) return;
     move(e, q);
     const d = drag;
@@ -600,7 +811,9 @@ function polygonTool(s) {
   /** @param {string} action @param {KeyboardEvent | null} _e */
   function action(action, _e) {
     switch (action) {
-      case "submit": return drawing ? (closeDrawing(), true) : false;
+      case "submit":
+        if (wand.hasCandidates()) return acceptCandidate();
+        return drawing ? (closeDrawing(), true) : false;
       case "delete":
         if (drawing) { drawing.pop(); if (!drawing.length) drawing = null; s.draw(); return true; }
         if (selected < 0 || !polys[selected]) return true;
@@ -614,10 +827,13 @@ function polygonTool(s) {
         s.commit();
         return true;
       case "next":
+        if (wand.next()) return true;
         if (polys.length) { selected = (selected + 1) % polys.length; selVertex = -1; s.draw(); }
         return true;
       case "accept_all": acceptSuggestions(sugg().map((_, i) => i)); return true;
+      case "wand": setMode(mode === "wand" ? "draw" : "wand"); return true;
       case "release":
+        if (wand.release()) return true;
         if (drawing) { drawing = null; s.draw(); return true; }
         if (selVertex >= 0) { selVertex = -1; s.draw(); return true; }
         if (selected >= 0) { selected = -1; s.draw(); return true; }
@@ -630,7 +846,7 @@ function polygonTool(s) {
     if (selected >= 0 && polys[selected] && polys[selected].label !== name) {
       polys = polys.map((q, j) => (j === selected ? { ...q, label: name } : q));
       s.commit();
-    }
+    } else if (wand.hasCandidates()) s.draw(); // the candidate is drawn in the current class's colour
   }
 
   /** @param {CanvasRenderingContext2D} ctx @param {Pt[]} v */
@@ -690,6 +906,7 @@ function polygonTool(s) {
         ctx.strokeRect(p[0] - r, p[1] - r, 2 * r, 2 * r);
       });
     }
+    wand.draw(ctx, k); // its candidate, points and box
     s.root.dataset.polygons = String(polys.length);
     s.root.dataset.drawing = drawing ? String(drawing.length) : "0";
   }
@@ -699,8 +916,8 @@ function polygonTool(s) {
   return {
     trait: "_polygons", getState, setState, fromModel, sync, echo, down, move, up, action, relabel, draw, payload,
     leave() { hover = null; if (drawing) s.draw(); },
-    onMsg() {},
-    renderTools() { s.toolBar.remove(); },
+    onMsg: wand.onMsg,
+    renderTools,
     mouseHelp: /** @type {[string, string][]} */ ([
       ["click", "place a vertex; click the first vertex (or Enter) to close"],
       ["Ctrl+click", "place a vertex even on top of another polygon"],
@@ -709,6 +926,10 @@ function polygonTool(s) {
       ["Shift+click a vertex", "delete it"],
       ["drag inside a polygon", "move the polygon"],
       ["click a dashed suggestion", "accept it"],
+      ["wand: click", "a positive point (on the object)"],
+      ["wand: Shift+click, right-click", "a negative point (not the object)"],
+      ["wand: drag", "a box around the object"],
+      ["wand: Alt+click", "select the polygon under the pointer"],
     ]),
   };
 }
@@ -729,14 +950,20 @@ function maskTool(s) {
   /** @type {Map<string, Layer>} */ const layers = new Map();
   /** @type {any} */ let stroke = null;
   /** @type {Pt | null} */ let hover = null;
-  // the wand: prompts, the candidates Python proposed, the one shown
-  /** @type {[number, number, number][]} */ let points = [];
-  /** @type {[number, number, number, number] | null} */ let box = null;
-  /** @type {{runs: number[], score: number, layer: Layer | null}[]} */ let cands = [];
-  let cand = 0, req = 0, seq = 0, busy = false, lastMs = -1;
-  /** @type {any} */ let wdrag = null;
-
   const n = () => s.W() * s.H();
+  // the wand's candidates: display bitmaps (run lengths in buffers), drawn as a layer
+  /** @type {ReturnType<typeof makeWand<{runs: number[], layer: Layer | null}>>} */
+  const wand = makeWand(s, {
+    parse: (_msg, buffers) => buffers.map((b) => ({ runs: runsFrom(b), layer: null })),
+    drawCandidate(ctx, c, _k) {
+      if (!c.layer) {
+        let bm;
+        try { bm = decodeRuns(c.runs, n()); } catch (err) { bm = new Uint8Array(n()); }
+        c.layer = new Layer(s.W(), s.H(), bm, CANDIDATE_COLOR, false);
+      }
+      ctx.drawImage(c.layer.canvas, 0, 0);
+    },
+  });
   const sugg = () => /** @type {any[]} */ (model.get("_suggestions") || []);
   const sigOf = (/** @type {DObj[]} */ os) => os.map((o) => o.id + "|" + o.label + "|" + runsSig(o.runs)).join(";");
 
@@ -768,7 +995,7 @@ function maskTool(s) {
   }
   function fromModel() {
     selected = -1; stroke = null;
-    clearWand();
+    wand.clear();
     layers.clear();
     const os = /** @type {any[]} */ (model.get("_masks") || []).map((o) => ({ ...o, runs: runsFrom(o.runs) }));
     committedSig = sigOf(os);
@@ -815,62 +1042,16 @@ function maskTool(s) {
     if (changed || st.created) s.commit(); else s.draw();
   }
 
-  // --- the wand ------------------------------------------------------------------------
-  function clearWand() {
-    points = []; box = null; cands = []; cand = 0; busy = false; wdrag = null;
-    s.root.dataset.candidates = "0";
-    showInfo();
-  }
-  function ask() {
-    if (!points.length && !box) { clearWand(); s.draw(); return; }
-    seq += 1;
-    busy = true;
-    model.send({ type: "wand", key: s.item().key, seq, points: points.map((p) => [p[0], p[1]]),
-                 labels: points.map((p) => p[2]), box });
-    s.root.dataset.wandSeq = String(seq);
-    showInfo();
-    s.draw();
-  }
-  /** @param {any} msg @param {DataView[]} buffers */
-  function onMsg(msg, buffers) {
-    if (msg.type !== "wand" || msg.key !== s.item().key || msg.seq !== seq) return;
-    busy = false;
-    if (msg.error) {
-      cands = [];
-      s.message.textContent = String(msg.error);
-    } else {
-      s.message.textContent = "";
-      req = msg.req;
-      lastMs = typeof msg.ms === "number" ? msg.ms : -1;
-      cands = buffers.map((b, i) => ({ runs: runsFrom(b), score: (msg.scores || [])[i] ?? 0, layer: null }));
-      cand = 0;
-    }
-    s.root.dataset.candidates = String(cands.length);
-    s.root.dataset.wandDone = String(seq);
-    showInfo();
-    s.draw();
-  }
+  // --- the wand (makeWand): accepting its candidate -------------------------------------
   function acceptCandidate() {
-    const c = cands[cand];
-    if (!c) return false;
-    objs = [...objs, { id: newId(), label: s.currentLabel(), runs: c.runs.slice(), wand: [req, cand] }];
+    const cur = wand.current();
+    if (!cur) return false;
+    // the reference [request, index] lets Python keep the candidate's full resolution
+    objs = [...objs, { id: newId(), label: s.currentLabel(), runs: cur.c.runs.slice(), wand: [cur.req, cur.index] }];
     selected = objs.length - 1;
-    clearWand();
+    wand.clear();
     s.commit();
     return true;
-  }
-  function showInfo() {
-    const parts = [];
-    if (mode === "wand") {
-      if (busy) parts.push("wand: segmenting…");
-      else if (cands.length) {
-        parts.push(`candidate ${cand + 1}/${cands.length} · score ${cands[cand].score.toFixed(2)}` +
-          (lastMs >= 0 ? ` · ${Math.round(lastMs)} ms` : "") + " · Tab: next · Enter: accept");
-      } else if (points.length || box) parts.push("wand: no mask here — add points or Esc");
-      else parts.push("wand: click the object (Shift+click / right-click: not the object; drag: box)");
-    }
-    s.info.textContent = parts.join(" ");
-    s.info.style.display = parts.length ? "block" : "none";
   }
 
   // --- pointer -------------------------------------------------------------------------
@@ -915,10 +1096,7 @@ function maskTool(s) {
       selected = -1; renderObjects(); s.draw();
       return;
     }
-    if (mode === "wand") {
-      wdrag = { start: p, cx: q.x, cy: q.y, neg: e.shiftKey || e.button === 2, moved: false, end: p };
-      return;
-    }
+    if (mode === "wand") { wand.down(e, p); return; }
     if (e.button !== 0) return;
     /** @type {any[]} */ const targets = [];
     let created = false;
@@ -943,45 +1121,30 @@ function maskTool(s) {
     /** @type {Pt} */ const p = [q.x, q.y];
     hover = p;
     if (stroke) { paint(stroke.last, p); stroke.last = p; s.draw(); return; }
-    if (wdrag) {
-      wdrag.end = p;
-      wdrag.moved = wdrag.moved || Math.hypot(p[0] - wdrag.start[0], p[1] - wdrag.start[1]) > 4 * s.pxRatio();
-      s.draw();
-      return;
-    }
+    if (wand.move(p)) return;
     s.canvas.style.cursor = mode === "wand" ? "crosshair" : "none";
     s.draw();
   }
   /** @param {PointerEvent} e @param {{x: number, y: number}} q */
   function up(e, q) {
     if (stroke) { move(e, q); endStroke(); return; }
-    if (!wdrag) return;
-    const d = wdrag;
-    wdrag = null;
-    if (d.moved) {
-      const [a, b] = [d.start, [q.x, q.y]];
-      box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
-    } else {
-      points = [...points, [d.start[0], d.start[1], d.neg ? 0 : 1]];
-    }
-    ask();
+    wand.up([q.x, q.y]);
   }
 
   /** @param {string} m */
   function setMode(m) {
     mode = m;
-    if (m !== "wand") clearWand();
+    wand.setOn(m === "wand");
     s.root.dataset.tool = m;
     renderTools();
-    showInfo();
     s.draw();
   }
   /** @param {string} action @param {KeyboardEvent | null} _e */
   function action(action, _e) {
     switch (action) {
-      case "submit": return cands.length ? acceptCandidate() : false;
+      case "submit": return wand.hasCandidates() ? acceptCandidate() : false;
       case "next":
-        if (cands.length) { cand = (cand + 1) % cands.length; showInfo(); s.draw(); return true; }
+        if (wand.next()) return true;
         if (objs.length) { selected = (selected + 1) % objs.length; renderObjects(); s.draw(); }
         return true;
       case "delete":
@@ -997,7 +1160,7 @@ function maskTool(s) {
       case "smaller": radius = Math.max(1, Math.round(radius / 1.25)); renderTools(); s.draw(); return true;
       case "larger": radius = Math.min(200, Math.max(radius + 1, Math.round(radius * 1.25))); renderTools(); s.draw(); return true;
       case "release":
-        if (points.length || box || cands.length) { seq += 1; clearWand(); s.draw(); return true; }
+        if (wand.release()) return true;
         if (selected >= 0) { selected = -1; renderObjects(); s.draw(); return true; }
         return false;
       default: return false;
@@ -1040,31 +1203,8 @@ function maskTool(s) {
         ctx.fillText(text, bb[0] + 3 * k, ty + 12 * k);
       }
     }
-    const c = cands[cand];
-    if (c) {
-      if (!c.layer) {
-        let bm;
-        try { bm = decodeRuns(c.runs, n()); } catch (err) { bm = new Uint8Array(n()); }
-        c.layer = new Layer(s.W(), s.H(), bm, CANDIDATE_COLOR, false);
-      }
-      ctx.drawImage(c.layer.canvas, 0, 0);
-    }
-    if (mode === "wand") {
-      for (const [x, y, lab] of points) {
-        ctx.beginPath(); ctx.arc(x, y, 5 * k, 0, 2 * Math.PI);
-        ctx.fillStyle = lab ? "#2ca02c" : "#d62728"; ctx.fill();
-        ctx.strokeStyle = "#fff"; ctx.lineWidth = 1.5 * k; ctx.stroke();
-        ctx.fillStyle = "#fff";
-        ctx.fillRect(x - 3 * k, y - 0.75 * k, 6 * k, 1.5 * k);
-        if (lab) ctx.fillRect(x - 0.75 * k, y - 3 * k, 1.5 * k, 6 * k);
-      }
-      const b = wdrag && wdrag.moved ? [wdrag.start[0], wdrag.start[1], wdrag.end[0], wdrag.end[1]] : box;
-      if (b) {
-        ctx.setLineDash([6 * k, 4 * k]); ctx.strokeStyle = CANDIDATE_COLOR; ctx.lineWidth = 2 * k;
-        ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
-        ctx.setLineDash([]);
-      }
-    } else if (hover && !s.model.get("_done")) { // the brush / eraser outline
+    wand.draw(ctx, k); // its candidate, points and box
+    if (mode !== "wand" && hover && !s.model.get("_done")) { // the brush / eraser outline
       ctx.beginPath(); ctx.arc(hover[0], hover[1], radius, 0, 2 * Math.PI);
       ctx.strokeStyle = "#fff"; ctx.lineWidth = 2.5 * k; ctx.stroke();
       ctx.strokeStyle = mode === "eraser" ? "#333" : s.colorOf(selected >= 0 && objs[selected] ? objs[selected].label : s.currentLabel());
@@ -1125,7 +1265,7 @@ function maskTool(s) {
 
   return {
     trait: "_masks", getState, setState, fromModel, sync, echo, down, move, up, action, relabel, draw, payload,
-    onMsg, renderTools,
+    onMsg: wand.onMsg, renderTools,
     leave() { hover = null; s.draw(); },
     mouseHelp: /** @type {[string, string][]} */ ([
       ["brush / eraser: drag", "paint / erase (the selected object; a brush stroke with none selected starts one)"],
