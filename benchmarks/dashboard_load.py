@@ -381,8 +381,10 @@ def _server_main(what: str, db: str, port: int, conn: Any) -> None:
     if what == "dashboard":
         from labelnb.dashboard import serve
 
+        # no periodic refresh: the benchmark empties the cache between page loads, and
+        # the earlier sessions (alive until the server reaps them) would re-read it
         server = serve(db, "bench", port=port, show=False, threaded=True,
-                       address="127.0.0.1")  # the default refresh, as `labelnb dashboard`
+                       address="127.0.0.1", refresh_s=None)
         for t in threading.enumerate():  # let the start-up prewarm finish
             if t.name == "labelnb-dashboard-prewarm":
                 t.join()

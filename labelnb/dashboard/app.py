@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("labelnb")
 DEFAULT_REFRESH_S = 10.0
-#: a served page drawn from out-of-date numbers starts re-reading this long after
-STALE_CHECK_MS = 500
+#: a served page drawn from out-of-date numbers starts re-reading this long after it
+#: went out (its browser has drawn it by then; the read would slow the drawing)
+STALE_CHECK_MS = 2000
 _MAX_IMAGE_SIDE = 640
 #: plain canvas, not WebGL (HoloViews' default): for charts this small WebGL only adds
 #: the cost of starting it, which is large where the GPU is emulated (headless, VMs)
@@ -232,6 +233,13 @@ class Dashboard:
                 f'updated {f.loaded_at:%Y-%m-%d %H:%M:%S} UTC'
                 f'{self._pending_note()}</p>')
 
+    def _note_pending(self) -> None:
+        """Redraw the header if whether newer numbers are being read changed."""
+        note = self._pending_note()
+        if note != self._shown_note:
+            self._shown_note = note
+            self.header.object = self._header_html()
+
     def _pending_note(self) -> str:
         try:
             busy = dd.refreshing(self.project, top_n=self.top_n)
@@ -377,13 +385,14 @@ class Dashboard:
                 self._fingerprint = dd.fingerprint(self.project)
                 self.summary = dd.summarize(dd.load(self.project), top_n=self.top_n)
             else:
-                fp, summary = dd.cached_summary(self.project, top_n=self.top_n,
-                                                stale_ok=background)
+                got = dd.cached_summary(self.project, top_n=self.top_n, stale_ok=background,
+                                        wait=not background)
+                if got is None:  # nothing cached (evicted): being read in the background
+                    self._note_pending()
+                    return False
+                fp, summary = got
                 if fp == self._fingerprint:
-                    note = self._pending_note()
-                    if note != self._shown_note:  # say that newer numbers are coming
-                        self._shown_note = note
-                        self.header.object = self._header_html()
+                    self._note_pending()
                     return False
                 self._fingerprint, self.summary = fp, summary
         except Exception:  # a transient database error must not kill the session
@@ -444,10 +453,11 @@ def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH
         root[:] = [d.layout]
         if refresh_s:
             d.start(refresh_s)
-            # numbers older than the project: read the change now that the page is out
-            # (the browser is drawing it), and show it at the next refresh
-            pn.state.add_periodic_callback(lambda: d.refresh(background=True),
-                                           period=STALE_CHECK_MS, count=1)
+        # numbers older than the project: read the change once the page is drawn, and
+        # show it at the next refresh (also without a periodic refresh: the next
+        # page then finds it)
+        pn.state.add_periodic_callback(lambda: d.refresh(background=True),
+                                       period=STALE_CHECK_MS, count=1)
         pn.state.on_session_destroyed(lambda _ctx: d.stop())
 
     pn.state.onload(fill)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, combinations
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -915,8 +915,21 @@ def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
     return (project.store.url, project.id, top_n)
 
 
+@overload
+def cached_summary(project: Project, *, top_n: int = ..., stale_ok: bool = ...,
+                   revalidate: bool = ..., wait: Literal[True] = ...
+                   ) -> tuple[tuple[Any, ...], Summary]: ...
+
+
+@overload
+def cached_summary(project: Project, *, top_n: int = ..., stale_ok: bool = ...,
+                   revalidate: bool = ..., wait: bool
+                   ) -> tuple[tuple[Any, ...], Summary] | None: ...
+
+
 def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
-                   revalidate: bool = True) -> tuple[tuple[Any, ...], Summary]:
+                   revalidate: bool = True, wait: bool = True
+                   ) -> tuple[tuple[Any, ...], Summary] | None:
     """``(fingerprint, summarize(load(project)))``, shared by the sessions that show one
     project: re-read only when the project's :func:`fingerprint` changed.
 
@@ -927,7 +940,9 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
     only its first one does (stale-while-revalidate). Without a cached summary this
     computes, as without ``stale_ok``. ``revalidate=False``: return the stale numbers
     without starting the background read (the caller starts it later, e.g. once its
-    page is drawn, so that the read does not compete with drawing it)."""
+    page is drawn, so that the read does not compete with drawing it). ``wait=False``
+    never reads in the caller's thread: with nothing cached it starts the background
+    read and returns None."""
     key = _cache_key(project, top_n)
     fp = fingerprint(project)
     with _CACHE_LOCK:
@@ -938,6 +953,9 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
         if revalidate:
             _revalidate(project, key, top_n)
         return hit
+    if not wait:
+        _revalidate(project, key, top_n)
+        return None
     return _compute(project, key, top_n, fp)
 
 

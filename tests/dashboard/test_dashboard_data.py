@@ -357,6 +357,15 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
         time.sleep(0.05)
     assert stale.refresh(background=True) is True
     assert stale.summary.frames.items == before.frames.items + 2
+    # nothing cached (evicted): a background refresh never reads in the caller's thread
+    with dd._CACHE_LOCK:
+        dd._CACHE.clear()
+    assert dd.cached_summary(p, stale_ok=True, wait=False) is None
+    assert stale.refresh(background=True) is False
+    while dd.refreshing(p) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    got = dd.cached_summary(p, stale_ok=True, wait=False)
+    assert got is not None and got[1].frames.items == before.frames.items + 2
     # a fresh dashboard (not stale_ok) never starts from old numbers
     assert Dashboard(p, refresh_s=None).summary.frames.items == before.frames.items + 2
     stale.stop()
