@@ -479,6 +479,7 @@ def time_browser(db: Path, br: Browser, names: list[str], repeat: int
             served.ask("clear")
             cold.append(served.load(br, dashboard_ready(names), tabs=TABS))
             warm.append(served.load(br, dashboard_ready(names)))
+            served.ask("settle")  # the earlier pages' stale checks have run
             served.ask("stale")
             changed.append(served.load(br, dashboard_ready(names)))
             served.ask("settle")  # the background recompute is not part of a page load
