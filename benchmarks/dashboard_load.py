@@ -29,7 +29,9 @@ What is timed, each cold (a fresh ``labelnb.open`` and the dashboard's cache cle
   annotations); a tab's charts are made when it is first shown. *Cold*: the dashboard's
   cache is cleared first, so the session reads the project and computes everything;
   *cached*: right after, when the numbers of the unchanged project are cached (as for a
-  second tab, or the first one after the server's start-up prewarm).
+  second tab, or the first one after the server's start-up prewarm); *changed*: with
+  those numbers marked out of date (as after a submit), so the page is drawn from them
+  and the change is read in the background once the page is out.
 
 and the floors in the same run:
 
