@@ -20,7 +20,12 @@ score, else the mean of its regions' scores) against the project's thresholds
 
 Items a human already works on (an annotation, or a leased task) are left alone. Every
 decision is logged as a ``machine_label_routed`` event with its reason; running the
-routing again only acts on what changed (new predictions, rejected verifications).
+routing again only acts on what changed: items with their first prediction, rejected
+verifications (to consensus), and items waiting for consensus that no human has
+started whose newest prediction now reaches the verify or auto tier (their consensus
+tasks are cancelled and the new prediction is routed; a better model lifts them out
+of the human queue). Other routed items keep their routing; their row repeats the
+original reason and says why a newer prediction was not routed.
 
 The thresholds are per project: :func:`set_project_tiers` stores them in the
 project's settings (key ``machine_tiers``); a ``tiers=`` argument overrides them.
@@ -192,7 +197,15 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
         tier = t.tier(score)
         base = {"item_id": item, "tier": tier, "score": score, "model_version": mv,
                 "annotation_id": None}
+        rerouted_from: dict[str, Any] | None = None
         if item in routed:
+            prev = routed[item]
+            newer = prev.get("prediction_id") not in (None, int(p["id"]))
+            busy = item in human_items or item in leased_items
+            if (newer and prev.get("tier") == "consensus" and tier != "consensus"
+                    and not busy and item not in escalated):
+                rerouted_from = prev  # routed below as a first prediction is
+        if item in routed and rerouted_from is None:
             prev = routed[item]
             aid = prev.get("annotation_id")
             st = status_of.get(aid) if aid else None
@@ -212,8 +225,15 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
                       "corrected": "corrected", "reject": "in consensus"}.get(
                 str(st), "accepted" if prev.get("tier") == "auto" else
                 "verifying" if prev.get("tier") == "verify" else "in consensus")
-            rows.append({**base, "action": "none", "status": status,
-                         "reason": "already routed"})
+            reason = f"already routed: {prev.get('reason') or prev.get('tier', '?')}"
+            if newer:
+                why = ("a human already works on it" if busy else
+                       "a reviewer rejected its machine label" if item in escalated else
+                       f"it is {tier} too" if prev.get("tier") == "consensus" else
+                       "only items waiting for consensus are routed again")
+                reason += (f"; the newer prediction {int(p['id'])} ({mv}, confidence "
+                           f"{_fmt(score)}) is not routed: {why}")
+            rows.append({**base, "action": "none", "status": status, "reason": reason})
             continue
         if item in human_items or item in leased_items:
             rows.append({**base, "action": "skipped", "status": "human at work",
@@ -222,6 +242,8 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
         regions = tuple(Region.from_json(r) for r in p["regions"])
         payload = {"tier": tier, "score": score, "model_version": mv,
                    "prediction_id": int(p["id"]), "thresholds": t.to_json()}
+        if rerouted_from is not None:
+            payload["rerouted_from"] = rerouted_from.get("prediction_id")
         if tier in ("auto", "verify"):
             ann = Annotation(item_id=item, regions=regions, author=mv, source=p["source"],
                              created_at=now, schema_version=project.schema_version,
@@ -250,6 +272,9 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
                                               "annotators)"
             rows.append({**base, "action": "consensus_queued", "status": "in consensus",
                          "reason": reason})
+        if rerouted_from is not None:
+            rows[-1]["reason"] = (f"a newer prediction, from consensus: "
+                                  f"{rows[-1]['reason']}")
         payload["reason"] = rows[-1]["reason"]
         new_events.append((ROUTED, item, payload))
 

@@ -158,3 +158,49 @@ def test_reason_strings_never_round_a_confidence_across_a_threshold() -> None:
 
     assert _fmt(0.9497) == "0.9497"  # beside "[0.7, 0.95)": not "0.950"
     assert _fmt(0.95) == "0.950" and _fmt(None) == "none"
+
+
+def test_a_newer_prediction_lifts_waiting_consensus_items_only(tmp_path: Path) -> None:
+    """Routing again after a better model: an item waiting for consensus that no human
+    started moves to the new prediction's tier (its consensus tasks cancelled); items a
+    human works on, and items already accepted, keep their routing and say why."""
+    p, ids = project(tmp_path)
+    set_project_tiers(p, MachineTiers(high=0.95, low=0.7, consensus_overlap=3))
+    first = route_machine_labels(p).set_index("item_id")
+    assert first.loc[[ids[2], ids[3]], "tier"].tolist() == ["consensus", "consensus"]
+    q = p.queue("ana")  # a human starts on ids[3] (the first consensus task is ids[2]'s)
+    while (t := q.claim()) is not None and t.item_id != ids[3]:
+        q.skip()
+    assert t is not None and t.item_id == ids[3]
+    q.submit(Choice("neg"))
+    p.add_predictions("llm:openai/gpt-y", [
+        (ids[0], [Choice("neg", score=0.99)], 0.99),   # auto-accepted before: stays
+        (ids[2], [Choice("neg", score=0.97)], 0.97),   # waiting for consensus: lifted
+        (ids[3], [Choice("neg", score=0.98)], 0.98),   # a human started: stays
+    ], source="llm")
+    again = route_machine_labels(p).set_index("item_id")
+    assert again.loc[ids[2], "action"] == "accepted" and again.loc[ids[2], "tier"] == "auto"
+    assert again.loc[ids[2], "reason"].startswith("a newer prediction, from consensus: "
+                                                  "confidence 0.970 >= high 0.95")
+    tasks = p.tasks()
+    mine = tasks[(tasks["item_id"] == ids[2]) & (tasks["stage"] == "annotate")]
+    assert set(mine["status"]) == {"cancelled"}
+    anns = p.annotations()
+    lifted = anns[anns["item_id"] == ids[2]]
+    assert lifted["model_version"].tolist() == ["llm:openai/gpt-y"]
+    assert lifted["labels"].tolist() == [["neg"]]
+    for item, was, why in (
+            (ids[0], "confidence 0.990 >= high 0.95", "only items waiting for consensus are "
+             "routed again"),
+            (ids[3], "no confidence: full consensus", "a human already works on it")):
+        row = again.loc[item]
+        assert row["action"] == "none"
+        assert row["reason"].startswith(f"already routed: {was}")  # the original why
+        assert row["reason"].endswith(f"is not routed: {why}")
+    assert again.loc[ids[0], "model_version"] == "llm:openai/gpt-x"  # the routing that stands
+    events = p.events()
+    routed = events[events["kind"] == "machine_label_routed"]
+    assert len(routed) == 6 and routed.iloc[-1]["payload"]["rerouted_from"] is not None
+    # and once more: nothing changes
+    third = route_machine_labels(p)
+    assert set(third["action"]) == {"none"}
