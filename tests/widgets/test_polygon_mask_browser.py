@@ -58,6 +58,21 @@ class Canvas:
         self.page.mouse.up()
 
 
+def cycle_wand_candidates(page: Any, widget: Any) -> int:
+    """With the wand's reply shown: the status reads "candidate 1/n", Tab goes to the
+    second and round to the best one again. Returns n."""
+    n = int(widget.get_attribute("data-candidates") or 0)
+    info = widget.locator(".lnb-info")
+    assert info.inner_text().startswith(f"candidate 1/{n}")
+    if n > 1:
+        page.keyboard.press("Tab")
+        info.filter(has_text=f"candidate 2/{n}").wait_for()
+        for _ in range(n - 1):
+            page.keyboard.press("Tab")
+        info.filter(has_text=f"candidate 1/{n}").wait_for()
+    return n
+
+
 def _vertices(poly: dict[str, Any]) -> list[tuple[float, float]]:
     p = poly["points"]
     return [(p[i], p[i + 1]) for i in range(0, len(p), 2)]
@@ -188,15 +203,7 @@ def test_wand_on_coins_gives_the_clicked_coin(open_notebook: Any) -> None:
         "() => { const e = document.querySelector('.lnb-mask');"
         " return e.dataset.wandDone === e.dataset.wandSeq && +e.dataset.candidates > 0; }",
         timeout=TIMEOUT_MS)
-    n = int(widget.get_attribute("data-candidates") or 0)
-    info = widget.locator(".lnb-info")
-    assert info.inner_text().startswith(f"candidate 1/{n}")
-    if n > 1:  # Tab cycles the candidates, round to the best one again
-        nb.page.keyboard.press("Tab")
-        info.filter(has_text=f"candidate 2/{n}").wait_for()
-        for _ in range(n - 1):
-            nb.page.keyboard.press("Tab")
-        info.filter(has_text=f"candidate 1/{n}").wait_for()
+    cycle_wand_candidates(nb.page, widget)
     widget.screenshot(path=str(SCREENSHOTS / "mask_wand.png"))
     nb.page.keyboard.press("Enter")  # accept: one undoable step
     nb.page.locator(".lnb-mask[data-objects='1']").wait_for()

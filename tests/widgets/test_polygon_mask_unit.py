@@ -275,7 +275,8 @@ def test_the_wand_message_round_trip_in_original_pixels() -> None:
     assert len(front.sent) == 1 and len(calls) == 1
 
 
-def test_a_failing_segment_fn_is_reported_in_the_widget() -> None:
+@pytest.mark.parametrize("widget", [MaskAnnotator, PolygonAnnotator])
+def test_a_failing_segment_fn_is_reported_in_the_widget(widget: Any) -> None:
     def broken(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
                box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         raise RuntimeError("no GPU today")
@@ -285,15 +286,16 @@ def test_a_failing_segment_fn_is_reported_in_the_widget() -> None:
         return np.ones((1, 5, 5), bool), np.ones(1)
 
     for fn, text in [(broken, "RuntimeError: no GPU today"), (wrong_shape, "(K, 120, 160)")]:
-        w = MaskAnnotator(_img(160, 120), labels=["coin"], segment_fn=fn)
+        w = widget(_img(160, 120), labels=["coin"], segment_fn=fn)
         front = Front(w)
         front.msg(type="wand", key=w.item_key, seq=1, points=[[5, 5]], labels=[1], box=None)
         (reply, bufs), = front.sent
         assert text in reply["error"] and reply["seq"] == 1 and not bufs
+        assert "polygons" not in reply  # an error, not an empty answer
     front.msg(type="wand", key=w.item_key, seq=2, points=[[5, 5]], labels=[3])
     assert "1 (positive) or 0 (negative)" in front.sent[-1][0]["error"]
     with pytest.raises(ValidationError, match="must be callable"):
-        MaskAnnotator(labels=["a"], segment_fn="sam")  # type: ignore[arg-type]
+        widget(labels=["a"], segment_fn="sam")
 
 
 def test_the_default_wand_on_coins_through_the_widget() -> None:
@@ -406,24 +408,6 @@ def test_polygon_wand_errors_are_clear() -> None:
         PolygonAnnotator(labels=["a"], max_candidates=0)
     with pytest.raises(ValidationError, match="PolygonAnnotator: no image is loaded"):
         PolygonAnnotator(labels=["a"]).segment(points=[(1, 1)], labels=[1])
-
-    def broken(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
-               box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        raise RuntimeError("no GPU today")
-
-    def wrong_shape(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
-                    box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        return np.ones((1, 5, 5), bool), np.ones(1)
-
-    for fn, text in [(broken, "RuntimeError: no GPU today"), (wrong_shape, "(K, 120, 160)")]:
-        w = PolygonAnnotator(_img(160, 120), labels=["coin"], segment_fn=fn)
-        front = Front(w)
-        front.msg(type="wand", key=w.item_key, seq=1, points=[[5, 5]], labels=[1], box=None)
-        (reply, bufs), = front.sent
-        assert text in reply["error"] and reply["seq"] == 1 and not bufs
-        assert "polygons" not in reply
-    front.msg(type="wand", key=w.item_key, seq=2, points=[[5, 5]], labels=[3])
-    assert "1 (positive) or 0 (negative)" in front.sent[-1][0]["error"]
 
 
 # --- bound to the queue ---------------------------------------------------------------------
