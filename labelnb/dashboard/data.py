@@ -882,9 +882,17 @@ class Summary:
     shared: pd.DataFrame
     annotators: pd.DataFrame
     throughput: pd.DataFrame
-    per_class: pd.DataFrame
     accuracy_time: pd.DataFrame
     disagreements: pd.DataFrame
+    _per_class: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def per_class(self) -> pd.DataFrame:
+        """:func:`per_class_agreement` of :attr:`human` (made when first read: only the
+        Agreement tab shows it, so a page's first view does not wait for it)."""
+        if self._per_class is None:
+            self._per_class = per_class_agreement(self.human, self.frames.labels)
+        return self._per_class
 
 
 def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
@@ -899,7 +907,6 @@ def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
         shared=shared_items(human, matrix=keys),
         annotators=annotator_table(frames, kappa, ref, scored_frame=sc),
         throughput=throughput_per_hour(frames.annotations),
-        per_class=per_class_agreement(human, frames.labels),
         accuracy_time=accuracy_over_time(human, ref, scored_frame=sc),
         disagreements=disagreements(human, top_n))
 
