@@ -80,25 +80,16 @@ import labelnb
 from labelnb import Schema
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "widgets"))
-from harness import CHROMIUM_ARGS, find_chromium  # noqa: E402
+from harness import BOKEH_LIVE_JS, CHROMIUM_ARGS, find_chromium  # noqa: E402
 
 LABELS = ["cat", "dog", "bird", "fish", "horse", "other"]
 ACCURACY = [0.95, 0.88, 0.72, 0.9, 0.8, 0.6]
-#: the Bokeh glyphs with data on the page's live plots (all_models keeps replaced ones)
-GLYPHS_JS = """() => {
+#: the Bokeh glyphs with data on the page's live plots
+GLYPHS_JS = """() => {""" + BOKEH_LIVE_JS + """
   const out = [];
-  for (const doc of Bokeh.documents) {
-    const seen = new Set(), stack = [...doc.roots()];
-    while (stack.length) {
-      const m = stack.pop();
-      if (seen.has(m)) continue;
-      seen.add(m);
-      for (const r of m.references()) stack.push(r);
-    }
-    for (const m of seen)
-      if (m.constructor.__name__ === "GlyphRenderer" && m.data_source.get_length() > 0)
-        out.push(m.glyph.constructor.__name__);
-  }
+  for (const m of live)
+    if (m.constructor.__name__ === "GlyphRenderer" && m.data_source.get_length() > 0)
+      out.push(m.glyph.constructor.__name__);
   return out;
 }"""
 

@@ -180,7 +180,28 @@ class SklearnAdapter:
         return f"SklearnAdapter({self.estimator!r})"
 
 
-class TorchAdapter:
+class _FitHook:
+    """Adapters whose model always predicts and is retrained, if at all, by the user's
+    ``fit`` function (``fit_fn``)."""
+
+    fit_fn: Callable[..., Any] | None
+
+    @property
+    def fitted(self) -> bool:
+        return True
+
+    @property
+    def can_fit(self) -> bool:
+        return self.fit_fn is not None
+
+    def _call_fit(self, signature: str, *args: Any) -> Any:
+        if self.fit_fn is None:
+            raise LabelnbError(f"{type(self).__name__}: no fit function; pass fit=... "
+                               f"{signature} or retrain through ActiveLoop(dispatcher=...)")
+        return self.fit_fn(*args)
+
+
+class TorchAdapter(_FitHook):
     """A ``torch.nn.Module`` that maps a float tensor of inputs to class logits.
 
     Inputs are stacked with ``numpy.asarray`` and fed in ``batch_size`` chunks under
@@ -197,14 +218,6 @@ class TorchAdapter:
         self.batch_size = batch_size
         self.softmax = softmax
         self.fit_fn = fit
-
-    @property
-    def fitted(self) -> bool:
-        return True
-
-    @property
-    def can_fit(self) -> bool:
-        return self.fit_fn is not None
 
     def predict(self, inputs: Any) -> Predictions:
         torch = _torch()
@@ -232,10 +245,7 @@ class TorchAdapter:
                            classes=classes)
 
     def fit(self, inputs: Any, targets: Sequence[Any]) -> None:
-        if self.fit_fn is None:
-            raise LabelnbError("TorchAdapter: no fit function; pass fit=... (module, inputs, "
-                               "targets) or retrain through ActiveLoop(dispatcher=...)")
-        new = self.fit_fn(self.module, inputs, targets)
+        new = self._call_fit("(module, inputs, targets)", self.module, inputs, targets)
         if new is not None:
             self.module = new
 
@@ -248,7 +258,7 @@ def _torch() -> Any:
     return torch
 
 
-class CallableAdapter:
+class CallableAdapter(_FitHook):
     """Any function of a list of inputs: it returns class probabilities (a 2-D array,
     then ``classes`` names the columns) or the regions of each input (a list, one list
     of :class:`~labelnb.types.Region` or their JSON per input).
@@ -260,14 +270,6 @@ class CallableAdapter:
         self.fn = fn
         self.classes = classes
         self.fit_fn = fit
-
-    @property
-    def fitted(self) -> bool:
-        return True
-
-    @property
-    def can_fit(self) -> bool:
-        return self.fit_fn is not None
 
     def predict(self, inputs: Any) -> Predictions:
         out = self.fn(inputs)
@@ -294,10 +296,7 @@ class CallableAdapter:
         return Predictions(regions=regions)
 
     def fit(self, inputs: Any, targets: Sequence[Any]) -> None:
-        if self.fit_fn is None:
-            raise LabelnbError("CallableAdapter: no fit function; pass fit=... or retrain "
-                               "through ActiveLoop(dispatcher=...)")
-        self.fit_fn(inputs, targets)
+        self._call_fit("(inputs, targets)", inputs, targets)
 
 
 def _numeric(a: npt.NDArray[Any]) -> bool:

@@ -393,7 +393,7 @@ def _diverse(method: str, emb: npt.NDArray[Any], candidates: IntArray, k: int,
     return local if to_pool is None else to_pool[local]
 
 
-class UncertaintyDiversitySampling(Strategy):
+class UncertaintyDiversitySampling(UncertaintySampling):
     """The default: an uncertainty shortlist, then diversity within it.
 
     The ``shortlist_factor × n`` most uncertain items (by ``measure``) are the
@@ -438,9 +438,6 @@ class UncertaintyDiversitySampling(Strategy):
         self.random_fraction = random_fraction
         self.random_state = random_state
         self.chunk_size = chunk_size
-
-    def _score(self, pool: Any, size: int) -> npt.NDArray[np.float64] | None:
-        return _uncertainty(self, pool, self.measure)
 
     def _pick(self, scores: npt.NDArray[np.float64] | None, candidates: IntArray, k: int,
               emb: npt.NDArray[Any] | None, labeled: npt.NDArray[Any] | None,

@@ -202,18 +202,7 @@ class Queue:
                 # session at the same moment; uq_tasks_item_assignee refused the second.
                 if attempt == 4:
                     raise
-        if c is None:
-            return None
-        if c.expires_at is not None:  # PostgreSQL: the server's clock is the lease's clock
-            now, expires = c.claimed_at or now, c.expires_at
-        item = Item(id=int(c.item_id), media=c.media, uri=c.uri, text=c.text, width=c.width,
-                    height=c.height, meta=dict(c.meta or {}), group=c.group_key)
-        self.current = Task(id=int(c.id), item=item, stage=c.stage, token=token,
-                            expires_at=expires, claimed_at=now, annotator=self.annotator,
-                            slot=int(c.slot), target_annotation_id=c.target_annotation_id,
-                            author=c.author)
-        self._claimed_mono = time.monotonic()
-        return self.current
+        return None if c is None else self._take(c, token, now, expires)
 
     def _take(self, c: q.Claimed, token: str, now: datetime, expires: datetime) -> Task:
         if c.expires_at is not None:  # PostgreSQL: the server's clock is the lease's clock

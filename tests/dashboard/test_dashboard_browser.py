@@ -17,6 +17,7 @@ import labelnb
 from labelnb.dashboard import data as dd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "widgets"))
+from harness import BOKEH_LIVE_JS as _LIVE_JS  # noqa: E402
 from harness import CHROMIUM_ARGS, find_chromium  # noqa: E402
 from harness import _free_port as free_port  # noqa: E402
 
@@ -137,20 +138,6 @@ def served_page(project: labelnb.Project, name: str, *, refresh_s: float | None 
         server.stop()
 
 
-# the models reachable from the documents' roots (all_models keeps replaced ones a while)
-_LIVE_JS = """
-  const live = [];
-  for (const doc of Bokeh.documents) {
-    const seen = new Set(), stack = [...doc.roots()];
-    while (stack.length) {
-      const m = stack.pop();
-      if (seen.has(m)) continue;
-      seen.add(m);
-      for (const r of m.references()) stack.push(r);
-    }
-    live.push(...seen);
-  }
-"""
 # every glyph renderer on the page: [glyph, rows, line colour, data]
 _GLYPHS_JS = """() => {""" + _LIVE_JS + """
   const out = [];

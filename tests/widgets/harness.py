@@ -19,6 +19,22 @@ from typing import Any
 
 TIMEOUT_MS = 60_000
 KERNEL = "labelnb-tests"
+#: JavaScript (a statement list) that sets ``live`` to the Bokeh models reachable from
+#: the page's documents' roots (``all_models`` keeps replaced ones a while); used by the
+#: dashboard's browser tests and ``benchmarks/dashboard_load.py``
+BOKEH_LIVE_JS = """
+  const live = [];
+  for (const doc of Bokeh.documents) {
+    const seen = new Set(), stack = [...doc.roots()];
+    while (stack.length) {
+      const m = stack.pop();
+      if (seen.has(m)) continue;
+      seen.add(m);
+      for (const r of m.references()) stack.push(r);
+    }
+    live.push(...seen);
+  }
+"""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
