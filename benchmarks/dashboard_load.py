@@ -408,10 +408,7 @@ def _server_main(what: str, db: str, port: int, conn: Any) -> None:
             from labelnb.dashboard.app import STALE_CHECK_MS
 
             time.sleep(STALE_CHECK_MS / 1000 + 0.5)  # the page's re-read has started
-            with dd._CACHE_LOCK:
-                running = list(dd._INFLIGHT.values())
-            for t in running:
-                t.join()
+            dd.wait_idle()
             conn.send("ok")
         elif cmd == "cpu":
             conn.send(time.process_time())

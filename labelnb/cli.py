@@ -539,8 +539,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if name is None:
         _open(args.db, None).close()  # the database must hold exactly one project
         name = _project_names(args.db)[0]
-    print(f"serving the dashboard of {name!r} at http://{args.address}:{args.port}/dashboard "
-          "(Ctrl+C stops it)", flush=True)
+    opens = "" if args.no_show else "; a browser opens on it once its numbers are read"
+    print(f"serving the dashboard of {name!r} at http://{args.address}:{args.port}/dashboard"
+          f"{opens} (Ctrl+C stops it)", flush=True)
     try:
         serve(args.db, name, port=args.port, show=not args.no_show, address=args.address)
     except KeyboardInterrupt:

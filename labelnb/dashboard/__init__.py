@@ -67,9 +67,12 @@ def show(project: Project, **kw: Any) -> Any:
     return build(project, **kw)
 
 
-def _prewarm(db: str, name: str | None) -> None:
+def _prewarm(db: str, name: str | None, url: str | None = None) -> None:
     """Compute the dashboard's numbers once as the server starts, so the first session
-    finds them cached (sessions recompute only when the project changed since)."""
+    finds them cached (sessions recompute only when the project changed since; one
+    opened meanwhile waits for this read instead of making its own). ``url``: open it
+    in a web browser once the numbers are in, so the first page a lead sees is drawn
+    from them at once."""
     import labelnb
     from labelnb.dashboard.data import cached_summary
 
@@ -81,21 +84,38 @@ def _prewarm(db: str, name: str | None) -> None:
             project.close()
     except Exception:  # the session computes them itself; never kill the server
         logging.getLogger("labelnb").exception("labelnb dashboard: prewarming failed")
+    if url is not None:
+        import webbrowser
+
+        webbrowser.open(url)
+
+
+def _free_port(address: str | None) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((address or "", 0))
+        return int(s.getsockname()[1])
 
 
 def serve(db: str, name: str | None = None, *, port: int = 0, show: bool = True,
           threaded: bool = False, address: str | None = None,
           refresh_s: float | None = DEFAULT_REFRESH_S) -> Any:
     """Serve the dashboard of the project in ``db`` with Panel's server (one project
-    handle per browser session). ``port=0`` picks a free port. Returns the server
-    (a thread when ``threaded``; otherwise it blocks until interrupted)."""
+    handle per browser session). ``port=0`` picks a free port. ``show`` opens the page
+    in a web browser once the numbers are computed (the server answers before that: a
+    page opened earlier waits for them). Returns the server (a thread when
+    ``threaded``; otherwise it blocks until interrupted)."""
     from labelnb.dashboard.app import require, served_layout
 
     pn, _ = require()
     import labelnb
 
     labelnb.open(db, name).close()  # fail now (not in the first session) on a bad db/name
-    threading.Thread(target=_prewarm, args=(db, name), name="labelnb-dashboard-prewarm",
+    if show and not port:
+        port = _free_port(address)  # the browser is opened by the prewarm: it needs the url
+    url = f"http://{address or 'localhost'}:{port}/dashboard" if show else None
+    threading.Thread(target=_prewarm, args=(db, name, url), name="labelnb-dashboard-prewarm",
                      daemon=True).start()
 
     def app() -> Any:
@@ -105,7 +125,7 @@ def serve(db: str, name: str | None = None, *, port: int = 0, show: bool = True,
         return served_layout(project, refresh_s=refresh_s)
 
     kw: dict[str, Any] = {"address": address} if address else {}
-    return pn.serve({"dashboard": app}, port=port, show=show, threaded=threaded,
+    return pn.serve({"dashboard": app}, port=port, show=False, threaded=threaded,
                     title="labelnb dashboard", start=True, **kw)
 
 

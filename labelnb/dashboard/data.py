@@ -199,8 +199,13 @@ def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: i
     arr = np.empty((n, 9), dtype=object)
     if n:
         arr[:] = raw
-    # many annotations share one regions text (choices): decode each distinct one once
-    codes, uniques = pd.factorize(arr[:, 5])
+    # many annotations share one regions text (choices): decode each distinct one once;
+    # drawn geometry (float corners, outlines, masks) is nearly always distinct, and
+    # hashing its texts would cost more than it saves
+    if kind in ("boxes", "polygons", "masks"):
+        codes, uniques = np.arange(n, dtype=np.intp), arr[:, 5]
+    else:
+        codes, uniques = pd.factorize(arr[:, 5])
     decoded = np.empty(len(uniques), dtype=object)
     if len(uniques):  # one parse of one JSON array instead of one call per text
         decoded[:] = orjson.loads("[" + ",".join(uniques.tolist()) + "]")
@@ -914,8 +919,9 @@ def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
 _CACHE: dict[tuple[str, int, int], tuple[tuple[Any, ...], Summary]] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
-#: cache keys whose numbers are being recomputed in the background
-_INFLIGHT: dict[tuple[str, int, int], threading.Thread] = {}
+#: cache keys whose numbers are being computed now (in any thread), and the event set
+#: when that computation ends
+_INFLIGHT: dict[tuple[str, int, int], threading.Event] = {}
 
 
 def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
@@ -938,37 +944,40 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
                    revalidate: bool = True, wait: bool = True
                    ) -> tuple[tuple[Any, ...], Summary] | None:
     """``(fingerprint, summarize(load(project)))``, shared by the sessions that show one
-    project: re-read only when the project's :func:`fingerprint` changed.
+    project: re-read only when the project's :func:`fingerprint` changed. One read at a
+    time per project: a caller that finds one running (the server's start-up read,
+    another session's) waits for it instead of reading the project a second time.
 
     ``stale_ok``: when the project changed since the cached numbers were read, return
     those at once and recompute in a background thread (one per project at a time;
     :func:`refreshing` tells whether one runs); the next call after it finished gets
     the new numbers. A page then never waits for a full read of a changed project,
     only its first one does (stale-while-revalidate). Without a cached summary this
-    computes, as without ``stale_ok``. ``revalidate=False``: return the stale numbers
-    without starting the background read (the caller starts it later, e.g. once its
-    page is drawn, so that the read does not compete with drawing it). ``wait=False``
-    never reads in the caller's thread: with nothing cached it starts the background
-    read and returns None."""
+    computes, as without ``stale_ok``. ``revalidate=False``: return the cached numbers
+    without checking for a change at all (the caller checks later, e.g. once its page
+    is drawn, so that neither the check nor the read competes with drawing it).
+    ``wait=False`` never reads in the caller's thread: with nothing cached it starts
+    the background read and returns None."""
     key = _cache_key(project, top_n)
-    fp = fingerprint(project)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
+    if hit is not None and stale_ok and not revalidate:
+        return hit  # stale or not, these are what the caller draws first
+    fp = fingerprint(project)
     if hit is not None and hit[0] == fp:
         return hit
     if hit is not None and stale_ok:
-        if revalidate:
-            _revalidate(project, key, top_n)
+        _revalidate(project, key, top_n)
         return hit
     if not wait:
         _revalidate(project, key, top_n)
         return None
-    return _compute(project, key, top_n, fp)
+    return _compute_once(project, key, top_n, fp, stale_ok=stale_ok)
 
 
 def refreshing(project: Project, *, top_n: int = 20) -> bool:
-    """Whether :func:`cached_summary` is recomputing the project's numbers in the
-    background now."""
+    """Whether :func:`cached_summary` is computing the project's numbers now (in the
+    background, or for a page that waits for them)."""
     with _CACHE_LOCK:
         return _cache_key(project, top_n) in _INFLIGHT
 
@@ -986,8 +995,33 @@ def _compute(project: Project, key: tuple[str, int, int], top_n: int,
     return out
 
 
+def _compute_once(project: Project, key: tuple[str, int, int], top_n: int,
+                  fp: tuple[Any, ...], *, stale_ok: bool = False
+                  ) -> tuple[tuple[Any, ...], Summary]:
+    """:func:`_compute` in this thread, unless another thread computes ``key`` now:
+    then wait for that one and take its numbers (if they are of ``fp``, or
+    ``stale_ok``; otherwise compute after it)."""
+    with _CACHE_LOCK:
+        running = _INFLIGHT.get(key)
+        if running is None:
+            done = _INFLIGHT[key] = threading.Event()
+    if running is not None:
+        running.wait()
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+        if hit is not None and (hit[0] == fp or stale_ok):
+            return hit
+        return _compute(project, key, top_n, fp)
+    try:
+        return _compute(project, key, top_n, fp)
+    finally:
+        with _CACHE_LOCK:
+            _INFLIGHT.pop(key, None)
+        done.set()
+
+
 def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None:
-    """Recompute ``key``'s numbers in a daemon thread unless one already does."""
+    """Recompute ``key``'s numbers in a daemon thread unless a computation runs."""
     import logging
 
     def run() -> None:
@@ -999,19 +1033,36 @@ def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None
         finally:
             with _CACHE_LOCK:
                 _INFLIGHT.pop(key, None)
+            done.set()
 
     with _CACHE_LOCK:
         if key in _INFLIGHT:
             return
-        t = threading.Thread(target=run, name="labelnb-dashboard-revalidate", daemon=True)
-        _INFLIGHT[key] = t
-    t.start()
+        done = _INFLIGHT[key] = threading.Event()
+    threading.Thread(target=run, name="labelnb-dashboard-revalidate", daemon=True).start()
+
+
+def wait_idle(timeout: float | None = None) -> bool:
+    """Wait until no dashboard numbers are being computed (in any thread); False on
+    timeout. For tests, benchmarks and a clean shutdown."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _CACHE_LOCK:
+            running = list(_INFLIGHT.values())
+        if not running:
+            return True
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        running[0].wait(left)
 
 
 __all__ = [
     "OTHER_KEYS", "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
     "agree_pairs", "cached_summary", "confusion", "decode_regions", "disagreements",
-    "fingerprint", "refreshing", "region_columns",
+    "fingerprint", "refreshing", "region_columns", "wait_idle",
     "geometry_keys", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
     "other_geometry_key", "pairwise_kappa", "per_class_agreement", "reference_labels",
     "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",

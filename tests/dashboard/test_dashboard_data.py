@@ -370,3 +370,91 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     assert Dashboard(p, refresh_s=None).summary.frames.items == before.frames.items + 2
     stale.stop()
     d.stop()
+
+
+def test_one_read_per_project_at_a_time(choice_project: labelnb.Project,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page opened while the project's numbers are being read (the server's start-up
+    read, another session's) waits for that read instead of making its own, and gets
+    the same numbers; a page that may start from cached numbers does not even check the
+    project for a change (its page asks once drawn)."""
+    import threading
+    import time
+
+    p = choice_project
+    with dd._CACHE_LOCK:
+        dd._CACHE.clear()
+    reads: list[float] = []
+    release = threading.Event()
+    real_load = dd.load
+
+    def slow_load(project: labelnb.Project, **kw: Any) -> dd.Frames:
+        reads.append(time.monotonic())
+        release.wait(30)
+        return real_load(project, **kw)
+
+    monkeypatch.setattr(dd, "load", slow_load)
+    got: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: got.setdefault("a", dd.cached_summary(p)))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not reads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dd.refreshing(p)  # the first read is under way
+    second = threading.Thread(target=lambda: got.setdefault("b", dd.cached_summary(p)))
+    second.start()
+    time.sleep(0.2)
+    assert second.is_alive() and len(reads) == 1  # waiting, not reading
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert len(reads) == 1
+    assert got["a"][1] is got["b"][1]
+    assert not dd.refreshing(p) and dd.wait_idle(1)
+
+    # with numbers cached, stale_ok without revalidation needs no database round trip
+    def no_fingerprint(project: labelnb.Project) -> tuple[Any, ...]:
+        raise AssertionError("fingerprint read on the page's critical path")
+
+    monkeypatch.setattr(dd, "fingerprint", no_fingerprint)
+    assert dd.cached_summary(p, stale_ok=True, revalidate=False)[1] is got["a"][1]
+    with pytest.raises(AssertionError, match="critical path"):
+        dd.cached_summary(p)  # a plain call does check
+
+
+def test_serve_opens_the_browser_once_the_numbers_are_in(
+        choice_project: labelnb.Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("panel")
+    import time
+    import urllib.request
+    import webbrowser
+
+    from labelnb.dashboard import serve
+
+    p = choice_project
+    with dd._CACHE_LOCK:
+        dd._CACHE.clear()
+    opened: list[tuple[str, bool]] = []
+
+    def fake_open(url: str, *a: Any, **k: Any) -> bool:
+        with dd._CACHE_LOCK:
+            cached = any(key[1] == p.id and key[0] == p.store.url for key in dd._CACHE)
+        opened.append((url, cached))
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", fake_open)
+    server = serve(p.store.url, "pets", show=True, threaded=True, address="127.0.0.1",
+                   refresh_s=None)
+    try:
+        deadline = time.monotonic() + 60
+        while not opened and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(opened) == 1
+        url, cached = opened[0]
+        assert cached  # the numbers were read before the browser was sent there
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/dashboard")
+        with urllib.request.urlopen(url, timeout=30) as r:  # the server answers there
+            assert r.status == 200
+    finally:
+        server.stop()
+        dd.wait_idle(10)
