@@ -382,8 +382,9 @@ class Dashboard:
         them. The periodic refresh works this way."""
         try:
             if force:
-                self._fingerprint = dd.fingerprint(self.project)
-                self.summary = dd.summarize(dd.load(self.project), top_n=self.top_n)
+                frames = dd.load(self.project)
+                self._fingerprint = frames.fingerprint or ()
+                self.summary = dd.summarize(frames, top_n=self.top_n)
             else:
                 got = dd.cached_summary(self.project, top_n=self.top_n, stale_ok=background,
                                         wait=not background)

@@ -83,6 +83,8 @@ class Frames:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: what counts as agreement for region kinds (the project's ``agreement`` setting)
     agreement: Agreement = field(default_factory=Agreement)
+    #: (:func:`load` only) the :func:`fingerprint` of the project as read
+    fingerprint: tuple[Any, ...] | None = field(default=None, repr=False)
     _human: pd.DataFrame | None = field(default=None, repr=False)
     #: (:func:`load` only) the box table of each distinct regions text, indexed by the
     #: annotations' ``_code`` column while :attr:`human` is first made
@@ -173,21 +175,26 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load(project: Project, *, task_counts: dict[str, int] | None = None) -> Frames:
+def load(project: Project) -> Frames:
     """Read what the dashboard shows: one column-limited pass over the annotations
     (on the driver's cursor; regions and times fetched as text and decoded in bulk)
-    and two counts (``task_counts`` if the caller already has them)."""
+    and the task and item counts, in one read transaction. ``Frames.fingerprint`` is
+    the :func:`fingerprint` of what was read, made from those rows (no query of its
+    own)."""
     from labelnb.queue import queries as q
 
     now = datetime.now(UTC)
     with project.store.read() as conn:
         raw = q.dashboard_annotation_rows(conn, project.id)
-        counts = task_counts if task_counts is not None else \
-            q.task_status_counts(conn, project.id, now)
+        counts = q.task_status_counts(conn, project.id, now)
         n_items = sum(q.item_counts(conn, project.id).values())
         done = int(q.items_done(conn, project.id))
+    # as annotation_fingerprint: the count and the largest submit time's text
+    last = str(max(r[6] for r in raw)) if raw else str(None)
     with _gc_paused():
-        return _frames(project, raw, counts, n_items, done, now)
+        frames = _frames(project, raw, counts, n_items, done, now)
+    frames.fingerprint = (len(raw), last, tuple(sorted(counts.items())))
+    return frames
 
 
 def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: int,
@@ -963,6 +970,8 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
         hit = _CACHE.get(key)
     if hit is not None and stale_ok and not revalidate:
         return hit  # stale or not, these are what the caller draws first
+    if hit is None and wait:  # the read makes its own fingerprint
+        return _compute_once(project, key, top_n, None, stale_ok=stale_ok)
     fp = fingerprint(project)
     if hit is not None and hit[0] == fp:
         return hit
@@ -982,9 +991,11 @@ def refreshing(project: Project, *, top_n: int = 20) -> bool:
         return _cache_key(project, top_n) in _INFLIGHT
 
 
-def _compute(project: Project, key: tuple[str, int, int], top_n: int,
-             fp: tuple[Any, ...]) -> tuple[tuple[Any, ...], Summary]:
-    out = (fp, summarize(load(project, task_counts=dict(fp[2])), top_n=top_n))
+def _compute(project: Project, key: tuple[str, int, int], top_n: int
+             ) -> tuple[tuple[Any, ...], Summary]:
+    frames = load(project)
+    assert frames.fingerprint is not None
+    out = (frames.fingerprint, summarize(frames, top_n=top_n))
     with _CACHE_LOCK:
         old = _CACHE.pop(key, None)
         if old is not None and old[1].frames.loaded_at > out[1].frames.loaded_at:
@@ -996,11 +1007,11 @@ def _compute(project: Project, key: tuple[str, int, int], top_n: int,
 
 
 def _compute_once(project: Project, key: tuple[str, int, int], top_n: int,
-                  fp: tuple[Any, ...], *, stale_ok: bool = False
+                  fp: tuple[Any, ...] | None, *, stale_ok: bool = False
                   ) -> tuple[tuple[Any, ...], Summary]:
     """:func:`_compute` in this thread, unless another thread computes ``key`` now:
-    then wait for that one and take its numbers (if they are of ``fp``, or
-    ``stale_ok``; otherwise compute after it)."""
+    then wait for that one and take its numbers (if they are of ``fp``, or ``fp`` is
+    None, or ``stale_ok``; otherwise compute after it)."""
     with _CACHE_LOCK:
         running = _INFLIGHT.get(key)
         if running is None:
@@ -1009,11 +1020,11 @@ def _compute_once(project: Project, key: tuple[str, int, int], top_n: int,
         running.wait()
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
-        if hit is not None and (hit[0] == fp or stale_ok):
+        if hit is not None and (fp is None or hit[0] == fp or stale_ok):
             return hit
-        return _compute(project, key, top_n, fp)
+        return _compute(project, key, top_n)
     try:
-        return _compute(project, key, top_n, fp)
+        return _compute(project, key, top_n)
     finally:
         with _CACHE_LOCK:
             _INFLIGHT.pop(key, None)
@@ -1026,7 +1037,7 @@ def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None
 
     def run() -> None:
         try:
-            _compute(project, key, top_n, fingerprint(project))
+            _compute(project, key, top_n)
         except Exception:  # e.g. the session closed its project meanwhile: next call retries
             logging.getLogger("labelnb").exception(
                 "labelnb dashboard: recomputing the numbers in the background failed")

@@ -18,8 +18,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Text,
     and_,
     case,
+    cast,
     exists,
     func,
     insert,
@@ -1049,7 +1051,11 @@ def dashboard_annotation_rows(conn: Connection, project_id: int) -> list[Any]:
 
 
 def annotation_fingerprint(conn: Connection, project_id: int) -> tuple[int, str]:
-    """(annotation count, newest submit time): unchanged means nothing new to show."""
-    n, last = conn.execute(select(func.count(), func.max(annotations_t.c.submitted_at))
+    """(annotation count, newest submit time as the database's text): unchanged means
+    nothing new to show. The time is the largest ``CAST(submitted_at AS TEXT)``, so
+    the dashboard can make the same pair from the rows it read
+    (:data:`DASHBOARD_ANNOTATIONS`)."""
+    n, last = conn.execute(select(func.count(),
+                                  func.max(cast(annotations_t.c.submitted_at, Text)))
                            .where(annotations_t.c.project_id == project_id)).one()
     return int(n), str(last)

@@ -458,3 +458,19 @@ def test_serve_opens_the_browser_once_the_numbers_are_in(
     finally:
         server.stop()
         dd.wait_idle(10)
+
+
+def test_load_makes_the_fingerprint_of_what_it_read(choice_project: labelnb.Project) -> None:
+    """The fingerprint a read makes from its own rows equals the fingerprint query, so a
+    first read needs no separate one; after a submit both move on together."""
+    p = choice_project
+    assert dd.load(p).fingerprint == dd.fingerprint(p)
+    p.add_items(["t10"])
+    q = p.queue("ana")
+    q.claim()
+    q.submit(labelnb.Choice("cat"))
+    frames = dd.load(p)
+    assert frames.fingerprint == dd.fingerprint(p)
+    assert frames.fingerprint is not None and frames.fingerprint[0] == len(frames.annotations)
+    empty = labelnb.Project.create(p.store.url, "empty", Schema("choice", ["a", "b"]))
+    assert dd.load(empty).fingerprint == dd.fingerprint(empty)

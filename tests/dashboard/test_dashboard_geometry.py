@@ -227,6 +227,8 @@ def test_load_on_sqlite_and_postgresql(db_url: str, tmp_path: Path, label: Any) 
         assert h["label_key"].tolist() == ["cat|dog", "cat|dog"]
         assert sorted(h["key"]) == ["cat|dog", "cat|dog (other boxes)"]  # the dog boxes
         assert f.tasks.loc["annotate", "done"] == 2
+        # the fingerprint made from the rows read equals the fingerprint query's
+        assert f.fingerprint == dd.fingerprint(p) and f.fingerprint[0] == 2
     finally:
         p.close()
 
