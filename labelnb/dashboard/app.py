@@ -242,7 +242,7 @@ class Dashboard:
 
     def _pending_note(self) -> str:
         try:
-            busy = dd.refreshing(self.project, top_n=self.top_n)
+            busy = dd.reading(self.project, top_n=self.top_n)
         except Exception:  # a closed project: nothing is being read for it
             busy = False
         return (' · <span class="lnb-updating">reading new annotations …</span>'
@@ -376,18 +376,20 @@ class Dashboard:
 
     def refresh(self, *, force: bool = False, background: bool = False) -> bool:
         """Re-read the project and redraw; skipped (``False``) when nothing changed
-        since the last read (unless ``force``). ``background``: a change is read in a
-        background thread and this returns ``False`` at once (the header says that
-        newer numbers are being read); the first call after that read finished draws
-        them. The periodic refresh works this way."""
+        since the last read (unless ``force``). ``background``: nothing is read in the
+        caller's thread (:func:`~labelnb.dashboard.data.poll`): the project is checked
+        for a change, and a change read, in a background thread, and this returns
+        ``False`` at once (the header says when newer numbers are being read); the
+        first call after that read finished draws them. The periodic refresh works
+        this way, so the server's event loop never waits for the database."""
         try:
             if force:
                 frames = dd.load(self.project)
                 self._fingerprint = frames.fingerprint or ()
                 self.summary = dd.summarize(frames, top_n=self.top_n)
             else:
-                got = dd.cached_summary(self.project, top_n=self.top_n, stale_ok=background,
-                                        wait=not background)
+                got = (dd.poll(self.project, top_n=self.top_n) if background
+                       else dd.cached_summary(self.project, top_n=self.top_n))
                 if got is None:  # nothing cached (evicted): being read in the background
                     self._note_pending()
                     return False

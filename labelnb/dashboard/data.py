@@ -929,6 +929,8 @@ _CACHE_SIZE = 8
 #: cache keys whose numbers are being computed now (in any thread), and the event set
 #: when that computation ends
 _INFLIGHT: dict[tuple[str, int, int], threading.Event] = {}
+#: cache keys whose project a background thread is checking for a change (:func:`poll`)
+_CHECKING: dict[tuple[str, int, int], threading.Event] = {}
 
 
 def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
@@ -984,9 +986,54 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
     return _compute_once(project, key, top_n, fp, stale_ok=stale_ok)
 
 
+def poll(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...], Summary] | None:
+    """The project's cached ``(fingerprint, summary)`` now (None when nothing is
+    cached), without touching the database in the caller's thread: a background thread
+    checks the project for a change and reads it when it changed or nothing is cached
+    (one check per project at a time, shared by every session). A later call returns
+    what it read. What the dashboard's periodic refresh calls, so that the server's
+    event loop never waits for the database, however many pages are open."""
+    key = _cache_key(project, top_n)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        start = key not in _CHECKING and key not in _INFLIGHT
+        if start:
+            done = _CHECKING[key] = threading.Event()
+    if start:
+        threading.Thread(target=_check, args=(project, key, top_n, done), daemon=True,
+                         name="labelnb-dashboard-check").start()
+    return hit
+
+
+def _check(project: Project, key: tuple[str, int, int], top_n: int,
+           done: threading.Event) -> None:
+    import logging
+
+    try:
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+        if hit is None or fingerprint(project) != hit[0]:
+            _compute_once(project, key, top_n, None)
+    except Exception:  # e.g. the session closed its project meanwhile: next poll retries
+        logging.getLogger("labelnb").exception(
+            "labelnb dashboard: checking the project for a change failed")
+    finally:
+        with _CACHE_LOCK:
+            _CHECKING.pop(key, None)
+        done.set()
+
+
 def refreshing(project: Project, *, top_n: int = 20) -> bool:
-    """Whether :func:`cached_summary` is computing the project's numbers now (in the
-    background, or for a page that waits for them)."""
+    """Whether the project's numbers are being checked for a change or computed now
+    (in the background, or for a page that waits for them)."""
+    key = _cache_key(project, top_n)
+    with _CACHE_LOCK:
+        return key in _INFLIGHT or key in _CHECKING
+
+
+def reading(project: Project, *, top_n: int = 20) -> bool:
+    """Whether the project's numbers are being computed now (a change was found, or
+    nothing was cached): what the dashboard's header says while it waits for them."""
     with _CACHE_LOCK:
         return _cache_key(project, top_n) in _INFLIGHT
 
@@ -1054,14 +1101,14 @@ def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None
 
 
 def wait_idle(timeout: float | None = None) -> bool:
-    """Wait until no dashboard numbers are being computed (in any thread); False on
-    timeout. For tests, benchmarks and a clean shutdown."""
+    """Wait until no project is being checked or its numbers computed (in any thread);
+    False on timeout. For tests, benchmarks and a clean shutdown."""
     import time
 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         with _CACHE_LOCK:
-            running = list(_INFLIGHT.values())
+            running = [*_INFLIGHT.values(), *_CHECKING.values()]
         if not running:
             return True
         left = None if deadline is None else deadline - time.monotonic()
@@ -1073,7 +1120,7 @@ def wait_idle(timeout: float | None = None) -> bool:
 __all__ = [
     "OTHER_KEYS", "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
     "agree_pairs", "cached_summary", "confusion", "decode_regions", "disagreements",
-    "fingerprint", "refreshing", "region_columns", "wait_idle",
+    "fingerprint", "poll", "reading", "refreshing", "region_columns", "wait_idle",
     "geometry_keys", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
     "other_geometry_key", "pairwise_kappa", "per_class_agreement", "reference_labels",
     "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",

@@ -351,8 +351,7 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     p.add_items(["t11"])
     q.claim()
     q.submit(labelnb.Choice("dog"))
-    assert stale.refresh(background=True) is False
-    assert "reading new annotations" in stale.header.object or not dd.refreshing(p)
+    assert stale.refresh(background=True) is False  # at once: checked in the background
     while dd.refreshing(p) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert stale.refresh(background=True) is True
@@ -368,6 +367,23 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     assert got is not None and got[1].frames.items == before.frames.items + 2
     # a fresh dashboard (not stale_ok) never starts from old numbers
     assert Dashboard(p, refresh_s=None).summary.frames.items == before.frames.items + 2
+    # while newer numbers are read (not while the project is merely checked), the
+    # header says so
+    import threading
+
+    key = dd._cache_key(p, stale.top_n)
+    with dd._CACHE_LOCK:
+        dd._CHECKING[key] = threading.Event()
+    stale._note_pending()
+    assert "reading new annotations" not in stale.header.object
+    with dd._CACHE_LOCK:
+        dd._INFLIGHT[key] = dd._CHECKING.pop(key)
+    stale._note_pending()
+    assert "reading new annotations" in stale.header.object
+    with dd._CACHE_LOCK:
+        dd._INFLIGHT.pop(key).set()
+    stale._note_pending()
+    assert "reading new annotations" not in stale.header.object
     stale.stop()
     d.stop()
 
@@ -474,3 +490,43 @@ def test_load_makes_the_fingerprint_of_what_it_read(choice_project: labelnb.Proj
     assert frames.fingerprint is not None and frames.fingerprint[0] == len(frames.annotations)
     empty = labelnb.Project.create(p.store.url, "empty", Schema("choice", ["a", "b"]))
     assert dd.load(empty).fingerprint == dd.fingerprint(empty)
+
+
+def test_poll_never_reads_in_the_callers_thread(choice_project: labelnb.Project,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The periodic refresh's poll answers from the cache at once; the change check and
+    the read run in a background thread (one per project at a time)."""
+    import threading
+
+    p = choice_project
+    first = dd.cached_summary(p)
+    threads: list[str] = []
+    real_fp, real_load = dd.fingerprint, dd.load
+
+    def fp(project: labelnb.Project) -> tuple[Any, ...]:
+        threads.append(threading.current_thread().name)
+        return real_fp(project)
+
+    def load(project: labelnb.Project) -> dd.Frames:
+        threads.append(threading.current_thread().name)
+        return real_load(project)
+
+    monkeypatch.setattr(dd, "fingerprint", fp)
+    monkeypatch.setattr(dd, "load", load)
+    assert dd.poll(p) is first  # unchanged: the cached numbers, checked in the background
+    assert dd.wait_idle(30)
+    assert threads == ["labelnb-dashboard-check"]  # one check, no read
+    assert dd.poll(p) is first and dd.wait_idle(30)
+    p.add_items(["t10"])
+    q = p.queue("ana")
+    q.claim()
+    q.submit(labelnb.Choice("dog"))
+    threads.clear()
+    assert dd.poll(p) is first  # still the old numbers at once
+    assert dd.wait_idle(30)
+    assert threads == ["labelnb-dashboard-check"] * 2  # the check found the change, read it
+    new = dd.poll(p)
+    assert new is not None and new is not first
+    assert new[1].frames.items == first[1].frames.items + 1
+    assert dd.wait_idle(30)
+    assert threading.current_thread().name not in threads
