@@ -44,6 +44,13 @@ from labelnb.queue.queries import Raw
 log = logging.getLogger("labelnb.store")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: page size of new SQLite files. A claim+submit writes about ten B-tree pages (task row
+#: and its partial indexes, the annotation with its indexes, the lease row), and every
+#: dirty page is copied and checksummed into the WAL at each commit: 1 KiB pages
+#: instead of SQLite's 4 KiB cut a claim+submit's time by about a tenth
+#: (``benchmarks/queue_throughput.py --breakdown``), with no measurable cost to the
+#: dashboard's full read of 100k annotations. Existing files keep their page size.
+SQLITE_PAGE_SIZE = 1024
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -154,6 +161,8 @@ class Store:
             # let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred)
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            # a new file only (ignored once the database has pages): see SQLITE_PAGE_SIZE
+            cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 import labelnb
 from labelnb.errors import CorruptDatabase, DatabaseTooNew, DatabaseUnreachable, StoreError
 from labelnb.queue.migrate import current_revision, head_revision
-from labelnb.queue.store import Store, normalize_url
+from labelnb.queue.store import SQLITE_PAGE_SIZE, Store, normalize_url
 from labelnb.queue.tables import metadata
 
 
@@ -119,3 +119,30 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        # new files get the queue's page size (fewer bytes per commit into the WAL)
+        assert c.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE
+
+
+def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
+    """A database made with SQLite's default page size (an older labelnb) opens and
+    works as before: the page size of a file with pages never changes."""
+    import sqlite3
+
+    import labelnb
+    from labelnb import Choice, Schema
+
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE keep (x)")  # the file now has pages
+    raw.commit()
+    raw.close()
+    p = labelnb.Project.create(path, "old", Schema("choice", ["a", "b"]))
+    p.add_items(["t"])
+    q = p.queue("ana")
+    q.claim()
+    q.submit(Choice("a"))
+    assert len(p.annotations()) == 1
+    with p.store.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+    p.close()
