@@ -67,12 +67,12 @@ def show(project: Project, **kw: Any) -> Any:
     return build(project, **kw)
 
 
-def _prewarm(db: str, name: str | None, url: str | None = None) -> None:
+def _prewarm(db: str, name: str | None, browse: tuple[str, int] | None = None) -> None:
     """Compute the dashboard's numbers once as the server starts, so the first session
     finds them cached (sessions recompute only when the project changed since; one
-    opened meanwhile waits for this read instead of making its own). ``url``: open it
-    in a web browser once the numbers are in, so the first page a lead sees is drawn
-    from them at once."""
+    opened meanwhile waits for this read instead of making its own). ``browse``
+    (host, port): then open the page in a web browser, once the server listens, so
+    the first page a lead sees is drawn from these numbers at once."""
     import labelnb
     from labelnb.dashboard.data import cached_summary
 
@@ -84,17 +84,35 @@ def _prewarm(db: str, name: str | None, url: str | None = None) -> None:
             project.close()
     except Exception:  # the session computes them itself; never kill the server
         logging.getLogger("labelnb").exception("labelnb dashboard: prewarming failed")
-    if url is not None:
+    if browse is not None:
+        import socket
+        import time
         import webbrowser
 
-        webbrowser.open(url)
+        host, port = browse
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # a threaded server may not listen yet
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        shown = f"[{host}]" if ":" in host else host
+        webbrowser.open(f"http://{shown}:{port}/dashboard")
+
+
+def _browse_host(address: str | None) -> str:
+    """Where a browser on this machine reaches a server bound to ``address``."""
+    return "localhost" if address in (None, "", "0.0.0.0", "::") else str(address)
 
 
 def _free_port(address: str | None) -> int:
     import socket
 
-    with socket.socket() as s:
-        s.bind((address or "", 0))
+    family, kind, proto, _, where = socket.getaddrinfo(
+        address or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as s:
+        s.bind(where)
         return int(s.getsockname()[1])
 
 
@@ -113,10 +131,10 @@ def serve(db: str, name: str | None = None, *, port: int = 0, show: bool = True,
 
     labelnb.open(db, name).close()  # fail now (not in the first session) on a bad db/name
     if show and not port:
-        port = _free_port(address)  # the browser is opened by the prewarm: it needs the url
-    url = f"http://{address or 'localhost'}:{port}/dashboard" if show else None
-    threading.Thread(target=_prewarm, args=(db, name, url), name="labelnb-dashboard-prewarm",
-                     daemon=True).start()
+        port = _free_port(address)  # the browser is opened by the prewarm: it needs the port
+    browse = (_browse_host(address), port) if show else None
+    threading.Thread(target=_prewarm, args=(db, name, browse),
+                     name="labelnb-dashboard-prewarm", daemon=True).start()
 
     def app() -> Any:
         project = labelnb.open(db, name)

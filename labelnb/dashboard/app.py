@@ -384,9 +384,7 @@ class Dashboard:
         this way, so the server's event loop never waits for the database."""
         try:
             if force:
-                frames = dd.load(self.project)
-                self._fingerprint = frames.fingerprint or ()
-                self.summary = dd.summarize(frames, top_n=self.top_n)
+                self._fingerprint, self.summary = dd.recompute(self.project, top_n=self.top_n)
             else:
                 got = (dd.poll(self.project, top_n=self.top_n) if background
                        else dd.cached_summary(self.project, top_n=self.top_n))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import gc
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -972,8 +972,9 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
         hit = _CACHE.get(key)
     if hit is not None and stale_ok and not revalidate:
         return hit  # stale or not, these are what the caller draws first
+    asked = datetime.now(UTC)
     if hit is None and wait:  # the read makes its own fingerprint
-        return _compute_once(project, key, top_n, None, stale_ok=stale_ok)
+        return _compute_once(project, key, top_n, asked)
     fp = fingerprint(project)
     if hit is not None and hit[0] == fp:
         return hit
@@ -983,7 +984,7 @@ def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
     if not wait:
         _revalidate(project, key, top_n)
         return None
-    return _compute_once(project, key, top_n, fp, stale_ok=stale_ok)
+    return _compute_once(project, key, top_n, asked, fp)
 
 
 def poll(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...], Summary] | None:
@@ -996,31 +997,54 @@ def poll(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...], Summary
     key = _cache_key(project, top_n)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
-        start = key not in _CHECKING and key not in _INFLIGHT
-        if start:
-            done = _CHECKING[key] = threading.Event()
-    if start:
-        threading.Thread(target=_check, args=(project, key, top_n, done), daemon=True,
-                         name="labelnb-dashboard-check").start()
+
+    def check() -> None:
+        asked = datetime.now(UTC)
+        with _CACHE_LOCK:
+            now = _CACHE.get(key)
+        if now is None:
+            _compute_once(project, key, top_n, asked)
+            return
+        fp = fingerprint(project)
+        if fp != now[0]:
+            _compute_once(project, key, top_n, asked, fp)
+
+    _background(_CHECKING, key, check, "checking the project for a change",
+                "labelnb-dashboard-check")
     return hit
 
 
-def _check(project: Project, key: tuple[str, int, int], top_n: int,
-           done: threading.Event) -> None:
+def _background(registry: dict[tuple[str, int, int], threading.Event],
+                key: tuple[str, int, int], work: Callable[[], None], what: str,
+                name: str) -> None:
+    """Run ``work`` in a daemon thread listed in ``registry`` while it runs, unless a
+    thread already checks or computes ``key``. A failure (e.g. the session closed its
+    project meanwhile) is logged; the next call tries again."""
     import logging
 
-    try:
+    with _CACHE_LOCK:
+        if key in _INFLIGHT or key in _CHECKING:
+            return
+        done = registry[key] = threading.Event()
+
+    def finish() -> None:
         with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-        if hit is None or fingerprint(project) != hit[0]:
-            _compute_once(project, key, top_n, None)
-    except Exception:  # e.g. the session closed its project meanwhile: next poll retries
-        logging.getLogger("labelnb").exception(
-            "labelnb dashboard: checking the project for a change failed")
-    finally:
-        with _CACHE_LOCK:
-            _CHECKING.pop(key, None)
+            registry.pop(key, None)
         done.set()
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logging.getLogger("labelnb").exception(f"labelnb dashboard: {what} failed")
+        finally:
+            finish()
+
+    try:
+        threading.Thread(target=run, name=name, daemon=True).start()
+    except BaseException:  # no thread (e.g. none left): never leave the key marked busy
+        finish()
+        raise
 
 
 def refreshing(project: Project, *, top_n: int = 20) -> bool:
@@ -1054,11 +1078,13 @@ def _compute(project: Project, key: tuple[str, int, int], top_n: int
 
 
 def _compute_once(project: Project, key: tuple[str, int, int], top_n: int,
-                  fp: tuple[Any, ...] | None, *, stale_ok: bool = False
+                  asked: datetime, fp: tuple[Any, ...] | None = None
                   ) -> tuple[tuple[Any, ...], Summary]:
     """:func:`_compute` in this thread, unless another thread computes ``key`` now:
-    then wait for that one and take its numbers (if they are of ``fp``, or ``fp`` is
-    None, or ``stale_ok``; otherwise compute after it)."""
+    then wait for that one and take its numbers if they are as new as the caller
+    needs: read after ``asked`` (when the caller started), or of the caller's
+    fingerprint ``fp``. Otherwise (a change came in meanwhile) read again, as one
+    read at a time too."""
     with _CACHE_LOCK:
         running = _INFLIGHT.get(key)
         if running is None:
@@ -1067,9 +1093,9 @@ def _compute_once(project: Project, key: tuple[str, int, int], top_n: int,
         running.wait()
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
-        if hit is not None and (fp is None or hit[0] == fp or stale_ok):
+        if hit is not None and (hit[1].frames.loaded_at >= asked or hit[0] == fp):
             return hit
-        return _compute(project, key, top_n)
+        return _compute_once(project, key, top_n, datetime.now(UTC))
     try:
         return _compute(project, key, top_n)
     finally:
@@ -1078,26 +1104,20 @@ def _compute_once(project: Project, key: tuple[str, int, int], top_n: int,
         done.set()
 
 
+def recompute(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...], Summary]:
+    """Read the project now, changed or not (one read at a time per project), and
+    keep the numbers for every session: what ``Dashboard.refresh(force=True)`` does."""
+    return _compute_once(project, _cache_key(project, top_n), top_n, datetime.now(UTC))
+
+
 def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None:
-    """Recompute ``key``'s numbers in a daemon thread unless a computation runs."""
-    import logging
+    """Recompute ``key``'s numbers in a daemon thread unless one checks or computes."""
 
-    def run() -> None:
-        try:
-            _compute(project, key, top_n)
-        except Exception:  # e.g. the session closed its project meanwhile: next call retries
-            logging.getLogger("labelnb").exception(
-                "labelnb dashboard: recomputing the numbers in the background failed")
-        finally:
-            with _CACHE_LOCK:
-                _INFLIGHT.pop(key, None)
-            done.set()
+    def recompute() -> None:
+        _compute(project, key, top_n)
 
-    with _CACHE_LOCK:
-        if key in _INFLIGHT:
-            return
-        done = _INFLIGHT[key] = threading.Event()
-    threading.Thread(target=run, name="labelnb-dashboard-revalidate", daemon=True).start()
+    _background(_INFLIGHT, key, recompute, "recomputing the numbers in the background",
+                "labelnb-dashboard-revalidate")
 
 
 def wait_idle(timeout: float | None = None) -> bool:
@@ -1120,7 +1140,8 @@ def wait_idle(timeout: float | None = None) -> bool:
 __all__ = [
     "OTHER_KEYS", "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
     "agree_pairs", "cached_summary", "confusion", "decode_regions", "disagreements",
-    "fingerprint", "poll", "reading", "refreshing", "region_columns", "wait_idle",
+    "fingerprint", "poll", "reading", "recompute", "refreshing", "region_columns",
+    "wait_idle",
     "geometry_keys", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
     "other_geometry_key", "pairwise_kappa", "per_class_agreement", "reference_labels",
     "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",

@@ -1055,7 +1055,9 @@ def annotation_fingerprint(conn: Connection, project_id: int) -> tuple[int, str]
     nothing new to show. The time is the largest ``CAST(submitted_at AS TEXT)``, so
     the dashboard can make the same pair from the rows it read
     (:data:`DASHBOARD_ANNOTATIONS`)."""
-    n, last = conn.execute(select(func.count(),
-                                  func.max(cast(annotations_t.c.submitted_at, Text)))
+    as_text: ColumnElement[str] = cast(annotations_t.c.submitted_at, Text)
+    if conn.dialect.name == "postgresql":  # ordered by code point, as Python orders it
+        as_text = as_text.collate("C")
+    n, last = conn.execute(select(func.count(), func.max(as_text))
                            .where(annotations_t.c.project_id == project_id)).one()
     return int(n), str(last)

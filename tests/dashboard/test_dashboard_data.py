@@ -348,6 +348,7 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     assert "dee" in stale.annotators.object["annotator"].tolist()
     assert stale.summary.frames.items == before.frames.items + 1
     # a further change: the background refresh returns at once and says so
+    assert dd.wait_idle(30)  # the check that refresh started has finished
     p.add_items(["t11"])
     q.claim()
     q.submit(labelnb.Choice("dog"))
@@ -530,3 +531,21 @@ def test_poll_never_reads_in_the_callers_thread(choice_project: labelnb.Project,
     assert new[1].frames.items == first[1].frames.items + 1
     assert dd.wait_idle(30)
     assert threading.current_thread().name not in threads
+
+
+def test_forced_reads_are_kept_for_every_session(choice_project: labelnb.Project) -> None:
+    p = choice_project
+    old = dd.cached_summary(p)
+    new = dd.recompute(p)  # refresh(force=True): read now, changed or not
+    assert new[1] is not old[1] and new[1].frames.loaded_at > old[1].frames.loaded_at
+    assert dd.poll(p) is new  # the next periodic refresh of any session draws it
+    assert dd.wait_idle(30)
+
+
+def test_where_the_browser_is_sent() -> None:
+    from labelnb.dashboard import _browse_host, _free_port
+
+    assert [_browse_host(a) for a in (None, "", "0.0.0.0", "::", "127.0.0.1", "::1")] == [
+        "localhost", "localhost", "localhost", "localhost", "127.0.0.1", "::1"]
+    assert 0 < _free_port("127.0.0.1") < 65536
+    assert 0 < _free_port(None) < 65536
