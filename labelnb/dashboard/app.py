@@ -107,8 +107,7 @@ class Dashboard:
         # stale numbers are drawn first; their background re-read starts with the
         # first refresh (the served page asks for one once it is drawn)
         self._fingerprint, self.summary = dd.cached_summary(project, top_n=top_n,
-                                                            stale_ok=stale_ok,
-                                                            revalidate=False)
+                                                            stale_ok=stale_ok)
         s = self.summary
         names = list(s.kappa.index)
         self.colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}

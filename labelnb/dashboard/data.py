@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, combinations
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -193,7 +193,7 @@ def load(project: Project) -> Frames:
     last = str(max(r[6] for r in raw)) if raw else str(None)
     with _gc_paused():
         frames = _frames(project, raw, counts, n_items, done, now)
-    frames.fingerprint = (len(raw), last, tuple(sorted(counts.items())))
+    frames.fingerprint = _fingerprint(len(raw), last, counts)
     return frames
 
 
@@ -563,6 +563,12 @@ def fingerprint(project: Project) -> tuple[Any, ...]:
     with project.store.read() as conn:
         n, last = q.annotation_fingerprint(conn, project.id)
         counts = q.task_status_counts(conn, project.id, datetime.now(UTC))
+    return _fingerprint(n, last, counts)
+
+
+def _fingerprint(n: int, last: str, counts: dict[str, int]) -> tuple[Any, ...]:
+    """What :func:`fingerprint` returns, from its parts (:func:`load` makes them from the
+    rows it read)."""
     return n, last, tuple(sorted(counts.items()))
 
 
@@ -937,53 +943,28 @@ def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
     return (project.store.url, project.id, top_n)
 
 
-@overload
-def cached_summary(project: Project, *, top_n: int = ..., stale_ok: bool = ...,
-                   revalidate: bool = ..., wait: Literal[True] = ...
-                   ) -> tuple[tuple[Any, ...], Summary]: ...
-
-
-@overload
-def cached_summary(project: Project, *, top_n: int = ..., stale_ok: bool = ...,
-                   revalidate: bool = ..., wait: bool
-                   ) -> tuple[tuple[Any, ...], Summary] | None: ...
-
-
-def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False,
-                   revalidate: bool = True, wait: bool = True
-                   ) -> tuple[tuple[Any, ...], Summary] | None:
+def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False
+                   ) -> tuple[tuple[Any, ...], Summary]:
     """``(fingerprint, summarize(load(project)))``, shared by the sessions that show one
     project: re-read only when the project's :func:`fingerprint` changed. One read at a
     time per project: a caller that finds one running (the server's start-up read,
     another session's) waits for it instead of reading the project a second time.
 
-    ``stale_ok``: when the project changed since the cached numbers were read, return
-    those at once and recompute in a background thread (one per project at a time;
-    :func:`refreshing` tells whether one runs); the next call after it finished gets
-    the new numbers. A page then never waits for a full read of a changed project,
-    only its first one does (stale-while-revalidate). Without a cached summary this
-    computes, as without ``stale_ok``. ``revalidate=False``: return the cached numbers
-    without checking for a change at all (the caller checks later, e.g. once its page
-    is drawn, so that neither the check nor the read competes with drawing it).
-    ``wait=False`` never reads in the caller's thread: with nothing cached it starts
-    the background read and returns None."""
+    ``stale_ok``: return the cached numbers, if any, without checking the project for
+    a change (a page draws them at once and asks :func:`poll` once it is drawn, so
+    that neither the check nor a read competes with drawing it: stale-while-revalidate).
+    Without cached numbers this reads, as without ``stale_ok``."""
     key = _cache_key(project, top_n)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
-    if hit is not None and stale_ok and not revalidate:
-        return hit  # stale or not, these are what the caller draws first
+    if hit is not None and stale_ok:
+        return hit
     asked = datetime.now(UTC)
-    if hit is None and wait:  # the read makes its own fingerprint
+    if hit is None:  # the read makes its own fingerprint
         return _compute_once(project, key, top_n, asked)
     fp = fingerprint(project)
-    if hit is not None and hit[0] == fp:
+    if hit[0] == fp:
         return hit
-    if hit is not None and stale_ok:
-        _revalidate(project, key, top_n)
-        return hit
-    if not wait:
-        _revalidate(project, key, top_n)
-        return None
     return _compute_once(project, key, top_n, asked, fp)
 
 
@@ -1108,16 +1089,6 @@ def recompute(project: Project, *, top_n: int = 20) -> tuple[tuple[Any, ...], Su
     """Read the project now, changed or not (one read at a time per project), and
     keep the numbers for every session: what ``Dashboard.refresh(force=True)`` does."""
     return _compute_once(project, _cache_key(project, top_n), top_n, datetime.now(UTC))
-
-
-def _revalidate(project: Project, key: tuple[str, int, int], top_n: int) -> None:
-    """Recompute ``key``'s numbers in a daemon thread unless one checks or computes."""
-
-    def recompute() -> None:
-        _compute(project, key, top_n)
-
-    _background(_INFLIGHT, key, recompute, "recomputing the numbers in the background",
-                "labelnb-dashboard-revalidate")
 
 
 def wait_idle(timeout: float | None = None) -> bool:

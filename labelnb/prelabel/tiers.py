@@ -206,7 +206,6 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
                     and not busy and item not in escalated):
                 rerouted_from = prev  # routed below as a first prediction is
         if item in routed and rerouted_from is None:
-            prev = routed[item]
             aid = prev.get("annotation_id")
             st = status_of.get(aid) if aid else None
             base.update(tier=prev.get("tier", tier), score=prev.get("score", score),

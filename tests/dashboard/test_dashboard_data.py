@@ -360,11 +360,11 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     # nothing cached (evicted): a background refresh never reads in the caller's thread
     with dd._CACHE_LOCK:
         dd._CACHE.clear()
-    assert dd.cached_summary(p, stale_ok=True, wait=False) is None
+    assert dd.poll(p) is None  # nothing cached: read in the background, None at once
     assert stale.refresh(background=True) is False
     while dd.refreshing(p) and time.monotonic() < deadline:
         time.sleep(0.05)
-    got = dd.cached_summary(p, stale_ok=True, wait=False)
+    got = dd.poll(p)
     assert got is not None and got[1].frames.items == before.frames.items + 2
     # a fresh dashboard (not stale_ok) never starts from old numbers
     assert Dashboard(p, refresh_s=None).summary.frames.items == before.frames.items + 2
@@ -429,12 +429,12 @@ def test_one_read_per_project_at_a_time(choice_project: labelnb.Project,
     assert got["a"][1] is got["b"][1]
     assert not dd.refreshing(p) and dd.wait_idle(1)
 
-    # with numbers cached, stale_ok without revalidation needs no database round trip
+    # with numbers cached, stale_ok needs no database round trip
     def no_fingerprint(project: labelnb.Project) -> tuple[Any, ...]:
         raise AssertionError("fingerprint read on the page's critical path")
 
     monkeypatch.setattr(dd, "fingerprint", no_fingerprint)
-    assert dd.cached_summary(p, stale_ok=True, revalidate=False)[1] is got["a"][1]
+    assert dd.cached_summary(p, stale_ok=True)[1] is got["a"][1]
     with pytest.raises(AssertionError, match="critical path"):
         dd.cached_summary(p)  # a plain call does check
 

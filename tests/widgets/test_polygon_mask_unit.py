@@ -253,12 +253,7 @@ def test_the_wand_message_round_trip_in_original_pixels() -> None:
 
     w = MaskAnnotator(_img(), labels=["coin"], max_display=800, segment_fn=fake_segment)
     front = Front(w)
-    front.msg(type="wand", key=w.item_key, seq=7, points=[[400, 300], [10.5, 20]],
-              labels=[1, 0], box=[100, 50, 700, 550])
-    (shape, dtype, pts, labs, box), = calls
-    assert shape == (1200, 1600, 3) and dtype == np.uint8  # the ORIGINAL image
-    assert pts.tolist() == [[800, 600], [21, 40]] and labs.tolist() == [1, 0]
-    assert box.tolist() == [200, 100, 1400, 1100]
+    _wand_at_original_scale(front, w.item_key, 7, calls)
     (reply, bufs), = front.sent
     assert reply["type"] == "wand" and reply["seq"] == 7 and reply["key"] == w.item_key
     # best first; the empty candidate is left out
@@ -373,12 +368,7 @@ def test_polygon_wand_maps_prompts_to_the_original_and_keeps_the_best() -> None:
                          segment_fn=fake_segment, max_candidates=2)
     w.current_label = "hole"
     front = Front(w)
-    front.msg(type="wand", key=w.item_key, seq=9, points=[[400, 300], [10.5, 20]],
-              labels=[1, 0], box=[100, 50, 700, 550])
-    (shape, dtype, pts, labs, box), = calls
-    assert shape == (1200, 1600, 3) and dtype == np.uint8  # the ORIGINAL image
-    assert pts.tolist() == [[800, 600], [21, 40]] and labs.tolist() == [1, 0]
-    assert box.tolist() == [200, 100, 1400, 1100]
+    _wand_at_original_scale(front, w.item_key, 9, calls)
     (reply, _), = front.sent
     # best first, the empty one left out, at most max_candidates
     assert reply["scores"] == [0.9, 0.2] and len(reply["polygons"]) == 2
@@ -457,3 +447,14 @@ def test_bound_masks_submit_their_buffers(tmp_path: Path) -> None:
     front.msg(type="submit", key=w.item_key, client_id="m2",
               regions=[{"id": "o1", "label": "coin"}], buffers=[])
     assert "1 masks but 0 bitmaps" in w._message and w.session.done == 1
+
+
+def _wand_at_original_scale(front: Any, key: str, seq: int, calls: list[Any]) -> None:
+    """A wand click, Shift+click and box in display pixels (the 1600x1200 image shown at
+    800x600) reach the segmenter once, in the original image's pixels."""
+    front.msg(type="wand", key=key, seq=seq, points=[[400, 300], [10.5, 20]],
+              labels=[1, 0], box=[100, 50, 700, 550])
+    (shape, dtype, pts, labs, box), = calls
+    assert shape == (1200, 1600, 3) and dtype == np.uint8  # the ORIGINAL image
+    assert pts.tolist() == [[800, 600], [21, 40]] and labs.tolist() == [1, 0]
+    assert box.tolist() == [200, 100, 1400, 1100]
