@@ -178,27 +178,80 @@ def _gc_paused() -> Iterator[None]:
 def load(project: Project) -> Frames:
     """Read what the dashboard shows: one column-limited pass over the annotations
     (on the driver's cursor; regions and times fetched as text and decoded in bulk)
-    and the task and item counts, in one read transaction. ``Frames.fingerprint`` is
-    the :func:`fingerprint` of what was read, made from those rows (no query of its
-    own)."""
+    and, meanwhile in a second thread on its own connection, the task and item counts
+    (aggregates that run inside the database, without holding the interpreter).
+    ``Frames.fingerprint`` is the :func:`fingerprint` of what was read, made from those
+    rows (no query of its own); the two reads may see the project a moment apart, and
+    a fingerprint that does not match the project's any more only means one more read
+    at the next refresh."""
     from labelnb.queue import queries as q
 
     now = datetime.now(UTC)
-    with project.store.read() as conn:
-        raw = q.dashboard_annotation_rows(conn, project.id)
-        counts = q.task_status_counts(conn, project.id, now)
-        n_items = sum(q.item_counts(conn, project.id).values())
-        done = int(q.items_done(conn, project.id))
+    counts_read = _counts_pool().submit(_counts, project, now)
+    try:
+        with project.store.read() as conn:
+            raw = q.dashboard_annotation_rows(conn, project.id)
+    finally:
+        stages, counts, n_items, done = counts_read.result()
     # as annotation_fingerprint: the count and the largest submit time's text
     last = str(max(r[6] for r in raw)) if raw else str(None)
     with _gc_paused():
-        frames = _frames(project, raw, counts, n_items, done, now)
+        frames = _frames(project, raw, stages, counts, n_items, done, now)
     frames.fingerprint = _fingerprint(len(raw), last, counts)
     return frames
 
 
-def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: int,
-            done: int, now: datetime) -> Frames:
+_COUNTS_POOL: Any = None
+
+
+def _counts_pool() -> Any:
+    global _COUNTS_POOL
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _CACHE_LOCK:
+        if _COUNTS_POOL is None:
+            _COUNTS_POOL = ThreadPoolExecutor(max_workers=4,
+                                              thread_name_prefix="labelnb-dashboard-counts")
+        return _COUNTS_POOL
+
+
+def _counts(project: Project, now: datetime
+            ) -> tuple[dict[int, str], dict[str, int], int, int]:
+    """The stages of the tasks that are not ``annotate`` tasks, the task counts, the
+    item count and the items done, in one read transaction."""
+    from labelnb.queue import queries as q
+
+    with project.store.read() as conn:
+        return (q.dashboard_task_stages(conn, project.id),
+                q.task_status_counts(conn, project.id, now),
+                sum(q.item_counts(conn, project.id).values()),
+                int(q.items_done(conn, project.id)))
+
+
+def task_stages(task_ids: np.ndarray, other: dict[int, str]) -> np.ndarray:
+    """The stage of each annotation's task: ``other[task id]`` for the tasks that are
+    not ``annotate`` tasks, ``"annotate"`` for the rest, None without a task.
+
+    >>> task_stages(np.array([1, None, 7, 3], dtype=object), {7: "adjudicate"}).tolist()
+    ['annotate', None, 'adjudicate', 'annotate']
+    """
+    out = np.full(len(task_ids), "annotate", dtype=object)
+    none = pd.isna(task_ids)
+    out[none] = None
+    if other and len(task_ids):
+        ids = np.where(none, -1, task_ids).astype(np.int64)
+        keys = np.fromiter(other, dtype=np.int64, count=len(other))
+        order = np.argsort(keys)
+        keys = keys[order]
+        vals = np.asarray(list(other.values()), dtype=object)[order]
+        pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        hit = keys[pos] == ids
+        out[hit] = vals[pos[hit]]
+    return out
+
+
+def _frames(project: Project, raw: list[Any], stages: dict[int, str],
+            counts: dict[str, int], n_items: int, done: int, now: datetime) -> Frames:
     import orjson
 
     kind = project.schema.kind
@@ -234,7 +287,7 @@ def _frames(project: Project, raw: list[Any], counts: dict[str, int], n_items: i
         "item_id": arr[:, 1].astype(np.int64),
         "author": pd.Series(arr[:, 2], dtype=object),
         "source": pd.Series(arr[:, 3], dtype=object),
-        "stage": pd.Series(arr[:, 4], dtype=object),
+        "stage": pd.Series(task_stages(arr[:, 4], stages), dtype=object),
         "labels": pd.Series(labels[codes], dtype=object),
         "key": pd.Series(keys[codes], dtype=object),
         # the JSON text: the geometry keys (below) use the box table, or decode the
