@@ -287,6 +287,8 @@ class Browser:
         self.cpu: list[tuple[float, float]] = []  # (this process, browser) per load
         self.tab_secs: dict[str, list[float]] = {}  # per tab: click until drawn
         self.probe = "page"  # or "playwright" (see load)
+        #: child processes that are not the browser (the served app's): not counted
+        self.skip_pids: set[int] = set()
 
     def close(self) -> None:
         self.browser.close()
@@ -312,7 +314,7 @@ class Browser:
                                 .replace("EVERY_MS", str(PROBE_MS)))
         page = ctx.new_page()
         try:
-            cpu0 = time.process_time(), _children_cpu()
+            cpu0 = time.process_time(), _children_cpu(self.skip_pids)
             t = time.perf_counter()
             t_wall = time.time() * 1000
             page.goto(url, wait_until="commit", timeout=timeout_s * 1000)
@@ -331,7 +333,8 @@ class Browser:
                         raise TimeoutError(f"{url}: not ready after {timeout_s} s")
                     page.wait_for_timeout(20)
                 secs = time.perf_counter() - t
-            self.cpu.append((time.process_time() - cpu0[0], _children_cpu() - cpu0[1]))
+            self.cpu.append((time.process_time() - cpu0[0],
+                             _children_cpu(self.skip_pids) - cpu0[1]))
             for tab, tab_ready in tabs or []:
                 t = time.perf_counter()
                 page.get_by_text(tab, exact=True).click()
@@ -345,13 +348,23 @@ class Browser:
             ctx.close()
 
 
-def _children_cpu() -> float:
+def _children_cpu(skip: set[int] | frozenset[int] = frozenset()) -> float:
     """CPU seconds used so far by this process's children (Playwright's driver and the
-    Chromium it started)."""
+    Chromium it started), except the processes in ``skip`` and their children (the
+    served app, counted on its own)."""
     import psutil
 
     total = 0.0
-    for c in psutil.Process().children(recursive=True):
+    me = psutil.Process()
+    skipped = set(skip)
+    for p in skip:
+        try:
+            skipped.update(c.pid for c in psutil.Process(p).children(recursive=True))
+        except psutil.Error:
+            pass
+    for c in me.children(recursive=True):
+        if c.pid in skipped:
+            continue
         try:
             t = c.cpu_times()
             total += t.user + t.system
@@ -526,6 +539,7 @@ class Served:
              tabs: Sequence[tuple[str, Callable[[Any], bool]]] | None = None) -> float:
         """A page load in ``br``, with this server's CPU seconds in ``br.cpu``."""
         cpu0 = self.ask("cpu")
+        br.skip_pids.add(int(self.proc.pid or 0))
         secs = br.load(self.url, ready, tabs=tabs)
         _, browser = br.cpu[-1]
         br.cpu[-1] = (self.ask("cpu") - cpu0, browser)

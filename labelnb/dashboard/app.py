@@ -130,9 +130,9 @@ class Dashboard:
         self.pick_b = pn.widgets.Select(label="annotator (columns)", options=names, value=b0)
         self.pick_a.param.watch(self._on_pick, "value")
         self.pick_b.param.watch(self._on_pick, "value")
-        self.disagree_table = pn.pane.DataFrame(self._disagreement_display(), index=False,
-                                                sizing_mode="stretch_width")
-        self.pick_item = pn.widgets.Select(label="item", options=self._item_options())
+        # filled when the Disagreements tab is first drawn (the list is made then)
+        self.disagree_table = pn.pane.DataFrame(None, index=False, sizing_mode="stretch_width")
+        self.pick_item = pn.widgets.Select(label="item", options={})
         self.item_view = pn.Column(sizing_mode="stretch_width")
         self.pick_item.param.watch(self._on_item, "value")
         self._drawn: set[str] = set()
@@ -216,6 +216,8 @@ class Dashboard:
             self.pick_item.options = opts
             if keep_item in opts.values():
                 self.pick_item.value = keep_item
+            else:  # the first (lowest agreement) item, or none
+                self.pick_item.value = next(iter(opts.values()), None)
             self.item_view[:] = [self._item_view(self.pick_item.value)]
         self._drawn.add(tab)
 
@@ -253,7 +255,10 @@ class Dashboard:
         long = t.reset_index().melt(id_vars="stage", var_name="status", value_name="tasks")
         if long.empty:
             long = pd.DataFrame({"stage": ["annotate"], "status": ["open"], "tasks": [0]})
-        return hv.Bars(long, ["stage", "status"], "tasks").opts(
+        # columns as plain arrays: HoloViews' dictionary interface clones and selects
+        # them faster than a DataFrame while it draws the stacked bars
+        data = {c: long[c].to_numpy() for c in ("stage", "status", "tasks")}
+        return hv.Bars(data, ["stage", "status"], "tasks", datatype=["dictionary"]).opts(
             stacked=True, height=260, responsive=True, tools=["hover"], legend_position="right",
             title="tasks by stage and status", **_STATIC)
 

@@ -1023,8 +1023,18 @@ class Summary:
     annotators: pd.DataFrame
     throughput: pd.DataFrame
     accuracy_time: pd.DataFrame
-    disagreements: pd.DataFrame
+    #: how many items :attr:`disagreements` lists
+    top_n: int = 20
     _per_class: pd.DataFrame | None = field(default=None, repr=False)
+    _disagreements: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def disagreements(self) -> pd.DataFrame:
+        """:func:`disagreements` of :attr:`human`, the ``top_n`` lowest first (made when
+        first read: only the Disagreements tab shows them)."""
+        if self._disagreements is None:
+            self._disagreements = disagreements(self.human, self.top_n)
+        return self._disagreements
 
     @property
     def per_class(self) -> pd.DataFrame:
@@ -1047,8 +1057,7 @@ def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
         shared=shared_items(human, matrix=keys),
         annotators=annotator_table(frames, kappa, ref, scored_frame=sc),
         throughput=throughput_per_hour(frames.annotations),
-        accuracy_time=accuracy_over_time(human, ref, scored_frame=sc),
-        disagreements=disagreements(human, top_n))
+        accuracy_time=accuracy_over_time(human, ref, scored_frame=sc), top_n=top_n)
 
 
 _CACHE: dict[tuple[str, int, int], tuple[tuple[Any, ...], Summary]] = {}

@@ -176,7 +176,8 @@ def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> N
     assert d.layout is not None
     assert "ana" in d.annotators.object["annotator"].tolist()
     assert d.pick_a.value == "ana" and d.pick_b.value == "bob"
-    assert len(d.pick_item.options) == 6  # the items the annotators disagree on
+    assert d.pick_item.options == {}  # filled when the Disagreements tab is first shown
+    assert d.summary._disagreements is None  # and the list is made then
     assert d.refresh() is False  # nothing changed: nothing re-read
     p.add_items(["t10"])
     q = p.queue("dee")
@@ -196,6 +197,8 @@ def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> N
     d.pick_a.value = "cy"
     assert d.confusion.object is not None and d.confusion.object is not first
     d.tabs.active = 2
+    assert len(d.pick_item.options) == 6  # the items the annotators disagree on
+    assert d.pick_item.value == next(iter(d.pick_item.options.values()))
     assert len(d.item_view) == 1
     d.stop()
 
