@@ -434,11 +434,18 @@ def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH
                                   f'{html.escape(project.name)} …</p>'),
                      sizing_mode="stretch_width", css_classes=["labelnb-dashboard-root"])
     built: dict[str, Any] = {}
+    # the worker thread builds Panel objects for this session: it must see this
+    # session's document, not whichever one the server's thread is serving then (Panel
+    # falls back to Bokeh's global document, and another session can swap it mid-read)
+    doc = pn.state.curdoc
 
     def build() -> None:
+        from panel.io.state import set_curdoc
+
         try:
-            built["dashboard"] = Dashboard(project, refresh_s=None, top_n=top_n,
-                                           stale_ok=True)
+            with set_curdoc(doc):
+                built["dashboard"] = Dashboard(project, refresh_s=None, top_n=top_n,
+                                               stale_ok=True)
         except Exception as e:  # shown in the page (and logged) instead of a blank page
             log.exception("labelnb dashboard: building it failed")
             built["error"] = e

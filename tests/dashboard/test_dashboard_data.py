@@ -552,3 +552,36 @@ def test_where_the_browser_is_sent() -> None:
         "localhost", "localhost", "localhost", "localhost", "127.0.0.1", "::1"]
     assert 0 < _free_port("127.0.0.1") < 65536
     assert 0 < _free_port(None) < 65536
+
+
+def test_served_layout_builds_in_its_sessions_document(choice_project: labelnb.Project,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A served session's dashboard is built in a worker thread, which has no current
+    document of its own: Panel would fall back to Bokeh's global one, which the server's
+    thread swaps while it serves other sessions (a page then failed to load with
+    "'NoneType' object has no attribute 'session_context'"). The worker builds with the
+    session's document set."""
+    pytest.importorskip("panel")
+    import threading
+
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from labelnb.dashboard import app
+
+    seen: list[Any] = []
+    real = app.Dashboard.__init__
+
+    def spy(self: Any, *a: Any, **k: Any) -> None:
+        seen.append((threading.current_thread().name, pn.state.curdoc))
+        real(self, *a, **k)
+
+    monkeypatch.setattr(app.Dashboard, "__init__", spy)
+    doc = Document()
+    with set_curdoc(doc):
+        app.served_layout(choice_project, refresh_s=None)
+    for t in threading.enumerate():
+        if t.name == "labelnb-dashboard-build":
+            t.join(60)
+    assert seen == [("labelnb-dashboard-build", doc)]
