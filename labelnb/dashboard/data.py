@@ -190,15 +190,23 @@ def load(project: Project) -> Frames:
     counts_read = _counts_pool().submit(_counts, project, now)
     try:
         with project.store.read() as conn:
-            raw = q.dashboard_annotation_rows(conn, project.id)
+            cols = q.dashboard_annotation_columns(conn, project.id)
     finally:
         stages, counts, n_items, done = counts_read.result()
+    n = len(cols[0])
     # as annotation_fingerprint: the count and the largest submit time's text
-    last = str(max(r[6] for r in raw)) if raw else str(None)
+    last = str(max(cols[6])) if n else str(None)
     with _gc_paused():
-        frames = _frames(project, raw, stages, counts, n_items, done, now)
-    frames.fingerprint = _fingerprint(len(raw), last, counts)
+        frames = _frames(project, cols, stages, counts, n_items, done, now)
+    frames.fingerprint = _fingerprint(n, last, counts)
     return frames
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """``values`` as a 1-d object array (strings, numbers and None as they are)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 _COUNTS_POOL: Any = None
@@ -250,22 +258,20 @@ def task_stages(task_ids: np.ndarray, other: dict[int, str]) -> np.ndarray:
     return out
 
 
-def _frames(project: Project, raw: list[Any], stages: dict[int, str],
+def _frames(project: Project, cols: list[Sequence[Any]], stages: dict[int, str],
             counts: dict[str, int], n_items: int, done: int, now: datetime) -> Frames:
     import orjson
 
     kind = project.schema.kind
-    n = len(raw)
-    arr = np.empty((n, 9), dtype=object)
-    if n:
-        arr[:] = raw
+    n = len(cols[0])
+    arr = [_objects(c) for c in cols]
     # many annotations share one regions text (choices): decode each distinct one once;
     # drawn geometry (float corners, outlines, masks) is nearly always distinct, and
     # hashing its texts would cost more than it saves
     if kind in ("boxes", "polygons", "masks"):
-        codes, uniques = np.arange(n, dtype=np.intp), arr[:, 5]
+        codes, uniques = np.arange(n, dtype=np.intp), arr[5]
     else:
-        codes, uniques = pd.factorize(arr[:, 5])
+        codes, uniques = pd.factorize(arr[5])
     table: BoxTable | None = None
     # boxes: parsed into columns by pyarrow when it is there (no dict per box)
     columns = box_columns(uniques.tolist()) if kind == "boxes" else None
@@ -281,13 +287,13 @@ def _frames(project: Project, raw: list[Any], stages: dict[int, str],
                              dtype=object, count=len(decoded))
         keys = np.asarray([label_key(x, kind) for x in labels], dtype=object)
     texts = np.asarray(uniques, dtype=object)
-    submitted = pd.to_datetime(pd.Series(arr[:, 6], dtype=object), utc=True, format="ISO8601")
+    submitted = pd.to_datetime(pd.Series(arr[6], dtype=object), utc=True, format="ISO8601")
     df = pd.DataFrame({
-        "id": pd.Series(arr[:, 0], dtype=object),
-        "item_id": arr[:, 1].astype(np.int64),
-        "author": pd.Series(arr[:, 2], dtype=object),
-        "source": pd.Series(arr[:, 3], dtype=object),
-        "stage": pd.Series(task_stages(arr[:, 4], stages), dtype=object),
+        "id": pd.Series(arr[0], dtype=object),
+        "item_id": arr[1].astype(np.int64),
+        "author": pd.Series(arr[2], dtype=object),
+        "source": pd.Series(arr[3], dtype=object),
+        "stage": pd.Series(task_stages(arr[4], stages), dtype=object),
         "labels": pd.Series(labels[codes], dtype=object),
         "key": pd.Series(keys[codes], dtype=object),
         # the JSON text: the geometry keys (below) use the box table, or decode the
@@ -297,8 +303,8 @@ def _frames(project: Project, raw: list[Any], stages: dict[int, str],
         "_code": codes,
         "created_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
         "submitted_at": submitted,
-        "duration_s": pd.to_numeric(pd.Series(arr[:, 7], dtype=object), errors="coerce"),
-        "corrects": pd.Series(arr[:, 8], dtype=object),
+        "duration_s": pd.to_numeric(pd.Series(arr[7], dtype=object), errors="coerce"),
+        "corrects": pd.Series(arr[8], dtype=object),
     })
     if not df["submitted_at"].is_monotonic_increasing:  # submission order, ties as stored
         df = df.sort_values("submitted_at", kind="stable").reset_index(drop=True)

@@ -1047,6 +1047,51 @@ DASHBOARD_TASK_STAGES = Prepared(
     "SELECT id, stage FROM tasks WHERE project_id = :pid AND stage <> 'annotate'")
 
 
+# SQLite: the same columns, aggregated into one row. The driver gives the interpreter
+# lock up around every step of a statement, so a row-by-row read of 100k annotations
+# hands it over 100k times, and with another thread busy (the dashboard server's event
+# loop serving the page) each step waits for it: the read took twice as long while a
+# page loaded, and 200x with a thread that never sleeps. One step does not wait.
+# Regions texts are joined with newlines (JSON text has none outside strings, and
+# labelnb writes none); a text with a raw newline makes the caller re-read them as
+# a JSON array of strings.
+DASHBOARD_ANNOTATION_ARRAYS = Prepared(
+    "SELECT count(*), json_group_array(a.id), json_group_array(a.item_id), "
+    "json_group_array(a.author), json_group_array(a.source), json_group_array(a.task_id), "
+    "group_concat(CAST(a.regions AS TEXT), char(10)), "
+    "json_group_array(CAST(a.submitted_at AS TEXT)), json_group_array(a.duration_s), "
+    "json_group_array(a.corrects) FROM annotations a WHERE a.project_id = :pid")
+DASHBOARD_REGIONS_ARRAY = Prepared(
+    "SELECT json_group_array(CAST(a.regions AS TEXT)) FROM annotations a "
+    "WHERE a.project_id = :pid")
+
+
+def dashboard_annotation_columns(conn: Connection, project_id: int) -> list[Sequence[Any]]:
+    """The columns of :data:`DASHBOARD_ANNOTATIONS` (id, item id, author, source, task
+    id, regions text, submit time text, duration, corrects), each a sequence in the
+    same row order. SQLite reads them in one step (:data:`DASHBOARD_ANNOTATION_ARRAYS`;
+    the durations come as its JSON numbers, 15 significant digits); PostgreSQL row by
+    row (psycopg converts a fetched result without giving up the
+    interpreter lock per row)."""
+    import orjson
+
+    if conn.dialect.name != "sqlite":
+        rows = dashboard_annotation_rows(conn, project_id)
+        return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
+    row = DASHBOARD_ANNOTATION_ARRAYS.run(conn, {"pid": project_id}).fetchone()
+    n = int(row[0])
+    cols: list[Sequence[Any]] = [orjson.loads(row[i]) for i in range(1, 10) if i != 6]
+    texts: list[str] = row[6].split("\n") if n else []
+    if len(texts) != n:  # a regions text with a raw newline in it
+        texts = orjson.loads(DASHBOARD_REGIONS_ARRAY.run(conn, {"pid": project_id})
+                             .fetchone()[0])
+    cols.insert(5, texts)
+    if any(len(c) != n for c in cols):
+        raise RuntimeError(f"project {project_id}: the dashboard's read gave columns of "
+                           f"unequal length {[len(c) for c in cols]} for {n} annotations")
+    return cols
+
+
 def dashboard_annotation_rows(conn: Connection, project_id: int) -> list[Any]:
     """The annotations' columns the dashboard needs, regions and times as text (decoded
     in bulk by the caller), on the driver's cursor. The fifth column is the task id;

@@ -303,3 +303,54 @@ def test_box_columns_equal_region_columns() -> None:
                 f"[{box},\n {box}]",  # JSON over two lines
                 "null", '{"label": "cat"}', "[1, 2]", "not json"]:
         assert dd.box_columns([f"[{box}]", bad]) is None, bad
+
+
+def test_annotation_columns_equal_the_rows(db_url: str, tmp_path: Path, label: Any) -> None:
+    """The dashboard reads the annotations as columns (on SQLite aggregated into one row
+    in one step, so the read never waits for the interpreter lock per row); they equal
+    the row-by-row read, also with annotations that have no task, a correction, a
+    duration, and a regions text with a raw newline (re-read as a JSON array)."""
+    from PIL import Image
+    from sqlalchemy import update
+
+    from labelnb.queue import queries as q
+    from labelnb.queue.tables import annotations as at
+
+    p = labelnb.Project.create(db_url, "cols", Schema("boxes", ["cat", "dog"]), overlap=2)
+    try:
+        with p.store.read() as conn:  # no annotations yet
+            assert q.dashboard_annotation_columns(conn, p.id) == [[] for _ in range(9)]
+        paths = []
+        for i in range(3):
+            paths.append(tmp_path / f"c{i}.png")
+            Image.fromarray(np.full((40, 60, 3), 30 * i, np.uint8)).save(paths[-1])
+        ids = p.add_items(paths)
+        label(p, lambda who, it: [Box(1, 1, 20 + it.id % 7, 20, "cat")], ["ana", "bob"])
+        first = p.annotations().iloc[0]
+        fix = labelnb.Annotation(item_id=ids[0], regions=(Box(2, 2, 9, 9, "dog"),),
+                                 author="lead", source="consensus",
+                                 corrects=str(first["id"]), duration_s=1.25)
+        p.add_annotations([fix])
+
+        def both() -> tuple[list[Any], list[list[Any]]]:
+            with p.store.read() as conn:
+                cols = q.dashboard_annotation_columns(conn, p.id)
+                rows = q.dashboard_annotation_rows(conn, p.id)
+            return [list(c) for c in cols], [list(c) for c in zip(*rows, strict=True)]
+
+        cols, rows = both()
+        assert len(cols[0]) == 7 and None in cols[4] and str(first["id"]) in cols[8]
+        assert cols == rows
+        if p.store.dialect == "sqlite":  # a text spread over two lines
+            with p.store.write() as conn:
+                conn.execute(update(at).where(at.c.id == fix.id).values(
+                    regions=[{"type": "box", "label": "dog", "x0": 2, "y0": 2, "x1": 9,
+                              "y1": 9, "note": "two\nlines"}]))
+                conn.exec_driver_sql("UPDATE annotations SET regions = replace(regions, "
+                                     "', \"x0\"', char(10) || ', \"x0\"') WHERE id = ?",
+                                     (fix.id,))
+            cols, rows = both()
+            assert any("\n" in t for t in cols[5]) and cols == rows
+            assert dd.load(p).annotations["key"].tolist().count("dog") == 1
+    finally:
+        p.close()
