@@ -425,36 +425,30 @@ class Dashboard:
 def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH_S,
                   top_n: int = 20) -> Any:
     """The layout a served session returns at once: a placeholder, while a worker
-    thread reads the project and builds the :class:`Dashboard`. When the browser has
-    loaded the page (``pn.state.onload``), the placeholder is replaced by the dashboard
-    and its refresh starts. The page's JavaScript thus loads while the data is read,
-    instead of after."""
+    thread reads the project and builds the :class:`Dashboard`. When both the browser
+    has loaded the page (``pn.state.onload``) and the worker is done, the placeholder is
+    replaced by the dashboard and its refresh starts. The page's JavaScript thus loads
+    while the data is read, instead of after, and the server's event loop never waits
+    for the worker (other sessions' pages keep being served meanwhile)."""
     pn, _ = require()
     root = pn.Column(pn.pane.HTML('<p class="lnb-loading">Loading the dashboard of '
                                   f'{html.escape(project.name)} …</p>'),
                      sizing_mode="stretch_width", css_classes=["labelnb-dashboard-root"])
     built: dict[str, Any] = {}
+    steps = {"loaded": False, "filled": False}
+    lock = threading.Lock()
     # the worker thread builds Panel objects for this session: it must see this
     # session's document, not whichever one the server's thread is serving then (Panel
     # falls back to Bokeh's global document, and another session can swap it mid-read)
     doc = pn.state.curdoc
 
-    def build() -> None:
-        from panel.io.state import set_curdoc
-
-        try:
-            with set_curdoc(doc):
-                built["dashboard"] = Dashboard(project, refresh_s=None, top_n=top_n,
-                                               stale_ok=True)
-        except Exception as e:  # shown in the page (and logged) instead of a blank page
-            log.exception("labelnb dashboard: building it failed")
-            built["error"] = e
-
-    worker = threading.Thread(target=build, name="labelnb-dashboard-build", daemon=True)
-    worker.start()
-
     def fill() -> None:
-        worker.join()
+        """On the event loop: put the dashboard in, once the page is loaded and the
+        worker is done (whichever comes last calls this with both true)."""
+        with lock:
+            if steps["filled"] or not steps["loaded"] or not built:
+                return
+            steps["filled"] = True
         if "error" in built:
             e = built["error"]
             root[:] = [pn.pane.HTML(f"<p>The dashboard of {html.escape(project.name)} "
@@ -472,7 +466,39 @@ def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH
                                        period=STALE_CHECK_MS, count=1)
         pn.state.on_session_destroyed(lambda _ctx: d.stop())
 
-    pn.state.onload(fill)
+    def fill_in_doc() -> None:
+        from panel.io.state import set_curdoc
+
+        with set_curdoc(doc):
+            fill()
+
+    def build() -> None:
+        from panel.io.state import set_curdoc
+
+        try:
+            with set_curdoc(doc):
+                made = Dashboard(project, refresh_s=None, top_n=top_n, stale_ok=True)
+            with lock:
+                built["dashboard"] = made
+        except Exception as e:  # shown in the page (and logged) instead of a blank page
+            log.exception("labelnb dashboard: building it failed")
+            with lock:
+                built["error"] = e
+        if doc is None:
+            return
+        try:  # onto the session's event loop (thread-safe); a closed session refuses it
+            doc.add_next_tick_callback(fill_in_doc)
+        except Exception:
+            log.debug("labelnb dashboard: the session closed before its dashboard was built")
+
+    def loaded() -> None:
+        with lock:
+            steps["loaded"] = True
+        fill()
+
+    worker = threading.Thread(target=build, name="labelnb-dashboard-build", daemon=True)
+    worker.start()
+    pn.state.onload(loaded)
     return root
 
 

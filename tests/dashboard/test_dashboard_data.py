@@ -585,3 +585,47 @@ def test_served_layout_builds_in_its_sessions_document(choice_project: labelnb.P
         if t.name == "labelnb-dashboard-build":
             t.join(60)
     assert seen == [("labelnb-dashboard-build", doc)]
+
+
+def test_served_layout_fills_without_blocking_the_event_loop(
+        choice_project: labelnb.Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's onload does not wait for the worker: a page loaded before its numbers
+    are ready returns at once (the server's event loop serves other sessions), and the
+    finished worker hands the fill to the session's loop (a next-tick callback)."""
+    pytest.importorskip("panel")
+    import threading
+    import time
+
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from labelnb.dashboard import app
+
+    release = threading.Event()
+    real = app.Dashboard.__init__
+
+    def slow(self: Any, *a: Any, **k: Any) -> None:
+        assert release.wait(30)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(app.Dashboard, "__init__", slow)
+    onloads: list[Any] = []
+    monkeypatch.setattr(pn.state, "onload", lambda cb, *a, **k: onloads.append(cb))
+    doc = Document()
+    with set_curdoc(doc):
+        root = app.served_layout(choice_project, refresh_s=None)
+        assert len(onloads) == 1
+        t = time.perf_counter()
+        onloads[0]()  # the page has loaded; the numbers are not ready
+        assert time.perf_counter() - t < 1.0
+        assert "Loading the dashboard" in root[0].object
+    release.set()
+    for th in threading.enumerate():
+        if th.name == "labelnb-dashboard-build":
+            th.join(60)
+    ticks = list(doc.session_callbacks)
+    assert len(ticks) == 1  # the fill, handed to the session's loop
+    with set_curdoc(doc):
+        ticks[0].callback()
+    assert isinstance(root[0], pn.Column) and "labelnb-dashboard" in root[0].css_classes
