@@ -60,15 +60,28 @@ def require() -> tuple[Any, Any]:
 
 
 _RENDER_LOCK = threading.Lock()
+_SERVER_RENDERER: Any = None
 
 
 def render(element: Any) -> Any:
     """The Bokeh figure HoloViews draws for ``element``. The dashboard builds its charts
     as figures up front (in the worker thread of a served session, while the browser
     loads the page's JavaScript) instead of leaving the HoloViews rendering to the
-    moment the page is filled. One render at a time: HoloViews' renderer is shared."""
-    _, hv = require()
+    moment the page is filled. One render at a time: HoloViews' renderer is shared.
+
+    In a served session the plot is attached to the session's document (Panel's
+    current one, which the worker thread sets): left to itself HoloViews attaches it to
+    Bokeh's global document, which outlives every session, so each page would leave
+    its plots' clean-up callbacks (and with them the plots) on it."""
+    pn, hv = require()
+    doc = pn.state.curdoc
     with _RENDER_LOCK:
+        if doc is not None and doc.session_context is not None:
+            # a server-mode renderer: the default one ignores ``doc``
+            global _SERVER_RENDERER
+            if _SERVER_RENDERER is None:
+                _SERVER_RENDERER = hv.renderer("bokeh").instance(mode="server")
+            return _SERVER_RENDERER.get_plot_state(element, doc=doc)
         return hv.render(element, backend="bokeh")
 
 
@@ -484,12 +497,14 @@ def served_layout(project: Project, *, refresh_s: float | None = DEFAULT_REFRESH
             log.exception("labelnb dashboard: building it failed")
             with lock:
                 built["error"] = e
-        if doc is None:
+        if doc is None:  # no session, no event loop: fill from here
+            fill()
             return
-        try:  # onto the session's event loop (thread-safe); a closed session refuses it
+        try:  # onto the session's event loop (thread-safe)
             doc.add_next_tick_callback(fill_in_doc)
-        except Exception:
-            log.debug("labelnb dashboard: the session closed before its dashboard was built")
+        except Exception:  # e.g. the session was closed meanwhile
+            log.info("labelnb dashboard: the built dashboard could not be handed to its "
+                     "session (closed?)", exc_info=True)
 
     def loaded() -> None:
         with lock:

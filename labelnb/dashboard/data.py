@@ -177,23 +177,33 @@ def _gc_paused() -> Iterator[None]:
 
 def load(project: Project) -> Frames:
     """Read what the dashboard shows: one column-limited pass over the annotations
-    (on the driver's cursor; regions and times fetched as text and decoded in bulk)
-    and, meanwhile in a second thread on its own connection, the task and item counts
-    (aggregates that run inside the database, without holding the interpreter).
+    (regions and times fetched as text and decoded in bulk) and, meanwhile in a second
+    thread on its own connection, the task and item counts (aggregates that run inside
+    the database, without holding the interpreter; an in-memory SQLite database, which
+    a second connection would not see, reads them in the same transaction).
     ``Frames.fingerprint`` is the :func:`fingerprint` of what was read, made from those
     rows (no query of its own); the two reads may see the project a moment apart, and
     a fingerprint that does not match the project's any more only means one more read
-    at the next refresh."""
+    at the next refresh. The stages of the annotations' tasks are always those of a
+    read at least as new as the annotations' (a task's stage never changes)."""
     from labelnb.queue import queries as q
 
     now = datetime.now(UTC)
-    counts_read = _counts_pool().submit(_counts, project, now)
+    apart = _InThread(_counts, project, now) if _second_connection_ok(project) else None
     try:
         with project.store.read() as conn:
             cols = q.dashboard_annotation_columns(conn, project.id)
+            got = _counts(project, now, conn) if apart is None else None
     finally:
-        stages, counts, n_items, done = counts_read.result()
+        if apart is not None:
+            got = apart.result()
+    assert got is not None
+    stages, newest_task, counts, n_items, done = got
     n = len(cols[0])
+    if n and max((t for t in cols[4] if t is not None), default=0) > newest_task:
+        # the counts' read came first and missed a task the annotations refer to
+        with project.store.read() as conn:
+            stages = q.dashboard_task_stages(conn, project.id)
     # as annotation_fingerprint: the count and the largest submit time's text
     last = str(max(cols[6])) if n else str(None)
     with _gc_paused():
@@ -209,31 +219,51 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
     return out
 
 
-_COUNTS_POOL: Any = None
+def _second_connection_ok(project: Project) -> bool:
+    """Whether another connection sees the project's database (not so for an in-memory
+    SQLite database: each connection has its own)."""
+    url = project.store.engine.url
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
 
 
-def _counts_pool() -> Any:
-    global _COUNTS_POOL
-    from concurrent.futures import ThreadPoolExecutor
+class _InThread:
+    """``fn(*args)`` run in a new daemon thread; :meth:`result` waits for it (and
+    raises what it raised). A thread per call, not a pool: a pool's idle worker does not
+    survive a ``fork`` while the pool believes it does."""
 
-    with _CACHE_LOCK:
-        if _COUNTS_POOL is None:
-            _COUNTS_POOL = ThreadPoolExecutor(max_workers=4,
-                                              thread_name_prefix="labelnb-dashboard-counts")
-        return _COUNTS_POOL
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._out: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True,
+                                        name="labelnb-dashboard-counts")
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._out["value"] = fn(*args)
+        except BaseException as e:  # handed to the caller of result()
+            self._out["error"] = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if "error" in self._out:
+            raise self._out["error"]
+        return self._out["value"]
 
 
-def _counts(project: Project, now: datetime
-            ) -> tuple[dict[int, str], dict[str, int], int, int]:
-    """The stages of the tasks that are not ``annotate`` tasks, the task counts, the
-    item count and the items done, in one read transaction."""
+def _counts(project: Project, now: datetime, conn: Any = None
+            ) -> tuple[dict[int, str], int, dict[str, int], int, int]:
+    """The stages of the tasks that are not ``annotate`` tasks, the largest task id
+    then, the task counts, the item count and the items done, in one read transaction
+    (``conn``'s, or a new one)."""
     from labelnb.queue import queries as q
 
-    with project.store.read() as conn:
-        return (q.dashboard_task_stages(conn, project.id),
-                q.task_status_counts(conn, project.id, now),
-                sum(q.item_counts(conn, project.id).values()),
-                int(q.items_done(conn, project.id)))
+    if conn is None:
+        with project.store.read() as own:
+            return _counts(project, now, own)
+    return (q.dashboard_task_stages(conn, project.id), q.newest_task_id(conn),
+            q.task_status_counts(conn, project.id, now),
+            sum(q.item_counts(conn, project.id).values()),
+            int(q.items_done(conn, project.id)))
 
 
 def task_stages(task_ids: np.ndarray, other: dict[int, str]) -> np.ndarray:

@@ -1078,13 +1078,20 @@ def dashboard_annotation_columns(conn: Connection, project_id: int) -> list[Sequ
     if conn.dialect.name != "sqlite":
         rows = dashboard_annotation_rows(conn, project_id)
         return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
-    row = DASHBOARD_ANNOTATION_ARRAYS.run(conn, {"pid": project_id}).fetchone()
-    n = int(row[0])
-    cols: list[Sequence[Any]] = [orjson.loads(row[i]) for i in range(1, 10) if i != 6]
-    texts: list[str] = row[6].split("\n") if n else []
-    if len(texts) != n:  # a regions text with a raw newline in it
-        texts = orjson.loads(DASHBOARD_REGIONS_ARRAY.run(conn, {"pid": project_id})
-                             .fetchone()[0])
+    try:
+        row = DASHBOARD_ANNOTATION_ARRAYS.run(conn, {"pid": project_id}).fetchone()
+        n = int(row[0])
+        cols: list[Sequence[Any]] = [orjson.loads(row[i]) for i in range(1, 10) if i != 6]
+        texts: list[str] = row[6].split("\n") if n else []
+        if len(texts) != n:  # a regions text with a raw newline in it
+            texts = orjson.loads(DASHBOARD_REGIONS_ARRAY.run(conn, {"pid": project_id})
+                                 .fetchone()[0])
+    except (conn.dialect.dbapi.Error, ValueError):  # type: ignore[union-attr]
+        # an aggregate over SQLite's value limit (1 GB of regions text, e.g. many masks),
+        # SQLite without its JSON functions, or a value JSON cannot carry (an infinite
+        # duration written by another tool): read row by row
+        rows = dashboard_annotation_rows(conn, project_id)
+        return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
     cols.insert(5, texts)
     if any(len(c) != n for c in cols):
         raise RuntimeError(f"project {project_id}: the dashboard's read gave columns of "
@@ -1098,6 +1105,11 @@ def dashboard_annotation_rows(conn: Connection, project_id: int) -> list[Any]:
     :func:`dashboard_task_stages` gives the stages of the tasks that are not
     ``annotate`` tasks."""
     return list(DASHBOARD_ANNOTATIONS.run(conn, {"pid": project_id}).fetchall())
+
+
+def newest_task_id(conn: Connection) -> int:
+    """The largest task id in the database (0 without tasks); ids only grow."""
+    return int(conn.execute(select(func.max(tasks.c.id))).scalar() or 0)
 
 
 def dashboard_task_stages(conn: Connection, project_id: int) -> dict[int, str]:

@@ -629,3 +629,52 @@ def test_served_layout_fills_without_blocking_the_event_loop(
     with set_curdoc(doc):
         ticks[0].callback()
     assert isinstance(root[0], pn.Column) and "labelnb-dashboard" in root[0].css_classes
+
+
+def test_served_charts_belong_to_their_session(choice_project: labelnb.Project) -> None:
+    """The charts a served session's worker renders are attached to that session's
+    document, so they are released with it: HoloViews' default renderer ignores the
+    document it is given and attaches every plot to Bokeh's process-wide one, which
+    then kept each page's plots (three clean-up callbacks a page) for the server's life."""
+    pytest.importorskip("panel")
+    import threading
+    import weakref
+
+    from bokeh.document import Document
+    from bokeh.io import curdoc as bokeh_curdoc
+    from panel.io.document import MockSessionContext
+    from panel.io.state import set_curdoc
+
+    from labelnb.dashboard import app
+
+    shared = bokeh_curdoc()
+    before = len(shared.session_destroyed_callbacks)
+    for _ in range(2):
+        doc = Document()
+        ctx = MockSessionContext(document=doc)
+        doc._session_context = weakref.ref(ctx)  # as a served session's document
+        with set_curdoc(doc):
+            app.served_layout(choice_project, refresh_s=None)
+        for t in threading.enumerate():
+            if t.name == "labelnb-dashboard-build":
+                t.join(60)
+        assert len(doc.session_destroyed_callbacks) == 3  # the Overview tab's charts
+    assert len(shared.session_destroyed_callbacks) == before
+
+
+def test_served_layout_without_a_session_fills_itself(choice_project: labelnb.Project) -> None:
+    """Outside a server (no current document, so Panel runs the onload callback at
+    once, before the worker is done), the worker puts the dashboard in itself."""
+    pytest.importorskip("panel")
+    import threading
+
+    import panel as pn
+
+    from labelnb.dashboard import app
+
+    assert pn.state.curdoc is None
+    root = app.served_layout(choice_project, refresh_s=None)
+    for t in threading.enumerate():
+        if t.name == "labelnb-dashboard-build":
+            t.join(60)
+    assert isinstance(root[0], pn.Column) and "labelnb-dashboard" in root[0].css_classes

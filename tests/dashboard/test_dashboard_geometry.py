@@ -354,3 +354,64 @@ def test_annotation_columns_equal_the_rows(db_url: str, tmp_path: Path, label: A
             assert dd.load(p).annotations["key"].tolist().count("dog") == 1
     finally:
         p.close()
+
+
+def test_load_gives_each_annotation_its_tasks_stage(geometry_project: labelnb.Project) -> None:
+    """The annotation read does not join tasks; the stages of the tasks that are not
+    annotate tasks come from a read of their own. An expert's adjudication must stay an
+    adjudication: not an annotator's own label, not a kappa row."""
+    p = geometry_project
+    _, _, c = p.ids  # type: ignore[attr-defined]
+    p.consensus()  # c goes to adjudication
+    p.annotators.add("lead", role="lead")
+    q = p.adjudication_queue("lead")
+    task = q.claim()
+    assert task is not None and task.item_id == c and task.stage == "adjudicate"
+    q.submit([Box(10, 10, 30, 30, "cat")])
+    f = dd.load(p)
+    by_author = f.annotations.groupby("author")["stage"].agg(lambda s: set(s))
+    assert by_author["lead"] == {"adjudicate"}
+    assert by_author["ana"] == {"annotate"}
+    assert f.annotations.loc[f.annotations["source"] == "consensus", "stage"].isna().all()
+    s = dd.summarize(f)
+    assert "lead" not in set(s.human["author"]) and "lead" not in s.kappa.index
+    ref = s.reference.set_index("item_id")
+    assert ref.loc[c, "origin"] == "stored"  # the adjudication settles c
+
+
+def test_load_in_memory_and_past_sqlites_value_limit(tmp_path: Path) -> None:
+    """An in-memory SQLite database is invisible to a second connection: its counts are
+    read in the same transaction. And when the aggregated read would pass SQLite's
+    value limit (1 GB by default: e.g. 100k large masks), it reads row by row."""
+    import sqlite3
+
+    from labelnb import Choice
+    from labelnb.queue import queries as q
+
+    mem = labelnb.Project.create("sqlite://", "m", Schema("choice", ["a", "b"]), overlap=1)
+    mem.add_items(["x", "y"])
+    qu = mem.queue("ana")
+    while qu.claim() is not None:
+        qu.submit(Choice("a"))
+    f = dd.load(mem)
+    assert len(f.annotations) == 2 and f.items == 2 and f.items_done == 2
+    p = labelnb.Project.create(tmp_path / "lim.db", "lim", Schema("choice", ["a", "b"]),
+                               overlap=1)
+    p.add_items([f"text {i}" for i in range(30)])
+    qu = p.queue("ana")
+    while qu.claim() is not None:
+        qu.submit(Choice("b"), duration_s=0.1 + 0.2)
+    with p.store.read() as conn:
+        full = q.dashboard_annotation_columns(conn, p.id)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        old = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 500)  # the regions would not fit
+        try:
+            with pytest.raises(sqlite3.DataError):
+                q.DASHBOARD_ANNOTATION_ARRAYS.run(conn, {"pid": p.id}).fetchone()
+            small = q.dashboard_annotation_columns(conn, p.id)
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, old)
+    assert small[0] == full[0] and small[5] == full[5] and len(small[0]) == 30
+    assert small[7] == [0.1 + 0.2] * 30  # row by row: the stored float
+    assert full[7] == pytest.approx(small[7], rel=1e-14)  # aggregated: 15 digits
