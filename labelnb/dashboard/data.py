@@ -189,7 +189,7 @@ def load(project: Project) -> Frames:
     from labelnb.queue import queries as q
 
     now = datetime.now(UTC)
-    apart = _InThread(_counts, project, now) if _second_connection_ok(project) else None
+    apart = None if project.store.in_memory else _InThread(_counts, project, now)
     try:
         with project.store.read() as conn:
             cols = q.dashboard_annotation_columns(conn, project.id)
@@ -217,13 +217,6 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
-
-
-def _second_connection_ok(project: Project) -> bool:
-    """Whether another connection sees the project's database (not so for an in-memory
-    SQLite database: each connection has its own)."""
-    url = project.store.engine.url
-    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
 
 
 class _InThread:

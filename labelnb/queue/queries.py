@@ -1076,8 +1076,7 @@ def dashboard_annotation_columns(conn: Connection, project_id: int) -> list[Sequ
     import orjson
 
     if conn.dialect.name != "sqlite":
-        rows = dashboard_annotation_rows(conn, project_id)
-        return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
+        return _annotation_columns_by_row(conn, project_id)
     try:
         row = DASHBOARD_ANNOTATION_ARRAYS.run(conn, {"pid": project_id}).fetchone()
         n = int(row[0])
@@ -1090,13 +1089,18 @@ def dashboard_annotation_columns(conn: Connection, project_id: int) -> list[Sequ
         # an aggregate over SQLite's value limit (1 GB of regions text, e.g. many masks),
         # SQLite without its JSON functions, or a value JSON cannot carry (an infinite
         # duration written by another tool): read row by row
-        rows = dashboard_annotation_rows(conn, project_id)
-        return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
+        return _annotation_columns_by_row(conn, project_id)
     cols.insert(5, texts)
     if any(len(c) != n for c in cols):
         raise RuntimeError(f"project {project_id}: the dashboard's read gave columns of "
                            f"unequal length {[len(c) for c in cols]} for {n} annotations")
     return cols
+
+
+def _annotation_columns_by_row(conn: Connection, project_id: int) -> list[Sequence[Any]]:
+    """:func:`dashboard_annotation_columns` from :func:`dashboard_annotation_rows`."""
+    rows = dashboard_annotation_rows(conn, project_id)
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
 
 
 def dashboard_annotation_rows(conn: Connection, project_id: int) -> list[Any]:

@@ -295,6 +295,12 @@ class Store:
     def table_names(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())
 
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: each connection sees its own, so work that
+        needs the same data cannot move to a second connection."""
+        return self.dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:")
+
     def dispose(self) -> None:
         for fairy in self._hot_fairies:
             if self.dialect == "postgresql" and fairy.driver_connection is not None:
