@@ -1175,6 +1175,8 @@ def _looks_like_path(s: str) -> bool:
 
 def _sqlite_path(url_or_path: str | os.PathLike[str]) -> str | None:
     s = os.fspath(url_or_path)
+    if s == ":memory:":
+        return None
     if "://" not in s:
         return os.path.abspath(os.path.expanduser(s))
     if s.startswith("sqlite:///") and s != "sqlite:///:memory:":

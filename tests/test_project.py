@@ -246,6 +246,21 @@ def test_opening_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_memory_is_an_in_memory_database_not_a_file(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``":memory:"`` is SQLite's name for an in-memory database: it must not become a
+    file of that name in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    p = labelnb.Project.create(":memory:", "m", labelnb.Schema("choice", ["a", "b"]))
+    try:
+        assert p.add_items(["one", "two"]) and len(p.items()) == 2
+        assert p.store.in_memory and p.store.url == "sqlite://"
+    finally:
+        p.close()
+    assert labelnb.projects(":memory:") == []  # a new, empty one
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_texts_with_glob_characters_are_texts_and_path_globs_are_globs(tmp_path: Path) -> None:
     p = labelnb.Project.create(tmp_path / "g.db", "g", labelnb.Schema("choice", ["a", "b"]))
     ids = p.add_items(["Why did my monthly price go up?", "is [this] ok*"])

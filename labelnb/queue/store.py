@@ -57,6 +57,8 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 def normalize_url(url_or_path: str | os.PathLike[str]) -> str:
     """Turn a path or URL into a SQLAlchemy URL with the driver labelnb uses."""
     s = os.fspath(url_or_path)
+    if s == ":memory:":  # SQLite's own name for an in-memory database, not a file name
+        return "sqlite://"
     if "://" not in s:
         return "sqlite:///" + str(Path(s).expanduser().resolve())
     if s.startswith(("postgresql://", "postgres://")):
