@@ -144,6 +144,26 @@ def _fmt_num(v: float) -> str:
     return f"{v:.6g}"
 
 
+def map_labels(regions: Sequence[Region], label_map: Mapping[str, str | None] | None
+               ) -> tuple[list[Region], int]:
+    """Regions relabeled by ``label_map`` (``None`` drops); returns them and how many
+    were dropped. Used by exports (the categories written) and imports (the schema's
+    labels)."""
+    if not label_map:
+        return list(regions), 0
+    out: list[Region] = []
+    dropped = 0
+    for r in regions:
+        new = label_map.get(r.label, r.label)
+        if new is None:
+            dropped += 1
+        elif new == r.label:
+            out.append(r)
+        else:
+            out.append(r.with_label(new))
+    return out, dropped
+
+
 def fit_region(region: Region, width: int, height: int, box_policy: BoxPolicy = "reject",
                *, tol: float = EDGE_TOL, degenerate: Degenerate = "reject"
                ) -> tuple[Region, str | None]:

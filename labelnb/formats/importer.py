@@ -59,7 +59,7 @@ that annotators correct, not ground truth. Label Studio exports bring both:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +80,7 @@ from labelnb.formats._common import (
     check_box_policy,
     fit_region,
     image_size,
+    map_labels,
     text_name,
 )
 from labelnb.formats.hf import regex_tokenizer
@@ -394,21 +395,6 @@ def _field_of(region: Region) -> str:
             Choice: "label"}.get(type(region), "regions")
 
 
-def _map(regions: Sequence[Region], label_map: Mapping[str, str | None] | None
-         ) -> tuple[list[Region], int]:
-    if not label_map:
-        return list(regions), 0
-    out: list[Region] = []
-    dropped = 0
-    for r in regions:
-        new = label_map.get(r.label, r.label)
-        if new is None:
-            dropped += 1
-        else:
-            out.append(r if new == r.label else r.with_label(new))
-    return out, dropped
-
-
 def check_items(project: Project, items: list[ImportItem], *,
                 label_map: Mapping[str, str | None] | None = None,
                 box_policy: BoxPolicy = "reject", misaligned: Misaligned = "report",
@@ -440,7 +426,7 @@ def check_items(project: Project, items: list[ImportItem], *,
                 continue
             it.width, it.height = w, h
         for lab in it.labels:
-            regs, d = _map(lab.regions, label_map)
+            regs, d = map_labels(lab.regions, label_map)
             dropped += d
             kept: list[Region] = []
             for n, r in enumerate(regs):

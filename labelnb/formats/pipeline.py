@@ -59,6 +59,7 @@ from labelnb.formats._common import (
     ImageRecord,
     MediaMode,
     check_split_name,
+    map_labels,
     unique_file_names,
 )
 from labelnb.formats.spacy_docbin import AlignmentReport, TextRecord
@@ -284,25 +285,6 @@ def read_final(project: Project, policy: str = "latest", *, human_only: bool = F
 
 
 # --- 2. transform ----------------------------------------------------------------------
-
-
-def map_labels(regions: Sequence[Region], label_map: Mapping[str, str | None] | None
-               ) -> tuple[list[Region], int]:
-    """Regions relabeled by ``label_map`` (``None`` drops); returns them and how many
-    were dropped."""
-    if not label_map:
-        return list(regions), 0
-    out: list[Region] = []
-    dropped = 0
-    for r in regions:
-        new = label_map.get(r.label, r.label)
-        if new is None:
-            dropped += 1
-        elif new == r.label:
-            out.append(r)
-        else:
-            out.append(r.with_label(new))
-    return out, dropped
 
 
 def mapped_categories(names: Sequence[str], label_map: Mapping[str, str | None] | None
