@@ -298,7 +298,7 @@ class Queue:
                 self._lost(t)
             assert stored is not None
             new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": stored})
-            if self.current is not None and self.current.id == t.id:
+            if self._holds(t):
                 self.current = new
             return stored
         with self.project.store.hot() as conn:
@@ -311,13 +311,12 @@ class Queue:
         if not ok:
             self._lost(t)
         new = Task(**{**{k: getattr(t, k) for k in Task.__slots__}, "expires_at": expires})
-        if self.current is not None and self.current.id == t.id:
+        if self._holds(t):
             self.current = new
         return expires
 
     def _lost(self, t: Task) -> None:
-        if self.current is not None and self.current.id == t.id:
-            self.current = None
+        self._forget(t)
         # team security: the database already refused a task that does not exist or a
         # lease of someone else; what is left is a lease that ran out (and the task may
         # now be another member's, invisible to this one)
@@ -330,11 +329,23 @@ class Queue:
                 f"task {t.id}: there is no such task in project {self.project.name!r}; "
                 "use the Task that queue.claim() returned"
             )
+        where = f"task {t.id} (item {t.item.id})"
+        if t.annotator is not None and t.annotator != self.annotator:
+            raise LeaseExpired(
+                f"{where}: this lease belongs to {t.annotator!r}, not to {self.annotator!r}; "
+                "only its holder can use it. Fix: use a Task that "
+                f"project.queue({self.annotator!r}).claim() returned"
+            )
+        if t.expires_at is not None and t.expires_at > _now():
+            raise LeaseExpired(
+                f"{where}: this Task's lease is no longer live: the task was released, "
+                "skipped or submitted, or claimed again (each claim gives a new lease). "
+                "Fix: use the Task that the latest queue.claim() returned"
+            )
         raise LeaseExpired(
-            f"task {t.id} (item {t.item.id}): the lease of {self.annotator!r} expired at "
-            f"{t.expires_at:%H:%M:%S} UTC or was never theirs, and the task went back to the "
-            "pool. Fix: claim a new task; heartbeat() more often than the lease TTL "
-            f"({self.project.settings['lease_ttl_s']} s) while working"
+            f"{where}: the lease of {self.annotator!r} expired at {t.expires_at:%H:%M:%S} UTC "
+            "and the task went back to the pool. Fix: claim a new task; heartbeat() more "
+            f"often than the lease TTL ({self.project.settings['lease_ttl_s']} s) while working"
         )
 
     def skip(self, reason: str | None = None, task: Task | None = None) -> None:
@@ -369,8 +380,7 @@ class Queue:
                                     kind="skip" if outcome == "skipped" else "release",
                                     actor=self.annotator, now=now, item_id=t.item.id,
                                     task_id=t.id, payload={"reason": reason} if reason else {})
-        if self.current is not None and self.current.id == t.id:
-            self.current = None
+        self._forget(t)
         if lease is None:
             self._lost(t)
 
@@ -394,7 +404,7 @@ class Queue:
             )
         project = self.project
         now = _now()
-        if duration_s is None and self.current is not None and self.current.id == t.id:
+        if duration_s is None and self._holds(t):
             duration_s = round(time.monotonic() - self._claimed_mono, 3)
         ann = self._as_annotation(annotation, t, client_id, duration_s, now)
         project.validate(ann, item=t.item)
@@ -451,8 +461,14 @@ class Queue:
             )
         return str(aid)
 
+    def _holds(self, t: Task) -> bool:
+        """Whether ``t`` is this handle's current lease (the same task *and* token: an
+        older Task of the same task, from before a re-claim, is not)."""
+        c = self.current
+        return c is not None and c.id == t.id and c.token == t.token
+
     def _forget(self, t: Task) -> None:
-        if self.current is not None and self.current.id == t.id:
+        if self._holds(t):
             self.current = None
 
     def _as_annotation(self, annotation: Annotation | Region | Iterable[Region], t: Task,

@@ -124,12 +124,32 @@ def test_heartbeat_after_expiry_raises(db_url: str) -> None:
     assert qa.current is None
 
 
+def test_an_old_task_refused_keeps_the_live_lease(db_url: str) -> None:
+    """A submit (or heartbeat, skip, release) with a Task from before a re-claim of the
+    same task is refused, and the handle keeps the live lease it holds now."""
+    p = make(db_url, 1)
+    qa = p.queue("ana")
+    t1 = qa.claim()
+    assert t1 is not None
+    qa.release()
+    t2 = qa.claim()  # the same task again (the highest priority), with a new token
+    assert t2 is not None and t2.id == t1.id and t2.token != t1.token
+    for call in (lambda: qa.submit(Choice("a"), task=t1), lambda: qa.heartbeat(task=t1),
+                 lambda: qa.skip(task=t1)):
+        with pytest.raises(LeaseExpired, match="no longer live.*latest queue.claim"):
+            call()
+        assert qa.current is not None and qa.current.token == t2.token
+    qa.heartbeat()
+    qa.submit(Choice("b"))  # the live lease still works
+    assert p.annotations()["labels"].tolist() == [["b"]]
+
+
 def test_foreign_token_is_refused(db_url: str) -> None:
     p = make(db_url, 2)
     qa, qb = p.queue("ana"), p.queue("bob")
     ta = qa.claim()
     assert ta is not None
-    with pytest.raises(LeaseExpired, match="never theirs"):
+    with pytest.raises(LeaseExpired, match="belongs to 'ana', not to 'bob'"):
         qb.submit(Choice("a"), task=ta)  # bob presents ana's lease
     with pytest.raises(LeaseExpired):
         qb.heartbeat(task=ta)
