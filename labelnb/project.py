@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -115,15 +116,10 @@ class Project:
                               f"got {type(schema).__name__}")
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("project: field 'name' must be a non-empty string")
-        if int(overlap) < 1:
-            raise ValidationError(f"project {name!r}: field 'overlap' must be >= 1")
-        if float(lease_ttl_s) <= 0:
-            raise ValidationError(f"project {name!r}: field 'lease_ttl_s' must be > 0")
-        if not 0.0 <= float(review_fraction) <= 1.0:
-            raise ValidationError(f"project {name!r}: field 'review_fraction' must be in [0, 1]")
+        checked = _checked_settings(name, {"overlap": overlap, "lease_ttl_s": lease_ttl_s,
+                                           "review_fraction": review_fraction})
         store = Store(url_or_path)
-        settings = {**DEFAULT_SETTINGS, "overlap": int(overlap), "lease_ttl_s": float(lease_ttl_s),
-                    "review_fraction": float(review_fraction),
+        settings = {**DEFAULT_SETTINGS, **checked,
                     "routing": (routing or DefaultRouting()).to_json()}
         now = _now()
         with store.write() as conn:
@@ -250,6 +246,7 @@ class Project:
         if unknown:
             raise ValidationError(f"project {self.name!r}: unknown settings {sorted(unknown)}; "
                                   f"known: {sorted(DEFAULT_SETTINGS)}")
+        settings = {**settings, **_checked_settings(self.name, settings)}
         if "routing" in settings and not isinstance(settings["routing"], dict):
             settings["routing"] = settings["routing"].to_json()
         if "gold_rate" in settings:
@@ -1166,6 +1163,42 @@ def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     return v
+
+
+def _checked_settings(project: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``overlap``, ``lease_ttl_s`` and ``review_fraction`` of ``settings`` (those given)
+    checked and converted; a bad value raises ValidationError naming the field and the
+    fix (a project with overlap 0 would make items without tasks, and a negative lease
+    TTL leases that are over before they start)."""
+    out: dict[str, Any] = {}
+
+    def number(field: str) -> float:
+        v = settings[field]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValidationError(f"project {project!r}: field {field!r} is {v!r}; give a "
+                                  "number")
+        return float(v)
+
+    if "overlap" in settings:
+        v = number("overlap")
+        if v != int(v) or v < 1:
+            raise ValidationError(f"project {project!r}: field 'overlap' is "
+                                  f"{settings['overlap']!r}; give how many annotators label "
+                                  "each item, a whole number >= 1")
+        out["overlap"] = int(v)
+    if "lease_ttl_s" in settings:
+        out["lease_ttl_s"] = number("lease_ttl_s")
+        if out["lease_ttl_s"] <= 0:
+            raise ValidationError(f"project {project!r}: field 'lease_ttl_s' is "
+                                  f"{settings['lease_ttl_s']!r}; give the seconds a lease "
+                                  "lasts without a heartbeat, > 0 (default 600)")
+    if "review_fraction" in settings:
+        out["review_fraction"] = number("review_fraction")
+        if not 0.0 <= out["review_fraction"] <= 1.0:
+            raise ValidationError(f"project {project!r}: field 'review_fraction' is "
+                                  f"{settings['review_fraction']!r}; give the share of "
+                                  "submitted annotations that get a review task, in [0, 1]")
+    return out
 
 
 def _looks_like_path(s: str) -> bool:

@@ -95,8 +95,8 @@ def test_init_creates_project_with_settings(tmp_path: Path,
 @pytest.mark.parametrize("argv, message", [
     (["--labels", ","], "--labels is empty"),
     (["--labels", "a,a"], "error:"),
-    (["--labels", "a", "--overlap", "0"], "'overlap' must be >= 1"),
-    (["--labels", "a", "--review-fraction", "1.5"], "'review_fraction' must be in [0, 1]"),
+    (["--labels", "a", "--overlap", "0"], "'overlap' is 0; give how many annotators"),
+    (["--labels", "a", "--review-fraction", "1.5"], "'review_fraction' is 1.5; give the share"),
 ])
 def test_init_rejects_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    argv: list[str], message: str) -> None:

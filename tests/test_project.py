@@ -261,6 +261,39 @@ def test_memory_is_an_in_memory_database_not_a_file(tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("setting, value, message", [
+    ("overlap", 0, "'overlap' is 0; give how many annotators"),
+    ("overlap", -1, "'overlap' is -1"),
+    ("overlap", 1.5, "'overlap' is 1.5; give .* a whole number"),
+    ("overlap", True, "'overlap' is True; give a number"),
+    ("lease_ttl_s", -5, "'lease_ttl_s' is -5; give the seconds"),
+    ("lease_ttl_s", float("inf"), "'lease_ttl_s' is inf; give a number"),
+    ("review_fraction", 2, "'review_fraction' is 2; give the share"),
+    ("review_fraction", "0.5", "'review_fraction' is '0.5'; give a number"),
+])
+def test_bad_settings_are_refused_by_create_and_configure(
+        tmp_path: Path, setting: str, value: object, message: str) -> None:
+    """configure() checks what create() checks: overlap 0 would give items no task, and a
+    negative lease TTL leases that end before they start. Nothing is changed."""
+    with pytest.raises(ValidationError, match=message):
+        labelnb.Project.create(tmp_path / "c.db", "c", labelnb.Schema("choice", ["a"]),
+                               **{setting: value})  # type: ignore[arg-type]
+    p = labelnb.Project.create(tmp_path / "c.db", "c", labelnb.Schema("choice", ["a"]),
+                               overlap=2)
+    try:
+        before = dict(p.settings)
+        with pytest.raises(ValidationError, match=message):
+            p.configure(**{setting: value})
+        assert p.settings == before
+        assert labelnb.open(tmp_path / "c.db").settings == before
+        p.configure(overlap=3.0, lease_ttl_s=30, review_fraction=1)  # whole float is fine
+        assert (p.settings["overlap"], p.settings["lease_ttl_s"]) == (3, 30.0)
+        p.add_items(["x"])
+        assert len(p.tasks()) == 3
+    finally:
+        p.close()
+
+
 def test_texts_with_glob_characters_are_texts_and_path_globs_are_globs(tmp_path: Path) -> None:
     p = labelnb.Project.create(tmp_path / "g.db", "g", labelnb.Schema("choice", ["a", "b"]))
     ids = p.add_items(["Why did my monthly price go up?", "is [this] ok*"])
