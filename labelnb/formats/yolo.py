@@ -33,7 +33,6 @@ exports as segmentation lines and reads back as polygons.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -245,8 +244,21 @@ def from_yolo(text: str, width: int, height: int,
 
 
 def _q(s: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    return json.dumps(s, ensure_ascii=True)
+    """A YAML double-quoted scalar, in ASCII: other characters as YAML's ``\\u`` and
+    (beyond the Basic Multilingual Plane, e.g. emoji) ``\\U`` escapes. JSON's escapes
+    would write the latter as two UTF-16 surrogates, which a YAML reader takes as two
+    characters."""
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= o < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+    return '"' + "".join(out) + '"'
+
 
 
 def data_yaml(categories: Sequence[str], splits: Sequence[str]) -> str:

@@ -41,10 +41,14 @@ def test_data_yaml_names_are_a_dict_in_schema_order(tmp_path: Path, images: list
 
 def test_names_with_yaml_specials_survive(tmp_path: Path, images: list[Path]) -> None:
     ds = Dataset([ImageRecord(1, images[1].name, 64, 48, uri=str(images[1]))],
-                 {1: [Box(0, 0, 2, 2, "a: b # c")]}, ["a: b # c", "'quoted' \"x\"", "日本"])
+                 {1: [Box(0, 0, 2, 2, "a: b # c")]},
+                 ["a: b # c", "'quoted' \"x\"", "日本", "chat 🐱", "back\\slash \\ud83d"])
     path = yolo.save_yolo(ds, tmp_path / "y")
-    assert yolo.read_data_yaml(path)["names"] == {0: "a: b # c", 1: "'quoted' \"x\"", 2: "日本"}
+    assert yolo.read_data_yaml(path)["names"] == {
+        0: "a: b # c", 1: "'quoted' \"x\"", 2: "日本", 3: "chat 🐱",  # emoji: beyond the BMP
+        4: "back\\slash \\ud83d"}
     assert yolo.load_yolo(path).regions[1][0].label == "a: b # c"
+    assert path.read_text(encoding="utf-8").isascii()
 
 
 @pytest.mark.parametrize("kind", ["boxes", "polygons"])
