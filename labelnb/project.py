@@ -54,7 +54,7 @@ from labelnb.queue.store import Store
 from labelnb.queue.tables import annotations as annotations_t
 from labelnb.queue.tables import predictions as predictions_t
 from labelnb.schema import Schema
-from labelnb.types import SOURCES, Annotation, Region
+from labelnb.types import SOURCES, Annotation, Region, unstorable
 
 if TYPE_CHECKING:
     from labelnb.team.gold import Gold
@@ -116,6 +116,8 @@ class Project:
                               f"got {type(schema).__name__}")
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("project: field 'name' must be a non-empty string")
+        if (bad := unstorable(name)) is not None:
+            raise ValidationError(f"project {name!r}: field 'name' {bad}")
         checked = _checked_settings(name, {"overlap": overlap, "lease_ttl_s": lease_ttl_s,
                                            "review_fraction": review_fraction})
         store = Store(url_or_path)
@@ -378,7 +380,7 @@ class Project:
                 as_text = media == "text" or (media is None and not is_path and (
                     text_only or not _looks_like_path(it)))
                 if as_text:
-                    specs.append({"text": it, "meta": {}, "group": group})
+                    specs.append({"text": _checked_text(it, where), "meta": {}, "group": group})
                 else:
                     specs.extend({"uri": u, "meta": {}, "group": group}
                                  for u in media_mod.expand(it))
@@ -397,7 +399,7 @@ class Project:
                     specs.extend({"uri": u, "meta": meta, "group": g}
                                  for u in media_mod.expand(src))
                 elif isinstance(text, str):
-                    specs.append({"text": text, "meta": meta, "group": g})
+                    specs.append({"text": _checked_text(text, where), "meta": meta, "group": g})
                 else:
                     raise ValidationError(
                         f"{where} ({it!r}): give an 'image' (or 'uri'/'path') or a 'text' field"
@@ -443,6 +445,8 @@ class Project:
             bar.close()
         allowed = self.schema.media
         for r in rows:
+            if r["uri"] is not None and r["text"] is not None:  # a text file's content
+                _checked_text(r["text"], f"item {r['uri']!r}")
             if r["media"] not in allowed:
                 name = r["uri"] or (r["text"][:40] + "…")
                 raise ValidationError(
@@ -980,8 +984,7 @@ class Annotators:
             = None, qualifications: Sequence[str] = (), languages: Sequence[str] = (),
             kinds: Sequence[str] = (), accuracy: float | None = None) -> AnnotatorProfile:
         """Register an annotator. Raises if the name is taken (use :meth:`update`)."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("annotator: field 'name' must be a non-empty string")
+        _check_annotator_name(name)
         vals = self._clean(name, role=role, skills=skills or {}, qualifications=qualifications,
                            languages=languages, kinds=kinds, accuracy=accuracy)
         now = _now()
@@ -1004,6 +1007,7 @@ class Annotators:
 
     def ensure(self, name: str) -> AnnotatorProfile:
         """The profile, registering the name as a plain annotator if it is new."""
+        _check_annotator_name(name)
         with self.project.store.read() as conn:
             row = q.get_annotator(conn, self.project.id, name)
         if row is not None:
@@ -1163,6 +1167,23 @@ def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     return v
+
+
+def _checked_text(text: str, where: str) -> str:
+    """``text`` if it can be an item's text: something to label, storable as it is."""
+    if not text.strip():
+        raise ValidationError(f"{where}: field 'text' is empty; give a text with something "
+                              "to label (or leave the item out)")
+    if (bad := unstorable(text)) is not None:
+        raise ValidationError(f"{where}: field 'text' {bad}")
+    return text
+
+
+def _check_annotator_name(name: Any) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"annotator: field 'name' is {name!r}; give a non-empty name")
+    if (bad := unstorable(name)) is not None:
+        raise ValidationError(f"annotator {name!r}: field 'name' {bad}")
 
 
 def _checked_settings(project: str, settings: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 import orjson
 
 from labelnb.errors import SchemaError
-from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
+from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span, unstorable
 
 Kind = Literal["boxes", "polygons", "masks", "spans", "choice", "multi_choice"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -104,6 +104,9 @@ class LabelClass:
         if not isinstance(self.name, str) or not self.name.strip():
             raise SchemaError(f"label class: field 'name' must be a non-empty string, "
                               f"got {self.name!r}")
+        bad = unstorable(self.name)
+        if bad:
+            raise SchemaError(f"label {self.name!r}: field 'name' {bad}")
         if self.hotkey is not None and (not isinstance(self.hotkey, str)
                                         or len(self.hotkey) != 1):
             raise SchemaError(

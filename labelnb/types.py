@@ -39,6 +39,30 @@ SOURCES: tuple[str, ...] = get_args(Source)
 JSON = dict[str, Any]
 
 
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored as database text, as the end of an error message,
+    or None when it can. PostgreSQL refuses the NUL character in text (SQLite would keep
+    it, so refusing it on both keeps the two alike), and a lone UTF-16 surrogate (text
+    decoded wrongly) is not a character at all.
+
+    >>> unstorable("chat 🐱") is None
+    True
+    >>> print(unstorable("a" + chr(0) + "b").split(",")[0])
+    holds a NUL character (\\x00) at offset 1
+    """
+    i = text.find("\x00")
+    if i >= 0:
+        return (f"holds a NUL character (\\x00) at offset {i}, which databases do not store "
+                "in text; remove it (text.replace('\\x00', ''))")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (f"holds {text[e.start]!r} at offset {e.start}, half of a UTF-16 surrogate pair "
+                "and not a character; decode the source text correctly (or with "
+                "errors='replace')")
+    return None
+
+
 def _finite(name: str, value: Any, where: str) -> float:
     try:
         v = float(value)

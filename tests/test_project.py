@@ -294,6 +294,40 @@ def test_bad_settings_are_refused_by_create_and_configure(
         p.close()
 
 
+def test_text_a_database_cannot_store_is_refused_by_name(db_url: str, tmp_path: Path) -> None:
+    """NUL characters (PostgreSQL refuses them in text; SQLite kept them) and lone
+    surrogates (text decoded wrongly) in item texts, text files, label, annotator and
+    project names, and blank texts, are refused on both databases before anything is
+    written, with the item and the field named."""
+    with pytest.raises(SchemaError, match=r"label 'a\\x00b': field 'name' holds a NUL"):
+        labelnb.Schema("choice", ["a\x00b"])
+    with pytest.raises(ValidationError, match="field 'name' holds a NUL"):
+        labelnb.Project.create(db_url, "p\x00", labelnb.Schema("choice", ["a"]))
+    p = labelnb.Project.create(db_url, "t", labelnb.Schema("choice", ["a", "b"]))
+    try:
+        for bad, message in [
+            (["fine", "nul\x00here"], r"item #1: field 'text' holds a NUL character \(\\x00\) "
+                                     "at offset 3"),
+            ([{"text": "bad \ud800 text"}], r"item #0: field 'text' holds '\\ud800' at offset 4"),
+            (["ok", "   "], "item #1: field 'text' is empty"),
+        ]:
+            with pytest.raises(ValidationError, match=message):
+                p.add_items(bad, media="text")
+        f = tmp_path / "nul.txt"
+        f.write_bytes(b"one\x00two")
+        with pytest.raises(ValidationError, match=r"nul.txt'.*holds a NUL"):
+            p.add_items([f])
+        assert len(p.items()) == 0
+        for name in ("ana\x00", "", "bob \udc80"):
+            with pytest.raises(ValidationError, match="annotator.*field 'name'"):
+                p.queue(name)
+            with pytest.raises(ValidationError, match="annotator.*field 'name'"):
+                p.annotators.add(name)
+        assert p.annotators.table().empty
+    finally:
+        p.close()
+
+
 def test_texts_with_glob_characters_are_texts_and_path_globs_are_globs(tmp_path: Path) -> None:
     p = labelnb.Project.create(tmp_path / "g.db", "g", labelnb.Schema("choice", ["a", "b"]))
     ids = p.add_items(["Why did my monthly price go up?", "is [this] ok*"])
