@@ -345,6 +345,10 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
     p = Path(path)
     if not p.exists():
         raise FormatError(f"{fmt} import: {str(p)!r} does not exist; fix the path")
+    if fmt in ("jsonl", "label_studio") and p.is_dir():
+        what = "the .jsonl file" if fmt == "jsonl" else "its JSON export file"
+        raise FormatError(f"{fmt} import: {str(p)!r} is a folder; give {what} (images=... "
+                          "says where relative image paths start)")
     img = Path(images) if images is not None else None
     if img is not None and fmt in ("voc", "yolo", "spacy"):
         raise FormatError(f"import: images=... applies to COCO, JSONL and Label Studio; {fmt} "

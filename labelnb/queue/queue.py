@@ -28,7 +28,7 @@ import hashlib
 import random
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -279,6 +279,10 @@ class Queue:
 
     # --- lease upkeep ------------------------------------------------------------------
     def _require(self, task: Task | None) -> Task:
+        if task is not None and not isinstance(task, Task):
+            raise ValidationError(
+                f"field 'task' is {type(task).__name__} {task!r:.60}; give the Task that "
+                "queue.claim() returned (or leave it out for the current one)")
         t = task or self.current
         if t is None:
             raise NoActiveLease(
@@ -499,6 +503,14 @@ class Queue:
         regions: tuple[Region, ...]
         if isinstance(annotation, Region):
             regions = (annotation,)
+        elif annotation is None or isinstance(annotation, str | bytes | Mapping) or not (
+                isinstance(annotation, Iterable)):
+            hint = (f"submit(Choice({annotation!r}))" if isinstance(annotation, str)
+                    else "submit([]) for an item with nothing to mark")
+            raise ValidationError(
+                f"task {t.id}: submit() takes an Annotation, a region (Box, Polygon, Mask, "
+                f"Span, Choice) or a list of regions, not {type(annotation).__name__} "
+                f"{annotation!r:.60}. Fix: e.g. {hint}")
         else:
             regions = tuple(annotation)
         return Annotation(item_id=t.item.id, regions=regions, author=self.annotator,

@@ -121,6 +121,14 @@ def test_every_bad_line_of_a_jsonl_file_is_reported(db_url: str, tmp_path: Path)
     p.close()
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "label_studio"])
+def test_a_folder_where_a_file_is_expected_is_named(fmt: str, tmp_path: Path) -> None:
+    p = Project.create(tmp_path / "f.db", "t", Schema("spans", ["PER"]))
+    with pytest.raises(FormatError, match=f"{fmt} import: .* is a folder; give"):
+        import_dataset(p, fmt, tmp_path)  # type: ignore[arg-type]
+    p.close()
+
+
 def test_a_failure_while_writing_rolls_back_the_items(db_url: str, tmp_path: Path,
                                                       images: list[Path],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,6 +144,24 @@ def test_an_old_task_refused_keeps_the_live_lease(db_url: str) -> None:
     assert p.annotations()["labels"].tolist() == [["b"]]
 
 
+def test_what_is_not_an_annotation_or_a_task_is_refused_by_name(db_url: str) -> None:
+    """submit() of None, a bare label, a number or a dict, and a Task argument that is
+    not a Task, get an error that says what to pass; the lease is kept."""
+    p = make(db_url, 1)
+    qa = p.queue("ana")
+    t = qa.claim()
+    assert t is not None
+    for bad, fix in [(None, r"submit\(\[\]\)"), ("a", r"submit\(Choice\('a'\)\)"),
+                     (3, "not int 3"), ({"label": "a"}, "not dict")]:
+        with pytest.raises(ValidationError, match=fix):
+            qa.submit(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="field 'task' is str 'tok'; give the Task"):
+        qa.heartbeat("tok")  # type: ignore[arg-type]
+    assert qa.current is not None and qa.current.token == t.token
+    qa.submit(Choice("a"))
+    assert len(p.annotations()) == 1
+
+
 def test_foreign_token_is_refused(db_url: str) -> None:
     p = make(db_url, 2)
     qa, qb = p.queue("ana"), p.queue("bob")
