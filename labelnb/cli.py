@@ -30,6 +30,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -173,11 +174,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     if not labels:
         raise ValidationError("--labels is empty; give the classes as a comma-separated list, "
                               "e.g. --labels cat,dog")
+    # the settings given on this command line (the others keep their defaults, or an
+    # existing project's values)
+    given = {k: v for k, v in (("overlap", args.overlap), ("lease_ttl_s", args.lease_ttl),
+                               ("review_fraction", args.review_fraction)) if v is not None}
     project = labelnb.Project.create(
-        args.db, args.name, labelnb.Schema(args.kind, labels), overlap=args.overlap,
-        lease_ttl_s=args.lease_ttl, review_fraction=args.review_fraction,
-        exist_ok=args.exist_ok)
+        args.db, args.name, labelnb.Schema(args.kind, labels), exist_ok=args.exist_ok,
+        **given)
     try:
+        changed = {k: v for k, v in given.items() if project.settings[k] != v}
+        if changed:  # --exist-ok on a project made with other settings: apply the given
+            old = {k: project.settings[k] for k in changed}
+            project.configure(**changed)
+            print("changed " + ", ".join(f"{k} {old[k]:g} -> {v:g}" for k, v in changed.items())
+                  + (" (overlap: for items added from now on)" if "overlap" in changed else ""))
         print(f"project {project.name!r} ({project.schema.kind}: "
               f"{', '.join(project.schema.names)}) in {_shown(args.db)}; schema v"
               f"{project.schema_version}, overlap {project.settings['overlap']}, "
@@ -707,15 +717,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", required=True, choices=KINDS, help="annotation kind")
     p.add_argument("--labels", required=True, metavar="A,B,C",
                    help="label classes, comma-separated")
-    p.add_argument("--overlap", type=int, default=1,
+    p.add_argument("--overlap", type=int, default=None,
                    help="annotators per item, blind to each other (default 1)")
-    p.add_argument("--review-fraction", type=float, default=0.0, metavar="F",
+    p.add_argument("--review-fraction", type=float, default=None, metavar="F",
                    help="share of submissions that get a review task, 0..1 (default 0)")
-    p.add_argument("--lease-ttl", type=float, default=600, metavar="SECONDS",
-                   help="how long a claimed task stays leased without a heartbeat")
+    p.add_argument("--lease-ttl", type=float, default=None, metavar="SECONDS",
+                   help="how long a claimed task stays leased without a heartbeat "
+                   "(default 600)")
     p.add_argument("--exist-ok", action="store_true",
                    help="reuse the project if it exists (a changed label list becomes a "
-                   "new schema version)")
+                   "new schema version; the settings given here replace its own)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("add", help="add items (paths, globs, folders, URLs, or texts)")
@@ -879,6 +890,35 @@ def _add_team_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_team)
 
 
+#: fixes in the library's errors that name a Python argument or call, and what the
+#: command line calls the same thing
+_CLI_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"labelnb\.open\(\.\.\., name=('[^']*')\) or pass exist_ok=True"),
+     r"use it (e.g. labelnb status DB --name \1), or pass --exist-ok"),
+    (re.compile(r"\bexist_ok=True\b"), "--exist-ok"),
+    (re.compile(r"\boverwrite=True\b"), "--overwrite"),
+    (re.compile(r"\bas_predictions=True\b"), "--as-predictions"),
+    (re.compile(r"\bimages=\.\.\."), "--images DIR"),
+    (re.compile(r"\blabel_map=\{\.\.\.: 'name' or None\}"),
+     "--label-map OLD=NEW (an empty NEW drops the label)"),
+    (re.compile(r"\b(?:project\.)?annotators\.update\(\.\.\.\)"),
+     "labelnb annotators DB update NAME"),
+    (re.compile(r"\bproject\.annotators\.add\('([^']*)'\)"), r"labelnb annotators DB add \1"),
+)
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with the fixes it names in Python (``overwrite=True``) said as this
+    command line's options (``--overwrite``).
+
+    >>> cli_wording("out/ exists; pass overwrite=True")
+    'out/ exists; pass --overwrite'
+    """
+    for pattern, repl in _CLI_WORDING:
+        message = pattern.sub(repl, message)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for user errors)."""
     parser = build_parser()
@@ -898,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabelnbError as e:
         from labelnb.team.credentials import redact
 
-        print(f"error: {redact(str(e))}", file=sys.stderr)
+        print(f"error: {redact(cli_wording(str(e)))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as e:  # unwritable demo folder, full disk ...
         print(f"error: {e}", file=sys.stderr)

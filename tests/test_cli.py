@@ -87,6 +87,7 @@ def test_init_creates_project_with_settings(tmp_path: Path,
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat")
     assert code == 2 and err.startswith("error: project 'pets' already exists")
+    assert "pass --exist-ok" in err and "exist_ok=True" not in err  # the CLI's own words
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat,dog,bird", "--exist-ok")
     assert code == 0, err
@@ -520,3 +521,37 @@ def test_export_coco_from_the_command_line(tmp_path: Path) -> None:
     assert coco["annotations"][0]["bbox"] == [1.0, 2.0, 10.0, 10.0]
     assert main(["export", str(db), "--format", "coco", "--out", str(out),
                  "--split", "train=oops"]) == 2
+
+
+def test_errors_name_the_cli_options_not_python_arguments(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The library's fixes say ``overwrite=True``; the command line says ``--overwrite``."""
+    db = str(tmp_path / "w.db")
+    assert run(capsys, "init", db, "--name", "p", "--kind", "choice", "--labels", "a,b")[0] == 0
+    assert run(capsys, "annotators", db, "add", "ana")[0] == 0
+    code, _, err = run(capsys, "annotators", db, "add", "ana")
+    assert code == 2 and "use labelnb annotators DB update NAME" in err
+    code, _, err = run(capsys, "annotators", db, "update", "nobody", "--role", "reviewer")
+    assert code == 2 and "add them with labelnb annotators DB add nobody" in err
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"text": "x", "label": "cow"}\n')
+    code, _, err = run(capsys, "import", db, "--format", "jsonl", str(bad))
+    assert code == 2 and "--label-map OLD=NEW" in err and "label_map=" not in err
+
+
+def test_init_exist_ok_applies_the_settings_given(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """--exist-ok on an existing project applies the settings given on the command line
+    (they were silently ignored) and leaves the others as they are."""
+    db = str(tmp_path / "e.db")
+    base = ["init", db, "--name", "pets", "--kind", "boxes", "--labels", "cat,dog"]
+    assert run(capsys, *base, "--overlap", "2")[0] == 0
+    code, out, _ = run(capsys, *base, "--overlap", "5", "--exist-ok")
+    assert code == 0 and "changed overlap 2 -> 5" in out and "overlap 5," in out
+    code, out, _ = run(capsys, *base, "--exist-ok")  # nothing given: nothing changed
+    assert code == 0 and "changed" not in out and "overlap 5," in out
+    import labelnb
+
+    p = labelnb.open(db)
+    assert p.settings["overlap"] == 5 and p.settings["review_fraction"] == 0.0
+    p.close()
