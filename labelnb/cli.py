@@ -756,7 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["coco", "voc", "yolo", "spacy", "hf", "tfrecord", "webdataset"])
     p.add_argument("--out", required=True, metavar="PATH", help="folder to write (atomically)")
     p.add_argument("--policy", default="latest",
-                   help="which annotation is final: latest (default) or annotator:NAME")
+                   help="which annotation is final: latest (default), annotator:NAME, "
+                   "consensus (majority of the annotators) or consensus:dawid_skene")
     p.add_argument("--human-only", action="store_true", help="ignore machine annotations")
     p.add_argument("--split", metavar="SPEC", help="e.g. train=0.8,val=0.1,test=0.1")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")

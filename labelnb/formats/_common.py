@@ -101,7 +101,7 @@ class Problem:
     where: str = ""
 
     def __str__(self) -> str:
-        loc = f", {self.where}" if self.where else ""
+        loc = f", {self.where}" if self.where and self.where != self.item else ""
         return f"{self.item}{loc}: field {self.field!r}: {self.message}"
 
 

@@ -755,6 +755,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         check_human_only([(r, sp) for r, sp in chosen if r.item_id in marked],
                          allow_machine=allow_machine_eval, reason=eval_reason,
                          project=project, what="marked evaluation items")
+    if not chosen and not report.unlabeled and not report.filtered:
+        raise FormatError(f"export: nothing to export from project {project.name!r}: it has "
+                          f"no {'' if fmt in _TEXT_FORMATS else 'image '}items; add items "
+                          "and label them first")
     if not chosen:
         raise FormatError(
             f"export: nothing to export from project {project.name!r}: {report.unlabeled} "

@@ -451,3 +451,16 @@ def test_export_refuses_machine_labels_in_evaluation_splits_unless_overridden(tm
     assert "smoke test of the pipeline" in " ".join(map(str, ev["payload"]))
     # human-only exports pass the guard without an override
     labelnb.export(p, "hf", tmp_path / "human", split=split, human_only=True)
+
+
+def test_an_empty_project_says_it_has_no_items(tmp_path: Path) -> None:
+    from labelnb import Schema
+    from labelnb.formats import Problem
+
+    p = Project.create(tmp_path / "e.db", "e", Schema("boxes", ["a"]))
+    with pytest.raises(FormatError, match="it has no image items; add items and label them"):
+        export(p, "coco", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    p.close()
+    # a problem located by its line alone names the line once
+    assert str(Problem("line 3", "text", "missing", "line 3")) == "line 3: field 'text': missing"
