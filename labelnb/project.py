@@ -154,6 +154,13 @@ class Project:
                     f"there is no database at {path!r}; check the path, or create a project "
                     "with labelnb.Project.create(path, name, schema) (or `labelnb init`)"
                 )
+            if path is not None and os.path.isfile(path) and os.path.getsize(path) == 0:
+                # opening would write labelnb's tables into it: not what a reader expects
+                raise ProjectNotFound(
+                    f"the database file {path!r} is empty (0 bytes): it holds no project; "
+                    "create one with labelnb.Project.create(path, name, schema) (or "
+                    "`labelnb init`)"
+                )
         store = url_or_store if isinstance(url_or_store, Store) else Store(url_or_store)
         with store.read() as conn:
             if name is None:
@@ -318,6 +325,8 @@ class Project:
         not added twice: their existing id is returned. The batch is one transaction:
         if any item is bad, nothing is written.
         """
+        from tqdm.auto import tqdm
+
         if deadline is not None:
             deadline = _utc(deadline)  # stored as UTC (a naive datetime is local time)
         specs = self._item_specs(items, media, group)
@@ -337,18 +346,26 @@ class Project:
                     fresh[r["content_hash"]] = {**r, "project_id": self.id, "created_at": now}
             new_rows = list(fresh.values())
             ids: list[int] = []
-            for chunk in media_mod.iter_chunks(new_rows, 5000):
-                ids.extend(q.insert_items(conn, chunk))
-            for r, i in zip(new_rows, ids, strict=True):
-                known[r["content_hash"]] = i
-            task_rows = [dict(project_id=self.id, item_id=i, stage="annotate", slot=s,
-                              status="open", priority=prio, base_priority=float(priority),
-                              difficulty=difficulty,
-                              required_skill=required_skill, language=language,
-                              deadline=deadline, created_at=now, attempts=0)
-                         for i in ids for s in range(overlap)]
-            for chunk in media_mod.iter_chunks(task_rows, 5000):
-                q.insert_tasks(conn, chunk)
+            # the writes of a large batch take seconds too: a second bar, items then tasks
+            bar = tqdm(total=len(new_rows) * (1 + overlap), desc="writing items and tasks",
+                       unit="row", disable=not _show_progress(progress, len(specs)))
+            try:
+                for chunk in media_mod.iter_chunks(new_rows, 5000):
+                    ids.extend(q.insert_items(conn, chunk))
+                    bar.update(len(chunk))
+                for r, i in zip(new_rows, ids, strict=True):
+                    known[r["content_hash"]] = i
+                task_rows = [dict(project_id=self.id, item_id=i, stage="annotate", slot=s,
+                                  status="open", priority=prio, base_priority=float(priority),
+                                  difficulty=difficulty,
+                                  required_skill=required_skill, language=language,
+                                  deadline=deadline, created_at=now, attempts=0)
+                             for i in ids for s in range(overlap)]
+                for chunk in media_mod.iter_chunks(task_rows, 5000):
+                    q.insert_tasks(conn, chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
             q.insert_event(conn, project_id=self.id, kind="items_added", actor="system", now=now,
                            payload={"added": len(ids), "duplicates": len(rows) - len(ids),
                                     "overlap": overlap})
@@ -417,7 +434,7 @@ class Project:
                ) -> list[dict[str, Any]]:
         from tqdm.auto import tqdm
 
-        show = progress if progress is not None else len(specs) >= _PROGRESS_MIN
+        show = _show_progress(progress, len(specs))
 
         def one(spec: dict[str, Any]) -> dict[str, Any]:
             if "text" in spec:
@@ -1167,6 +1184,11 @@ def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     return v
+
+
+def _show_progress(progress: bool | None, n: int) -> bool:
+    """Whether add_items shows its progress bars: as asked, else for large batches."""
+    return progress if progress is not None else n >= _PROGRESS_MIN
 
 
 def _checked_text(text: str, where: str) -> str:

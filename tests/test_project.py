@@ -244,6 +244,10 @@ def test_opening_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     assert not path.exists()
     assert labelnb.projects(path) == []
     assert not path.exists()
+    path.touch()  # an empty file: refused without writing labelnb's tables into it
+    with pytest.raises(labelnb.errors.ProjectNotFound, match=r"is empty \(0 bytes\)"):
+        labelnb.open(path)
+    assert path.stat().st_size == 0
 
 
 def test_memory_is_an_in_memory_database_not_a_file(tmp_path: Path,
