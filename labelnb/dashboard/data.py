@@ -802,6 +802,8 @@ def shared_items(human: pd.DataFrame, *, matrix: pd.DataFrame | None = None
     """How many items each two annotators both labeled."""
     m = key_matrix(human) if matrix is None else matrix
     p = m.notna().astype("int64")
+    if p.shape[1] == 0:  # no annotator yet (pandas refuses a product of no columns)
+        return pd.DataFrame(index=p.columns, columns=p.columns, dtype="int64")
     return p.T @ p
 
 

@@ -109,6 +109,12 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
         )
     if lb.dtype == object and len(lb) and isinstance(lb[0], Region):
         lb = np.array([_plain_label(v) for v in lb], dtype=object)
+    for name, col in (("item", it), ("annotator", an)):
+        missing = np.flatnonzero(pd.isna(col))
+        if len(missing):  # a missing id would factorise to -1 and index out of bounds
+            raise ValidationError(
+                f"row {int(missing[0])}: field {name!r} is missing ({len(missing)} row(s) "
+                f"in all); give every label its {name}, or drop those rows")
     keep = ~pd.isna(lb)
     if not keep.all():
         it, an, lb = it[keep], an[keep], lb[keep]

@@ -678,3 +678,27 @@ def test_served_layout_without_a_session_fills_itself(choice_project: labelnb.Pr
         if t.name == "labelnb-dashboard-build":
             t.join(60)
     assert isinstance(root[0], pn.Column) and "labelnb-dashboard" in root[0].css_classes
+
+
+@pytest.mark.parametrize("kind, items", [("choice", ["a text"]), ("boxes", None),
+                                         ("spans", ["Anna met Bob"])])
+def test_a_new_project_without_annotations_has_a_dashboard(tmp_path: Path, kind: str,
+                                                            items: list[str] | None) -> None:
+    """A project just created (no annotations, even no items) shows its dashboard: empty
+    tables, no kappa, nothing to browse; every tab draws."""
+    pytest.importorskip("panel")
+    from labelnb.dashboard import dashboard
+
+    p = labelnb.Project.create(tmp_path / "new.db", "new", Schema(kind, ["x", "y"]))
+    try:
+        if items:
+            p.add_items(items)
+        s = dd.summarize(dd.load(p))
+        assert s.annotators.empty and s.kappa.empty and s.disagreements.empty
+        assert s.frames.items == len(items or [])
+        d = dashboard(p, refresh_s=None)
+        for tab in d.TABS:
+            d.draw(tab)
+        assert d.annotators.object is not None
+    finally:
+        p.close()

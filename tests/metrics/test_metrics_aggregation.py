@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,3 +230,15 @@ def test_one_coin_one_class() -> None:
     with pytest.warns(DegenerateWarning):
         m = OneCoinDawidSkene().fit(TIES.assign(label="a"))
     assert (m.labels_ == "a").all() and (m.skills_ == 1.0).all()
+
+
+@pytest.mark.parametrize("column", ["item", "annotator"])
+@pytest.mark.parametrize("model", [MajorityVote, DawidSkene])
+def test_a_missing_item_or_annotator_is_refused_by_row(column: str, model: Any) -> None:
+    """A missing id used to factorise to -1: DawidSkene then built a sparse matrix with
+    a negative index (wrong labels, then the process aborted in free())."""
+    d = pd.DataFrame({"item": [1, 1, 2], "annotator": ["a", "b", "c"], "label": ["x", "y", "y"]})
+    d[column] = d[column].astype(object)
+    d.loc[2, column] = None
+    with pytest.raises(ValidationError, match=f"row 2: field '{column}' is missing"):
+        model().fit(d)
