@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import degenerate, long_labels
+from labelnb.metrics._common import _ANNOTATOR, _ITEM, degenerate, long_labels
 
 __all__ = ["krippendorff_alpha"]
 
@@ -47,10 +47,18 @@ _LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """(unit index, value) of every non-missing value."""
-    if isinstance(data, pd.DataFrame) and "label" in data.columns:
+    if isinstance(data, pd.DataFrame) and (
+            "label" in data.columns or any(c in data.columns for c in _ITEM + _ANNOTATOR)):
+        # long format (a frame with item or annotator columns but no label column is an
+        # error from long_labels, not a matrix whose cells are ids)
         ll = long_labels(data)
         return ll.item, np.asarray(ll.classes)[ll.label]
-    arr = np.asarray(data if not isinstance(data, pd.DataFrame) else data.to_numpy())
+    if isinstance(data, pd.DataFrame):
+        arr = data.to_numpy()
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:  # a list: as objects, or numpy would make nan the string 'nan' among strings
+        arr = np.array(data, dtype=object)
     if arr.ndim != 2:
         raise ValidationError(
             "krippendorff_alpha: reliability_data must be 2-D (coders x units) or a long "
@@ -77,6 +85,9 @@ def _deltas(level: str, values: np.ndarray, n_c: np.ndarray) -> np.ndarray:
             f"krippendorff_alpha: level={level!r} needs numeric values, got "
             f"{values[:5].tolist()!r}"
         ) from None
+    if not np.isfinite(v).all():
+        raise ValidationError(f"krippendorff_alpha: level={level!r} needs finite values, got "
+                              f"{v[~np.isfinite(v)][:3].tolist()!r}; remove or mark them missing")
     diff = v[:, None] - v[None, :]
     if level == "interval":
         return np.asarray(diff**2)

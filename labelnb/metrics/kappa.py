@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import degenerate, long_labels
+from labelnb.metrics._common import _ANNOTATOR, _ITEM, degenerate, long_labels
 
 __all__ = ["cohen_kappa", "fleiss_kappa"]
 
@@ -107,6 +107,10 @@ def cohen_kappa(a: Sequence[Any] | np.ndarray | pd.Series, b: Sequence[Any] | np
             pass
     else:
         cats = pd.Index(list(labels))
+        if not cats.is_unique:
+            dup = sorted({str(v) for v in cats[cats.duplicated()]})
+            raise ValidationError(f"cohen_kappa: field 'labels' repeats {dup}; give each "
+                                  "category once")
     ix = cats.get_indexer(x)
     iy = cats.get_indexer(y)
     ok = (ix >= 0) & (iy >= 0)
@@ -127,8 +131,9 @@ def cohen_kappa(a: Sequence[Any] | np.ndarray | pd.Series, b: Sequence[Any] | np
 
 
 def _count_matrix(data: Any, classes: Sequence[Any] | None) -> np.ndarray:
-    if isinstance(data, pd.DataFrame) and "label" in data.columns:
-        ll = long_labels(data, classes)
+    if isinstance(data, pd.DataFrame) and (
+            "label" in data.columns or any(c in data.columns for c in _ITEM + _ANNOTATOR)):
+        ll = long_labels(data, classes)  # long format (no label column: its error)
         k = len(ll.classes)
         n_items = len(ll.items)
         return np.bincount(ll.item * k + ll.label, minlength=n_items * k).reshape(
@@ -136,7 +141,13 @@ def _count_matrix(data: Any, classes: Sequence[Any] | None) -> np.ndarray:
     if isinstance(data, tuple) and len(data) == 3:
         return _count_matrix(pd.DataFrame({"item": data[0], "annotator": data[1],
                                            "label": data[2]}), classes)
-    counts = np.asarray(data, dtype=np.float64)
+    try:
+        counts = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            "fleiss_kappa: give a long DataFrame (item, annotator, label) or an items x "
+            "categories matrix of rater counts; this one holds values that are not counts"
+        ) from None
     if counts.ndim != 2:
         raise ValidationError(
             "fleiss_kappa: give a long DataFrame (item, annotator, label) or an "

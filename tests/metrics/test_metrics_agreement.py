@@ -201,3 +201,30 @@ def test_alpha_degenerate_and_errors() -> None:
         krippendorff_alpha([["a", "b"], ["a", "a"]], "interval")
     with pytest.raises(ValidationError):
         krippendorff_alpha([1, 2, 3])
+
+
+def test_inputs_that_gave_silently_wrong_numbers_are_handled() -> None:
+    """nan among string labels in a list is missing (numpy made it the string 'nan', a
+    category); a long frame without a 'label' column is an error, not a coders x units
+    matrix of ids; infinite interval values, repeated kappa labels and non-count Fleiss
+    matrices are refused by name."""
+    from labelnb.errors import ValidationError
+    from labelnb.metrics import cohen_kappa, fleiss_kappa, krippendorff_alpha
+
+    nan = float("nan")
+    data = [["a", "b", nan, "a"], ["a", "b", "c", "b"]]
+    ref = krippendorff.alpha(reliability_data=[[0, 1, nan, 0], [0, 1, 2, 1]],
+                             level_of_measurement="nominal")
+    assert krippendorff_alpha(data) == pytest.approx(ref)
+    assert krippendorff_alpha([["a", "b", None, "a"], ["a", "b", "c", "b"]]) == pytest.approx(ref)
+    long = pd.DataFrame({"item": [1, 1, 2, 2], "annotator": ["a", "b", "a", "b"],
+                         "rating": ["x", "x", "y", "y"]})
+    for fn in (krippendorff_alpha, fleiss_kappa):
+        with pytest.raises(ValidationError, match="no label column"):
+            fn(long)
+    with pytest.raises(ValidationError, match="needs finite values"):
+        krippendorff_alpha([[1.0, float("inf")], [1.0, 2.0]], "interval")
+    with pytest.raises(ValidationError, match="field 'labels' repeats"):
+        cohen_kappa([1, 2], [1, 2], labels=[1, 1, 2])
+    with pytest.raises(ValidationError, match="not counts"):
+        fleiss_kappa([["a", "b"]])
