@@ -133,8 +133,10 @@ def soft_labels(data: Any, smoothing: float = 0.0,
     >>> soft_labels(df, smoothing=1).round(3).loc[2].tolist()
     [0.333, 0.667]
     """
-    if smoothing < 0 or not np.isfinite(smoothing):
-        raise ValidationError(f"soft_labels: smoothing must be >= 0, got {smoothing!r}")
+    if (isinstance(smoothing, bool) or not isinstance(smoothing, int | float | np.number)
+            or smoothing < 0 or not np.isfinite(smoothing)):
+        raise ValidationError(f"soft_labels: field 'smoothing' is {smoothing!r}; give the "
+                              "pseudo-count added to every class, a number >= 0")
     ll = long_labels(data, classes)
     counts = _vote_counts(ll) + smoothing
     if counts.shape[0] == 0:

@@ -16,6 +16,8 @@ RedundancyDecision(accept=True, extra=0, reason='model confident (0.97) and agre
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,16 +43,21 @@ class AdaptiveRedundancy:
     agreement: Agreement = Agreement()
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValidationError(f"AdaptiveRedundancy: field 'threshold' is "
-                                  f"{self.threshold!r}; it must lie in (0, 1]")
-        if self.extra < 1:
-            raise ValidationError("AdaptiveRedundancy: field 'extra' must be >= 1")
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0.0 < t <= 1.0:
+            raise ValidationError(f"AdaptiveRedundancy: field 'threshold' is {t!r}; give "
+                                  "the model confidence that accepts, a number in (0, 1]")
+        e = self.extra
+        if isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 1:
+            raise ValidationError(f"AdaptiveRedundancy: field 'extra' is {e!r}; give how many "
+                                  "more annotators an escalated item gets, a whole number >= 1")
 
     def decide(self, human: Sequence[Region], model: Sequence[Region] | None,
                confidence: float | None, kind: str) -> RedundancyDecision:
-        if model is None or confidence is None:
-            return RedundancyDecision(False, self.extra, "no model prediction")
+        if model is None or confidence is None or math.isnan(confidence):
+            return RedundancyDecision(False, self.extra, "no model prediction"
+                                      if model is None or confidence is None
+                                      else "model confidence unknown (nan)")
         c = round(float(confidence), 4)
         if not agree(human, model, kind, self.agreement):
             return RedundancyDecision(False, self.extra, f"model disagrees ({c})")

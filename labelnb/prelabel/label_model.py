@@ -565,8 +565,29 @@ class LabelModel:
         return self.predict(L)
 
     def score(self, L: Any, Y: Any) -> float:
-        """Accuracy against gold class indices ``Y`` on the rows some LF labels."""
+        """Accuracy against the gold labels ``Y`` (class indices, or the class names of
+        ``classes_``) on the rows some LF labels; ``nan`` with a DegenerateWarning when
+        none is."""
         pred = self.predict(L)
         y = np.asarray(Y)
+        if y.shape != pred.shape:
+            raise ValidationError(f"LabelModel.score: field 'Y' holds {y.shape} gold labels "
+                                  f"for the {len(pred)} rows of L; give one per row")
+        k = len(self.classes_)
+        if y.dtype.kind not in "iu":  # class names: their indices
+            index = {c: i for i, c in enumerate(self.classes_)}
+            unknown = sorted({str(v) for v in y.tolist() if v not in index})
+            if unknown:
+                raise ValidationError(f"LabelModel.score: field 'Y' holds {unknown[:5]}, "
+                                      f"not among the classes {self.classes_!r}; give class "
+                                      "names or indices 0..k-1")
+            y = np.asarray([index[v] for v in y.tolist()], dtype=np.int64)
+        elif len(y) and (y.min() < 0 or y.max() >= k):
+            raise ValidationError(f"LabelModel.score: field 'Y' holds indices outside "
+                                  f"0..{k - 1}; give one class index per row")
         ok = pred != -1
-        return float((pred[ok] == y[ok]).mean()) if ok.any() else float("nan")
+        if not ok.any():
+            warnings.warn("LabelModel.score: no row of L is labeled by any LF; returning nan",
+                          DegenerateWarning, stacklevel=2)
+            return float("nan")
+        return float((pred[ok] == y[ok]).mean())

@@ -21,6 +21,7 @@ answers is for admins, so calibration is an admin's job there.
 
 from __future__ import annotations
 
+import numbers
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -43,14 +44,20 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
               agreement: Agreement | None = None) -> pd.DataFrame:
     """Rolling accuracy against consensus per annotator and label class; updates
     profiles, flags those below ``threshold`` and queues their retraining tasks."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValidationError(f"calibrate(): threshold {threshold} must lie in (0, 1]")
-    if window < 1 or min_items < 1:
-        raise ValidationError("calibrate(): window and min_items must be >= 1")
+    if (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)
+            or not 0.0 < threshold <= 1.0):
+        raise ValidationError(f"calibrate(): field 'threshold' is {threshold!r}; give the "
+                              "accuracy below which an annotator is flagged, in (0, 1]")
+    for name, v in (("window", window), ("min_items", min_items)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValidationError(f"calibrate(): field {name!r} is {v!r}; give a whole "
+                                  "number >= 1")
     kind = project.schema.kind
     ag = agreement or Agreement(**project.settings.get("agreement", {}))
     final = project.consensus(queue_tasks=False)
-    final = final[final["tier"].isin(["unanimous", "majority", "adjudicated"])]
+    # a consensus that a reviewer rejected (now with an expert) is no reference
+    final = final[final["tier"].isin(["unanimous", "majority", "adjudicated"])
+                  & (final["status"] != "adjudicating")]
     truth: dict[int, list[Region]] = dict(zip(final["item_id"].astype(int), final["regions"],
                                               strict=True))
     from labelnb.team.gold import Gold

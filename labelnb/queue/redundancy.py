@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labelnb.errors import ValidationError
 from labelnb.metrics.redundancy import AdaptiveRedundancy
 from labelnb.queue import queries as q
 from labelnb.types import Annotation, Region
@@ -39,7 +40,13 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
     decided = set(anns.loc[anns["source"] == "consensus", "item_id"].astype(int))
     human = anns[(anns["source"] == "human") & anns["task_id"].isin(annotate["id"])]
     preds = project.predictions()
-    if model_version is not None and len(preds):
+    if model_version is not None:
+        known = sorted(set(preds["model_version"])) if len(preds) else []
+        if model_version not in known:  # a typo would escalate every item
+            raise ValidationError(
+                f"escalate(): field 'model_version' is {model_version!r}, which has no "
+                f"predictions in project {project.name!r}; known: {known or 'none'}. Fix: "
+                "give one of them, or add_predictions() first")
         preds = preds[preds["model_version"] == model_version]
     now = datetime.now(UTC)
     rows = []

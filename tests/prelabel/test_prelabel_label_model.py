@@ -247,3 +247,18 @@ def test_uncovered_rows_keep_the_prior_and_unseen_outputs_are_missing() -> None:
     # abstentions would not
     p = m.predict_proba(np.array([[1, -1, -1, -1], [-1, -1, 1, -1]]))
     assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1)
+
+
+def test_score_takes_class_names_or_indices_and_checks_them() -> None:
+    """Gold given as class names scored 0.0 (compared with indices); now they are mapped,
+    and a wrong length, an unknown name or an index out of range is refused."""
+    L = np.array([[0, -1], [1, 1], [0, 0], [0, -1], [1, -1]])
+    m = LabelModel(classes=["pos", "neg"]).fit(L)
+    by_index = m.score(L, [0, 1, 0, 0, 1])
+    assert by_index == m.score(L, ["pos", "neg", "pos", "pos", "neg"]) == 1.0
+    for bad, msg in ((["pos", "x", "pos", "pos", "neg"], "holds \\['x'\\]"),
+                     ([0, 1, 0], "for the 5 rows"), ([0, 2, 0, 0, 1], "outside 0..1")):
+        with pytest.raises(ValidationError, match=msg):
+            m.score(L, bad)
+    with pytest.warns(DegenerateWarning, match="no row of L"):
+        assert np.isnan(m.score(np.full((2, 2), -1), [0, 1]))

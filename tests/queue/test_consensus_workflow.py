@@ -178,3 +178,44 @@ def test_adaptive_redundancy(db_url: str) -> None:
     ev = p.events().query("kind == 'escalated'")
     assert len(ev) == 3 and all("reason" in x for x in ev["payload"])
     assert len(p.annotations(source="human")) == 1 + 3 * 3  # 10 labels instead of 12
+
+
+def test_calibration_skips_a_rejected_consensus_and_bad_arguments_are_named(
+        tmp_path: object) -> None:
+    """A majority the reviewer rejected (now with an expert) is no reference: nobody is
+    graded against it. Unknown model versions and bad numeric arguments are refused by
+    name (a typo'd model version escalated every item)."""
+    from pathlib import Path
+
+    from labelnb.errors import ValidationError
+    from labelnb.metrics import soft_labels
+    from labelnb.metrics.redundancy import AdaptiveRedundancy
+
+    p = labelnb.Project.create(Path(str(tmp_path)) / "r.db", "r", Schema("choice", ["a", "b"]),
+                               overlap=3)
+    texts = [f"t{i}" for i in range(4)]
+    p.add_items(texts)
+    label_all(p, {"ana": {t: "a" for t in texts}, "bob": {t: "a" for t in texts},
+                  "cy": {t: "b" for t in texts}})
+    assert set(p.consensus()["tier"]) == {"majority"}
+    p.annotators.add("lead", role="lead")
+    rq = p.review_queue("lead")
+    while rq.claim() is not None:
+        rq.reject("these are b")
+    assert set(p.consensus(queue_tasks=False)["status"]) == {"adjudicating"}
+    cal = p.calibrate(min_items=1).set_index("annotator")
+    assert not cal["flagged"].any() and cal["retraining_tasks"].sum() == 0
+    with pytest.raises(ValidationError, match="'model_version' is 'nope', which has no"):
+        p.escalate(AdaptiveRedundancy(), model_version="nope")
+    for bad in ({"threshold": "0.9"}, {"window": 2.5}, {"min_items": 0}):
+        with pytest.raises(ValidationError, match=f"field '{next(iter(bad))}'"):
+            p.calibrate(**bad)  # type: ignore[arg-type]
+    for kw in ({"extra": 1.5}, {"threshold": "0.9"}, {"threshold": 0}):
+        with pytest.raises(ValidationError, match=f"field '{next(iter(kw))}'"):
+            AdaptiveRedundancy(**kw)  # type: ignore[arg-type]
+    d = AdaptiveRedundancy().decide([Choice("a")], [Choice("a")], float("nan"), "choice")
+    assert not d.accept and "unknown" in d.reason
+    with pytest.raises(ValidationError, match="field 'smoothing'"):
+        soft_labels(p.annotations().rename(columns={"item_id": "item", "author": "annotator"})
+                    .assign(label=lambda f: [x[0] for x in f["labels"]]), smoothing="1")
+    p.close()
