@@ -55,9 +55,11 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
     kind = project.schema.kind
     ag = agreement or Agreement(**project.settings.get("agreement", {}))
     final = project.consensus(queue_tasks=False)
-    # a consensus that a reviewer rejected (now with an expert) is no reference
+    # a consensus that a reviewer rejected (now with an expert) is no reference, nor is
+    # one of a single label (overlap 1): it would grade its annotator against themselves
     final = final[final["tier"].isin(["unanimous", "majority", "adjudicated"])
-                  & (final["status"] != "adjudicating")]
+                  & (final["status"] != "adjudicating")
+                  & ((final["n_annotations"] >= 2) | (final["tier"] == "adjudicated"))]
     truth: dict[int, list[Region]] = dict(zip(final["item_id"].astype(int), final["regions"],
                                               strict=True))
     from labelnb.team.gold import Gold

@@ -219,3 +219,17 @@ def test_calibration_skips_a_rejected_consensus_and_bad_arguments_are_named(
         soft_labels(p.annotations().rename(columns={"item_id": "item", "author": "annotator"})
                     .assign(label=lambda f: [x[0] for x in f["labels"]]), smoothing="1")
     p.close()
+
+
+def test_calibration_does_not_grade_a_single_label_against_itself(tmp_path: object) -> None:
+    """With overlap 1 every item's 'consensus' is its one label: no reference, so the
+    annotator gets no accuracy of 1.0 from their own work."""
+    from pathlib import Path
+
+    p = labelnb.Project.create(Path(str(tmp_path)) / "o.db", "o", Schema("choice", ["a", "b"]))
+    p.add_items(["x", "y", "z"])
+    label_all(p, {"ana": {"x": "a", "y": "b", "z": "a"}})
+    p.consensus()
+    assert p.calibrate(min_items=1).empty  # nothing to grade against
+    assert p.annotators.profile("ana").accuracy is None
+    p.close()
