@@ -4,25 +4,30 @@ The browser asks for the display image with a ``{"type": "image", "key": ...}``
 message and gets the bytes back in a buffer (never base64, never a trait that is
 re-sent on every change). A bound widget (see :func:`labelnb.widgets.annotate`)
 forwards ``submit`` / ``skip`` / ``heartbeat`` messages to its session.
+:class:`ImageAnnotator` adds what the widgets that draw regions on an image share.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import anywidget
 import traitlets
 
 from labelnb.errors import ValidationError
 from labelnb.schema import Kind, LabelClass, Schema
+from labelnb.types import Region
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._media import ImageLike, as_pil, encode_display
 
 STATIC = Path(__file__).parent / "static"
 _keys = itertools.count(1)
+R = TypeVar("R", bound=Region)
+#: what an image widget's ``annotations`` take: Box; Polygon; Mask or Polygon
+A = TypeVar("A")
 
 
 class DisplayMedia:
@@ -64,6 +69,20 @@ def make_schema(kind: Kind, labels: Sequence[LabelClass | str | Mapping[str, Any
         raise ValidationError(f"this widget annotates {' / '.join(allowed)}, but the schema's "
                               f"kind is {schema.kind!r}")
     return schema
+
+
+def submitted_list(msg: Mapping[str, Any], field: str = "regions", of: str = "") -> list[Any]:
+    """The list ``field`` of a bound ``submit`` message (``of`` names its items).
+
+    >>> submitted_list({"labels": "cat"}, "labels")
+    Traceback (most recent call last):
+    labelnb.errors.ValidationError: submit: field 'labels' must be a list
+    """
+    items = msg.get(field, [])
+    if not isinstance(items, list):
+        raise ValidationError(f"submit: field {field!r} must be a list"
+                              + (f" of {of}" if of else ""))
+    return items
 
 
 class AnnotatorBase(anywidget.AnyWidget):
@@ -156,6 +175,12 @@ class AnnotatorBase(anywidget.AnyWidget):
     def item_key(self) -> str:
         return str(self._item.get("key", ""))
 
+    def _require_scale(self) -> DisplayScale:
+        if self.scale is None:
+            raise ValidationError(f"{type(self).__name__}: no image is loaded; pass image=... "
+                                  "or call .load(image)")
+        return self.scale
+
     # --- messages from the browser ----------------------------------------------------
     def _on_front_msg(self, _w: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, Mapping):
@@ -197,3 +222,65 @@ class AnnotatorBase(anywidget.AnyWidget):
 
     def _ack(self, client_id: str, annotation_id: str | None) -> None:
         self.send({"type": "ack", "client_id": client_id, "annotation_id": annotation_id})
+
+
+class ImageAnnotator(AnnotatorBase, Generic[A]):
+    """Base of the widgets that draw regions on an image: boxes, polygons, masks (not
+    used directly).
+
+    The browser keeps the committed regions in display pixels in a synced trait of the
+    subclass; the subclass's ``annotations`` and ``suggestions`` properties convert
+    them from and to original pixels (:class:`DisplayScale`), checked against the image
+    and the schema.
+    """
+
+    # the subclass's properties, in original pixels
+    annotations: Any
+    suggestions: Any
+
+    def load(self, image: ImageLike, *, annotations: Iterable[A] = (),
+             suggestions: Iterable[Region] = ()) -> None:
+        """Show another image (clears the regions unless ``annotations`` are given)."""
+        with self.hold_sync():  # one message: the browser sees the item and its state at once
+            self._set_media(image=image)
+            self._clear_regions()
+            self.annotations = list(annotations)
+            self.suggestions = list(suggestions)
+
+    def _clear_regions(self) -> None:
+        """Forget the last image's regions (the new ones are checked against the new image)."""
+        raise NotImplementedError
+
+    def _checked_to_display(self, region: object, kind: type[R], where: str,
+                            to_display: Callable[[DisplayScale, R], dict[str, Any]]
+                            ) -> dict[str, Any]:
+        """``region`` (original pixels), checked to be a ``kind`` that fits the image and
+        the schema, as display-pixel JSON for the browser."""
+        if not isinstance(region, kind):
+            raise ValidationError(f"{where}: expected a {kind.__name__}, got "
+                                  f"{type(region).__name__}")
+        scale = self._require_scale()
+        self.schema.check_region(region, where, width=scale.width, height=scale.height)
+        return to_display(scale, region)
+
+    def _regions_from_display(
+            self, items: Iterable[Mapping[str, Any]], what: str,
+            to_original: Callable[[DisplayScale, Mapping[str, Any], str], R | None],
+            check_labels: bool) -> list[R]:
+        """Display-pixel JSON (as the browser sends it) as regions in original pixels;
+        ``to_original(scale, item, where)`` converts one, or leaves it out with None (an
+        empty mask). With ``check_labels`` each is checked against the schema too."""
+        items = list(items)
+        if not items:
+            return []
+        scale = self._require_scale()
+        out = []
+        for i, d in enumerate(items):
+            where = f"{type(self).__name__} {what} {i}"
+            r = to_original(scale, d, where)
+            if r is None:
+                continue
+            if check_labels:
+                self.schema.check_region(r, where, width=scale.width, height=scale.height)
+            out.append(r)
+        return out

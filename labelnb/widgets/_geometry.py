@@ -14,7 +14,7 @@ Box(x0=20.0, y0=40.0, x1=201.0, y1=100.0, label='cat', score=None, attributes={}
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,14 @@ class DisplayScale:
         y0, y1 = sorted(snap(v, self.height) for v in ys)
         return Box(x0, y0, x1, y1, str(data.get("label", "")), score=data.get("score"),
                    attributes=data.get("attributes") or {})
+
+    def points_to_display(self, points: Iterable[float]) -> list[float]:
+        """A flat ``[x1, y1, x2, y2, ...]`` list in original pixels, in display pixels.
+
+        >>> DisplayScale.fit(1600, 1200, 800).points_to_display((10, 8, 30, 0))
+        [5.0, 4.0, 15.0, 0.0]
+        """
+        return [v / (self.sx if i % 2 == 0 else self.sy) for i, v in enumerate(points)]
 
     def box_to_display(self, box: Box) -> dict[str, Any]:
         """A :class:`Box` in original pixels as display-pixel JSON for the browser."""

@@ -11,13 +11,12 @@ import numpy as np
 
 from labelnb.errors import ValidationError
 from labelnb.segment.protocol import SegmentFn, check_segment_output
-from labelnb.widgets._base import AnnotatorBase
-from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._base import A, ImageAnnotator
 
 log = logging.getLogger("labelnb")
 
 
-class WandAnnotator(AnnotatorBase):
+class WandAnnotator(ImageAnnotator[A]):
     """Base of the widgets with a magic wand (:class:`~labelnb.widgets.mask.MaskAnnotator`,
     :class:`~labelnb.widgets.polygon.PolygonAnnotator`; not used directly).
 
@@ -56,12 +55,6 @@ class WandAnnotator(AnnotatorBase):
         self.last_wand_ms: float | None = None
         #: the original image as RGB uint8, for the image it was made from
         self._rgb: tuple[Any, np.ndarray] | None = None
-
-    def _require_scale(self) -> DisplayScale:
-        if self.scale is None:
-            raise ValidationError(f"{type(self).__name__}: no image is loaded; pass image=... "
-                                  "or call .load(image)")
-        return self.scale
 
     def _original_rgb(self) -> np.ndarray:
         if self._rgb is None or self._rgb[0] is not self.original:

@@ -21,12 +21,13 @@ import traitlets
 from labelnb.errors import ValidationError
 from labelnb.schema import LabelClass, Schema
 from labelnb.types import Box, Region
-from labelnb.widgets._base import AnnotatorBase, make_schema
+from labelnb.widgets._base import ImageAnnotator, make_schema, submitted_list
 from labelnb.widgets._esm import css_source, esm_source
+from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._media import ImageLike
 
 
-class BoxAnnotator(AnnotatorBase):
+class BoxAnnotator(ImageAnnotator[Box]):
     """Draw boxes on an image.
 
     Mouse: drag on the image to draw a box with the current class; click a box to
@@ -62,14 +63,8 @@ class BoxAnnotator(AnnotatorBase):
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
-    def load(self, image: ImageLike, *, annotations: Iterable[Box] = (),
-             suggestions: Iterable[Region] = ()) -> None:
-        """Show another image (clears the boxes unless ``annotations`` are given)."""
-        with self.hold_sync():  # one message: the browser sees the item and its boxes at once
-            self._set_media(image=image)
-            self._boxes = []
-            self.annotations = list(annotations)
-            self.suggestions = list(suggestions)
+    def _clear_regions(self) -> None:
+        self._boxes = []
 
     # --- the committed boxes, in original pixels ---------------------------------------
     @property
@@ -94,43 +89,20 @@ class BoxAnnotator(AnnotatorBase):
                 out.append(self._to_display(r, f"suggestion {i}"))
         self._suggestions = out
 
-    def _require_scale(self) -> Any:
-        if self.scale is None:
-            raise ValidationError("BoxAnnotator: no image is loaded; pass image=... or call "
-                                  ".load(image)")
-        return self.scale
-
     def _to_display(self, b: Box, where: str) -> dict[str, Any]:
-        if not isinstance(b, Box):
-            raise ValidationError(f"BoxAnnotator {where}: expected a Box, got "
-                                  f"{type(b).__name__}")
-        scale = self._require_scale()
-        self.schema.check_region(b, f"BoxAnnotator {where}", width=scale.width,
-                                 height=scale.height)
-        return dict(scale.box_to_display(b))
+        return self._checked_to_display(b, Box, f"BoxAnnotator {where}",
+                                        DisplayScale.box_to_display)
 
     def boxes_from_display(self, items: Iterable[Mapping[str, Any]], *,
                            check_labels: bool = True) -> list[Box]:
         """Display-pixel Box JSON (as the browser sends it) as boxes in original pixels."""
-        items = list(items)
-        if not items:
-            return []
-        scale = self._require_scale()
-        out = []
-        for i, d in enumerate(items):
-            where = f"BoxAnnotator box {i}"
-            b = scale.box_to_original(d, where=where)
-            if check_labels:
-                self.schema.check_region(b, where, width=scale.width, height=scale.height)
-            out.append(b)
-        return out
+        return self._regions_from_display(
+            items, "box", lambda scale, d, where: scale.box_to_original(d, where=where),
+            check_labels)
 
     def regions_from_msg(self, msg: Mapping[str, Any]) -> list[Region]:
         """The regions of a bound ``submit`` message."""
-        regions = msg.get("regions", [])
-        if not isinstance(regions, list):
-            raise ValidationError("submit: field 'regions' must be a list")
-        return list(self.boxes_from_display(regions))
+        return list(self.boxes_from_display(submitted_list(msg)))
 
     # --- auto-fit ---------------------------------------------------------------------
     def handle_msg(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> bool:

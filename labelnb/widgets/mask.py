@@ -145,7 +145,7 @@ def polygon_to_mask(polygon: Polygon, height: int, width: int) -> Mask:
                            attributes=polygon.attributes)
 
 
-class MaskAnnotator(WandAnnotator):
+class MaskAnnotator(WandAnnotator[Mask | Polygon]):
     """Paint masks on an image: one mask per object.
 
     Tools: **brush** (``b``) paints the selected object (a stroke with nothing selected
@@ -196,16 +196,10 @@ class MaskAnnotator(WandAnnotator):
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
-    def load(self, image: ImageLike, *, annotations: Iterable[Mask | Polygon] = (),
-             suggestions: Iterable[Region] = ()) -> None:
-        """Show another image (clears the masks unless ``annotations`` are given)."""
-        with self.hold_sync():  # one message: the browser sees the item and its state at once
-            self._set_media(image=image)
-            self._hires.clear()
-            self._wand.clear()
-            self._masks = []
-            self.annotations = list(annotations)
-            self.suggestions = list(suggestions)
+    def _clear_regions(self) -> None:
+        self._hires.clear()
+        self._wand.clear()
+        self._masks = []
 
     # --- the committed masks, in original pixels ------------------------------------------
     @property
@@ -282,32 +276,23 @@ class MaskAnnotator(WandAnnotator):
                            check_labels: bool = True) -> list[Mask]:
         """Browser objects (``{"id", "label", "runs"}``, display bitmaps) as masks at
         original size. Empty objects are left out."""
-        objects = list(objects)
-        if not objects:
-            return []
-        scale = self._require_scale()
-        out = []
-        for i, o in enumerate(objects):
-            where = f"MaskAnnotator mask {i}"
-            if not isinstance(o, Mapping):
-                raise ValidationError(f"{where}: expected an object {{'id', 'label', 'runs'}}, "
-                                      f"got {type(o).__name__}")
-            label = o.get("label")
-            if not isinstance(label, str) or not label:
-                raise ValidationError(f"{where}: field 'label' must be a class name, got "
-                                      f"{label!r}")
-            if "runs" not in o:
-                raise ValidationError(f"{where}: missing field 'runs' (the display bitmap)")
-            runs = bytes(o["runs"])
-            self._lookup_wand(o)
-            rle = self._full_resolution(str(o.get("id", "")), runs, scale, where)
-            if rle is None:
-                continue
-            m = Mask(rle, label, attributes=o.get("attributes") or {})
-            if check_labels:
-                self.schema.check_region(m, where, width=scale.width, height=scale.height)
-            out.append(m)
-        return out
+        return self._regions_from_display(objects, "mask", self._mask_to_original, check_labels)
+
+    def _mask_to_original(self, scale: DisplayScale, o: Mapping[str, Any], where: str
+                          ) -> Mask | None:
+        if not isinstance(o, Mapping):
+            raise ValidationError(f"{where}: expected an object {{'id', 'label', 'runs'}}, "
+                                  f"got {type(o).__name__}")
+        label = o.get("label")
+        if not isinstance(label, str) or not label:
+            raise ValidationError(f"{where}: field 'label' must be a class name, got "
+                                  f"{label!r}")
+        if "runs" not in o:
+            raise ValidationError(f"{where}: missing field 'runs' (the display bitmap)")
+        runs = bytes(o["runs"])
+        self._lookup_wand(o)
+        rle = self._full_resolution(str(o.get("id", "")), runs, scale, where)
+        return None if rle is None else Mask(rle, label, attributes=o.get("attributes") or {})
 
     def _full_resolution(self, oid: str, runs: bytes, scale: DisplayScale, where: str
                          ) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ from labelnb.schema import LabelClass, Schema
 from labelnb.segment.convert import mask_to_polygon, simplify
 from labelnb.segment.protocol import SegmentFn
 from labelnb.types import Box, Polygon, Region
-from labelnb.widgets._base import STATIC, make_schema
+from labelnb.widgets._base import STATIC, make_schema, submitted_list
 from labelnb.widgets._esm import esm_source
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._media import ImageLike
@@ -57,8 +57,7 @@ def polygon_to_display(scale: DisplayScale, polygon: Polygon) -> dict[str, Any]:
     [0.0, 0.0, 5.0, 0.0, 5.0, 4.0]
     """
     out = polygon.to_json()
-    out["points"] = [v / (scale.sx if i % 2 == 0 else scale.sy)
-                     for i, v in enumerate(polygon.points)]
+    out["points"] = scale.points_to_display(polygon.points)
     return out
 
 
@@ -105,7 +104,7 @@ def polygon_to_original(scale: DisplayScale, data: Mapping[str, Any], *,
                    attributes=data.get("attributes") or {})
 
 
-class PolygonAnnotator(WandAnnotator):
+class PolygonAnnotator(WandAnnotator[Polygon]):
     """Draw polygons on an image.
 
     Mouse: click to place vertices; click the first vertex (or press Enter) to close
@@ -162,14 +161,8 @@ class PolygonAnnotator(WandAnnotator):
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
-    def load(self, image: ImageLike, *, annotations: Iterable[Polygon] = (),
-             suggestions: Iterable[Region] = ()) -> None:
-        """Show another image (clears the polygons unless ``annotations`` are given)."""
-        with self.hold_sync():  # one message: the browser sees the item and its state at once
-            self._set_media(image=image)
-            self._polygons = []
-            self.annotations = list(annotations)
-            self.suggestions = list(suggestions)
+    def _clear_regions(self) -> None:
+        self._polygons = []
 
     # --- the committed polygons, in original pixels ---------------------------------------
     @property
@@ -179,15 +172,10 @@ class PolygonAnnotator(WandAnnotator):
 
     @annotations.setter
     def annotations(self, polygons: Iterable[Polygon]) -> None:
-        out = []
-        for i, p in enumerate(polygons):
-            where = f"PolygonAnnotator annotation {i}"
-            if not isinstance(p, Polygon):
-                raise ValidationError(f"{where}: expected a Polygon, got {type(p).__name__}")
-            scale = self._require_scale()
-            self.schema.check_region(p, where, width=scale.width, height=scale.height)
-            out.append(polygon_to_display(scale, p))
-        self._polygons = out
+        self._polygons = [
+            self._checked_to_display(p, Polygon, f"PolygonAnnotator annotation {i}",
+                                     polygon_to_display)
+            for i, p in enumerate(polygons)]
 
     @property
     def suggestions(self) -> list[Polygon]:
@@ -210,25 +198,13 @@ class PolygonAnnotator(WandAnnotator):
     def polygons_from_display(self, items: Iterable[Mapping[str, Any]], *,
                               check_labels: bool = True) -> list[Polygon]:
         """Display-pixel polygon JSON (as the browser sends it) in original pixels."""
-        items = list(items)
-        if not items:
-            return []
-        scale = self._require_scale()
-        out = []
-        for i, d in enumerate(items):
-            where = f"PolygonAnnotator polygon {i}"
-            p = polygon_to_original(scale, d, where=where)
-            if check_labels:
-                self.schema.check_region(p, where, width=scale.width, height=scale.height)
-            out.append(p)
-        return out
+        return self._regions_from_display(
+            items, "polygon", lambda scale, d, where: polygon_to_original(scale, d, where=where),
+            check_labels)
 
     def regions_from_msg(self, msg: Mapping[str, Any]) -> list[Region]:
         """The regions of a bound ``submit`` message."""
-        regions = msg.get("regions", [])
-        if not isinstance(regions, list):
-            raise ValidationError("submit: field 'regions' must be a list of polygons")
-        return list(self.polygons_from_display(regions))
+        return list(self.polygons_from_display(submitted_list(msg, of="polygons")))
 
     # --- the magic wand ------------------------------------------------------------------
     def segment(self, points: Sequence[Sequence[float]] = (), labels: Sequence[int] = (),

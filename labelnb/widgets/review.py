@@ -284,9 +284,8 @@ class ReviewAnnotator(AnnotatorBase):
             return dict(scale.box_to_display(r))
         if isinstance(r, Polygon):
             assert scale is not None
-            sx, sy = scale.sx, scale.sy
-            pts = [p / (sx if i % 2 == 0 else sy) for i, p in enumerate(r.points)]
-            return {"type": "polygon", "label": r.label, "points": pts}
+            return {"type": "polygon", "label": r.label,
+                    "points": scale.points_to_display(r.points)}
         if isinstance(r, Mask):
             return {"type": "mask", "label": r.label, "area": r.area}
         return r.to_json()  # Span (code points; the browser converts) or Choice

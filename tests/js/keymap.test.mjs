@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Keymap, eventBinding, normalizeBinding } from "../../labelnb/widgets/static/lib/keymap.js";
+import { Keymap, eventBinding, normalizeBinding, keymapOr, hotkeyLabel } from "../../labelnb/widgets/static/lib/keymap.js";
 
 const ACTIONS = {
   undo: { keys: "Ctrl+Z", help: "undo" },
@@ -55,4 +55,26 @@ test("help rows show every bound action with its keys", () => {
   const rows = new Keymap(ACTIONS).rows();
   assert.deepEqual(rows.find(([, t]) => t === "redo"), ["Ctrl+Shift+z / Ctrl+y", "redo"]);
   assert.deepEqual(rows.find(([, t]) => t === "pan"), ["Space", "pan"]);
+});
+
+test("keymapOr: Python's overrides, or the keymap in use and the reason when they do not parse", () => {
+  const before = new Keymap(ACTIONS);
+  /** @type {string[]} */ const why = [];
+  const next = keymapOr(before, ACTIONS, { skip: "k" }, (w) => why.push(w));
+  assert.notEqual(next, before);
+  assert.equal(next.actionFor(ev("k")), "skip");
+  assert.deepEqual(why, []);
+  assert.equal(keymapOr(before, ACTIONS, { skip: "Ctrl+Shift" }, (w) => why.push(w)), before);
+  assert.equal(keymapOr(before, ACTIONS, { nope: "x" }, (w) => why.push(w)), before);
+  assert.equal(why.length, 2);
+  assert.match(why[0], /^keymap: binding "Ctrl\+Shift" has no key$/); // the message, no "Error: "
+  assert.match(why[1], /unknown action "nope"/);
+});
+
+test("hotkeyLabel: a plain key is a class's hotkey; with Ctrl, Cmd or Alt it is not", () => {
+  const labels = [{ name: "cat", hotkey: "1" }, { name: "dog", hotkey: "2" }, { name: "bird", hotkey: null }];
+  assert.equal(hotkeyLabel(ev("2"), labels), labels[1]);
+  assert.equal(hotkeyLabel(ev("2", { shiftKey: true }), labels), labels[1]);
+  assert.equal(hotkeyLabel(ev("3"), labels), undefined);
+  for (const mod of ["ctrlKey", "metaKey", "altKey"]) assert.equal(hotkeyLabel(ev("1", { [mod]: true }), labels), undefined);
 });

@@ -77,3 +77,23 @@ def test_an_import_of_a_missing_name_is_an_error(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(_esm, "STATIC", tmp_path)
     with pytest.raises(ImportError, match="does not define 'two'"):
         _esm._inline(tmp_path / "w.js", set())
+
+
+def test_a_shared_module_may_import_its_siblings_once(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from labelnb.widgets import _esm
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "a.js").write_text("export function one() { return 1; }\n")
+    (tmp_path / "lib" / "b.js").write_text(
+        'import { one } from "./a.js";\nexport function two() { return one() + 1; }\n')
+    (tmp_path / "w.js").write_text('import { two } from "./lib/b.js";\n'
+                                   'import { one } from "./lib/a.js";\nexport default {};\n')
+    monkeypatch.setattr(_esm, "STATIC", tmp_path)
+    src = _esm._inline(tmp_path / "w.js", set())
+    assert src.count("function one()") == 1 and src.index("function one()") < src.index("two()")
+    assert "import" not in src and "export function" not in src
+
+    (tmp_path / "x.js").write_text('import { one } from "./w.js";\n')
+    with pytest.raises(ImportError, match="only the shared modules in lib/"):
+        _esm._inline(tmp_path / "x.js", set())

@@ -4,12 +4,12 @@
 // pixels. Only committed changes are synced.
 
 import { History } from "./lib/history.js";
-import { Keymap } from "./lib/keymap.js";
-import { normalizeBox, zoomView, clampView, imageFilter } from "./lib/geometry.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls, makeProgress, renderSessionText, actionButton } from "./lib/ui.js";
+import { Keymap, keymapOr, hotkeyLabel } from "./lib/keymap.js";
+import { normalizeBox, clamp } from "./lib/geometry.js";
+import { makeViewport } from "./lib/viewport.js";
+import { h, makeSession, helpOverlay, makeHeader, makeToolbar, renderLabelBar, renderSessionText, renderActionBar, classesOf } from "./lib/ui.js";
 
 /** @typedef {{type?: string, x0: number, y0: number, x1: number, y1: number, label: string, score?: number}} DBox */
-/** @typedef {{name: string, color: string, hotkey: string | null}} Label */
 
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const MIN_SIZE = 2; // display pixels: a smaller drag is a click, not a box
@@ -41,94 +41,34 @@ function render({ model, el }) {
   const root = h("div", "lnb-box");
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
-  const header = h("div", "lnb-header");
-  const status = h("span", "lnb-status");
-  const message = h("span", "lnb-message");
-  const progress = makeProgress(model);
-  header.append(status, message, progress.el);
-  const toolbar = h("div", "lnb-toolbar");
-  const labelBar = h("div", "lnb-labels");
-  const actions = h("div", "lnb-actions");
-  toolbar.append(labelBar, actions);
+  const { header, status, message, progress } = makeHeader(model);
+  const { toolbar, labelBar, actions } = makeToolbar();
+  const vp = makeViewport(model, root, draw, () => { root.dataset.paintedAt = String(performance.now()); });
+  const { canvas, ctx, pxRatio } = vp;
   const stage = h("div", "lnb-stage");
-  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", "lnb-canvas"));
   stage.append(canvas);
   const done = h("div", "lnb-done");
-  const adjust = adjustControls((b, c) => { filter = imageFilter(b, c); draw(); });
   const help = h("div", "lnb-help", "drag: draw · click: select · drag box/handle: move/resize · " +
     "Space+drag or middle-drag: pan · ? shows every key");
   const footer = h("div", "lnb-footer");
-  footer.append(help, adjust.el);
+  footer.append(help, vp.adjust.el);
   root.append(header, toolbar, stage, done, footer);
   el.append(root);
-  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 
   /** @type {Keymap} */ let keymap = new Keymap(ACTIONS, {});
   /** @type {HTMLElement | null} */ let overlay = null;
   /** @type {DBox[]} */ let boxes = clone(model.get("_boxes") || []);
   const history = new History(clone(boxes));
   let selected = -1;
-  /** @type {HTMLImageElement | null} */ let image = null;
   /** @type {any} */ let drag = null;
-  let shownAt = performance.now();
-  let lastActivity = Date.now();
-  let filter = "none";
-  /** the view: zoom z >= 1; (ox, oy) is the display-image pixel at the canvas' top-left */
-  let view = { z: 1, ox: 0, oy: 0 };
-  let spaceDown = false;
 
-  const saveChanges = makeSaver(model, root);
-  const pending = makePending(model, message);
-  const loader = makeImageLoader(model, (img, key, prefetched) => {
-    if (key !== item().key) return;
-    image = img;
-    draw();
-    root.dataset.ready = "1";
-    root.dataset.prefetched = prefetched ? "1" : "0";
-    root.dataset.paintedAt = String(performance.now());
-  });
-  /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
-  /** @param {string} name */
-  const colorOf = (name) => (labels().find((l) => l.name === name) || { color: "#e15759" }).color;
+  const session = makeSession(model, root, message);
+  const { saveChanges, skip } = session;
+  const { labels, colorOf } = classesOf(model);
   const item = () => model.get("_item") || {};
 
   function setKeymap() {
-    try {
-      keymap = new Keymap(ACTIONS, model.get("_keymap") || {});
-    } catch (err) {
-      message.textContent = String(/** @type {any} */ (err).message || err);
-    }
-  }
-
-  // --- the one conversion on this side: pointer position -> display image pixels ---
-  // (CSS pixels of the scaled canvas element, then the zoom/pan view)
-  /** @param {PointerEvent | MouseEvent} e */
-  function toImage(e) {
-    const r = canvas.getBoundingClientRect();
-    const cx = ((e.clientX - r.left) * canvas.width) / r.width;
-    const cy = ((e.clientY - r.top) * canvas.height) / r.height;
-    const it = item();
-    // snap to the ORIGINAL pixel grid (g = display pixels per original pixel), so that
-    // what is drawn is what Python stores (whole original pixels)
-    const gx = it.width ? canvas.width / it.width : 1, gy = it.height ? canvas.height / it.height : 1;
-    const x = Math.round((cx / view.z + view.ox) / gx) * gx;
-    const y = Math.round((cy / view.z + view.oy) / gy) * gy;
-    return { x: Math.min(Math.max(x, 0), canvas.width), y: Math.min(Math.max(y, 0), canvas.height),
-             cx, cy };
-  }
-  /** display-image pixels per CSS pixel, to keep lines and handles a constant on-screen size */
-  function pxRatio() {
-    const r = canvas.getBoundingClientRect();
-    return (r.width > 0 ? canvas.width / r.width : 1) / view.z;
-  }
-  /** @param {{z: number, ox: number, oy: number}} v */
-  function setView(v) {
-    view = clampView(v, canvas.width, canvas.height);
-    draw();
-  }
-  /** zoom by factor f keeping the canvas point (cx, cy) fixed */
-  function zoomAt(/** @type {number} */ f, /** @type {number} */ cx, /** @type {number} */ cy) {
-    setView(zoomView(view, f, cx, cy, canvas.width, canvas.height));
+    keymap = keymapOr(keymap, ACTIONS, model.get("_keymap") || {}, (why) => { message.textContent = why; });
   }
 
   function sync() {
@@ -162,18 +102,7 @@ function render({ model, el }) {
   }
 
   function draw() {
-    const it = item();
-    const w = canvas.width, hgt = canvas.height;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
-    ctx.setTransform(view.z, 0, 0, view.z, -view.ox * view.z, -view.oy * view.z);
-    if (image) {
-      ctx.filter = filter; // brightness / contrast, in the browser
-      ctx.drawImage(image, 0, 0, w, hgt);
-      ctx.filter = "none";
-    } else { ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, w, hgt); }
-    const k = pxRatio();
-    ctx.font = `${Math.round(12 * k)}px sans-serif`;
+    const k = vp.paint();
     ctx.setLineDash([6 * k, 4 * k]);
     ctx.lineWidth = 1.5 * k;
     for (const s of model.get("_suggestions") || []) {
@@ -214,8 +143,7 @@ function render({ model, el }) {
       ctx.fillStyle = "#fff";
       ctx.fillText(b.label, b.x0 + 3 * k, ty + 12 * k); // canvas text: never HTML
     });
-    root.classList.toggle("lnb-has-image", !!it.has_image);
-    root.dataset.zoom = String(view.z);
+    root.dataset.zoom = String(vp.view.z);
   }
 
   /** @param {{x: number, y: number}} p */
@@ -254,17 +182,9 @@ function render({ model, el }) {
 
   /** @param {PointerEvent} e */
   function onDown(e) {
-    if (model.get("_done")) return;
-    root.focus({ preventScroll: true });
-    e.preventDefault();
-    lastActivity = Date.now();
-    const p = toImage(e);
-    if (e.button === 1 || (e.button === 0 && spaceDown)) { // pan
-      canvas.setPointerCapture(e.pointerId);
-      drag = { kind: "pan", cx: p.cx, cy: p.cy, view: { ...view } };
-      return;
-    }
-    if (e.button !== 0) return;
+    session.active();
+    const p = vp.press(e);
+    if (!p || e.button !== 0) return;
     const hitRes = hit(p);
     if (hitRes.kind === "suggestion") { acceptSuggestions([hitRes.idx]); return; }
     canvas.setPointerCapture(e.pointerId);
@@ -281,16 +201,12 @@ function render({ model, el }) {
   }
   /** @param {PointerEvent} e */
   function onMove(e) {
-    const p = toImage(e);
+    const p = vp.toImage(e);
+    if (vp.panTo(p)) return;
     if (!drag) {
       const r = hit(p);
       canvas.style.cursor = r.kind === "resize" ? "nwse-resize" : r.kind === "move" ? "move"
         : r.kind === "suggestion" ? "pointer" : "crosshair";
-      return;
-    }
-    if (drag.kind === "pan") {
-      setView({ z: drag.view.z, ox: drag.view.ox - (p.cx - drag.cx) / drag.view.z,
-                oy: drag.view.oy - (p.cy - drag.cy) / drag.view.z });
       return;
     }
     const b = boxes[drag.idx];
@@ -299,8 +215,8 @@ function render({ model, el }) {
     } else if (drag.kind === "move") {
       const o = drag.orig;
       let dx = p.x - drag.start.x, dy = p.y - drag.start.y;
-      dx = Math.min(Math.max(dx, -o.x0), canvas.width - o.x1);
-      dy = Math.min(Math.max(dy, -o.y0), canvas.height - o.y1);
+      dx = clamp(dx, -o.x0, canvas.width - o.x1);
+      dy = clamp(dy, -o.y0, canvas.height - o.y1);
       b.x0 = o.x0 + dx; b.x1 = o.x1 + dx; b.y0 = o.y0 + dy; b.y1 = o.y1 + dy;
       drag.moved = drag.moved || dx !== 0 || dy !== 0;
     } else if (drag.kind === "resize") {
@@ -313,12 +229,11 @@ function render({ model, el }) {
   }
   /** @param {PointerEvent} e */
   function onUp(e) {
-    if (!drag) return;
+    if (vp.endPan(e) || !drag) return;
     onMove(e);
     const d = drag;
     drag = null;
     if (canvas.hasPointerCapture(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
-    if (d.kind === "pan") return;
     boxes[d.idx] = normalizeBox(boxes[d.idx]);
     const b = boxes[d.idx];
     if (d.kind === "draw") {
@@ -336,14 +251,7 @@ function render({ model, el }) {
     }
   }
 
-  function submit() {
-    if (!model.get("_bound") || model.get("_done")) return;
-    pending.send({ type: "submit", key: item().key, client_id: newId(), regions: clone(boxes),
-                   duration_s: (performance.now() - shownAt) / 1000 });
-  }
-  function skip() {
-    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
-  }
+  const submit = () => session.submit({ regions: clone(boxes) });
   function deleteSelected() {
     if (selected >= 0 && boxes[selected]) { boxes.splice(selected, 1); selected = -1; commit(); }
   }
@@ -364,15 +272,15 @@ function render({ model, el }) {
   /** @param {KeyboardEvent} e */
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
-    lastActivity = Date.now();
+    session.active();
     const key = e.key;
     const plain = !(e.ctrlKey || e.metaKey || e.altKey);
-    // class hotkeys (from the schema) come first
-    const lab = plain ? labels().find((l) => l.hotkey === key) : undefined;
+    const lab = hotkeyLabel(e, labels()); // class hotkeys (from the schema) come first
     if (lab) { e.preventDefault(); setLabel(lab.name); return; }
     const action = keymap.actionFor(e);
     if (overlay && (action === "help" || key === "Escape")) { e.preventDefault(); toggleHelp(); return; }
     if (action) e.preventDefault();
+    if (vp.viewAction(action)) return;
     switch (action) {
       case "submit": submit(); return;
       case "skip": skip(); return;
@@ -386,24 +294,21 @@ function render({ model, el }) {
       case "next_box":
         if (boxes.length) { selected = (selected + 1) % boxes.length; draw(); }
         return;
-      case "zoom_in": zoomAt(1.25, canvas.width / 2, canvas.height / 2); return;
-      case "zoom_out": zoomAt(0.8, canvas.width / 2, canvas.height / 2); return;
-      case "fit_view": setView({ z: 1, ox: 0, oy: 0 }); return;
       case "help": toggleHelp(); return;
       case "release":
         if (selected >= 0) { selected = -1; draw(); } else root.blur();
         return;
       default: break;
     }
-    if (key === " ") { e.preventDefault(); spaceDown = true; return; }
+    if (key === " ") { e.preventDefault(); vp.pressSpace(); return; }
     if (plain && key.startsWith("Arrow") && selected >= 0 && boxes[selected]) { // nudge by a pixel
       e.preventDefault();
       const step = (e.shiftKey ? 10 : 1) * pxRatio();
       const dx = key === "ArrowLeft" ? -step : key === "ArrowRight" ? step : 0;
       const dy = key === "ArrowUp" ? -step : key === "ArrowDown" ? step : 0;
       const b = boxes[selected];
-      const mx = Math.min(Math.max(dx, -b.x0), canvas.width - b.x1);
-      const my = Math.min(Math.max(dy, -b.y0), canvas.height - b.y1);
+      const mx = clamp(dx, -b.x0, canvas.width - b.x1);
+      const my = clamp(dy, -b.y0, canvas.height - b.y1);
       boxes[selected] = { ...b, x0: b.x0 + mx, x1: b.x1 + mx, y0: b.y0 + my, y1: b.y1 + my };
       commit();
     }
@@ -418,59 +323,24 @@ function render({ model, el }) {
     renderLabels();
   }
 
-  function renderLabels() {
-    labelBar.replaceChildren();
-    const cur = model.get("current_label");
-    for (const l of labels()) {
-      const b = h("button", "lnb-label" + (l.name === cur ? " lnb-active" : ""));
-      /** @type {HTMLButtonElement} */ (b).type = "button";
-      b.style.setProperty("--lnb-color", l.color);
-      if (l.hotkey) b.append(h("kbd", "", l.hotkey));
-      b.append(h("span", "", l.name));
-      b.addEventListener("click", () => { setLabel(l.name); root.focus(); });
-      labelBar.append(b);
-    }
-  }
-  function renderActions() {
-    actions.replaceChildren();
-    /** @param {string} text @param {() => void} fn */
-    const btn = (text, fn) => { actions.append(actionButton(text, fn, root)); };
-    btn("Fit", () => setView({ z: 1, ox: 0, oy: 0 }));
-    btn("Undo", undo);
-    btn("Redo", redo);
-    btn("Delete", deleteSelected);
-    btn("Auto-fit (F)", autofit);
-    btn("?", toggleHelp);
-    if (model.get("_bound")) {
-      btn("Skip (S)", skip);
-      btn("Submit (Enter)", submit);
-    }
-  }
+  const renderLabels = () => renderLabelBar(labelBar, labels(), model.get("current_label"), setLabel, root);
+  const renderActions = () => renderActionBar(model, actions, root, [["Fit", vp.fit], ["Undo", undo],
+    ["Redo", redo], ["Delete", deleteSelected], ["Auto-fit (F)", autofit], ["?", toggleHelp]], { skip, submit });
   const renderText = () => renderSessionText(model, { root, status, message, done });
 
-  let imageKey = "";
   function loadItem() {
     const it = item();
-    if (it.key === imageKey) return;
-    imageKey = it.key;
-    image = null;
-    pending.clear();
+    if (!vp.load(it)) return;
+    session.shown();
     selected = -1; drag = null;
     history.reset(clone(boxes));
-    view = { z: 1, ox: 0, oy: 0 };
-    shownAt = performance.now();
-    root.dataset.ready = "0";
-    if (it.has_image) {
-      canvas.width = it.display_width;
-      canvas.height = it.display_height;
-      loader.request(it.key, it.alias);
-    }
+    vp.request(it);
     draw();
   }
   /** @param {any} msg @param {DataView[]} buffers */
   function onMsg(msg, buffers) {
-    if (loader.handle(msg, buffers)) return;
-    if (pending.ack(msg)) return;
+    if (vp.handle(msg, buffers)) return;
+    if (session.pending.ack(msg)) return;
     if (msg.type === "autofit" && msg.key === item().key) {
       const i = msg.index;
       if (msg.box && boxes[i]) {
@@ -489,45 +359,18 @@ function render({ model, el }) {
     draw();
   }
 
-  const hb = startHeartbeat(model, () => item().key, () => lastActivity);
-
   const onLabels = () => { renderLabels(); draw(); };
-  /** @param {WheelEvent} e zoom with the wheel, only while the widget has the focus */
-  const onWheel = (e) => {
-    if (document.activeElement !== root) return;
-    e.preventDefault();
-    const p = toImage(e);
-    zoomAt(e.deltaY < 0 ? 1.2 : 1 / 1.2, p.cx, p.cy);
-  };
-  /** @param {KeyboardEvent} e */
-  const onKeyUp = (e) => { if (e.key === " ") spaceDown = false; };
-  const onBlur = () => { spaceDown = false; };
-  canvas.addEventListener("pointerdown", onDown);
-  canvas.addEventListener("pointermove", onMove);
-  canvas.addEventListener("pointerup", onUp);
-  canvas.addEventListener("pointercancel", onUp);
+  vp.onPointer(onDown, onMove, onUp);
   root.addEventListener("keydown", onKey);
-  root.addEventListener("keyup", onKeyUp);
-  root.addEventListener("blur", onBlur);
-  canvas.addEventListener("wheel", onWheel, { passive: false });
-  /** @type {[string, (...a: any[]) => void][]} */
-  const handlers = [["msg:custom", onMsg], ["change:_boxes", onBoxes], ["change:_suggestions", draw],
-    ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels],
-    ["change:_status", renderText], ["change:_message", renderText], ["change:_done", renderText],
-    ["change:_bound", renderActions], ["change:_keymap", setKeymap],
-    ["change:_progress", progress.update], ["change:_bound", progress.update]];
-  for (const [ev, fn] of handlers) model.on(ev, fn);
-  setKeymap();
+  session.start([["msg:custom", onMsg], ["change:_boxes", onBoxes], ["change:_suggestions", draw],
+    ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels]],
+    { progress, renderText, renderActions, setKeymap });
   renderLabels();
-  renderActions();
-  renderText();
   loadItem();
 
   return () => {
-    clearInterval(hb);
-    pending.clear();
-    loader.stop();
-    for (const [ev, fn] of handlers) model.off(ev, fn);
+    session.stop();
+    vp.stop();
     root.remove();
   };
 }

@@ -5,8 +5,8 @@
 /** @typedef {{name: string, color: string, hotkey: string | null}} Label */
 
 import { History } from "./lib/history.js";
-import { Keymap } from "./lib/keymap.js";
-import { h, newId, makeSaver, makeProgress, helpOverlay, renderSessionText, actionButton } from "./lib/ui.js";
+import { Keymap, keymapOr, hotkeyLabel } from "./lib/keymap.js";
+import { h, makeSession, makeHeader, labelButton, helpOverlay, renderSessionText, actionButton } from "./lib/ui.js";
 
 /** the keymap's actions and default keys (Python: ChoiceAnnotator.ACTIONS, keymap=...) */
 export const ACTIONS = {
@@ -24,11 +24,7 @@ function render({ model, el }) {
   const root = h("div", "lnb-choice");
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
-  const header = h("div", "lnb-header");
-  const status = h("span", "lnb-status");
-  const message = h("span", "lnb-message");
-  const progress = makeProgress(model);
-  header.append(status, message, progress.el);
+  const { header, status, message, progress } = makeHeader(model);
   const stage = h("div", "lnb-stage");
   const img = /** @type {HTMLImageElement} */ (h("img", "lnb-image"));
   img.alt = "";
@@ -42,19 +38,17 @@ function render({ model, el }) {
   el.append(root);
 
   /** @type {string[]} */ let picked = [];
-  /** @type {any} */ let pending = null;
-  let shownAt = performance.now();
-  let lastActivity = Date.now();
   let itemKey = "";
   /** @type {string | null} */ let objectUrl = null;
 
-  const saveChanges = makeSaver(model, root);
+  // no "saving…" line: the buttons show the committed pick
+  const session = makeSession(model, root, null);
+  const { saveChanges, skip } = session;
   const picks = new History(/** @type {string[]} */ ([]));
   /** @type {Keymap} */ let keymap = new Keymap(ACTIONS, {});
   /** @type {HTMLElement | null} */ let overlay = null;
   function setKeymap() {
-    try { keymap = new Keymap(ACTIONS, model.get("_keymap") || {}); }
-    catch (err) { message.textContent = String(/** @type {any} */ (err).message || err); }
+    keymap = keymapOr(keymap, ACTIONS, model.get("_keymap") || {}, (why) => { message.textContent = why; });
   }
   function toggleHelp() {
     if (overlay) { overlay.remove(); overlay = null; return; }
@@ -76,12 +70,8 @@ function render({ model, el }) {
       if (picked.includes(l.name)) cls += " lnb-picked";
       if (committed.includes(l.name)) cls += " lnb-committed";
       if (suggested.includes(l.name)) cls += " lnb-suggested";
-      const b = h("button", cls);
-      b.type = "button";
-      b.style.setProperty("--lnb-color", l.color);
+      const b = labelButton(l, cls);
       b.dataset.label = l.name;
-      if (l.hotkey) b.append(h("kbd", "", l.hotkey));
-      b.append(h("span", "", l.name));
       if (suggested.includes(l.name)) b.append(h("small", "", " suggested"));
       b.addEventListener("click", () => { pick(l.name); root.focus(); });
       buttons.append(b);
@@ -117,31 +107,14 @@ function render({ model, el }) {
     model.set("_value", [...picked]);
     saveChanges();
     renderOptions();
-    if (!model.get("_bound")) return;
-    const msg = { type: "submit", key: item().key, client_id: newId(), labels: [...picked],
-                  duration_s: (performance.now() - shownAt) / 1000 };
-    sendPending(msg, 0);
-  }
-  function skip() {
-    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
-  }
-  /** resent with the same client_id until Python acks: a retry stores one annotation */
-  function sendPending(/** @type {any} */ msg, /** @type {number} */ tries) {
-    if (pending && pending.timer) clearTimeout(pending.timer);
-    model.send(msg);
-    pending = { msg, timer: tries < 3 ? setTimeout(() => sendPending(msg, tries + 1), 8000) : null };
-  }
-  function clearPending() {
-    if (pending && pending.timer) clearTimeout(pending.timer);
-    pending = null;
+    session.submit({ labels: [...picked] });
   }
 
   /** @param {KeyboardEvent} e */
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
-    lastActivity = Date.now();
-    const plain = !(e.ctrlKey || e.metaKey || e.altKey);
-    const lab = plain ? labels().find((l) => l.hotkey === e.key) : undefined;
+    session.active();
+    const lab = hotkeyLabel(e, labels());
     if (lab) { e.preventDefault(); pick(lab.name); return; }
     const action = keymap.actionFor(e);
     if (overlay && (action === "help" || e.key === "Escape")) { e.preventDefault(); toggleHelp(); return; }
@@ -162,8 +135,7 @@ function render({ model, el }) {
     const it = item();
     if (it.key === itemKey) return;
     itemKey = it.key;
-    clearPending();
-    shownAt = performance.now();
+    session.shown();
     const suggested = model.get("_suggested") || [];
     const committed = model.get("_value") || [];
     picked = committed.length ? [...committed] : multi() ? [...suggested] : suggested.slice(0, 1);
@@ -196,41 +168,24 @@ function render({ model, el }) {
       objectUrl = URL.createObjectURL(new Blob([buffers[0]], { type: msg.mime }));
       img.src = objectUrl;
       if (imageTimer) clearTimeout(imageTimer);
-    } else if (msg.type === "ack" && pending && pending.msg.client_id === msg.client_id) {
-      clearPending();
+    } else {
+      session.pending.ack(msg);
     }
   }
-
-  const hb = setInterval(() => {
-    if (!model.get("_bound") || model.get("_done") || !model.get("_heartbeat_s")) return;
-    if (Date.now() - lastActivity < 30 * 60 * 1000) model.send({ type: "heartbeat", key: item().key });
-  }, Math.max(1000, (model.get("_heartbeat_s") || 60) * 1000));
 
   function onValue() { // standalone: a choice set from Python replaces the pick
     if (!model.get("_bound")) picked = [...(model.get("_value") || [])];
     renderOptions();
   }
   root.addEventListener("keydown", onKey);
-  const events = {
-    "msg:custom": onMsg, "change:_item": loadItem, "change:_labels": renderOptions,
-    "change:_value": onValue, "change:_suggested": renderOptions,
-    "change:_multi": renderOptions, "change:_status": renderText, "change:_message": renderText,
-    "change:_done": renderText, "change:_bound": renderActions, "change:_keymap": setKeymap,
-    "change:_progress": progress.update,
-  };
-  for (const [ev, fn] of Object.entries(events)) model.on(ev, fn);
-  model.on("change:_bound", progress.update);
-  setKeymap();
-  renderActions();
-  renderText();
+  session.start([["msg:custom", onMsg], ["change:_item", loadItem], ["change:_labels", renderOptions],
+    ["change:_value", onValue], ["change:_suggested", renderOptions], ["change:_multi", renderOptions]],
+    { progress, renderText, renderActions, setKeymap });
   loadItem();
 
   return () => {
-    clearInterval(hb);
-    clearPending();
+    session.stop();
     if (imageTimer) clearTimeout(imageTimer);
-    for (const [ev, fn] of Object.entries(events)) model.off(ev, fn);
-    model.off("change:_bound", progress.update);
     if (objectUrl) URL.revokeObjectURL(objectUrl);
     root.remove();
   };

@@ -10,12 +10,12 @@
 // uint32 buffers, never base64.
 
 import { History } from "./lib/history.js";
-import { Keymap } from "./lib/keymap.js";
-import { clamp, nearestVertex, splitEdge, zoomView, clampView, imageFilter, toPoints, toFlat, removeVertex, translatePolygon, hitPolygons, pointInPolygon, encodeRuns, decodeRuns, runsArea, paintSegment, bitmapAt, bitmapBounds } from "./lib/geometry.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, adjustControls, makeProgress, renderSessionText, actionButton } from "./lib/ui.js";
+import { Keymap, keymapOr, hotkeyLabel } from "./lib/keymap.js";
+import { nearestVertex, splitEdge, toPoints, toFlat, removeVertex, translatePolygon, hitPolygons, pointInPolygon, encodeRuns, decodeRuns, runsArea, paintSegment, bitmapAt, bitmapBounds } from "./lib/geometry.js";
+import { makeViewport } from "./lib/viewport.js";
+import { h, newId, makeSession, helpOverlay, makeHeader, makeToolbar, renderLabelBar, renderSessionText, renderActionBar, classesOf } from "./lib/ui.js";
 
 /** @typedef {[number, number]} Pt */
-/** @typedef {{name: string, color: string, hotkey: string | null}} Label */
 /** @typedef {{type: string, points: number[], label: string, score?: number, attributes?: any}} DPoly */
 /** @typedef {{id: string, label: string, runs: number[], wand?: [number, number], attributes?: any, score?: number}} DObj */
 
@@ -138,91 +138,36 @@ function render({ model, el }) {
   const root = h("div", "lnb-seg " + (kind === "masks" ? "lnb-mask" : "lnb-polygon"));
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
-  const header = h("div", "lnb-header");
-  const status = h("span", "lnb-status");
-  const message = h("span", "lnb-message");
-  const progress = makeProgress(model);
-  header.append(status, message, progress.el);
-  const toolbar = h("div", "lnb-toolbar");
-  const labelBar = h("div", "lnb-labels");
-  const actions = h("div", "lnb-actions");
-  toolbar.append(labelBar, actions);
+  const { header, status, message, progress } = makeHeader(model);
+  const { toolbar, labelBar, actions } = makeToolbar();
   const toolBar = h("div", "lnb-tools");
+  const vp = makeViewport(model, root, draw);
+  const { canvas, pxRatio } = vp;
   const stage = h("div", "lnb-stage");
-  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", "lnb-canvas"));
   const info = h("div", "lnb-info");
   stage.append(canvas, info);
   const done = h("div", "lnb-done");
-  const adjust = adjustControls((b, c) => { filter = imageFilter(b, c); draw(); });
   const help = h("div", "lnb-help", kind === "masks"
     ? "b brush · e eraser · w wand (click +, Shift/right-click −, drag box; Tab cycles, Enter accepts) · [ ] size · Alt+click picks · ? shows every key"
     : "click: add vertices, click the first (or Enter) to close · drag a vertex · click an edge: split · Shift+click a vertex: delete · w wand (click +, Shift/right-click −, drag box; Tab cycles, Enter accepts) · ? shows every key");
   const footer = h("div", "lnb-footer");
-  footer.append(help, adjust.el);
+  footer.append(help, vp.adjust.el);
   root.append(header, toolbar, toolBar, stage, done, footer);
   el.append(root);
-  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 
   /** @type {Keymap} */ let keymap = new Keymap(DEFAULTS, {});
   /** @type {HTMLElement | null} */ let overlay = null;
-  /** @type {HTMLImageElement | null} */ let image = null;
-  /** @type {any} */ let pan = null;
-  let shownAt = performance.now();
-  let lastActivity = Date.now();
-  let filter = "none";
-  /** the view: zoom z >= 1; (ox, oy) is the display-image pixel at the canvas' top-left */
-  let view = { z: 1, ox: 0, oy: 0 };
-  let spaceDown = false;
 
-  const saveChanges = makeSaver(model, root);
-  /** buffers that go with a pending message (masks submit their bitmaps as buffers) */
-  const msgBuffers = new WeakMap();
-  const pending = makePending({ send: (/** @type {any} */ m) => model.send(m, undefined, msgBuffers.get(m)) }, message);
-  const loader = makeImageLoader(model, (img, key, prefetched) => {
-    if (key !== item().key) return;
-    image = img;
-    draw();
-    root.dataset.ready = "1";
-    root.dataset.prefetched = prefetched ? "1" : "0";
-  });
-  /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
-  /** @param {string} name */
-  const colorOf = (name) => (labels().find((l) => l.name === name) || { color: "#e15759" }).color;
+  const session = makeSession(model, root, message);
+  const { saveChanges, skip } = session;
+  const { labels, colorOf } = classesOf(model);
   const item = () => model.get("_item") || {};
   const currentLabel = () => model.get("current_label") || (labels()[0] || {}).name;
   const W = () => canvas.width, H = () => canvas.height;
 
   function setKeymap() {
-    try {
-      keymap = new Keymap(DEFAULTS, model.get("_keymap") || {});
-    } catch (err) {
-      message.textContent = String(/** @type {any} */ (err).message || err);
-    }
+    keymap = keymapOr(keymap, DEFAULTS, model.get("_keymap") || {}, (why) => { message.textContent = why; });
   }
-
-  // --- the one conversion on this side: pointer position -> display image pixels ---
-  /** @param {PointerEvent | MouseEvent} e @param {boolean} [snapToGrid] */
-  function toImage(e, snapToGrid = true) {
-    const r = canvas.getBoundingClientRect();
-    const cx = ((e.clientX - r.left) * canvas.width) / r.width;
-    const cy = ((e.clientY - r.top) * canvas.height) / r.height;
-    let x = cx / view.z + view.ox, y = cy / view.z + view.oy;
-    if (snapToGrid) { // vertices on the ORIGINAL pixel grid: what is drawn is what Python stores
-      const it = item();
-      const gx = it.width ? canvas.width / it.width : 1, gy = it.height ? canvas.height / it.height : 1;
-      x = Math.round(x / gx) * gx; y = Math.round(y / gy) * gy;
-    }
-    return { x: clamp(x, 0, canvas.width), y: clamp(y, 0, canvas.height), cx, cy };
-  }
-  /** display-image pixels per CSS pixel, to keep lines and handles a constant on-screen size */
-  function pxRatio() {
-    const r = canvas.getBoundingClientRect();
-    return (r.width > 0 ? canvas.width / r.width : 1) / view.z;
-  }
-  /** @param {{z: number, ox: number, oy: number}} v */
-  function setView(v) { view = clampView(v, canvas.width, canvas.height); draw(); }
-  /** @param {number} f @param {number} cx @param {number} cy */
-  function zoomAt(f, cx, cy) { setView(zoomView(view, f, cx, cy, canvas.width, canvas.height)); }
 
   // --- history: the tool's whole state is one undoable value --------------------------
   /** @type {History<any>} */ let history = new History(null);
@@ -247,64 +192,33 @@ function render({ model, el }) {
   const tool = kind === "masks" ? maskTool(shell) : polygonTool(shell);
 
   function draw() {
-    const w = canvas.width, hgt = canvas.height;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
-    ctx.setTransform(view.z, 0, 0, view.z, -view.ox * view.z, -view.oy * view.z);
-    if (image) {
-      ctx.filter = filter;
-      ctx.drawImage(image, 0, 0, w, hgt);
-      ctx.filter = "none";
-    } else { ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, w, hgt); }
-    const k = pxRatio();
-    ctx.font = `${Math.round(12 * k)}px sans-serif`;
-    tool.draw(ctx, k);
-    root.classList.toggle("lnb-has-image", !!item().has_image);
+    const k = vp.paint();
+    tool.draw(vp.ctx, k);
   }
 
   /** @param {PointerEvent} e */
   function onDown(e) {
-    if (model.get("_done")) return;
-    root.focus({ preventScroll: true });
-    e.preventDefault();
-    lastActivity = Date.now();
-    const p = toImage(e);
-    if (e.button === 1 || (e.button === 0 && spaceDown)) {
-      canvas.setPointerCapture(e.pointerId);
-      pan = { cx: p.cx, cy: p.cy, view: { ...view } };
-      return;
-    }
-    if (e.button !== 0 && e.button !== 2) return;
+    session.active();
+    const p = vp.press(e);
+    if (!p || (e.button !== 0 && e.button !== 2)) return;
     canvas.setPointerCapture(e.pointerId);
     tool.down(e, p);
   }
   /** @param {PointerEvent} e */
   function onMove(e) {
-    const p = toImage(e);
-    if (pan) {
-      setView({ z: pan.view.z, ox: pan.view.ox - (p.cx - pan.cx) / pan.view.z,
-                oy: pan.view.oy - (p.cy - pan.cy) / pan.view.z });
-      return;
-    }
-    tool.move(e, p);
+    const p = vp.toImage(e);
+    if (!vp.panTo(p)) tool.move(e, p);
   }
   /** @param {PointerEvent} e */
   function onUp(e) {
+    if (vp.endPan(e)) return;
     if (canvas.hasPointerCapture(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
-    if (pan) { pan = null; return; }
-    tool.up(e, toImage(e));
+    tool.up(e, vp.toImage(e));
   }
 
-  function submit() {
-    if (!model.get("_bound") || model.get("_done")) return;
+  function submit() { // masks submit their bitmaps as buffers
     const { regions, buffers } = tool.payload();
-    const msg = { type: "submit", key: item().key, client_id: newId(), regions,
-                  duration_s: (performance.now() - shownAt) / 1000 };
-    if (buffers) msgBuffers.set(msg, buffers);
-    pending.send(msg);
-  }
-  function skip() {
-    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
+    session.submit({ regions }, buffers || undefined);
   }
 
   function toggleHelp() {
@@ -319,25 +233,21 @@ function render({ model, el }) {
   /** @param {KeyboardEvent} e */
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
-    lastActivity = Date.now();
+    session.active();
     const key = e.key;
-    const plain = !(e.ctrlKey || e.metaKey || e.altKey);
-    const lab = plain ? labels().find((l) => l.hotkey === key) : undefined; // class hotkeys first
+    const lab = hotkeyLabel(e, labels()); // class hotkeys first
     if (lab) { e.preventDefault(); setLabel(lab.name); return; }
     const action = keymap.actionFor(e);
     if (overlay && (action === "help" || key === "Escape")) { e.preventDefault(); toggleHelp(); return; }
-    if (key === " ") { e.preventDefault(); spaceDown = true; return; }
+    if (key === " ") { e.preventDefault(); vp.pressSpace(); return; }
     if (!action) return;
     e.preventDefault();
-    if (tool.action(action, e)) return;
+    if (tool.action(action, e) || vp.viewAction(action)) return;
     switch (action) {
       case "submit": submit(); return;
       case "skip": skip(); return;
       case "undo": undo(); return;
       case "redo": redo(); return;
-      case "zoom_in": zoomAt(1.25, canvas.width / 2, canvas.height / 2); return;
-      case "zoom_out": zoomAt(0.8, canvas.width / 2, canvas.height / 2); return;
-      case "fit_view": setView({ z: 1, ox: 0, oy: 0 }); return;
       case "help": toggleHelp(); return;
       case "release": root.blur(); return;
       default: break;
@@ -351,58 +261,23 @@ function render({ model, el }) {
     renderLabels();
   }
 
-  function renderLabels() {
-    labelBar.replaceChildren();
-    const cur = model.get("current_label");
-    for (const l of labels()) {
-      const b = h("button", "lnb-label" + (l.name === cur ? " lnb-active" : ""));
-      b.type = "button";
-      b.style.setProperty("--lnb-color", l.color);
-      if (l.hotkey) b.append(h("kbd", "", l.hotkey));
-      b.append(h("span", "", l.name));
-      b.addEventListener("click", () => { setLabel(l.name); root.focus(); });
-      labelBar.append(b);
-    }
-  }
-  function renderActions() {
-    actions.replaceChildren();
-    /** @param {string} text @param {() => void} fn */
-    const btn = (text, fn) => { actions.append(actionButton(text, fn, root)); };
-    btn("Fit", () => setView({ z: 1, ox: 0, oy: 0 }));
-    btn("Undo", undo);
-    btn("Redo", redo);
-    btn("Delete", () => tool.action("delete", null));
-    btn("?", toggleHelp);
-    if (model.get("_bound")) {
-      btn("Skip (S)", skip);
-      btn("Submit (Enter)", submit);
-    }
-  }
+  const renderLabels = () => renderLabelBar(labelBar, labels(), model.get("current_label"), setLabel, root);
+  const renderActions = () => renderActionBar(model, actions, root, [["Fit", vp.fit], ["Undo", undo],
+    ["Redo", redo], ["Delete", () => tool.action("delete", null)], ["?", toggleHelp]], { skip, submit });
   const renderText = () => renderSessionText(model, { root, status, message, done });
 
-  let imageKey = "";
   function loadItem() {
     const it = item();
-    if (it.key === imageKey) return;
-    imageKey = it.key;
-    image = null;
-    pending.clear();
-    pan = null;
-    view = { z: 1, ox: 0, oy: 0 };
-    shownAt = performance.now();
-    root.dataset.ready = "0";
-    if (it.has_image) {
-      canvas.width = it.display_width;
-      canvas.height = it.display_height;
-    }
+    if (!vp.load(it)) return;
+    session.shown();
     history = new History(tool.fromModel(), HISTORY_LIMIT);
     tool.setState(history.state);
-    if (it.has_image) loader.request(it.key, it.alias);
+    vp.request(it);
     draw();
   }
   /** the committed state changed in Python (annotations set there, or a new item) */
   function onState() {
-    if (item().key !== imageKey) return; // loadItem reads it
+    if (item().key !== vp.key) return; // loadItem reads it
     if (tool.echo()) return; // our own commit coming back
     history = new History(tool.fromModel(), HISTORY_LIMIT);
     tool.setState(history.state);
@@ -410,54 +285,28 @@ function render({ model, el }) {
   }
   /** @param {any} msg @param {DataView[]} buffers */
   function onMsg(msg, buffers) {
-    if (loader.handle(msg, buffers)) return;
-    if (pending.ack(msg)) return;
+    if (vp.handle(msg, buffers)) return;
+    if (session.pending.ack(msg)) return;
     tool.onMsg(msg, buffers || []);
   }
 
-  const hb = startHeartbeat(model, () => item().key, () => lastActivity);
   const onLabels = () => { renderLabels(); draw(); };
-  /** @param {WheelEvent} e zoom with the wheel, only while the widget has the focus */
-  const onWheel = (e) => {
-    if (document.activeElement !== root) return;
-    e.preventDefault();
-    const p = toImage(e, false);
-    zoomAt(e.deltaY < 0 ? 1.2 : 1 / 1.2, p.cx, p.cy);
-  };
-  /** @param {KeyboardEvent} e */
-  const onKeyUp = (e) => { if (e.key === " ") spaceDown = false; };
-  const onBlur = () => { spaceDown = false; };
   const onContext = (/** @type {Event} */ e) => e.preventDefault(); // right-click: a negative wand point
   const onLeave = () => tool.leave();
-  canvas.addEventListener("pointerdown", onDown);
-  canvas.addEventListener("pointermove", onMove);
-  canvas.addEventListener("pointerup", onUp);
-  canvas.addEventListener("pointercancel", onUp);
+  vp.onPointer(onDown, onMove, onUp);
   canvas.addEventListener("pointerleave", onLeave);
   canvas.addEventListener("contextmenu", onContext);
   root.addEventListener("keydown", onKey);
-  root.addEventListener("keyup", onKeyUp);
-  root.addEventListener("blur", onBlur);
-  canvas.addEventListener("wheel", onWheel, { passive: false });
-  /** @type {[string, (...a: any[]) => void][]} */
-  const handlers = [["msg:custom", onMsg], [`change:${tool.trait}`, onState], ["change:_suggestions", () => draw()],
-    ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels],
-    ["change:_status", renderText], ["change:_message", renderText], ["change:_done", renderText],
-    ["change:_bound", renderActions], ["change:_keymap", setKeymap],
-    ["change:_progress", progress.update], ["change:_bound", progress.update]];
-  for (const [ev, fn] of handlers) model.on(ev, fn);
-  setKeymap();
+  session.start([["msg:custom", onMsg], [`change:${tool.trait}`, onState], ["change:_suggestions", () => draw()],
+    ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels]],
+    { progress, renderText, renderActions, setKeymap });
   renderLabels();
-  renderActions();
-  renderText();
   tool.renderTools();
   loadItem();
 
   return () => {
-    clearInterval(hb);
-    pending.clear();
-    loader.stop();
-    for (const [ev, fn] of handlers) model.off(ev, fn);
+    session.stop();
+    vp.stop();
     root.remove();
   };
 }

@@ -9,10 +9,9 @@
 import { History } from "./lib/history.js";
 import { Keymap } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, newId, makeSaver, makePending, makeImageLoader, startHeartbeat, helpOverlay, makeProgress, adjustControls, renderSessionText, actionButton } from "./lib/ui.js";
+import { h, newId, makeSession, makeImageLoader, helpOverlay, makeHeader, adjustControls, renderSessionText, actionButton, canvasPoint, classesOf } from "./lib/ui.js";
 import { zoomView, clampView, imageFilter } from "./lib/geometry.js";
 
-/** @typedef {{name: string, color: string, hotkey: string | null}} Label */
 /** @typedef {{type: string, label: string, [k: string]: any}} DRegion */
 /** @typedef {{author: string, note: string, annotation_id: string | null, regions: DRegion[], overlay: boolean}} Version */
 
@@ -46,11 +45,7 @@ function render({ model, el, host }) {
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.dataset.ready = "0";
-  const header = h("div", "lnb-header");
-  const status = h("span", "lnb-status");
-  const message = h("span", "lnb-message");
-  const progress = makeProgress(model);
-  header.append(status, message, progress.el);
+  const { header, status, message, progress } = makeHeader(model);
   const last = h("div", "lnb-last");
   const versionBar = h("div", "lnb-versionbar");
   const panels = h("div", "lnb-panels");
@@ -74,14 +69,12 @@ function render({ model, el, host }) {
               editorEl, done, hint, adjust.el);
   el.append(root);
 
-  /** @returns {Label[]} */ const labels = () => model.get("_labels") || [];
+  const { labels, colorOf } = classesOf(model);
   /** @returns {Version[]} */ const versions = () => model.get("_versions") || [];
   const item = () => model.get("_item") || {};
   const mode = () => model.get("_mode") || "review";
   const kind = () => model.get("_kind") || "";
   const bound = () => !!model.get("_bound");
-  /** @param {string} name */
-  const colorOf = (name) => (labels().find((l) => l.name === name) || { color: "#e15759" }).color;
 
   /** @type {Keymap} */ let keymap;
   /** @type {Keymap} */ let formKeys;
@@ -93,8 +86,8 @@ function render({ model, el, host }) {
                           pick(overrides, (k) => FORM_ACTIONS.includes(k)));
   }
   setKeymap();
-  const saveChanges = makeSaver(model, root);
-  const pending = makePending(model, message);
+  const session = makeSession(model, root, message);
+  const { saveChanges, pending, skip } = session;
   /** standalone decisions, undoable until read: {} is "undecided" @type {History<any>} */
   const history = new History({});
 
@@ -107,7 +100,6 @@ function render({ model, el, host }) {
   let view = { z: 1, ox: 0, oy: 0 };
   let filter = "none";
   let showOverlay = true;
-  let lastActivity = Date.now();
   let itemKey = "";
   /** @type {HTMLElement | null} */ let helpBox = null;
   /** @type {AbortController | null} */ let editorCtl = null;
@@ -152,14 +144,10 @@ function render({ model, el, host }) {
   /** wheel zoom (only while the widget has the focus), drag to pan, double-click to fit
    * @param {HTMLCanvasElement} canvas */
   function attachView(canvas) {
-    const at = (/** @type {MouseEvent} */ e) => {
-      const r = canvas.getBoundingClientRect();
-      return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
-    };
     canvas.addEventListener("wheel", (e) => {
       if (!root.contains(document.activeElement)) return;
       e.preventDefault();
-      const [cx, cy] = at(e);
+      const [cx, cy] = canvasPoint(canvas, e);
       view = zoomView(view, e.deltaY < 0 ? 1.2 : 1 / 1.2, cx, cy, canvas.width, canvas.height);
       drawPanels();
     }, { passive: false });
@@ -436,9 +424,6 @@ function render({ model, el, host }) {
     if (mode() !== "review" || !decidable()) return;
     model.send({ type: "correct", key: item().key, version: cur });
   }
-  function skip() {
-    if (bound() && !model.get("_done")) model.send({ type: "skip", key: item().key });
-  }
   function undo() {
     if (bound()) { message.textContent = "decisions sent to the queue are final"; return; }
     const prev = history.undo();
@@ -472,7 +457,7 @@ function render({ model, el, host }) {
   /** @param {KeyboardEvent} e */
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
-    lastActivity = Date.now();
+    session.active();
     if (e.target === textarea) { onFormKey(e); return; }
     if (editorEl.contains(/** @type {Node} */ (e.target))) return; // the editor's own keys
     const action = keymap.actionFor(e);
@@ -549,7 +534,7 @@ function render({ model, el, host }) {
     itemKey = it.key;
     view = { z: 1, ox: 0, oy: 0 };
     adjust.el.style.display = it.has_image ? "" : "none"; // no image: nothing to adjust
-    pending.clear();
+    session.shown();
     awaiting = false;
     image = null;
     overlays = new Map();
@@ -585,24 +570,20 @@ function render({ model, el, host }) {
   }
   const onDone = () => { renderText(); if (model.get("_done")) form.classList.remove("lnb-open"); };
 
-  const hb = startHeartbeat(model, () => item().key, () => lastActivity);
   /** a click on the item focuses the widget, so its keys work at once @param {PointerEvent} e */
   const onPointer = (e) => {
-    lastActivity = Date.now();
+    session.active();
     if (panels.contains(/** @type {Node} */ (e.target))) root.focus({ preventScroll: true });
   };
   root.addEventListener("keydown", onKey);
   root.addEventListener("pointerdown", onPointer);
-  const events = /** @type {Record<string, () => void>} */ ({
-    "change:_item": loadItem, "change:_versions": onVersions, "change:_labels": () => { renderLegend(); drawPanels(); },
-    "change:_decision": onDecision, "change:_status": renderText, "change:_message": renderText,
-    "change:_last": renderText, "change:_progress": progress.update, "change:_done": onDone,
-    "change:_bound": () => { renderActions(); progress.update(); }, "change:_mode": () => { renderActions(); drawPanels(); },
-    "change:_correcting": syncEditor, "change:_editor": syncEditor,
-    "change:_keymap": () => { setKeymap(); renderActions(); },
-  });
-  model.on("msg:custom", onMsg);
-  for (const [ev, fn] of Object.entries(events)) model.on(ev, fn);
+  session.listen([["msg:custom", onMsg],
+    ["change:_item", loadItem], ["change:_versions", onVersions], ["change:_labels", () => { renderLegend(); drawPanels(); }],
+    ["change:_decision", onDecision], ["change:_status", renderText], ["change:_message", renderText],
+    ["change:_last", renderText], ["change:_progress", progress.update], ["change:_done", onDone],
+    ["change:_bound", () => { renderActions(); progress.update(); }], ["change:_mode", () => { renderActions(); drawPanels(); }],
+    ["change:_correcting", syncEditor], ["change:_editor", syncEditor],
+    ["change:_keymap", () => { setKeymap(); renderActions(); }]]);
   renderLegend();
   renderActions();
   renderText();
@@ -610,14 +591,11 @@ function render({ model, el, host }) {
   syncEditor();
 
   return () => {
-    clearInterval(hb);
-    pending.clear();
+    session.stop();
     loader.stop();
     if (editorCtl) editorCtl.abort();
     root.removeEventListener("keydown", onKey);
     root.removeEventListener("pointerdown", onPointer);
-    model.off("msg:custom", onMsg);
-    for (const [ev, fn] of Object.entries(events)) model.off(ev, fn);
     root.remove();
   };
 }

@@ -9,9 +9,9 @@
 // Python (_spans, _suggestions); undo/redo runs here.
 
 import { History } from "./lib/history.js";
-import { Keymap } from "./lib/keymap.js";
+import { Keymap, hotkeyLabel } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, newId, makeSaver, makePending, startHeartbeat, helpOverlay, makeProgress, renderSessionText, actionButton } from "./lib/ui.js";
+import { h, makeSession, helpOverlay, makeHeader, makeToolbar, labelButton, renderSessionText, actionButton } from "./lib/ui.js";
 
 /** @typedef {{start: number, end: number, label: string, score?: number, attributes?: Record<string, any>}} CSpan offsets in code points */
 /** @typedef {{spans: CSpan[], suggestions: CSpan[], accepted?: number, rejected?: number}} State */
@@ -330,16 +330,9 @@ function render({ model, el }) {
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.dataset.ready = "0";
-  const header = h("div", "lnb-header");
-  const status = h("span", "lnb-status");
-  const message = h("span", "lnb-message");
   const counts = h("span", "lnb-counts");
-  const progress = makeProgress(model);
-  header.append(status, counts, message, progress.el);
-  const toolbar = h("div", "lnb-toolbar");
-  const palette = h("div", "lnb-labels");
-  const actions = h("div", "lnb-actions");
-  toolbar.append(palette, actions);
+  const { header, status, message, progress } = makeHeader(model, [counts]);
+  const { toolbar, labelBar: palette, actions } = makeToolbar();
   const verifyBar = h("div", "lnb-verify");
   const scroller = h("div", "lnb-scroll");
   const textEl = h("div", "lnb-text");
@@ -351,8 +344,8 @@ function render({ model, el }) {
   el.append(root);
 
   const looks = makeLooks(root);
-  const saveChanges = makeSaver(model, root);
-  const pending = makePending(model, message);
+  const session = makeSession(model, root, message);
+  const { saveChanges, skip } = session;
   /** @type {Keymap} */ let keymap = new Keymap(ACTIONS, {});
   function setKeymap() {
     try {
@@ -389,8 +382,6 @@ function render({ model, el }) {
   /** @type {HTMLElement | null} */ let overlay = null;
   /** @type {{start: number, end: number, pos: number} | null} */ let lastClick = null;
   let itemKey = "";
-  let shownAt = performance.now();
-  let lastActivity = Date.now();
   let syncing = false; // our own model.set calls echo as change events: ignore them
 
   /** @param {{kind: string, start: number, end: number, label: string}} r */
@@ -700,14 +691,8 @@ function render({ model, el }) {
     else rejectOne(sel);
   }
   function submit() {
-    if (!model.get("_bound") || model.get("_done")) return;
-    pending.send({ type: "submit", key: item().key, client_id: newId(),
-                   regions: state.spans.map((s) => ({ type: "span", ...s })),
-                   duration_s: (performance.now() - shownAt) / 1000,
-                   suggestions_accepted: state.accepted || 0, suggestions_rejected: state.rejected || 0 });
-  }
-  function skip() {
-    if (model.get("_bound") && !model.get("_done")) model.send({ type: "skip", key: item().key });
+    session.submit({ regions: state.spans.map((s) => ({ type: "span", ...s })),
+                     suggestions_accepted: state.accepted || 0, suggestions_rejected: state.rejected || 0 });
   }
   function toggleHelp() {
     if (overlay) { overlay.remove(); overlay = null; root.classList.remove("lnb-help-open"); return; }
@@ -752,7 +737,7 @@ function render({ model, el }) {
   /** @param {KeyboardEvent} e */
   function onKey(e) {
     e.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
-    lastActivity = Date.now();
+    session.active();
     if (overlay) {
       if (e.key === "Escape" || e.key === "?") { e.preventDefault(); toggleHelp(); }
       return;
@@ -760,7 +745,7 @@ function render({ model, el }) {
     const action = keymap.actionFor(e);
     if (model.get("_done") && action !== "help" && action !== "release") return;
     // class hotkeys (from the schema) come first, as in every labelnb widget
-    const lab = !(e.ctrlKey || e.metaKey || e.altKey) ? labels().find((l) => l.hotkey === e.key) : undefined;
+    const lab = hotkeyLabel(e, labels());
     if (lab) { e.preventDefault(); onLabel(lab.name); return; }
     if (action && handlers[action] && handlers[action]() !== false) e.preventDefault();
   }
@@ -778,7 +763,7 @@ function render({ model, el }) {
     document.removeEventListener("mouseup", onMouseUp, true);
     if (!dragging) return;
     dragging = false;
-    lastActivity = Date.now();
+    session.active();
     const ds = document.getSelection();
     if (!ds || !ds.rangeCount) return;
     const r = ds.getRangeAt(0);
@@ -818,12 +803,8 @@ function render({ model, el }) {
     palette.replaceChildren();
     const cur = currentLabel();
     for (const l of labels()) {
-      const b = h("button", "lnb-label" + (l.name === cur ? " lnb-active" : ""));
-      b.type = "button";
-      b.style.setProperty("--lnb-color", l.color);
+      const b = labelButton(l, "lnb-label" + (l.name === cur ? " lnb-active" : ""));
       b.dataset.label = l.name;
-      if (l.hotkey) b.append(h("kbd", "", l.hotkey));
-      b.append(h("span", "", l.name));
       b.addEventListener("mousedown", (e) => e.preventDefault()); // keep the text selection
       b.addEventListener("click", () => { onLabel(l.name); root.focus({ preventScroll: true }); });
       palette.append(b);
@@ -866,7 +847,6 @@ function render({ model, el }) {
     if (it.key === itemKey) return;
     itemKey = it.key;
     root.dataset.ready = "0";
-    pending.clear();
     text = typeof it.text === "string" ? it.text : "";
     map = new OffsetMap(text);
     tokens = (model.get("_tokens") || []).slice();
@@ -875,7 +855,7 @@ function render({ model, el }) {
     history.reset(modelState());
     state = history.state;
     sel = null; caret = anchor = 0; lastClick = null;
-    shownAt = performance.now();
+    session.shown();
     if (verify()) ensureVerifySelection();
     if (overlay) toggleHelp();
     renderActions();
@@ -901,35 +881,23 @@ function render({ model, el }) {
     draw();
   }
   /** @param {any} msg */
-  function onMsg(msg) { pending.ack(msg); }
+  function onMsg(msg) { session.pending.ack(msg); }
   function onFocus() { root.classList.add("lnb-focused"); placeCaret(); }
   function onBlur() { root.classList.remove("lnb-focused"); }
 
-  const hb = startHeartbeat(model, () => item().key, () => lastActivity);
   root.addEventListener("keydown", onKey);
   root.addEventListener("focus", onFocus);
   root.addEventListener("blur", onBlur);
   textEl.addEventListener("mousedown", onMouseDown);
-  const events = {
-    "msg:custom": onMsg, "change:_item": loadItem, "change:_spans": onState,
-    "change:_suggestions": onState, "change:_tokens": onTokens, "change:mode": onMode,
-    "change:_labels": () => { renderPalette(); draw(); }, "change:current_label": renderPalette,
-    "change:snap": renderActions, "change:_status": renderText, "change:_message": renderText,
-    "change:_done": renderText, "change:_bound": renderActions, "change:_keymap": setKeymap,
-    "change:_progress": progress.update,
-  };
-  for (const [ev, fn] of Object.entries(events)) model.on(ev, fn);
-  model.on("change:_bound", progress.update);
-  setKeymap();
-  renderText();
+  session.start([["msg:custom", onMsg], ["change:_item", loadItem], ["change:_spans", onState],
+    ["change:_suggestions", onState], ["change:_tokens", onTokens], ["change:mode", onMode],
+    ["change:_labels", () => { renderPalette(); draw(); }], ["change:current_label", renderPalette],
+    ["change:snap", renderActions]], { progress, renderText, renderActions, setKeymap });
   loadItem();
 
   return () => {
-    clearInterval(hb);
-    pending.clear();
+    session.stop();
     document.removeEventListener("mouseup", onMouseUp, true);
-    for (const [ev, fn] of Object.entries(events)) model.off(ev, fn);
-    model.off("change:_bound", progress.update);
     root.remove();
   };
 }

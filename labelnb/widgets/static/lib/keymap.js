@@ -78,3 +78,24 @@ export class Keymap {
       .map((a) => [a.keys.map((k) => (k === " " ? "Space" : k)).join(" / "), a.help]);
   }
 }
+
+/**
+ * The keymap of ``defaults`` with Python's ``keymap=`` overrides; when they do not
+ * parse, ``report`` gets the reason and ``fallback`` (the keymap in use) stays.
+ * @param {Keymap} fallback @param {Record<string, ActionSpec>} defaults
+ * @param {Record<string, string | string[]>} overrides @param {(why: string) => void} report
+ */
+export function keymapOr(fallback, defaults, overrides, report) {
+  try {
+    return new Keymap(defaults, overrides);
+  } catch (err) {
+    report(String(/** @type {any} */ (err).message || err));
+    return fallback;
+  }
+}
+
+/** the class whose hotkey a key event is: plain keys only (with Ctrl, Cmd or Alt a key
+ * is an action) @template {{hotkey: string | null}} L @param {{key: string, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} e @param {L[]} labels @returns {L | undefined} */
+export function hotkeyLabel(e, labels) {
+  return e.ctrlKey || e.metaKey || e.altKey ? undefined : labels.find((l) => l.hotkey === e.key);
+}

@@ -9,6 +9,15 @@ export function h(tag, cls, text) {
   return e;
 }
 
+/**
+ * A pointer's position in canvas pixels (the canvas element may be scaled by CSS).
+ * @param {HTMLCanvasElement} canvas @param {{clientX: number, clientY: number}} e @returns {[number, number]}
+ */
+export function canvasPoint(canvas, e) {
+  const r = canvas.getBoundingClientRect();
+  return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+}
+
 /** @returns {string} */
 export function newId() {
   if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
@@ -35,8 +44,9 @@ export function makeSaver(model, root) {
 
 /**
  * Messages that must arrive once (submit, review decisions): resent with the same
- * client_id until Python acks, so a retry stores one annotation.
- * @param {any} model @param {HTMLElement} messageEl
+ * client_id (and buffers) until Python acks, so a retry stores one annotation.
+ * ``messageEl`` (if any) says "saving…" until then.
+ * @param {any} model @param {HTMLElement | null} messageEl
  */
 export function makePending(model, messageEl) {
   /** @type {any} */ let pending = null;
@@ -44,18 +54,18 @@ export function makePending(model, messageEl) {
     if (pending && pending.timer) clearTimeout(pending.timer);
     pending = null;
   }
-  /** @param {any} msg @param {number} [tries] */
-  function send(msg, tries = 0) {
+  /** @param {any} msg @param {ArrayBuffer[]} [buffers] @param {number} [tries] */
+  function send(msg, buffers = undefined, tries = 0) {
     if (pending) clearTimeout(pending.timer);
-    model.send(msg);
-    messageEl.textContent = "saving…";
-    pending = { msg, timer: tries < 3 ? setTimeout(() => send(msg, tries + 1), 8000) : null };
+    model.send(msg, undefined, buffers);
+    if (messageEl) messageEl.textContent = "saving…";
+    pending = { msg, timer: tries < 3 ? setTimeout(() => send(msg, buffers, tries + 1), 8000) : null };
   }
   /** @param {any} msg @returns {boolean} whether it acked the pending message */
   function ack(msg) {
     if (msg.type === "ack" && pending && pending.msg.client_id === msg.client_id) {
       clear();
-      messageEl.textContent = "";
+      if (messageEl) messageEl.textContent = "";
       return true;
     }
     return false;
@@ -175,6 +185,51 @@ export function makeProgress(model) {
   return { el: wrap, update };
 }
 
+/** the header every widget opens with: the session's status, a message line (errors,
+ * "saving…") and the progress bar; ``between`` goes after the status
+ * @param {any} model @param {HTMLElement[]} [between] */
+export function makeHeader(model, between = []) {
+  const header = h("div", "lnb-header");
+  const status = h("span", "lnb-status");
+  const message = h("span", "lnb-message");
+  const progress = makeProgress(model);
+  header.append(status, ...between, message, progress.el);
+  return { header, status, message, progress };
+}
+
+/** the toolbar of the drawing widgets: the class bar, then the action buttons */
+export function makeToolbar() {
+  const toolbar = h("div", "lnb-toolbar");
+  const labelBar = h("div", "lnb-labels");
+  const actions = h("div", "lnb-actions");
+  toolbar.append(labelBar, actions);
+  return { toolbar, labelBar, actions };
+}
+
+/** a class's button: its colour, hotkey and name, as text
+ * @param {{name: string, color: string, hotkey: string | null}} l @param {string} cls */
+export function labelButton(l, cls) {
+  const b = /** @type {HTMLButtonElement} */ (h("button", cls));
+  b.type = "button";
+  b.style.setProperty("--lnb-color", l.color);
+  if (l.hotkey) b.append(h("kbd", "", l.hotkey));
+  b.append(h("span", "", l.name));
+  return b;
+}
+
+/** the class bar: a button per class, the current one marked; a click picks the class
+ * and gives the keyboard back to ``root``
+ * @param {HTMLElement} bar @param {{name: string, color: string, hotkey: string | null}[]} labels
+ * @param {string} current @param {(name: string) => void} pick @param {HTMLElement} root */
+export function renderLabelBar(bar, labels, current, pick, root) {
+  bar.replaceChildren();
+  for (const l of labels) {
+    const b = labelButton(l, "lnb-label" + (l.name === current ? " lnb-active" : ""));
+    b.addEventListener("click", () => { pick(l.name); root.focus(); });
+    bar.append(b);
+  }
+}
+
 /** a toolbar button that runs ``fn`` and gives the keyboard back to ``root``
  * @param {string} text @param {() => void} fn @param {HTMLElement} root @param {string} [cls] */
 export function actionButton(text, fn, root, cls = "") {
@@ -182,6 +237,24 @@ export function actionButton(text, fn, root, cls = "") {
   b.type = "button";
   b.addEventListener("click", () => { fn(); root.focus({ preventScroll: true }); });
   return b;
+}
+
+/** the action buttons ([text, fn] each), then Skip and Submit while bound to a session
+ * @param {any} model @param {HTMLElement} bar @param {HTMLElement} root @param {[string, () => void][]} buttons
+ * @param {{skip: () => void, submit: () => void}} session */
+export function renderActionBar(model, bar, root, buttons, { skip, submit }) {
+  /** @type {[string, () => void][]} */
+  const all = model.get("_bound") ? [...buttons, ["Skip (S)", skip], ["Submit (Enter)", submit]] : buttons;
+  bar.replaceChildren(...all.map(([text, fn]) => actionButton(text, fn, root)));
+}
+
+/** the schema's classes (``_labels``) and a class's colour by name (red if unknown) @param {any} model */
+export function classesOf(model) {
+  /** @returns {{name: string, color: string, hotkey: string | null}[]} */
+  const labels = () => model.get("_labels") || [];
+  /** @param {string} name */
+  const colorOf = (name) => (labels().find((l) => l.name === name) || { color: "#e15759" }).color;
+  return { labels, colorOf };
 }
 
 /** the session's status line, message and "all done" panel, as text
@@ -192,4 +265,67 @@ export function renderSessionText(model, { root, status, message, done }) {
   const isDone = !!model.get("_done");
   root.classList.toggle("lnb-is-done", isDone);
   done.textContent = isDone ? "All done: " + (model.get("_status") || "the queue is empty") : "";
+}
+
+/**
+ * A widget's side of its session (see labelnb/widgets/session.py) and of its model:
+ * state saves that mark when the kernel has them, messages resent until acked,
+ * heartbeats while the annotator is active, the clock of the shown item, and the model
+ * events the widget listens to. Standalone (not bound), submit and skip do nothing.
+ * @param {any} model @param {HTMLElement} root @param {HTMLElement | null} messageEl
+ */
+export function makeSession(model, root, messageEl) {
+  const saveChanges = makeSaver(model, root);
+  const pending = makePending(model, messageEl);
+  const key = () => (model.get("_item") || {}).key;
+  let lastActivity = Date.now();
+  let shownAt = performance.now();
+  const hb = startHeartbeat(model, key, () => lastActivity);
+  const live = () => model.get("_bound") && !model.get("_done");
+  /** @type {(() => void)[]} */ const unlisten = [];
+  return {
+    saveChanges, pending,
+    /** listen to model events until stop() @param {[string, (...a: any[]) => void][]} handlers */
+    listen(handlers) { unlisten.push(listen(model, handlers)); },
+    /**
+     * Listen to ``handlers`` until stop(), and to the events of the parts every widget
+     * has (the header's status, message and progress; the actions, which change when
+     * bound; the keymap), which are drawn once here.
+     * @param {[string, (...a: any[]) => void][]} handlers
+     * @param {{progress: {update: () => void}, renderText: () => void, renderActions: () => void, setKeymap: () => void}} parts
+     */
+    start(handlers, { progress, renderText, renderActions, setKeymap }) {
+      unlisten.push(listen(model, [...handlers,
+        ["change:_status", renderText], ["change:_message", renderText], ["change:_done", renderText],
+        ["change:_bound", renderActions], ["change:_keymap", setKeymap],
+        ["change:_progress", progress.update], ["change:_bound", progress.update]]));
+      setKeymap();
+      renderActions();
+      renderText();
+    },
+    /** the annotator did something (a key, a click): keep the lease */
+    active() { lastActivity = Date.now(); },
+    /** a new item is on screen: an unanswered message about the last one is dropped */
+    shown() { pending.clear(); shownAt = performance.now(); },
+    /** submit the shown item: ``fields`` (what was annotated), a fresh client_id and the
+     * seconds it was on screen @param {Record<string, any>} fields @param {ArrayBuffer[]} [buffers] */
+    submit(fields, buffers) {
+      if (!live()) return;
+      pending.send({ type: "submit", key: key(), client_id: newId(), ...fields,
+                     duration_s: (performance.now() - shownAt) / 1000 }, buffers);
+    },
+    skip() { if (live()) model.send({ type: "skip", key: key() }); },
+    stop() {
+      clearInterval(hb);
+      pending.clear();
+      for (const off of unlisten) off();
+    },
+  };
+}
+
+/** listen to model events; returns the function that stops listening
+ * @param {any} model @param {[string, (...a: any[]) => void][]} handlers */
+export function listen(model, handlers) {
+  for (const [ev, fn] of handlers) model.on(ev, fn);
+  return () => { for (const [ev, fn] of handlers) model.off(ev, fn); };
 }
