@@ -894,7 +894,7 @@ def _add_team_parser(sub: Any) -> None:
 #: fixes in the library's errors that name a Python argument or call, and what the
 #: command line calls the same thing
 _CLI_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"labelnb\.open\(\.\.\., name=('[^']*')\) or pass exist_ok=True"),
+    (re.compile(r"open it with labelnb\.open\(\.\.\., name=(.+?)\) or pass exist_ok=True"),
      r"use it (e.g. labelnb status DB --name \1), or pass --exist-ok"),
     (re.compile(r"\bexist_ok=True\b"), "--exist-ok"),
     (re.compile(r"\boverwrite=True\b"), "--overwrite"),

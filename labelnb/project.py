@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import logging
 import math
+import numbers
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -1217,7 +1218,7 @@ def _checked_settings(project: str, settings: dict[str, Any]) -> dict[str, Any]:
 
     def number(field: str) -> float:
         v = settings[field]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
             raise ValidationError(f"project {project!r}: field {field!r} is {v!r}; give a "
                                   "number")
         return float(v)

@@ -87,7 +87,9 @@ def test_init_creates_project_with_settings(tmp_path: Path,
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat")
     assert code == 2 and err.startswith("error: project 'pets' already exists")
-    assert "pass --exist-ok" in err and "exist_ok=True" not in err  # the CLI's own words
+    assert err.strip().endswith("already exists in Store('sqlite:///" + str(Path(db).resolve())
+                                + "'); use it (e.g. labelnb status DB --name 'pets'), or pass "
+                                "--exist-ok")  # the CLI's own words, not Python's
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat,dog,bird", "--exist-ok")
     assert code == 0, err

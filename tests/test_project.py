@@ -290,6 +290,8 @@ def test_bad_settings_are_refused_by_create_and_configure(
             p.configure(**{setting: value})
         assert p.settings == before
         assert labelnb.open(tmp_path / "c.db").settings == before
+        p.configure(overlap=np.int64(2), lease_ttl_s=np.float32(60))  # numpy numbers too
+        assert (p.settings["overlap"], p.settings["lease_ttl_s"]) == (2, 60.0)
         p.configure(overlap=3.0, lease_ttl_s=30, review_fraction=1)  # whole float is fine
         assert (p.settings["overlap"], p.settings["lease_ttl_s"]) == (3, 30.0)
         p.add_items(["x"])

@@ -260,7 +260,6 @@ def _q(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-
 def data_yaml(categories: Sequence[str], splits: Sequence[str]) -> str:
     """The text of ``data.yaml`` for these categories and split folders."""
     cats = check_categories(categories, "data.yaml")

@@ -113,8 +113,9 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
         missing = np.flatnonzero(pd.isna(col))
         if len(missing):  # a missing id would factorise to -1 and index out of bounds
             raise ValidationError(
-                f"row {int(missing[0])}: field {name!r} is missing ({len(missing)} row(s) "
-                f"in all); give every label its {name}, or drop those rows")
+                f"row {int(missing[0])} (0-based position): field {name!r} is missing "
+                f"({len(missing)} row(s) in all); give every label its {name}, or drop those "
+                "rows")
     keep = ~pd.isna(lb)
     if not keep.all():
         it, an, lb = it[keep], an[keep], lb[keep]

@@ -574,6 +574,8 @@ class LabelModel:
             raise ValidationError(f"LabelModel.score: field 'Y' holds {y.shape} gold labels "
                                   f"for the {len(pred)} rows of L; give one per row")
         k = len(self.classes_)
+        if y.dtype.kind == "f" and len(y) and np.isfinite(y).all() and (y == np.round(y)).all():
+            y = y.astype(np.int64)  # indices stored as floats
         if y.dtype.kind not in "iu":  # class names: their indices
             index = {c: i for i, c in enumerate(self.classes_)}
             unknown = sorted({str(v) for v in y.tolist() if v not in index})
@@ -583,7 +585,8 @@ class LabelModel:
                                       "names or indices 0..k-1")
             y = np.asarray([index[v] for v in y.tolist()], dtype=np.int64)
         elif len(y) and (y.min() < 0 or y.max() >= k):
-            raise ValidationError(f"LabelModel.score: field 'Y' holds indices outside "
+            bad = sorted({int(v) for v in y.tolist() if not 0 <= v < k})[:5]
+            raise ValidationError(f"LabelModel.score: field 'Y' holds indices {bad}, outside "
                                   f"0..{k - 1}; give one class index per row")
         ok = pred != -1
         if not ok.any():

@@ -642,3 +642,20 @@ def test_the_same_content_twice_is_one_item(tmp_path: Path, images: list[Path]) 
     rep = import_dataset(b, "jsonl", path)
     assert (rep.items, rep.annotations) == (1, 1)
     assert b.annotation_objects()[0].regions == (Box(1, 1, 5, 5, "cat"), Box(2, 2, 9, 9, "dog"))
+
+
+def test_texts_add_items_would_refuse_are_import_problems_with_their_line(
+        tmp_path: Path) -> None:
+    """A blank text or one with a NUL character is listed with the file's other problems
+    and its line, instead of stopping the import at add_items with a batch position."""
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "Anna", "spans": [{"start": 0, "end": 4, "label": "PER"}]}\n'
+                    '{"text": "   "}\n{"text": "a\\u0000b", "spans": []}\n')
+    p = Project.create(tmp_path / "t.db", "t", Schema("spans", ["PER"]))
+    with pytest.raises(FormatProblems) as ei:
+        import_dataset(p, "jsonl", path)
+    got = sorted((q.where, q.field) for q in ei.value.problems)
+    assert got == [("line 2", "text"), ("line 3", "text")]
+    assert "is empty" in str(ei.value) and "NUL character" in str(ei.value)
+    assert p.items().empty
+    p.close()

@@ -240,5 +240,6 @@ def test_a_missing_item_or_annotator_is_refused_by_row(column: str, model: Any) 
     d = pd.DataFrame({"item": [1, 1, 2], "annotator": ["a", "b", "c"], "label": ["x", "y", "y"]})
     d[column] = d[column].astype(object)
     d.loc[2, column] = None
-    with pytest.raises(ValidationError, match=f"row 2: field '{column}' is missing"):
+    with pytest.raises(ValidationError,
+                       match=rf"row 2 \(0-based position\): field '{column}' is missing"):
         model().fit(d)

@@ -256,8 +256,10 @@ def test_score_takes_class_names_or_indices_and_checks_them() -> None:
     m = LabelModel(classes=["pos", "neg"]).fit(L)
     by_index = m.score(L, [0, 1, 0, 0, 1])
     assert by_index == m.score(L, ["pos", "neg", "pos", "pos", "neg"]) == 1.0
-    for bad, msg in ((["pos", "x", "pos", "pos", "neg"], "holds \\['x'\\]"),
-                     ([0, 1, 0], "for the 5 rows"), ([0, 2, 0, 0, 1], "outside 0..1")):
+    assert m.score(L, np.array([0.0, 1.0, 0.0, 0.0, 1.0])) == by_index  # float indices
+    for bad, msg in ((["pos", "x", "pos", "pos", "neg"], r"holds \['x'\]"),
+                     ([0, 1, 0], "for the 5 rows"),
+                     ([0, 2, 0, 0, 1], r"indices \[2\], outside 0..1")):
         with pytest.raises(ValidationError, match=msg):
             m.score(L, bad)
     with pytest.warns(DegenerateWarning, match="no row of L"):
