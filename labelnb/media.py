@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labelnb.errors import ItemNotFound, MissingExtra, ValidationError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
@@ -178,14 +180,62 @@ def image_size(data: bytes, uri: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """8-bit values of an image array, for display and the wand: ``uint8`` as it is;
+    floats in [0, 1] times 255; any other range (16-bit microscopy or medical images,
+    floats beyond 1, negative values) stretched linearly from its own minimum and
+    maximum to 0-255, as image viewers show them (clipping would make a 16-bit image
+    white, and a cast would wrap it around).
+
+    >>> to_uint8(np.array([[1000, 3000]], np.uint16)).tolist(), to_uint8(np.array([0.5])).tolist()
+    ([[0, 255]], [128])
+    """
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if not arr.size:
+        return arr.astype(np.uint8)
+    a = arr.astype(np.float64)
+    finite = np.isfinite(a)
+    if not finite.all():
+        a = np.where(finite, a, 0.0)
+    lo, hi = float(a.min()), float(a.max())
+    if np.issubdtype(arr.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
+        return np.rint(a * 255.0).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer) and lo >= 0 and hi <= 255:
+        return a.astype(np.uint8)
+    if hi == lo:
+        return np.zeros(arr.shape, np.uint8)
+    return np.rint((a - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+#: PIL modes of more than 8 bits per channel (their convert("RGB") clips at 255)
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def eight_bit(im: Any) -> Any:
+    """``im`` (a PIL image) with 8 bits per channel: 16-bit and float modes through
+    :func:`to_uint8` (PIL's own ``convert("RGB")`` clips them at 255)."""
+    from PIL import Image
+
+    if im.mode in _WIDE_MODES:
+        return Image.fromarray(to_uint8(np.asarray(im)))
+    return im
+
+
 def load_image(uri: str) -> Any:
     """Decode an image with its EXIF orientation applied (a ``PIL.Image``)."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(read_bytes(uri))) as im:
-        out = ImageOps.exif_transpose(im)
-        out.load()
-        return out
+    try:
+        with Image.open(io.BytesIO(read_bytes(uri))) as im:
+            out = ImageOps.exif_transpose(im)
+            out.load()
+            return out
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ValidationError(f"image {uri!r}: PIL cannot read it as an image ({e}); give a "
+                              "PNG/JPEG/TIFF/... file") from None
 
 
 def text_hash(text: str) -> str:

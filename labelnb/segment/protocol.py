@@ -66,4 +66,10 @@ def check_segment_output(masks: Any, scores: Any, *, height: int, width: int,
             "mask")
     if not np.all(np.isfinite(s)):
         raise ValidationError(f"{where}: returned scores that are not finite: {s.tolist()}")
+    if m.dtype != np.bool_ and m.size and not np.isin(m, (0, 1)).all():
+        # logits or probabilities: as bool every nonzero pixel would be in the mask
+        raise ValidationError(
+            f"{where}: returned {m.dtype} masks with values from {float(np.nanmin(m)):g} to "
+            f"{float(np.nanmax(m)):g}; return boolean masks (e.g. logits > 0, or "
+            "probabilities > 0.5)")
     return m.astype(bool, copy=False), np.clip(s, 0.0, 1.0)

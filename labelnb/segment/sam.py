@@ -89,8 +89,10 @@ class Segmenter(Protocol):
 
 def as_rgb_array(image: Any) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 RGB array from an array, a PIL image, a path or bytes."""
+    from labelnb.media import to_uint8
+
     if isinstance(image, np.ndarray):
-        arr = image
+        arr = to_uint8(image)  # 16-bit or float images: scaled, not wrapped or zeroed
     else:
         from labelnb.widgets._media import as_pil
 

@@ -9,38 +9,41 @@ from typing import Any
 import numpy as np
 
 from labelnb.errors import ValidationError
+from labelnb.media import eight_bit, to_uint8
 
 ImageLike = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray | bytes
 
 
 def as_pil(image: ImageLike) -> Any:
-    """A PIL image (EXIF orientation applied) from a path/URI, PIL image, array or bytes."""
-    from PIL import Image, ImageOps
+    """A PIL image (EXIF orientation applied, 8 bits per channel: see
+    :func:`to_uint8`) from a path/URI, PIL image, array or bytes."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if isinstance(image, str | os.PathLike):
         from labelnb import media
 
-        return media.load_image(os.fspath(image))
+        return eight_bit(media.load_image(os.fspath(image)))
     if isinstance(image, bytes | bytearray | memoryview):
-        with Image.open(io.BytesIO(bytes(image))) as im:
-            out = ImageOps.exif_transpose(im)
-            out.load()
-            return out
+        try:
+            with Image.open(io.BytesIO(bytes(image))) as im:
+                out = ImageOps.exif_transpose(im)
+                out.load()
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValidationError(
+                f"image: the {len(bytes(image))} bytes given are not an image PIL can read "
+                f"({e}); give PNG/JPEG/TIFF/... bytes, a path or an array") from None
+        return eight_bit(out)
     if isinstance(image, np.ndarray):
-        arr = image
-        if arr.dtype != np.uint8:
-            if np.issubdtype(arr.dtype, np.floating) and arr.size and float(arr.max()) <= 1.0:
-                arr = arr * 255.0
-            arr = np.clip(arr, 0, 255).astype(np.uint8)
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
             raise ValidationError(
                 f"image: an array must be (h, w), (h, w, 3) or (h, w, 4), got {image.shape}"
             )
+        arr = to_uint8(image)
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[:, :, 0]
         return Image.fromarray(arr)
     if isinstance(image, Image.Image):
-        return ImageOps.exif_transpose(image)
+        return eight_bit(ImageOps.exif_transpose(image))
     raise ValidationError(
         f"image: give a path, URI, PIL image, numpy array or encoded bytes, "
         f"got {type(image).__name__}"

@@ -173,3 +173,21 @@ def test_embed_items_fills_the_project_cache(tmp_path: Path) -> None:
     assert len(list((tmp_path / "emb").rglob("*.npz"))) == 3
     assert bodies.model_id_for({"model_type": "vit_b", "checkpoint": "/w/sam_vit_b.pth"}) == \
         "vit_b:sam_vit_b.pth"
+
+
+def test_sam_embed_sees_images_as_the_widgets_do() -> None:
+    """EXIF orientation applied (a phone photo stored sideways is embedded upright, at
+    the size the widgets show) and 16-bit images scaled, not clipped."""
+    from PIL import Image
+
+    im = Image.fromarray(np.zeros((100, 200, 3), np.uint8))  # stored 200 wide, 100 high
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90° to show: 100 wide, 200 high
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes())
+    wide = io.BytesIO()
+    Image.fromarray(np.array([[1000, 3000]] * 4, np.uint16)).save(wide, format="PNG")
+    out = submit("sam_embed", {"model": {"tiny": True},
+                               "images": [buf.getvalue(), wide.getvalue()]}).result(timeout=300)
+    assert out["embeddings"][0]["original_size"] == [200, 100]
+    assert out["embeddings"][1]["original_size"] == [4, 2]

@@ -206,3 +206,30 @@ def test_auto_falls_back_to_the_classical_wand_with_a_log_line(caplog: pytest.Lo
     with caplog.at_level(logging.INFO, logger="labelnb"):
         assert isinstance(auto("x.pth", use_modal=False), ClassicalWand)
     assert "no GPU here and Modal is not configured" in caplog.text
+
+
+def test_images_of_more_than_8_bits_are_scaled_not_clipped_or_wrapped() -> None:
+    """16-bit microscopy or medical images and float images become 8-bit by their own
+    range: clipping made a 16-bit image white (the wand then took all of it), a cast
+    wrapped it around, and floats above 1 became 0."""
+    from PIL import Image
+
+    from labelnb.errors import ValidationError
+    from labelnb.segment.protocol import check_segment_output
+    from labelnb.segment.sam import as_rgb_array
+    from labelnb.widgets._media import as_pil
+
+    a = np.full((6, 8), 1000, np.uint16)
+    a[1:4, 2:6] = 3000
+    for img in (a, Image.fromarray(a)):
+        got = np.asarray(as_pil(img).convert("L"))
+        assert set(np.unique(got).tolist()) == {0, 255}
+        assert (got == 255).sum() == 12
+    assert as_rgb_array(np.array([[[300, 600, 1000]]], np.uint16)).tolist() == [[[0, 109, 255]]]
+    assert as_rgb_array(np.full((1, 1, 3), 0.8)).tolist() == [[[204, 204, 204]]]
+    with pytest.raises(ValidationError, match="bytes given are not an image"):
+        as_pil(b"junk")
+    with pytest.raises(ValidationError, match="return boolean masks"):
+        check_segment_output(np.full((1, 4, 4), 0.98), [0.9], height=4, width=4)
+    m, _ = check_segment_output(np.ones((1, 4, 4), np.uint8), [0.9], height=4, width=4)
+    assert m.dtype == np.bool_ and m.all()
