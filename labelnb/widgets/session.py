@@ -172,6 +172,26 @@ class QueueSession:
         self.task = None
 
 
+def _same_region(a: Mapping[str, Any], b: Mapping[str, Any], tol: float) -> bool:
+    """Whether two region JSON dicts are the same region: equal fields, numbers (and
+    lists of numbers, e.g. polygon points) within ``tol`` of each other."""
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, int | float) and isinstance(y, int | float) and not isinstance(
+                x, bool) and not isinstance(y, bool):
+            if abs(float(x) - float(y)) > tol:
+                return False
+        elif (isinstance(x, list) and isinstance(y, list) and len(x) == len(y)
+              and all(isinstance(v, int | float) for v in (*x, *y))):
+            if any(abs(float(u) - float(v)) > tol for u, v in zip(x, y, strict=True)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
 class Session(QueueSession):
     """The state machine behind :func:`annotate` (one annotator, one queue).
 
@@ -242,17 +262,23 @@ class Session(QueueSession):
     def _prelabel_meta(self, regions: list[Region]) -> dict[str, Any]:
         """Provenance of the pre-annotations: how many of the shown suggestions were
         accepted as they were, and how many regions were changed or drawn anew."""
-        def key(r: Region) -> str:
+        # a suggestion comes back snapped to whole original pixels (a detector's box is
+        # fractional): an unchanged one differs by at most half a pixel, the smallest
+        # move an annotator can make by at least one
+        tol = 0.75
+
+        def plain(r: Region) -> dict[str, Any]:
             d = r.to_json()
             d.pop("score", None)
-            return repr(sorted(d.items()))
+            return d
 
-        pending = [key(r) for r in self._suggested]
+        pending = [plain(r) for r in self._suggested]
         unchanged = 0
         for r in regions:
-            k = key(r)
-            if k in pending:
-                pending.remove(k)
+            d = plain(r)
+            hit = next((i for i, sug in enumerate(pending) if _same_region(d, sug, tol)), None)
+            if hit is not None:
+                pending.pop(hit)
                 unchanged += 1
         return {"model_version": self.model_version, "suggested": len(self._suggested),
                 "accepted_unchanged": unchanged, "changed_or_new": len(regions) - unchanged,

@@ -392,11 +392,13 @@ def test_submit_records_whether_the_pre_annotation_was_accepted_or_changed(tmp_p
         Image.fromarray(np.full((300, 400, 3), 30 * i, np.uint8)).save(paths[-1])
     p = labelnb.Project.create(tmp_path / "pre.db", "pre", labelnb.Schema("boxes", ["car", "bus"]))
     ids = p.add_items([str(x) for x in paths])
-    p.add_predictions("det-v1", {ids[0]: [Box(10, 10, 100, 80, "bus", score=0.9)],
+    # a detector's fractional box, accepted as it is, counts as accepted (it comes back
+    # snapped to whole pixels)
+    p.add_predictions("det-v1", {ids[0]: [Box(10.4, 9.6, 100.2, 80.3, "bus", score=0.9)],
                                  ids[1]: [Box(10, 10, 100, 80, "car", score=0.6)]})
     w = p.annotate("ana", prefetch=False)
     disp = w.scale.box_to_display
-    for regions in ([disp(Box(10, 10, 100, 80, "bus"))],  # accepted as it was
+    for regions in ([disp(Box(10, 10, 100, 80, "bus"))],  # accepted as it was (snapped)
                     [disp(Box(12, 10, 100, 80, "car")), disp(Box(200, 100, 250, 150, "bus"))],
                     [disp(Box(5, 5, 50, 50, "car"))]):  # no suggestion on this item
         w._handle_custom_msg({"type": "submit", "key": w.item_key, "client_id": w.item_key,
