@@ -151,7 +151,17 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
         model = clf
         x_train = np.asarray(train["features"], np.float64)
         x_val = np.asarray(val["features"], np.float64)
+    for name, split in (("train", train), ("val", val)):
+        for field in ("texts" if "texts" in split else "features", "labels"):
+            if isinstance(split.get(field), str | bytes):  # would be split into characters
+                raise ValidationError(f"retrain: field '{name}.{field}' is one string; give a "
+                                      "list, one entry per example")
     y_train, y_val = list(train["labels"]), list(val["labels"])
+    for name, x, y in (("train", x_train, y_train), ("val", x_val, y_val)):
+        if len(x) != len(y) or not len(y):
+            raise ValidationError(f"retrain: the {name} split has {len(x)} examples and "
+                                  f"{len(y)} labels; give one label per example, and at least "
+                                  "one example")
     if len(set(y_train)) < 2:
         raise ValidationError(f"retrain: the training split has {len(set(y_train))} class(es); "
                               f"a classifier needs at least 2")

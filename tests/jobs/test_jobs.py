@@ -191,3 +191,18 @@ def test_sam_embed_sees_images_as_the_widgets_do() -> None:
                                "images": [buf.getvalue(), wide.getvalue()]}).result(timeout=300)
     assert out["embeddings"][0]["original_size"] == [200, 100]
     assert out["embeddings"][1]["original_size"] == [4, 2]
+
+
+def test_retrain_names_a_bad_split() -> None:
+    """Mismatched lengths, an empty split or one string instead of a list (it was split
+    into characters) get a labelnb error naming the split and field, not sklearn's."""
+    ok = {"texts": ["good", "bad"], "labels": ["p", "n"]}
+    for payload, msg in [
+        ({"train": {"texts": ["a", "b", "c"], "labels": ["x", "y"]}, "val": ok},
+         "the train split has 3 examples and 2 labels"),
+        ({"train": ok, "val": {"texts": "good film", "labels": "p"}},
+         "field 'val.texts' is one string"),
+        ({"train": ok, "val": {"texts": [], "labels": []}}, "the val split has 0 examples"),
+    ]:
+        with pytest.raises(ValidationError, match=msg):
+            bodies.retrain(payload)
