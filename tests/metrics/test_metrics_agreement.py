@@ -228,3 +228,14 @@ def test_inputs_that_gave_silently_wrong_numbers_are_handled() -> None:
         cohen_kappa([1, 2], [1, 2], labels=[1, 1, 2])
     with pytest.raises(ValidationError, match="not counts"):
         fleiss_kappa([["a", "b"]])
+
+
+def test_fleiss_refuses_a_rater_counted_twice_for_an_item() -> None:
+    from labelnb.errors import ValidationError
+    from labelnb.metrics import fleiss_kappa
+
+    df = pd.DataFrame({"item": [1, 1, 1, 2, 2], "annotator": ["a", "b", "a", "a", "b"],
+                       "label": ["x", "x", "y", "y", "y"]})
+    with pytest.raises(ValidationError, match="annotator 'a' rated item 1 more than once"):
+        fleiss_kappa(df)
+    assert np.isfinite(fleiss_kappa(df.drop_duplicates(["item", "annotator"], keep="last")))
