@@ -266,14 +266,26 @@ class ReviewAnnotator(AnnotatorBase):
     def _version_json(self, v: Version, index: int, scale: DisplayScale | None,
                       text: str | None) -> dict[str, Any]:
         """Check a version against the schema and the item; its regions for display."""
-        width, height = (scale.width, scale.height) if scale is not None else (None, None)
         out = []
         for i, r in enumerate(v.regions):
             where = f"ReviewAnnotator version {index} ({v.author}), region {i}"
-            self.schema.check_region(r, where, width=width, height=height, text=text)
+            self._check(r, where, scale, text)
             out.append(self._region_to_display(r, scale))
         return {"author": v.author, "note": v.note, "annotation_id": v.annotation_id,
                 "regions": out, "overlay": any(isinstance(r, Mask) for r in v.regions)}
+
+    def _check(self, r: Region, where: str, scale: DisplayScale | None,
+               text: str | None) -> None:
+        """``r`` against the schema and the item shown (a span needs the item's text, a
+        box or polygon its image)."""
+        if isinstance(r, Span) and text is None:
+            raise ValidationError(f"{where}: a span marks text, but this item is an image; "
+                                  "review spans on a text item (text=...)")
+        if isinstance(r, Box | Polygon | Mask) and scale is None:
+            raise ValidationError(f"{where}: a {type(r).__name__.lower()} marks an image, but "
+                                  "this item is a text; review it with image=...")
+        width, height = (scale.width, scale.height) if scale is not None else (None, None)
+        self.schema.check_region(r, where, width=width, height=height, text=text)
 
     @staticmethod
     def _region_to_display(r: Region, scale: DisplayScale | None) -> dict[str, Any]:
@@ -316,6 +328,9 @@ class ReviewAnnotator(AnnotatorBase):
         regions = None
         if kind == "correct":
             regions = tuple(Region.from_json(r) for r in d.get("regions") or [])
+            scale = self._media.scale if self._media is not None else None
+            for i, r in enumerate(regions):
+                self._check(r, f"ReviewAnnotator correction, region {i}", scale, self._text)
         version = d.get("version", 0)
         return Decision(cast("DecisionKind", kind), feedback.strip() if feedback else None,
                         regions, int(version) if isinstance(version, int) else 0)

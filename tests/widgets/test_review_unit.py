@@ -102,6 +102,18 @@ def test_standalone_validates_the_annotation_against_the_item() -> None:
     with pytest.raises(ValidationError, match="field 'mode'"):
         ReviewAnnotator(_img(), annotation=[Box(0, 0, 1, 1, "a")], labels=["a"],
                         mode="grade")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="a span marks text, but this item is an image"):
+        ReviewAnnotator(_img(), annotation=[Span(0, 3, "a")], labels=["a"])
+    # a correction read back from the browser is checked like the versions shown
+    w = ReviewAnnotator(_img(200, 100), annotation=[Box(0, 0, 5, 5, "cat")], labels=["cat"])
+    w._decision = {"decision": "correct", "regions": [
+        {"type": "box", "label": "zebra", "x0": 0, "y0": 0, "x1": 10, "y1": 10}]}
+    with pytest.raises(SchemaError, match="correction, region 0.*'zebra' is not in the schema"):
+        _ = w.decision
+    w._decision = {"decision": "correct", "regions": [
+        {"type": "box", "label": "cat", "x0": 0, "y0": 0, "x1": 5000, "y1": 10}]}
+    with pytest.raises(SchemaError, match="outside the image"):
+        _ = w.decision
 
 
 def test_standalone_correct_opens_the_kinds_editor_and_reads_back_the_correction() -> None:
