@@ -896,6 +896,9 @@ def _add_team_parser(sub: Any) -> None:
 _CLI_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"open it with labelnb\.open\(\.\.\., name=(.+?)\) or pass exist_ok=True"),
      r"use it (e.g. labelnb status DB --name \1), or pass --exist-ok"),
+    (re.compile(r"override with allow_machine_eval=True, eval_reason='\.\.\.'"),
+     "override in Python: labelnb.export(..., allow_machine_eval=True, "
+     "eval_reason='...')"),
     (re.compile(r"\bexist_ok=True\b"), "--exist-ok"),
     (re.compile(r"\boverwrite=True\b"), "--overwrite"),
     (re.compile(r"\bas_predictions=True\b"), "--as-predictions"),

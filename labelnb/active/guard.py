@@ -137,7 +137,8 @@ def _in_split(df: pd.DataFrame, split: str | Collection[str] | None) -> pd.DataF
 def check_human_only(records: Any, *, split: str | Collection[str] | None = None,
                      allow_machine: bool = False, reason: str | None = None,
                      project: Project | None = None, actor: str = "system",
-                     what: str | None = None) -> None:
+                     what: str | None = None,
+                     override: tuple[str, str] = ("allow_machine", "reason")) -> None:
     """Raise :class:`CircularValidationError` if ``records`` (in ``split``, if given)
     hold machine-made labels.
 
@@ -152,6 +153,7 @@ def check_human_only(records: Any, *, split: str | Collection[str] | None = None
                     else "evaluation set")
     if bad.empty:
         return
+    flag, why = override  # the caller's names for the override's two arguments
     shown = "; ".join(f"item {int(i)}: {s} by {a!r}" for i, s, a in
                       zip(bad["item_id"][:_SHOWN], bad["source"][:_SHOWN],
                           bad["author"][:_SHOWN], strict=True))
@@ -161,13 +163,13 @@ def check_human_only(records: Any, *, split: str | Collection[str] | None = None
             f"{name}: {len(bad)} of {len(df)} labels are machine-made ({shown}{more}); "
             "evaluating on them grades the model on its own answers. Fix: have humans label "
             "these items (or correct the machine labels in review), export with "
-            "human_only=True, or override with allow_machine=True, reason='...' "
+            f"human_only=True, or override with {flag}=True, {why}='...' "
             "(recorded in project.events())")
     if not reason or not str(reason).strip():
-        raise ValidationError(f"{name}: allow_machine=True needs reason='...': the override "
+        raise ValidationError(f"{name}: {flag}=True needs {why}='...': the override "
                               f"of {len(bad)} machine-made labels is recorded with its reason")
     if project is None:
-        raise ValidationError(f"{name}: allow_machine=True needs project=... so that the "
+        raise ValidationError(f"{name}: {flag}=True needs project=... so that the "
                               "override is recorded in its events")
     log_event(project, OVERRIDE_EVENT, {
         "what": name, "splits": sorted(splits) if splits else None, "reason": str(reason),

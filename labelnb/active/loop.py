@@ -532,7 +532,8 @@ class ActiveLoop:
         if not bad.empty and (not self.allow_machine_eval or len(bad) != self._overridden):
             check_human_only(final, allow_machine=self.allow_machine_eval,
                              reason=self.eval_reason, project=self.project,
-                             what=f"evaluation set of ActiveLoop {self.model_version!r}")
+                             what=f"evaluation set of ActiveLoop {self.model_version!r}",
+                             override=("allow_machine_eval", "eval_reason"))
             self._overridden = len(bad)
         pos = {iid: k for k, iid in enumerate(ids)}
         keep = [(pos[int(i)], self._target(list(lab), list(reg)))

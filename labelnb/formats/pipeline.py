@@ -629,6 +629,10 @@ def _validate_extra(fmt: str, root: Path, expected: Mapping[int, list[Region]],
 # --- the pipeline ----------------------------------------------------------------------
 
 
+#: export()'s names for the circular-validation override (see active.guard)
+_EVAL_OVERRIDE = ("allow_machine_eval", "eval_reason")
+
+
 def export(project: Project, format: Format, path: str | os.PathLike[str], *,
            policy: str = "latest", human_only: bool = False,
            split: Mapping[str, float] | None = None, seed: int = 0, group_aware: bool = True,
@@ -749,12 +753,13 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
 
     if split is not None and (ev := [s for s in split if s in eval_splits]):
         check_human_only(chosen, split=ev, allow_machine=allow_machine_eval,
-                         reason=eval_reason, project=project)
+                         reason=eval_reason, project=project, override=_EVAL_OVERRIDE)
     marked = evaluation_items(project)
     if marked:
         check_human_only([(r, sp) for r, sp in chosen if r.item_id in marked],
                          allow_machine=allow_machine_eval, reason=eval_reason,
-                         project=project, what="marked evaluation items")
+                         project=project, what="marked evaluation items",
+                         override=_EVAL_OVERRIDE)
     if not chosen and not report.unlabeled and not report.filtered:
         raise FormatError(f"export: nothing to export from project {project.name!r}: it has "
                           f"no {'' if fmt in _TEXT_FORMATS else 'image '}items; add items "

@@ -260,13 +260,20 @@ def _q(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+#: the names a held-out split goes by, in the order data.yaml's ``val`` prefers them
+_VAL_NAMES = ("val", "validation", "valid", "dev", "eval", "evaluation", "test")
+
+
 def data_yaml(categories: Sequence[str], splits: Sequence[str]) -> str:
     """The text of ``data.yaml`` for these categories and split folders."""
     cats = check_categories(categories, "data.yaml")
     lines = ["# written by labelnb; class indices follow the schema order", ""]
     sp = list(splits) or ["train"]
-    train = "train" if "train" in sp else sp[0]
-    val = "val" if "val" in sp else train
+    # ultralytics validates on `val`: the held-out split, whatever it is called (it fell
+    # back to the training images when the split was named e.g. "validation")
+    val = next((s for s in _VAL_NAMES if s in sp), None)
+    train = "train" if "train" in sp else next((s for s in sp if s != val), sp[0])
+    val = val or train
     lines.append(f"train: {_q('images/' + train)}")
     lines.append(f"val: {_q('images/' + val)}")
     if "test" in sp:
@@ -406,6 +413,9 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
     keys = [k for k in ("train", "val", "test") if data.get(k)]
     keys += [k for k, v in data.items() if isinstance(v, str) and v.startswith("images/")
              and k not in keys]
+    if not keys:
+        raise FormatError(f"{where}: data.yaml names no image folder (no 'train', 'val' or "
+                          "'test' key); add e.g. train: images/train")
     for key in keys:
         entries = data[key] if isinstance(data[key], list) else [data[key]]
         for entry in entries:
@@ -439,7 +449,12 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
                     text, w, h, classes, box_policy=box_policy, notes=notes,
                     degenerate=degenerate,
                     where=f"image {rel.as_posix()!r} (labels {str(lab)!r})", problems=found)
-                images.append(ImageRecord(iid, rel.as_posix(), w, h, uri=str(f), split=key))
+                # the split is the folder's name (images/<split>), which labelnb's export
+                # writes; the YAML key (train, val) when the layout is another one
+                entry_path = Path(str(entry))
+                split = (entry_path.name if len(entry_path.parts) == 2
+                         and entry_path.parts[0] == "images" and folder.is_dir() else key)
+                images.append(ImageRecord(iid, rel.as_posix(), w, h, uri=str(f), split=split))
     if found:
         if problems is None:
             raise FormatProblems(where, found)

@@ -441,7 +441,9 @@ def test_export_refuses_machine_labels_in_evaluation_splits_unless_overridden(tm
                                           author="model-v1", source="model")
                        for i in ids if i not in set(p.annotations()["item_id"])])
     split = {"train": 0.5, "test": 0.5}
-    with pytest.raises(CircularValidationError, match="test"):
+    # the fix it names is export()'s own arguments
+    with pytest.raises(CircularValidationError,
+                       match=r"test.*allow_machine_eval=True, eval_reason='\.\.\.'"):
         labelnb.export(p, "hf", tmp_path / "out", split=split)
     assert not (tmp_path / "out").exists()  # nothing half-written
     rep = labelnb.export(p, "hf", tmp_path / "out", split=split, allow_machine_eval=True,
@@ -464,3 +466,26 @@ def test_an_empty_project_says_it_has_no_items(tmp_path: Path) -> None:
     p.close()
     # a problem located by its line alone names the line once
     assert str(Problem("line 3", "text", "missing", "line 3")) == "line 3: field 'text': missing"
+
+
+@pytest.mark.parametrize("split, val", [({"train": .7, "validation": .3}, "validation"),
+                                        ({"training": .7, "dev": .3}, "dev"),
+                                        ({"all": .5, "val": .5}, "val")])
+def test_yolo_validates_on_the_held_out_split_whatever_its_name(
+        boxes_project: Project, tmp_path: Path, split: dict[str, float], val: str) -> None:
+    """data.yaml's `val` is the held-out split (it pointed at the training images when the
+    split was called "validation"), and splits with other names read back by folder."""
+    from ultralytics.data.utils import check_det_dataset
+
+    out = tmp_path / "y"
+    export(boxes_project, "yolo", out, split=split)
+    info = check_det_dataset(str(out / "data.yaml"), autodownload=False)
+    assert Path(info["val"]).name == val
+    assert Path(info["train"]).name != val
+
+
+def test_yolo_import_without_image_folders_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "images" / "train").mkdir(parents=True)
+    (tmp_path / "data.yaml").write_text("names: {0: cat, 1: dog}\n")
+    with pytest.raises(FormatError, match="names no image folder"):
+        yolo.load_yolo(tmp_path)
