@@ -233,7 +233,9 @@ def load_image(uri: str) -> Any:
             out = ImageOps.exif_transpose(im)
             out.load()
             return out
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+    # ImportError: see widgets._media.as_pil (ultralytics' patched PIL open)
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError,
+            ImportError) as e:
         raise ValidationError(f"image {uri!r}: PIL cannot read it as an image ({e}); give a "
                               "PNG/JPEG/TIFF/... file") from None
 

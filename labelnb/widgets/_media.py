@@ -28,7 +28,9 @@ def as_pil(image: ImageLike) -> Any:
             with Image.open(io.BytesIO(bytes(image))) as im:
                 out = ImageOps.exif_transpose(im)
                 out.load()
-        except (UnidentifiedImageError, OSError) as e:
+        # ImportError: ultralytics, once imported, patches PIL's open to fetch a HEIF
+        # plugin when PIL cannot identify a file, and fails there without the network
+        except (UnidentifiedImageError, OSError, SyntaxError, ImportError) as e:
             raise ValidationError(
                 f"image: the {len(bytes(image))} bytes given are not an image PIL can read "
                 f"({e}); give PNG/JPEG/TIFF/... bytes, a path or an array") from None
