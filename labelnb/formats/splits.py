@@ -54,6 +54,10 @@ def check_fractions(fractions: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+#: the golden ratio's fractional part: k * it mod 1 spreads evenly over [0, 1)
+_GOLDEN = 0.6180339887498949
+
+
 def split_items(df: pd.DataFrame, fractions: Mapping[str, float], seed: int = 0,
                 group_col: str | None = None, stratify_col: str | None = None) -> pd.Series:
     """The split name of each row of ``df`` (a Series on ``df``'s index).
@@ -94,10 +98,16 @@ def split_items(df: pd.DataFrame, fractions: Mapping[str, float], seed: int = 0,
         by_stratum.setdefault(stratum, []).append(k)
     rng = np.random.default_rng(seed)
     out = np.empty(n, dtype=object)
-    for stratum in sorted(by_stratum):
+    # each stratum is laid on one turn of the circle of split fractions from its own
+    # start, so it gets its share; the starts follow the golden-ratio sequence from one
+    # random start, spread evenly, so that many small strata (one-item strata of rare
+    # labels) fill the splits in their shares too (independent random starts left a
+    # split empty: 20 one-item strata went 19/0/1)
+    start = float(rng.random())
+    for k, stratum in enumerate(sorted(by_stratum)):
         groups = by_stratum[stratum]
         order = rng.permutation(len(groups))
-        offset = float(rng.random())
+        offset = (start + k * _GOLDEN) % 1.0
         total = sum(len(members[g]) for g in groups)
         done = 0
         for j in order:

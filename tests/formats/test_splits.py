@@ -100,3 +100,13 @@ def test_properties(rows: list[tuple[int, str]], seed: int) -> None:
     assert (s.groupby(df["group"]).nunique() == 1).all()
     assert s.equals(split_items(df, FRACTIONS, seed=seed, group_col="group",
                                 stratify_col="label"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_many_one_item_strata_leave_no_split_empty(seed: int) -> None:
+    """20 items with 20 distinct labels (rare labels: one-item strata) fill every split
+    near its share; random starts per stratum gave e.g. 19/0/1."""
+    df = pd.DataFrame({"label": [f"l{i}" for i in range(20)]})
+    counts = split_items(df, {"train": .8, "val": .1, "test": .1}, seed=seed,
+                         stratify_col="label").value_counts()
+    assert 15 <= counts["train"] <= 17 and counts["val"] >= 1 and counts["test"] >= 1
