@@ -161,6 +161,16 @@ def to_coco(images: Sequence[ImageRecord], annotations_by_image: Mapping[int, Se
     return out
 
 
+def _bad_segmentation(seg: Any) -> str | None:
+    """Why ``seg`` is no COCO segmentation (a polygon list or an RLE dict), or None.
+    Such a value is an error, not a reason to take the bbox: that would silently turn
+    a mask into a box."""
+    if seg is None or seg == [] or isinstance(seg, Mapping | list):
+        return None
+    return (f"'segmentation' is {seg!r:.40}, neither a polygon list nor an RLE dict; fix "
+            "it, or remove it to import the bbox")
+
+
 def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
                       ) -> tuple[Region, str]:
     """The region of one COCO annotation and the field it came from (``segmentation``
@@ -212,6 +222,8 @@ def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
         merged = mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
         return Mask({"size": [h, w], "counts": merged["counts"].decode("ascii")}, label,
                     **kw), "segmentation"
+    if (why := _bad_segmentation(seg)) is not None:
+        raise FormatError(why)
     bbox = a.get("bbox")
     if not isinstance(bbox, Sequence) or isinstance(bbox, str) or len(bbox) != 4:
         raise FormatError(f"{bbox!r} is not [x, y, width, height]; fix the annotation")
@@ -338,6 +350,9 @@ def coco_problems(data: Any, *, box_policy: BoxPolicy = "reject", regions: bool 
                                     "category or fix the id", where))
             continue
         if not regions:
+            if (bad := _bad_segmentation(a.get("segmentation"))) is not None:
+                problems.append(Problem(item, "segmentation", bad, where))
+                continue
             bbox = a.get("bbox")
             if bbox is not None:
                 try:

@@ -86,6 +86,9 @@ def test_multi_ring_polygon_and_uncompressed_rle_load_as_masks() -> None:
     (lambda d: d["annotations"].__setitem__(0, {**d["annotations"][0], "bbox": [60, 0, 10, 5]}),
      "lies outside the image"),
     (lambda d: d["images"].append(dict(d["images"][0])), "image id 1 is used twice"),
+    # a segmentation that is neither a polygon list nor an RLE is not swapped for the bbox
+    (lambda d: d["annotations"].__setitem__(0, {**d["annotations"][0], "segmentation": "abc"}),
+     "field 'segmentation': 'segmentation' is 'abc', neither a polygon list nor an RLE"),
 ])
 def test_validation_names_the_problem(mutate, message) -> None:  # type: ignore[no-untyped-def]
     data = coco.to_coco(*_dataset())
