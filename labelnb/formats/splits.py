@@ -104,10 +104,10 @@ def split_items(df: pd.DataFrame, fractions: Mapping[str, float], seed: int = 0,
     # labels) fill the splits in their shares too (independent random starts left a
     # split empty: 20 one-item strata went 19/0/1)
     start = float(rng.random())
-    for k, stratum in enumerate(sorted(by_stratum)):
+    for rank, stratum in enumerate(sorted(by_stratum)):
         groups = by_stratum[stratum]
         order = rng.permutation(len(groups))
-        offset = (start + k * _GOLDEN) % 1.0
+        offset = (start + rank * _GOLDEN) % 1.0
         total = sum(len(members[g]) for g in groups)
         done = 0
         for j in order:
