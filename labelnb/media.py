@@ -224,20 +224,27 @@ def eight_bit(im: Any) -> Any:
     return im
 
 
-def load_image(uri: str) -> Any:
-    """Decode an image with its EXIF orientation applied (a ``PIL.Image``)."""
+def decode_image(data: bytes, what: str) -> Any:
+    """``data`` decoded as an image (a ``PIL.Image``, its EXIF orientation applied);
+    ``what`` names it in the error when PIL cannot read it."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(read_bytes(uri))) as im:
+        with Image.open(io.BytesIO(data)) as im:
             out = ImageOps.exif_transpose(im)
             out.load()
             return out
-    # ImportError: see widgets._media.as_pil (ultralytics' patched PIL open)
-    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError,
+    # ImportError: ultralytics, once imported, patches PIL's open to fetch a HEIF plugin
+    # when PIL cannot identify the data, and fails there without the network
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
             ImportError) as e:
-        raise ValidationError(f"image {uri!r}: PIL cannot read it as an image ({e}); give a "
-                              "PNG/JPEG/TIFF/... file") from None
+        raise ValidationError(f"{what} cannot be read as an image by PIL ({e}); give "
+                              "PNG/JPEG/TIFF/... data") from None
+
+
+def load_image(uri: str) -> Any:
+    """Decode an image with its EXIF orientation applied (a ``PIL.Image``)."""
+    return decode_image(read_bytes(uri), f"image {uri!r}")
 
 
 def text_hash(text: str) -> str:

@@ -55,7 +55,7 @@ from labelnb.queue.store import Store
 from labelnb.queue.tables import annotations as annotations_t
 from labelnb.queue.tables import predictions as predictions_t
 from labelnb.schema import Schema
-from labelnb.types import SOURCES, Annotation, Region, unstorable
+from labelnb.types import SOURCES, Annotation, Region, text_problem, unstorable
 
 if TYPE_CHECKING:
     from labelnb.team.gold import Gold
@@ -1194,10 +1194,7 @@ def _show_progress(progress: bool | None, n: int) -> bool:
 
 def _checked_text(text: str, where: str) -> str:
     """``text`` if it can be an item's text: something to label, storable as it is."""
-    if not text.strip():
-        raise ValidationError(f"{where}: field 'text' is empty; give a text with something "
-                              "to label (or leave the item out)")
-    if (bad := unstorable(text)) is not None:
+    if (bad := text_problem(text)) is not None:
         raise ValidationError(f"{where}: field 'text' {bad}")
     return text
 

@@ -63,6 +63,14 @@ def unstorable(text: str) -> str | None:
     return None
 
 
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be an item's text (blank, or :func:`unstorable`), as the end of
+    an error message, or None."""
+    if not text.strip():
+        return "is empty; give a text with something to label, or leave it out"
+    return unstorable(text)
+
+
 def _finite(name: str, value: Any, where: str) -> float:
     try:
         v = float(value)

@@ -85,7 +85,7 @@ from labelnb.formats._common import (
 )
 from labelnb.formats.hf import regex_tokenizer
 from labelnb.formats.spacy_docbin import misaligned_reason
-from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span, unstorable
+from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span, text_problem
 
 if TYPE_CHECKING:
     from labelnb.project import Project
@@ -417,9 +417,7 @@ def check_items(project: Project, items: list[ImportItem], *,
                           "kind")
     for it in items:
         if it.text is not None:  # what add_items would refuse, said with the file's place
-            bad = ("is empty; give a text with something to label, or leave the line out"
-                   if not it.text.strip() else unstorable(it.text))
-            if bad is not None:
+            if (bad := text_problem(it.text)) is not None:
                 line = (it.meta.get("import") or {}).get("line")
                 problems.append(Problem(it.name, "text", bad, f"line {line}" if line else (
                     it.labels[0].where if it.labels else "")))

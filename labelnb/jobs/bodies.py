@@ -18,7 +18,6 @@ SAM the tests use.
 
 from __future__ import annotations
 
-import io
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -69,17 +68,15 @@ def load_sam(config: Mapping[str, Any]) -> Any:
 def embed_images(sam: Any, images: Sequence[bytes], log: Log = _noop,
                  cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Embed encoded images with a loaded SAM (see the module for the result)."""
-    from PIL import Image, ImageOps
-
-    from labelnb.media import eight_bit
+    from labelnb.media import decode_image, eight_bit
 
     out = []
     for i, data in enumerate(images):
         if cancelled():
             raise InterruptedError(f"sam_embed: cancelled after {i} of {len(images)} images")
         # as the widgets see it: EXIF orientation applied, 8 bits per channel
-        with Image.open(io.BytesIO(data)) as im:
-            arr = np.asarray(eight_bit(ImageOps.exif_transpose(im)).convert("RGB"))
+        im = eight_bit(decode_image(bytes(data), f"sam_embed: image {i + 1}"))
+        arr = np.asarray(im.convert("RGB"))
         emb = sam.embed(arr)
         f = np.ascontiguousarray(emb.features.astype(np.float16))
         out.append({"features": f.tobytes(), "shape": list(f.shape),

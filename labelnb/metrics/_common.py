@@ -83,6 +83,14 @@ def _factorize(values: Any, sort: bool) -> tuple[np.ndarray, pd.Index]:
     return np.asarray(codes, dtype=np.int64), pd.Index(uniques)
 
 
+def is_long_frame(data: Any) -> bool:
+    """Whether ``data`` is a long-format frame (item, annotator, label): a DataFrame with
+    a ``label`` column, or with an item or annotator column (then :func:`long_labels`
+    says the label column is missing, instead of the frame being read as a matrix)."""
+    return isinstance(data, pd.DataFrame) and any(
+        c in data.columns for c in _LABEL + _ITEM + _ANNOTATOR)
+
+
 def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
     """Coerce ``data`` to factorised long-format labels.
 

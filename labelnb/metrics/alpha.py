@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import _ANNOTATOR, _ITEM, degenerate, long_labels
+from labelnb.metrics._common import degenerate, is_long_frame, long_labels
 
 __all__ = ["krippendorff_alpha"]
 
@@ -47,10 +47,7 @@ _LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """(unit index, value) of every non-missing value."""
-    if isinstance(data, pd.DataFrame) and (
-            "label" in data.columns or any(c in data.columns for c in _ITEM + _ANNOTATOR)):
-        # long format (a frame with item or annotator columns but no label column is an
-        # error from long_labels, not a matrix whose cells are ids)
+    if is_long_frame(data):
         ll = long_labels(data)
         return ll.item, np.asarray(ll.classes)[ll.label]
     if isinstance(data, pd.DataFrame):

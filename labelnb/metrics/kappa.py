@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import _ANNOTATOR, _ITEM, degenerate, long_labels
+from labelnb.metrics._common import degenerate, is_long_frame, long_labels
 
 __all__ = ["cohen_kappa", "fleiss_kappa"]
 
@@ -136,9 +136,8 @@ def _plain(v: Any) -> Any:
 
 
 def _count_matrix(data: Any, classes: Sequence[Any] | None) -> np.ndarray:
-    if isinstance(data, pd.DataFrame) and (
-            "label" in data.columns or any(c in data.columns for c in _ITEM + _ANNOTATOR)):
-        ll = long_labels(data, classes)  # long format (no label column: its error)
+    if is_long_frame(data):
+        ll = long_labels(data, classes)
         pair = ll.item.astype(np.int64) * max(1, len(ll.annotators)) + ll.annotator
         if len(np.unique(pair)) != len(pair):  # one rater counted twice for an item
             _, first, counts = np.unique(pair, return_index=True, return_counts=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from labelnb import media
 from labelnb.errors import ValidationError
 from labelnb.media import eight_bit, to_uint8
 
@@ -17,24 +18,13 @@ ImageLike = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray | bytes
 def as_pil(image: ImageLike) -> Any:
     """A PIL image (EXIF orientation applied, 8 bits per channel: see
     :func:`to_uint8`) from a path/URI, PIL image, array or bytes."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     if isinstance(image, str | os.PathLike):
-        from labelnb import media
-
         return eight_bit(media.load_image(os.fspath(image)))
     if isinstance(image, bytes | bytearray | memoryview):
-        try:
-            with Image.open(io.BytesIO(bytes(image))) as im:
-                out = ImageOps.exif_transpose(im)
-                out.load()
-        # ImportError: ultralytics, once imported, patches PIL's open to fetch a HEIF
-        # plugin when PIL cannot identify a file, and fails there without the network
-        except (UnidentifiedImageError, OSError, SyntaxError, ImportError) as e:
-            raise ValidationError(
-                f"image: the {len(bytes(image))} bytes given are not an image PIL can read "
-                f"({e}); give PNG/JPEG/TIFF/... bytes, a path or an array") from None
-        return eight_bit(out)
+        data = bytes(image)
+        return eight_bit(media.decode_image(data, f"image: the {len(data)} bytes given"))
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
             raise ValidationError(

@@ -227,7 +227,7 @@ def test_images_of_more_than_8_bits_are_scaled_not_clipped_or_wrapped() -> None:
         assert (got == 255).sum() == 12
     assert as_rgb_array(np.array([[[300, 600, 1000]]], np.uint16)).tolist() == [[[0, 109, 255]]]
     assert as_rgb_array(np.full((1, 1, 3), 0.8)).tolist() == [[[204, 204, 204]]]
-    with pytest.raises(ValidationError, match="bytes given are not an image"):
+    with pytest.raises(ValidationError, match="the 4 bytes given cannot be read as an image"):
         as_pil(b"junk")
     with pytest.raises(ValidationError, match="return boolean masks"):
         check_segment_output(np.full((1, 4, 4), 0.98), [0.9], height=4, width=4)
