@@ -372,11 +372,61 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
         items = _jsonl_items(p, img, found)
     else:
         items, skipped = _ls_items(p, img, opts, box_policy, found, notes_)
+    restore_items(p, items)
     if found:
         if problems is None:
             raise FormatProblems(f"{fmt} import from {str(p)!r}", found)
         problems.extend(found)
     return items, skipped
+
+
+def restore_items(path: Path, items: list[ImportItem]) -> int:
+    """Give the items of a labelnb export back their ``group`` and ``meta``, which the
+    formats have no place for, from the export's manifest (``labelnb_export.json``
+    beside ``path``, or in it when it is a folder); an item keeps its own ``group`` and
+    its ``meta["import"]`` (this import's provenance); a COCO file of an export's
+    ``annotations/`` folder finds the manifest above it. Images are found by file name
+    (and split, where a name is in several), texts by their hash. Returns how many
+    items were matched; without a readable manifest, none."""
+    import orjson
+
+    from labelnb.formats.pipeline import MANIFEST
+    from labelnb.media import text_hash
+
+    root = path if path.is_dir() else path.parent
+    if root.name == "annotations" and not (root / MANIFEST).exists():
+        root = root.parent  # COCO's per-split files: <export>/annotations/instances_x.json
+    try:
+        manifest = orjson.loads((root / MANIFEST).read_bytes())
+        entries = [e for e in manifest["images"] if isinstance(e, dict)] \
+            if manifest.get("labelnb_export") else []
+    except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+        return 0  # not a labelnb export (or a manifest edited out of shape): nothing to do
+    by_text: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        if isinstance(e.get("text_hash"), str):
+            by_text[e["text_hash"]] = e
+        elif isinstance(e.get("file_name"), str):
+            by_name.setdefault(e["file_name"], []).append(e)
+    matched = 0
+    for it in items:
+        own = it.meta.get("import") or {}
+        if it.text is not None:
+            entry = by_text.get(text_hash(it.text))
+        else:
+            same = by_name.get(str(own.get("file_name")), [])
+            if len(same) > 1:  # one file name in two splits
+                same = [e for e in same if e.get("split") == own.get("split")]
+            entry = same[0] if len(same) == 1 else None
+        if entry is None:
+            continue
+        matched += 1
+        if isinstance(entry.get("meta"), dict):
+            it.meta = {**entry["meta"], **({"import": own} if "import" in it.meta else {})}
+        if it.group is None and isinstance(entry.get("group"), str):
+            it.group = entry["group"]
+    return matched
 
 
 # --- 2. check ----------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from labelnb.formats._common import (
 )
 from labelnb.formats.spacy_docbin import AlignmentReport, TextRecord
 from labelnb.formats.splits import check_fractions, split_items
+from labelnb.media import text_hash
 from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
 
 if TYPE_CHECKING:
@@ -851,10 +852,18 @@ def _manifest_entry(r: ExportRecord, split: str | None, file_name: str | None,
                     cons: ConsensusLabels | None) -> dict[str, Any]:
     """One item of the manifest: where it went and which annotation it came from (under
     the consensus policy also its tier and status; ``annotation_id`` None for a
-    consensus that is not stored in the project yet)."""
+    consensus that is not stored in the project yet), and what the formats have no place
+    for: the item's ``group`` and ``meta`` (an import of the export restores them; text
+    items are found by ``text_hash``)."""
     ann = r.annotation
     entry: dict[str, Any] = {"file_name": file_name, "split": split, "item_id": r.item_id,
                              "annotation_id": ann.id}
+    if r.text is not None:
+        entry["text_hash"] = text_hash(r.text)
+    if r.group is not None:
+        entry["group"] = r.group
+    if r.meta:
+        entry["meta"] = r.meta
     if cons is not None:
         if ann.meta.get("stored") is False:
             entry["annotation_id"] = None

@@ -405,8 +405,8 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
                                                   else by_index)
     found: list[Problem] = []
     base = Path(data["path"]) if data.get("path") else yaml_path.parent
-    if not base.is_absolute():
-        base = (yaml_path.parent / base)
+    if data.get("path") and not base.is_absolute():  # a relative 'path': from the YAML
+        base = yaml_path.parent / base
     images: list[ImageRecord] = []
     regions: dict[int, list[Region]] = {}
     seen: set[Path] = set()

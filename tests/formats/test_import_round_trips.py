@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,3 +216,56 @@ def test_as_predictions_round_trip(boxes_project: Project, tmp_path: Path, fmt: 
         assert len(got) == len(want)
         assert all(_close(x, y, tol) for x, y in zip(sorted(got, key=key),  # type: ignore[arg-type]
                                                      sorted(want, key=key), strict=True))  # type: ignore[arg-type]
+
+
+def _item_extras(p: Project) -> dict[str, tuple[Any, Any]]:
+    """{image file name or text: (meta without this import's provenance, group)}."""
+    out = {}
+    for row in p.items().to_dict("records"):
+        meta = {k: v for k, v in (row["meta"] or {}).items() if k != "import"}
+        out[row["text"] if row["uri"] is None else Path(row["uri"]).name] = (meta,
+                                                                            row["group_key"])
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
+def test_export_import_keeps_item_meta_and_group(tmp_path: Path, images: list[Path],
+                                                 fmt: str) -> None:
+    """The formats have no place for an item's meta and group: the export's manifest
+    carries them and the import of that export gives them back (by file name and split)."""
+    src = Project.create(tmp_path / "src.db", "src", Schema("boxes", ["cat", "dog"]))
+    ids = src.add_items([{"image": str(f), "group": f"g{i // 3}",
+                          "meta": {"camera": i % 2, "note": f"ü{i}"}}
+                         for i, f in enumerate(images)])
+    src.add_annotations([Annotation(item_id=i, regions=(Box(1, 2, 20, 30, "cat"),),
+                                    author="ana") for i in ids])
+    root = tmp_path / fmt
+    export(src, fmt, root, split={"train": 0.5, "val": 0.5}, seed=3)  # type: ignore[arg-type]
+    dst = Project.create(tmp_path / "dst.db", "dst", Schema("boxes", ["cat", "dog"]))
+    import_dataset(dst, fmt, root)  # type: ignore[arg-type]
+    assert _item_extras(dst) == _item_extras(src)
+    assert all(m["import"]["format"] == fmt for m in dst.items()["meta"])
+    if fmt == "coco":  # one split's file, inside the export's annotations/ folder
+        one = Project.create(tmp_path / "one.db", "one", Schema("boxes", ["cat", "dog"]))
+        import_dataset(one, "coco", root / "annotations" / "instances_val.json")
+        got = _item_extras(one)
+        assert 0 < len(got) < len(images) and all(got[k] == _item_extras(src)[k] for k in got)
+    # without the manifest (a dataset from elsewhere) the items simply have none
+    (root / "labelnb_export.json").unlink()
+    bare = Project.create(tmp_path / "bare.db", "bare", Schema("boxes", ["cat", "dog"]))
+    import_dataset(bare, fmt, root)  # type: ignore[arg-type]
+    assert {g for _, g in _item_extras(bare).values()} == {None}
+
+
+def test_spacy_export_import_keeps_item_meta_and_group(tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    src = Project.create(tmp_path / "src.db", "src", Schema("spans", ["PER", "LOC"]))
+    texts = [TEXT, "Anna flew to Paris.", "nobody here"]
+    ids = src.add_items([{"text": t, "group": "doc-a" if i < 2 else "doc-b",
+                          "meta": {"line": i}} for i, t in enumerate(texts)])
+    src.add_annotations([Annotation(item_id=i, regions=(), author="ana") for i in ids])
+    export(src, "spacy", tmp_path / "out", split={"train": 0.5, "dev": 0.5}, seed=1)
+    dst = Project.create(tmp_path / "dst.db", "dst", Schema("spans", ["PER", "LOC"]))
+    import_dataset(dst, "spacy", tmp_path / "out")
+    assert _item_extras(dst) == _item_extras(src)
+    assert _item_extras(dst)[TEXT] == ({"line": 0}, "doc-a")

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from labelnb.errors import FormatError
-from labelnb.formats import Dataset, ImageRecord, yolo
+from labelnb.formats import Dataset, ImageRecord, export, import_dataset, yolo
+from labelnb.project import Project
+from labelnb.schema import Schema
 from labelnb.types import Box, Polygon, Region
 
 
@@ -129,3 +131,18 @@ def test_ultralytics_reads_exif_rotated_images_at_the_label_size(
     out = verify_image_label((str(im), str(lb), "", False, 1, 0, 0, False))
     assert tuple(out[2]) == (40, 20) and out[8] == 0
     assert yolo.load_yolo(tmp_path / "y").images[0].width == 20
+
+
+def test_export_to_a_relative_folder_imports_back(tmp_path: Path, boxes_project: Project,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder given relative to the working directory: data.yaml has no 'path', so its
+    folders resolve against the YAML's own folder, once (they were joined to it twice)."""
+    monkeypatch.chdir(tmp_path)
+    export(boxes_project, "yolo", "out/yolo")
+    back = Project.create(tmp_path / "back.db", "back", Schema("boxes", ["cat", "dog"]))
+    rep = import_dataset(back, "yolo", "out/yolo/data.yaml")
+    want = sum(len(a.regions) for a in boxes_project.annotation_objects())
+    assert rep.items == len(boxes_project.items()) and rep.regions == want > 0
+    rep2 = import_dataset(Project.create(tmp_path / "b2.db", "b", Schema("boxes", ["cat", "dog"])),
+                          "yolo", "out/yolo")  # the folder, relative, too
+    assert rep2.items == rep.items
