@@ -263,6 +263,14 @@ class Schema:
                     f"{where}: required attribute {a.name!r} is missing; set it in the "
                     f"region's attributes, e.g. attributes={{{a.name!r}: ...}}"
                 )
+        if isinstance(region, Box | Polygon) and not region.area > 0:
+            what = ("a box" if isinstance(region, Box) else "a polygon")
+            shape = (f"{region.width:g} x {region.height:g} px" if isinstance(region, Box)
+                     else "its points on one line")
+            raise SchemaError(
+                f"{where}: {region.label!r} is {what} with no area ({shape}); give it a "
+                "width and a height, or leave it out"
+            )
         if width is not None and height is not None:
             if isinstance(region, Box | Polygon) and not region.within(width, height):
                 raise SchemaError(

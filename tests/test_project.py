@@ -169,6 +169,27 @@ def test_box_outside_image_is_refused(boxes: labelnb.Project, images: list[Path]
     assert boxes.annotation_objects()[0].regions == (Box(10, 10, 40, 30, "cat"),)
 
 
+def test_region_without_area_is_refused(tmp_path: Path, boxes: labelnb.Project,
+                                        images: list[Path]) -> None:
+    """A zero-width box or a flat polygon is no region: stored, it would be exported (COCO
+    area 0) and refused by the import of that very export."""
+    ids = boxes.add_items(images[:1])
+    q = boxes.queue("ana")
+    q.claim()
+    with pytest.raises(SchemaError, match=r"'cat' is a box with no area \(0 x 10 px\)") as e:
+        q.submit(Box(10, 10, 10, 20, "cat"))
+    assert f"item {ids[0]}, region 0" in str(e.value)
+    with pytest.raises(SchemaError, match="no area"):
+        boxes.add_predictions("m", [(ids[0], [Box(1, 1, 5, 1, "cat")], 0.9)])
+    q.submit(Box(10, 10, 11, 20, "cat"))
+    poly = labelnb.Project.create(tmp_path / "poly.db", "poly", Schema("polygons", ["cat"]))
+    [pid] = poly.add_items(images[:1])
+    with pytest.raises(SchemaError, match="a polygon with no area .its points on one line"):
+        poly.add_annotations([labelnb.Annotation(item_id=pid, author="ana", regions=(
+            labelnb.Polygon((1, 1, 5, 5, 9, 9), "cat"),))])
+    assert poly.annotations().empty and len(boxes.annotation_objects()) == 1
+
+
 def test_mask_of_wrong_size_is_refused(tmp_path: Path, images: list[Path]) -> None:
     p = labelnb.Project.create(tmp_path / "m.db", "m", Schema("masks", ["cell"]))
     p.add_items(images[:1])  # 40 x 30
