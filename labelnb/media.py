@@ -254,3 +254,33 @@ def text_hash(text: str) -> str:
 def iter_chunks(seq: list[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
+
+
+ImageLike = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray | bytes
+
+
+def as_pil(image: ImageLike) -> Any:
+    """A PIL image (EXIF orientation applied, 8 bits per channel: see
+    :func:`to_uint8`) from a path/URI, PIL image, array or bytes."""
+    from PIL import Image, ImageOps
+
+    if isinstance(image, str | os.PathLike):
+        return eight_bit(load_image(os.fspath(image)))
+    if isinstance(image, bytes | bytearray | memoryview):
+        data = bytes(image)
+        return eight_bit(decode_image(data, f"image: the {len(data)} bytes given"))
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+            raise ValidationError(
+                f"image: an array must be (h, w), (h, w, 3) or (h, w, 4), got {image.shape}"
+            )
+        arr = to_uint8(image)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        return Image.fromarray(arr)
+    if isinstance(image, Image.Image):
+        return eight_bit(ImageOps.exif_transpose(image))
+    raise ValidationError(
+        f"image: give a path, URI, PIL image, numpy array or encoded bytes, "
+        f"got {type(image).__name__}"
+    )

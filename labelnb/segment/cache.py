@@ -166,7 +166,9 @@ def precompute(project: Project, segmenter: Segmenter, item_ids: Iterable[int] |
 
 
 class CachedSegmenter:
-    """A SAM segmenter as the wand's ``segment_fn``, embedding through a cache.
+    """A SAM segmenter as the wand's ``segment_fn``, embedding through a cache (any
+    other segmenter, such as the classical wand that :func:`~labelnb.segment.sam.auto`
+    may return, is called as it is).
 
     Clicks that extend the previous clicks on the same image are refined: the previous
     best low-resolution mask goes back to SAM as its mask prompt. ``last_timing_ms``
@@ -186,13 +188,20 @@ class CachedSegmenter:
 
     @property
     def model_id(self) -> str:
-        return self.segmenter.model_id
+        return str(getattr(self.segmenter, "model_id", type(self.segmenter).__name__))
 
     def __call__(self, image: np.ndarray, points: np.ndarray, labels: np.ndarray,
                  box: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import time
 
         t0 = time.perf_counter()
+        if not (hasattr(self.segmenter, "embed") and hasattr(self.segmenter, "predict")):
+            # no embedding to cache (the classical wand, which auto() falls back to, or
+            # any plain segment_fn): called as it is
+            masks, scores = self.segmenter(image, points, labels, box)
+            self.last_timing_ms = {"embed": 0.0,
+                                   "decode": (time.perf_counter() - t0) * 1000}
+            return masks, scores
         emb, _arr, key = self.cache.embed(self.segmenter, image)
         t1 = time.perf_counter()
         pts = np.asarray(points, np.float64).reshape(-1, 2) if points is not None else None

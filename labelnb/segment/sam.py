@@ -94,7 +94,7 @@ def as_rgb_array(image: Any) -> np.ndarray:
     if isinstance(image, np.ndarray):
         arr = to_uint8(image)  # 16-bit or float images: scaled, not wrapped or zeroed
     else:
-        from labelnb.widgets._media import as_pil
+        from labelnb.media import as_pil
 
         arr = np.asarray(as_pil(image).convert("RGB"))
     if arr.ndim == 2:
@@ -323,7 +323,13 @@ def auto(checkpoint: str | os.PathLike[str] | None = None, model_type: str = "vi
         seg = ModalSam(model_type, checkpoint)
         log.info("labelnb: segmenter = SAM %s, encoder on Modal, decoder local", model_type)
         return seg
-    why = ("no SAM checkpoint given" if checkpoint is None else
-           "no GPU here and Modal is not configured")
-    log.info("labelnb: segmenter = the classical wand (%s)", why)
+    if checkpoint is None:
+        log.info("labelnb: segmenter = the classical wand (no SAM checkpoint given)")
+    else:  # SAM was asked for by name: say so where a notebook shows it
+        import warnings
+
+        warnings.warn(f"labelnb: SAM checkpoint {os.fspath(checkpoint)!r} not used: no GPU "
+                      "here and Modal is not configured, so the segmenter is the classical "
+                      f"wand; run SAM on the CPU with TorchSam({model_type!r}, checkpoint, "
+                      "device='cpu') (slow), or configure Modal", UserWarning, stacklevel=2)
     return ClassicalWand()

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from labelnb.errors import ValidationError
+from labelnb.media import to_uint8
 
 _EMPTY_SCORES = np.zeros(0, np.float64)
 
@@ -130,13 +131,18 @@ class ClassicalWand:
         if img.ndim != 3 or img.shape[0] < 1 or img.shape[1] < 1:
             raise ValidationError(f"ClassicalWand: image must be (H, W, 3) uint8, got shape "
                                   f"{img.shape}")
-        img = img[:, :, :3]
+        img = to_uint8(img[:, :, :3])  # floats in [0, 1], 16-bit: to 8 bits by their range
         H, W = img.shape[:2]
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        labs = np.asarray(labels).reshape(-1).astype(int)
+        pts = np.asarray([] if points is None else points, dtype=np.float64).reshape(-1, 2)
+        labs = np.asarray([] if labels is None else labels).reshape(-1).astype(int)
         if labs.shape[0] != pts.shape[0]:
             raise ValidationError(f"ClassicalWand: {pts.shape[0]} points but {labs.shape[0]} "
                                   "labels; give one label (1 or 0) per point")
+        for i, (x, y) in enumerate(pts.tolist()):
+            if not (0 <= x <= W and 0 <= y <= H):
+                raise ValidationError(
+                    f"ClassicalWand: point {i} ({x:g}, {y:g}) lies outside the {W}x{H} image; "
+                    "give clicks in image pixels (x across, y down)")
         if box is not None:
             bx = np.asarray(box, dtype=np.float64).reshape(-1)
             if bx.shape != (4,) or not np.all(np.isfinite(bx)):

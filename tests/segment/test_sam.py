@@ -203,9 +203,18 @@ def test_auto_falls_back_to_the_classical_wand_with_a_log_line(caplog: pytest.Lo
         seg = auto(None)
     assert isinstance(seg, ClassicalWand)
     assert "classical wand (no SAM checkpoint given)" in caplog.text
-    with caplog.at_level(logging.INFO, logger="labelnb"):
-        assert isinstance(auto("x.pth", use_modal=False), ClassicalWand)
-    assert "no GPU here and Modal is not configured" in caplog.text
+    # a checkpoint asked for by name and not used: a warning a notebook shows
+    with pytest.warns(UserWarning, match="'x.pth' not used: no GPU here and Modal is not "
+                      "configured") as w:
+        wand = auto("x.pth", use_modal=False)
+    assert isinstance(wand, ClassicalWand) and "device='cpu'" in str(w[0].message)
+    # and what auto() returned works behind the cache's segmenter, which passes it through
+    seg = CachedSegmenter(wand)
+    img = np.zeros((40, 50, 3), np.uint8)
+    img[10:30, 15:35] = 200
+    masks, scores = seg(img, np.array([[25.0, 20.0]]), np.array([1]), None)
+    assert masks.shape[1:] == (40, 50) and masks[0][20, 25] and not masks[0][2, 2]
+    assert seg.model_id == "ClassicalWand" and seg.last_timing_ms["embed"] == 0.0
 
 
 def test_images_of_more_than_8_bits_are_scaled_not_clipped_or_wrapped() -> None:

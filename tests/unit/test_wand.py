@@ -143,6 +143,23 @@ def test_is_a_segment_fn_and_checks_its_input() -> None:
         wand(img, np.array([[1.0, 1.0]]), np.array([1]), np.array([1.0, 2.0]))
     with pytest.raises(ValidationError, match="tolerances"):
         ClassicalWand(tolerances=(0.1, 2.0))
+    with pytest.raises(ValidationError, match=r"point 1 \(50, 3\) lies outside the 10x10 image"):
+        wand(img, np.array([[1.0, 1.0], [50.0, 3.0]]), np.array([1, 1]), None)
+
+
+def test_float_images_and_a_box_without_points(coins: Any) -> None:
+    """A float image in [0, 1] segments as its 8-bit self (it was read as near-black
+    noise and gave the whole image); points=None with a box, as SAM takes it."""
+    rgb, refs = coins
+    x, y, ref = refs[2]
+    wand = ClassicalWand()
+    as_int, _ = wand(rgb, np.array([[x, y]]), np.array([1]), None)
+    as_float, _ = wand(rgb / 255.0, np.array([[x, y]]), np.array([1]), None)
+    assert _iou(as_float[0], as_int[0]) >= 0.95 and _iou(as_float[0], ref) >= 0.8
+    ys, xs = np.nonzero(ref)
+    box = np.array([xs.min() - 4, ys.min() - 4, xs.max() + 5, ys.max() + 5], float)
+    masks, _ = wand(rgb, None, None, box)
+    assert _iou(masks[0], ref) >= 0.8
 
 
 def test_check_segment_output_names_the_fix() -> None:
