@@ -167,6 +167,21 @@ def _print_json(data: Any) -> None:
 
 
 # --- init ---------------------------------------------------------------------------
+def _settings_before(db: str, name: str) -> dict[str, Any]:
+    """The settings of project ``name`` in ``db`` if both exist (else none)."""
+    import labelnb
+    from labelnb.errors import ProjectNotFound
+
+    try:
+        project = labelnb.open(db, name=name)
+    except ProjectNotFound:
+        return {}
+    try:
+        return dict(project.settings)
+    finally:
+        project.close()
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     import labelnb
 
@@ -178,14 +193,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     # existing project's values)
     given = {k: v for k, v in (("overlap", args.overlap), ("lease_ttl_s", args.lease_ttl),
                                ("review_fraction", args.review_fraction)) if v is not None}
-    project = labelnb.Project.create(
+    before = _settings_before(args.db, args.name) if args.exist_ok else {}
+    project = labelnb.Project.create(  # with --exist-ok, applies the given settings
         args.db, args.name, labelnb.Schema(args.kind, labels), exist_ok=args.exist_ok,
         **given)
     try:
-        changed = {k: v for k, v in given.items() if project.settings[k] != v}
-        if changed:  # --exist-ok on a project made with other settings: apply the given
-            old = {k: project.settings[k] for k in changed}
-            project.configure(**changed)
+        old = {k: before[k] for k in given if k in before}
+        changed = {k: project.settings[k] for k in old if old[k] != project.settings[k]}
+        if changed:  # --exist-ok on a project made with other settings
             print("changed " + ", ".join(f"{k} {old[k]:g} -> {v:g}" for k, v in changed.items())
                   + (" (overlap: for items added from now on)" if "overlap" in changed else ""))
         print(f"project {project.name!r} ({project.schema.kind}: "

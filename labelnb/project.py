@@ -104,13 +104,19 @@ class Project:
     # --- opening -------------------------------------------------------------------
     @classmethod
     def create(cls, url_or_path: str | os.PathLike[str], name: str, schema: Schema, *,
-               overlap: int = 1, lease_ttl_s: float = 600, review_fraction: float = 0.0,
-               routing: RoutingPolicy | None = None, exist_ok: bool = False) -> Project:
+               overlap: int | None = None, lease_ttl_s: float | None = None,
+               review_fraction: float | None = None, routing: RoutingPolicy | None = None,
+               exist_ok: bool = False) -> Project:
         """Create a project (and the database, if new).
 
-        ``overlap`` is how many different annotators label each item (blind to each
-        other); ``review_fraction`` of submitted annotations get a review task;
-        ``routing`` defaults to :class:`~labelnb.queue.routing.DefaultRouting`.
+        ``overlap`` (default 1) is how many different annotators label each item (blind
+        to each other); ``lease_ttl_s`` (default 600) how long a claim holds a task
+        without a heartbeat; ``review_fraction`` (default 0) of submitted annotations get
+        a review task; ``routing`` defaults to
+        :class:`~labelnb.queue.routing.DefaultRouting`. With ``exist_ok=True`` an
+        existing project is opened instead, and what is given here is applied to it:
+        the schema (a new version if it differs) and the settings passed (as
+        :meth:`configure` does; those left out keep the project's values).
         """
         if not isinstance(schema, Schema):
             raise SchemaError(f"project {name!r}: field 'schema' must be a labelnb.Schema, "
@@ -119,8 +125,9 @@ class Project:
             raise ValidationError("project: field 'name' must be a non-empty string")
         if (bad := unstorable(name)) is not None:
             raise ValidationError(f"project {name!r}: field 'name' {bad}")
-        checked = _checked_settings(name, {"overlap": overlap, "lease_ttl_s": lease_ttl_s,
-                                           "review_fraction": review_fraction})
+        given = {k: v for k, v in (("overlap", overlap), ("lease_ttl_s", lease_ttl_s),
+                                   ("review_fraction", review_fraction)) if v is not None}
+        checked = _checked_settings(name, given)
         store = Store(url_or_path)
         settings = {**DEFAULT_SETTINGS, **checked,
                     "routing": (routing or DefaultRouting()).to_json()}
@@ -143,6 +150,11 @@ class Project:
         project = cls.open(store, name)
         if existing is not None:
             project.set_schema(schema)
+            changed = {k: v for k, v in checked.items() if project.settings.get(k) != v}
+            if routing is not None and routing.to_json() != project.settings.get("routing"):
+                changed["routing"] = routing
+            if changed:
+                project.configure(**changed)
         return project
 
     @classmethod

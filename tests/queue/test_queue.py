@@ -471,6 +471,17 @@ def test_open_by_name_and_errors(db_url: str) -> None:
         labelnb.Project.create(db_url, "q", Schema("choice", ["a"]))
     p2 = labelnb.Project.create(db_url, "q", Schema("choice", ["a", "b", "c"]), exist_ok=True)
     assert p2.schema_version == 1
+    before = dict(p2.settings)
+    # the settings passed are applied to the existing project (they were dropped while
+    # the schema was applied); those left out keep the project's values
+    p3 = labelnb.Project.create(db_url, "q", Schema("choice", ["a", "b", "c"]), overlap=3,
+                                review_fraction=0.5, exist_ok=True)
+    assert (p3.settings["overlap"], p3.settings["review_fraction"]) == (3, 0.5)
+    assert p3.settings["lease_ttl_s"] == before["lease_ttl_s"]
+    assert labelnb.open(db_url, "q").settings["overlap"] == 3
+    with pytest.raises(ValidationError, match="overlap"):
+        labelnb.Project.create(db_url, "q", Schema("choice", ["a", "b", "c"]), overlap=0,
+                               exist_ok=True)
     labelnb.Project.create(db_url, "second", Schema("choice", ["x"]))
     with pytest.raises(labelnb.errors.ProjectNotFound, match="name="):
         labelnb.open(db_url)
