@@ -101,8 +101,19 @@ def read_bytes(uri: str) -> bytes:
         with open_uri(uri) as f:
             data: bytes = f.read()
             return data
-    except FileNotFoundError:
-        raise ItemNotFound(f"item {uri!r}: the media file does not exist; fix the path") from None
+    except FileNotFoundError as e:
+        remote = "://" in uri and not uri.startswith("file://")
+        cause = e.__cause__ or e.__context__
+        if remote and cause is not None and not isinstance(cause, FileNotFoundError) \
+                and type(cause).__name__ != "ClientResponseError":
+            # fsspec reports a server it could not reach as a missing file
+            raise ItemNotFound(
+                f"item {uri!r}: the server could not be reached ({type(cause).__name__}: "
+                f"{cause}); check the URL's host and port and your network") from e
+        raise ItemNotFound(
+            f"item {uri!r}: " + ("the server has no file there (not found); fix the URL"
+                                 if remote else "the media file does not exist; fix the path")
+        ) from None
     except MissingExtra:
         raise
     except Exception as e:  # fsspec backends raise their own errors (aiohttp, botocore, ...)

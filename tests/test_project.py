@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,8 +155,15 @@ def test_http_urls_through_fsspec(boxes: labelnb.Project,
     assert it.uri == f"{base}/remote.png"
     assert (it.width, it.height) == (33, 22)
     assert boxes.load_image(ids[0]).size == (33, 22)
-    with pytest.raises(ItemNotFound):
+    with pytest.raises(ItemNotFound, match="the server has no file there"):
         boxes.add_items([f"{base}/missing.png"])
+    # a server that cannot be reached is not a wrong path (fsspec reports both as missing)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with pytest.raises(ItemNotFound, match="the server could not be reached") as e:
+        boxes.add_items([f"http://127.0.0.1:{dead}/cat.png"])
+    assert "does not exist" not in str(e.value)
 
 
 def test_box_outside_image_is_refused(boxes: labelnb.Project, images: list[Path]) -> None:
