@@ -118,7 +118,10 @@ class JobHandle:
 
     def cancel(self) -> bool:
         """Ask the job to stop: a queued job never starts; a running local job stops at
-        its next checkpoint (between images); a Modal call is cancelled."""
+        its next checkpoint (``sam_embed``: between images; ``retrain``: before and after
+        the fit, whose result is then dropped) and ends ``cancelled``; a Modal call is
+        cancelled. True when the job will not deliver a result, False when it had
+        finished already."""
         self._cancel.set()
         if self.backend == "modal":
             self._call.cancel()

@@ -100,6 +100,11 @@ def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         from datasets import load_from_disk
 
         ds = load_from_disk(str(payload["dataset_path"]))
+        if not hasattr(ds, "keys") or "train" not in ds:
+            have = f"splits {sorted(ds)}" if hasattr(ds, "keys") else "one unsplit dataset"
+            raise ValidationError(f"retrain: {payload['dataset_path']} holds {have}, no "
+                                  "'train' split; export with split={'train': 0.8, 'validation': "
+                                  "0.2} (labelnb.export(project, 'hf', path, split=...))")
         col = "text" if "text" in ds["train"].column_names else None
         if col is None or "label" not in ds["train"].column_names:
             raise ValidationError(f"retrain: {payload['dataset_path']}: expected a text "
@@ -166,6 +171,8 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
     if cancelled():
         raise InterruptedError("retrain: cancelled before training")
     model.fit(x_train, y_train)
+    if cancelled():  # the fit cannot be stopped half-way; its result is not kept
+        raise InterruptedError("retrain: cancelled during training")
     pred = model.predict(x_val)
     metrics = {"accuracy": float(accuracy_score(y_val, pred)),
                "f1_macro": float(f1_score(y_val, pred, average="macro")),

@@ -113,6 +113,24 @@ def test_retrain_reads_a_labelnb_hf_export(tmp_path: Path) -> None:
         submit("retrain", {"dataset_path": str(tmp_path / "dd")}).result(timeout=60)
     ok = submit("retrain", {"dataset_path": str(tmp_path / "dd"), "val_split": "holdout"})
     assert ok.result(timeout=60)["metrics"]["n_val"] == 6
+    # an export without splits has no 'train': said so, with the export that has one
+    labelnb.export(p, "hf", tmp_path / "whole")
+    with pytest.raises(JobFailed, match=r"holds one unsplit dataset, no 'train' split; export with split="):
+        submit("retrain", {"dataset_path": str(tmp_path / "whole")}).result(timeout=60)
+
+
+def test_a_retrain_cancelled_while_it_fits_drops_its_result() -> None:
+    """The fit itself cannot stop half-way; a cancel that arrives during it still ends
+    the job cancelled (it reported the cancel as accepted, then delivered the model)."""
+    asked = []
+
+    def cancelled() -> bool:  # not yet before the fit, then yes
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(InterruptedError, match="cancelled during training"):
+        bodies.retrain({"train": TRAIN, "val": VAL}, cancelled=cancelled)
+    assert len(asked) == 2
 
 
 def test_a_failing_job_surfaces_its_traceback() -> None:
