@@ -134,6 +134,27 @@ def _fmt(s: float | None) -> str:
     return short if float(short) == round(s, 6) else f"{round(s, 6):g}"
 
 
+def _check_filters(project: Project, preds: pd.DataFrame, model_version: str | None,
+                   source: str | None, item_ids: Sequence[int] | None) -> None:
+    """A filter that names nothing in the project is a typo, not an empty answer."""
+    from labelnb.errors import ItemNotFound
+
+    if source is not None and source not in ("model", "llm", "labeling_function"):
+        raise ValidationError(f"route_machine_labels: source {source!r}; expected 'model', "
+                              "'llm' or 'labeling_function'")
+    if model_version is not None:
+        have = sorted(set(preds["model_version"])) if len(preds) else []
+        if model_version not in have:
+            raise ValidationError(f"route_machine_labels: no predictions of model_version "
+                                  f"{model_version!r}; the project has {have or 'none'}")
+    if item_ids is not None:
+        ids = {int(i) for i in item_ids}
+        known = set(project.items()["id"].astype(int)) if ids else set()
+        if missing := sorted(ids - known):
+            raise ItemNotFound(f"route_machine_labels: items {missing[:10]} are not in project "
+                               f"{project.name!r}; list ids with project.items()")
+
+
 def route_machine_labels(project: Project, *, model_version: str | None = None,
                          source: str | None = None, tiers: MachineTiers | None = None,
                          item_ids: Sequence[int] | None = None,
@@ -145,6 +166,7 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
     ``status`` and the ``reason``. ``dry_run`` decides without writing."""
     t = tiers or project_tiers(project)
     preds = project.predictions()
+    _check_filters(project, preds, model_version, source, item_ids)
     if model_version is not None and len(preds):
         preds = preds[preds["model_version"] == model_version]
     if source is not None and len(preds):

@@ -123,6 +123,21 @@ def test_humans_at_work_are_left_alone_and_dry_run(tmp_path: Path) -> None:
                                                    "accepted"]
 
 
+def test_filters_that_name_nothing_are_errors_not_empty_answers(tmp_path: Path) -> None:
+    p, ids = project(tmp_path)
+    with pytest.raises(ValidationError, match="source 'lf'; expected 'model', 'llm' or"):
+        route_machine_labels(p, source="lf")
+    with pytest.raises(ValidationError, match=r"no predictions of model_version 'gpt-x'; "
+                                              r"the project has \['llm:openai/gpt-x'\]"):
+        route_machine_labels(p, model_version="gpt-x")
+    with pytest.raises(labelnb.errors.ItemNotFound, match=r"items \[999\] are not in"):
+        route_machine_labels(p, item_ids=[ids[0], 999], dry_run=True)
+    assert route_machine_labels(p, source="model", dry_run=True).empty  # a real source, none
+    out = route_machine_labels(p, model_version="llm:openai/gpt-x", item_ids=[ids[0]],
+                               dry_run=True)
+    assert out["item_id"].tolist() == [ids[0]]
+
+
 def test_labeling_function_labels_flow_through_the_tiers(tmp_path: Path) -> None:
     p = labelnb.Project.create(tmp_path / "lf.db", "r", SCHEMA)
     ids = p.add_items(["great great film", "dull film", "a film"])
