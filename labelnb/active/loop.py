@@ -491,7 +491,15 @@ class ActiveLoop:
             if new is not None:
                 self.model_ = as_adapter(new, classes=self.classes)
         elif self.model_.can_fit:
-            self.model_.fit(_take(self._inputs, idx), targets)
+            try:
+                self.model_.fit(_take(self._inputs, idx), targets)
+            except (ValueError, TypeError) as e:  # most often: inputs the model cannot read
+                given = ("inputs" if self.inputs is not None else
+                         "the pool items themselves (no inputs= was given)")
+                raise ValidationError(
+                    f"ActiveLoop: the model could not be trained on {given} "
+                    f"({type(e).__name__}: {str(e)[:200]}); pass inputs=..., the model's "
+                    "input for each pool item in pool order (e.g. feature rows)") from e
         else:
             return False
         self._trained = {int(i) for i in idx}

@@ -251,6 +251,22 @@ def test_loop_input_errors(tmp_path: Path) -> None:
     assert "250 pool items" in repr(ok)
 
 
+def test_a_model_that_cannot_read_the_pool_items_says_to_pass_inputs(tmp_path: Path) -> None:
+    """Without inputs= the pool items themselves are the model's input: a numeric model
+    fed dicts fails at its first fit, with the fix named (not sklearn's bare error)."""
+    p, pool, _, _ = _setup(tmp_path, n_pool=250, n_eval=0)
+    loop = ActiveLoop(p, LogisticRegression(), [_item(int(i)) for i in pool], batch_size=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loop.step()
+    annotate_all(p)
+    with pytest.raises(ValidationError, match=r"could not be trained on the pool items "
+                       r"themselves \(no inputs= was given\) \((TypeError|ValueError): .*"
+                       r"pass inputs=\.\.\.") as e:
+        loop.step()
+    assert isinstance(e.value.__cause__, TypeError | ValueError)
+
+
 def test_retraining_through_labelnb_jobs(tmp_path: Path) -> None:
     from labelnb.active import jobs_dispatcher
 
