@@ -734,9 +734,11 @@ class Project:
         return self._frame(q.select_events(self.id))
 
     # --- queue ---------------------------------------------------------------------
-    def _member(self, name: str | None) -> str:
+    def _member(self, name: str | None, *, role: str | None = None) -> str:
         """The annotator a queue is for: registered on first use; under team security the
-        connected login role, which must already be a member of the project."""
+        connected login role, which must already be a member of the project. With
+        ``role`` (review and adjudication queues) the name must be registered already:
+        registering a mistyped reviewer as a plain annotator helps no one."""
         sec = self.security
         if sec is not None and sec.definer:
             if name is None:
@@ -757,6 +759,17 @@ class Project:
         if name is None:
             raise ValidationError(f"project {self.name!r}: give the annotator's name "
                                   "(queue('ana'))")
+        if role is not None:
+            _check_annotator_name(name)
+            with self.store.read() as conn:
+                known = q.get_annotator(conn, self.id, name) is not None
+            if not known:
+                how = "role='reviewer'" if role == "reviewer" else "role='lead'"
+                raise AnnotatorNotFound(
+                    f"{name!r} is not an annotator of project {self.name!r}; add them first: "
+                    f"project.annotators.add({name!r}, {how})"
+                    + (" (or qualifications=['expert'])" if role == "lead" else ""))
+            return name
         self.annotators.ensure(name)
         return name
 
@@ -777,12 +790,12 @@ class Project:
 
     def review_queue(self, reviewer: str | None = None) -> Queue:
         """The review queue: reviewers, leads and senior annotators; never their own work."""
-        return Queue(self, self._member(reviewer), stages=("review",))
+        return Queue(self, self._member(reviewer, role="reviewer"), stages=("review",))
 
     def adjudication_queue(self, expert: str | None = None) -> Queue:
         """The adjudication queue: items whose annotators found no majority (or whose
         consensus a reviewer rejected). For role ``lead`` or the ``expert`` qualification."""
-        return Queue(self, self._member(expert), stages=("adjudicate",))
+        return Queue(self, self._member(expert, role="lead"), stages=("adjudicate",))
 
     def consensus(self, method: Literal["majority", "dawid_skene"] = "majority", *,
                   agreement: Any = None, queue_tasks: bool = True) -> pd.DataFrame:
@@ -850,7 +863,8 @@ class Project:
             from labelnb.widgets.review import review as _review
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
-        return _review(self, self._member(reviewer), **kw)
+        role = None if kw.get("mode") == "acknowledge" else "reviewer"
+        return _review(self, self._member(reviewer, role=role), **kw)
 
     # --- difficulty and priority -----------------------------------------------------
     def set_difficulty(self, difficulty: Mapping[int, float], *, focus_label:

@@ -277,6 +277,14 @@ def test_review_approve_reject_correct(db_url: str) -> None:
         ann_ids.append(qa.submit(Choice("a")))
     with pytest.raises(PermissionDenied, match="reviewer"):
         p.review_queue("ana")  # a plain annotator cannot review
+    # an unknown (e.g. mistyped) reviewer is refused, not registered as an annotator
+    with pytest.raises(labelnb.errors.AnnotatorNotFound,
+                       match=r"'ritta' is not an annotator .*annotators.add\('ritta', "
+                             r"role='reviewer'\)"):
+        p.review_queue("ritta")
+    with pytest.raises(labelnb.errors.AnnotatorNotFound, match="role='lead'"):
+        p.adjudication_queue("lee")
+    assert {"ritta", "lee"}.isdisjoint(p.annotators.table()["name"])
     rq = p.review_queue("rita")
     seen = []
     for decision in ("approve", "reject", "correct"):
