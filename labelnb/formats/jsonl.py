@@ -121,10 +121,17 @@ def to_jsonl_line(record: JsonlRecord) -> dict[str, Any]:
     return out
 
 
+#: characters that JSON may hold raw but that line readers (Python's ``splitlines``,
+#: editors) take for line ends: written escaped, so each object stays on its line
+_LINE_BREAKING = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029",
+                                "\u0085": "\\u0085"})
+
+
 def to_jsonl(records: Iterable[JsonlRecord]) -> str:
-    """The text of a ``.jsonl`` file: one object a line, each ending in a newline."""
+    """The text of a ``.jsonl`` file: one object a line, each ending in a newline
+    (U+2028, U+2029 and U+0085 escaped: they may only occur inside JSON strings)."""
     return "".join(orjson.dumps(to_jsonl_line(r), option=orjson.OPT_SERIALIZE_NUMPY)
-                   .decode("utf-8") + "\n" for r in records)
+                   .decode("utf-8").translate(_LINE_BREAKING) + "\n" for r in records)
 
 
 def _region(kind: str, data: Any, text: str | None) -> Region:
@@ -281,7 +288,9 @@ def from_jsonl(text: str, *, problems: list[Problem] | None = None) -> list[Json
     line, or, with ``problems`` (a list), is appended there and left out."""
     found: list[Problem] = []
     out: list[JsonlRecord] = []
-    for n, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+    # lines end at "\n" only (a "\r" before it is JSON whitespace): splitlines() would
+    # also cut at U+2028, U+2029, U+0085 and others, which JSON strings may hold raw
+    for n, raw in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
         if not raw.strip():
             continue
         try:

@@ -45,7 +45,8 @@ def _close(a: Region, b: Region, tol: float) -> bool:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(st.sampled_from(list("ab é\u0301東😀🇫🇷\r\n")), min_size=1, max_size=30),
+@given(st.text(st.sampled_from(list("ab é\u0301東😀🇫🇷\r\n\u2028\u2029\u0085\x1c")),
+               min_size=1, max_size=30),
        st.data())
 def test_jsonl_spans_round_trip(text: str, data: st.DataObject) -> None:
     spans = []
@@ -58,6 +59,24 @@ def test_jsonl_spans_round_trip(text: str, data: st.DataObject) -> None:
     assert back.regions == rec.regions and back.text == text and back.meta == rec.meta
     assert [text[s.start:s.end] for s in back.regions or ()] == \
         [text[s.start:s.end] for s in spans]
+
+
+def test_jsonl_lines_end_at_newline_only(tmp_path: Path) -> None:
+    """U+2028 / U+2029 / U+0085 are legal raw inside JSON strings (Python's json writes
+    them so with ensure_ascii=False); reading cut the line there ('not valid JSON')."""
+    import json
+
+    texts = ["Anna\u2028in Paris", "p1\u2029p2", "NEL\u0085here"]
+    path = tmp_path / "raw.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "spans": [{"start": 0, "end": 2,
+                                                              "label": "PER"}]},
+                                       ensure_ascii=False) + "\r\n" for t in texts),
+                    encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")  # raw, not escaped
+    p = Project.create(tmp_path / "t.db", "t", Schema("spans", ["PER"]))
+    rep = import_dataset(p, "jsonl", path)
+    assert rep.items == 3 and sorted(p.items()["text"]) == sorted(texts)
+    assert "\u2028" not in jsonl_mod.to_jsonl([jsonl_mod.JsonlRecord(text=texts[0])])
 
 
 def test_jsonl_import_round_trip(tmp_path: Path, images: list[Path]) -> None:
