@@ -215,10 +215,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 # --- add ----------------------------------------------------------------------------
 def _read_item_file(path: str) -> list[str]:
     try:
+        # one item a line, lines ending at "\n" ("\r\n" too): not splitlines(), which also
+        # cuts at U+2028, U+0085 and other characters a text may hold
         if path == "-":
-            lines = sys.stdin.read().splitlines()
+            lines = sys.stdin.read().split("\n")
         else:
-            lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+            lines = Path(path).expanduser().read_text(encoding="utf-8").split("\n")
     except FileNotFoundError:
         raise ValidationError(f"--from-file {path!r}: the file does not exist") from None
     except UnicodeDecodeError:

@@ -155,12 +155,13 @@ def test_add_texts_from_args_file_and_stdin(tmp_path: Path, capsys: pytest.Captu
     code, out, err = run(capsys, "add", db, "--text", "--from-file", str(lines))
     assert code == 0, err
     assert "added 2 new items to 'ner' (1 already there); 4 items in all" in out
-    monkeypatch.setattr(sys, "stdin", io.StringIO("From stdin.\n"))
+    # a line is a text, up to "\n": a U+2028 inside it does not split it
+    monkeypatch.setattr(sys, "stdin", io.StringIO("From stdin.\r\nOne\u2028text.\n"))
     code, out, err = run(capsys, "add", db, "--text", "--from-file", "-")
     assert code == 0, err
     texts = list(labelnb.open(db).items()["text"])
     assert texts == ["Ada met Bob.", "Bob met Ada.", "Grace joined the Navy.",
-                     "Katherine at NASA.", "From stdin."]
+                     "Katherine at NASA.", "From stdin.", "One\u2028text."]
 
 
 def test_add_paths_from_file(tmp_path: Path, images: dict[str, Path],
