@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -70,19 +71,42 @@ from labelnb.types import Box, Choice, Region, Span
 Tokenizer = Callable[[str], Sequence[Sequence[Any]]]
 Task = Literal["ner", "classification", "detection"]
 
-_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f\u200d"
-_TOKEN = re.compile(rf"\w[\w{_MARKS}]*|[^\w\s][{_MARKS}]*")
+_PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def _joins(c: str) -> bool:
+    """A character that belongs to the character before it: a combining mark of any
+    script (Unicode categories Mn, Mc, Me: Devanagari and Thai vowel signs, Arabic and
+    Hebrew vowel points, Latin accents, variation selectors) or a zero-width (non-)joiner.
+    Python's ``\\w`` holds none of the marks, so words of those scripts fell apart."""
+    return unicodedata.category(c)[0] == "M" or c in "\u200c\u200d"
 
 
 def regex_tokenizer(text: str) -> list[tuple[int, int]]:
-    """Word tokens: runs of word characters (with combining marks), and each other
-    non-space character alone (punctuation, emoji), as ``(start, end)`` code points.
+    """Word tokens: runs of word characters (with the combining marks of any script),
+    and each other non-space character alone (punctuation, emoji), as ``(start, end)``
+    code points.
 
     >>> t = "Zoë's café\\r\\n😀!"
     >>> [t[a:b] for a, b in regex_tokenizer(t)]
     ['Zoë', "'", 's', 'café', '😀', '!']
+    >>> t = "राहुल दिल्ली गया"  # Devanagari: vowel signs are marks, not letters
+    >>> [t[a:b] for a, b in regex_tokenizer(t)]
+    ['राहुल', 'दिल्ली', 'गया']
     """
-    return [m.span() for m in _TOKEN.finditer(text)]
+    out: list[tuple[int, int]] = []
+    word = False  # whether the token being built is a word (else a symbol and its marks)
+    for m in _PIECE.finditer(text):
+        a, b = m.span()
+        if out and out[-1][1] == a and (
+                _joins(text[a])  # marks join whatever they follow
+                or text[a - 1] == "\u200d"  # so does what a zero-width joiner joins (👩‍🔬)
+                or (word and _joins(text[a - 1]))):  # a word goes on after its marks
+            out[-1] = (out[-1][0], b)
+            continue
+        out.append((a, b))
+        word = m.group()[0].isalnum() or m.group()[0] == "_"
+    return out
 
 
 def _datasets() -> Any:

@@ -67,6 +67,22 @@ def test_ner_round_trip_through_disk(tmp_path: Path) -> None:
             assert r.text == src.text and r.regions == src.regions and r.split == split
 
 
+@pytest.mark.parametrize(("text", "words"), [
+    ("राहुल दिल्ली गया", ["राहुल", "दिल्ली", "गया"]),          # Devanagari vowel signs, virama
+    ("مُحَمَّد في القاهرة", ["مُحَمَّد", "في", "القاهرة"]),       # Arabic vowel marks
+    ("שָׁלוֹם עוֹלָם", ["שָׁלוֹם", "עוֹלָם"]),                    # Hebrew points
+    ("ภาษาไทย ง่าย", ["ภาษาไทย", "ง่าย"]),                    # Thai vowels and tone marks
+    ("می\u200cخواهم 👩\u200d🔬!", ["می\u200cخواهم", "👩\u200d🔬", "!"]),  # ZWNJ, ZWJ
+])
+def test_words_of_every_script_keep_their_marks(text: str, words: list[str]) -> None:
+    """Python's \\w holds no combining marks: words of these scripts fell apart into
+    letters and marks, and a span ending inside a word went through unreported."""
+    assert [text[a:b] for a, b in regex_tokenizer(text)] == words
+    half = TextRecord(1, text, (Span(0, 2, "PER"),))  # the first two code points
+    ds, rep = to_hf_ner([half], ["PER"])
+    assert [i.outcome for i in rep.issues] == ["dropped"] and ds[0]["tokens"] == words
+
+
 def test_boundary_inside_a_token_is_reported() -> None:
     rec = TextRecord(7, "Bob met Bobby in 東京", (Span(0, 3, "PER"), Span(8, 11, "PER"),
                                                  Span(17, 18, "LOC")))
