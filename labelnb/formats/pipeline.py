@@ -476,9 +476,12 @@ def _record_alignment(report: ExportReport, align: AlignmentReport, root: Path) 
     (root / "alignment.json").write_bytes(orjson.dumps(report.alignment,
                                                        option=orjson.OPT_INDENT_2))
     if not align.ok:
+        only = (f", {len(align.spans_only)} overlapping ones are in Doc.spans only (not "
+                "Doc.ents)" if align.spans_only else "")
         report.warnings.append(f"{len(align.dropped)} of {align.spans} spans were left out and "
                                f"{len(align.moved)} moved to token boundaries "
-                               f"(alignment_mode={align.mode!r}); alignment.json lists each "
+                               f"(alignment_mode={align.mode!r}){only}; alignment.json lists "
+                               "each "
                                f"(first: text {align.issues[0].text_id} "
                                f"[{align.issues[0].start}:{align.issues[0].end}] "
                                f"{align.issues[0].label!r}: {align.issues[0].reason})")

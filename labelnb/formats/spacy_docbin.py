@@ -63,15 +63,17 @@ class TextRecord:
 class AlignmentIssue:
     """A span that did not align with the tokens as given.
 
-    ``outcome`` is ``"dropped"`` (not written) or ``"moved"`` (written at ``aligned``,
-    the offsets contract/expand gave it)."""
+    ``outcome`` is ``"dropped"`` (not written), ``"moved"`` (written at ``aligned``,
+    the offsets contract/expand gave it) or, in spaCy DocBins, ``"spans_only"``
+    (written to ``Doc.spans`` but not to ``Doc.ents``: it overlaps another span, and
+    entities cannot overlap, so a ``ner`` model trains on its tokens as outside)."""
 
     text_id: int
     start: int
     end: int
     label: str
     reason: str
-    outcome: Literal["dropped", "moved"] = "dropped"
+    outcome: Literal["dropped", "moved", "spans_only"] = "dropped"
     aligned: tuple[int, int] | None = None
 
 
@@ -95,17 +97,24 @@ class AlignmentReport:
     def moved(self) -> list[AlignmentIssue]:
         return [i for i in self.issues if i.outcome == "moved"]
 
+    @property
+    def spans_only(self) -> list[AlignmentIssue]:
+        return [i for i in self.issues if i.outcome == "spans_only"]
+
     def extend(self, other: AlignmentReport) -> None:
         self.spans += other.spans
         self.issues.extend(other.issues)
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "spans": self.spans, "dropped": len(self.dropped),
-                "moved": len(self.moved), "issues": [asdict(i) for i in self.issues]}
+                "moved": len(self.moved), "spans_only": len(self.spans_only),
+                "issues": [asdict(i) for i in self.issues]}
 
     def __str__(self) -> str:
         head = (f"{self.spans} spans, {len(self.dropped)} left out and {len(self.moved)} moved "
-                f"to token boundaries (alignment_mode={self.mode!r})")
+                f"to token boundaries (alignment_mode={self.mode!r})"
+                + (f"; {len(self.spans_only)} overlapping ones in Doc.spans only, not "
+                   "Doc.ents" if self.spans_only else ""))
         lines = [f"  text {i.text_id} [{i.start}:{i.end}] {i.label!r}: {i.reason}"
                  for i in self.issues[:20]]
         more = [f"  ... and {len(self.issues) - 20} more"] if len(self.issues) > 20 else []
@@ -211,7 +220,20 @@ def to_spacy(records: Iterable[TextRecord], *, lang: str = "en", nlp: Any = None
                 continue  # the same span twice (or two that align to the same tokens)
             kept.append(SpacySpan(doc, sp.start, sp.end, label=r.label))
         kept.sort(key=lambda s: (s.start, s.end, s.label_))
-        doc.ents = [s for i, s in enumerate(kept) if not _overlaps_any(i, kept)]
+        ents = []
+        for i, s in enumerate(kept):
+            if not _overlaps_any(i, kept):
+                ents.append(s)
+                continue
+            other = next(b for j, b in enumerate(kept)
+                         if j != i and s.start < b.end and b.start < s.end)
+            report.issues.append(AlignmentIssue(
+                rec.id, s.start_char, s.end_char, s.label_,
+                f"it overlaps [{other.start_char}:{other.end_char}] {other.label_!r} "
+                f"{other.text!r}: kept in Doc.spans[{spans_key!r}] (spancat), left out of "
+                "Doc.ents (ner), whose entities cannot overlap", "spans_only",
+                (s.start_char, s.end_char)))
+        doc.ents = ents
         doc.spans[spans_key] = kept
         docs.append(doc)
     return docs, report

@@ -56,7 +56,13 @@ def test_docbin_round_trip_with_overlaps(tmp_path: Path) -> None:
         TextRecord(3, "nothing here"),
     ]
     report = save_spacy(recs, tmp_path / "d.spacy")
-    assert report.ok and report.spans == 6
+    assert report.spans == 6 and not report.dropped and not report.moved
+    # the overlapping ORG / LOC are reported: a ner model trains on them as outside
+    assert [(i.text_id, i.start, i.end, i.label, i.outcome) for i in report.issues] == [
+        (1, 20, 28, "LOC", "spans_only"), (1, 20, 34, "ORG", "spans_only")]
+    assert "overlaps [20:34] 'ORG' 'New York Times'" in report.issues[0].reason
+    assert "2 overlapping ones in Doc.spans only" in str(report)
+    assert report.to_json()["spans_only"] == 2
     docs = list(spacy.tokens.DocBin().from_disk(tmp_path / "d.spacy")
                 .get_docs(spacy.blank("en").vocab))
     assert [d.text for d in docs] == [r.text for r in recs]
