@@ -955,12 +955,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USER_ERROR)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside this try, not at exit
+        return code
     except LabelnbError as e:
         from labelnb.team.credentials import redact
 
         print(f"error: {redact(cli_wording(str(e)))}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # the reader left (labelnb status --json | head): no error
+        try:  # the interpreter's last flush of stdout must not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell shows for a tool the pipe closed on
     except OSError as e:  # unwritable demo folder, full disk ...
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

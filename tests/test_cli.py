@@ -558,3 +558,21 @@ def test_init_exist_ok_applies_the_settings_given(tmp_path: Path,
     p = labelnb.open(db)
     assert p.settings["overlap"] == 5 and p.settings["review_fraction"] == 0.0
     p.close()
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    """labelnb status --json | head: the reader leaves early; that is no 'error: [Errno
+    32] Broken pipe' on stderr (the user-error path)."""
+    import subprocess
+
+    db = str(tmp_path / "p.db")
+    run(capsys, "init", db, "--name", "pets", "--kind", "choice", "--labels", "a,b")
+    proc = subprocess.Popen([sys.executable, "-m", "labelnb", "status", db, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as head does once it has its bytes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Broken pipe" not in err and "error" not in err and "Exception" not in err
+
