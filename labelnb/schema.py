@@ -305,6 +305,16 @@ class Schema:
             labels = [r.label for r in ann.regions]
             if len(set(labels)) != len(labels):
                 raise SchemaError(f"{where}: a class is chosen twice ({labels})")
+        if self.kind == "spans":
+            seen: dict[tuple[int, int, str], int] = {}
+            for i, r in enumerate(ann.regions):
+                assert isinstance(r, Span)
+                key = (r.start, r.end, r.label)
+                if key in seen:  # agreement would count the copy as a disagreement
+                    raise SchemaError(
+                        f"{where}, region {i}: span [{r.start}:{r.end}] {r.label!r} is given "
+                        f"twice (also region {seen[key]}); give each span once")
+                seen[key] = i
 
     # --- JSON ----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

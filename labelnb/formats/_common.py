@@ -147,8 +147,9 @@ def _fmt_num(v: float) -> str:
 def map_labels(regions: Sequence[Region], label_map: Mapping[str, str | None] | None
                ) -> tuple[list[Region], int]:
     """Regions relabeled by ``label_map`` (``None`` drops); returns them and how many
-    were dropped. Used by exports (the categories written) and imports (the schema's
-    labels)."""
+    were dropped. Two regions that become one (two classes merged: ``[funny, sad]``
+    with ``{"funny": "sad"}``) are kept once, the copy counted as dropped. Used by
+    exports (the categories written) and imports (the schema's labels)."""
     if not label_map:
         return list(regions), 0
     out: list[Region] = []
@@ -157,10 +158,12 @@ def map_labels(regions: Sequence[Region], label_map: Mapping[str, str | None] | 
         new = label_map.get(r.label, r.label)
         if new is None:
             dropped += 1
-        elif new == r.label:
-            out.append(r)
+            continue
+        moved = r if new == r.label else r.with_label(new)
+        if moved in out:  # merged into a region already kept
+            dropped += 1
         else:
-            out.append(r.with_label(new))
+            out.append(moved)
     return out, dropped
 
 

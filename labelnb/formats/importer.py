@@ -651,8 +651,12 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
                                            schema_version=old.schema_version, meta=old.meta)
                     continue
                 order.append(key)
+                once: list[Region] = []  # a file's exact repeats of a region, kept once
+                for r in lab.regions:
+                    if r not in once:
+                        once.append(r)
                 anns[key] = Annotation(
-                    item_id=iid, regions=tuple(lab.regions), author=key[1], source="human",
+                    item_id=iid, regions=tuple(once), author=key[1], source="human",
                     created_at=lab.created_at or now, duration_s=lab.duration_s,
                     schema_version=project.schema_version,
                     meta={**lab.meta, "import": {"format": fmt, **({"where": lab.where}

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from labelnb.errors import FormatError
+from labelnb.errors import FormatError, SchemaError
 from labelnb.formats import ImageRecord, coco, export, import_dataset, pipeline, voc, yolo
 from labelnb.formats.pipeline import ExportRecord, select_final
 from labelnb.project import Project
@@ -489,3 +489,38 @@ def test_yolo_import_without_image_folders_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "data.yaml").write_text("names: {0: cat, 1: dog}\n")
     with pytest.raises(FormatError, match="names no image folder"):
         yolo.load_yolo(tmp_path)
+
+
+def test_label_map_that_merges_two_classes_keeps_one(tmp_path: Path) -> None:
+    """[funny, sad] with {"funny": "sad"} is one 'sad', not the same class twice (which
+    the project itself refuses); the merged copy counts as dropped by the label map."""
+    pytest.importorskip("datasets")
+    from datasets import load_from_disk
+
+    p = Project.create(tmp_path / "m.db", "m", Schema("multi_choice", ["funny", "sad", "long"]))
+    [i, j] = p.add_items(["a film", "another film"])
+    p.add_annotations([Annotation(item_id=i, regions=(Choice("funny"), Choice("sad")),
+                                  author="ana"),
+                       Annotation(item_id=j, regions=(Choice("long"),), author="ana")])
+    rep = export(p, "hf", tmp_path / "hf", label_map={"funny": "sad"})
+    assert rep.regions == 2 and rep.regions_dropped == 1
+    ds = load_from_disk(str(tmp_path / "hf"))
+    names = ds.features["labels"].feature.names
+    assert sorted([names[k] for k in row["labels"]] for row in ds) == [["long"], ["sad"]]
+
+
+def test_a_span_given_twice_is_refused(tmp_path: Path) -> None:
+    """The same span twice in one annotation made consensus see a disagreement between
+    annotators who agreed; an import keeps a file's exact repeats once."""
+    p = Project.create(tmp_path / "s.db", "s", Schema("spans", ["PER"]))
+    [i] = p.add_items(["Anna flew"])
+    with pytest.raises(SchemaError, match=r"region 1: span \[0:4\] 'PER' is given twice"):
+        p.add_annotations([Annotation(item_id=i, regions=(Span(0, 4, "PER"), Span(0, 4, "PER")),
+                                      author="ana")])
+    path = tmp_path / "dup.jsonl"
+    path.write_text(json.dumps({"text": "Bob ran", "spans": [
+        {"start": 0, "end": 3, "label": "PER"}, {"start": 0, "end": 3, "label": "PER"}]}) + "\n",
+        encoding="utf-8")
+    import_dataset(p, "jsonl", path)
+    [ann] = p.annotation_objects()
+    assert ann.regions == (Span(0, 3, "PER"),)
