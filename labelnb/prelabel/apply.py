@@ -80,8 +80,23 @@ def prelabel_with_lfs(project: Project, lfs: Sequence[LabelingFunction], *,
     names = project.schema.names
     L, ids = lf_matrix(project, lfs, item_ids=item_ids)
     model = copy.copy(label_model) if label_model is not None else LabelModel()
-    if model.classes is None and model.n_classes is None:  # the caller's model is untouched
-        model.classes = names
+    # the caller's model is untouched; the copy counts classes in schema order, which is
+    # how lf_matrix codes the votes
+    if model.classes is not None:
+        given = [str(c) for c in model.classes]
+        if sorted(given) != sorted(names) or len(given) != len(names):
+            raise ValidationError(f"prelabel_with_lfs: label_model classes {given} are not the "
+                                  f"schema's ({', '.join(names)}); give those, or leave "
+                                  "classes out")
+        if model.class_balance is not None:  # given in the model's order: to schema order
+            cb = list(model.class_balance)
+            if len(cb) == len(given):
+                model.class_balance = [cb[given.index(n)] for n in names]
+    elif model.n_classes is not None and int(model.n_classes) != len(names):
+        raise ValidationError(f"prelabel_with_lfs: label_model has n_classes="
+                              f"{model.n_classes} but the schema has {len(names)} classes "
+                              f"({', '.join(names)})")
+    model.classes = names
     if model.lf_names is None:
         model.lf_names = list(lfs)
     with warnings.catch_warnings():

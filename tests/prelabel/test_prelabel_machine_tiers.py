@@ -159,6 +159,36 @@ def test_labeling_function_labels_flow_through_the_tiers(tmp_path: Path) -> None
     assert set(anns["source"]) == {"labeling_function"} and set(anns["author"]) == {"lf-v1"}
 
 
+def test_a_label_model_with_its_own_class_order(tmp_path: Path) -> None:
+    """LabelModel(classes=[...]) in another order than the schema: the votes are coded in
+    schema order, so the model is fitted in schema order (its class_balance reordered to
+    match); it named its priors and predictions the wrong way round."""
+    p = labelnb.Project.create(tmp_path / "lf.db", "r", SCHEMA)  # pos, neg
+    p.add_items([f"good {i}" for i in range(9)] + ["bad"])
+
+    @labeling_function()
+    def good(x: labelnb.queue.queue.Item) -> str | int:
+        return "pos" if "good" in (x.text or "") else ABSTAIN
+
+    @labeling_function()
+    def bad(x: labelnb.queue.queue.Item) -> str | int:
+        return "neg" if "bad" in (x.text or "") else ABSTAIN
+
+    from labelnb.prelabel import LabelModel
+
+    rep = prelabel_with_lfs(p, [good, bad], write=False,
+                            label_model=LabelModel(classes=["neg", "pos"],
+                                                   class_balance=[0.1, 0.9]))
+    m = rep.attrs["label_model"]
+    assert list(m.classes_) == ["pos", "neg"] and m.class_balance == [0.9, 0.1]
+    assert m.priors_["pos"] > m.priors_["neg"]
+    assert rep["labels"].iloc[-1] == ["neg"] and m.classes_[m.labels_[-1]] == "neg"
+    with pytest.raises(ValidationError, match=r"classes \['x', 'y', 'z'\] are not the "
+                                              r"schema's \(pos, neg\)"):
+        prelabel_with_lfs(p, [good, bad], write=False,
+                          label_model=LabelModel(classes=["x", "y", "z"]))
+
+
 def test_thresholds_are_checked() -> None:
     with pytest.raises(ValidationError, match="'low' \\(0.9\\) is above 'high'"):
         MachineTiers(high=0.8, low=0.9)
