@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import orjson
 import pandas as pd
 from sqlalchemy import Connection, Select
 from sqlalchemy.exc import IntegrityError
@@ -627,9 +628,18 @@ class Project:
                     model_version=ann.model_version, client_id=ann.client_id,
                     meta=dict(ann.meta))
 
-    def add_annotations(self, anns: Iterable[Annotation]) -> list[str]:
+    def add_annotations(self, anns: Iterable[Annotation], *, fill_tasks: bool = False,
+                        skip_existing: bool = False) -> list[str]:
         """Store finished annotations outside the queue (imports, model labels,
-        consensus). All validated first; one transaction."""
+        consensus). All validated first; one transaction. Returns the ids stored.
+
+        ``fill_tasks``: each human annotation not made through the queue fills one open
+        annotate slot of its item (done, by its author; the annotation points at it), so
+        the queue does not hand the item out again, progress counts it and consensus
+        counts it as one of the item's annotators; an author who already holds a slot of
+        the item, or an item with no open slot left, fills none. ``skip_existing``: an
+        annotation equal to one stored (same item, author, source and regions; a file
+        imported twice) is not stored again."""
         anns = list(anns)
         now = _now()
         with self._write() as conn:
@@ -644,6 +654,10 @@ class Project:
                     cache[a.item_id] = self._item_from_row(row)
                 self.validate(a, item=cache[a.item_id])
                 rows.append(self._annotation_row(a, now))
+            if skip_existing and anns:
+                anns, rows = self._new_annotations(conn, anns, rows)
+            if fill_tasks and anns:
+                self._fill_slots(conn, anns, rows, now)
             for r, a in zip(rows, anns, strict=True):
                 try:
                     with conn.begin_nested():
@@ -657,6 +671,46 @@ class Project:
             q.insert_event(conn, project_id=self.id, kind="annotations_imported",
                            actor="system", now=now, payload={"count": len(rows)})
         return [a.id for a in anns]
+
+    def _new_annotations(self, conn: Connection, anns: list[Annotation],
+                         rows: list[dict[str, Any]]
+                         ) -> tuple[list[Annotation], list[dict[str, Any]]]:
+        """``anns`` (and their rows) without those equal to a stored annotation or to an
+        earlier one of the list."""
+        def key(item: int, author: str, source: str, regions: Any) -> tuple[Any, ...]:
+            return (int(item), author, source, orjson.dumps(regions, option=orjson.OPT_SORT_KEYS))
+
+        seen = {key(r.item_id, r.author, r.source, r.regions)
+                for r in q.annotations_of_items(conn, self.id, [a.item_id for a in anns])}
+        keep_a, keep_r = [], []
+        for a, r in zip(anns, rows, strict=True):
+            k = key(a.item_id, a.author, a.source, r["regions"])
+            if k not in seen:
+                seen.add(k)
+                keep_a.append(a)
+                keep_r.append(r)
+        return keep_a, keep_r
+
+    def _fill_slots(self, conn: Connection, anns: list[Annotation], rows: list[dict[str, Any]],
+                    now: datetime) -> None:
+        """See ``fill_tasks`` in :meth:`add_annotations`: sets the rows' ``task_id``."""
+        free: dict[int, list[int]] = {}
+        holds: set[tuple[int, str]] = set()
+        for t in q.annotate_slots(conn, self.id, [a.item_id for a in anns]):
+            if t.assignee is not None:
+                holds.add((int(t.item_id), str(t.assignee)))
+            elif t.status == "open" and t.reserved_for is None:
+                free.setdefault(int(t.item_id), []).append(int(t.id))
+        for a, r in zip(anns, rows, strict=True):
+            if a.source != "human" or a.task_id is not None or (a.item_id, a.author) in holds:
+                continue
+            slots = free.get(a.item_id, [])
+            while slots:
+                tid = slots.pop(0)
+                if q.fill_annotate_slot(conn, task_id=tid, assignee=a.author, now=now):
+                    r["task_id"] = tid
+                    holds.add((a.item_id, a.author))
+                    break
 
     def _queue_review(self, conn: Connection, ann: Annotation, now: datetime) -> None:
         q.insert_tasks(conn, [dict(project_id=self.id, item_id=ann.item_id, stage="review",

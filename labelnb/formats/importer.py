@@ -46,8 +46,9 @@ Three stages, each a plain function:
 3. write - in one database transaction (:meth:`labelnb.Project.atomic`): the items
    (``add_items``; an image or text already in the project keeps its item), then the
    annotations (``source="human"``, author: the file's annotator where it names one,
-   else ``import:<format>``), then the predictions. A failure anywhere rolls all of
-   it back.
+   else ``import:<format>``; each fills one open annotate slot of its item, and one
+   equal to a stored annotation is left out), then the predictions. A failure anywhere
+   rolls all of it back.
 
 With ``as_predictions=True`` the file's labels become predictions of
 ``model_version`` (default ``import:<format>``, ``source="model"``): pre-annotations
@@ -111,6 +112,7 @@ class ImportReport:
     item_ids: list[int] = field(default_factory=list)
     skipped: int = 0  # Label Studio annotations marked was_cancelled, left out
     regions_dropped: int = 0  # by label_map
+    already_there: int = 0  # annotations equal to stored ones (imported before), not stored
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -120,6 +122,8 @@ class ImportReport:
                 + (f"; {self.skipped} cancelled annotations left out" if self.skipped else "")
                 + (f"; {self.regions_dropped} regions dropped by label_map"
                    if self.regions_dropped else "")
+                + (f"; {self.already_there} annotations already in the project left out"
+                   if self.already_there else "")
                 + (f"; {len(self.warnings)} warnings (first: {self.warnings[0]})"
                    if self.warnings else ""))
 
@@ -661,17 +665,21 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
                     schema_version=project.schema_version,
                     meta={**lab.meta, "import": {"format": fmt, **({"where": lab.where}
                                                                    if lab.where else {})}})
-        if anns:
-            project.add_annotations([anns[k] for k in order])
+        stored: list[str] = []
+        if anns:  # they fill the items' annotate slots; a second import adds nothing
+            stored = project.add_annotations([anns[k] for k in order], fill_tasks=True,
+                                             skip_existing=True)
         n_preds = 0
         for (mv, src), by_item in preds.items():
             n_preds += project.add_predictions(
                 mv, [(iid, regs, score) for iid, (regs, score) in by_item.items()], source=src)
     report.item_ids = list(ids)
     report.items = len(set(ids))
-    report.annotations = len(anns)
+    report.annotations = len(stored)
+    report.already_there = len(anns) - len(stored)
     report.predictions = n_preds
-    report.regions = (sum(len(a.regions) for a in anns.values())
+    kept = set(stored)
+    report.regions = (sum(len(a.regions) for a in anns.values() if a.id in kept)
                       + sum(len(r) for by in preds.values() for r, _ in by.values()))
     return report
 

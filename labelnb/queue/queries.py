@@ -714,6 +714,45 @@ def annotations_for_item(conn: Connection, item_id: int) -> list[Row[Any]]:
                                        annotations_t.c.created_at, annotations_t.c.id)))
 
 
+def annotations_of_items(conn: Connection, project_id: int, item_ids: Sequence[int]
+                         ) -> list[Row[Any]]:
+    """item_id, author, source, task_id and regions of every annotation of these items."""
+    out: list[Any] = []
+    ids = sorted(set(item_ids))
+    for i in range(0, len(ids), CHUNK):
+        out += conn.execute(select(annotations_t.c.id, annotations_t.c.item_id,
+                                   annotations_t.c.author, annotations_t.c.source,
+                                   annotations_t.c.task_id, annotations_t.c.regions).where(
+            annotations_t.c.project_id == project_id,
+            annotations_t.c.item_id.in_(ids[i:i + CHUNK]))).all()
+    return out
+
+
+def annotate_slots(conn: Connection, project_id: int, item_ids: Sequence[int]
+                   ) -> list[Row[Any]]:
+    """The annotate tasks of these items (id, item_id, slot, status, assignee,
+    reserved_for), by item and slot."""
+    out: list[Any] = []
+    ids = sorted(set(item_ids))
+    for i in range(0, len(ids), CHUNK):
+        out += conn.execute(select(tasks.c.id, tasks.c.item_id, tasks.c.slot, tasks.c.status,
+                                   tasks.c.assignee, tasks.c.reserved_for).where(
+            tasks.c.project_id == project_id, tasks.c.stage == "annotate",
+            tasks.c.item_id.in_(ids[i:i + CHUNK])).order_by(tasks.c.item_id,
+                                                             tasks.c.slot)).all()
+    return out
+
+
+def fill_annotate_slot(conn: Connection, *, task_id: int, assignee: str, now: datetime
+                       ) -> bool:
+    """Mark an open, unassigned annotate task done by ``assignee`` (an annotation made
+    outside the queue fills it); False if it was not open any more."""
+    return bool(conn.execute(update(tasks).where(
+        tasks.c.id == task_id, tasks.c.status == "open", tasks.c.assignee.is_(None),
+        tasks.c.reserved_for.is_(None)).values(
+        status="done", assignee=assignee, done_at=now)).rowcount)
+
+
 def annotation_counts(conn: Connection, project_id: int) -> dict[str, int]:
     rows = conn.execute(select(annotations_t.c.source, func.count())
                         .where(annotations_t.c.project_id == project_id)

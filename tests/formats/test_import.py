@@ -659,3 +659,38 @@ def test_texts_add_items_would_refuse_are_import_problems_with_their_line(
     assert "is empty" in str(ei.value) and "NUL character" in str(ei.value)
     assert p.items().empty
     p.close()
+
+
+def test_imported_labels_fill_the_queue_and_a_second_import_adds_nothing(
+        db_url: str, tmp_path: Path) -> None:
+    """Imported human labels are work done: each fills one annotate slot of its item (the
+    queue does not hand the item out again for it, progress and consensus count it);
+    importing the same file again stores no second copy."""
+    p = Project.create(db_url, "rev", Schema("choice", ["pos", "neg"]), overlap=2)
+    p.add_items(["fresh text"])
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(o) + "\n" for o in [
+        {"text": "great film", "label": "pos"},
+        {"text": "dull film", "label": "neg"},
+        {"text": "unlabeled film"}]), encoding="utf-8")
+    rep = import_dataset(p, "jsonl", path)
+    assert (rep.items, rep.annotations, rep.already_there) == (3, 2, 0)
+    tasks = p.tasks()
+    done = tasks[tasks["status"] == "done"]
+    assert len(done) == 2 and set(done["assignee"]) == {"import:jsonl"}
+    assert set(p.annotations()["task_id"]) == set(done["id"])
+    # ana may still label each item once (overlap 2: one slot left on the imported ones)
+    q = p.queue("ana")
+    seen = []
+    while (t := q.claim()) is not None:
+        seen.append(t.item.text)
+        q.submit(Choice("pos"))
+    assert sorted(seen) == ["dull film", "fresh text", "great film", "unlabeled film"]
+    assert p.queue("bo").claim() is not None  # the two slots left: fresh and unlabeled
+    cons = p.consensus(queue_tasks=False).set_index("n_annotations")
+    assert sorted(p.consensus(queue_tasks=False)["n_annotations"]) == [1, 1, 2, 2]
+    assert set(cons.loc[2, "tier"]) == {"unanimous", "none"}
+    again = import_dataset(p, "jsonl", path)
+    assert (again.annotations, again.already_there, again.regions) == (0, 2, 0)
+    assert "2 annotations already in the project left out" in str(again)
+    assert len(p.annotations()) == 6
