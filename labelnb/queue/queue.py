@@ -273,9 +273,17 @@ class Queue:
         return [int(r[0]) for r in rows]
 
     def __iter__(self) -> Any:
-        """Claim tasks until none is left (submit or skip each before the next)."""
+        """Claim tasks until none is left. Submit, skip or release each before asking for
+        the next: a task still held then stops the loop with an error (claiming again
+        would release it and could hand the same task straight back, forever)."""
         while (task := self.claim()) is not None:
             yield task
+            if self.current is not None and self.current.token == task.token:
+                raise ValidationError(
+                    f"queue for {self.annotator!r}: task {task.id} (item {task.item_id}) was "
+                    "neither submitted, skipped nor released before the next was asked for; "
+                    "call queue.submit(...), queue.skip() or queue.release() in the loop body "
+                    "(the lease is kept)")
 
     # --- lease upkeep ------------------------------------------------------------------
     def _require(self, task: Task | None) -> Task:

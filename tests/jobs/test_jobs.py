@@ -115,7 +115,8 @@ def test_retrain_reads_a_labelnb_hf_export(tmp_path: Path) -> None:
     assert ok.result(timeout=60)["metrics"]["n_val"] == 6
     # an export without splits has no 'train': said so, with the export that has one
     labelnb.export(p, "hf", tmp_path / "whole")
-    with pytest.raises(JobFailed, match=r"holds one unsplit dataset, no 'train' split; export with split="):
+    with pytest.raises(JobFailed, match=r"holds one unsplit dataset, no 'train' split; "
+                                        r"export with split="):
         submit("retrain", {"dataset_path": str(tmp_path / "whole")}).result(timeout=60)
 
 

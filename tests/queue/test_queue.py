@@ -668,3 +668,23 @@ def test_lease_times_are_the_databases(db_url: str) -> None:
     assert abs((pd.Timestamp(stored).tz_localize(None) if pd.Timestamp(stored).tzinfo is None
                 else pd.Timestamp(stored).tz_convert(None))
                - pd.Timestamp(got).tz_convert(None)) < pd.Timedelta(milliseconds=1)
+
+
+def test_iterating_a_queue_needs_each_task_finished(db_url: str) -> None:
+    """`for task in queue` with a body that neither submits nor skips stopped never: each
+    next claim released the task and got it straight back (a lease row each time)."""
+    p = make(db_url, 3)
+    q = p.queue("ana")
+    it = iter(q)
+    first = next(it)
+    with pytest.raises(ValidationError, match=rf"task {first.id} \(item {first.item_id}\) was "
+                       "neither submitted, skipped nor released"):
+        next(it)
+    assert q.current is not None and q.current.token == first.token  # the lease is kept
+    q.submit(Choice("a"))
+    seen = []
+    for task in q:  # the loop as documented: each task finished
+        seen.append(task.item_id)
+        q.skip() if len(seen) == 1 else q.submit(Choice("b"))
+    assert len(seen) == 2 and q.claim() is None  # item 1 skipped, item 2 submitted
+    assert len(p.annotations()) == 2
