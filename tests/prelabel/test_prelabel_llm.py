@@ -8,6 +8,7 @@ import base64
 import io
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,29 @@ def test_openai_chat_completions_format_and_logprob_confidence(fake_llm: Any, ke
     assert rf["json_schema"]["schema"]["properties"]["label"]["enum"] == ["pos", "neg"]
     assert body["logprobs"] is True and body["top_logprobs"] == 2
     assert body["max_completion_tokens"] == 1024 and body["temperature"] == 0.0
+
+
+def test_a_server_without_logprobs_is_named_once(fake_llm: Any, keys: None,
+                                                 tmp_path: Path) -> None:
+    """A local OpenAI-compatible server may answer "logprobs": null: the confidence then
+    comes from a second request (agreement), which doubles the cost: a warning says so,
+    once, with the fix."""
+    from tests.prelabel.conftest import fixture
+
+    bare = fixture("openai_choice_pos.json")
+    bare["choices"][0]["logprobs"] = None
+    fake_llm.when("great film", fake_llm.reply(body=bare))
+    fake_llm.when("fine film", fake_llm.reply(body=bare))
+    pre = LLMPrelabeler(openai(fake_llm), CHOICE, cache=tmp_path / "c.sqlite")
+    with pytest.warns(UserWarning, match="returned no log probabilities .* logprobs=False"
+                      ) as seen:
+        res = pre.label(["great film", "fine film"])
+    assert len([w for w in seen if "log probabilities" in str(w.message)]) == 1
+    assert {r.confidence for r in res} == {"agreement"} and len(fake_llm.requests) == 4
+    quiet = LLMPrelabeler(openai(fake_llm, logprobs=False), CHOICE, cache=tmp_path / "d.sqlite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert {r.confidence for r in quiet.label(["great film"])} == {"agreement"}
 
 
 def test_anthropic_messages_format_and_agreement_confidence(fake_llm: Any, keys: None,
@@ -364,8 +388,8 @@ def test_openai_image_url_part_and_pixel_convention(fake_llm: Any, keys: None,
     # the image is sent downscaled to 320 x 240; the model answers in those pixels
     img = image_part(Image.open(_png(tmp_path / "b.png")), max_side=320)
     assert (img.width, img.height) == (320, 240)
-    [r] = LLMPrelabeler(openai(fake_llm), schema, cache=False, boxes=PIXELS).label(
-        [LLMItem(1, image=img, width=640, height=480)])
+    [r] = LLMPrelabeler(openai(fake_llm, logprobs=False), schema, cache=False,
+                        boxes=PIXELS).label([LLMItem(1, image=img, width=640, height=480)])
     assert r.regions[0] == Box(20, 40, 220, 440, "cat", score=r.regions[0].score)
     part = fake_llm.requests[0].body["messages"][1]["content"][1]
     assert part["type"] == "image_url"

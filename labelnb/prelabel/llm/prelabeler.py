@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -162,6 +163,7 @@ class LLMPrelabeler:
             self.confidence = "logprobs" if provider.offers_logprobs else "agreement"
         self.second = second
         self.boxes = boxes
+        self._told_no_logprobs = False
         self.usage = CostTracker(prices)
         self.max_image_side = int(max_image_side)
         self.image_format: Literal["PNG", "JPEG"] = image_format
@@ -227,6 +229,14 @@ class LLMPrelabeler:
                 score = (sum(known) / len(known) if known
                          else mean_token_probability(comp.logprobs))
             elif self.confidence in ("agreement", "logprobs"):
+                if self.confidence == "logprobs" and not self._told_no_logprobs:
+                    self._told_no_logprobs = True  # once per prelabeler: a server trait
+                    warnings.warn(
+                        f"LLMPrelabeler: {self.provider.name} returned no log probabilities "
+                        f"(model {model!r}); confidence is scored by agreement instead, a "
+                        "second request per item. Say so up front with logprobs=False on "
+                        "the provider (local servers often lack them), or "
+                        "confidence='none' for no second request", UserWarning, stacklevel=2)
                 how = "agreement"
                 other = self.second or self.provider
                 prompt2 = build_prompt(schema, text=item.text, image=img, boxes=self.boxes,
