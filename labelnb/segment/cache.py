@@ -198,7 +198,8 @@ class CachedSegmenter:
         if not (hasattr(self.segmenter, "embed") and hasattr(self.segmenter, "predict")):
             # no embedding to cache (the classical wand, which auto() falls back to, or
             # any plain segment_fn): called as it is
-            masks, scores = self.segmenter(image, points, labels, box)
+            fn: Any = self.segmenter  # a plain segment_fn, not a Segmenter
+            masks, scores = fn(image, points, labels, box)
             self.last_timing_ms = {"embed": 0.0,
                                    "decode": (time.perf_counter() - t0) * 1000}
             return masks, scores
