@@ -1150,6 +1150,13 @@ class Annotators:
             raise ValidationError(f"annotator {name!r}: field 'role' is {role!r}; expected one "
                                   f"of {list(ROLES)}")
         sk = {}
+        unknown = sorted(set(map(str, dict(skills))) - self._labels_ever()) if skills else []
+        if unknown:  # a typo would only make routing ignore the skill
+            raise ValidationError(
+                f"annotator {name!r}: skills {unknown} name no label of project "
+                f"{self.project.name!r} ({', '.join(self.project.schema.names)}); skills are "
+                "accuracies per label class, e.g. skills={" + repr(self.project.schema.names[0])
+                + ": 0.9}; a qualification such as 'medical' goes in qualifications=[...]")
         for label, acc in dict(skills).items():
             a = float(acc)
             if not 0.0 <= a <= 1.0:
@@ -1166,6 +1173,18 @@ class Annotators:
         return dict(role=role, skills=sk, qualifications=list(qualifications),
                     languages=list(languages), kinds=list(kinds),
                     accuracy=None if accuracy is None else float(accuracy))
+
+    def _labels_ever(self) -> set[str]:
+        """The labels of every schema version of the project (skills may name a label the
+        current version dropped: calibration measured it)."""
+        with self.project.store.read() as conn:
+            rows = q.schema_versions(conn, self.project.id)
+        out = set(self.project.schema.names)
+        for r in rows:
+            body = r.body if isinstance(r.body, dict) else {}
+            out.update(str(c.get("name") if isinstance(c, dict) else c)
+                       for c in body.get("labels", []))
+        return out
 
     def profile(self, name: str) -> AnnotatorProfile:
         with self.project.store.read() as conn:

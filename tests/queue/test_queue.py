@@ -502,6 +502,14 @@ def test_annotator_profiles(db_url: str) -> None:
     assert prof.can_review  # senior annotators may review
     prof = p.annotators.update("ana", role="reviewer", accuracy=0.8)
     assert prof.role == "reviewer" and prof.accuracy == 0.8 and prof.skills == {"a": 0.9}
+    # a skill is an accuracy per label: a name that is no label is a typo, said so
+    with pytest.raises(ValidationError, match=r"skills \['medical'\] name no label .* "
+                                              r"qualifications=\[\.\.\.\]"):
+        p.annotators.add("bo", skills={"a": 0.8, "medical": 0.9})
+    with pytest.raises(ValidationError, match=r"skills \['x'\]"):
+        p.annotators.update("ana", skills={"x": 0.5})
+    p.set_schema(Schema("choice", ["b", "c", "d"]))  # 'a' dropped: still a label it had
+    assert p.annotators.update("ana", skills={"a": 0.7, "d": 0.6}).skills == {"a": 0.7, "d": 0.6}
     with pytest.raises(ValidationError, match="role"):
         p.annotators.update("ana", role="boss")
     with pytest.raises(ValidationError, match=r"skills\['a'\]"):
