@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
+import numpy as np
 import orjson
 
 from labelnb.errors import SchemaError
@@ -159,6 +160,13 @@ def _label(x: LabelClass | str | Mapping[str, Any]) -> LabelClass:
     raise SchemaError(f"label {x!r}: give a name, a LabelClass or a dict")
 
 
+def _on_one_line(xy: np.ndarray) -> bool:
+    """Whether polygon points all lie on one line (no area). Not the shoelace area,
+    which a symmetric self-crossing polygon (a bow tie) cancels to 0."""
+    d = xy - xy[0]
+    return bool(np.linalg.matrix_rank(d, tol=1e-9 * max(1.0, float(np.abs(d).max()))) < 2)
+
+
 @dataclass(frozen=True, slots=True)
 class Schema:
     """What a project labels.
@@ -263,13 +271,17 @@ class Schema:
                     f"{where}: required attribute {a.name!r} is missing; set it in the "
                     f"region's attributes, e.g. attributes={{{a.name!r}: ...}}"
                 )
-        if isinstance(region, Box | Polygon) and not region.area > 0:
-            what = ("a box" if isinstance(region, Box) else "a polygon")
-            shape = (f"{region.width:g} x {region.height:g} px" if isinstance(region, Box)
-                     else "its points on one line")
+        flat = (not region.area > 0 if isinstance(region, Box)
+                else _on_one_line(region.xy) if isinstance(region, Polygon)
+                else region.area == 0 if isinstance(region, Mask) else False)
+        if flat:  # stored, it is exported with area 0, and imports refuse it
+            shape = (f"a box with no area ({region.width:g} x {region.height:g} px)"
+                     if isinstance(region, Box) else
+                     "a polygon with no area (its points on one line)"
+                     if isinstance(region, Polygon) else "a mask with no pixel set")
             raise SchemaError(
-                f"{where}: {region.label!r} is {what} with no area ({shape}); give it a "
-                "width and a height, or leave it out"
+                f"{where}: {region.label!r} is {shape}; give it a width and a height, or "
+                "leave it out"
             )
         if width is not None and height is not None:
             if isinstance(region, Box | Polygon) and not region.within(width, height):

@@ -196,6 +196,14 @@ def test_region_without_area_is_refused(tmp_path: Path, boxes: labelnb.Project,
         poly.add_annotations([labelnb.Annotation(item_id=pid, author="ana", regions=(
             labelnb.Polygon((1, 1, 5, 5, 9, 9), "cat"),))])
     assert poly.annotations().empty and len(boxes.annotation_objects()) == 1
+    # a bow tie crosses itself and its shoelace sum cancels to 0, yet it covers pixels
+    poly.add_annotations([labelnb.Annotation(item_id=pid, author="ana", regions=(
+        labelnb.Polygon((10, 5, 30, 25, 30, 5, 10, 25), "cat"),))])
+    masks = labelnb.Project.create(tmp_path / "mask.db", "mask", Schema("masks", ["cat"]))
+    [mid] = masks.add_items(images[:1])  # 40 x 30
+    with pytest.raises(SchemaError, match="'cat' is a mask with no pixel set"):
+        masks.add_annotations([labelnb.Annotation(item_id=mid, author="ana", regions=(
+            labelnb.Mask.from_array(np.zeros((30, 40), bool), "cat"),))])
 
 
 def test_mask_of_wrong_size_is_refused(tmp_path: Path, images: list[Path]) -> None:

@@ -29,8 +29,8 @@ Decision(tier='majority', group=(0, 1), confidence=0.6666666666666666, n=3)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -39,7 +39,7 @@ from scipy.optimize import linear_sum_assignment
 
 from labelnb.errors import ValidationError
 from labelnb.metrics._common import DegenerateWarning
-from labelnb.metrics.boxes import box_agreement
+from labelnb.metrics.boxes import box_agreement, box_iou
 from labelnb.metrics.consensus import BoxConsensus, MaskConsensus
 from labelnb.metrics.masks import mask_dice
 from labelnb.metrics.spans import span_f1
@@ -88,6 +88,46 @@ def _as_boxes(regions: Sequence[Region]) -> list[Box]:
     return out
 
 
+def _polygon_mask(p: Polygon, height: int, width: int) -> Mask:
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.merge(mask_utils.frPyObjects([list(p.points)], height, width))
+    return Mask({"size": [height, width], "counts": rle["counts"].decode("ascii")}, p.label,
+                attributes=dict(p.attributes))
+
+
+def _as_masks(*lists: Sequence[Region]) -> list[list[Mask]]:
+    """The regions of a ``masks`` project as masks: its polygons (the kind takes them
+    too; they were left out, so two annotators' different polygons "agreed") filled at
+    the masks' size, or, with no mask among them, at the polygons' own extent (enough
+    to compare them)."""
+    size = next((r.size for regs in lists for r in regs if isinstance(r, Mask)), None)
+    if size is None:
+        polys = [r for regs in lists for r in regs if isinstance(r, Polygon)]
+        if not polys:
+            return [[] for _ in lists]
+        xy = np.concatenate([p.xy for p in polys])
+        size = (int(np.ceil(xy[:, 1].max())) + 1, int(np.ceil(xy[:, 0].max())) + 1)
+    h, w = size
+    return [[r if isinstance(r, Mask) else _polygon_mask(r, h, w) for r in regs
+             if isinstance(r, Mask | Polygon)] for regs in lists]
+
+
+def _reference_attributes(fused: Sequence[Region], reference: Sequence[Region],
+                          score: Callable[[Region, Region], float]) -> list[Region]:
+    """``fused`` as plain regions (no ``score`` or ``votes``), each with the attributes of
+    the reference annotation's region of its label that it overlaps most (agreement
+    compares geometry, not attributes: the group's first member decides them, as for
+    the kinds that are not fused)."""
+    out: list[Region] = []
+    for f in fused:
+        same = [r for r in reference if r.label == f.label]
+        best = max(same, key=lambda r: score(f, r), default=None)
+        out.append(replace(f, score=None,  # type: ignore[type-var]
+                           attributes=dict(best.attributes) if best is not None else {}))
+    return out
+
+
 def agree(a: Sequence[Region], b: Sequence[Region], kind: str,
           agreement: Agreement | None = None) -> bool:
     """Whether two annotators' regions of one item agree (see the module docstring)."""
@@ -105,8 +145,7 @@ def agree(a: Sequence[Region], b: Sequence[Region], kind: str,
             res = box_agreement(ba, bb, iou_threshold=ag.iou)
         return res.matched == len(ba) and res.missed == 0 and res.extra == 0
     if kind == "masks":
-        ma = [r for r in a if isinstance(r, Mask)]
-        mb = [r for r in b if isinstance(r, Mask)]
+        ma, mb = _as_masks(a, b)
         if len(ma) != len(mb):
             return False
         if not ma:
@@ -159,15 +198,18 @@ def fuse(annotations: Sequence[Sequence[Region]], kind: str,
         if not rows:
             return []
         out = BoxConsensus(iou_threshold=ag.iou).fit_predict(pd.DataFrame(rows))
-        return [Box(b.x0, b.y0, b.x1, b.y1, b.label) for b in out["region"]] if len(out) else []
-    if kind == "masks" and len(annotations) > 1:
+        boxes = [Box(b.x0, b.y0, b.x1, b.y1, b.label) for b in out["region"]]
+        return _reference_attributes(boxes, _as_boxes(annotations[0]),
+                                     lambda f, r: float(box_iou([f], [r])[0, 0]))  # type: ignore[list-item]
+    if kind == "masks" and len(annotations) > 1 and any(
+            isinstance(r, Mask) for regs in annotations for r in regs):
+        masks = _as_masks(*annotations)  # polygons filled at the masks' (the image's) size
         rows = [{"item": 0, "annotator": i, "region": r}
-                for i, regs in enumerate(annotations) for r in regs if isinstance(r, Mask)]
-        if not rows:
-            return []
+                for i, regs in enumerate(masks) for r in regs]
         out = MaskConsensus().fit_predict(pd.DataFrame(rows))
-        return list(out["region"]) if len(out) else []
-    return list(annotations[0])
+        fused = [Mask(m.rle, m.label) for m in out["region"]]
+        return _reference_attributes(fused, masks[0], lambda f, r: mask_dice(f, r))  # type: ignore[arg-type]
+    return list(annotations[0])  # labels, spans, polygons, and masks drawn as polygons only
 
 
 __all__ = ["Agreement", "Decision", "Tier", "agree", "decide", "fuse"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from labelnb.metrics.tiers import Agreement, agree, decide, fuse
-from labelnb.types import Box, Choice, Mask, Span
+from labelnb.types import Box, Choice, Mask, Polygon, Span
 
 
 def test_choice_tiers() -> None:
@@ -42,3 +42,35 @@ def test_span_modes() -> None:
     assert not agree(a, b, "spans")
     assert agree(a, b, "spans", Agreement(spans="overlap"))
     assert agree([], [], "spans")
+
+
+def test_masks_projects_compare_their_polygons_too() -> None:
+    """A masks project takes polygons as well: they were left out of the comparison, so
+    two annotators' disjoint polygons 'agreed' (on nothing) and the consensus was empty."""
+    left = [Polygon((2, 2, 20, 2, 20, 20), "x")]
+    right = [Polygon((40, 30, 58, 30, 58, 38), "x")]
+    assert not agree(left, right, "masks")
+    assert decide([left, right], "masks").tier == "none"
+    assert agree(left, [Polygon((2, 2, 20, 2, 20, 20.5), "x")], "masks")
+    # a polygon against a mask of the same pixels: filled at the mask's (image's) size
+    m = np.zeros((40, 60), bool)
+    m[2:20, 2:20] = True
+    square = [Polygon((2, 2, 20, 2, 20, 20, 2, 20), "x")]
+    assert agree(square, [Mask.from_array(m, "x")], "masks", Agreement(dice=0.95))
+    fused = fuse([square, [Mask.from_array(m, "x")]], "masks")
+    assert isinstance(fused[0], Mask) and fused[0].size == (40, 60)
+    assert fuse([left, left], "masks") == left  # polygons only: the reference's, unchanged
+
+
+def test_fused_regions_are_plain_and_keep_the_reference_attributes() -> None:
+    """Fused masks carried the consensus internals (score, attributes {'votes': n}) into
+    the stored annotation, which the schema refused; fused boxes lost their attributes."""
+    m = np.zeros((10, 10), bool)
+    m[:5, :5] = True
+    a = Mask.from_array(m, "m", attributes={"part": "head"})
+    b = Mask.from_array(m, "m")
+    [fused] = fuse([[a], [b]], "masks")
+    assert fused.score is None and fused.attributes == {"part": "head"}
+    boxes = fuse([[Box(0, 0, 10, 10, "c", attributes={"occluded": True}, score=0.9)],
+                  [Box(1, 0, 11, 10, "c")]], "boxes")
+    assert boxes == [Box(0.5, 0, 10.5, 10, "c", attributes={"occluded": True})]

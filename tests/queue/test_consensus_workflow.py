@@ -3,6 +3,8 @@ annotators, a review of a majority label and an adjudication."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import labelnb
@@ -233,3 +235,39 @@ def test_calibration_does_not_grade_a_single_label_against_itself(tmp_path: obje
     assert p.calibrate(min_items=1).empty  # nothing to grade against
     assert p.annotators.profile("ana").accuracy is None
     p.close()
+
+
+def test_region_consensus_is_stored_as_plain_regions(tmp_path: Path) -> None:
+    """Masks: the fused mask carried 'votes' and a score, which the schema refused (the
+    consensus crashed whenever annotators agreed); boxes: a required attribute was lost
+    in the fused box (crash), an optional one silently."""
+    import numpy as np
+    from PIL import Image
+
+    from labelnb import Mask
+    from labelnb.schema import Attribute
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(img)
+    m = np.zeros((40, 60), bool)
+    m[2:8, 3:9] = True
+    masks = labelnb.Project.create(tmp_path / "m.db", "m", Schema("masks", ["x"]), overlap=2)
+    masks.add_items([str(img)])
+    for who in ("ana", "bo"):
+        q = masks.queue(who)
+        for _ in q:
+            q.submit([Mask.from_array(m, "x")])
+    [row] = masks.consensus().to_dict("records")
+    assert (row["tier"], row["status"]) == ("unanimous", "accepted")
+    stored = [a for a in masks.annotation_objects() if a.source == "consensus"]
+    assert stored[0].regions == (Mask.from_array(m, "x"),)  # no score, no votes
+    boxes = labelnb.Project.create(
+        tmp_path / "b.db", "b", Schema("boxes", ["car"], attributes=[
+            Attribute("occluded", "bool", required=True)]), overlap=2)
+    boxes.add_items([str(img)])
+    for who, x in (("ana", 2), ("bo", 3)):
+        q = boxes.queue(who)
+        for _ in q:
+            q.submit([Box(x, 2, 20, 20, "car", attributes={"occluded": True})])
+    [row] = boxes.consensus().to_dict("records")
+    assert row["regions"] == [Box(2.5, 2, 20, 20, "car", attributes={"occluded": True})]
