@@ -313,7 +313,8 @@ def save_voc(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode
             raise FormatError(f"images {stems[stem]!r} and {im.file_name!r} share the name "
                               f"{stem!r}; VOC names annotations by file stem, so rename one")
         stems[stem] = im.file_name
-        xml = to_voc(im, dataset.regions.get(im.id, ()), integer=integer, notes=notes)
+        xml = to_voc(im, dataset.regions.get(im.id, ()), integer=integer, notes=notes,
+                     depth=_depth(im.uri))
         path = r / "Annotations" / f"{stem}.xml"
         path.write_text(xml, encoding="utf-8")
         written.append(path)
@@ -330,6 +331,20 @@ def save_voc(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode
     for split, names in splits.items():
         (main / f"{split}.txt").write_text("".join(s + "\n" for s in names), encoding="utf-8")
     return written
+
+
+def _depth(uri: str | None) -> int:
+    """The image's channel count for ``<size><depth>`` (1 grey, 3 colour, 4 with alpha),
+    from a local file's header; 3 where it cannot be read cheaply (a remote URI)."""
+    if uri is None or "://" in uri and not uri.startswith("file://"):
+        return 3
+    try:
+        from PIL import Image
+
+        with Image.open(uri.removeprefix("file://")) as img:  # the header only
+            return len(img.getbands())
+    except (OSError, ValueError):
+        return 3
 
 
 def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None = None,

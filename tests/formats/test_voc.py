@@ -96,3 +96,18 @@ def test_per_class_lists_are_not_splits(tmp_path: Path) -> None:
     (tmp_path / "ImageSets" / "Main" / "cat_trainval.txt").write_text("x_1  1\n")
     back = voc.load_voc(tmp_path)
     assert back.images[0].split == "my_split"
+
+
+def test_depth_is_the_images_channel_count(tmp_path: Path) -> None:
+    """<size><depth> was always 3, for grey and RGBA images too."""
+    from PIL import Image
+
+    recs = []
+    for i, mode in enumerate(("L", "RGB", "RGBA")):
+        f = tmp_path / f"{mode}.png"
+        Image.new(mode, (8, 6)).save(f)
+        recs.append(ImageRecord(i + 1, f.name, 8, 6, uri=str(f)))
+    voc.save_voc(Dataset(recs, {}, ["cat"]), tmp_path / "voc")
+    depths = [ET.parse(tmp_path / "voc" / "Annotations" / f"{m}.xml").findtext("size/depth")
+              for m in ("L", "RGB", "RGBA")]
+    assert depths == ["1", "3", "4"]
