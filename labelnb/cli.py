@@ -487,6 +487,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from labelnb.queue import migrate
     from labelnb.queue.store import Store
 
+    _check_db_exists(args.db)  # a typo would make a new, empty database "migrated"
     store = Store(args.db, migrate=False)
     try:
         before = migrate.current_revision(store)

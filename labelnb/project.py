@@ -964,10 +964,17 @@ class Project:
         return diff
 
     def difficulty_from_disagreement(self) -> dict[int, float]:
-        """Difficulty = 1 - the share of annotations that agree with the most common
-        label set, per item with two or more annotations."""
-        df = self.annotations()
+        """Difficulty = 1 - the share of annotators who agree with the most common
+        label set, per item with two or more annotators: their own (annotate-stage)
+        labels, the newest of each, as consensus counts them; stored consensus labels,
+        reviews' corrections and adjudications are no votes."""
+        from labelnb.queue.consensus import latest_human
+
         diff: dict[int, float] = {}
+        tasks = self.tasks()
+        stages = (dict(zip(tasks["id"].astype(int), tasks["stage"], strict=True))
+                  if len(tasks) else {})
+        df = latest_human(self.annotations(), stages)
         if df.empty:
             return diff
         for item_id, g in df.groupby("item_id"):
@@ -985,11 +992,20 @@ class Project:
         returns how many tasks changed."""
         if not item_ids:
             return 0
+        if isinstance(priority, bool) or not isinstance(priority, numbers.Real) or \
+                not math.isfinite(float(priority)):
+            raise ValidationError(f"set_priority: priority {priority!r}; give a finite number "
+                                  "(higher is served first; ordinary tasks have 0)")
+        ids = [int(i) for i in item_ids]
         prio = self.routing.priority(difficulty=None, deadline=None, skill_supply=None,
                                      base=float(priority))
         with self._write() as conn:
-            return q.set_task_fields(conn, self.id, [int(i) for i in item_ids],
-                                     base_priority=float(priority), priority=prio)
+            missing = sorted(set(ids) - q.existing_item_ids(conn, self.id, ids))
+            if missing:
+                raise ItemNotFound(f"set_priority: items {missing[:10]} are not in project "
+                                   f"{self.name!r}; list ids with project.items()")
+            return q.set_task_fields(conn, self.id, ids, base_priority=float(priority),
+                                     priority=prio)
 
     def route_tasks(self, *, cancel: Sequence[int] = (), reopen: Sequence[int] = (),
                     new_tasks: Sequence[Mapping[str, Any]] = (),
@@ -1170,6 +1186,11 @@ class Annotators:
             if isinstance(seq, str):
                 raise ValidationError(f"annotator {name!r}: field {field_name!r} must be a list "
                                       f"of strings, not the string {seq!r}")
+        from labelnb.schema import KINDS
+
+        if bad_kinds := sorted(set(map(str, kinds)) - set(KINDS)):
+            raise ValidationError(f"annotator {name!r}: kinds {bad_kinds} are not schema kinds; "
+                                  f"certified kinds are among {list(KINDS)}")
         return dict(role=role, skills=sk, qualifications=list(qualifications),
                     languages=list(languages), kinds=list(kinds),
                     accuracy=None if accuracy is None else float(accuracy))
@@ -1303,6 +1324,9 @@ def _check_annotator_name(name: Any) -> None:
         raise ValidationError(f"annotator: field 'name' is {name!r}; give a non-empty name")
     if (bad := unstorable(name)) is not None:
         raise ValidationError(f"annotator {name!r}: field 'name' {bad}")
+    if name == "consensus":  # the author of every consensus annotation
+        raise ValidationError("annotator 'consensus': the name is labelnb's own (the author "
+                              "of consensus annotations); pick another")
 
 
 def _checked_settings(project: str, settings: dict[str, Any]) -> dict[str, Any]:

@@ -269,6 +269,7 @@ def test_status_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     db = tmp_path / "l.db"
     code, _, err = run(capsys, "status", str(db))
     assert code == 2 and "does not exist" in err and not db.exists()
+    db.touch()
     run(capsys, "migrate", str(db))  # an empty, migrated database
     code, _, err = run(capsys, "status", str(db))
     assert code == 2 and "holds no project" in err
@@ -355,6 +356,10 @@ def test_annotators_bad_role_is_a_usage_error(tmp_path: Path,
 # --- migrate -------------------------------------------------------------------------
 def test_migrate_fresh_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "fresh.db"
+    # a path with no file is a typo, not a database to make (it made a new, empty one)
+    code, _, err = run(capsys, "migrate", str(db))
+    assert code == 2 and "does not exist" in err and not db.exists()
+    db.touch()  # an empty SQLite database, as sqlite3 makes it
     code, out, err = run(capsys, "migrate", str(db))
     assert code == 0, err
     head = migrate.head_revision()
@@ -375,6 +380,7 @@ def test_migrate_fresh_database(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_migrate_refuses_a_newer_database(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "l.db"
+    db.touch()
     assert run(capsys, "migrate", str(db))[0] == 0
     with sqlite3.connect(db) as con:
         con.execute("UPDATE alembic_version SET version_num = 'ffff_from_the_future'")

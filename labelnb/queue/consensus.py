@@ -43,7 +43,7 @@ COLUMNS = ["item_id", "tier", "labels", "regions", "confidence", "n_annotations"
            "consensus_id", "status"]
 
 
-def _latest_human(df: pd.DataFrame, stages: dict[int, str]) -> pd.DataFrame:
+def latest_human(df: pd.DataFrame, stages: dict[int, str]) -> pd.DataFrame:
     """Per item and author, the newest annotate-stage human annotation (a rework after
     a rejection replaces the rejected one)."""
     if df.empty:
@@ -75,7 +75,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
                if len(tasks) else pd.Series(dtype=int))
     adjudicating = set(tasks.loc[tasks["stage"] == "adjudicate", "item_id"].astype(int)) \
         if len(tasks) else set()
-    raw = _latest_human(anns, stages)
+    raw = latest_human(anns, stages)
     by_id = anns.set_index("id") if len(anns) else anns
     ds_labels: dict[int, tuple[str, float]] = {}
     if method == "dawid_skene" and len(raw):
@@ -214,4 +214,4 @@ def _queue_adjudication(project: Project, item: int, now: datetime, reason: str)
                        actor="consensus", now=now, item_id=item, payload={"reason": reason})
 
 
-__all__ = ["COLUMNS", "run_consensus"]
+__all__ = ["COLUMNS", "latest_human", "run_consensus"]

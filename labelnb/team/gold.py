@@ -58,6 +58,10 @@ def _regions(answer: Any, n: int) -> tuple[Region, ...]:
         return (answer,)
     if isinstance(answer, dict):
         return (Region.from_json(answer),)
+    if isinstance(answer, str):  # iterating it would read one region per character
+        raise ValidationError(f"gold answer #{n}: the string {answer!r}; give a Region, e.g. "
+                              f"labelnb.Choice({answer!r}) for a choice project, a list of "
+                              "them, or an Annotation")
     try:
         return tuple(r if isinstance(r, Region) else Region.from_json(r) for r in answer)
     except (TypeError, ValueError, KeyError) as e:

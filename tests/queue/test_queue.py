@@ -418,6 +418,15 @@ def test_difficulty_from_disagreement(db_url: str) -> None:
             q.submit(Choice(labels[t.item_id]))
     d = p.difficulty_from_disagreement()
     assert d == {ids[0]: 0.0, ids[1]: 0.5}
+    p.consensus()  # stores a consensus 'a' for item 0: no vote of its own
+    assert p.difficulty_from_disagreement() == d
+    # priorities: a number, for items of the project
+    with pytest.raises(ValidationError, match="give a finite number"):
+        p.set_priority(ids, float("nan"))
+    with pytest.raises(ValidationError, match="give a finite number"):
+        p.set_priority(ids, float("inf"))
+    with pytest.raises(labelnb.errors.ItemNotFound, match=r"items \[999\]"):
+        p.set_priority([999], 1.0)
 
 
 def test_schema_versions_recorded(db_url: str) -> None:
@@ -508,6 +517,10 @@ def test_annotator_profiles(db_url: str) -> None:
         p.annotators.add("bo", skills={"a": 0.8, "medical": 0.9})
     with pytest.raises(ValidationError, match=r"skills \['x'\]"):
         p.annotators.update("ana", skills={"x": 0.5})
+    with pytest.raises(ValidationError, match=r"kinds \['foo'\] are not schema kinds"):
+        p.annotators.add("cy", kinds=["choice", "foo"])
+    with pytest.raises(ValidationError, match="the name is labelnb's own"):
+        p.queue("consensus")
     p.set_schema(Schema("choice", ["b", "c", "d"]))  # 'a' dropped: still a label it had
     assert p.annotators.update("ana", skills={"a": 0.7, "d": 0.6}).skills == {"a": 0.7, "d": 0.6}
     with pytest.raises(ValidationError, match="role"):

@@ -74,6 +74,9 @@ def test_gold_add_checks(db_url: str) -> None:
         p.gold.add(["g1", "g2"], [Choice("cat")])
     with pytest.raises(ValidationError, match="gold answer #0"):
         p.gold.add(["g1"], [Choice("bird")])
+    with pytest.raises(ValidationError, match=r"the string 'cat'; give a Region, e\.g\. "
+                                              r"labelnb\.Choice\('cat'\)"):
+        p.gold.add(["g1"], ["cat"])
     assert len(p.gold) == 0 and len(p.items()) == 2  # all or nothing
     with pytest.raises(ValidationError, match="gold_rate"):
         p.configure(gold_rate=1.5)
