@@ -220,10 +220,11 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
     with ``queue_tasks=False``: reading stores nothing and queues no review or
     adjudication (run ``project.consensus()`` for that). Decided items are those of
     tier ``unanimous``, ``majority`` (also while its review is open),
-    ``model_agreed`` and ``adjudicated``; a consensus a reviewer corrected exports the
-    correction. Left out, with the reason: items still waiting for annotators
-    (``pending``), items with no majority (tier ``none``, waiting for adjudication)
-    and items whose consensus a reviewer rejected (waiting for adjudication). The
+    ``model_agreed``, ``adjudicated`` and ``gold`` (a gold question's known answer); a
+    consensus a reviewer corrected exports the correction. Left out, with the reason:
+    items still waiting for annotators (``pending``), items with no majority (tier
+    ``none``, waiting for adjudication) and items whose consensus a reviewer rejected
+    (waiting for adjudication). The
     annotation is the stored one (the consensus, its correction, or the expert's
     adjudication); a consensus not stored yet is built in memory with
     ``source="consensus"`` and ``meta["stored"] = False``."""

@@ -11,6 +11,9 @@ used). Once all of them are in, :func:`run_consensus` decides the item's tier wi
   qualification) through ``project.adjudication_queue(name)``; their annotation is
   the final label (tier ``adjudicated``).
 
+A gold question (:mod:`labelnb.team.gold`) has a known answer: that is its final label
+(tier ``gold``, nothing stored or queued); its annotators' votes only grade them.
+
 Raw annotations are never touched: the consensus is a new annotation with
 ``source="consensus"`` whose ``meta`` records the tier, the confidence and the ids it
 was built from. Running it again is idempotent.
@@ -89,11 +92,18 @@ def run_consensus(project: Project, *, method: Method = "majority",
         for item, lab in zip(model.labels_.index, model.labels_, strict=True):
             ds_labels[int(item)] = (str(lab), float(probas[item]))
 
+    gold = _gold_truth(project)
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
     items = sorted(set(raw["item_id"].astype(int))) if len(raw) else []
     for item in items:
         mine = raw[raw["item_id"] == item]
+        if item in gold:  # a gold question: its answer is known; the votes grade annotators
+            rows.append({"item_id": item, "tier": "gold",
+                         "labels": [r.label for r in gold[item]], "regions": gold[item],
+                         "confidence": 1.0, "n_annotations": len(mine), "consensus_id": None,
+                         "status": "accepted"})
+            continue
         n_needed = int(overlap.get(item, 1))
         regions = [[Region.from_json(r) for r in regs] for regs in mine["regions"]]
         adj = _adjudication(anns, item, stages)
@@ -147,6 +157,21 @@ def run_consensus(project: Project, *, method: Method = "majority",
                      "regions": final, "confidence": _confidence(confidence),
                      "n_annotations": len(mine), "consensus_id": cid, "status": status})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _gold_truth(project: Project) -> dict[int, list[Region]]:
+    """The gold items' answers; none where the caller may not read them (team security:
+    answers are for admins, and the items look ordinary to everyone else)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from labelnb.team.gold import Gold
+
+    try:
+        return Gold(project).truth()
+    except SQLAlchemyError:
+        if project.security is None:
+            raise
+        return {}
 
 
 def _confidence(value: float | None) -> float | None:

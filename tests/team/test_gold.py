@@ -4,6 +4,7 @@ their answers; fed to calibration."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import labelnb
@@ -51,6 +52,27 @@ def test_gold_served_once_per_annotator_and_scored(db_url: str) -> None:
     assert cal.loc["bob", "gold_accuracy"] == 1.0
     assert p.annotators.profile("ana").accuracy == 0.5
     assert "gold_added" in set(p.events()["kind"])
+    p.close()
+
+
+def test_a_gold_item_s_final_label_is_its_answer(db_url: str, tmp_path: object) -> None:
+    """Gold items went through consensus like any item: one wrong answer became the
+    'unanimous' final label, stored and exported."""
+    p = _project(db_url)
+    [g] = p.gold.add(["gold q"], [Choice("dog")])
+    p.configure(gold_rate=1.0)
+    q = p.queue("ana")
+    for _ in q:
+        q.submit(Choice("cat"))
+    cons = p.consensus().set_index("item_id")
+    assert cons.loc[g, "tier"] == "gold" and cons.loc[g, "labels"] == ["dog"]
+    assert cons.loc[g, "status"] == "accepted" and pd.isna(cons.loc[g, "consensus_id"])
+    assert set(cons.drop(index=g)["tier"]) == {"unanimous"}  # the others: one label each
+    assert not (p.annotations()["item_id"] == g).sum() > 1  # nothing stored for it
+    from labelnb.formats.pipeline import consensus_final
+
+    final = consensus_final(p)
+    assert final.final[g].regions == (Choice("dog"),) and final.tiers[g] == "gold"
     p.close()
 
 
