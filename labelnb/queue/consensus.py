@@ -79,6 +79,8 @@ def run_consensus(project: Project, *, method: Method = "majority",
     adjudicating = set(tasks.loc[tasks["stage"] == "adjudicate", "item_id"].astype(int)) \
         if len(tasks) else set()
     raw = latest_human(anns, stages)
+    if len(raw):  # a rejected label is back with its author: it counts once reworked
+        raw = raw[raw["status"] != "reject"]
     by_id = anns.set_index("id") if len(anns) else anns
     ds_labels: dict[int, tuple[str, float]] = {}
     if method == "dawid_skene" and len(raw):
@@ -133,6 +135,10 @@ def run_consensus(project: Project, *, method: Method = "majority",
         if cons is None and queue_tasks:
             cons = _store_consensus(project, item, final, d.tier, confidence, based_on, method,
                                     now)
+            older = anns.loc[(anns["item_id"] == item) & (anns["source"] == "consensus"), "id"]
+            if len(older):  # replaced: their open reviews would decide an old question
+                with project.store.write() as conn:
+                    q.cancel_open_reviews(conn, project.id, [str(x) for x in older])
             if d.tier == "majority":
                 project.request_review(str(cons["id"]))
         tier = d.tier

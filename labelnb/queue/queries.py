@@ -743,6 +743,19 @@ def annotate_slots(conn: Connection, project_id: int, item_ids: Sequence[int]
     return out
 
 
+def cancel_open_reviews(conn: Connection, project_id: int, annotation_ids: Sequence[str]
+                        ) -> int:
+    """Cancel the open review tasks of these annotations (a consensus replaced by a newer
+    one is no longer up for review)."""
+    if not annotation_ids:
+        return 0
+    return int(conn.execute(update(tasks).where(
+        tasks.c.project_id == project_id, tasks.c.stage == "review",
+        tasks.c.status == "open",
+        tasks.c.target_annotation_id.in_(list(annotation_ids))).values(
+        status="cancelled")).rowcount)
+
+
 def fill_annotate_slot(conn: Connection, *, task_id: int, assignee: str, now: datetime
                        ) -> bool:
     """Mark an open, unassigned annotate task done by ``assignee`` (an annotation made

@@ -271,3 +271,38 @@ def test_region_consensus_is_stored_as_plain_regions(tmp_path: Path) -> None:
             q.submit([Box(x, 2, 20, 20, "car", attributes={"occluded": True})])
     [row] = boxes.consensus().to_dict("records")
     assert row["regions"] == [Box(2.5, 2, 20, 20, "car", attributes={"occluded": True})]
+
+
+def test_a_replaced_consensus_is_no_longer_reviewed(db_url: str) -> None:
+    """A majority consensus queued for review, then the dissenting label is rejected and
+    reworked: the item is unanimous under a new consensus. The old review was still
+    offered, and rejecting it sent the (now unanimous) item to an expert, whose answer
+    then overrode it. Meanwhile the rejected label counted as a vote."""
+    p = labelnb.Project.create(db_url, "c", Schema("choice", ["cat", "dog"]), overlap=3)
+    p.add_items(["a"])
+    ids = label_all(p, {"ana": {"a": "cat"}, "bo": {"a": "cat"}, "cy": {"a": "dog"}})
+    item = ids["a"]
+    cy_ann = p.annotations(annotator="cy")["id"].iloc[0]
+    p.annotators.add("rita", role="reviewer")
+    p.request_review(cy_ann)
+    [row] = p.consensus().to_dict("records")
+    assert (row["tier"], row["status"]) == ("majority", "in review")
+    rq = p.review_queue("rita")
+    t = rq.claim()
+    assert t is not None and t.target_annotation_id == cy_ann
+    rq.reject("look again")
+    # cy's rejected label is no vote while it waits for rework
+    [row] = p.consensus().to_dict("records")
+    assert (row["tier"], row["n_annotations"]) == ("pending", 2)
+    q = p.queue("cy")
+    assert q.claim() is not None
+    q.submit(Choice("cat"))
+    [row] = p.consensus().to_dict("records")
+    assert (row["tier"], row["status"]) == ("unanimous", "accepted")
+    # the old consensus's review was cancelled: nothing left for rita
+    assert rq.claim() is None
+    review = p.tasks()[p.tasks()["stage"] == "review"]
+    assert sorted(review["status"]) == ["cancelled", "done"]
+    assert (p.tasks()["stage"] == "adjudicate").sum() == 0
+    [row] = p.consensus().to_dict("records")
+    assert row["labels"] == ["cat"] and row["item_id"] == item
