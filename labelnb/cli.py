@@ -617,6 +617,13 @@ def cmd_team(args: argparse.Namespace) -> int:
 
         store = Store(db)
         try:
+            if args.project and args.project not in (names := labelnb.projects(db)):
+                # before anything is installed: roles are cluster-wide, hard to take back
+                from labelnb.errors import ProjectNotFound
+
+                raise ProjectNotFound(f"project {args.project!r} is not in {_shown(db)} "
+                                      f"(it holds {names or 'no project'}); nothing was "
+                                      "installed")
             sec = team.install(store, prefix=args.prefix)
             groups = ", ".join(sec.groups.values())
             print(f"team security v{sec.version} installed in {_shown(db)}: group roles "

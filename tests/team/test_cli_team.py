@@ -21,6 +21,12 @@ pytestmark = pytest.mark.postgres
 def test_three_commands(new_team: Any, capsys: pytest.CaptureFixture[str]) -> None:
     team = new_team(install=False, overlap=1)
     db = team.url()
+    # 0. a mistyped project: refused before anything (cluster-wide roles) is installed
+    assert main(["team", "init", "--db", db, "--project", "pest", "--prefix",
+                 team.prefix]) == 2
+    err = capsys.readouterr().err
+    assert "project 'pest' is not in" in err and "nothing was installed" in err
+    assert labelnb.open(db, "pets").security is None
     # 1. the lead turns team security on
     assert main(["team", "init", "--db", db, "--project", "pets", "--prefix", team.prefix,
                  "--gold-rate", "0.05", "--hide-predictions"]) == 0
