@@ -170,11 +170,12 @@ def _gold_truth(project: Project) -> dict[int, list[Region]]:
     answers are for admins, and the items look ordinary to everyone else)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from labelnb.errors import PermissionDenied
     from labelnb.team.gold import Gold
 
     try:
         return Gold(project).truth()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, PermissionDenied):
         if project.security is None:
             raise
         return {}

@@ -114,10 +114,12 @@ class Store:
 
             try:
                 ensure_current(self)
-            except DBAPIError as e:
-                if getattr(e.orig, "sqlstate", None) != "42501":
+            except (DBAPIError, PermissionDenied) as e:
+                orig = e if isinstance(e, DBAPIError) else e.__cause__
+                if not isinstance(orig, DBAPIError) or getattr(
+                        orig.orig, "sqlstate", None) != "42501":
                     raise
-                msg = str(e.orig).strip().splitlines()[0]
+                msg = str(orig.orig).strip().splitlines()[0]
                 raise PermissionDenied(
                     f"database {_safe(self.url)}: the database user may not read or migrate "
                     f"the labelnb tables ({msg}). Fix: a team member is added by a lead "
@@ -214,11 +216,28 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A write transaction: ``BEGIN IMMEDIATE`` on SQLite (the writer lock is taken
         up front, so two writers never deadlock on a lock upgrade)."""
-        with self.engine.connect() as conn:
+        with self._refusals(), self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """A statement the database refuses for lack of privilege (PostgreSQL under team
+        security: an annotator reading the events, configuring the project ...) as
+        :class:`PermissionDenied` naming what was refused, not a raw driver error."""
+        try:
+            yield
+        except DBAPIError as e:
+            msg = str(e.orig).strip().splitlines()[0]
+            if getattr(e.orig, "sqlstate", None) != "42501" or msg.startswith(
+                    "permission denied for function labelnb_"):
+                raise  # team security's own functions: labelnb.team says what to do
+            raise PermissionDenied(
+                f"database {_safe(self.url)}: the database refused: {msg}. Under team "
+                "security this is for another role: a lead (or the tables' owner) does it"
+            ) from e
 
     @contextmanager
     def hot(self) -> Iterator[Raw]:
@@ -291,7 +310,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with self._refusals(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def table_names(self) -> list[str]:

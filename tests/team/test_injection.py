@@ -28,7 +28,8 @@ PAYLOADS = [
     "@admin@", "@schema@", "{}", "[]", "null", "🐱'; --", "a\nb\r\n;\t--",
 ]
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
-                                      blacklist_characters="\x00"), min_size=1, max_size=24)
+                                      blacklist_characters="\x00"), min_size=1, max_size=24
+               ).filter(str.strip)  # blank texts and names are refused before any SQL
 STRINGS = st.one_of(st.sampled_from(PAYLOADS), TEXT)
 _n = itertools.count()
 FUZZ = settings(max_examples=15, deadline=None,

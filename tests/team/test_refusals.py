@@ -161,9 +161,16 @@ def test_cannot_read_gold_answers(team: Any) -> None:
     for who in ("ana", "rita"):
         with pytest.raises(pg_errors.InsufficientPrivilege):
             team.sql(who).execute("SELECT * FROM gold_answers")
-    with pytest.raises(Exception) as e:
+    with pytest.raises(PermissionDenied, match="the database refused: permission denied for "
+                       "table gold_answers") as e:
         team.open("ana").gold.answers()
     _db_refused(e.value)
+    # the Python API says PermissionDenied (docs/security.md), not a raw driver error
+    ana = team.open("ana")
+    with pytest.raises(PermissionDenied, match="permission denied for table events"):
+        ana.events()
+    with pytest.raises(PermissionDenied, match="the database refused"):
+        ana.configure(overlap=3)
     # the lead may
     assert list(team.open("lena").gold.answers()["labels"]) == [["dog"]]
 
