@@ -629,7 +629,8 @@ class Project:
                     meta=dict(ann.meta))
 
     def add_annotations(self, anns: Iterable[Annotation], *, fill_tasks: bool = False,
-                        skip_existing: bool = False) -> list[str]:
+                        skip_existing: bool = False,
+                        event: tuple[str, str, dict[str, Any]] | None = None) -> list[str]:
         """Store finished annotations outside the queue (imports, model labels,
         consensus). All validated first; one transaction. Returns the ids stored.
 
@@ -639,7 +640,9 @@ class Project:
         counts it as one of the item's annotators; an author who already holds a slot of
         the item, or an item with no open slot left, fills none. ``skip_existing``: an
         annotation equal to one stored (same item, author, source and regions; a file
-        imported twice) is not stored again."""
+        imported twice) is not stored again. ``event``: what the audit log records,
+        ``(kind, actor, payload)`` (default ``annotations_imported`` by ``system``, with
+        the count); an event of one item carries its id."""
         anns = list(anns)
         now = _now()
         with self._write() as conn:
@@ -668,8 +671,12 @@ class Project:
                         "(field 'id' already used, or 'task_id' / 'corrects' naming a task or "
                         "annotation that does not exist); fix those fields or leave them out"
                     ) from None
-            q.insert_event(conn, project_id=self.id, kind="annotations_imported",
-                           actor="system", now=now, payload={"count": len(rows)})
+            kind, actor, payload = event or ("annotations_imported", "system", {})
+            items = {a.item_id for a in anns}
+            q.insert_event(conn, project_id=self.id, kind=kind, actor=actor, now=now,
+                           item_id=next(iter(items)) if len(items) == 1 else None,
+                           payload={**payload, "count": len(rows),
+                                    "annotation_ids": [a.id for a in anns][:100]})
         return [a.id for a in anns]
 
     def _new_annotations(self, conn: Connection, anns: list[Annotation],
@@ -724,8 +731,12 @@ class Project:
             if row is None or int(row.project_id) != self.id:
                 raise AnnotationNotFound(f"annotation {annotation_id!r} is not in project "
                                          f"{self.name!r}; list ids with project.annotations()")
+            now = _now()
             self._queue_review(conn, Annotation(item_id=int(row.item_id), author=row.author,
-                                                id=row.id), _now())
+                                                id=row.id), now)
+            q.insert_event(conn, project_id=self.id, kind="review_requested", actor="system",
+                           now=now, item_id=int(row.item_id),
+                           payload={"annotation_id": annotation_id, "author": row.author})
 
     def annotations(self, *, annotator: str | None = None, source: str | None = None,
                     status: str | None = None, schema_version: int | None = None,

@@ -302,7 +302,8 @@ def route_machine_labels(project: Project, *, model_version: str | None = None,
     if not dry_run and (new_anns or new_tasks or new_events):
         with project.atomic():
             if new_anns:
-                project.add_annotations(new_anns)
+                project.add_annotations(new_anns, event=("machine_labels_accepted", "tiers", {
+                    "items": [a.item_id for a in new_anns][:100]}))
             project.route_tasks(cancel=cancel, reopen=reopen, new_tasks=new_tasks,
                                 review=review_for, events=new_events, actor="tiers")
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -111,6 +111,9 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
                         reserved_for=name, target_annotation_id=str(r["id"]),
                         created_at=now, attempts=0) for r in mistakes])
                     queued = len(mistakes)
+                    q.insert_event(conn, project_id=project.id, kind="retraining_queued",
+                                   actor="calibration", now=now,
+                                   payload={"annotator": name, "tasks": queued})
         rows.append({"annotator": name, "n": n, "accuracy": round(acc, 4),
                      "per_label": per_label, "flagged": flagged, "retraining_tasks": queued,
                      "gold_n": len(on_gold),

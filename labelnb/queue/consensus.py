@@ -233,7 +233,9 @@ def _store_consensus(project: Project, item: int, regions: list[Region], tier: s
                      source="consensus", created_at=now, schema_version=project.schema_version,
                      meta={"tier": tier, "confidence": _confidence(confidence),
                            "based_on": based_on, "method": method})
-    project.add_annotations([ann])
+    project.add_annotations([ann], event=("consensus_stored", "consensus", {
+        "tier": tier, "confidence": _confidence(confidence), "method": method,
+        "based_on": based_on}))
     return {"id": ann.id}
 
 

@@ -85,7 +85,8 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
                                attempts=0) for s in range(1, 1 + d.extra)]
             events.append((item, d.reason))
     if accepted:
-        project.add_annotations(accepted)
+        project.add_annotations(accepted, event=("model_agreed", "redundancy",
+                                                 {"items": [a.item_id for a in accepted][:100]}))
     if new_tasks or events:
         with project.store.write() as conn:
             q.insert_tasks(conn, new_tasks)

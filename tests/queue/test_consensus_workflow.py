@@ -306,3 +306,11 @@ def test_a_replaced_consensus_is_no_longer_reviewed(db_url: str) -> None:
     assert (p.tasks()["stage"] == "adjudicate").sum() == 0
     [row] = p.consensus().to_dict("records")
     assert row["labels"] == ["cat"] and row["item_id"] == item
+    # the audit log says what happened to the item (it said "annotations_imported")
+    ev = p.events()
+    stored = ev[ev["kind"] == "consensus_stored"]
+    assert len(stored) == 2 and set(stored["actor"]) == {"consensus"}
+    assert set(stored["item_id"]) == {item}
+    assert [pl["tier"] for pl in stored["payload"]] == ["majority", "unanimous"]
+    assert (ev["kind"] == "review_requested").sum() == 2  # cy's label, the majority
+    assert (ev["kind"] == "annotations_imported").sum() == 0
