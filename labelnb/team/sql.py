@@ -30,7 +30,7 @@ from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 1
+TEAM_SQL_VERSION = 2
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -703,6 +703,11 @@ BEGIN
   -- its pending review goes with it
   UPDATE tasks SET status = 'cancelled', lease_token = NULL
    WHERE stage = 'review' AND target_annotation_id = p_id AND status IN ('open', 'leased');
+  -- the annotate slot it filled is open again: the item still needs that many labels
+  -- (left done, nobody would be offered it and its consensus would wait for ever)
+  UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL, claimed_at = NULL,
+                   lease_expires_at = NULL, done_at = NULL, reserved_for = NULL
+   WHERE id = v.task_id AND stage = 'annotate' AND status = 'done';
   INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at,
                      db_user)
   VALUES (v.project_id, 'maintenance_delete', v_me, v.item_id, v.task_id,

@@ -384,6 +384,9 @@ def test_maintenance_path_is_admin_only_and_audited(team: Any) -> None:
         labelnb.team.delete_annotation(lead, a_ann, reason=" ")
     labelnb.team.delete_annotation(lead, a_ann, reason="consent withdrawn")
     assert a_ann not in set(team.owner.annotations()["id"])
+    # the annotate slot it filled is open again (it stayed done: the item waited for ever)
+    slot = team.owner.tasks().set_index("id").loc[t.id]
+    assert slot["status"] == "open" and slot["assignee"] is None
     ev = labelnb.team.audit_log(team.owner, kind="maintenance_delete")
     assert list(ev["db_user"]) == [team.name("lena")]
     assert ev["payload"].iloc[0]["reason"] == "consent withdrawn"
