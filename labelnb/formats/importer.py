@@ -514,6 +514,11 @@ def check_items(project: Project, items: list[ImportItem], *,
                                         text=it.text)
                 except LabelnbError as e:
                     msg = str(e).removeprefix(f"{where}: ")
+                    if isinstance(r, Mask) and "cannot go in" in msg and (
+                            it.meta.get("import") or {}).get("format") == "coco":
+                        msg += (" (a COCO 'segmentation' of several polygon rings, or an "
+                                "RLE, is one mask; split the rings into separate annotations "
+                                "or label masks)")
                     fld = ("type" if "cannot go in" in msg else
                            "attributes" if "attribute" in msg else _field_of(r))
                     problems.append(Problem(it.name, fld, msg, where))

@@ -694,3 +694,15 @@ def test_imported_labels_fill_the_queue_and_a_second_import_adds_nothing(
     assert (again.annotations, again.already_there, again.regions) == (0, 2, 0)
     assert "2 annotations already in the project left out" in str(again)
     assert len(p.annotations()) == 6
+
+
+def test_a_multi_ring_coco_polygon_in_a_polygons_project_says_why(tmp_path: Path,
+                                                                  images: list[Path]) -> None:
+    """Two rings are one mask to COCO: the refusal said 'a Mask cannot go in' for a file
+    holding no mask at all."""
+    path = _coco_file(tmp_path / "c", images[:1], [
+        _ann(1, 1, 1, seg=[[1, 1, 9, 1, 9, 9], [20, 20, 30, 20, 30, 30]])])
+    p = Project.create(tmp_path / "p.db", "p", Schema("polygons", ["cat", "dog"]))
+    with pytest.raises(FormatProblems, match="several polygon rings, or an RLE, is one mask; "
+                                             "split the rings"):
+        import_dataset(p, "coco", path)
