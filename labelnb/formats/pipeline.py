@@ -220,7 +220,8 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
     with ``queue_tasks=False``: reading stores nothing and queues no review or
     adjudication (run ``project.consensus()`` for that). Decided items are those of
     tier ``unanimous``, ``majority`` (also while its review is open),
-    ``model_agreed``, ``adjudicated`` and ``gold`` (a gold question's known answer); a
+    ``model_agreed``, ``adjudicated``, ``single`` (one annotator's label: overlap 1)
+    and ``gold`` (a gold question's known answer); a
     consensus a reviewer corrected exports the correction. Left out, with the reason:
     items still waiting for annotators (``pending``), items with no majority (tier
     ``none``, waiting for adjudication) and items whose consensus a reviewer rejected

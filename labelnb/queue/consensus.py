@@ -11,6 +11,12 @@ used). Once all of them are in, :func:`run_consensus` decides the item's tier wi
   qualification) through ``project.adjudication_queue(name)``; their annotation is
   the final label (tier ``adjudicated``).
 
+An item labeled by one annotator only (overlap 1) has nothing to agree on: tier
+``single``, its label (or a reviewer's correction of it) accepted as it is, confidence
+``None``, no consensus annotation stored (``consensus_id`` is that annotation's id, as
+it is the expert's for an adjudicated item; adaptive redundancy's ``model_agreed``
+stays as it was).
+
 A gold question (:mod:`labelnb.team.gold`) has a known answer: that is its final label
 (tier ``gold``, nothing stored or queued); its annotators' votes only grade them.
 
@@ -116,6 +122,15 @@ def run_consensus(project: Project, *, method: Method = "majority",
         if len(mine) < n_needed:
             rows.append(_row(item, "pending", None, None, len(mine), None, "waiting"))
             continue
+        if len(mine) == 1 and _single(anns, item, str(mine["id"].iloc[0])):
+            # one annotator (overlap 1): nothing to agree on, so no consensus is made; the
+            # label stands (or a reviewer's correction of it)
+            ann = mine.iloc[0]
+            fixed = _correction(anns, str(ann["id"]))
+            final_ann = ann if fixed is None else fixed  # consensus_id: the one carrying it
+            rows.append(_row(item, "single", final_ann, None, 1, str(final_ann["id"]),
+                             "accepted" if fixed is None else "corrected"))
+            continue
         d = decide(regions, kind, ag)
         if d.tier == "none":
             if queue_tasks and item not in adjudicating:
@@ -193,6 +208,14 @@ def _row(item: int, tier: str, ann: Any, confidence: float | None, n: int, cid: 
     return {"item_id": item, "tier": tier, "labels": [r.label for r in regions],
             "regions": regions, "confidence": _confidence(confidence), "n_annotations": n,
             "consensus_id": cid, "status": status}
+
+
+def _single(anns: pd.DataFrame, item: int, ann_id: str) -> bool:
+    """Whether an item's one annotation stands alone: no consensus was stored on it but
+    the one adaptive redundancy stores when the model agrees (tier ``model_agreed``)."""
+    cons = _existing_consensus(anns, item, [ann_id])
+    meta = cons.get("meta") if cons is not None else None
+    return not (isinstance(meta, dict) and meta.get("tier") == "model_agreed")
 
 
 def _adjudication(anns: pd.DataFrame, item: int, stages: dict[int, str]) -> Any:

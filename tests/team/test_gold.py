@@ -67,7 +67,7 @@ def test_a_gold_item_s_final_label_is_its_answer(db_url: str, tmp_path: object) 
     cons = p.consensus().set_index("item_id")
     assert cons.loc[g, "tier"] == "gold" and cons.loc[g, "labels"] == ["dog"]
     assert cons.loc[g, "status"] == "accepted" and pd.isna(cons.loc[g, "consensus_id"])
-    assert set(cons.drop(index=g)["tier"]) == {"unanimous"}  # the others: one label each
+    assert set(cons.drop(index=g)["tier"]) == {"single"}  # the others: one label each
     assert not (p.annotations()["item_id"] == g).sum() > 1  # nothing stored for it
     from labelnb.formats.pipeline import consensus_final
 
