@@ -303,18 +303,28 @@ class Dashboard:
     def _heatmap(self, m: pd.DataFrame, xname: str, yname: str, vname: str, *,
                  clim: tuple[float, float] | None, cmap: str, fmt: str) -> Any:
         hv = self._hv
+        # fixed column names, the shown names as labels: an annotator against themself
+        # (both pickers on one name, or a project with one annotator so far) or one named
+        # like the value would make two columns of one name
+        if xname == yname:  # HoloViews finds dimensions by label too: keep them apart
+            xname, yname = f"{xname} (columns)", f"{yname} (rows)"
+        if vname in (xname, yname):
+            vname = f"{vname} (value)"
+        kx, ky = hv.Dimension("lnb_col", label=xname), hv.Dimension("lnb_row", label=yname)
+        kv = hv.Dimension("lnb_value", label=vname)
         if m.empty:
-            return hv.HeatMap([], kdims=[xname, yname], vdims=[vname]).opts(
+            return hv.HeatMap([], kdims=[kx, ky], vdims=[kv]).opts(
                 height=320, width=380, title="(not enough data)", **_STATIC)
         vals = m.to_numpy(dtype=float)
-        df = pd.DataFrame({xname: np.tile(np.asarray(m.columns, dtype=str), len(m.index)),
-                           yname: np.repeat(np.asarray(m.index, dtype=str), len(m.columns)),
-                           vname: vals.ravel()})
-        labels = df.assign(text=[("–" if np.isnan(v) else format(v, fmt)) for v in df[vname]])
-        heat = hv.HeatMap(df, [xname, yname], vname).opts(
+        df = pd.DataFrame({"lnb_col": np.tile(np.asarray(m.columns, dtype=str), len(m.index)),
+                           "lnb_row": np.repeat(np.asarray(m.index, dtype=str), len(m.columns)),
+                           "lnb_value": vals.ravel()})
+        labels = df.assign(text=[("–" if np.isnan(v) else format(v, fmt))
+                                 for v in df["lnb_value"]])
+        heat = hv.HeatMap(df, [kx, ky], kv).opts(
             cmap=cmap, colorbar=True, tools=["hover"], height=340, width=420, xrotation=45,
             invert_yaxis=True, **_STATIC, **({"clim": clim} if clim else {}))
-        text = hv.Labels(labels, [xname, yname], "text").opts(text_font_size="9pt",
+        text = hv.Labels(labels, [kx, ky], "text").opts(text_font_size="9pt",
                                                               text_color="black", **_STATIC)
         return (heat * text).opts(**_STATIC)
 

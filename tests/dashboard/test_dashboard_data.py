@@ -203,6 +203,36 @@ def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> N
     d.stop()
 
 
+def test_agreement_tab_with_one_annotator_or_one_name_twice(tmp_path: Path) -> None:
+    """The confusion heat map's columns were named after the two annotators: one
+    annotator so far (a common start), both pickers on one name, or an annotator called
+    'items' (the value's name) crashed the Agreement tab."""
+    pytest.importorskip("panel")
+    from labelnb.dashboard import dashboard
+
+    p = labelnb.Project.create(tmp_path / "one.db", "one", Schema("choice", ["a", "b"]))
+    p.add_items(["x", "y"])
+    q = p.queue("ana")
+    for _ in q:
+        q.submit(labelnb.Choice("a"))
+    d = dashboard(p, refresh_s=None)
+    d.tabs.active = 1
+    assert d.confusion.object is not None and d.pick_a.value == d.pick_b.value == "ana"
+    d.stop()
+    two = labelnb.Project.create(tmp_path / "two.db", "two", Schema("choice", ["a", "b"]),
+                                 overlap=2)
+    two.add_items(["x", "y"])
+    for who in ("items", "bo"):
+        q = two.queue(who)
+        for _ in q:
+            q.submit(labelnb.Choice("a"))
+    d = dashboard(two, refresh_s=None)
+    d.tabs.active = 1
+    d.pick_b.value = d.pick_a.value
+    assert d.confusion.object is not None and d.kappa.object is not None
+    d.stop()
+
+
 def test_missing_panel_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from labelnb.dashboard.app import require
 
