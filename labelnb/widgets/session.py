@@ -72,7 +72,9 @@ class QueueSession:
 
     def _bind(self, heartbeat_s: float | None, prefetch: bool) -> None:
         ttl = float(self.project.settings.get("lease_ttl_s", 600))
-        hb = heartbeat_s if heartbeat_s is not None else max(5.0, min(60.0, ttl / 3))
+        # a third of the lease (at most a minute; at least a second, so a short lease is
+        # still kept alive: a 5 s floor let a 3 s lease run out while the page was open)
+        hb = heartbeat_s if heartbeat_s is not None else max(1.0, min(60.0, ttl / 3))
         self.widget._bind(self, hb)
         self.widget.session = self
         self.task: Task | None = None
@@ -309,7 +311,8 @@ class Session(QueueSession):
             return
         assert self.task is not None
         if self.broken:
-            self.widget._message = f"{self.broken}: it cannot be submitted; press S to skip it."
+            self._refuse(client_id, f"{self.broken}: it cannot be submitted; press S to skip "
+                                    "it.")
             return
         try:
             regions = self.widget.regions_from_msg(msg)
@@ -326,12 +329,19 @@ class Session(QueueSession):
             self.next(f"{e} — showing the next item.")
             return
         except LabelnbError as e:
-            self.widget._message = str(e)
+            self._refuse(client_id, str(e))
             return
         self._submitted[client_id] = ann_id
         self.done += 1
         self.widget._ack(client_id, ann_id)
         self.next()
+
+    def _refuse(self, client_id: str, why: str) -> None:
+        """Answer a submit that was not stored: the browser stops resending it (and
+        showing "saving…") and shows why."""
+        self.widget._message = why
+        self.widget.send({"type": "ack", "client_id": client_id, "annotation_id": None,
+                          "error": why})
 
     def on_skip(self, msg: Mapping[str, Any]) -> None:
         if not self._current(msg):

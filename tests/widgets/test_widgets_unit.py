@@ -230,8 +230,12 @@ def test_annotate_skip_and_bad_submit(tmp_path: Path) -> None:
     front = Front(w)
     front.msg(type="submit", key=w.item_key, client_id="x", labels=[])
     assert "choose a class" in w._message and w.session.done == 0
+    # a refused submit is acked with the reason: the browser stops resending it (its
+    # message line stayed at "saving…", the same reason twice changing no trait)
+    assert front.sent[-1] == {"type": "ack", "client_id": "x", "annotation_id": None,
+                              "error": w._message}
     front.msg(type="submit", key=w.item_key, client_id="y", labels=["cow"])
-    assert "not in the schema" in w._message
+    assert "not in the schema" in w._message and front.sent[-1]["error"] == w._message
     front.msg(type="skip", key=w.item_key)
     assert w.session.skipped == 1 and w._item["text"] == "text 1" and w._message == ""
     w.session.close()
@@ -411,3 +415,14 @@ def test_submit_records_whether_the_pre_annotation_was_accepted_or_changed(tmp_p
     assert (pre["accepted_unchanged"], pre["changed_or_new"], pre["not_used"],
             pre["outcome"]) == (0, 2, 1, "changed")
     assert "prelabel" not in anns[ids[2]].meta
+
+
+def test_a_short_lease_gets_heartbeats_that_keep_it(tmp_path: Path) -> None:
+    """The heartbeat had a 5 s floor: a 3 s lease always ran out while the page was open."""
+    p = labelnb.Project.create(tmp_path / "s.db", "s", labelnb.Schema("choice", ["a"]),
+                               lease_ttl_s=3)
+    p.add_items(["x"])
+    assert annotate(p, "ana")._heartbeat_s == pytest.approx(1.0)
+    p.configure(lease_ttl_s=600)
+    assert annotate(p, "bo")._heartbeat_s == pytest.approx(60.0)
+

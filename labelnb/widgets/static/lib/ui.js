@@ -61,11 +61,12 @@ export function makePending(model, messageEl) {
     if (messageEl) messageEl.textContent = "saving…";
     pending = { msg, timer: tries < 3 ? setTimeout(() => send(msg, buffers, tries + 1), 8000) : null };
   }
-  /** @param {any} msg @returns {boolean} whether it acked the pending message */
+  /** an ack ends the resending; one with ``error`` (not stored) shows why, as text
+   * @param {any} msg @returns {boolean} whether it acked the pending message */
   function ack(msg) {
     if (msg.type === "ack" && pending && pending.msg.client_id === msg.client_id) {
       clear();
-      if (messageEl) messageEl.textContent = "";
+      if (messageEl) messageEl.textContent = msg.error ? String(msg.error) : "";
       return true;
     }
     return false;
