@@ -45,7 +45,10 @@ MEDIA: dict[str, tuple[str, ...]] = {
 # Tableau-10 style palette, distinguishable on photos
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac")
-_HOTKEYS = "1234567890qwertyuiopasdfghjklzxcvbnm"
+#: the keys given to classes in order: digits, then letters no widget action uses by
+#: default (0 fits the view; w e b n wand and brushes; a r c k x h review; s skip;
+#: f auto-fit; y accept all); classes beyond these get no key unless one is given
+_HOTKEYS = "123456789qtuiopdgjlzvm"
 _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
 
@@ -272,13 +275,11 @@ class Schema:
                     f"region's attributes, e.g. attributes={{{a.name!r}: ...}}"
                 )
         flat = (not region.area > 0 if isinstance(region, Box)
-                else _on_one_line(region.xy) if isinstance(region, Polygon)
-                else region.area == 0 if isinstance(region, Mask) else False)
+                else _on_one_line(region.xy) if isinstance(region, Polygon) else False)
         if flat:  # stored, it is exported with area 0, and imports refuse it
             shape = (f"a box with no area ({region.width:g} x {region.height:g} px)"
                      if isinstance(region, Box) else
-                     "a polygon with no area (its points on one line)"
-                     if isinstance(region, Polygon) else "a mask with no pixel set")
+                     "a polygon with no area (its points on one line)")
             raise SchemaError(
                 f"{where}: {region.label!r} is {shape}; give it a width and a height, or "
                 "leave it out"
@@ -295,6 +296,9 @@ class Schema:
                     f"{where}: mask {region.label!r} has size {list(region.size)} (h, w) but "
                     f"the image is {height}x{width} (h x w); encode the mask at image size"
                 )
+        if isinstance(region, Mask) and region.area == 0:  # as a flat box, after its size
+            raise SchemaError(f"{where}: {region.label!r} is a mask with no pixel set; draw "
+                              "it, or leave it out")
         if text is not None and isinstance(region, Span):
             try:
                 region.validate_against(text)

@@ -45,6 +45,11 @@ class ChoiceAnnotator(AnnotatorBase):
                  keymap: Mapping[str, str | Sequence[str]] | None = None) -> None:
         if schema is not None and multi is None:
             multi = schema.kind == "multi_choice"
+        elif schema is not None and bool(multi) != (schema.kind == "multi_choice"):
+            raise ValidationError(
+                f"ChoiceAnnotator: multi={multi} but the schema is {schema.kind!r}; leave "
+                "multi out (the schema decides) or give a "
+                + ("'multi_choice'" if multi else "'choice'") + " schema")
         multi = bool(multi)
         kind: Kind = "multi_choice" if multi else "choice"
         super().__init__(make_schema(kind, labels, schema, ("choice", "multi_choice")),

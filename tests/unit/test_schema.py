@@ -112,15 +112,19 @@ def test_unknown_label_dict_field_is_a_schema_error() -> None:
 # --- hotkeys --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [1, 5, 10, 11, 20, 36])
+@pytest.mark.parametrize("n", [1, 5, 10, 11, 20, 22, 36])
 def test_hotkeys_fill_digits_then_letters(n: int) -> None:
     s = Schema(kind="choice", labels=[f"c{i}" for i in range(n)])
     keys = [c.hotkey for c in s.labels]
-    digits = [str(d) for d in (*range(1, 10), 0)]
-    assert keys[:10] == digits[:n]
-    rest = keys[10:]
-    assert all(k is not None and len(k) == 1 and k.isalpha() and k.islower() for k in rest)
-    assert len(set(keys)) == n
+    digits = [str(d) for d in range(1, 10)]
+    assert keys[:9] == digits[:n]
+    rest = [k for k in keys[9:] if k is not None]
+    assert all(len(k) == 1 and k.isalpha() and k.islower() for k in rest)
+    assert len(set(rest)) == len(rest) == min(n, 22) - min(n, 9)
+    assert keys[22:] == [None] * (n - 22 if n > 22 else 0)
+    # never a key a widget action uses by default (the class would shadow the action)
+    actions = set("0webnarckxhsfy[]+-?")
+    assert not actions & set(filter(None, keys))
 
 
 def test_given_hotkeys_are_kept_and_skipped_when_filling() -> None:
@@ -129,8 +133,8 @@ def test_given_hotkeys_are_kept_and_skipped_when_filling() -> None:
     ])
     keys = {c.name: c.hotkey for c in s.labels}
     assert keys["b"] == "1" and keys["c"] == "3"
-    # the free keys in order 1..9, 0 minus the taken ones go to a, d, e in order
-    free = [k for k in "1234567890" if k not in {"1", "3"}]
+    # the free keys in order 1..9 minus the taken ones go to a, d, e in order
+    free = [k for k in "123456789" if k not in {"1", "3"}]
     assert [keys["a"], keys["d"], keys["e"]] == free[:3]
 
 
@@ -406,7 +410,9 @@ def test_geometry_outside_the_image_is_rejected(region: Region, inside: bool) ->
 @pytest.mark.parametrize(("shape", "ok"), [((48, 64), True), ((64, 48), False), ((48, 63), False)])
 def test_mask_must_have_the_image_size(shape: tuple[int, int], ok: bool) -> None:
     s = Schema(kind="masks", labels=["cell"])
-    m = Mask.from_array(np.zeros(shape, bool), "cell")
+    arr = np.zeros(shape, bool)
+    arr[2:5, 3:9] = True
+    m = Mask.from_array(arr, "cell")
     if ok:
         s.check_region(m, "item 3", width=64, height=48)
         return

@@ -176,6 +176,10 @@ def test_choice_annotator() -> None:
     with pytest.raises(ValidationError, match="image=... or text"):
         ChoiceAnnotator(labels=["a"]).load()
     assert ChoiceAnnotator(schema=labelnb.Schema("multi_choice", ["a"]))._multi
+    # multi= against the schema's kind: refused (it took several classes for 'choice')
+    with pytest.raises(ValidationError, match="multi=True but the schema is 'choice'"):
+        ChoiceAnnotator(text="x", schema=labelnb.Schema("choice", ["a", "b"]), multi=True)
+    assert ChoiceAnnotator(text="x", schema=labelnb.Schema("choice", ["a"]), multi=False)
 
 
 # --- annotate(): the session state machine, with fake front-end messages -----------------------
