@@ -16,7 +16,8 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.types import Region
 
-__all__ = ["DegenerateWarning", "LongLabels", "degenerate", "long_labels"]
+__all__ = ["DegenerateWarning", "LongLabels", "degenerate", "long_labels",
+           "threshold_pairs"]
 
 # Column names accepted for the long format (ours first, then crowd-kit's).
 _ITEM = ("item", "item_id", "task")
@@ -31,6 +32,29 @@ class DegenerateWarning(UserWarning):
 
     Turn it into an error with ``warnings.simplefilter("error", DegenerateWarning)``.
     """
+
+
+def threshold_pairs(score: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+    """One-to-one pairs of rows and columns whose ``score`` (IoU, Dice) is at least
+    ``threshold`` (and above 0): as many as possible, then the largest total score.
+
+    Maximising the total score first and applying the threshold after can give fewer
+    pairs: with IoUs [[0.78, 0.5], [0.7, 0.44]] at 0.5 the best total (0.78 + 0.44)
+    keeps one pair where two qualify.
+
+    >>> threshold_pairs(np.array([[0.78, 0.5], [0.7, 0.44]]), 0.5)
+    [(0, 1, 0.5), (1, 0, 0.7)]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if score.size == 0:
+        return []
+    ok = (score >= threshold) & (score > 0.0)
+    # each qualifying pair is worth more than any total of scores in [0, 1] can add
+    weight = np.where(ok, min(score.shape) + 1.0 + score, 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    return [(r, c, float(score[r, c])) for r, c in zip(rows.tolist(), cols.tolist(),
+                                                      strict=True) if ok[r, c]]
 
 
 def degenerate(message: str, stacklevel: int = 3) -> None:

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import degenerate
+from labelnb.metrics._common import degenerate, threshold_pairs
 from labelnb.types import Box
 
 __all__ = ["BoxAgreement", "box_agreement", "box_iou"]
@@ -82,7 +81,8 @@ class BoxAgreement:
 
 def box_agreement(boxes_a: Sequence[Box], boxes_b: Sequence[Box], iou_threshold: float = 0.5,
                   match_labels: bool = True) -> BoxAgreement:
-    """Match two annotators' boxes one-to-one (Hungarian on IoU) and score the match.
+    """Match two annotators' boxes one-to-one (Hungarian: the most pairs at
+    ``iou_threshold``, then the most IoU) and score the match.
 
     With ``match_labels=True`` (default) only boxes with equal labels can match; with
     ``False`` labels are ignored. A pair counts when its IoU is ``>= iou_threshold``.
@@ -111,13 +111,7 @@ def box_agreement(boxes_a: Sequence[Box], boxes_b: Sequence[Box], iou_threshold:
         la = np.array([x.label for x in a], dtype=object)
         lb = np.array([x.label for x in b], dtype=object)
         iou = np.where(la[:, None] == lb[None, :], iou, 0.0)
-    pairs: list[tuple[int, int, float]] = []
-    if iou.size:
-        rows, cols = linear_sum_assignment(iou, maximize=True)
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            v = float(iou[r, c])
-            if v >= iou_threshold and v > 0.0:
-                pairs.append((r, c, v))
+    pairs = threshold_pairs(iou, iou_threshold)  # most counted pairs, then most IoU
     matched = len(pairs)
     if matched == 0:
         degenerate("box_agreement: no pair of boxes reaches the IoU threshold; "

@@ -40,10 +40,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
-from scipy.optimize import linear_sum_assignment
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import degenerate
+from labelnb.metrics._common import degenerate, threshold_pairs
 from labelnb.metrics.boxes import iou_matrix
 from labelnb.metrics.masks import rle_of
 from labelnb.types import Annotation, Box, Mask, Region, Span
@@ -171,13 +170,11 @@ class BoxConsensus:
                     la = np.array([b.label for b in boxes], dtype=object)
                     lc = np.array([m[0][1].label for m in members], dtype=object)
                     iou = np.where(la[:, None] == lc[None, :], iou, 0.0)
-                rows, cols = linear_sum_assignment(iou, maximize=True)
-                for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-                    if iou[r, c] >= self.iou_threshold and iou[r, c] > 0:
-                        fused[c] = (fused[c] * wsum[c] + coords[r] * w) / (wsum[c] + w)
-                        wsum[c] += w
-                        members[c].append((ann, boxes[r]))
-                        joined.add(r)
+                for r, c, _ in threshold_pairs(iou, self.iou_threshold):
+                    fused[c] = (fused[c] * wsum[c] + coords[r] * w) / (wsum[c] + w)
+                    wsum[c] += w
+                    members[c].append((ann, boxes[r]))
+                    joined.add(r)
             new = [r for r in range(len(boxes)) if r not in joined]
             if new:
                 fused = np.vstack([fused, coords[new]])

@@ -35,10 +35,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import DegenerateWarning
+from labelnb.metrics._common import DegenerateWarning, threshold_pairs
 from labelnb.metrics.boxes import box_agreement, box_iou
 from labelnb.metrics.consensus import BoxConsensus, MaskConsensus
 from labelnb.metrics.masks import mask_dice
@@ -152,8 +151,7 @@ def agree(a: Sequence[Region], b: Sequence[Region], kind: str,
             return True
         score = np.array([[mask_dice(x, y) if x.label == y.label else 0.0 for y in mb]
                           for x in ma])
-        rows, cols = linear_sum_assignment(score, maximize=True)
-        return bool(len(rows) == len(ma) and (score[rows, cols] >= ag.dice).all())
+        return len(threshold_pairs(score, ag.dice)) == len(ma)
     if kind == "spans":
         sa = [r for r in a if isinstance(r, Span)]
         sb = [r for r in b if isinstance(r, Span)]

@@ -74,3 +74,25 @@ def test_fused_regions_are_plain_and_keep_the_reference_attributes() -> None:
     boxes = fuse([[Box(0, 0, 10, 10, "c", attributes={"occluded": True}, score=0.9)],
                   [Box(1, 0, 11, 10, "c")]], "boxes")
     assert boxes == [Box(0.5, 0, 10.5, 10, "c", attributes={"occluded": True})]
+
+
+def test_matching_counts_every_pair_that_reaches_the_threshold() -> None:
+    """The Hungarian step maximised the total IoU first and applied the threshold after:
+    here the best total (0.78 + 0.44) kept one pair although a pairing with two pairs at
+    or above 0.5 exists (0.5 + 0.7); agreement, F1 and the tier came out wrong."""
+    from labelnb.metrics import box_agreement
+
+    a = [Box(13, 0, 21, 10, "c"), Box(10, 0, 19, 10, "c")]
+    b = [Box(12, 0, 20, 10, "c"), Box(13, 0, 17, 10, "c")]
+    r = box_agreement(a, b)
+    assert (r.matched, r.missed, r.extra, r.f1) == (2, 0, 0, 1.0)
+    assert sorted((i, j) for i, j, _ in r.pairs) == [(0, 1), (1, 0)]
+    assert agree(a, b, "boxes") and decide([a, b, a], "boxes").tier == "unanimous"
+    # masks: the same rule at the Dice threshold
+    def m(x0: int, x1: int) -> Mask:
+        arr = np.zeros((10, 30), bool)
+        arr[:, x0:x1] = True
+        return Mask.from_array(arr, "c")
+
+    assert agree([m(13, 21), m(10, 19)], [m(12, 20), m(13, 17)], "masks",
+                 Agreement(dice=0.65))  # the best total (0.875, 0.615) keeps one
