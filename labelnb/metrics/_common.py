@@ -123,11 +123,21 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
     ``(items, annotators, labels)`` of equal-length arrays. Labels may be plain values or
     :class:`~labelnb.types.Choice` regions. Rows with a missing label are dropped.
     """
+    order: list[Any] | None = None  # an ordered Categorical's own class order
     if isinstance(data, pd.DataFrame):
         cols = data.columns
         it = data[_pick(cols, _ITEM, "item")].to_numpy()
         an = data[_pick(cols, _ANNOTATOR, "annotator")].to_numpy()
-        lb = data[_pick(cols, _LABEL, "label")].to_numpy()
+        labels = data[_pick(cols, _LABEL, "label")]
+        if isinstance(labels.dtype, pd.CategoricalDtype) and labels.cat.ordered:
+            order = list(labels.cat.categories)
+        # nullable and categorical columns as their values (Int64 with a missing value
+        # became floats, a Categorical lost its order)
+        lb = (labels.astype(object).to_numpy()
+              if isinstance(labels.dtype, pd.api.extensions.ExtensionDtype)
+              else labels.to_numpy())
+        lb = np.array([None if v is pd.NA else v for v in lb], dtype=object) \
+            if lb.dtype == object else lb
     elif isinstance(data, tuple | list) and len(data) == 3:
         it, an, lb = (np.asarray(x) for x in data)
     else:
@@ -139,8 +149,8 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
         raise ValidationError(
             f"items, annotators and labels differ in length ({len(it)}, {len(an)}, {len(lb)})"
         )
-    if lb.dtype == object and len(lb) and isinstance(lb[0], Region):
-        lb = np.array([_plain_label(v) for v in lb], dtype=object)
+    if lb.dtype == object and any(isinstance(v, Region) for v in lb):  # any row, not the
+        lb = np.array([_plain_label(v) for v in lb], dtype=object)      # first (maybe None)
     for name, col in (("item", it), ("annotator", an)):
         missing = np.flatnonzero(pd.isna(col))
         if len(missing):  # a missing id would factorise to -1 and index out of bounds
@@ -153,6 +163,8 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
         it, an, lb = it[keep], an[keep], lb[keep]
     item, items = _factorize(it, sort=False)
     annot, annotators = _factorize(an, sort=False)
+    if classes is None and order is not None:
+        classes = [c for c in order]
     if classes is not None:
         cls = pd.Index(list(classes))
         if not cls.is_unique:

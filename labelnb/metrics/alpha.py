@@ -66,6 +66,21 @@ def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
     return unit.astype(np.int64), arr[~missing]
 
 
+def _categorical_order(data: Any) -> list[Any] | None:
+    """The categories of an ordered Categorical label column (long frame) or of an
+    all-Categorical matrix frame sharing one ordered dtype; None otherwise."""
+    if not isinstance(data, pd.DataFrame):
+        return None
+    cols = ([c for c in ("label",) if c in data.columns]
+            if is_long_frame(data) else list(data.columns))
+    dtypes = {data[c].dtype for c in cols}
+    if len(dtypes) == 1:
+        (dt,) = dtypes
+        if isinstance(dt, pd.CategoricalDtype) and dt.ordered:
+            return list(dt.categories)
+    return None
+
+
 def _deltas(level: str, values: np.ndarray, n_c: np.ndarray) -> np.ndarray:
     if level == "nominal":
         return 1.0 - np.eye(len(values))
@@ -100,7 +115,8 @@ def krippendorff_alpha(reliability_data: Any, level: Level = "nominal",
     ``reliability_data`` is a coders × units matrix (one row per coder, one column per
     unit, missing values as ``nan``/``None``), as the ``krippendorff`` package takes it,
     or a long DataFrame with columns ``item``, ``annotator``, ``label``. ``value_domain``
-    fixes the order of ordinal values (default: sorted).
+    fixes the order of ordinal values (default: an ordered Categorical's own order,
+    else sorted).
 
     Krippendorff's (2011) example, 4 coders × 12 units with missing values:
 
@@ -119,6 +135,8 @@ def krippendorff_alpha(reliability_data: Any, level: Level = "nominal",
             f"krippendorff_alpha: level={level!r}; expected one of {list(_LEVELS)}"
         )
     unit, vals = _units_values(reliability_data)
+    if value_domain is None:  # an ordered Categorical ranks its values itself
+        value_domain = _categorical_order(reliability_data)
     if value_domain is not None:
         domain = pd.Index(list(value_domain))
         code = np.asarray(domain.get_indexer(vals), dtype=np.int64)

@@ -239,3 +239,29 @@ def test_fleiss_refuses_a_rater_counted_twice_for_an_item() -> None:
     with pytest.raises(ValidationError, match="annotator 'a' rated item 1 more than once"):
         fleiss_kappa(df)
     assert np.isfinite(fleiss_kappa(df.drop_duplicates(["item", "annotator"], keep="last")))
+
+
+def test_long_frames_with_regions_categoricals_and_nullable_labels() -> None:
+    """Three dtypes the long-format reader got wrong: Choice regions after a missing first
+    label (left unwrapped: votes split by score), an ordered Categorical (ranked
+    alphabetically), nullable Int64 with a missing value (labels came back as floats)."""
+    from labelnb import Choice
+    from labelnb.metrics import MajorityVote
+
+    df = pd.DataFrame({"item": [1] * 4, "annotator": list("abcd"),
+                       "label": [None, Choice("x", score=0.9), Choice("x", score=0.8),
+                                 Choice("y")]})
+    probas = MajorityVote(tie="first").fit(df).probas_
+    assert list(probas.columns) == ["x", "y"]
+    assert probas.loc[1].tolist() == pytest.approx([2 / 3, 1 / 3])
+    cat = pd.Categorical(["lo", "lo", "hi", "mid", "mid", "mid"],
+                         categories=["lo", "mid", "hi"], ordered=True)
+    frame = pd.DataFrame({"item": [1, 1, 2, 2, 3, 3], "annotator": list("ababab"),
+                          "label": cat})
+    codes = np.array([[0, 2, 1], [0, 1, 1]], dtype=float)  # coders x units, in rank order
+    want = krippendorff.alpha(reliability_data=codes, level_of_measurement="ordinal")
+    assert krippendorff_alpha(frame, "ordinal") == pytest.approx(want)
+    nullable = pd.DataFrame({"item": [1, 1, 1, 2, 2, 2], "annotator": list("abcabc"),
+                             "label": pd.array([1, 1, pd.NA, 2, 2, 1], dtype="Int64")})
+    labels = MajorityVote().fit(nullable).labels_.tolist()
+    assert labels == [1, 2] and all(type(v) is int or isinstance(v, np.integer) for v in labels)
