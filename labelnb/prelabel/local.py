@@ -323,10 +323,14 @@ class SklearnTextClassifier:
         from sklearn.base import clone
 
         x = _texts_of(texts)
-        y = [str(v) for v in labels]
-        if len(x) != len(y):
-            raise ValidationError(f"SklearnTextClassifier.fit: {len(x)} texts but {len(y)} "
+        raw = list(labels)
+        if len(x) != len(raw):
+            raise ValidationError(f"SklearnTextClassifier.fit: {len(x)} texts but {len(raw)} "
                                   "labels")
+        # a missing label is an unlabeled text, not a class named 'None' or 'nan'
+        keep = [i for i, v in enumerate(raw) if not (v is None or v is pd.NA or (
+            isinstance(v, float) and v != v))]
+        x, y = [x[i] for i in keep], [str(raw[i]) for i in keep]
         if len(x) < self.min_labels or len(set(y)) < 2:
             raise ValidationError(
                 f"SklearnTextClassifier.fit: {len(x)} labeled texts in {len(set(y))} classes; "
@@ -352,7 +356,10 @@ class SklearnTextClassifier:
         if not hasattr(self, "estimator_"):
             raise ValidationError("SklearnTextClassifier: call fit(...) or fit_project(...) "
                                   "first")
-        return np.asarray(self.estimator_.predict_proba(_texts_of(texts)))
+        x = _texts_of(texts)
+        if not len(x):  # no texts, no rows (scikit-learn refuses an empty batch)
+            return np.zeros((0, len(self.classes_)))
+        return np.asarray(self.estimator_.predict_proba(x))
 
     def predict(self, texts: Any) -> list[str]:
         return [self.classes_[i] for i in self.predict_proba(texts).argmax(axis=1)]

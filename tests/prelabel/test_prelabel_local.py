@@ -148,3 +148,14 @@ def test_sklearn_needs_labels(tmp_path: Path) -> None:
     p.add_items(["x", "y"])
     with pytest.raises(ValidationError, match="0 labeled texts.*Label more items"):
         SklearnTextClassifier().fit_project(p)
+
+
+def test_sklearn_skips_missing_labels_and_takes_no_texts() -> None:
+    """A missing label (None, NaN) is an unlabeled text: it became a class named 'None' or
+    'nan' that the model then predicted. An empty batch gets no rows, not an error."""
+    texts = ["good movie", "bad movie", "good film", "bad film", "good one", "bad one"]
+    c = SklearnTextClassifier(min_labels=2).fit(texts, ["x", None, "x", "y", float("nan"), "y"])
+    assert c.classes_ == ["x", "y"] and c.n_train_ == 4
+    assert c.predict_proba([]).shape == (0, 2) and c.predict([]) == []
+    with pytest.raises(ValidationError, match="2 labeled texts in 1 classes"):
+        SklearnTextClassifier(min_labels=2).fit(texts[:3], ["x", None, "x"])
