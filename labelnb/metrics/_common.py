@@ -16,8 +16,8 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.types import Region
 
-__all__ = ["DegenerateWarning", "LongLabels", "degenerate", "long_labels",
-           "threshold_pairs"]
+__all__ = ["DegenerateWarning", "LongLabels", "check_one_label_each", "degenerate",
+           "long_labels", "threshold_pairs"]
 
 # Column names accepted for the long format (ours first, then crowd-kit's).
 _ITEM = ("item", "item_id", "task")
@@ -55,6 +55,24 @@ def threshold_pairs(score: np.ndarray, threshold: float) -> list[tuple[int, int,
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return [(r, c, float(score[r, c])) for r, c in zip(rows.tolist(), cols.tolist(),
                                                       strict=True) if ok[r, c]]
+
+
+def check_one_label_each(ll: LongLabels, where: str) -> None:
+    """Refuse an annotator who labeled one item twice: agreement measures pair each
+    value with the other coders' (two of one coder would be paired as two coders)."""
+    pair = ll.item.astype(np.int64) * max(1, len(ll.annotators)) + ll.annotator
+    if len(np.unique(pair)) != len(pair):
+        _, first, counts = np.unique(pair, return_index=True, return_counts=True)
+        i = int(first[counts > 1][0])
+
+        def shown(v: Any) -> Any:  # a numpy scalar as the Python value it holds
+            return v.item() if isinstance(v, np.generic) else v
+
+        raise ValidationError(
+            f"{where}: annotator {shown(ll.annotators[ll.annotator[i]])!r} rated item "
+            f"{shown(ll.items[ll.item[i]])!r} more than once; keep one label per "
+            "(item, annotator), e.g. frame.drop_duplicates(['item', 'annotator'], "
+            "keep='last')")
 
 
 def degenerate(message: str, stacklevel: int = 3) -> None:

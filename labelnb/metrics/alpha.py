@@ -37,7 +37,12 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import degenerate, is_long_frame, long_labels
+from labelnb.metrics._common import (
+    check_one_label_each,
+    degenerate,
+    is_long_frame,
+    long_labels,
+)
 
 __all__ = ["krippendorff_alpha"]
 
@@ -49,6 +54,7 @@ def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """(unit index, value) of every non-missing value."""
     if is_long_frame(data):
         ll = long_labels(data)
+        check_one_label_each(ll, "krippendorff_alpha")
         return ll.item, np.asarray(ll.classes)[ll.label]
     if isinstance(data, pd.DataFrame):
         arr = data.to_numpy()
@@ -139,6 +145,9 @@ def krippendorff_alpha(reliability_data: Any, level: Level = "nominal",
         value_domain = _categorical_order(reliability_data)
     if value_domain is not None:
         domain = pd.Index(list(value_domain))
+        if not domain.is_unique:
+            raise ValidationError(f"krippendorff_alpha: value_domain {list(value_domain)!r} "
+                                  "holds a value twice; give each value once, in order")
         code = np.asarray(domain.get_indexer(vals), dtype=np.int64)
         if (code < 0).any():
             bad = sorted({str(v) for v in vals[code < 0]})[:5]

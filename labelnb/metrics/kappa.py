@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import degenerate, is_long_frame, long_labels
+from labelnb.metrics._common import check_one_label_each, degenerate, is_long_frame, long_labels
 
 __all__ = ["cohen_kappa", "fleiss_kappa"]
 
@@ -130,22 +130,10 @@ def cohen_kappa(a: Sequence[Any] | np.ndarray | pd.Series, b: Sequence[Any] | np
     return float(1.0 - (w * observed).sum() / den)
 
 
-def _plain(v: Any) -> Any:
-    """A numpy scalar as the Python value it holds (for messages)."""
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def _count_matrix(data: Any, classes: Sequence[Any] | None) -> np.ndarray:
     if is_long_frame(data):
         ll = long_labels(data, classes)
-        pair = ll.item.astype(np.int64) * max(1, len(ll.annotators)) + ll.annotator
-        if len(np.unique(pair)) != len(pair):  # one rater counted twice for an item
-            _, first, counts = np.unique(pair, return_index=True, return_counts=True)
-            i = int(first[counts > 1][0])
-            raise ValidationError(
-                f"fleiss_kappa: annotator {_plain(ll.annotators[ll.annotator[i]])!r} rated "
-                f"item {_plain(ll.items[ll.item[i]])!r} more than once; keep one label per (item, "
-                "annotator), e.g. frame.drop_duplicates(['item', 'annotator'], keep='last')")
+        check_one_label_each(ll, "fleiss_kappa")
         k = len(ll.classes)
         n_items = len(ll.items)
         return np.bincount(ll.item * k + ll.label, minlength=n_items * k).reshape(

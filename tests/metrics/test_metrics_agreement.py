@@ -265,3 +265,18 @@ def test_long_frames_with_regions_categoricals_and_nullable_labels() -> None:
                              "label": pd.array([1, 1, pd.NA, 2, 2, 1], dtype="Int64")})
     labels = MajorityVote().fit(nullable).labels_.tolist()
     assert labels == [1, 2] and all(type(v) is int or isinstance(v, np.integer) for v in labels)
+
+
+def test_alpha_refuses_a_coder_counted_twice_and_a_repeated_domain_value() -> None:
+    """A long frame where one annotator rated an item twice was paired as two coders
+    (fleiss_kappa already refused it); a repeated value_domain entry was a pandas error."""
+    df = pd.DataFrame({"item": [1, 1, 1, 2, 2], "annotator": ["a", "a", "b", "a", "b"],
+                       "label": ["x", "y", "x", "y", "y"]})
+    with pytest.raises(ValidationError, match="annotator 'a' rated item 1 more than once"):
+        krippendorff_alpha(df)
+    ok = df.drop_duplicates(["item", "annotator"], keep="last")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateWarning)
+        krippendorff_alpha(ok)  # one label each: computes
+    with pytest.raises(ValidationError, match="value_domain .* holds a value twice"):
+        krippendorff_alpha(ok, "ordinal", value_domain=["x", "x", "y"])
