@@ -28,6 +28,7 @@ Nothing here queues tasks or updates profiles.
 from __future__ import annotations
 
 import gc
+import json
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -121,14 +122,21 @@ def label_key(labels: list[str] | tuple[str, ...], kind: str) -> str:
     'cat|dog|dog'
     >>> label_key([], "spans")
     '(none)'
+
+    A label that holds ``|`` or is ``(none)`` would make one key of two label sets
+    (``["a", "b"]`` and ``["a|b"]``): those sets are written as JSON instead.
+
+    >>> label_key(["a|b"], "multi_choice"), label_key(["(none)"], "choice")
+    ('["a|b"]', '["(none)"]')
     """
     if not labels:
         return NONE_KEY
-    if kind == "choice" and len(labels) == 1:
-        return str(labels[0])
-    if kind == "multi_choice":
-        return "|".join(sorted(set(labels)))
-    return "|".join(sorted(labels))
+    names = ([str(labels[0])] if kind == "choice" and len(labels) == 1
+             else sorted(set(map(str, labels))) if kind == "multi_choice"
+             else sorted(map(str, labels)))
+    if any("|" in n or n == NONE_KEY for n in names):
+        return json.dumps(names, ensure_ascii=False)
+    return "|".join(names)
 
 
 def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -33,6 +33,24 @@ def test_label_key() -> None:
     assert dd.label_key(["dog", "cat", "dog"], "boxes") == "cat|dog|dog"
     assert dd.label_key(["dog", "cat", "dog"], "multi_choice") == "cat|dog"
     assert dd.label_key([], "spans") == dd.NONE_KEY
+    # label names that hold the separator (or are the empty key) keep sets apart
+    assert dd.label_key(["a", "b"], "multi_choice") != dd.label_key(["a|b"], "multi_choice")
+    assert dd.label_key(["(none)"], "spans") != dd.label_key([], "spans")
+    assert dd.label_key(["(none)"], "choice") != dd.NONE_KEY
+
+
+def test_a_separator_in_a_label_is_no_agreement(tmp_path: Path) -> None:
+    """{a, b} and {"a|b"} had one key: counted as agreeing in kappa and the rankings."""
+    p = labelnb.Project.create(tmp_path / "m.db", "m", Schema("multi_choice", ["a", "b", "a|b"]),
+                               overlap=2)
+    p.add_items(["x", "y"])
+    for who, regions in (("ana", [labelnb.Choice("a"), labelnb.Choice("b")]),
+                         ("bo", [labelnb.Choice("a|b")])):
+        q = p.queue(who)
+        for _ in q:
+            q.submit(regions)
+    s = dd.summarize(dd.load(p))
+    assert s.disagreements["agreement"].tolist() == [0.5, 0.5]
 
 
 def test_load_reads_the_queue_work(choice_project: labelnb.Project) -> None:
