@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import anywidget
 import traitlets
 
-from labelnb.errors import ValidationError
+from labelnb.errors import LabelnbError, ValidationError
 from labelnb.schema import Kind, LabelClass, Schema
 from labelnb.types import Region
 from labelnb.widgets._geometry import DisplayScale
@@ -262,6 +262,15 @@ class ImageAnnotator(AnnotatorBase, Generic[A]):
         scale = self._require_scale()
         self.schema.check_region(region, where, width=scale.width, height=scale.height)
         return to_display(scale, region)
+
+    def _readable(self, shown: list[dict[str, Any]],
+                  back: Callable[[list[dict[str, Any]]], Any], fix: str) -> None:
+        """Refuse regions that the widget could not hand back once stored (a box thinner
+        than a pixel snaps to no area): set, ``.annotations`` and every submit failed."""
+        try:
+            back(shown)
+        except LabelnbError as e:
+            raise ValidationError(f"{e} (as the widget would store it: {fix})") from None
 
     def _regions_from_display(
             self, items: Iterable[Mapping[str, Any]], what: str,

@@ -74,7 +74,10 @@ class BoxAnnotator(ImageAnnotator[Box]):
 
     @annotations.setter
     def annotations(self, boxes: Iterable[Box]) -> None:
-        self._boxes = [self._to_display(b, f"annotation {i}") for i, b in enumerate(boxes)]
+        shown = [self._to_display(b, f"annotation {i}") for i, b in enumerate(boxes)]
+        self._readable(shown, self.boxes_from_display, "boxes snap to whole pixels, so "
+                       "give each at least a pixel of width and height")
+        self._boxes = shown
 
     @property
     def suggestions(self) -> list[Box]:

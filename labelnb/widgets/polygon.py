@@ -172,10 +172,12 @@ class PolygonAnnotator(WandAnnotator[Polygon]):
 
     @annotations.setter
     def annotations(self, polygons: Iterable[Polygon]) -> None:
-        self._polygons = [
-            self._checked_to_display(p, Polygon, f"PolygonAnnotator annotation {i}",
-                                     polygon_to_display)
-            for i, p in enumerate(polygons)]
+        shown = [self._checked_to_display(p, Polygon, f"PolygonAnnotator annotation {i}",
+                                          polygon_to_display)
+                 for i, p in enumerate(polygons)]
+        self._readable(shown, self.polygons_from_display, "vertices are rounded, so give "
+                       "vertices that lie apart")
+        self._polygons = shown
 
     @property
     def suggestions(self) -> list[Polygon]:

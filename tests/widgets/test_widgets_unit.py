@@ -96,6 +96,13 @@ def test_box_annotator_validates() -> None:
         BoxAnnotator(labels=["a"], schema=labelnb.Schema("boxes", ["a"]))
     with pytest.raises(ValidationError, match="kind"):
         BoxAnnotator(schema=labelnb.Schema("choice", ["a"]))
+    # a box thinner than a pixel was accepted, then .annotations (and submits) failed
+    wide = BoxAnnotator(_img(1000, 100), labels=["cat"], max_display=333)
+    with pytest.raises(ValidationError, match=r"no area .*boxes snap to whole pixels"):
+        wide.annotations = [Box(5.2, 5, 5.4, 9, "cat")]
+    assert wide.annotations == []  # nothing half-set
+    wide.annotations = [Box(5, 5, 9, 9, "cat")]
+    assert wide.annotations == [Box(5, 5, 9, 9, "cat")]
 
 
 @pytest.mark.parametrize("kind", ["pil", "array", "float", "gray", "bytes", "path"])
