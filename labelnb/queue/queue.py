@@ -361,7 +361,8 @@ class Queue:
         )
 
     def skip(self, reason: str | None = None, task: Task | None = None) -> None:
-        """Give the task back; it will not be offered to this annotator again."""
+        """Give the task back; it will not be offered to this annotator again (also when
+        the lease ran out before the skip: the skip is recorded all the same)."""
         self._return(task, "skipped", reason)
 
     def release(self, task: Task | None = None) -> None:
@@ -385,13 +386,20 @@ class Queue:
             # a skipped rework task is no longer reserved for its author: anyone may take it
             lease = q.return_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
                                   now=now, unreserve=outcome == "skipped")
+            late = lease is None and outcome == "skipped" and self._holds(t)
+            if late:
+                # the lease ran out first; the annotator's "not for me" still stands (the
+                # skip is what keeps the item from being offered to them again)
+                lease = (t.item.id, t.claimed_at, t.expires_at)
             if lease is not None:
                 q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
                             token=t.token, lease=lease, now=now, outcome=outcome)
                 q.insert_event_fast(conn, project_id=self.project.id,
                                     kind="skip" if outcome == "skipped" else "release",
                                     actor=self.annotator, now=now, item_id=t.item.id,
-                                    task_id=t.id, payload={"reason": reason} if reason else {})
+                                    task_id=t.id, payload={
+                                        **({"reason": reason} if reason else {}),
+                                        **({"lease": "expired"} if late else {})})
         self._forget(t)
         if lease is None:
             self._lost(t)

@@ -646,7 +646,8 @@ class ReviewSession(QueueSession):
                                       f"fit mode {self.mode!r}; send {allowed}")
         except LeaseExpired as e:
             self._refuse(client_id, str(e))
-            self.next(f"{e} — showing the next item.")
+            self.next(f"{e} — the next task follows (the same item again if nobody else "
+                      "took it).")
             return
         except LabelnbError as e:
             self._refuse(client_id, str(e))
@@ -677,7 +678,8 @@ class ReviewSession(QueueSession):
         try:
             ann_id = self.queue.correct(regions)
         except LeaseExpired as e:
-            self.next(f"{e} — showing the next item.")
+            self.next(f"{e} — the next task follows (the same item again if nobody else "
+                      "took it).")
             return None
         except LabelnbError as e:
             if w.editor is not None:

@@ -162,7 +162,8 @@ class QueueSession:
         try:
             self.queue.heartbeat()
         except LeaseExpired as e:
-            self.next(f"{e} — showing the next item.")
+            self.next(f"{e} — the next task follows (the same item again if nobody else "
+                      "took it).")
 
     def _release(self) -> None:
         """Give the open task back (unworked)."""
@@ -326,7 +327,8 @@ class Session(QueueSession):
                              if self._suggested else {})
             ann_id = self.queue.submit(ann, client_id=client_id, duration_s=duration)
         except LeaseExpired as e:
-            self.next(f"{e} — showing the next item.")
+            self.next(f"{e} — the next task follows (the same item again if nobody else "
+                      "took it).")
             return
         except LabelnbError as e:
             self._refuse(client_id, str(e))

@@ -709,3 +709,23 @@ def test_iterating_a_queue_needs_each_task_finished(db_url: str) -> None:
         q.skip() if len(seen) == 1 else q.submit(Choice("b"))
     assert len(seen) == 2 and q.claim() is None  # item 1 skipped, item 2 submitted
     assert len(p.annotations()) == 2
+
+
+def test_a_skip_after_the_lease_ran_out_still_counts(db_url: str) -> None:
+    """The skip of a task whose lease had run out was lost: the item came straight back
+    to the annotator who had said no to it (the widget showed it again)."""
+    p = make(db_url, 2, lease_ttl_s=0.3)
+    q = p.queue("ana")
+    first = q.claim()
+    assert first is not None
+    time.sleep(0.5)
+    q.skip()  # no error: the lease ran out, the annotator's skip is recorded
+    nxt = q.claim()
+    assert nxt is not None and nxt.item_id != first.item_id
+    q.submit(Choice("a"))
+    assert q.claim() is None  # the skipped item is not offered to ana again
+    other = p.queue("bob").claim()
+    assert other is not None and other.item_id == first.item_id  # but to others it is
+    ev = p.events()
+    skips = ev[ev["kind"] == "skip"]
+    assert len(skips) == 1 and skips["payload"].iloc[0] == {"lease": "expired"}
