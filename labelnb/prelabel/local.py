@@ -323,7 +323,7 @@ class SklearnTextClassifier:
         from sklearn.base import clone
 
         x = _texts_of(texts)
-        raw = list(labels)
+        raw: list[Any] = list(labels)
         if len(x) != len(raw):
             raise ValidationError(f"SklearnTextClassifier.fit: {len(x)} texts but {len(raw)} "
                                   "labels")
