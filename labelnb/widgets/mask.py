@@ -292,7 +292,10 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
         runs = bytes(o["runs"])
         self._lookup_wand(o)
         rle = self._full_resolution(str(o.get("id", "")), runs, scale, where)
-        return None if rle is None else Mask(rle, label, attributes=o.get("attributes") or {})
+        score = o.get("score")
+        return None if rle is None else Mask(
+            rle, label, attributes=o.get("attributes") or {},
+            score=float(score) if isinstance(score, int | float) else None)
 
     def _full_resolution(self, oid: str, runs: bytes, scale: DisplayScale, where: str
                          ) -> dict[str, Any] | None:

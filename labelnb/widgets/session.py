@@ -260,6 +260,11 @@ class Session(QueueSession):
             self._start_prefetch(item.id)
         else:
             w.load(text=item.text or "", suggestions=suggestions)
+        if self._suggested:  # as the widget shows them (a mask widget fills polygons),
+            try:             # which is what an accepted one comes back as
+                self._suggested = list(w.suggestions)
+            except LabelnbError:
+                pass
         return note
 
     def _prelabel_meta(self, regions: list[Region]) -> dict[str, Any]:

@@ -458,3 +458,23 @@ def _wand_at_original_scale(front: Any, key: str, seq: int, calls: list[Any]) ->
     assert shape == (1200, 1600, 3) and dtype == np.uint8  # the ORIGINAL image
     assert pts.tolist() == [[800, 600], [21, 40]] and labs.tolist() == [1, 0]
     assert box.tolist() == [200, 100, 1400, 1100]
+
+
+def test_an_accepted_polygon_suggestion_in_a_mask_widget_counts_as_accepted(
+        tmp_path: Path) -> None:
+    """The mask widget shows a polygon prediction filled; accepted unchanged, it comes
+    back as that mask, which the provenance compared with the polygon: 'changed'."""
+    img = tmp_path / "a.png"
+    _img(240, 200).save(img)
+    p = labelnb.Project.create(tmp_path / "m.db", "m", labelnb.Schema("masks", ["cat", "dog"]))
+    [i] = p.add_items([str(img)])
+    p.add_predictions("m1", {i: [Polygon((30.3, 20.2, 190.4, 20, 190, 160.1, 30, 160), "cat",
+                                         score=0.9)]})
+    w = p.annotate("ana", model_version="m1", prefetch=False)
+    assert w.suggestions[0].score == 0.9  # the score survives the display round trip
+    objs = [dict(o) for o in w._suggestions]
+    bufs = [o.pop("runs") for o in objs]
+    w._handle_custom_msg({"type": "submit", "key": w.item_key, "client_id": "c1",
+                          "regions": objs}, bufs)
+    meta = p.annotations()["meta"][0]["prelabel"]
+    assert (meta["outcome"], meta["accepted_unchanged"], meta["not_used"]) == ("accepted", 1, 0)
