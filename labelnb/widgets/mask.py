@@ -324,8 +324,14 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
         if len(regions) != len(buffers):
             raise ValidationError(f"submit: {len(regions)} masks but {len(buffers)} bitmaps; "
                                   "send one run-length buffer per mask")
-        objs = [{**r, "runs": b} for r, b in zip(regions, buffers, strict=True)
-                if isinstance(r, Mapping)]
+        for i, (r, b) in enumerate(zip(regions, buffers, strict=True)):
+            if not isinstance(r, Mapping):  # dropped, the submit stored an empty annotation
+                raise ValidationError(f"submit: region {i} is {type(r).__name__}, not an "
+                                      "object {'id', 'label'}")
+            if not isinstance(b, bytes | bytearray | memoryview):
+                raise ValidationError(f"submit: bitmap {i} is {type(b).__name__}, not the "
+                                      "run-length bytes of its mask")
+        objs = [{**r, "runs": b} for r, b in zip(regions, buffers, strict=True)]
         return list(self.masks_from_display(objs))
 
     # --- the magic wand ------------------------------------------------------------------

@@ -315,7 +315,11 @@ def tokenize(text: str, tokens: Tokenizer) -> list[tuple[int, int]]:
         raise ValidationError(f"SpanAnnotator: field 'tokens' must be 'whitespace', 'words' or "
                               f"a function, got {tokens!r}")
     out: list[tuple[int, int]] = []
-    for i, tok in enumerate(tokens(text)):
+    got = tokens(text)
+    if got is None or isinstance(got, str | bytes):
+        raise ValidationError(f"SpanAnnotator: the tokenizer returned {got!r:.40}; it must "
+                              "return a list of (start, end) code point offsets")
+    for i, tok in enumerate(got):
         where = f"SpanAnnotator: tokens[{i}]"
         try:
             if isinstance(tok, str | bytes):

@@ -478,3 +478,13 @@ def test_an_accepted_polygon_suggestion_in_a_mask_widget_counts_as_accepted(
                           "regions": objs}, bufs)
     meta = p.annotations()["meta"][0]["prelabel"]
     assert (meta["outcome"], meta["accepted_unchanged"], meta["not_used"]) == ("accepted", 1, 0)
+
+
+def test_a_mask_submit_with_a_bad_region_or_bitmap_is_refused() -> None:
+    """A region that is not an object was dropped (an empty annotation was stored); a
+    bitmap that is not bytes was a bare TypeError."""
+    w = MaskAnnotator(_img(40, 30), labels=["cat"])
+    with pytest.raises(ValidationError, match="region 0 is str, not an object"):
+        w.regions_from_msg({"regions": ["x"], "buffers": [b""]})
+    with pytest.raises(ValidationError, match="bitmap 0 is str, not the run-length bytes"):
+        w.regions_from_msg({"regions": [{"id": "m1", "label": "cat"}], "buffers": ["abc"]})

@@ -242,3 +242,8 @@ def test_session_shows_text_and_stores_code_point_offsets(tmp_path: Path) -> Non
                         "regions": [{"type": "span", "start": 10, "end": 99, "label": "PER"}]}, [])
     assert "field 'end' lies outside the text" in w._message
     assert len(project.annotations(annotator="ana")) == 1
+
+
+def test_a_tokenizer_returning_nothing_is_named() -> None:
+    with pytest.raises(ValidationError, match="the tokenizer returned None; it must return"):
+        SpanAnnotator("ab", labels=["X"], tokens=lambda s: None)  # type: ignore[arg-type,return-value]
