@@ -210,6 +210,18 @@ def pool_digest(pool: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def _first_of_each(pool: Any) -> npt.NDArray[np.int64]:
+    """Per pool position, the first position holding the same item (itself when it is
+    the first): ``add_items`` stores one item per content, so repeats of a pool item are
+    queued, labeled and counted once."""
+    if isinstance(pool, pd.DataFrame):
+        keys: list[Any] = pd.util.hash_pandas_object(pool, index=False).tolist()
+    else:
+        keys = [json.dumps(item, sort_keys=True, default=str) for item in pool]
+    first: dict[Any, int] = {}
+    return np.asarray([first.setdefault(k, i) for i, k in enumerate(keys)], dtype=np.int64)
+
+
 def _json_number(v: Any) -> Any:
     """NaN and numpy scalars as JSON-safe values (NaN -> None)."""
     if isinstance(v, np.generic):
@@ -355,8 +367,13 @@ class ActiveLoop:
         self._selections: list[pd.DataFrame] = []
         self._overridden = -1
         self._digest = pool_digest(self.pool)
+        self._first = _first_of_each(self.pool)
+        if (repeats := int((self._first != np.arange(n)).sum())):
+            log.info("labelnb: %d pool items repeat an earlier one; each item is queued, "
+                     "labeled and counted once", repeats)
         if self.resume:
             self._restore()
+            self._share_ids()
         if self.eval_items is not None:
             name = f"active:{self.model_version}"
             ids = sorted(int(i) for i in self.eval_items)
@@ -425,8 +442,16 @@ class ActiveLoop:
         """Queued pool items without a human label yet."""
         if not self._started():
             return 0
-        queued = np.flatnonzero(self.item_ids_ >= 0)
+        queued = np.flatnonzero((self.item_ids_ >= 0) & self._own())
         return int(sum(1 for i in queued if int(i) not in self.labels_))
+
+    def _own(self) -> npt.NDArray[np.bool_]:
+        """The pool positions that stand for their item (the first of repeats)."""
+        return np.asarray(self._first == np.arange(len(self._first)))
+
+    def _share_ids(self) -> None:
+        """Give the repeats of queued pool items their first's item id."""
+        self.item_ids_[:] = self.item_ids_[self._first]
 
     # --- labels --------------------------------------------------------------------
     def _target(self, labels: Sequence[str], regions: Sequence[Any]) -> Any:
@@ -438,7 +463,7 @@ class ActiveLoop:
         """Read the human labels of the queued pool items; returns how many there are."""
         if not self._started():
             self._start()
-        queued = np.flatnonzero(self.item_ids_ >= 0)
+        queued = np.flatnonzero((self.item_ids_ >= 0) & self._own())
         if queued.size == 0:
             return 0
         by_item: dict[int, list[int]] = {}
@@ -601,7 +626,7 @@ class ActiveLoop:
             retrained = self.retrain()
         accuracy, eval_n = self.evaluate()
         self.cycle_ += 1
-        cand = np.flatnonzero(self.item_ids_ < 0)
+        cand = np.flatnonzero((self.item_ids_ < 0) & self._own())
         frame = pd.DataFrame(columns=["cycle", "pool_index", "item_id", "reason", "score",
                                       "prediction", "prediction_score"])
         strategy_name = "-"
@@ -635,7 +660,8 @@ class ActiveLoop:
             self.model_.fitted else None, "accuracy": accuracy, "eval_labels": eval_n,
             "reserve_accuracy": reserve_acc, "reserve_labels": reserve_n,
             "strategy": strategy_name, "selected": len(frame), "random": n_random,
-            "pool_left": int((self.item_ids_ < 0).sum()), "pending": self.pending(),
+            "pool_left": int(((self.item_ids_ < 0) & self._own()).sum()),
+            "pending": self.pending(),
             "seconds": round(time.perf_counter() - t0, 3)}
         self._history.append(row)
         log_event(self.project, CYCLE_EVENT, {
@@ -673,6 +699,7 @@ class ActiveLoop:
         # items that were in the project before keep their tasks: raise those too
         raise_priority(self.project, ids, float(self.priority))
         self.item_ids_[pool_idx] = np.asarray(ids, dtype=np.int64)
+        self._share_ids()
         self._reasons[pool_idx] = reasons
         top = [r[0].label if r else None for r in pred_regions] if preds is not None else \
             [None] * len(ids)

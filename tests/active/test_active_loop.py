@@ -329,3 +329,23 @@ def test_a_loop_resumes_after_a_restart(tmp_path: Path) -> None:
                    batch_size=200).step()
     fresh = make(p2, resume=False)
     assert fresh.step()["cycle"].eq(1).all() and fresh.resumed_ == 0
+
+
+def test_repeated_pool_items_are_queued_and_counted_once(tmp_path: Path) -> None:
+    """add_items stores one item per content: a pool that repeats items got batches of
+    'selected' positions that were the same item, and label counts per position."""
+    p, _, _, _ = _setup(tmp_path, n_pool=0, n_eval=0)
+    rows = [i % 40 for i in range(120)]  # 40 distinct items, each three times
+    pool = [_item(r) for r in rows]
+    loop = ActiveLoop(p, LogisticRegression(max_iter=500), pool, inputs=X_ALL[rows],
+                      batch_size=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = loop.step()
+    assert len(batch) == batch["item_id"].nunique() == 40 == len(p.items())
+    assert (loop.item_ids_ >= 0).all()  # every repeat knows its item
+    h = loop.history_.iloc[-1]
+    assert (h["selected"], h["pool_left"], h["pending"]) == (40, 0, 40)
+    annotate_all(p)
+    loop.sync()
+    assert len(loop.labels_) == 40 and loop.pending() == 0
