@@ -615,6 +615,13 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
                           misaligned=misaligned, problems=problems, warnings=notes)
     if problems:
         raise FormatProblems(f"{where}: nothing was imported", problems)
+    if fmt == "yolo" and project.schema.kind == "masks":
+        # a masks project takes YOLO's polygons as the masks ultralytics trains on
+        for it in items:
+            if it.width and it.height:
+                for lab in it.labels:
+                    lab.regions = [yolo_mod.polygon_to_mask(r, it.width, it.height)
+                                   if isinstance(r, Polygon) else r for r in lab.regions]
     report = ImportReport(format=fmt, path=os.fspath(path), skipped=skipped,
                           regions_dropped=dropped, warnings=notes[:_WARNINGS_KEPT])
     if len(notes) > _WARNINGS_KEPT:

@@ -108,14 +108,39 @@ def mask_to_polygon(mask: Mask) -> tuple[Polygon, int]:
         raise FormatError(f"mask {mask.label!r} is empty; drop it or draw it again")
     areas = [float(cv2.contourArea(c)) + len(c) for c in contours]
     best = contours[int(np.argmax(areas))].reshape(-1, 2).astype(np.float64) + 0.5
-    if len(best) < 3:
-        x0, y0 = best.min(axis=0) - 0.5
-        x1, y1 = best.max(axis=0) + 0.5
+    if len(best) < 3:  # a line of pixels: just inside their edges, so that a fill with
+        x0, y0 = best.min(axis=0) - 0.49  # truncated vertices (ultralytics') covers
+        x1, y1 = best.max(axis=0) + 0.49  # exactly them, and the polygon has an area
         points: tuple[float, ...] = (x0, y0, x1, y0, x1, y1, x0, y1)
     else:
         points = tuple(float(v) for v in best.reshape(-1))
     return Polygon(points, mask.label, score=mask.score,
                    attributes=mask.attributes), len(contours) - 1
+
+
+def polygon_to_mask(polygon: Polygon, width: int, height: int) -> Mask:
+    """A YOLO segmentation polygon filled the way ultralytics fills it for training
+    (``polygon2mask``: vertices truncated to whole pixels, the pixels on and inside the
+    outline set): the inverse of :func:`mask_to_polygon`, whose vertices sit on pixel
+    centres. Read as continuous outlines instead, such polygons lose half a pixel all
+    round (a 10 x 5 mask came back as 9 x 4)."""
+    import numpy as np
+
+    pts = np.asarray(polygon.points, dtype=np.float64).reshape(-1, 2).astype(np.int32)
+    try:
+        import cv2
+
+        arr = np.zeros((height, width), np.uint8)
+        cv2.fillPoly(arr, [pts], 1)
+        filled = arr.astype(bool)
+    except ImportError:  # the same rule with Pillow (fill and outline)
+        from PIL import Image, ImageDraw
+
+        img = Image.new("1", (width, height), 0)
+        ImageDraw.Draw(img).polygon([(int(x), int(y)) for x, y in pts], fill=1, outline=1)
+        filled = np.asarray(img, dtype=bool)
+    return Mask.from_array(filled, polygon.label, score=polygon.score,
+                           attributes=polygon.attributes)
 
 
 def to_yolo(regions: Sequence[Region], width: int, height: int, categories: Sequence[str],

@@ -120,7 +120,10 @@ def test_mask_to_polygon() -> None:
     b = np.zeros((5, 5), dtype=bool)
     b[1, 2] = True
     dot, _ = yolo.mask_to_polygon(Mask.from_array(b, "cat"))
-    assert dot.bbox.xywh == (2.0, 1.0, 1.0, 1.0)  # a lone pixel becomes its square
+    # a lone pixel becomes its square, just inside its edges (a fill with truncated
+    # vertices, as ultralytics does, covers that pixel alone)
+    assert dot.bbox.xywh == pytest.approx((2.01, 1.01, 0.98, 0.98))
+    assert np.array_equal(yolo.polygon_to_mask(dot, 5, 5).to_array(), b)
 
 
 @pytest.mark.usefixtures("offline_ultralytics")
