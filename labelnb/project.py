@@ -829,10 +829,13 @@ class Project:
             with self.store.read() as conn:
                 known = q.get_annotator(conn, self.id, name) is not None
             if not known:
-                how = "role='reviewer'" if role == "reviewer" else "role='lead'"
+                how = ("" if role == "annotator" else ", role='reviewer'"
+                       if role == "reviewer" else ", role='lead'")
                 raise AnnotatorNotFound(
-                    f"{name!r} is not an annotator of project {self.name!r}; add them first: "
-                    f"project.annotators.add({name!r}, {how})"
+                    f"{name!r} is not an annotator of project {self.name!r}; "
+                    + ("retraining tasks are queued for annotators calibrate() flagged; "
+                       "check the name" if role == "annotator" else
+                       f"add them first: project.annotators.add({name!r}{how})")
                     + (" (or qualifications=['expert'])" if role == "lead" else ""))
             return name
         self.annotators.ensure(name)
@@ -877,7 +880,7 @@ class Project:
     def retraining_queue(self, annotator: str | None = None) -> Queue:
         """An annotator's retraining tasks (their recent mistakes against consensus,
         queued by :meth:`calibrate`): ``claim()`` then ``acknowledge()``."""
-        return Queue(self, self._member(annotator), stages=("retrain",))
+        return Queue(self, self._member(annotator, role="annotator"), stages=("retrain",))
 
     def calibrate(self, *, threshold: float = 0.90, window: int = 200, min_items: int = 5,
                   retrain: bool = True) -> pd.DataFrame:
@@ -928,7 +931,7 @@ class Project:
             from labelnb.widgets.review import review as _review
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
-        role = None if kw.get("mode") == "acknowledge" else "reviewer"
+        role = "annotator" if kw.get("mode") == "acknowledge" else "reviewer"
         return _review(self, self._member(reviewer, role=role), **kw)
 
     # --- difficulty and priority -----------------------------------------------------

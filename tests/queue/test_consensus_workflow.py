@@ -141,6 +141,8 @@ def test_calibration_flags_and_retrains(db_url: str) -> None:
     assert prof.accuracy == 0.5 and prof.skills == {"a": 1.0, "b": 0.0}
     assert "calibration_flag" in set(p.events()["kind"])
     assert p.retraining_queue("ana").claim() is None  # reserved for cy
+    with pytest.raises(labelnb.errors.AnnotatorNotFound, match="'cyy' is not an annotator"):
+        p.retraining_queue("cyy")  # a typo is not registered as a new annotator
     rq = p.retraining_queue("cy")
     seen = 0
     while (t := rq.claim()) is not None:
