@@ -109,8 +109,10 @@ class Gold:
                 it = p._item_from_row(q.get_item(conn, item_id))
                 try:
                     p._check_regions(regs, it)
-                except ValidationError as e:
-                    raise ValidationError(f"gold answer #{i}: {e}") from None
+                except ValidationError as e:  # named by position and content: the item
+                    name = rows[i]["uri"] or (rows[i]["text"] or "")[:40]  # is rolled back
+                    msg = str(e).removeprefix(f"item {item_id}, ")
+                    raise ValidationError(f"gold answer #{i} (item {name!r}): {msg}") from None
             q.insert_gold_answers(conn, [dict(project_id=p.id, item_id=i,
                                               regions=[r.to_json() for r in regs],
                                               created_at=now, created_by=by)
