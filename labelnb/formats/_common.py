@@ -252,10 +252,10 @@ def fit_region(region: Region, width: int, height: int, box_policy: BoxPolicy = 
 
 def check_split_name(split: str) -> str:
     if not isinstance(split, str) or not split or split in (".", "..") or any(
-            c in split for c in "/\\:"):
+            c in split for c in "/\\:") or split != split.strip():
         raise FormatError(
-            f"split {split!r}: a split name must be a plain folder name (e.g. 'train'); "
-            "rename it"
+            f"split {split!r}: a split name must be a plain folder name (e.g. 'train'), "
+            "without spaces around it; rename it"
         )
     return split
 

@@ -647,7 +647,8 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
            validate: bool = True, progress: bool | None = None, media: MediaMode = "copy",
            overwrite: bool = False, options: Mapping[str, Any] | None = None,
            allow_machine_eval: bool = False, eval_reason: str | None = None,
-           eval_splits: Collection[str] = ("val", "validation", "test", "eval", "evaluation")
+           eval_splits: Collection[str] = ("val", "validation", "valid", "dev", "test",
+                                           "eval", "evaluation", "holdout", "heldout")
            ) -> ExportReport:
     """Export the project's final labels to ``path`` (a folder) as COCO, VOC, YOLO,
     spaCy (``spans``), Hugging Face datasets (``spans``, ``choice``, ``multi_choice``,
@@ -678,7 +679,8 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       validated; a failure at any stage leaves nothing behind (and, with
       ``overwrite``, the old export untouched).
     * ``allow_machine_eval`` / ``eval_reason``: the circular-validation guard refuses an
-      export whose evaluation splits (``eval_splits``: val, validation, test, ...) or
+      export whose evaluation splits (``eval_splits``: val, validation, valid, dev,
+      test, ..., compared without case or surrounding spaces) or
       marked evaluation items (:func:`labelnb.active.guard.mark_evaluation`) hold
       machine-made labels; ``allow_machine_eval=True`` with a reason overrides it, and
       the override is recorded as an event.
@@ -712,6 +714,8 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
                              f" (expected one of {list(_KINDS[fmt])})"))
     if split is not None:
         split = check_fractions(split)
+        for name in split:  # folder and file names in most formats: checked up front
+            check_split_name(name)
     dest = Path(path).expanduser().absolute()
     if dest.exists() and not overwrite:
         raise FormatError(f"export: {str(dest)!r} already exists; pick a new path or pass "
@@ -757,7 +761,8 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     # human labels only, unless overridden (with a reason, recorded as an event)
     from labelnb.active.guard import check_human_only, evaluation_items
 
-    if split is not None and (ev := [s for s in split if s in eval_splits]):
+    held = {str(x).strip().lower() for x in eval_splits}  # 'Val' and 'val' are one split
+    if split is not None and (ev := [s for s in split if str(s).strip().lower() in held]):
         check_human_only(chosen, split=ev, allow_machine=allow_machine_eval,
                          reason=eval_reason, project=project, override=_EVAL_OVERRIDE)
     marked = evaluation_items(project)

@@ -286,6 +286,9 @@ def encoded_image(uri: str) -> tuple[bytes, str]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = (im.format or "png").lower()
+        # Pillow calls many camera JPEGs MPO (a JPEG with a second image appended); the
+        # bytes are a JPEG, and readers know them by that name
+        fmt = {"mpo": "jpeg", "jpg": "jpeg"}.get(fmt, fmt)
     except Exception as e:
         raise FormatError(f"image {uri!r}: Pillow cannot read it ({e}); convert it to PNG or "
                           "JPEG") from e

@@ -46,8 +46,8 @@ from labelnb.types import Region
 DEFAULT_MAXCOUNT = 10_000
 DEFAULT_MAXSIZE = 3_000_000_000
 _BLOCK = 512
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp",
-        "tiff": "tiff"}
+_EXT = {"jpeg": "jpg", "mpo": "jpg", "png": "png", "webp": "webp", "gif": "gif",
+        "bmp": "bmp", "tiff": "tiff"}
 
 
 def sample_key(item_id: int) -> str:
@@ -179,7 +179,9 @@ def save_webdataset(data: Dataset | Sequence[TextRecord], root: str | os.PathLik
     shards: list[Path] = []
     for split, recs in by_split.items():
         prefix = check_split_name(split) if split else "data"
-        with ShardWriter(str(r / f"{prefix}-%06d.tar"), maxcount=maxcount,
+        # the pattern is %-formatted: a '%' in the folder or split name is escaped
+        pattern = str(r / f"{prefix}-").replace("%", "%%") + "%06d.tar"
+        with ShardWriter(pattern, maxcount=maxcount,
                          maxsize=maxsize) as w:
             for rec, regs in sorted(recs, key=lambda t: int(t[0].id)):
                 w.write(sample_key(rec.id), to_wds_sample(rec, cats, regs))

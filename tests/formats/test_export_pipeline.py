@@ -453,6 +453,13 @@ def test_export_refuses_machine_labels_in_evaluation_splits_unless_overridden(tm
     assert "smoke test of the pipeline" in " ".join(map(str, ev["payload"]))
     # human-only exports pass the guard without an override
     labelnb.export(p, "hf", tmp_path / "human", split=split, human_only=True)
+    # an evaluation split by another spelling is one all the same
+    for name in ("Val", "valid", "dev"):
+        with pytest.raises(CircularValidationError, match=name):
+            labelnb.export(p, "hf", tmp_path / f"o-{name}", split={"train": 0.5, name: 0.5})
+    with pytest.raises(FormatError, match="without spaces around it"):
+        labelnb.export(p, "hf", tmp_path / "sp", split={"train": 0.5, "test ": 0.5},
+                       human_only=True)
 
 
 def test_an_empty_project_says_it_has_no_items(tmp_path: Path) -> None:

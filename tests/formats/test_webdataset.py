@@ -157,3 +157,43 @@ def test_export_mask_project_keeps_rle(tmp_path: Path, images: list[Path]) -> No
         assert [x.name for x in t.getmembers()] == [f"{iid:09d}.json", f"{iid:09d}.jpg"] or \
             [x.name for x in t.getmembers()] == [f"{iid:09d}.jpg", f"{iid:09d}.json"]
     assert io.BytesIO(s["jpg"]).getvalue()[:2] == b"\xff\xd8"
+
+
+def test_a_percent_sign_in_the_folder_or_split_name(tmp_path: Path,
+                                                    boxes_project: Project) -> None:
+    """The shard pattern is %-formatted: '100%' in the path failed and 'a%%b' left a stray
+    folder beside the export; a split '50%' failed."""
+    import labelnb
+
+    for name in ("exp_100%", "a%%b", "x_%d"):
+        labelnb.export(boxes_project, "webdataset", tmp_path / name)
+        assert (tmp_path / name / "data-000000.tar").is_file()
+    labelnb.export(boxes_project, "webdataset", tmp_path / "w",
+                   split={"train": 0.5, "50%": 0.5})
+    assert sorted(p.name for p in (tmp_path / "w").glob("*.tar")) == \
+        ["50%-000000.tar", "train-000000.tar"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_camera_jpegs_that_pillow_calls_mpo_are_jpg(tmp_path: Path) -> None:
+    from PIL import Image
+
+    import labelnb
+    from labelnb.types import Box
+
+    f = tmp_path / "phone.jpg"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(
+        f, format="MPO", save_all=True, append_images=[Image.new("RGB", (40, 30))])
+    assert Image.open(f).format == "MPO"
+    p = labelnb.Project.create(tmp_path / "p.db", "p", labelnb.Schema("boxes", ["cat"]))
+    [i] = p.add_items([str(f)])
+    p.add_annotations([labelnb.Annotation(item_id=i, author="ana",
+                                          regions=(Box(1, 1, 9, 9, "cat"),))])
+    labelnb.export(p, "webdataset", tmp_path / "w")
+    import tarfile
+
+    with tarfile.open(tmp_path / "w" / "data-000000.tar") as tar:
+        assert sorted(n.rsplit(".", 1)[1] for n in tar.getnames()) == ["jpg", "json"]
+    from labelnb.formats.tfrecord import encoded_image
+
+    assert encoded_image(str(f))[1] == "jpeg"
