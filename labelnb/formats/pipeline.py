@@ -754,6 +754,18 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
                                     dict(row.get("meta") or {}), ann, tuple(ann.regions),
                                     text=str(row["text"]) if is_text else None))
     # 2. transform
+    if label_map and schema.kind in ("choice", "multi_choice"):
+        # a class example whose every label the map drops has no class left: written, it
+        # would be label -1 (a crash or a non-label in training); left out, and said so
+        keep: list[ExportRecord] = []
+        for rec in records:
+            if rec.regions and not map_labels(rec.regions, label_map)[0]:
+                reason = "label_map dropped every label it had"
+                report.unlabeled += 1
+                report.unlabeled_reasons[reason] = report.unlabeled_reasons.get(reason, 0) + 1
+                continue
+            keep.append(rec)
+        records = keep
     chosen, report.filtered, report.regions_dropped = transform(
         records, label_map=label_map, filter=filter, split=split, seed=seed,
         group_aware=group_aware, stratify=stratify)

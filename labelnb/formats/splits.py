@@ -5,8 +5,9 @@ one patient) to one split, so nothing leaks between splits, and keeps each strat
 share of every split close to the requested fractions.
 
 How: each group takes the stratum most common among its items. Within a stratum, the
-groups are shuffled (``numpy.random.default_rng(seed)``, after sorting by key so the
-input row order does not matter) and laid end to end on a circle of circumference 1,
+groups are shuffled (``numpy.random.default_rng(seed)``, after sorting by key: a named
+group's order in the input does not matter, while a row without a group is keyed by
+its position) and laid end to end on a circle of circumference 1,
 each group an arc proportional to its item count, the whole circle turned by a random
 offset; the fractions cut the circle into consecutive arcs (train, val, test), and a
 group goes to the split under its midpoint. This is systematic sampling with a random
@@ -65,7 +66,8 @@ def split_items(df: pd.DataFrame, fractions: Mapping[str, float], seed: int = 0,
     ``group_col``: rows sharing a (non-null) value go to the same split; a null value
     means the row is its own group. ``stratify_col``: the stratum of a row (e.g. its
     label); ``None`` for no stratification. The same ``df`` and ``seed`` give the same
-    split.
+    split; adding, removing or reordering rows may move other rows (to pin an item's
+    split across exports, give it a group, or export the same items).
     """
     fr = check_fractions(fractions)
     names = list(fr)

@@ -516,6 +516,21 @@ def test_label_map_that_merges_two_classes_keeps_one(tmp_path: Path) -> None:
     assert sorted([names[k] for k in row["labels"]] for row in ds) == [["long"], ["sad"]]
 
 
+def test_a_class_example_whose_label_the_map_drops_is_left_out(tmp_path: Path) -> None:
+    """It was written with label -1 (no class), which a classifier's loss cannot take."""
+    pytest.importorskip("datasets")
+    from datasets import load_from_disk
+
+    p = Project.create(tmp_path / "c.db", "c", Schema("choice", ["a", "b", "c"]))
+    ids = p.add_items(["one", "two", "three"])
+    p.add_annotations([Annotation(item_id=i, regions=(Choice(lab),), author="ana")
+                       for i, lab in zip(ids, "abc", strict=True)])
+    rep = export(p, "hf", tmp_path / "hf", label_map={"b": None})
+    assert rep.items == 2 and rep.unlabeled == 1
+    assert rep.unlabeled_reasons == {"label_map dropped every label it had": 1}
+    assert sorted(load_from_disk(str(tmp_path / "hf"))["label"]) == [0, 1]
+
+
 def test_a_span_given_twice_is_refused(tmp_path: Path) -> None:
     """The same span twice in one annotation made consensus see a disagreement between
     annotators who agreed; an import keeps a file's exact repeats once."""
