@@ -442,9 +442,15 @@ def save_tfrecord(dataset: Dataset, root: str | os.PathLike[str], *,
         k = num_shards if num_shards is not None else max(1, math.ceil(n / max(shard_size, 1)))
         if k < 1:
             raise FormatError(f"save_tfrecord: num_shards={num_shards}; give at least 1")
-        per = math.ceil(n / k) if n else 0
+        if num_shards is None and (isinstance(shard_size, bool) or not isinstance(
+                shard_size, int) or shard_size < 1):
+            raise FormatError(f"save_tfrecord: shard_size={shard_size!r}; give the images a "
+                              "shard holds, at least 1")
+        # as even as can be (4 images in 3 shards: 2, 1, 1, not 2, 2, 0): an empty shard
+        # can leave a reader's worker with nothing
+        bounds = [n * i // k for i in range(k + 1)]
         for i, name in enumerate(shard_names(prefix, k)):
-            chunk = part.images[i * per:(i + 1) * per]
+            chunk = part.images[bounds[i]:bounds[i + 1]]
 
             def examples(chunk: list[ImageRecord] = chunk, part: Dataset = part
                          ) -> Iterator[bytes]:

@@ -237,3 +237,17 @@ def test_export_from_projects(tmp_path: Path, boxes_project: Project,
     assert rep.validated == 1 and len(ex["image/object/mask"]) == 1
     with pytest.raises(FormatError, match="embeds the media"):
         export(p, "tfrecord", tmp_path / "n", media="none")
+
+
+def test_shards_are_as_even_as_can_be(tmp_path: Path, images: list[Path]) -> None:
+    """4 images in 3 shards were 2, 2, 0: an empty shard file."""
+    from dataclasses import replace
+
+    full = _dataset(images[:4])
+    ds = Dataset([replace(im, split=None) for im in full.images], full.regions,
+                 full.categories)
+    shards = tfrecord.save_tfrecord(ds, tmp_path, num_shards=3)
+    sizes = [sum(1 for _ in read_tfrecord(s)) for s in sorted(shards)]
+    assert sorted(sizes) == [1, 1, 2]
+    with pytest.raises(FormatError, match="shard_size=0"):
+        tfrecord.save_tfrecord(ds, tmp_path / "z", shard_size=0)
