@@ -258,7 +258,10 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
         cid = row["consensus_id"]
         stored = None if cid is None else by_id.get(str(cid))
         if status == "corrected" and cid is not None:
-            stored = corrections.get(str(cid), stored)
+            cur, hops = corrections.get(str(cid)), 0
+            while cur is not None and cur.id in corrections and hops < len(corrections):
+                cur, hops = corrections[cur.id], hops + 1  # a correction of a correction
+            stored = cur or stored
         if stored is None:
             out.final[item] = Annotation(item_id=item, regions=regions, author="consensus",
                                          source="consensus",

@@ -71,8 +71,13 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
     if anns.empty or not truth:
         return pd.DataFrame(columns=COLUMNS)
     stages = dict(zip(tasks["id"].astype(int), tasks["stage"], strict=True))
-    st = anns["task_id"].map(lambda t: stages.get(int(t)) if pd.notna(t) else None)
-    raw = anns[(st == "annotate") & anns["item_id"].isin(truth)]
+    # each annotator's own newest label of an item, as consensus counts it: a rejected
+    # label that was reworked is scored once, by its rework (a label still rejected,
+    # waiting for its rework, is not scored)
+    from labelnb.queue.consensus import latest_human
+
+    raw = latest_human(anns, stages)
+    raw = raw[raw["item_id"].isin(truth) & (raw["status"] != "reject")]
     raw = raw.sort_values("submitted_at")
     retraining = set(tasks.loc[tasks["stage"] == "retrain", "target_annotation_id"].dropna())
     rows = []

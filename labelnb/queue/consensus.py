@@ -85,7 +85,11 @@ def run_consensus(project: Project, *, method: Method = "majority",
     adjudicating = set(tasks.loc[tasks["stage"] == "adjudicate", "item_id"].astype(int)) \
         if len(tasks) else set()
     raw = latest_human(anns, stages)
-    if len(raw):  # a rejected label is back with its author: it counts once reworked
+    # a rejected label is back with its author: it counts once reworked (the item is
+    # "in rework" meanwhile, not gone)
+    in_rework = set(raw.loc[raw["status"] == "reject", "item_id"].astype(int)) if len(raw) \
+        else set()
+    if len(raw):
         raw = raw[raw["status"] != "reject"]
     by_id = anns.set_index("id") if len(anns) else anns
     ds_labels: dict[int, tuple[str, float]] = {}
@@ -103,7 +107,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
     gold = _gold_truth(project)
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
-    items = sorted(set(raw["item_id"].astype(int))) if len(raw) else []
+    items = sorted((set(raw["item_id"].astype(int)) if len(raw) else set()) | in_rework)
     for item in items:
         mine = raw[raw["item_id"] == item]
         if item in gold:  # a gold question: its answer is known; the votes grade annotators
@@ -119,8 +123,9 @@ def run_consensus(project: Project, *, method: Method = "majority",
             rows.append(_row(item, "adjudicated", adj, 1.0, len(mine), str(adj["id"]),
                              "adjudicated"))
             continue
-        if len(mine) < n_needed:
-            rows.append(_row(item, "pending", None, None, len(mine), None, "waiting"))
+        if len(mine) < n_needed or not len(mine):
+            rows.append(_row(item, "pending", None, None, len(mine), None,
+                             "in rework" if item in in_rework else "waiting"))
             continue
         if len(mine) == 1 and _single(anns, item, str(mine["id"].iloc[0])):
             # one annotator (overlap 1): nothing to agree on, so no consensus is made; the
@@ -219,12 +224,17 @@ def _single(anns: pd.DataFrame, item: int, ann_id: str) -> bool:
 
 
 def _adjudication(anns: pd.DataFrame, item: int, stages: dict[int, str]) -> Any:
+    """The item's newest adjudication, unless a reviewer rejected it (then the expert's
+    rework is awaited and the item is adjudicating again)."""
     mine = anns[anns["item_id"] == item]
     if mine.empty:
         return None
     st = mine["task_id"].map(lambda t: stages.get(int(t)) if pd.notna(t) else None)
     adj = mine[st == "adjudicate"]
-    return None if adj.empty else adj.sort_values("submitted_at").iloc[-1]
+    if adj.empty:
+        return None
+    newest = adj.sort_values("submitted_at").iloc[-1]
+    return None if newest.get("status") == "reject" else newest
 
 
 def _existing_consensus(anns: pd.DataFrame, item: int, based_on: list[str]) -> Any:
@@ -237,10 +247,20 @@ def _existing_consensus(anns: pd.DataFrame, item: int, based_on: list[str]) -> A
 
 
 def _correction(anns: pd.DataFrame, cid: str | None) -> Any:
+    """The end of ``cid``'s chain of corrections (a correction may be corrected in turn;
+    a rejected correction does not count), or None when nothing corrects it."""
     if cid is None or anns.empty:
         return None
-    fixes = anns[anns["corrects"] == cid]
-    return None if fixes.empty else fixes.sort_values("submitted_at").iloc[-1]
+    found, seen = None, {cid}
+    while True:
+        fixes = anns[(anns["corrects"] == cid) & (anns.get("status") != "reject")]
+        if fixes.empty:
+            return found
+        found = fixes.sort_values("submitted_at").iloc[-1]
+        cid = str(found["id"])
+        if cid in seen:  # a cycle cannot be stored, but a loop must not hang on one
+            return found
+        seen.add(cid)
 
 
 def _review_status(by_id: pd.DataFrame, cid: str | None) -> str | None:

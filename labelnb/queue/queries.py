@@ -310,8 +310,11 @@ def claim_where(stage_sql: str, routing_sql: str) -> str:
  AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
       WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
       AND other.assignee = :me AND other.id <> tasks.id))
- AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.item_id = tasks.item_id
-      AND leases.annotator = :me AND leases.outcome = 'skipped'){routing_sql}"""
+ AND NOT EXISTS (SELECT 1 FROM leases JOIN tasks AS skipped ON skipped.id = leases.task_id
+      WHERE leases.item_id = tasks.item_id
+      AND leases.annotator = :me AND leases.outcome = 'skipped'
+      AND (leases.task_id = tasks.id
+           OR (tasks.stage = 'annotate' AND skipped.stage = 'annotate'))){routing_sql}"""
 
 
 def _candidates(common: str) -> tuple[str, str]:
@@ -366,7 +369,8 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     * review tasks never for the author of the work under review;
     * blind overlap: one annotate slot of an item per annotator (also enforced by the
       unique index ``uq_tasks_item_assignee``);
-    * an item this annotator skipped is not offered to them again (no other slot);
+    * an item this annotator skipped is not offered to them again (no other slot); a
+      skipped review or adjudication task is not, while later ones of the item are;
     * the routing policy's filters, rendered into the SQL once (literal values from the
       annotator's profile).
 
@@ -521,7 +525,9 @@ def return_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: 
 
 def reopen_for_author(conn: Connection, *, task_id: int, author: str,
                       rejected_annotation_id: str, priority: float) -> None:
-    conn.execute(update(tasks).where(tasks.c.id == task_id).values(
+    # a task its author is reworking now (leased) keeps that lease: a second rejection
+    # of the same work must not pull it from under them
+    conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.status != "leased").values(
         status="open", reserved_for=author, assignee=author, lease_token=None,
         lease_expires_at=None, done_at=None, target_annotation_id=rejected_annotation_id,
         priority=priority, base_priority=priority))

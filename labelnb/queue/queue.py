@@ -385,7 +385,8 @@ class Queue:
             now = _now()
             # a skipped rework task is no longer reserved for its author: anyone may take it
             lease = q.return_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                  now=now, unreserve=outcome == "skipped")
+                                  now=now, unreserve=outcome == "skipped"
+                                  and t.stage != "retrain")  # retraining: its owner's only
             late = lease is None and outcome == "skipped" and self._holds(t)
             if late:
                 # the lease ran out first; the annotator's "not for me" still stands (the
@@ -581,6 +582,7 @@ class Queue:
 
     def reject(self, feedback: str, task: Task | None = None) -> None:
         """Reject it: the item goes back to its author, with this feedback."""
+        _check_feedback(feedback)
         if not feedback or not feedback.strip():
             raise ValidationError("reject(): field 'feedback' is empty; tell the author what "
                                   "to fix")
@@ -589,11 +591,15 @@ class Queue:
     def correct(self, regions: Region | Iterable[Region], feedback: str | None = None,
                 task: Task | None = None) -> str:
         """Fix it yourself: stores a correction (a new annotation pointing at the old one)."""
+        if isinstance(regions, str):  # iterated, it would be one region per character
+            raise ValidationError(f"correct(): give regions, e.g. correct(Choice({regions!r})), "
+                                  f"not the string {regions!r}")
         regs = (regions,) if isinstance(regions, Region) else tuple(regions)
         return self._review(task, "correct", feedback, regs) or ""
 
     def _review(self, task: Task | None, decision: str, feedback: str | None,
                 regions: tuple[Region, ...] | None) -> str | None:
+        _check_feedback(feedback)
         t = self._require(task)
         if t.stage != "review" or not t.target_annotation_id:
             raise ValidationError(f"task {t.id} is a {t.stage!r} task, not a review task")
@@ -629,6 +635,9 @@ class Queue:
             assert lease is not None
             target = q.get_annotation(conn, t.target_annotation_id)
             assert target is not None
+            if target.author == self.annotator:  # whoever the task named as its author
+                raise PermissionDenied(f"task {t.id}: {self.annotator!r} cannot review their "
+                                       "own annotation")
             if correction is not None:
                 q.insert_annotation(conn, project._annotation_row(correction, now))
             q.insert_review(conn, dict(
@@ -651,7 +660,11 @@ class Queue:
                                            stage="adjudicate", slot=0, status="open",
                                            priority=5.0, base_priority=5.0, created_at=now,
                                            attempts=0)])
-            elif decision == "reject" and target.task_id is not None:
+            elif decision == "reject" and target.task_id is not None and (
+                    (src := q.get_task(conn, int(target.task_id))) is not None
+                    and src.stage in ("annotate", "adjudicate")):
+                # back to its author (an annotator, or the expert for an adjudication);
+                # a rejected correction is recorded only: the work it corrected stands
                 q.reopen_for_author(conn, task_id=int(target.task_id), author=target.author,
                                     rejected_annotation_id=target.id, priority=10.0)
         self._forget(t)
@@ -671,3 +684,10 @@ class Queue:
     def __repr__(self) -> str:
         held = f", holding task {self.current.id}" if self.current else ""
         return f"Queue({self.annotator!r}, stages={self.stages}{held})"
+
+
+def _check_feedback(feedback: object) -> None:
+    if feedback is not None and not isinstance(feedback, str):
+        raise ValidationError(f"review: field 'feedback' is {type(feedback).__name__} "
+                              f"{feedback!r:.40}; give the author a sentence of text")
+

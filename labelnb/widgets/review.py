@@ -447,8 +447,10 @@ class ReviewAnnotator(AnnotatorBase):
             regions: list[Region] = list(ed.regions_from_msg(msg))
             if self.schema.kind in ("choice", "multi_choice") and not regions:
                 raise ValidationError("choose a class first (its number key), then Enter")
-        except LabelnbError as e:
+        except LabelnbError as e:  # acked with the reason: the editor stops resending
             ed._message = str(e)
+            ed.send({"type": "ack", "client_id": client_id, "annotation_id": None,
+                     "error": str(e)})
             return
         if self._session is not None and hasattr(self._session, "on_correct"):
             ann_id = self._session.on_correct(regions, client_id=client_id,
@@ -681,9 +683,11 @@ class ReviewSession(QueueSession):
             self.next(f"{e} — the next task follows (the same item again if nobody else "
                       "took it).")
             return None
-        except LabelnbError as e:
+        except LabelnbError as e:  # acked with the reason: the editor stops resending
             if w.editor is not None:
                 w.editor._message = str(e)
+                w.editor.send({"type": "ack", "client_id": client_id, "annotation_id": None,
+                               "error": str(e)})
             return None
         self._decided[client_id] = ann_id
         self.counts["correct"] += 1
