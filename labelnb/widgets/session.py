@@ -260,8 +260,10 @@ class Session(QueueSession):
             self._start_prefetch(item.id)
         else:
             w.load(text=item.text or "", suggestions=suggestions)
-        if self._suggested:  # as the widget shows them (a mask widget fills polygons),
-            try:             # which is what an accepted one comes back as
+        # as the widget shows them (a mask widget fills polygons), which is what an
+        # accepted one comes back as; widgets without a suggestions view (choice) keep them
+        if self._suggested and isinstance(getattr(type(w), "suggestions", None), property):
+            try:
                 self._suggested = list(w.suggestions)
             except LabelnbError:
                 pass

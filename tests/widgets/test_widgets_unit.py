@@ -437,3 +437,16 @@ def test_a_short_lease_gets_heartbeats_that_keep_it(tmp_path: Path) -> None:
     p.configure(lease_ttl_s=600)
     assert annotate(p, "bo")._heartbeat_s == pytest.approx(60.0)
 
+
+
+def test_a_choice_task_with_a_prediction_is_shown_and_submitted(tmp_path: Path) -> None:
+    """The choice widget has no suggestions view: showing a predicted item broke on it."""
+    p = _choice_project(tmp_path, 1)
+    [iid] = p.items()["id"].tolist()
+    p.add_predictions("m1", {iid: [labelnb.Choice("neg", score=0.8)]})
+    w = p.annotate("ana", model_version="m1")
+    front = Front(w)
+    front.msg(type="submit", key=w.item_key, client_id="c1", labels=["neg"])
+    assert front.sent[-1]["type"] == "ack" and front.sent[-1].get("error") is None
+    meta = p.annotations()["meta"][0]["prelabel"]
+    assert meta["outcome"] == "accepted" and meta["accepted_unchanged"] == 1
