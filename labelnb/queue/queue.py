@@ -391,7 +391,10 @@ class Queue:
             if late:
                 # the lease ran out first; the annotator's "not for me" still stands (the
                 # skip is what keeps the item from being offered to them again)
-                lease = (t.item.id, t.claimed_at, t.expires_at)
+                if self.project.store.dialect == "sqlite":  # stored as the other rows are
+                    lease = (t.item.id, q.sqlite_time(t.claimed_at), q.sqlite_time(t.expires_at))
+                else:
+                    lease = (t.item.id, t.claimed_at, t.expires_at)
             if lease is not None:
                 q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
                             token=t.token, lease=lease, now=now, outcome=outcome)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 import labelnb
@@ -729,3 +730,8 @@ def test_a_skip_after_the_lease_ran_out_still_counts(db_url: str) -> None:
     ev = p.events()
     skips = ev[ev["kind"] == "skip"]
     assert len(skips) == 1 and skips["payload"].iloc[0] == {"lease": "expired"}
+    leases = p.leases()
+    late = leases[leases["outcome"] == "skipped"].iloc[0]
+    got = pd.Timestamp(late["claimed_at"])  # read back as the other rows are
+    got = got.tz_convert("UTC").tz_localize(None) if got.tzinfo else got
+    assert got == pd.Timestamp(first.claimed_at).tz_convert("UTC").tz_localize(None)
