@@ -223,6 +223,13 @@ class AnnotatorBase(anywidget.AnyWidget):
     def _ack(self, client_id: str, annotation_id: str | None) -> None:
         self.send({"type": "ack", "client_id": client_id, "annotation_id": annotation_id})
 
+    def _refuse(self, client_id: str, why: str) -> None:
+        """Answer a submit that was not stored: the browser stops resending it (and
+        showing "saving…") and shows why."""
+        self._message = why
+        self.send({"type": "ack", "client_id": client_id, "annotation_id": None,
+                   "error": why})
+
 
 class ImageAnnotator(AnnotatorBase, Generic[A]):
     """Base of the widgets that draw regions on an image: boxes, polygons, masks (not

@@ -447,10 +447,8 @@ class ReviewAnnotator(AnnotatorBase):
             regions: list[Region] = list(ed.regions_from_msg(msg))
             if self.schema.kind in ("choice", "multi_choice") and not regions:
                 raise ValidationError("choose a class first (its number key), then Enter")
-        except LabelnbError as e:  # acked with the reason: the editor stops resending
-            ed._message = str(e)
-            ed.send({"type": "ack", "client_id": client_id, "annotation_id": None,
-                     "error": str(e)})
+        except LabelnbError as e:
+            ed._refuse(client_id, str(e))
             return
         if self._session is not None and hasattr(self._session, "on_correct"):
             ann_id = self._session.on_correct(regions, client_id=client_id,
@@ -647,12 +645,12 @@ class ReviewSession(QueueSession):
                 raise ValidationError(f"item {task.item.id}: decision {decision!r} does not "
                                       f"fit mode {self.mode!r}; send {allowed}")
         except LeaseExpired as e:
-            self._refuse(client_id, str(e))
+            self.widget._refuse(client_id, str(e))
             self.next(f"{e} — the next task follows (the same item again if nobody else "
                       "took it).")
             return
         except LabelnbError as e:
-            self._refuse(client_id, str(e))
+            self.widget._refuse(client_id, str(e))
             return
         target = task.target_annotation_id or ""
         self._decided[client_id] = target
@@ -663,12 +661,6 @@ class ReviewSession(QueueSession):
         w._last = last + (f" — feedback: {text}" if text else "")
         self.next()
 
-    def _refuse(self, client_id: str, why: str) -> None:
-        """Answer a decision that was not stored, so the browser stops resending it and
-        shows why."""
-        self.widget._message = why
-        self.widget.send({"type": "ack", "client_id": client_id, "annotation_id": None,
-                          "error": why})
 
     def on_correct(self, regions: list[Region], *, client_id: str, version: int) -> str | None:
         """Store the editor's regions as a correction of the annotation under review;
@@ -683,11 +675,9 @@ class ReviewSession(QueueSession):
             self.next(f"{e} — the next task follows (the same item again if nobody else "
                       "took it).")
             return None
-        except LabelnbError as e:  # acked with the reason: the editor stops resending
+        except LabelnbError as e:
             if w.editor is not None:
-                w.editor._message = str(e)
-                w.editor.send({"type": "ack", "client_id": client_id, "annotation_id": None,
-                               "error": str(e)})
+                w.editor._refuse(client_id, str(e))
             return None
         self._decided[client_id] = ann_id
         self.counts["correct"] += 1

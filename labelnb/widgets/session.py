@@ -319,8 +319,8 @@ class Session(QueueSession):
             return
         assert self.task is not None
         if self.broken:
-            self._refuse(client_id, f"{self.broken}: it cannot be submitted; press S to skip "
-                                    "it.")
+            self.widget._refuse(client_id, f"{self.broken}: it cannot be submitted; press S "
+                                           "to skip it.")
             return
         try:
             regions = self.widget.regions_from_msg(msg)
@@ -338,19 +338,12 @@ class Session(QueueSession):
                       "took it).")
             return
         except LabelnbError as e:
-            self._refuse(client_id, str(e))
+            self.widget._refuse(client_id, str(e))
             return
         self._submitted[client_id] = ann_id
         self.done += 1
         self.widget._ack(client_id, ann_id)
         self.next()
-
-    def _refuse(self, client_id: str, why: str) -> None:
-        """Answer a submit that was not stored: the browser stops resending it (and
-        showing "saving…") and shows why."""
-        self.widget._message = why
-        self.widget.send({"type": "ack", "client_id": client_id, "annotation_id": None,
-                          "error": why})
 
     def on_skip(self, msg: Mapping[str, Any]) -> None:
         if not self._current(msg):
