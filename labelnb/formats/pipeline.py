@@ -236,10 +236,9 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
                               queue_tasks=False)
     anns = project.annotation_objects() if len(table) else []
     by_id = {a.id: a for a in anns}
-    corrections: dict[str, Annotation] = {}
-    for a in anns:  # oldest first: the newest correction wins
-        if a.corrects:
-            corrections[a.corrects] = a
+    # the annotation carrying each final label, as consensus decided it (the end of a
+    # chain of corrections, the expert's adjudication, a single label)
+    carriers: dict[int, str] = table.attrs.get("carriers", {})
     out = ConsensusLabels({}, {}, {}, {})
     for row in table.to_dict("records"):
         item, tier, status = int(row["item_id"]), str(row["tier"]), str(row["status"])
@@ -255,13 +254,7 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
                                   "adjudication")
             continue
         regions = tuple(row["regions"])
-        cid = row["consensus_id"]
-        stored = None if cid is None else by_id.get(str(cid))
-        if status == "corrected" and cid is not None:
-            cur, hops = corrections.get(str(cid)), 0
-            while cur is not None and cur.id in corrections and hops < len(corrections):
-                cur, hops = corrections[cur.id], hops + 1  # a correction of a correction
-            stored = cur or stored
+        stored = by_id.get(carriers[item]) if item in carriers else None
         if stored is None:
             out.final[item] = Annotation(item_id=item, regions=regions, author="consensus",
                                          source="consensus",

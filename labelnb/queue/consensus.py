@@ -106,6 +106,9 @@ def run_consensus(project: Project, *, method: Method = "majority",
 
     gold = _gold_truth(project)
     rows: list[dict[str, Any]] = []
+    #: item -> the stored annotation that carries its final label (a correction's chain
+    #: end, an adjudication, a single label), for those who export it
+    carriers: dict[int, str] = {}
     now = datetime.now(UTC)
     items = sorted((set(raw["item_id"].astype(int)) if len(raw) else set()) | in_rework)
     for item in items:
@@ -122,6 +125,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
         if adj is not None:
             rows.append(_row(item, "adjudicated", adj, 1.0, len(mine), str(adj["id"]),
                              "adjudicated"))
+            carriers[item] = str(adj["id"])
             continue
         if len(mine) < n_needed or not len(mine):
             rows.append(_row(item, "pending", None, None, len(mine), None,
@@ -135,6 +139,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
             final_ann = ann if fixed is None else fixed  # consensus_id: the one carrying it
             rows.append(_row(item, "single", final_ann, None, 1, str(final_ann["id"]),
                              "accepted" if fixed is None else "corrected"))
+            carriers[item] = str(final_ann["id"])
             continue
         d = decide(regions, kind, ag)
         if d.tier == "none":
@@ -169,6 +174,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
         if cons is not None:
             fixed = _correction(anns, cid)
             verdict = _review_status(by_id, cid)
+            carriers[item] = str(cons["id"]) if fixed is None else str(fixed["id"])
             if fixed is not None:
                 final = [Region.from_json(r) for r in fixed["regions"]]
                 status = "corrected"
@@ -182,7 +188,9 @@ def run_consensus(project: Project, *, method: Method = "majority",
         rows.append({"item_id": item, "tier": tier, "labels": [r.label for r in final],
                      "regions": final, "confidence": _confidence(confidence),
                      "n_annotations": len(mine), "consensus_id": cid, "status": status})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out.attrs["carriers"] = carriers
+    return out
 
 
 def _gold_truth(project: Project) -> dict[int, list[Region]]:
