@@ -200,24 +200,32 @@ def pool_digest(pool: Any) -> str:
     >>> pool_digest(["a", "b"]) == pool_digest(["a", "b"]) != pool_digest(["b", "a"])
     True
     """
-    h = hashlib.sha1()
+    return _digest_of(_pool_keys(pool))
+
+
+def _pool_keys(pool: Any) -> np.ndarray | list[str]:
+    """One key per pool item (a DataFrame row's hash, else the item as JSON): what the
+    digest and the repeat detection read, made once."""
     if isinstance(pool, pd.DataFrame):
-        h.update(pd.util.hash_pandas_object(pool, index=False).to_numpy().tobytes())
+        return pd.util.hash_pandas_object(pool, index=False).to_numpy()
+    return [json.dumps(item, sort_keys=True, default=str) for item in pool]
+
+
+def _digest_of(keys: np.ndarray | list[str]) -> str:
+    h = hashlib.sha1()
+    if isinstance(keys, np.ndarray):
+        h.update(keys.tobytes())
     else:
-        for item in pool:
-            h.update(json.dumps(item, sort_keys=True, default=str).encode())
+        for k in keys:
+            h.update(k.encode())
             h.update(b"\x00")
     return h.hexdigest()[:16]
 
 
-def _first_of_each(pool: Any) -> npt.NDArray[np.int64]:
-    """Per pool position, the first position holding the same item (itself when it is
-    the first): ``add_items`` stores one item per content, so repeats of a pool item are
-    queued, labeled and counted once."""
-    if isinstance(pool, pd.DataFrame):
-        keys: list[Any] = pd.util.hash_pandas_object(pool, index=False).tolist()
-    else:
-        keys = [json.dumps(item, sort_keys=True, default=str) for item in pool]
+def _first_of_each(keys: np.ndarray | list[str]) -> npt.NDArray[np.int64]:
+    """Per pool position (its :func:`_pool_keys` key), the first position holding the
+    same item (itself when it is the first): ``add_items`` stores one item per content,
+    so repeats of a pool item are queued, labeled and counted once."""
     first: dict[Any, int] = {}
     return np.asarray([first.setdefault(k, i) for i, k in enumerate(keys)], dtype=np.int64)
 
@@ -366,8 +374,9 @@ class ActiveLoop:
         self._history: list[dict[str, Any]] = []
         self._selections: list[pd.DataFrame] = []
         self._overridden = -1
-        self._digest = pool_digest(self.pool)
-        self._first = _first_of_each(self.pool)
+        keys = _pool_keys(self.pool)
+        self._digest = _digest_of(keys)
+        self._first = _first_of_each(keys)
         if (repeats := int((self._first != np.arange(n)).sum())):
             log.info("labelnb: %d pool items repeat an earlier one; each item is queued, "
                      "labeled and counted once", repeats)
