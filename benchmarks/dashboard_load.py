@@ -22,8 +22,9 @@ What is timed, each cold (a fresh ``labelnb.open`` and the dashboard's cache cle
   builds while the browser loads the page);
 - **browser**: the dashboard served by ``labelnb.dashboard.serve`` in its own process
   (as ``labelnb dashboard`` runs it) and opened in real Chromium (Playwright), a fresh
-  page each time: from ``page.goto`` until the first tab (Overview) is drawn: its three
-  charts on canvases, the annotator table showing every name. Then, on the cold page,
+  page each time: from ``page.goto`` until the first tab (Overview) is drawn: its two
+  charts on canvases, the queue table with its bars, the annotator table showing every
+  name. Then, on the cold page,
   a click on each other tab until it is drawn (Agreement: both heat maps with their
   numbers and the per-class bars; Disagreements: the table and the first item's
   annotations); a tab's charts are made when it is first shown. *First page*: a new
@@ -425,15 +426,18 @@ class Ready:
 
 
 def dashboard_ready(names: list[str]) -> Ready:
-    """The first tab (Overview) is drawn: its three charts (queue, throughput, accuracy
-    over time) are on canvases and the annotator table shows every name."""
+    """The first tab (Overview) is drawn: its two charts (throughput, accuracy over
+    time) are on canvases, the queue table shows its bars and the annotator table
+    every name."""
     def check(page: Any) -> bool:
         if page.get_by_text("failed to load", exact=False).count():
             raise RuntimeError(page.get_by_text("failed to load", exact=False).first
                                .inner_text())
-        return bool(page.locator("canvas").count() >= 3
+        return bool(page.locator("canvas").count() >= 2
+                    and page.locator(".lnb-queue-bar").count() > 0
                     and all(page.get_by_text(n, exact=True).count() > 0 for n in names))
-    js = ("(els, texts) => els.filter(e => e.tagName === 'CANVAS').length >= 3 && "
+    js = ("(els, texts) => els.filter(e => e.tagName === 'CANVAS').length >= 2 && "
+          "els.some(e => e.classList.contains('lnb-queue-bar')) && "
           f"{json.dumps(names)}.every(n => texts.includes(n))")
     return Ready(js, check)
 

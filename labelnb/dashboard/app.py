@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from labelnb.dashboard import data as dd
-from labelnb.dashboard.render import annotator_rows, css_color, highlight_spans, text_block
+from labelnb.dashboard.render import (
+    annotator_rows,
+    css_color,
+    highlight_spans,
+    queue_table,
+    text_block,
+)
 from labelnb.errors import LabelnbError, MissingExtra
 from labelnb.schema import PALETTE
 from labelnb.types import Box, Choice, Mask, Polygon, Region, Span
@@ -41,6 +47,14 @@ _CANVAS = {"backend_opts": {"plot.output_backend": "canvas"}}
 #: browser builds); pan/zoom only on the time axes
 _STATIC = {"default_tools": ["save"], **_CANVAS}
 _ZOOM = {"default_tools": ["xpan", "xwheel_zoom", "reset", "save"], **_CANVAS}
+#: the look of the HTML tables (inside each pane's shadow root)
+_TABLE_CSS = """
+h3 { margin: 0.4em 0; }
+table { border-collapse: collapse; }
+th, td { padding: 3px 10px; text-align: right; }
+thead th { border-bottom: 1px solid #666; }
+tbody tr:nth-child(odd) { background: #f5f5f5; }
+"""
 
 
 def require() -> tuple[Any, Any]:
@@ -126,12 +140,14 @@ class Dashboard:
         self.colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
         self.header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width")
         self._shown_note = self._pending_note()
-        self.tasks = pn.pane.DataFrame(s.frames.tasks, sizing_mode="stretch_width")
-        self.annotators = pn.pane.DataFrame(self._annotator_display(), index=False,
-                                            sizing_mode="stretch_width",
-                                            css_classes=["lnb-annotators"])
+        # the first tab's tables are plain HTML panes with their headings (one model
+        # each in the page, no chart): the queue with a bar per stage, the annotators
+        self.queue = pn.pane.HTML("", stylesheets=[_TABLE_CSS])
+        #: the annotator table as shown (:meth:`_annotator_display`)
+        self.annotator_frame = self._annotator_display()
+        self.annotators = pn.pane.HTML("", sizing_mode="stretch_width",
+                                       stylesheets=[_TABLE_CSS])
         # the charts are drawn (rendered to Bokeh figures) per tab, when first shown
-        self.queue_plot = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self.throughput = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self.accuracy = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self.kappa = pn.pane.Bokeh(None)
@@ -176,13 +192,10 @@ class Dashboard:
             return pn.Column(pn.pane.HTML(f"<h3>{html.escape(title)}</h3>"), *objs,
                              sizing_mode="stretch_width")
 
-        overview = pn.Column(
-            pn.Row(section("Queue", self.tasks, self.queue_plot),
-                   section("Throughput (human annotations per hour, UTC)", self.throughput),
-                   sizing_mode="stretch_width"),
-            section("Annotators", self.annotators),
-            section("Accuracy over time (rolling, against consensus)", self.accuracy),
-            sizing_mode="stretch_width")
+        # the first view has as few parts as it can (each Panel model costs the browser
+        # its own element and styles): the charts carry their headings as titles
+        overview = pn.Column(pn.Row(self.queue, self.throughput, sizing_mode="stretch_width"),
+                             self.annotators, self.accuracy, sizing_mode="stretch_width")
         agreement = pn.Row(
             section("Pairwise Cohen's kappa", self.kappa),
             section("Per-class agreement (share of items all annotators agree on)",
@@ -207,9 +220,10 @@ class Dashboard:
             return
         s = self.summary
         if tab == "Overview":
-            self.tasks.object = s.frames.tasks
-            self.annotators.object = self._annotator_display()
-            self.queue_plot.object = render(self._queue_plot())
+            self.queue.object = self._queue_html()
+            self.annotator_frame = self._annotator_display()
+            self.annotators.object = ("<h3>Annotators</h3>" + self.annotator_frame.to_html(
+                index=False, escape=True, border=0, classes="lnb-annotators"))
             self.throughput.object = render(self._throughput_plot())
             self.accuracy.object = render(self._accuracy_plot())
         elif tab == "Agreement":
@@ -262,18 +276,11 @@ class Dashboard:
         return (' · <span class="lnb-updating">reading new annotations …</span>'
                 if busy else "")
 
-    def _queue_plot(self) -> Any:
-        hv = self._hv
+    def _queue_html(self) -> str:
         t = self.summary.frames.tasks.drop(columns="total", errors="ignore")
-        long = t.reset_index().melt(id_vars="stage", var_name="status", value_name="tasks")
-        if long.empty:
-            long = pd.DataFrame({"stage": ["annotate"], "status": ["open"], "tasks": [0]})
-        # columns as plain arrays: HoloViews' dictionary interface clones and selects
-        # them faster than a DataFrame while it draws the stacked bars
-        data = {c: long[c].to_numpy() for c in ("stage", "status", "tasks")}
-        return hv.Bars(data, ["stage", "status"], "tasks", datatype=["dictionary"]).opts(
-            stacked=True, height=260, responsive=True, tools=["hover"], legend_position="right",
-            title="tasks by stage and status", **_STATIC)
+        return "<h3>Queue</h3>" + queue_table([str(x) for x in t.index],
+                                              [str(c) for c in t.columns],
+                                              t.to_numpy(dtype="int64").tolist())
 
     def _throughput_plot(self) -> Any:
         hv = self._hv
@@ -285,8 +292,9 @@ class Dashboard:
         hours = tp["hour"].dt.tz_localize(None).to_numpy()
         edges = np.append(hours, hours[-1] + np.timedelta64(1, "h"))
         return hv.Histogram((edges, tp["annotations"].to_numpy()), kdims="hour (UTC)",
-                            vdims="annotations").opts(height=300, responsive=True, tools=["hover"],
-                                                color="#4e79a7", line_color=None, **_ZOOM)
+                            vdims="annotations").opts(
+            height=300, responsive=True, tools=["hover"], color="#4e79a7", line_color=None,
+            title="Throughput (human annotations per hour, UTC)", **_ZOOM)
 
     def _annotator_display(self) -> pd.DataFrame:
         a = self.summary.annotators.copy()
@@ -356,13 +364,14 @@ class Dashboard:
         at = self.summary.accuracy_time
         if at.empty:
             return hv.Curve([], "submitted_at", "accuracy").opts(
-                height=300, responsive=True, title="(no item has a consensus yet)", **_ZOOM)
+                height=300, responsive=True, **_ZOOM,
+                title="Accuracy over time: no item has a consensus yet")
         curves = {name: hv.Curve(g, "submitted_at", ["accuracy", "n"], label=str(name)).opts(
             color=self.colors.get(str(name), "#333"), tools=["hover"], **_ZOOM)
             for name, g in at.groupby("annotator", sort=True)}
         return hv.NdOverlay(curves, kdims="annotator").opts(
-            height=320, responsive=True, legend_position="right", ylim=(0, 1.02), title="",
-            **_ZOOM)
+            height=320, responsive=True, legend_position="right", ylim=(0, 1.02),
+            title="Accuracy over time (rolling, against consensus)", **_ZOOM)
 
     def _disagreement_display(self) -> pd.DataFrame:
         d = self.summary.disagreements

@@ -36,6 +36,50 @@ def highlight_spans(text: str, spans: Sequence[Span], colors: Mapping[str, str])
     return "".join(out)
 
 
+#: the colour of each task status in the queue's bars (other statuses: grey)
+STATUS_COLORS = {"open": "#bab0ac", "leased": "#4e79a7", "expired": "#e15759",
+                 "done": "#59a14f", "cancelled": "#9c755f"}
+_CELL = 'style="text-align:right;padding:2px 10px"'
+
+
+def queue_table(stages: Sequence[str], statuses: Sequence[str],
+                counts: Sequence[Sequence[int]], *, bar_px: int = 220) -> str:
+    """The queue as one HTML table: a row per stage with its task count per status, the
+    total, and a bar of the stage's tasks stacked by status (each part's width is its
+    share; its tooltip gives the count). Plain HTML: no chart to build or draw.
+
+    >>> html_ = queue_table(["annotate"], ["open", "done"], [[1, 3]])
+    >>> "<th" in html_ and 'title="done: 3 (75.0%)"' in html_ and "width:75.000%" in html_
+    True
+    """
+    head = "".join(f"<th {_CELL}>{html.escape(s)}</th>" for s in statuses)
+    rows = []
+    for stage, row in zip(stages, counts, strict=True):
+        total = int(sum(row))
+        parts = "".join(
+            f'<span style="display:inline-block;height:100%;width:{100 * n / total:.3f}%;'
+            f'background:{STATUS_COLORS.get(st, "#cccccc")}" '
+            f'title="{html.escape(st)}: {n} ({100 * n / total:.1f}%)"></span>'
+            for st, n in zip(statuses, row, strict=True) if n and total)
+        bar = (f'<div class="lnb-queue-bar" style="width:{bar_px}px;height:14px;'
+               f'background:#f0f0f0;white-space:nowrap;overflow:hidden;font-size:0">'
+               f"{parts}</div>")
+        cells = "".join(f"<td {_CELL}>{int(n)}</td>" for n in row)
+        rows.append(f'<tr><th style="text-align:left;padding:2px 10px">{html.escape(stage)}'
+                    f"</th>{cells}<td {_CELL}><b>{total}</b></td>"
+                    f'<td style="padding:2px 10px">{bar}</td></tr>')
+    legend = " ".join(
+        f'<span style="white-space:nowrap"><span style="color:'
+        f'{STATUS_COLORS.get(st, "#cccccc")}">&#9632;</span> {html.escape(st)}</span>'
+        for st in statuses)
+    return (f'<table class="lnb-queue" style="border-collapse:collapse">'
+            f'<thead><tr><th style="text-align:left;padding:2px 10px">stage</th>{head}'
+            f"<th {_CELL}>total</th>"
+            f'<th style="text-align:left;padding:2px 10px">tasks by status</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>'
+            f'<p class="lnb-legend" style="font-size:90%">{legend}</p>')
+
+
 def css_color(color: str) -> str:
     """Only ``#hex`` colours reach a style attribute."""
     c = color.strip()
@@ -61,4 +105,5 @@ def annotator_rows(rows: Sequence[tuple[str, str, str]]) -> str:
     return f'<table class="lnb-disagreement">{body}</table>'
 
 
-__all__ = ["annotator_rows", "css_color", "highlight_spans", "text_block"]
+__all__ = ["STATUS_COLORS", "annotator_rows", "css_color", "highlight_spans",
+           "queue_table", "text_block"]

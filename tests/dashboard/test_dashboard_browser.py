@@ -50,14 +50,17 @@ def test_dashboard_renders_in_chromium(choice_project: labelnb.Project) -> None:
     failed: list[str] = []
     with served_page(choice_project, "pets", refresh_s=1.0, requests=requests,
                      failed=failed) as page:
-        # the Overview tab: queue, throughput and accuracy-over-time charts
+        # the Overview tab: the queue table with its bars, the throughput and
+        # accuracy-over-time charts
         _wait(lambda: len(_drawn(page)) >= 3
               and page.get_by_text("cy", exact=True).count() > 0)
+        bar = page.locator("table.lnb-queue .lnb-queue-bar span")
+        assert bar.count() == 1 and bar.get_attribute("title") == "done: 30 (100.0%)"
         page.wait_for_timeout(500)  # let the last plots paint
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         glyphs = _drawn(page)
-        assert {"VBar", "Quad", "Line"} <= {g for g, _ in glyphs}, glyphs
+        assert {"Quad", "Line"} <= {g for g, _ in glyphs}, glyphs
         # the accuracy curves: one line per annotator, with points
         assert sum(1 for g, n in glyphs if g == "Line" and n > 1) >= 3
         for name in ("ana", "bob", "cy"):

@@ -192,7 +192,7 @@ def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> N
     n_tasks = len(p.tasks())
     d = dashboard(p, refresh_s=None)
     assert d.layout is not None
-    assert "ana" in d.annotators.object["annotator"].tolist()
+    assert "ana" in d.annotator_frame["annotator"].tolist()
     assert d.pick_a.value == "ana" and d.pick_b.value == "bob"
     assert d.pick_item.options == {}  # filled when the Disagreements tab is first shown
     assert d.summary._disagreements is None  # and the list is made then
@@ -202,7 +202,7 @@ def test_build_refresh_and_no_tasks_queued(choice_project: labelnb.Project) -> N
     q.claim()
     q.submit(labelnb.Choice("cat"))
     assert d.refresh() is True
-    assert "dee" in d.annotators.object["annotator"].tolist()
+    assert "dee" in d.annotator_frame["annotator"].tolist()
     assert "dee" not in d.pick_a.options  # the Agreement tab is updated when shown
     assert len(p.tasks()) == n_tasks + 3
     # only the tab shown is drawn; the others when first shown
@@ -388,7 +388,7 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
     q.submit(labelnb.Choice("cat"))
     stale = Dashboard(p, refresh_s=None, stale_ok=True)
     assert stale.summary is before  # at once, from the cache
-    assert "dee" not in stale.annotators.object["annotator"].tolist()
+    assert "dee" not in stale.annotator_frame["annotator"].tolist()
     assert not dd.refreshing(p)  # the re-read waits for the first refresh (page drawn)
     assert stale.refresh(background=True) is False  # starts it, returns at once
     deadline = time.monotonic() + 30
@@ -396,7 +396,7 @@ def test_background_refresh_serves_the_old_numbers_then_the_new(
         time.sleep(0.05)
     assert not dd.refreshing(p)
     assert stale.refresh(background=True) is True  # the background read finished
-    assert "dee" in stale.annotators.object["annotator"].tolist()
+    assert "dee" in stale.annotator_frame["annotator"].tolist()
     assert stale.summary.frames.items == before.frames.items + 1
     # a further change: the background refresh returns at once and says so
     assert dd.wait_idle(30)  # the check that refresh started has finished
@@ -706,7 +706,7 @@ def test_served_charts_belong_to_their_session(choice_project: labelnb.Project) 
         for t in threading.enumerate():
             if t.name == "labelnb-dashboard-build":
                 t.join(60)
-        assert len(doc.session_destroyed_callbacks) == 3  # the Overview tab's charts
+        assert len(doc.session_destroyed_callbacks) == 2  # the Overview tab's charts
     assert len(shared.session_destroyed_callbacks) == before
 
 
