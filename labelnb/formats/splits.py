@@ -66,8 +66,10 @@ def split_items(df: pd.DataFrame, fractions: Mapping[str, float], seed: int = 0,
     ``group_col``: rows sharing a (non-null) value go to the same split; a null value
     means the row is its own group. ``stratify_col``: the stratum of a row (e.g. its
     label); ``None`` for no stratification. The same ``df`` and ``seed`` give the same
-    split; adding, removing or reordering rows may move other rows (to pin an item's
-    split across exports, give it a group, or export the same items).
+    split; adding or removing rows (or groups) may move other rows, grouped or not,
+    since every stratum's groups are shuffled and laid out together. To keep a test set
+    fixed across exports, mark it (:func:`labelnb.active.mark_evaluation`) or export
+    the same items; reordering rows moves only the rows without a group.
     """
     fr = check_fractions(fractions)
     names = list(fr)
