@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labelnb.metrics._common import DegenerateWarning
-from labelnb.metrics.boxes import box_agreement
+from labelnb.metrics.boxes import box_agreement, box_iou
 from labelnb.metrics.spans import span_f1
 from labelnb.types import Box, Region, Span
 
@@ -103,6 +103,12 @@ def _region_sets(a: Sequence[Region], b: Sequence[Region], kind: str) -> float:
         return 2.0 * res.matched / (len(ba) + len(bb))
 
 
+#: the confidence of an answer nothing backs up: a second run with none of its regions
+#: (agreement with F1 = 0), a second run that could not be read, or an answer that lost
+#: regions to rejection (an unknown class, a quote not in the text) is scored at most this
+NO_AGREEMENT = 0.5
+
+
 def agreement(a: Sequence[Region], b: Sequence[Region], kind: str) -> float:
     """The confidence of run ``a`` given a second run ``b``: ``(1 + F1) / 2``."""
     return 0.5 * (1.0 + _region_sets(a, b, kind))
@@ -119,8 +125,8 @@ def region_agreement(a: Sequence[Region], b: Sequence[Region], kind: str) -> lis
             ok = any(isinstance(x, Span) and (x.start, x.end, x.label) == (r.start, r.end,
                                                                          r.label) for x in b)
         elif isinstance(r, Box):
-            ok = _region_sets([r], [x for x in b if isinstance(x, Box) and x.label == r.label],
-                              "boxes") == 1.0
+            same = [x for x in b if isinstance(x, Box) and x.label == r.label]
+            ok = bool(same) and bool((box_iou([r], same) >= 0.5).any())
         else:
             ok = False
         out.append(1.0 if ok else 0.5)

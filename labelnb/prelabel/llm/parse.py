@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,30 @@ def extract_json(answer: str, where: str = "the answer") -> tuple[dict[str, Any]
                          "structured output (OpenAI response_format)")
 
 
+def _aligned(labels: Sequence[Any], found: Sequence[tuple[int, int]], answer: str
+             ) -> list[tuple[int, int] | None]:
+    """The answer span of each of ``labels`` (the parsed values, in order), from the
+    string literals ``found`` in the answer, in order: the n-th literal belongs to the
+    n-th label that is a string, so a null, list or object in between does not shift
+    the later labels' spans onto their neighbours; a literal that does not spell its
+    label gives None."""
+    it = iter(found)
+    out: list[tuple[int, int] | None] = []
+    for lab in labels:
+        m = next(it, None) if isinstance(lab, str) else None
+        out.append(m if m is not None and _json_text(answer[m[0]:m[1]]) == lab else None)
+    return out
+
+
+def _json_text(raw: str) -> str | None:
+    """The string a JSON string literal's inside (without its quotes) stands for."""
+    try:
+        v = json.loads(f'"{raw}"')
+    except json.JSONDecodeError:
+        return None
+    return v if isinstance(v, str) else None
+
+
 _LABEL_VALUE = re.compile(r'"label"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -131,13 +156,19 @@ def _find(doc: str, quote: str) -> list[int]:
             if m.end() - m.start() == len(quote)]
 
 
+def _known(label: Any, names: set[str]) -> bool:
+    """Whether ``label`` is one of the schema's class names (a list or an object the
+    model put there instead of a name is not, and must not crash the lookup)."""
+    return isinstance(label, str) and label in names
+
+
 def _span(ent: Any, i: int, doc: str, names: set[str], repairs: list[dict[str, Any]],
           rejections: list[dict[str, Any]]) -> Span | None:
     if not isinstance(ent, dict):
         rejections.append({"index": i, "reason": f"entity {ent!r} is not a JSON object"})
         return None
     label = ent.get("label")
-    if label not in names:
+    if not _known(label, names):
         rejections.append({"index": i, "reason": f"label {label!r} is not in the schema "
                                                  f"({', '.join(sorted(names))})"})
         return None
@@ -173,7 +204,7 @@ def _box(obj: Any, i: int, names: set[str], conv: BoxConvention, width: int, hei
         rejections.append({"index": i, "reason": f"object {obj!r} is not a JSON object"})
         return None
     label = obj.get("label")
-    if label not in names:
+    if not _known(label, names):
         rejections.append({"index": i, "reason": f"label {label!r} is not in the schema "
                                                  f"({', '.join(sorted(names))})"})
         return None
@@ -214,7 +245,7 @@ def parse_answer(answer: str, schema: Schema, *, text: str | None = None,
     rejections: list[dict[str, Any]] = []
     if kind == "choice":
         label = data.get("label")
-        if label not in names:
+        if not _known(label, names):
             raise LLMOutputError(f"{where}: label {label!r} is not in the schema "
                                  f"({', '.join(schema.names)}); the answer was {answer[:200]!r}")
         spans = _label_value_spans(answer, offset)[:1]
@@ -224,12 +255,12 @@ def parse_answer(answer: str, schema: Schema, *, text: str | None = None,
         if not isinstance(labels, list):
             raise LLMOutputError(f"{where}: field 'labels' must be a list of class names, got "
                                  f"{labels!r}")
-        spans = _labels_array_spans(answer, offset)
+        spans = _aligned(labels, _labels_array_spans(answer, offset), answer)
         regions: list[Region] = []
         kept: list[tuple[int, int] | None] = []
         seen: set[str] = set()
         for i, lab in enumerate(labels):
-            if lab not in names:
+            if not _known(lab, names):
                 rejections.append({"index": i, "reason": f"label {lab!r} is not in the schema "
                                                          f"({', '.join(schema.names)})"})
                 continue
@@ -237,13 +268,14 @@ def parse_answer(answer: str, schema: Schema, *, text: str | None = None,
                 continue
             seen.add(lab)
             regions.append(Choice(lab))
-            kept.append(spans[i] if i < len(spans) else None)
+            kept.append(spans[i])
         return Parsed(tuple(regions), repairs, rejections, tuple(kept))
     key = "entities" if kind == "spans" else "objects"
     items = data.get(key)
     if not isinstance(items, list):
         raise LLMOutputError(f"{where}: field {key!r} must be a list, got {items!r}")
-    label_spans = _label_value_spans(answer, offset)
+    label_spans = _aligned([o.get("label") if isinstance(o, dict) else None for o in items],
+                           _label_value_spans(answer, offset), answer)
     out: list[Region] = []
     kept_spans: list[tuple[int, int] | None] = []
     for i, obj in enumerate(items):

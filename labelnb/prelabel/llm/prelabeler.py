@@ -39,6 +39,7 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.prelabel.llm.cache import PromptCache, request_key
 from labelnb.prelabel.llm.confidence import (
+    NO_AGREEMENT,
     agreement,
     mean_token_probability,
     region_agreement,
@@ -177,9 +178,18 @@ class LLMPrelabeler:
         cached = raw is not None
         if raw is None:
             raw = provider.send(req)
-            if self.cache is not None:
-                self.cache.put(key, raw, provider=provider.name, model=provider.model)
-        comp = provider.parse(raw, cached=cached)
+        try:
+            comp = provider.parse(raw, cached=cached)
+        except LLMOutputError as e:
+            used = getattr(e, "usage", None)  # (model, tokens in, tokens out): billed
+            if used is not None and not cached:
+                self.usage.add(used[0], input_tokens=used[1], output_tokens=used[2],
+                               cached=False)
+            raise
+        if not cached and self.cache is not None:
+            # only an answer that parses is kept: an error answered with status 200 (a
+            # gateway's "overloaded") is asked again on the next run, not replayed
+            self.cache.put(key, raw, provider=provider.name, model=provider.model)
         self.usage.add(comp.model, input_tokens=comp.input_tokens,
                        output_tokens=comp.output_tokens, cached=cached)
         return comp
@@ -201,7 +211,7 @@ class LLMPrelabeler:
     def _one(self, schema: Schema, item: LLMItem, refresh: bool) -> LLMResult:
         where = f"item {item.id}"
         tokens_in = tokens_out = 0
-        cached = True
+        cached = False  # until an answer came from the cache
         model = self.provider.model
         try:
             img = item.image
@@ -246,13 +256,25 @@ class LLMPrelabeler:
                 tokens_out += comp2.output_tokens
                 cached = cached and comp2.cached
                 try:
-                    other_regions = list(self._parse(comp2, schema, item, img, where).regions)
+                    parsed2 = self._parse(comp2, schema, item, img, where)
                 except LLMOutputError:
-                    other_regions = []
-                score = agreement(regions, other_regions, schema.kind)
-                regions = [replace(r, score=s)  # type: ignore[type-var]
-                           for r, s in zip(regions, region_agreement(regions, other_regions,
-                                                                     schema.kind), strict=True)]
+                    parsed2 = None
+                if parsed2 is None:  # a second answer that does not parse agrees with nothing
+                    score = NO_AGREEMENT
+                    regions = [replace(r, score=NO_AGREEMENT)  # type: ignore[type-var]
+                               for r in regions]
+                else:
+                    other_regions = list(parsed2.regions)
+                    score = agreement(regions, other_regions, schema.kind)
+                    if parsed2.rejections:
+                        score = min(score, NO_AGREEMENT)
+                    regions = [replace(r, score=s)  # type: ignore[type-var]
+                               for r, s in zip(regions, region_agreement(
+                                   regions, other_regions, schema.kind), strict=True)]
+            if parsed.rejections and score is not None:
+                # the model labeled something that could not be kept (an unknown class, a
+                # quote not in the text ...): what is left is not a confident answer
+                score = min(score, NO_AGREEMENT)
             return LLMResult(item.id, tuple(regions),
                              None if score is None else round(float(score), 6), how,
                              parsed.repairs, parsed.rejections, None, cached, model, tokens_in,
@@ -260,6 +282,10 @@ class LLMPrelabeler:
         except LLMConfigError:
             raise
         except (LLMError, ValidationError, OSError) as e:
+            used = getattr(e, "usage", None)
+            if used is not None:  # a refused answer's tokens
+                tokens_in += used[1]
+                tokens_out += used[2]
             log.warning("labelnb: %s: %s", where, e)
             return LLMResult(item.id, error=f"{type(e).__name__}: {e}", cached=cached,
                              model=model, input_tokens=tokens_in, output_tokens=tokens_out)

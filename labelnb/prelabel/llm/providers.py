@@ -414,11 +414,16 @@ class OpenAIProvider(_HTTPProvider):
                                  f"{orjson.dumps(raw)[:200]!r}")
         first = choices[0]
         msg = first.get("message") or {}
+        usage = raw.get("usage") or {}
         if msg.get("refusal"):
-            raise LLMOutputError(f"the model refused: {msg['refusal']!r}")
+            err = LLMOutputError(f"the model refused: {msg['refusal']!r}")
+            # a refusal is billed: the pre-labeler counts its tokens
+            err.usage = (str(raw.get("model") or self.model),  # type: ignore[attr-defined]
+                         int(usage.get("prompt_tokens") or 0),
+                         int(usage.get("completion_tokens") or 0))
+            raise err
         content = msg.get("content")
         text = content if isinstance(content, str) else ""
-        usage = raw.get("usage") or {}
         lp = first.get("logprobs")
         tokens: tuple[TokenLogprob, ...] | None = None
         if isinstance(lp, dict) and isinstance(lp.get("content"), list):
