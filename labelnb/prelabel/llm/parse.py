@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from labelnb.errors import ValidationError
 from labelnb.prelabel.llm.prompt import NORM_1000, BoxConvention
@@ -156,7 +156,7 @@ def _find(doc: str, quote: str) -> list[int]:
             if m.end() - m.start() == len(quote)]
 
 
-def _known(label: Any, names: set[str]) -> bool:
+def _known(label: Any, names: set[str]) -> TypeGuard[str]:
     """Whether ``label`` is one of the schema's class names (a list or an object the
     model put there instead of a name is not, and must not crash the lookup)."""
     return isinstance(label, str) and label in names
@@ -255,7 +255,7 @@ def parse_answer(answer: str, schema: Schema, *, text: str | None = None,
         if not isinstance(labels, list):
             raise LLMOutputError(f"{where}: field 'labels' must be a list of class names, got "
                                  f"{labels!r}")
-        spans = _aligned(labels, _labels_array_spans(answer, offset), answer)
+        lab_spans = _aligned(labels, _labels_array_spans(answer, offset), answer)
         regions: list[Region] = []
         kept: list[tuple[int, int] | None] = []
         seen: set[str] = set()
@@ -268,7 +268,7 @@ def parse_answer(answer: str, schema: Schema, *, text: str | None = None,
                 continue
             seen.add(lab)
             regions.append(Choice(lab))
-            kept.append(spans[i])
+            kept.append(lab_spans[i])
         return Parsed(tuple(regions), repairs, rejections, tuple(kept))
     key = "entities" if kind == "spans" else "objects"
     items = data.get(key)
