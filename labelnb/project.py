@@ -570,10 +570,17 @@ class Project:
                                    f"{self.name!r}; add them first")
             rows = []
             cache: dict[int, Item] = {}
-            for item_id, regions, score in entries:
+            for n, (item_id, regions, score) in enumerate(entries):
                 it = cache.get(item_id) or self._item_from_row(q.get_item(conn, item_id))
                 cache[item_id] = it
                 self._check_regions(regions, it)
+                try:  # what a person could not submit either (two Choices in a choice
+                    # project, a span given twice) would stop routing and tier checks later
+                    self.schema.check_annotation(Annotation(item_id=item_id, author="model",
+                                                            regions=regions))
+                except SchemaError as e:
+                    raise SchemaError(f"add_predictions({model_version!r}), prediction #{n}: "
+                                      f"{e}") from None
                 rows.append(dict(project_id=self.id, item_id=item_id, model_version=model_version,
                                  source=source, regions=[r.to_json() for r in regions],
                                  score=score, created_at=now))
@@ -590,13 +597,19 @@ class Project:
 
     def prediction_regions(self, item_id: int, model_version: str | None = None
                            ) -> list[Region]:
-        """The pre-annotation regions of an item (newest model version by default)."""
+        """The pre-annotation regions of an item (newest model version by default): those
+        of that version's newest :meth:`add_predictions` call for the item (one call may
+        give an item several rows; a rerun of the same version replaces, not adds)."""
         with self.store.read() as conn:
             rows = q.predictions_for_item(conn, item_id)
         if not rows:
             return []
         mv = model_version or rows[-1].model_version
-        return [Region.from_json(r) for row in rows if row.model_version == mv
+        mine = [row for row in rows if row.model_version == mv]
+        if not mine:
+            return []
+        newest = mine[-1].created_at
+        return [Region.from_json(r) for row in mine if row.created_at == newest
                 for r in row.regions]
 
     # --- annotations -----------------------------------------------------------------

@@ -235,8 +235,12 @@ def get_item(conn: Connection, item_id: int) -> Row[Any] | None:
 
 
 def select_items(project_id: int) -> Select[Any]:
-    """Items with their overlap, finished annotate tasks and annotation count."""
-    t = (select(tasks.c.item_id, func.count().label("overlap"),
+    """Items with their overlap, finished annotate tasks and annotation count. A
+    cancelled annotate task (a machine label the tiers accepted, see
+    :mod:`labelnb.prelabel.tiers`) is no slot to fill: it counts in neither, so such an
+    item is done here as in :func:`items_done`."""
+    live = tasks.c.status != "cancelled"
+    t = (select(tasks.c.item_id, func.sum(case((live, 1), else_=0)).label("overlap"),
                 func.sum(case((tasks.c.status == "done", 1), else_=0)).label("done"))
          .where(tasks.c.project_id == project_id, tasks.c.stage == "annotate")
          .group_by(tasks.c.item_id).subquery("t"))
