@@ -99,7 +99,10 @@ def run_consensus(project: Project, *, method: Method = "majority",
                              }).dropna()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DegenerateWarning)
-            model = DawidSkene(classes=project.schema.names).fit(long)
+            # labels of an older schema version (a class since removed) still vote
+            names = list(project.schema.names)
+            older = sorted(set(map(str, long["label"])) - set(names))
+            model = DawidSkene(classes=names + older).fit(long)
         probas = model.probas_.max(axis=1)
         for item, lab in zip(model.labels_.index, model.labels_, strict=True):
             ds_labels[int(item)] = (str(lab), float(probas[item]))

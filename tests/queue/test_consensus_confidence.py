@@ -35,3 +35,19 @@ def test_confidence_is_rounded_for_every_tier(tmp_path: Path) -> None:
         assert got["wait"][0] == "pending" and pd.isna(got["wait"][1])  # None in the column
     stored = [a.meta["confidence"] for a in p.annotation_objects() if a.source == "consensus"]
     assert sorted(stored) == [0.666667, 1.0]
+
+
+def test_dawid_skene_consensus_after_a_class_was_removed(db_url: str) -> None:
+    """Labels of a class the schema no longer has still vote (as with majority) instead
+    of failing with "add them to classes", which the caller never passed."""
+    p = labelnb.Project.create(db_url, "pets", Schema("choice", ["cat", "dog", "fox"]),
+                               overlap=2)
+    p.add_items(["a", "b"])
+    for who, lab in (("ana", "fox"), ("bo", "fox")):
+        q = p.queue(who)
+        for _ in q:
+            q.submit(Choice(lab))
+    p.set_schema(Schema("choice", ["cat", "dog"]))
+    majority = p.consensus(queue_tasks=False)
+    ds = p.consensus(method="dawid_skene", queue_tasks=False)
+    assert ds["labels"].tolist() == majority["labels"].tolist() == [["fox"], ["fox"]]
