@@ -20,7 +20,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Literal
 
@@ -100,10 +100,18 @@ class JobHandle:
         except FutureTimeout:
             raise TimeoutError(f"job {self.job} ({self.id}) is still {self._state} after "
                                f"{timeout} s") from None
+        except CancelledError:  # cancelled before it started: the future never ran
+            raise self._interrupted("before it started") from None
+
+    def _interrupted(self, when: str) -> InterruptedError:
+        return InterruptedError(f"job {self.job} ({self.id}) was cancelled {when}; it has "
+                                "no result (submit it again to run it)")
 
     def _result_modal(self, timeout: float | None) -> Any:
         if self._failure is not None:
             raise self._failure
+        if self._state == "cancelled":
+            raise self._interrupted("on Modal")
         try:
             out = self._call.get(timeout=timeout)
         except TimeoutError:
@@ -118,26 +126,29 @@ class JobHandle:
 
     def cancel(self) -> bool:
         """Ask the job to stop: a queued job never starts; a running local job stops at
-        its next checkpoint (``sam_embed``: between images; ``retrain``: before and after
-        the fit, whose result is then dropped) and ends ``cancelled``; a Modal call is
-        cancelled. True when the job will not deliver a result, False when it had
-        finished already."""
-        self._cancel.set()
+        its next checkpoint (``sam_embed``: between images and after the last one;
+        ``retrain``: before and after the fit; work done by then is dropped) and ends
+        ``cancelled``; a Modal call is cancelled. True when the job will not deliver a
+        result (``result()`` then raises ``InterruptedError``), False when it had finished
+        already."""
         if self.backend == "modal":
+            self._cancel.set()
             self._call.cancel()
             self._state = "cancelled"
             return True
         assert self._future is not None
-        if self._future.cancel():
-            self._state = "cancelled"
-            return True
-        return self._state == "running"
+        with self._lock:  # _run_local settles the outcome under the same lock
+            self._cancel.set()
+            if self._future.cancel():
+                self._state = "cancelled"
+                return True
+            return self._state in ("queued", "running", "cancelled")
 
 
 def _run_local(handle: JobHandle, fn: Any, payload: Mapping[str, Any]) -> Any:
     if handle._cancel.is_set():
         handle._state = "cancelled"
-        raise InterruptedError(f"job {handle.job} ({handle.id}) was cancelled")
+        raise handle._interrupted("before it started")
     handle._state = "running"
     handle._log(f"{handle.job}: started (local)")
     try:
@@ -150,7 +161,12 @@ def _run_local(handle: JobHandle, fn: Any, payload: Mapping[str, Any]) -> Any:
         handle._log(f"{handle.job}: failed: {type(e).__name__}: {e}")
         raise JobFailed(handle.job, handle.id, f"{type(e).__name__}: {e}",
                         traceback.format_exc()) from e
-    handle._state = "done"
+    with handle._lock:  # a cancel() that answered True must not see a result delivered
+        late = handle._cancel.is_set()
+        handle._state = "cancelled" if late else "done"
+    if late:
+        handle._log(f"{handle.job}: cancelled after its last step; the result is dropped")
+        raise handle._interrupted("while it ran")
     handle._log(f"{handle.job}: done")
     return out
 

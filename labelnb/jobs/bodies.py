@@ -9,7 +9,11 @@ JSON-like values and bytes, so that they cross to Modal unchanged.
   "original_size": [h, w], "input_size": [h, w]}, ...]}``;
 * ``retrain``: ``{"train": {"texts"|"features": [...], "labels": [...]}, "val": {...},
   "config": {...}}`` or ``{"dataset_path": <HF dataset saved by labelnb.export>, ...}`` →
-  ``{"metrics": {...}, "weights": pickled model bytes, "config": {...}}``.
+  ``{"metrics": {...}, "weights": pickled model bytes, "config": {...}}``. A dataset
+  needs a ``train`` split and ``text`` and ``label`` columns (a ``ClassLabel`` or plain
+  strings or numbers); ``"val_split"`` names the held-out split (default: the first of
+  ``validation``, ``val``, ``valid``, ``dev``, ``test``), and a name it does not have is
+  refused.
 
 The model config of ``sam_embed`` is ``{"model_type": "vit_h", "checkpoint": path/URL,
 "sha256": ...}``, or ``{"tiny": true, "seed": 0}`` for the randomly initialised tiny
@@ -44,8 +48,19 @@ def model_id_for(config: Mapping[str, Any]) -> str:
     if "checkpoint" not in config:
         raise ValidationError("sam_embed: the model config needs 'checkpoint' (a path or URL) "
                               "or 'tiny': true")
-    name = str(config["checkpoint"]).rstrip("/").rsplit("/", 1)[-1]
-    return f"{config.get('model_type', 'vit_h')}:{(config.get('sha256') or name)[:16]}"
+    model_type = str(config.get("model_type", "vit_h"))
+    checkpoint, sha256 = str(config["checkpoint"]), config.get("sha256")
+    if checkpoint == "default":  # the published weights, named as TorchSam names them
+        from labelnb.segment.sam import CHECKPOINTS
+
+        if model_type not in CHECKPOINTS:
+            raise ValidationError(
+                f"sam_embed: field 'model_type' is {model_type!r}, which has no published "
+                f"weights for checkpoint='default' (those of {sorted(CHECKPOINTS)}); give one "
+                "of them, or a 'checkpoint' path or URL")
+        checkpoint, sha256 = CHECKPOINTS[model_type]
+    name = checkpoint.rstrip("/").rsplit("/", 1)[-1]
+    return f"{model_type}:{(sha256 or name)[:16]}"
 
 
 def load_sam(config: Mapping[str, Any]) -> Any:
@@ -83,6 +98,9 @@ def embed_images(sam: Any, images: Sequence[bytes], log: Log = _noop,
                     "original_size": list(emb.original_size),
                     "input_size": list(emb.input_size)})
         log(f"embedded image {i + 1}/{len(images)} ({arr.shape[1]}x{arr.shape[0]})")
+    if images and cancelled():  # a cancel during the last image: its result is not kept
+        raise InterruptedError(f"sam_embed: cancelled after {len(images)} of {len(images)} "
+                               "images")
     return {"model_id": sam.model_id, "embeddings": out}
 
 
@@ -99,7 +117,13 @@ def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if "dataset_path" in payload:
         from datasets import load_from_disk
 
-        ds = load_from_disk(str(payload["dataset_path"]))
+        path = str(payload["dataset_path"])
+        try:
+            ds = load_from_disk(path)
+        except FileNotFoundError as e:
+            raise ValidationError(f"retrain: field 'dataset_path' is {path!r}: {e}; give the "
+                                  "folder of labelnb.export(project, 'hf', path, split=...)"
+                                  ) from None
         if not hasattr(ds, "keys") or "train" not in ds:
             have = f"splits {sorted(ds)}" if hasattr(ds, "keys") else "one unsplit dataset"
             raise ValidationError(f"retrain: {payload['dataset_path']} holds {have}, no "
@@ -112,22 +136,64 @@ def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                                   f"got {ds['train'].column_names}")
         wanted = payload.get("val_split")
         names_present = [n for n in ds if n != "train"]
-        val_name = (wanted if wanted in ds else next(
+        if wanted is not None and (wanted not in names_present or not isinstance(wanted, str)):
+            why = ("the training split; validating on it measures nothing"
+                   if wanted == "train" else "not a split of it")
+            raise ValidationError(f"retrain: field 'val_split' is {wanted!r}, {why} "
+                                  f"({payload['dataset_path']} has splits {sorted(ds)}); give "
+                                  f"one of {names_present}, or leave it out")
+        val_name = (wanted if wanted is not None else next(
             (n for n in ("validation", "val", "valid", "dev", "test") if n in ds), None))
         if val_name is None:
             raise ValidationError(f"retrain: {payload['dataset_path']} has splits "
                                   f"{sorted(ds)}; name the held-out one with "
                                   f"'val_split' (one of {names_present}), or export with "
                                   f"split={{'train': 0.8, 'validation': 0.2}}")
-        names = ds["train"].features["label"].names
-        tr, va = ds["train"], ds[val_name]
-        return ({"texts": tr["text"], "labels": [names[i] for i in tr["label"]]},
-                {"texts": va["text"], "labels": [names[i] for i in va["label"]]})
+        return (_hf_split(ds["train"], "train", path), _hf_split(ds[val_name], val_name, path))
     try:
-        return dict(payload["train"]), dict(payload["val"])
+        train, val = payload["train"], payload["val"]
     except KeyError as e:
         raise ValidationError("retrain: give 'dataset_path' (a labelnb HF export) or 'train' and "
                               "'val' ({'texts' or 'features': [...], 'labels': [...]})") from e
+    return _given_split(train, "train"), _given_split(val, "val")
+
+
+_SPLIT_SHAPE = "{'texts': [...], 'labels': [...]} or {'features': [[...], ...], 'labels': [...]}"
+
+
+def _given_split(split: Any, name: str) -> dict[str, Any]:
+    """A split given in the payload, checked: a mapping with ``labels`` and one of
+    ``texts`` or ``features``."""
+    if not isinstance(split, Mapping):
+        raise ValidationError(f"retrain: field {name!r} is a {type(split).__name__}; give "
+                              f"{_SPLIT_SHAPE}")
+    inputs = [k for k in ("texts", "features") if k in split]
+    if len(inputs) == 2:
+        wrong = "both 'texts' and 'features' (which one?)"
+    elif not inputs:
+        wrong = "no 'texts' or 'features'"
+    elif "labels" not in split:
+        wrong = "no 'labels'"
+    else:
+        return dict(split)
+    raise ValidationError(f"retrain: field {name!r} has keys {sorted(map(str, split))}, "
+                          f"{wrong}; give {_SPLIT_SHAPE}")
+
+
+def _hf_split(split: Any, name: str, path: str) -> dict[str, Any]:
+    """Texts and labels of one split of a HF dataset: a ``ClassLabel`` column as its
+    class names, a plain column (strings, numbers) as it is; a missing label is refused."""
+    feature = split.features["label"]
+    names = getattr(feature, "names", None)  # a ClassLabel; a Value has none
+    raw = list(split["label"])
+    labels: list[Any] = []
+    for row, v in enumerate(raw):
+        if v is None or (names is not None and not 0 <= v < len(names)):
+            raise ValidationError(f"retrain: {path}: split {name!r}, row {row} (0-based): "
+                                  f"field 'label' is {v!r}, not a label; drop the unlabeled "
+                                  "rows before exporting")
+        labels.append(names[v] if names is not None else v)
+    return {"texts": list(split["text"]), "labels": labels}
 
 
 def retrain(payload: Mapping[str, Any], log: Log = _noop,
@@ -141,6 +207,12 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
     from sklearn.pipeline import make_pipeline
 
     train, val = _split(payload)
+    if ("texts" in train) != ("texts" in val):
+        kinds = {n: "texts" if "texts" in s else "features" for n, s in (("train", train),
+                                                                         ("val", val))}
+        raise ValidationError(f"retrain: the train split has {kinds['train']} and the val split "
+                              f"{kinds['val']}; give both splits the same input, 'texts' or "
+                              "'features'")
     cfg = {"C": 1.0, "max_iter": 1000, "seed": 0, **dict(payload.get("config") or {})}
     clf = LogisticRegression(C=float(cfg["C"]), max_iter=int(cfg["max_iter"]),
                              random_state=int(cfg["seed"]))

@@ -125,6 +125,18 @@ def _factorize(values: Any, sort: bool) -> tuple[np.ndarray, pd.Index]:
     return np.asarray(codes, dtype=np.int64), pd.Index(uniques)
 
 
+def _as_array(values: Any) -> np.ndarray:
+    """One of the ``(items, annotators, labels)`` of the tuple form as an array. A list
+    of strings with a missing value (``NaN``, ``None``) stays an object array: numpy
+    would make it a string array, and the missing label a class ``'nan'``."""
+    if isinstance(values, np.ndarray):
+        return values
+    arr = np.asarray(values)
+    if arr.dtype.kind in "US":  # strings: keep the values as given, missing ones too
+        arr = np.asarray(values, dtype=object)
+    return arr
+
+
 def is_long_frame(data: Any) -> bool:
     """Whether ``data`` is a long-format frame (item, annotator, label): a DataFrame with
     a ``label`` column, or with an item or annotator column (then :func:`long_labels`
@@ -157,7 +169,7 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
         lb = np.array([None if v is pd.NA else v for v in lb], dtype=object) \
             if lb.dtype == object else lb
     elif isinstance(data, tuple | list) and len(data) == 3:
-        it, an, lb = (np.asarray(x) for x in data)
+        it, an, lb = (_as_array(x) for x in data)
     else:
         raise ValidationError(
             "labels must be a long DataFrame with columns item, annotator, label, or a "

@@ -78,6 +78,14 @@ class DawidSkene:
     classes:
         The classes, in order; default: the sorted observed labels.
 
+    Repeated labels: an annotator who labeled one item several times gives several
+    independent readings, each a factor of the likelihood, as in Dawid & Skene's own
+    data (anaesthetist 1 rated every patient three times). Unlike
+    :class:`~labelnb.metrics.MajorityVote`, which counts one vote per annotator and
+    refuses them, they are kept: a label stored twice by accident (a re-import) counts
+    twice, so drop those first, e.g. ``df.drop_duplicates(["item", "annotator"],
+    keep="last")``.
+
     Fitted attributes
     -----------------
     ``labels_`` (Series item → most probable class; ties go to the first class),

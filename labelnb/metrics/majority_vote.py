@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import LongLabels, degenerate, long_labels
+from labelnb.metrics._common import LongLabels, check_one_label_each, degenerate, long_labels
 
 __all__ = ["MajorityVote", "soft_labels"]
 
@@ -53,6 +53,14 @@ class MajorityVote:
     Fitted attributes: ``labels_`` (Series item → label), ``probas_`` (DataFrame item ×
     class vote shares), ``tied_`` (Series item → bool), ``classes_``.
 
+    Each annotator is one vote: an annotator with two labels of one item (a label
+    exported twice, a rework next to the original) is refused with a
+    :class:`~labelnb.errors.ValidationError` naming the item and the annotator, as
+    :func:`~labelnb.metrics.fleiss_kappa` and
+    :func:`~labelnb.metrics.krippendorff_alpha` refuse it; keep one label per (item,
+    annotator), e.g. ``df.drop_duplicates(["item", "annotator"], keep="last")``.
+    Missing labels (``None``, ``NaN``) are dropped, in a DataFrame as in a tuple.
+
     >>> import pandas as pd
     >>> df = pd.DataFrame({"item": [1, 1, 1, 2, 2],
     ...                    "annotator": ["a", "b", "c", "a", "b"],
@@ -82,6 +90,7 @@ class MajorityVote:
                 f"MajorityVote: tie={self.tie!r}; expected 'random', 'first' or 'abstain'"
             )
         ll = long_labels(data, self.classes)
+        check_one_label_each(ll, "MajorityVote (one vote per annotator)")
         items = _index(ll.items, "item")
         self.classes_ = _index(ll.classes, "label")
         counts = _vote_counts(ll)
@@ -123,7 +132,8 @@ def soft_labels(data: Any, smoothing: float = 0.0,
     """Item × class distribution of the annotators' labels, with additive smoothing.
 
     ``smoothing`` is the pseudo-count :math:`\\lambda` added to every class (``0``: the
-    plain vote shares). Rows sum to 1.
+    plain vote shares). Rows sum to 1. Each annotator is one vote: two labels of one
+    item by one annotator are refused, as in :class:`MajorityVote`.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"item": [1, 1, 1, 2], "annotator": ["a", "b", "c", "a"],
@@ -138,6 +148,7 @@ def soft_labels(data: Any, smoothing: float = 0.0,
         raise ValidationError(f"soft_labels: field 'smoothing' is {smoothing!r}; give the "
                               "pseudo-count added to every class, a number >= 0")
     ll = long_labels(data, classes)
+    check_one_label_each(ll, "soft_labels (one vote per annotator)")
     counts = _vote_counts(ll) + smoothing
     if counts.shape[0] == 0:
         degenerate("soft_labels: no labels; the result is empty")

@@ -134,7 +134,10 @@ def run_consensus(project: Project, *, method: Method = "majority",
             rows.append(_row(item, "pending", None, None, len(mine), None,
                              "in rework" if item in in_rework else "waiting"))
             continue
-        if len(mine) == 1 and _single(anns, item, str(mine["id"].iloc[0])):
+        one = str(mine["id"].iloc[0]) if len(mine) == 1 else None
+        # a model-agreed label a reviewer corrected later is the correction's, not the
+        # model's: the item is a single label again
+        if one is not None and (_single(anns, item, one) or _correction(anns, one) is not None):
             # one annotator (overlap 1): nothing to agree on, so no consensus is made; the
             # label stands (or a reviewer's correction of it)
             ann = mine.iloc[0]

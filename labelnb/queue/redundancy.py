@@ -6,6 +6,12 @@ accepted items get a ``consensus`` annotation (tier ``model_agreed``, with the r
 escalated items get ``policy.extra`` more annotate tasks (more overlap slots), and an
 ``escalated`` event records why. Escalated items are then decided by
 ``project.consensus()`` like any item with overlap.
+
+Left alone (no row, nothing stored): gold questions (their answer is known, see
+:mod:`labelnb.team.gold`; extra tasks would put them in everyone's pool), items whose
+label a reviewer corrected (the correction is the final label, tier ``single``: the
+model never outranks a reviewer) and items whose label still waits for its review (the
+reviewer's verdict comes first; run ``escalate()`` again once it is in).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.metrics.redundancy import AdaptiveRedundancy
 from labelnb.queue import queries as q
+from labelnb.team.gold import Gold
 from labelnb.types import Annotation, Region
 
 if TYPE_CHECKING:
@@ -39,6 +46,9 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
     done = annotate[annotate["status"] == "done"].groupby("item_id").size()
     decided = set(anns.loc[anns["source"] == "consensus", "item_id"].astype(int))
     human = anns[(anns["source"] == "human") & anns["task_id"].isin(annotate["id"])]
+    gold = set(Gold(project).truth())
+    corrected = _corrected(anns)
+    in_review = _in_review(tasks)
     preds = project.predictions()
     if model_version is not None:
         known = sorted(set(preds["model_version"])) if len(preds) else []
@@ -55,12 +65,14 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
     events = []
     for item_key, n in zip(slots.index, slots, strict=True):
         item = int(item_key)
-        if n != 1 or int(done.get(item, 0)) != 1 or item in decided:
+        if n != 1 or int(done.get(item, 0)) != 1 or item in decided or item in gold:
             continue
         h = human[human["item_id"] == item].sort_values("submitted_at")
         if h.empty:
             continue
         ann = h.iloc[-1]
+        if str(ann["id"]) in corrected or str(ann["id"]) in in_review:
+            continue
         regs = [Region.from_json(r) for r in ann["regions"]]
         p = preds[preds["item_id"] == item].sort_values("id") if len(preds) else preds
         model = conf = None
@@ -95,6 +107,25 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
                                actor="redundancy", now=now, item_id=item,
                                payload={"reason": reason, "extra": pol.extra})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _corrected(anns: pd.DataFrame) -> set[str]:
+    """Ids of the annotations a reviewer corrected (a rejected correction does not
+    count): their chain of corrections ends in the final label, which
+    ``project.consensus()`` reports (tier ``single``, status ``corrected``)."""
+    if "corrects" not in anns.columns:
+        return set()
+    fixes = anns[anns["corrects"].notna() & (anns["status"] != "reject")]
+    return {str(x) for x in fixes["corrects"]}
+
+
+def _in_review(tasks: pd.DataFrame) -> set[str]:
+    """Ids of the annotations whose review task is not done yet."""
+    if "target_annotation_id" not in tasks.columns:
+        return set()
+    open_ = tasks[(tasks["stage"] == "review") & tasks["status"].isin(("open", "leased"))
+                  & tasks["target_annotation_id"].notna()]
+    return {str(x) for x in open_["target_annotation_id"]}
 
 
 __all__ = ["COLUMNS", "escalate"]
