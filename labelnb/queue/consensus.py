@@ -101,8 +101,8 @@ def run_consensus(project: Project, *, method: Method = "majority",
             warnings.simplefilter("ignore", DegenerateWarning)
             # labels of an older schema version (a class since removed) still vote
             names = list(project.schema.names)
-            older = sorted(set(map(str, long["label"])) - set(names))
-            model = DawidSkene(classes=names + older).fit(long)
+            removed = sorted(set(map(str, long["label"])) - set(names))
+            model = DawidSkene(classes=names + removed).fit(long)
         probas = model.probas_.max(axis=1)
         for item, lab in zip(model.labels_.index, model.labels_, strict=True):
             ds_labels[int(item)] = (str(lab), float(probas[item]))
