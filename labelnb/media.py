@@ -36,9 +36,19 @@ def has_glob(s: str) -> bool:
 
 
 def expand(spec: str) -> list[str]:
-    """A path, glob or URI → a list of absolute paths / URIs. Raises if nothing exists."""
+    """A path, glob or URI → a list of absolute paths / URIs. Raises if nothing exists.
+
+    A local path that exists is taken literally, even when its name holds glob
+    characters (``cat[1].jpg``, ``a?.png``): only a path that does not exist is a
+    pattern. An http(s) URL is taken as it is (its ``?`` starts a query).
+
+    >>> expand("https://cdn.example.com/a.jpg?w=640&sig=x*y")
+    ['https://cdn.example.com/a.jpg?w=640&sig=x*y']
+    """
     if is_uri(spec):
-        if has_glob(spec):
+        # a web address is never a pattern: HTTP has no listing to glob, and its '?'
+        # starts a query (a presigned S3/GCS link, an image CDN's size)
+        if has_glob(spec) and not spec.startswith(("http://", "https://")):
             fs, _, paths = _fs_paths(spec)
             found = [fs.unstrip_protocol(p) for p in sorted(paths)]
             if not found:
@@ -46,7 +56,7 @@ def expand(spec: str) -> list[str]:
             return found
         return [spec]
     p = os.path.expanduser(spec)
-    if has_glob(p):
+    if has_glob(p) and not os.path.exists(p):
         found = sorted(x for x in glob.glob(p, recursive=True) if os.path.isfile(x))
         if not found:
             raise ItemNotFound(

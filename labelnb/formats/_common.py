@@ -64,7 +64,10 @@ class ImageRecord:
 class Dataset(NamedTuple):
     """Images, their regions and the categories: what every format converts.
 
-    ``to_coco(*dataset)`` works, and ``from_coco`` returns one.
+    ``to_coco(*dataset)`` works, and ``from_coco`` returns one. An image with no entry
+    in ``regions`` has no labels at all (a COCO file without ``annotations``, a YOLO
+    image without a label file or labels folder): importers add it unlabeled; one
+    whose entry is an empty list is labeled, with nothing on it.
     """
 
     images: list[ImageRecord]
@@ -77,7 +80,8 @@ class Dataset(NamedTuple):
         for im in self.images:
             ds = out.setdefault(im.split, Dataset([], {}, list(self.categories)))
             ds.images.append(im)
-            ds.regions[im.id] = list(self.regions.get(im.id, ()))
+            if im.id in self.regions:  # an image without labels stays without
+                ds.regions[im.id] = list(self.regions[im.id])
         return out
 
     def region_count(self) -> int:

@@ -24,6 +24,10 @@ Conventions:
   what ``COCOeval``'s small/medium/large ranges read.
 * A region's ``score`` is written as ``score`` and its ``attributes`` as
   ``attributes`` (CVAT's key); both are read back.
+* A file without an ``annotations`` list (COCO's ``image_info_*.json``) lists images
+  that are not labeled: ``from_coco`` gives them no entry in ``regions`` (the
+  importer adds them unlabeled). In a file with one, an image without annotations is
+  labeled with nothing on it (an empty list).
 
 >>> from labelnb.types import Box
 >>> from labelnb.formats import ImageRecord
@@ -425,7 +429,10 @@ def from_coco(data: Mapping[str, Any], *, box_policy: BoxPolicy = "reject",
             continue
         seen.add(iid)
         records.append(ImageRecord(iid, str(im["file_name"]), w, h))
-    by_image = {r.id: regions.get(r.id, []) for r in records}
+    # without an 'annotations' list (an image_info file) the images are not labeled;
+    # with one, an image it says nothing about is labeled with nothing on it
+    by_image = ({r.id: regions.get(r.id, []) for r in records}
+                if isinstance(data.get("annotations"), list) else {})
     return Dataset(records, by_image, list(dict.fromkeys(cats[i] for i in sorted(cats))))
 
 
@@ -560,6 +567,7 @@ def _concat(parts: list[Dataset], where: str, problems: list[Problem] | None = N
     cats = parts[0].categories
     images: list[ImageRecord] = []
     regions: dict[int, list[Region]] = {}
+    seen: set[int] = set()
     found: list[Problem] = []
     for ds in parts:
         if ds.categories != cats:
@@ -567,13 +575,15 @@ def _concat(parts: list[Dataset], where: str, problems: list[Problem] | None = N
                                  f"the splits list different categories ({cats} vs "
                                  f"{ds.categories}); export them with one schema"))
         for im in ds.images:
-            if im.id in regions:
+            if im.id in seen:
                 found.append(Problem(f"image {im.file_name!r}", "id",
                                      f"image id {im.id} appears in two splits (also "
                                      f"{im.split!r}); give each image its own id"))
                 continue
+            seen.add(im.id)
             images.append(im)
-            regions[im.id] = ds.regions.get(im.id, [])
+            if im.id in ds.regions:  # (an image_info file's images have no labels)
+                regions[im.id] = ds.regions[im.id]
     if found:
         if problems is None:
             raise FormatProblems(repr(where), found)

@@ -59,6 +59,7 @@ that annotators correct, not ground truth. Label Studio exports bring both:
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span, 
 
 if TYPE_CHECKING:
     from labelnb.project import Project
+    from labelnb.schema import Schema
 
 ImportFormat = Literal["coco", "voc", "yolo", "spacy", "jsonl", "label_studio"]
 IMPORT_FORMATS: tuple[str, ...] = ("coco", "voc", "yolo", "spacy", "jsonl", "label_studio")
@@ -196,10 +198,13 @@ def _dataset_items(fmt: str, ds: Dataset, problems: list[Problem]) -> list[Impor
                                     "it there or fix file_name"
                                     + (f" (split {im.split!r})" if im.split else "")))
             continue
+        # an image with no entry in regions (a COCO image_info file, a YOLO split
+        # without labels) comes in unlabeled, as a JSONL line without label keys
         out.append(ImportItem(name, image=im.uri, width=im.width, height=im.height,
                               meta={"import": {"format": fmt, "file_name": im.file_name,
                                                "split": im.split}},
-                              labels=[ImportLabels(list(ds.regions.get(im.id, [])))]))
+                              labels=[ImportLabels(list(ds.regions[im.id]))]
+                              if im.id in ds.regions else []))
     return out
 
 
@@ -333,10 +338,13 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
                 images: str | os.PathLike[str] | None = None,
                 box_policy: BoxPolicy = "reject", options: Mapping[str, Any] | None = None,
-                problems: list[Problem] | None = None, notes: list[str] | None = None
+                problems: list[Problem] | None = None, notes: list[str] | None = None,
+                attribute_types: voc_mod.AttributeTypes | None = None
                 ) -> tuple[list[ImportItem], int]:
     """Stage 1: the items of a file (and how many cancelled annotations were left
-    out). Problems are appended to ``problems`` (raised when it is ``None``)."""
+    out). Problems are appended to ``problems`` (raised when it is ``None``).
+    ``attribute_types`` (a label of the file → its attributes' types, see
+    :func:`attribute_types`): how VOC's attribute text is read."""
     fmt = str(format).lower()
     if fmt not in IMPORT_FORMATS:
         raise FormatError(f"import format {format!r}; expected one of {list(IMPORT_FORMATS)}")
@@ -366,7 +374,8 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
             degenerate="reject"), found)
     elif fmt == "voc":
         items = _dataset_items(fmt, voc_mod.load_voc(
-            p, box_policy=box_policy, problems=found, notes=notes_, degenerate="reject"), found)
+            p, box_policy=box_policy, problems=found, notes=notes_, degenerate="reject",
+            attribute_types=attribute_types), found)
     elif fmt == "yolo":
         items = _dataset_items(fmt, yolo_mod.load_yolo(
             p, box_policy=box_policy, problems=found, notes=notes_, degenerate="reject"), found)
@@ -382,6 +391,21 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
             raise FormatProblems(f"{fmt} import from {str(p)!r}", found)
         problems.extend(found)
     return items, skipped
+
+
+def attribute_types(schema: Schema, label_map: Mapping[str, str | None] | None = None
+                    ) -> voc_mod.AttributeTypes:
+    """A file's label → the types of the attributes ``schema`` gives it (after
+    ``label_map``): the project's attributes, and the label's own over them."""
+
+    def types(label: str) -> dict[str, str]:
+        name = label_map.get(label, label) if label_map else label
+        out: dict[str, str] = {a.name: a.type for a in schema.attributes}
+        if name is not None and name in schema:
+            out.update({a.name: a.type for a in schema[name].attributes})
+        return out
+
+    return types
 
 
 def restore_items(path: Path, items: list[ImportItem]) -> int:
@@ -445,6 +469,15 @@ def _image_size(uri: str) -> tuple[int, int]:
             raise FormatError(f"{uri!r} is not an image Pillow can read")
         return info.width, info.height
     return image_size(uri)
+
+
+def _literal(image: str) -> str:
+    """An image's local path escaped for :func:`labelnb.media.expand`, which
+    ``add_items`` applies to every path: a file named ``cat[1].jpg`` or ``a?.jpg`` is
+    that file, never a pattern matching others. URIs go as they are."""
+    from labelnb import media as media_mod
+
+    return image if media_mod.is_uri(image) else glob.escape(image)
 
 
 def _field_of(region: Region) -> str:
@@ -607,10 +640,20 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
         raise FormatError("import: model_version applies to predictions; pass "
                           "as_predictions=True")
     where = f"{fmt} import from {os.fspath(path)!r}"
+    if fmt == "spacy" and project.schema.kind != "spans":
+        # a DocBin's spans are all it reads: into a class project, every doc would come
+        # in as a labeled-empty "done" item (doc.cats dropped)
+        raise FormatError(
+            f"{where}: project {project.name!r} labels {project.schema.kind!r}, but the "
+            "spaCy importer reads spans only (doc.ents, doc.spans[spans_key]), not "
+            "doc.cats; import the DocBin into a 'spans' project, or write each doc as a "
+            'JSON line {"text": doc.text, "label": <its class>} ("labels": [...] for '
+            "'multi_choice') and import that file with format 'jsonl'")
     problems: list[Problem] = []
     notes: list[str] = []
     items, skipped = read_import(fmt, path, images=images, box_policy=box_policy,  # type: ignore[arg-type]
-                                 options=options, problems=problems, notes=notes)
+                                 options=options, problems=problems, notes=notes,
+                                 attribute_types=attribute_types(project.schema, label_map))
     dropped = check_items(project, items, label_map=label_map, box_policy=box_policy,
                           misaligned=misaligned, problems=problems, warnings=notes)
     if problems:
@@ -633,7 +676,7 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
     now = datetime.now(UTC)
     specs: list[dict[str, Any]] = []
     for it in items:
-        spec: dict[str, Any] = ({"image": it.image} if it.image is not None
+        spec: dict[str, Any] = ({"image": _literal(it.image)} if it.image is not None
                                 else {"text": it.text})
         spec["meta"] = it.meta
         if it.group is not None:
@@ -697,4 +740,5 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
 
 
 __all__ = ["IMPORT_FORMATS", "ImportFormat", "ImportItem", "ImportLabels", "ImportReport",
-           "Misaligned", "check_items", "import_dataset", "load_dataset", "read_import"]
+           "Misaligned", "attribute_types", "check_items", "import_dataset", "load_dataset",
+           "read_import"]

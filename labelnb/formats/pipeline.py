@@ -365,16 +365,39 @@ def _serialize(fmt: str, ds: Dataset, root: Path, media: MediaMode, report: Expo
                                    f"several parts kept their largest (first: {notes[0]})")
 
 
-def _load(fmt: str, root: Path) -> Dataset:
+def _load(fmt: str, root: Path, written: Dataset | None = None) -> Dataset:
     if fmt == "coco":
         return coco_mod.load_coco(root)
     if fmt == "voc":
-        return voc_mod.load_voc(root)
+        return voc_mod.load_voc(root, attribute_types=None if written is None
+                                else _written_types(written))
     return yolo_mod.load_yolo(root)
 
 
-def _same(a: Region, b: Region, tol: float) -> bool:
+def _written_types(written: Dataset) -> voc_mod.AttributeTypes:
+    """The attribute types of each label as written (VOC's text is read back as
+    them): str text, bool bool, int and float number; VOC's flags are bools. A name
+    written with values of two types is left to the reader's guess."""
+    kinds: dict[str, dict[str, set[str]]] = {}
+    for regs in written.regions.values():
+        for r in regs:
+            for k, v in r.attributes.items():
+                t = ("bool" if isinstance(v, bool) else "number" if isinstance(v, int | float)
+                     else "text" if isinstance(v, str) else None)
+                if t is not None:
+                    kinds.setdefault(r.label, {}).setdefault(k, set()).add(t)
+    flags = {"difficult": "bool", "truncated": "bool"}
+    by_label = {lab: {**{k: next(iter(ts)) for k, ts in names.items() if len(ts) == 1},
+                      **flags} for lab, names in kinds.items()}
+    return lambda label: by_label.get(label, flags)
+
+
+def _same(a: Region, b: Region, tol: float, *, attributes: bool = False) -> bool:
+    """``a`` and ``b`` are the same region (coordinates within ``tol``; with
+    ``attributes``, equal attributes too)."""
     if type(a) is not type(b) or a.label != b.label:
+        return False
+    if attributes and a.attributes != b.attributes:
         return False
     if isinstance(a, Box) and isinstance(b, Box):
         return all(abs(x - y) <= tol for x, y in zip((a.x0, a.y0, a.x1, a.y1),
@@ -395,7 +418,15 @@ def _expected(fmt: str, r: Region, im: ImageRecord) -> Region:
         box = r if isinstance(r, Box) else r.bbox if isinstance(r, Polygon | Mask) else r
         if isinstance(box, Box):
             xmin, ymin, xmax, ymax = voc_mod.box_to_voc(box, width=im.width, height=im.height)
-            return Box(xmin - 1, ymin - 1, xmax, ymax, r.label)
+            return Box(xmin - 1, ymin - 1, xmax, ymax, r.label,
+                       attributes=voc_mod.kept_attributes(r.attributes))
+    return r
+
+
+def _kept(fmt: str, r: Region) -> Region:
+    """A region read back, its attributes as the format compares them."""
+    if fmt == "voc" and r.attributes:
+        return replace(r, attributes=voc_mod.kept_attributes(r.attributes))  # type: ignore[type-var]
     return r
 
 
@@ -408,7 +439,7 @@ def validate_export(fmt: str, root: Path, written: Dataset, *, sample: int = _VA
             if f.is_file():
                 coco_mod.validate_coco(orjson.loads(f.read_bytes()))
                 coco_mod.check_with_pycocotools(f)
-    back = _load(fmt, root)
+    back = _load(fmt, root, written)
     if back.categories != written.categories:
         raise FormatError(f"{fmt} export in {str(root)!r}: the categories read back "
                           f"({back.categories}) differ from those written "
@@ -430,9 +461,10 @@ def validate_export(fmt: str, root: Path, written: Dataset, *, sample: int = _VA
             raise FormatError(f"{fmt} export: image {im.file_name!r} (split {split!r}, item "
                               f"{im.id}) is missing when read back")
         want = [_expected(fmt, r, im) for r in written.regions.get(im.id, [])]
-        have = back.regions.get(got.id, [])
+        have = [_kept(fmt, r) for r in back.regions.get(got.id, [])]
         tol_i = tol * max(im.width, im.height)
-        if len(want) != len(have) or not all(_same(a, b, tol_i)
+        attrs = fmt != "yolo"  # COCO and VOC keep attributes; YOLO has no place for them
+        if len(want) != len(have) or not all(_same(a, b, tol_i, attributes=attrs)
                                              for a, b in zip(want, have, strict=True)):
             raise FormatError(f"{fmt} export: image {im.file_name!r} (item {im.id}) reads back "
                               f"as {have!r:.300}, not {want!r:.300}")

@@ -25,7 +25,9 @@ VOC stores boxes only (its segmentations are separate PNGs): polygons and masks 
 written as their bounding boxes, and :func:`to_voc` says so in its ``notes``.
 ``difficult``, ``truncated`` and ``pose`` are read from / written to the region's
 attributes when present (defaults ``0``, ``0``, ``Unspecified``); other attributes go
-to an ``<attributes>`` element.
+to an ``<attributes>`` element. Attributes are text in the XML: reading, the project's
+attribute types say what each is (a ``text`` attribute ``"007"`` stays ``"007"``, a
+``bool`` flag ``0`` is ``False``; see :func:`attribute_value`).
 
 >>> from labelnb.types import Box
 >>> from labelnb.formats import ImageRecord
@@ -41,7 +43,7 @@ from __future__ import annotations
 import math
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +185,75 @@ def _float(el: ET.Element, path: str, where: str) -> float:
         raise FormatError(f"{where}: <{path}> is {t!r}, not a number; fix it") from None
 
 
-def _attr_value(v: str) -> Any:
-    for conv in (int, float):
+#: a label → the types its attributes have in the project (``{"difficult": "bool",
+#: "track": "text"}``, as :class:`labelnb.schema.Attribute` names them)
+AttributeTypes = Callable[[str], Mapping[str, str]]
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def attribute_value(text: str, type: str | None = None) -> Any:
+    """An attribute's value from its VOC text. With the attribute's ``type``:
+    ``"text"`` and ``"choice"`` keep the text as it is (``"007"`` stays ``"007"``),
+    ``"bool"`` reads true/false/1/0, ``"number"`` an int or a float; text that does
+    not fit the type stays text (the schema check then names it). Without a type the
+    value is guessed, but only as a number or boolean that writes back as the same text.
+
+    >>> attribute_value("007"), attribute_value("7"), attribute_value("007", "number")
+    ('007', 7, 7)
+    >>> attribute_value("1", "text"), attribute_value("0", "bool"), attribute_value("True")
+    ('1', False, True)
+    """
+    if type in ("text", "choice"):
+        return text
+    if type == "bool":
+        if text.strip().lower() in _BOOLS:
+            return _BOOLS[text.strip().lower()]
         try:
-            return conv(v)
+            return bool(float(text))
+        except ValueError:
+            return text
+    if type == "number":
+        try:
+            return int(text)
         except ValueError:
             pass
-    return {"true": True, "false": False}.get(v.lower(), v)
+        try:
+            f = float(text)
+        except ValueError:
+            return text
+        return f if math.isfinite(f) else text
+    try:
+        if str(int(text)) == text:
+            return int(text)
+    except ValueError:
+        pass
+    try:
+        f = float(text)
+        if math.isfinite(f) and repr(f) == text:
+            return f
+    except ValueError:
+        pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def kept_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a VOC file keeps of a region's attributes: ``difficult`` and ``truncated``
+    as flags (false and absent are both ``0``), ``pose`` as text (absent is
+    ``Unspecified``), the others as written. Two regions whose kept attributes are
+    equal are equal in VOC."""
+    out = dict(attrs)
+    if "pose" in out and out["pose"] is None:
+        del out["pose"]
+    for k in ("difficult", "truncated"):
+        if k in out:
+            out[k] = bool(out[k])
+            if not out[k]:
+                del out[k]
+    if "pose" in out:
+        out["pose"] = str(out["pose"])
+        if out["pose"] == "Unspecified":
+            del out["pose"]
+    return out
 
 
 def _edge(v: float, size: int) -> float:
@@ -203,7 +267,8 @@ def _edge(v: float, size: int) -> float:
 
 def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
              box_policy: BoxPolicy = "clip", problems: list[Problem] | None = None,
-             notes: list[str] | None = None, degenerate: Degenerate = "keep"
+             notes: list[str] | None = None, degenerate: Degenerate = "keep",
+             attribute_types: AttributeTypes | None = None
              ) -> tuple[ImageRecord, list[Region]]:
     """The image record and boxes of one VOC XML document.
 
@@ -211,7 +276,11 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
     e.g. ``xmin = 0``) is moved onto it silently; one reaching farther is clipped
     (``box_policy="clip"``, the default, noted in ``notes``) or refused (``"reject"``).
     A box with ``xmax < xmin`` is refused, and so is one without area (which VOC's
-    exact decimals can hold) with ``degenerate="reject"``. Problems with one object raise
+    exact decimals can hold) with ``degenerate="reject"``. ``attribute_types`` (a label →
+    its attributes' types, e.g. from the project's schema) says how attribute text is
+    read (see :func:`attribute_value`); an explicit ``<difficult>0</difficult>`` of a
+    flag it knows is kept as ``False`` (else a ``0`` flag is left out, as is ``pose``
+    ``Unspecified``). Problems with one object raise
     :class:`~labelnb.formats._common.FormatProblems` listing all of them, or, with
     ``problems`` (a list), are appended there and the object is left out. A document
     that cannot be read at all (no filename or size) always raises."""
@@ -247,18 +316,27 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
             coords = [_float(obj, f"bndbox/{t}", ow) for t in ("xmin", "ymin", "xmax", "ymax")]
             field = "attributes"
             attrs: dict[str, Any] = {}
+            types = attribute_types(name) if attribute_types is not None else {}
             for k in ("difficult", "truncated"):
                 v = _text(obj, k, ow, required=False)
-                if v is not None and v not in ("0",):
+                if v is not None and k in types:
+                    attrs[k] = attribute_value(v, types[k])
+                elif v is not None and v not in ("0",):
                     attrs[k] = bool(int(float(v)))
             pose = _text(obj, "pose", ow, required=False)
             if pose is not None and pose != "Unspecified":
                 attrs["pose"] = pose
             for a in obj.findall("attributes/attribute"):
                 name_t = _text(a, "name", ow)
-                value_t = _text(a, "value", ow, required=False)
                 assert name_t is not None
-                attrs[name_t] = _attr_value(value_t) if value_t is not None else None
+                type_t = types.get(name_t)
+                if type_t in ("text", "choice") and a.find("value") is not None:
+                    # a text is kept as written: spaces, and the empty text
+                    attrs[name_t] = a.findtext("value") or ""
+                    continue
+                value_t = _text(a, "value", ow, required=False)
+                attrs[name_t] = (attribute_value(value_t, type_t)
+                                 if value_t is not None else None)
             field = "score"
             score_t = _text(obj, "score", ow, required=False)
             score = float(score_t) if score_t is not None else None
@@ -347,38 +425,68 @@ def _depth(uri: str | None) -> int:
         return 3
 
 
+#: split lists that are unions of others: an image listed in ``train.txt`` or
+#: ``val.txt`` too takes that split (official devkits list every image in trainval.txt)
+_UNION_SPLITS = ("trainval", "all")
+
+
+def _splits(main: Path, stems: set[str]) -> dict[str, str | None]:
+    """The split of each stem from the lists in ``ImageSets/Main``. A line is a stem,
+    spaces included (``my photo 1``); a per-class line (``2008_000008 -1``: a known
+    stem, then -1, 0 or 1) is not a split, and a file of such lines is skipped.
+    ``train``/``val``/``test`` win over ``trainval``; ``all`` means no split."""
+    if not main.is_dir():
+        return {}
+    files = sorted(main.glob("*.txt"), key=lambda f: (f.stem in _UNION_SPLITS, f.stem))
+    split_of: dict[str, str | None] = {}
+    for f in files:
+        names: list[str] = []
+        per_class = 0
+        for ln in f.read_text(encoding="utf-8").splitlines():
+            if not ln.strip():
+                continue
+            name = ln if ln in stems else ln.strip()
+            fields = name.rsplit(None, 1)
+            if name not in stems and len(fields) == 2 and fields[1] in ("-1", "0", "1") \
+                    and fields[0] in stems:
+                per_class += 1
+                continue
+            names.append(name)
+        if per_class and not names:  # a per-class list (e.g. person_train.txt)
+            continue
+        for name in names:
+            split_of.setdefault(name, None if f.stem == "all" else f.stem)
+    return split_of
+
+
 def load_voc(root: str | os.PathLike[str], *, categories: Sequence[str] | None = None,
              box_policy: BoxPolicy = "clip", problems: list[Problem] | None = None,
-             notes: list[str] | None = None, degenerate: Degenerate = "keep") -> Dataset:
+             notes: list[str] | None = None, degenerate: Degenerate = "keep",
+             attribute_types: AttributeTypes | None = None) -> Dataset:
     """Read a VOC layout written by :func:`save_voc` (or any devkit folder with
     ``Annotations/*.xml``). Splits come from ``ImageSets/Main/<split>.txt``
-    (``all`` means no split); categories from ``labels.txt``, else ``categories``, else
-    the names in order of first appearance. Image sizes are taken from the XML;
-    ``uri`` points into ``JPEGImages`` where the file exists. ``box_policy``,
-    ``problems``, ``notes`` and ``degenerate`` as in :func:`from_voc`: with ``problems``, every bad
-    object of every file is appended there (and left out) instead of raising."""
+    (``all`` means no split; ``train``/``val``/``test`` win over ``trainval``; a stem
+    may hold spaces; per-class lists such as ``person_train.txt`` are skipped);
+    categories from ``labels.txt``, else ``categories``, else the names in order of
+    first appearance. Image sizes are taken from the XML; ``uri`` points into
+    ``JPEGImages`` where the file exists. ``box_policy``, ``problems``, ``notes``,
+    ``degenerate`` and ``attribute_types`` as in :func:`from_voc`: with ``problems``,
+    every bad object of every file is appended there (and left out) instead of
+    raising."""
     r = Path(root)
     ann_dir = r / "Annotations"
     if not ann_dir.is_dir():
         raise FormatError(f"{str(r)!r}: no Annotations/ folder; give the VOC root folder")
-    split_of: dict[str, str | None] = {}
-    main = r / "ImageSets" / "Main"
-    if main.is_dir():
-        for f in sorted(main.glob("*.txt")):
-            rows = [ln.split() for ln in f.read_text(encoding="utf-8").splitlines()
-                    if ln.strip()]
-            if rows and len(rows[0]) > 1:  # per-class lists ("2008_000008 -1") are not splits
-                continue
-            for row in rows:
-                split_of.setdefault(row[0], None if f.stem == "all" else f.stem)
+    xml_files = sorted(ann_dir.glob("*.xml"))
+    split_of = _splits(r / "ImageSets" / "Main", {f.stem for f in xml_files})
     images: list[ImageRecord] = []
     regions: dict[int, list[Region]] = {}
     found: list[Problem] = []
-    for n, f in enumerate(sorted(ann_dir.glob("*.xml")), start=1):
+    for n, f in enumerate(xml_files, start=1):
         try:
             im, regs = from_voc(f.read_bytes(), where=f.name, image_id=n,
                                 box_policy=box_policy, problems=found, notes=notes,
-                                degenerate=degenerate)
+                                degenerate=degenerate, attribute_types=attribute_types)
         except FormatError as e:
             if problems is None:
                 raise FormatError(f"{str(f)!r}: {e}") from None
@@ -424,5 +532,5 @@ def check_sizes(dataset: Dataset) -> list[str]:
     return out
 
 
-__all__ = ["box_from_voc", "box_to_voc", "check_sizes", "from_voc", "load_voc", "save_voc",
-           "to_voc"]
+__all__ = ["AttributeTypes", "attribute_value", "box_from_voc", "box_to_voc", "check_sizes",
+           "from_voc", "kept_attributes", "load_voc", "save_voc", "to_voc"]

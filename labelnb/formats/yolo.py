@@ -417,9 +417,12 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
     """Read a YOLO dataset (its folder or its YAML): every split folder named in the
     YAML (``train``, ``val``, ``test``, ...), each image once (a ``val`` that points at
     the ``train`` folder is not read twice). Image sizes are read from the files
-    (EXIF-oriented, as ultralytics does). ``box_policy``, ``problems``, ``notes`` and
-    ``degenerate`` as in :func:`from_yolo`: with ``problems``, the bad lines of every file (and
-    unreadable images) are appended there instead of raising at the first file."""
+    (EXIF-oriented, as ultralytics does). An image without a label file is a
+    background image (labeled, nothing on it) where its split has a labels folder, and
+    not labeled (no entry in ``regions``) where it has none. ``box_policy``,
+    ``problems``, ``notes`` and ``degenerate`` as in :func:`from_yolo`: with
+    ``problems``, the bad lines of every file (and unreadable images) are appended
+    there instead of raising at the first file."""
     p = Path(path)
     yaml_path = p / "data.yaml" if p.is_dir() else p
     data = read_data_yaml(yaml_path)
@@ -469,11 +472,17 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
                     continue
                 iid = len(images) + 1
                 lab = _label_path(f)
-                text = lab.read_text(encoding="utf-8") if lab.is_file() else ""
-                regions[iid] = from_yolo(
-                    text, w, h, classes, box_policy=box_policy, notes=notes,
-                    degenerate=degenerate,
-                    where=f"image {rel.as_posix()!r} (labels {str(lab)!r})", problems=found)
+                labels_dir = (_label_path(folder / "_").parent if folder.is_dir()
+                              else lab.parent)
+                if lab.is_file() or labels_dir.is_dir():
+                    # no label file beside others: a background image (labeled empty)
+                    text = lab.read_text(encoding="utf-8") if lab.is_file() else ""
+                    regions[iid] = from_yolo(
+                        text, w, h, classes, box_policy=box_policy, notes=notes,
+                        degenerate=degenerate,
+                        where=f"image {rel.as_posix()!r} (labels {str(lab)!r})",
+                        problems=found)
+                # else: a split without a labels folder holds images not labeled yet
                 # the split is the folder's name (images/<split>), which labelnb's export
                 # writes; the YAML key (train, val) when the layout is another one
                 entry_path = Path(str(entry))
