@@ -950,7 +950,8 @@ class Project:
     # --- difficulty and priority -----------------------------------------------------
     def set_difficulty(self, difficulty: Mapping[int, float], *, focus_label:
                        Mapping[int, str] | None = None) -> int:
-        """Set task difficulty (0 easy .. 1 hard) per item id, and re-prioritise."""
+        """Set the difficulty (0 easy .. 1 hard) of each item's unfinished annotate tasks,
+        and re-prioritise; returns how many tasks changed."""
         n = 0
         with self.store.write() as conn:
             ids = [int(i) for i in difficulty]
@@ -964,7 +965,10 @@ class Project:
                 vals: dict[str, Any] = {"difficulty": float(d)}
                 if focus_label and item_id in focus_label:
                     vals["focus_label"] = focus_label[item_id]
-                n += q.set_task_fields(conn, self.id, [int(item_id)], **vals)
+                # the annotate tasks: difficulty routes labeling to the best annotators,
+                # and must not keep reviewers or experts without a measured accuracy
+                # from review and adjudication tasks
+                n += q.set_task_fields(conn, self.id, [int(item_id)], stage="annotate", **vals)
         self.reprioritize()
         return n
 

@@ -75,6 +75,25 @@ def sqlite_time(v: datetime) -> str:
     return v.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
+
+def _pg_params(sql: str) -> str:
+    """``:name`` parameters as psycopg's ``%(name)s``, outside string literals only: a
+    routing filter rendered with its values (a label named ``:thumbsup:``) keeps them.
+
+    >>> _pg_params("SELECT 1 WHERE a = :x AND b = ':y:'")
+    "SELECT 1 WHERE a = %(x)s AND b = ':y:'"
+    """
+    out, at = [], 0
+    for m in _LITERAL.finditer(sql):
+        out.append(_PARAM.sub(r"%(\1)s", sql[at:m.start()]))
+        out.append(m.group(0))
+        at = m.end()
+    out.append(_PARAM.sub(r"%(\1)s", sql[at:]))
+    return "".join(out)
+
+
 class Prepared:
     """A hot-path statement run on the driver connection of the caller's transaction.
 
@@ -94,7 +113,7 @@ class Prepared:
         self.sqlite = sql
         # PostgreSQL: lease times come from the server's clock, so annotators on machines
         # whose clocks disagree still agree on who holds what
-        self.pg = (_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        self.pg = (_pg_params(sql.replace("%", "%%"))
                    .replace("%(now)s", "statement_timestamp()")
                    .replace("%(submitted_at)s", "statement_timestamp()")
                    .replace("%(expires)s",
@@ -306,8 +325,17 @@ _SET_LEASED = ("SET status = 'leased', assignee = :me, lease_token = :token, cla
 def claim_where(stage_sql: str, routing_sql: str) -> str:
     """What a claimable task satisfies (see :func:`claim_statements`), with ``:pid`` and
     ``:me`` parameters. ``stage_sql`` picks the stages, ``routing_sql`` (``" AND ..."``
-    or empty) adds the routing filters. Shared by the client-side claim and the
-    database-side one of team security (``labelnb.team.sql``)."""
+    or empty) adds the routing filters; a task reserved for this annotator (their
+    rejected work back with them) is theirs whatever the routing says now (an accuracy
+    that dropped, a qualification or language since removed), else nobody could take
+    it. Shared by the client-side claim and the database-side one of team security
+    (``labelnb.team.sql``)."""
+    routing = routing_sql.strip()
+    if routing:
+        if not routing.startswith("AND "):
+            raise ValueError(f"claim_where: routing_sql must start with ' AND ', got "
+                             f"{routing_sql[:40]!r}")
+        routing_sql = f"\n AND (tasks.reserved_for = :me OR ({routing[4:]}))"
     return f"""tasks.project_id = :pid AND {stage_sql}
  AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
  AND (tasks.author IS NULL OR tasks.author <> :me)
@@ -518,12 +546,23 @@ _RETURN_TASK = Prepared(
     "RETURNING item_id, claimed_at, lease_expires_at", times=("now",))
 
 
+_RETURN_LATE = Prepared(
+    "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL, "
+    "reserved_for = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END "
+    "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
+    "RETURNING item_id, claimed_at, lease_expires_at", times=("now",))
+
+
 def return_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
-                now: datetime, unreserve: bool = False) -> tuple[int, Any, Any] | None:
+                now: datetime, unreserve: bool = False, late: bool = False
+                ) -> tuple[int, Any, Any] | None:
     """Give a leased task back to the pool (skip / release); returns the lease like
-    :func:`finish_task`. A task reserved for its author stays reserved."""
-    r = _RETURN_TASK.run(conn, {"tid": task_id, "token": token, "me": annotator,
-                                "now": now, "unreserve": int(unreserve)}).fetchone()
+    :func:`finish_task`. A task reserved for its author stays reserved. ``late``: also
+    when the lease ran out, as long as nobody took the task over since (a skip made
+    after the lease's end still frees the task)."""
+    stmt = _RETURN_LATE if late else _RETURN_TASK
+    r = stmt.run(conn, {"tid": task_id, "token": token, "me": annotator, "now": now,
+                        "unreserve": int(unreserve)}).fetchone()
     return None if r is None else (r[0], r[1], r[2])
 
 
@@ -541,13 +580,17 @@ def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
     return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
 
 
-def set_task_fields(conn: Connection, project_id: int, item_ids: Sequence[int],
-                    **values: Any) -> int:
+def set_task_fields(conn: Connection, project_id: int, item_ids: Sequence[int], *,
+                    stage: str | None = None, **values: Any) -> int:
+    """Set ``values`` on the unfinished tasks of the items (of ``stage`` only, if given)."""
     n = 0
     for i in range(0, len(item_ids), CHUNK):
-        n += conn.execute(update(tasks).where(
+        stmt = update(tasks).where(
             tasks.c.project_id == project_id, tasks.c.item_id.in_(list(item_ids[i:i + CHUNK])),
-            tasks.c.status != "done").values(**values)).rowcount
+            tasks.c.status != "done")
+        if stage is not None:
+            stmt = stmt.where(tasks.c.stage == stage)
+        n += conn.execute(stmt.values(**values)).rowcount
     return n
 
 

@@ -125,8 +125,19 @@ class Queue:
                     "tasks with the project's stored routing policy; a policy passed here "
                     "cannot be enforced. Fix: project.configure(routing=...) as an admin"
                 )
+        if "adjudicate" in self.stages or "review" in self.stages:
+            self._check_role(self.profile)
+
+    def _check_role(self, prof: AnnotatorProfile) -> None:
+        """Refuse a handle whose annotator may not take its stages (now: a profile can
+        change while the handle lives), or who is inactive."""
+        annotator = self.annotator
+        if not prof.active:
+            raise PermissionDenied(
+                f"annotator {annotator!r} is inactive in project {self.project.name!r}; "
+                "an inactive annotator takes no tasks. Fix: "
+                f"project.annotators.update({annotator!r}, active=True)")
         if "adjudicate" in self.stages:
-            prof = self.profile
             if not (prof.role == "lead" or "expert" in prof.qualifications):
                 raise PermissionDenied(
                     f"annotator {annotator!r} has role {prof.role!r}; adjudication needs role "
@@ -134,7 +145,6 @@ class Queue:
                     f"project.annotators.update({annotator!r}, qualifications=['expert'])"
                 )
         elif "review" in self.stages:
-            prof = self.profile
             if not prof.can_review:
                 raise PermissionDenied(
                     f"annotator {annotator!r} has role {prof.role!r}; reviewing needs role "
@@ -180,6 +190,7 @@ class Queue:
                 pass  # it ran out while held: it is back in the pool already
         if self._definer:
             return self._claim_definer()
+        self._check_role(self.profile)  # cached for a few seconds (refresh() re-reads it)
         store = self.project.store
         token = secrets.token_hex(16)
         rate = self.project.settings.get("gold_rate")
@@ -390,7 +401,13 @@ class Queue:
             late = lease is None and outcome == "skipped" and self._holds(t)
             if late:
                 # the lease ran out first; the annotator's "not for me" still stands (the
-                # skip is what keeps the item from being offered to them again)
+                # skip is what keeps the item from being offered to them again), and a
+                # task nobody took over since is freed as a timely skip frees it (a
+                # rework task would otherwise stay reserved for someone who skipped it)
+                lease = q.return_task(conn, task_id=t.id, token=t.token,
+                                      annotator=self.annotator, now=now, late=True,
+                                      unreserve=t.stage != "retrain")
+            if late and lease is None:
                 if self.project.store.dialect == "sqlite":  # stored as the other rows are
                     lease = (t.item.id, q.sqlite_time(t.claimed_at), q.sqlite_time(t.expires_at))
                 else:
@@ -504,11 +521,15 @@ class Queue:
                     f"annotation {annotation.id!r}: field 'item_id' is {annotation.item_id} "
                     f"but task {t.id} is for item {t.item.id}; annotate the leased item"
                 )
-            if annotation.author != self.annotator and annotation.source == "human":
+            if annotation.author != self.annotator:
+                # (also for another source: the lease is the annotator's, and the task
+                # would be lost from under them with a misleading LeaseExpired)
                 raise PermissionDenied(
                     f"annotation {annotation.id!r}: field 'author' is {annotation.author!r} "
                     f"but the lease belongs to {self.annotator!r}; submit under your own name"
-                )
+                    + ("" if annotation.source == "human" else
+                       f" (a {annotation.source} label goes in with project.add_predictions "
+                       "or project.add_annotations, not through an annotator's queue)"))
             d = annotation.to_json()
             d.update(task_id=t.id, schema_version=self.project.schema_version,
                      submitted_at=None)

@@ -30,7 +30,7 @@ from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 2
+TEAM_SQL_VERSION = 3
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -88,8 +88,7 @@ _ROUTING = """
  AND (v_p.quals IS NULL OR tasks.required_skill IS NULL OR tasks.required_skill = ANY(v_p.quals))
  AND (v_p.langs IS NULL OR tasks.language IS NULL OR tasks.language = ANY(v_p.langs))
  AND (v_p.weak IS NULL OR tasks.focus_label IS NULL OR NOT (tasks.focus_label = ANY(v_p.weak)))
- AND (v_p.maxdiff IS NULL OR tasks.difficulty IS NULL OR tasks.difficulty < v_p.maxdiff)
- AND NOT v_p.blocked"""
+ AND (v_p.maxdiff IS NULL OR tasks.difficulty IS NULL OR tasks.difficulty < v_p.maxdiff)"""
 
 # The caller's membership of the project and the routing filters of their profile:
 # labelnb.queue.routing.DefaultRouting.filters in one query (its defaults rendered from
@@ -819,7 +818,9 @@ def install_block(schema: str, prefix: str) -> list[str]:
                          "starting with a letter")
     groups = group_names(prefix)
     defaults = DefaultRouting()
-    common = q.claim_where("tasks.stage = :stage", _ROUTING)
+    # a blocked member takes nothing, not even their own rework (routing, which a
+    # reserved task skips, is the rest)
+    common = q.claim_where("tasks.stage = :stage AND NOT v_p.blocked", _ROUTING)
     names = {"pid": "p_project", "me": "v_me", "now": "v_now", "expires": "v_expires",
              "token": "p_token", "stage": "p_stage", "n": "least(greatest(p_n, 1), 50)"}
     subs = {
