@@ -24,9 +24,11 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import numpy as np
 import orjson
 import pandas as pd
 from sqlalchemy import Connection, Select
@@ -175,7 +177,9 @@ class Project:
                     "create one with labelnb.Project.create(path, name, schema) (or "
                     "`labelnb init`)"
                 )
-        store = url_or_store if isinstance(url_or_store, Store) else Store(url_or_store)
+        # opening reads: a database without labelnb's tables is refused, not given them
+        store = (url_or_store if isinstance(url_or_store, Store)
+                 else Store(url_or_store, create=False))
         with store.read() as conn:
             if name is None:
                 names = q.list_project_names(conn)
@@ -341,8 +345,9 @@ class Project:
         """
         from tqdm.auto import tqdm
 
-        if deadline is not None:
-            deadline = _utc(deadline)  # stored as UTC (a naive datetime is local time)
+        difficulty, priority, deadline = _task_fields(
+            media=media, difficulty=difficulty, priority=priority,
+            required_skill=required_skill, language=language, deadline=deadline)
         specs = self._item_specs(items, media, group)
         rows = self._probe(specs, progress, workers)
         overlap = int(self.settings["overlap"])
@@ -396,6 +401,7 @@ class Project:
             items = [items]
         specs: list[dict[str, Any]] = []
         text_only = self.schema.media == ("text",)
+        wanted = (media,) if media else self.schema.media  # what a folder gives
         for n, it in enumerate(items):
             where = f"item #{n}"
             if isinstance(it, os.PathLike):
@@ -414,7 +420,7 @@ class Project:
                     specs.append({"text": _checked_text(it, where), "meta": {}, "group": group})
                 else:
                     specs.extend({"uri": u, "meta": {}, "group": group}
-                                 for u in media_mod.expand(it))
+                                 for u in media_mod.expand(it, wanted))
             elif isinstance(it, Mapping):
                 d = dict(it)
                 meta = dict(d.pop("meta", {}) or {})
@@ -425,10 +431,11 @@ class Project:
                         src = str(d.pop(key))
                         break
                 text = d.pop("text", None)
-                meta.update({k: _plain(v) for k, v in d.items()})
+                meta.update(d)
+                meta = _json_meta(meta, where)
                 if src is not None:
                     specs.extend({"uri": u, "meta": meta, "group": g}
-                                 for u in media_mod.expand(src))
+                                 for u in media_mod.expand(src, wanted))
                 elif isinstance(text, str):
                     specs.append({"text": _checked_text(text, where), "meta": meta, "group": g})
                 else:
@@ -670,6 +677,7 @@ class Project:
                     cache[a.item_id] = self._item_from_row(row)
                 self.validate(a, item=cache[a.item_id])
                 rows.append(self._annotation_row(a, now))
+            self._check_links(conn, anns)
             if skip_existing and anns:
                 anns, rows = self._new_annotations(conn, anns, rows)
             if fill_tasks and anns:
@@ -691,6 +699,33 @@ class Project:
                            payload={**payload, "count": len(rows),
                                     "annotation_ids": [a.id for a in anns][:100]})
         return [a.id for a in anns]
+
+    def _check_links(self, conn: Connection, anns: list[Annotation]) -> None:
+        """``corrects`` and ``task_id`` name an annotation or task of the same item of
+        this project (one of another project would change that project's results: its
+        label would read as corrected)."""
+        batch = {a.id: a.item_id for a in anns}
+        for a in anns:
+            if a.corrects is not None:
+                target = batch.get(a.corrects)
+                if target is None:
+                    row = q.get_annotation(conn, a.corrects)
+                    target = (int(row.item_id) if row is not None
+                              and int(row.project_id) == self.id else None)
+                if target != a.item_id:
+                    raise ValidationError(
+                        f"annotation {a.id} of item {a.item_id}: field 'corrects' is "
+                        f"{a.corrects!r}, which is no annotation of item {a.item_id} in "
+                        f"project {self.name!r}; name the annotation it corrects, or leave "
+                        "the field out")
+            if a.task_id is not None:
+                t = q.get_task(conn, a.task_id)
+                if t is None or int(t.project_id) != self.id or int(t.item_id) != a.item_id:
+                    raise ValidationError(
+                        f"annotation {a.id} of item {a.item_id}: field 'task_id' is "
+                        f"{a.task_id}, which is no task of item {a.item_id} in project "
+                        f"{self.name!r}; leave it out (fill_tasks=True picks the item's "
+                        "open slot)")
 
     def _new_annotations(self, conn: Connection, anns: list[Annotation],
                          rows: list[dict[str, Any]]
@@ -1338,6 +1373,87 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _task_fields(*, media: Any, difficulty: Any, priority: Any, required_skill: Any,
+                 language: Any, deadline: Any) -> tuple[float | None, float, datetime | None]:
+    """add_items' routing arguments checked as set_difficulty and set_priority check
+    them (a NaN priority would jump the queue on PostgreSQL and fail on SQLite):
+    ``(difficulty, priority, deadline as UTC)``."""
+    if media not in (None, "image", "text"):
+        raise ValidationError(f"add_items: media={media!r}; give 'image', 'text' or leave it "
+                              "out (it is found from each item)")
+    for name, v in (("required_skill", required_skill), ("language", language)):
+        if v is not None and not isinstance(v, str):
+            raise ValidationError(f"add_items: {name}={v!r} is a {type(v).__name__}; give one "
+                                  "name as text (a task needs one skill / language)")
+    if difficulty is not None:
+        try:
+            difficulty = float(difficulty)
+        except (TypeError, ValueError):
+            raise ValidationError(f"add_items: difficulty={difficulty!r} is not a number; "
+                                  "give 0 (easy) .. 1 (hard)") from None
+        if not 0.0 <= difficulty <= 1.0:  # also NaN
+            raise ValidationError(f"add_items: difficulty={difficulty} must lie in [0, 1]")
+    try:
+        priority = float(priority)
+    except (TypeError, ValueError):
+        raise ValidationError(f"add_items: priority={priority!r} is not a number") from None
+    if not math.isfinite(priority):
+        raise ValidationError(f"add_items: priority={priority} must be a finite number")
+    if deadline is not None:
+        if isinstance(deadline, str):
+            try:
+                deadline = datetime.fromisoformat(deadline)
+            except ValueError:
+                raise ValidationError(f"add_items: deadline={deadline!r} is not an ISO time "
+                                      "('2030-01-31T18:00+00:00') or a datetime") from None
+        elif isinstance(deadline, date) and not isinstance(deadline, datetime):
+            deadline = datetime(deadline.year, deadline.month, deadline.day)
+        if not isinstance(deadline, datetime):
+            raise ValidationError(f"add_items: deadline={deadline!r} is a "
+                                  f"{type(deadline).__name__}; give a datetime")
+        deadline = _utc(deadline)  # stored as UTC (a naive datetime is local time)
+    return difficulty, priority, deadline
+
+
+def _json_meta(meta: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An item's ``meta`` as JSON both databases store alike: numpy and pandas values as
+    Python ones, a missing value (NaN, NA, NaT) as null, a time as ISO text; a value
+    JSON cannot carry (infinity, bytes, a NUL character, an object) is refused naming the
+    item and the key."""
+    def conv(v: Any, key: str) -> Any:
+        if v is None or isinstance(v, bool | int | str):
+            if isinstance(v, str) and "\x00" in v:
+                raise ValidationError(f"{where}: meta key {key!r} holds a NUL character, "
+                                      "which the databases cannot store; remove it")
+            return v
+        if isinstance(v, Mapping):
+            return {str(k): conv(x, f"{key}.{k}") for k, x in v.items()}
+        if isinstance(v, list | tuple | set | frozenset) or (
+                isinstance(v, np.ndarray) and v.ndim > 0):
+            return [conv(x, f"{key}[{i}]") for i, x in enumerate(v)]
+        if isinstance(v, datetime | date | pd.Timestamp):
+            return None if pd.isna(v) else v.isoformat()
+        try:
+            if pd.isna(v):
+                return None
+        except (TypeError, ValueError):
+            pass
+        v = _plain(v)
+        if isinstance(v, bool | int | str):
+            return conv(v, key)
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise ValidationError(f"{where}: meta key {key!r} is {v}, which JSON cannot "
+                                      "carry; give a finite number or None")
+            return v
+        if isinstance(v, Decimal):
+            return conv(float(v), key)
+        raise ValidationError(f"{where}: meta key {key!r} is a {type(v).__name__} ({v!r:.60}), "
+                              "which cannot be stored as JSON; give text, a number, a list or "
+                              "a dict")
+    return {str(k): conv(v, str(k)) for k, v in meta.items()}
+
+
 def _show_progress(progress: bool | None, n: int) -> bool:
     """Whether add_items shows its progress bars: as asked, else for large batches."""
     return progress if progress is not None else n >= _PROGRESS_MIN
@@ -1417,7 +1533,10 @@ def projects(url_or_path: str | os.PathLike[str]) -> list[str]:
     path = _sqlite_path(url_or_path)
     if path is not None and not os.path.exists(path):
         return []
-    store = Store(url_or_path)
+    try:
+        store = Store(url_or_path, create=False)  # a read: nothing is created
+    except ProjectNotFound:
+        return []
     try:
         with store.read() as conn:
             return q.list_project_names(conn)

@@ -37,6 +37,7 @@ from labelnb.errors import (
     DatabaseUnreachable,
     MissingExtra,
     PermissionDenied,
+    ProjectNotFound,
     StoreError,
 )
 from labelnb.queue.queries import Raw
@@ -77,7 +78,12 @@ class Store:
     """An engine plus the transaction helpers the queries use."""
 
     def __init__(self, url_or_path: str | os.PathLike[str], *, migrate: bool = True,
-                 pool: bool = True) -> None:
+                 pool: bool = True, create: bool = True) -> None:
+        """``migrate``: bring labelnb's tables to this version (creating them in a new
+        database). ``create=False``: a database without labelnb's tables (another
+        application's, or a new PostgreSQL schema) is refused with
+        :class:`~labelnb.errors.ProjectNotFound` instead of getting them: what opening
+        a project, as opposed to creating one, does."""
         self.url = normalize_url(url_or_path)
         try:
             parsed = make_url(self.url)
@@ -109,6 +115,15 @@ class Store:
         # and shows is the URL without it
         self.url = _safe(self.url)
         self._check_reachable()
+        if migrate and not create and not self.has_labelnb_tables():
+            others = sorted(inspect(self.engine).get_table_names())
+            self.dispose()
+            raise ProjectNotFound(
+                f"{self!r} holds no labelnb project"
+                + (f" (its tables are another application's: {others[:8]})" if others else
+                   " (it has no tables)")
+                + "; check the path or URL, or create a project there with "
+                "labelnb.Project.create(url, name, schema) (or `labelnb init`)")
         if migrate:
             from labelnb.queue.migrate import ensure_current
 
@@ -126,6 +141,12 @@ class Store:
                     "(labelnb team add NAME); after a labelnb upgrade the owner of the tables "
                     "runs 'labelnb migrate', then 'labelnb team init' again"
                 ) from None
+
+    def has_labelnb_tables(self) -> bool:
+        """Whether the database (the schema on PostgreSQL's search path) holds labelnb's
+        tables (its migration record, or at least its projects table)."""
+        names = set(inspect(self.engine).get_table_names())
+        return "alembic_version" in names or "projects" in names
 
     # --- engines -------------------------------------------------------------------
     def _sqlite_engine(self, path: str, pool: bool) -> Engine:
