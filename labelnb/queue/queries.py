@@ -277,14 +277,15 @@ def select_items(project_id: int) -> Select[Any]:
 
 
 def items_done(conn: Connection, project_id: int) -> int:
-    """Items whose annotate tasks are all done (or cancelled: a machine label the
-    tiers accepted, see :mod:`labelnb.prelabel.tiers`)."""
-    t = (select(tasks.c.item_id)
-         .where(tasks.c.project_id == project_id, tasks.c.stage == "annotate")
-         .group_by(tasks.c.item_id)
-         .having(func.sum(case((tasks.c.status.in_(("done", "cancelled")), 0),
-                               else_=1)) == 0).subquery())
-    return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+    """Items with no annotate task left to do: all done, or cancelled (a machine label
+    the tiers accepted, see :mod:`labelnb.prelabel.tiers`), or none at all (a gold
+    question: its answer is known). As ``items(status="done")`` counts them."""
+    total = conn.execute(select(func.count()).select_from(items).where(
+        items.c.project_id == project_id)).scalar_one()
+    pending = conn.execute(select(func.count(func.distinct(tasks.c.item_id))).where(
+        tasks.c.project_id == project_id, tasks.c.stage == "annotate",
+        tasks.c.status.not_in(("done", "cancelled")))).scalar_one()
+    return int(total) - int(pending)
 
 
 def item_counts(conn: Connection, project_id: int) -> dict[str, int]:

@@ -123,3 +123,15 @@ def test_a_foreign_author_is_refused_and_the_lease_kept(db_url: str) -> None:
     assert q.current is t  # still ana's
     q.submit(Choice("b"))
     assert p.annotations()["author"].tolist() == ["ana"]
+
+
+def test_progress_reaches_one_with_gold_questions(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "p", Schema("choice", ["pos", "neg"]))
+    p.add_items(["i1", "i2"])
+    p.gold.add(["g1"], [Choice("pos")])
+    q = p.queue("ana")
+    for _ in q:
+        q.submit(Choice("pos"))
+    s = p.stats()
+    assert (s["items"], s["items_done"], s["progress"]) == (3, 3, 1.0)
+    assert len(p.items(status="done")) == 3 and p.items(status="todo").empty
