@@ -35,9 +35,12 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelnb.errors import LabelnbError, ProjectNotFound, StoreError, ValidationError
+
+if TYPE_CHECKING:
+    from labelnb.schema import Kind, Schema
 
 EXIT_USER_ERROR = 2
 TASK_STATUSES = ("open", "leased", "expired", "done", "cancelled")
@@ -167,19 +170,36 @@ def _print_json(data: Any) -> None:
 
 
 # --- init ---------------------------------------------------------------------------
-def _settings_before(db: str, name: str) -> dict[str, Any]:
-    """The settings of project ``name`` in ``db`` if both exist (else none)."""
+def _project_before(db: str, name: str) -> tuple[dict[str, Any], Schema | None]:
+    """The settings and schema of project ``name`` in ``db`` if both exist (else none)."""
     import labelnb
     from labelnb.errors import ProjectNotFound
 
     try:
         project = labelnb.open(db, name=name)
     except ProjectNotFound:
-        return {}
+        return {}, None
     try:
-        return dict(project.settings)
+        return dict(project.settings), project.schema
     finally:
         project.close()
+
+
+def _init_schema(kind: Kind, labels: list[str], old: Schema | None) -> Schema:
+    """The schema ``init`` gives. For an existing project of this kind (--exist-ok): its
+    own schema when the label names are the same, so colours, hotkeys, descriptions,
+    attributes and instructions stay; else one built from it, in which the labels that
+    stay keep their details and a new label gets a colour none of them has."""
+    from labelnb.schema import PALETTE, LabelClass, Schema
+
+    if old is None or old.kind != kind:  # (a changed kind is refused by create)
+        return Schema(kind, labels)
+    if labels == old.names:
+        return old
+    taken = {old[n].color for n in labels if n in old}
+    free = iter([c for c in PALETTE if c not in taken])
+    return Schema(kind, [old[n] if n in old else LabelClass(n, color=next(free, None))
+                         for n in labels], old.attributes, old.instructions)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -193,9 +213,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     # existing project's values)
     given = {k: v for k, v in (("overlap", args.overlap), ("lease_ttl_s", args.lease_ttl),
                                ("review_fraction", args.review_fraction)) if v is not None}
-    before = _settings_before(args.db, args.name) if args.exist_ok else {}
+    before, schema = _project_before(args.db, args.name) if args.exist_ok else ({}, None)
     project = labelnb.Project.create(  # with --exist-ok, applies the given settings
-        args.db, args.name, labelnb.Schema(args.kind, labels), exist_ok=args.exist_ok,
+        args.db, args.name, _init_schema(args.kind, labels, schema), exist_ok=args.exist_ok,
         **given)
     try:
         old = {k: before[k] for k in given if k in before}
@@ -217,10 +237,12 @@ def _read_item_file(path: str) -> list[str]:
     try:
         # one item a line, lines ending at "\n" ("\r\n" too): not splitlines(), which also
         # cuts at U+2028, U+0085 and other characters a text may hold
+        # a leading byte-order mark (Windows editors write one) is not part of the
+        # first item: kept, it would shift span offsets and make a duplicate text
         if path == "-":
-            lines = sys.stdin.read().split("\n")
+            lines = sys.stdin.read().removeprefix("\ufeff").split("\n")
         else:
-            lines = Path(path).expanduser().read_text(encoding="utf-8").split("\n")
+            lines = Path(path).expanduser().read_text(encoding="utf-8-sig").split("\n")
     except FileNotFoundError:
         raise ValidationError(f"--from-file {path!r}: the file does not exist") from None
     except UnicodeDecodeError:
@@ -750,8 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long a claimed task stays leased without a heartbeat "
                    "(default 600)")
     p.add_argument("--exist-ok", action="store_true",
-                   help="reuse the project if it exists (a changed label list becomes a "
-                   "new schema version; the settings given here replace its own)")
+                   help="reuse the project if it exists (its schema stays; a changed label "
+                   "list becomes a new schema version in which the labels that stay keep "
+                   "their details; the settings given here replace its own)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("add", help="add items (paths, globs, folders, URLs, or texts)")

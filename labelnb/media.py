@@ -11,7 +11,8 @@ import glob
 import hashlib
 import io
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,19 @@ def has_glob(s: str) -> bool:
     return any(c in s for c in "*?[")
 
 
-def expand(spec: str) -> list[str]:
+#: the file extensions of each item media, for picking files out of a folder
+MEDIA_EXTS = {"image": IMAGE_EXTS, "text": TEXT_EXTS}
+
+
+def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
     """A path, glob or URI → a list of absolute paths / URIs. Raises if nothing exists.
 
     A local path that exists is taken literally, even when its name holds glob
     characters (``cat[1].jpg``, ``a?.png``): only a path that does not exist is a
-    pattern. An http(s) URL is taken as it is (its ``?`` starts a query).
+    pattern. An http(s) URL is taken as it is (its ``?`` starts a query). A folder
+    gives the files in it (and below) of the ``media`` wanted (``"image"``,
+    ``"text"``; default both), by extension: a folder of images keeps its YOLO label
+    ``.txt`` files or a ``README.md`` out of an image project.
 
     >>> expand("https://cdn.example.com/a.jpg?w=640&sig=x*y")
     ['https://cdn.example.com/a.jpg?w=640&sig=x*y']
@@ -66,10 +74,18 @@ def expand(spec: str) -> list[str]:
         return [str(Path(x).resolve()) for x in found]
     path = Path(p)
     if path.is_dir():
-        found = sorted(str(x.resolve()) for x in path.rglob("*")
-                       if x.is_file() and x.suffix.lower() in IMAGE_EXTS | TEXT_EXTS)
+        wanted = [m for m in MEDIA_EXTS if media is None or m in media]
+        exts = set().union(*(MEDIA_EXTS[m] for m in wanted))
+        files = [x for x in path.rglob("*") if x.is_file()]
+        found = sorted(str(x.resolve()) for x in files if x.suffix.lower() in exts)
         if not found:
-            raise ItemNotFound(f"item {spec!r}: the folder holds no image or text file")
+            others = [f"{n} {m} file{'s' if n != 1 else ''}" for m in MEDIA_EXTS
+                      if m not in wanted
+                      and (n := sum(x.suffix.lower() in MEDIA_EXTS[m] for x in files))]
+            raise ItemNotFound(
+                f"item {spec!r}: the folder holds no {' or '.join(wanted) or 'media'} file "
+                f"({', '.join(sorted(exts))})"
+                + (f"; it holds {', '.join(others)}, not wanted here" if others else ""))
         return found
     if not path.exists():
         raise ItemNotFound(
@@ -159,8 +175,8 @@ def probe(uri: str) -> MediaInfo:
     kind = media_kind(uri)
     width = height = None
     if kind == "text":
-        try:
-            text = data.decode("utf-8")
+        try:  # without a leading byte-order mark, which editors on Windows write
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationError(
                 f"item {uri!r}: the text file is not UTF-8; re-encode it as UTF-8"
@@ -189,6 +205,15 @@ def image_size(data: bytes, uri: str) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)  # ExifTags.Base.Orientation
+    except Image.DecompressionBombError as e:  # over twice PIL's limit
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(m.group(1)):,} pixels" if m else "more pixels than PIL allows"
+        raise ValidationError(
+            f"item {uri!r}: the image has {size}, over twice PIL.Image.MAX_IMAGE_PIXELS "
+            f"({Image.MAX_IMAGE_PIXELS:,}), PIL's guard against decompression bombs; if you "
+            "trust the file, raise that setting (PIL.Image.MAX_IMAGE_PIXELS = ..., or None "
+            "for no limit) before adding it, or downscale the image"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, ImportError, SyntaxError):
         # (a plugin that patches Image.open, e.g. ultralytics' HEIF hook, may raise
         # ImportError instead of UnidentifiedImageError)

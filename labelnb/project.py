@@ -21,6 +21,7 @@ import math
 import numbers
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,6 +69,8 @@ log = logging.getLogger("labelnb")
 Role = Literal["annotator", "reviewer", "lead"]
 ROLES = ("annotator", "reviewer", "lead")
 _PROGRESS_MIN = 1000
+#: how often (seconds) a project handle re-reads its settings and schema version
+SETTINGS_TTL_S = 5.0
 
 
 def _now() -> datetime:
@@ -97,10 +100,11 @@ class Project:
         self.store = store
         self.id = int(row.id)
         self.name: str = row.name
-        self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **dict(row.settings)}
+        self._settings: dict[str, Any] = {**DEFAULT_SETTINGS, **dict(row.settings)}
+        self._routing: RoutingPolicy = policy_from_json(self._settings.get("routing"))
+        self._settings_at = time.monotonic()
         self.schema_version = int(row.schema_version)
         self._schema = self._load_schema(self.schema_version)
-        self.routing: RoutingPolicy = policy_from_json(self.settings.get("routing"))
         self.annotators = Annotators(self)
         self._atomic_local = threading.local()  # the connection of an open atomic() block
 
@@ -266,6 +270,40 @@ class Project:
                              for r in rows])
 
     # --- settings ------------------------------------------------------------------
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The project's settings (overlap, lease TTL, review fraction, routing, gold
+        rate ...). Re-read from the database every :data:`SETTINGS_TTL_S` seconds, so
+        a lead's :meth:`configure` (or :meth:`set_schema`) in another kernel reaches the
+        annotators' open handles within seconds."""
+        if time.monotonic() - self._settings_at > SETTINGS_TTL_S:
+            self.reload()
+        return self._settings
+
+    @property
+    def routing(self) -> RoutingPolicy:
+        """The project's routing policy (see :attr:`settings`)."""
+        self.settings  # noqa: B018  (re-read when due)
+        return self._routing
+
+    def reload(self) -> None:
+        """Re-read the settings and the current schema version now (they are re-read
+        every few seconds anyway)."""
+        self._settings_at = time.monotonic()
+        if self.store.in_memory:  # no other process can change it
+            return
+        with self.store.read() as conn:
+            row = q.get_project_by_id(conn, self.id)
+        if row is None:
+            return
+        fresh = {**DEFAULT_SETTINGS, **dict(row.settings)}
+        if fresh != self._settings:
+            self._settings = fresh
+            self._routing = policy_from_json(fresh.get("routing"))
+        if int(row.schema_version) != self.schema_version:
+            self._schema = self._load_schema(int(row.schema_version))
+            self.schema_version = int(row.schema_version)
+
     def configure(self, **settings: Any) -> None:
         """Change ``overlap`` (for items added from now on), ``lease_ttl_s``,
         ``review_fraction`` or ``routing``."""
@@ -287,13 +325,17 @@ class Project:
                                                              bool):
             raise ValidationError(f"project {self.name!r}: field 'hide_predictions' must be "
                                   "True or False")
-        new = {**self.settings, **settings}
         with self.store.write() as conn:
+            row = q.get_project_by_id(conn, self.id)  # the stored ones: another kernel's
+            # change since this handle last read them is kept
+            base = dict(row.settings) if row is not None else self._settings
+            new = {**DEFAULT_SETTINGS, **base, **settings}
             q.set_project_settings(conn, self.id, new)
             q.insert_event(conn, project_id=self.id, kind="settings_changed", actor="system",
                            now=_now(), payload=settings)
-        self.settings = new
-        self.routing = policy_from_json(new.get("routing"))
+        self._settings = new
+        self._routing = policy_from_json(new.get("routing"))
+        self._settings_at = time.monotonic()
 
     # --- transactions --------------------------------------------------------------
     @contextmanager
@@ -411,6 +453,7 @@ class Project:
                 # files: "Why did it go up?" is a text (and costs no directory listing)
                 is_path = media != "text" and (
                     media_mod.is_uri(it) or os.path.isfile(os.path.expanduser(it))
+                    or (_looks_like_path(it) and os.path.isdir(os.path.expanduser(it)))
                     or (media_mod.has_glob(it) and (_looks_like_path(it) or (
                         not any(c.isspace() for c in it)
                         and bool(glob.glob(os.path.expanduser(it), recursive=True))))))

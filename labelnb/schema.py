@@ -12,6 +12,7 @@ labelnb.errors.SchemaError: item 1: label 'cow' is not in the schema (cat, dog);
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,18 +64,32 @@ class Attribute:
     default: Any = None
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise SchemaError("attribute: field 'name' must be a non-empty string")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SchemaError(f"attribute: field 'name' must be a non-empty string, got "
+                              f"{self.name!r}")
+        if (bad := unstorable(self.name)) is not None:
+            raise SchemaError(f"attribute {self.name!r}: field 'name' {bad}")
         if self.type not in get_args(AttributeType):
             raise SchemaError(
                 f"attribute {self.name!r}: field 'type' is {self.type!r}; expected one of "
                 f"{list(get_args(AttributeType))}"
             )
-        object.__setattr__(self, "options", tuple(self.options))
+        if not isinstance(self.required, bool):
+            raise SchemaError(f"attribute {self.name!r}: field 'required' is {self.required!r}; "
+                              "give True or False")
+        options = _strings(self.options, f"attribute {self.name!r}", "options",
+                           "['red', 'green']")
+        for o in options:
+            if isinstance(o, str) and (bad := unstorable(o)) is not None:
+                raise SchemaError(f"attribute {self.name!r}: option {o!r} {bad}")
+        object.__setattr__(self, "options", options)
         if self.type == "choice" and not self.options:
             raise SchemaError(f"attribute {self.name!r}: a 'choice' attribute needs options")
 
     def check(self, value: Any, where: str) -> None:
+        """Raise :class:`SchemaError` unless ``value`` fits this attribute and can be
+        stored: a finite number (JSON has no NaN or infinity), a text a database keeps
+        (no NUL character, see :func:`~labelnb.types.unstorable`)."""
         ok = {
             "text": isinstance(value, str),
             "number": isinstance(value, int | float) and not isinstance(value, bool),
@@ -86,6 +101,14 @@ class Attribute:
             raise SchemaError(
                 f"{where}: attribute {self.name!r} is {value!r}; it must be {want}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SchemaError(
+                f"{where}: attribute {self.name!r} is {value!r}; a number attribute must be "
+                "finite (JSON stores no NaN or infinity): give a real number, or leave the "
+                "attribute out"
+            )
+        if isinstance(value, str) and (bad := unstorable(value)) is not None:
+            raise SchemaError(f"{where}: attribute {self.name!r} {bad}")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "options": list(self.options),
@@ -122,8 +145,10 @@ class LabelClass:
                 f"label {self.name!r}: field 'color' must be a hex colour like '#1f77b4', "
                 f"got {self.color!r}"
             )
-        object.__setattr__(self, "examples", tuple(self.examples))
-        object.__setattr__(self, "attributes", tuple(_attr(a) for a in self.attributes))
+        object.__setattr__(self, "examples", _strings(self.examples, f"label {self.name!r}",
+                                                      "examples", "['a cat on a sofa']"))
+        attributes = _attrs(self.attributes, f"label {self.name!r}")
+        object.__setattr__(self, "attributes", attributes)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "color": self.color, "hotkey": self.hotkey,
@@ -131,14 +156,45 @@ class LabelClass:
                 "attributes": [a.to_json() for a in self.attributes]}
 
 
+def _strings(value: Any, where: str, field_name: str, example: str) -> tuple[Any, ...]:
+    """``value`` (a list of strings) as a tuple; one string is refused, not split into
+    its characters."""
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes):
+        raise SchemaError(
+            f"{where}: field {field_name!r} is one string ({value!r}); give a list of "
+            f"strings, e.g. {example}"
+        )
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise SchemaError(f"{where}: field {field_name!r} must be a list of strings, e.g. "
+                          f"{example}; got {value!r}")
+    return tuple(value)
+
+
+def _attrs(attributes: Any, where: str) -> tuple[Attribute, ...]:
+    """Attributes (``Attribute`` or dicts) as a tuple, each name given once."""
+    if isinstance(attributes, str | Mapping | Attribute) or not isinstance(attributes,
+                                                                            Iterable):
+        raise SchemaError(f"{where}: field 'attributes' must be a list of attributes "
+                          f"(Attribute or dicts), got {attributes!r}")
+    out = tuple(_attr(a) for a in attributes)
+    names = [a.name for a in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SchemaError(
+            f"{where}: attribute names must be unique; repeated: {dup}; give each attribute "
+            "once (one name, one type)"
+        )
+    return out
+
+
 def _attr(a: Attribute | Mapping[str, Any]) -> Attribute:
     if isinstance(a, Attribute):
         return a
     if isinstance(a, Mapping):
-        d = dict(a)
-        d["options"] = tuple(d.get("options", ()))
         try:
-            return Attribute(**d)
+            return Attribute(**dict(a))
         except TypeError as e:
             raise SchemaError(
                 f"attribute {dict(a)!r}: {e}; the fields are name, type, options, required, "
@@ -153,11 +209,8 @@ def _label(x: LabelClass | str | Mapping[str, Any]) -> LabelClass:
     if isinstance(x, str):
         return LabelClass(x)
     if isinstance(x, Mapping):
-        d = dict(x)
-        d["examples"] = tuple(d.get("examples", ()))
-        d["attributes"] = tuple(d.get("attributes", ()))
         try:
-            return LabelClass(**d)
+            return LabelClass(**dict(x))
         except TypeError as e:
             raise SchemaError(f"label {x!r}: {e}") from None
     raise SchemaError(f"label {x!r}: give a name, a LabelClass or a dict")
@@ -177,7 +230,10 @@ class Schema:
     ``kind`` is one of ``boxes``, ``polygons``, ``masks``, ``spans``, ``choice``,
     ``multi_choice``. ``labels`` are names, dicts or :class:`LabelClass`. Colours and
     hotkeys (1-9, 0, then letters) are filled in where not given. ``attributes`` apply
-    to every annotation region; a class may add its own.
+    to every annotation region; a class may add its own (one of the same name as a
+    project-wide attribute takes its place for that class). Attribute names are unique
+    in each list, and ``examples`` and ``options`` are lists of strings (one string is
+    refused rather than split into its characters).
 
     The store versions schemas: setting a changed schema on a project makes a new
     version, and every annotation records the version it was made under.
@@ -221,7 +277,7 @@ class Schema:
             filled.append(c)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "labels", tuple(filled))
-        object.__setattr__(self, "attributes", tuple(_attr(a) for a in attributes))
+        object.__setattr__(self, "attributes", _attrs(attributes, "schema"))
         object.__setattr__(self, "instructions", instructions)
         object.__setattr__(self, "version", version)
 

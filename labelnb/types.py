@@ -616,6 +616,15 @@ class Annotation:
             )
         if not isinstance(self.author, str) or not self.author:
             raise ValidationError(f"{where}: field 'author' must be a non-empty string")
+        # the store keeps these as text: refuse on SQLite what PostgreSQL refuses
+        for name in ("id", "author", "corrects", "model_version", "client_id"):
+            value = getattr(self, name)
+            if value is None and name not in ("id", "author"):
+                continue
+            if not isinstance(value, str):
+                raise ValidationError(f"{where}: field {name!r} must be a string, got {value!r}")
+            if (bad := unstorable(value)) is not None:
+                raise ValidationError(f"{where}: field {name!r} {bad}")
         object.__setattr__(self, "created_at", _parse_time(self.created_at, where))
         if self.duration_s is not None:
             d = _finite("duration_s", self.duration_s, where)

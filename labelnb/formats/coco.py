@@ -45,7 +45,7 @@ import gc
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -68,6 +68,9 @@ from labelnb.formats._common import (
     plain_attrs,
 )
 from labelnb.types import Box, Mask, Polygon, Region
+
+#: how an annotation becomes a region: its segmentation (where it has one), or its bbox
+Geometry = Literal["segmentation", "bbox"]
 
 
 def _rle_bytes(rle: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,17 +178,38 @@ def _bad_segmentation(seg: Any) -> str | None:
             "it, or remove it to import the bbox")
 
 
-def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
-                      ) -> tuple[Region, str]:
-    """The region of one COCO annotation and the field it came from (``segmentation``
-    or ``bbox``); raises :class:`FormatError` / :class:`ValidationError` saying why not."""
+class _FieldError(FormatError):
+    """A problem of one field of an annotation (``score``, ``attributes``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _score_and_attributes(a: Mapping[str, Any]) -> dict[str, Any]:
+    """An annotation's ``score`` and ``attributes`` as region keywords."""
     kw: dict[str, Any] = {}
-    if a.get("score") is not None:
-        kw["score"] = a["score"]
-    if a.get("attributes"):
-        kw["attributes"] = plain_attrs(a["attributes"])
-    seg = a.get("segmentation")
-    h, w = int(image["height"]), int(image["width"])
+    score = a.get("score")
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, int | float) \
+                or not 0.0 <= float(score) <= 1.0:
+            raise _FieldError("score", f"{score!r:.40} is not a confidence in [0, 1]; fix the "
+                                       "score or remove it")
+        kw["score"] = float(score)
+    attrs = a.get("attributes")
+    if attrs:
+        if not isinstance(attrs, Mapping):
+            raise _FieldError("attributes", f"{attrs!r:.60} is not an object of attribute "
+                                            'names and values; give e.g. {"occluded": true}, '
+                                            "or remove it")
+        kw["attributes"] = plain_attrs(attrs)
+    return kw
+
+
+def _segmentation_region(seg: Any, label: str, h: int, w: int, kw: Mapping[str, Any]
+                         ) -> Region | None:
+    """The polygon or mask of a COCO ``segmentation`` (None for none or an empty one);
+    raises :class:`FormatError` saying why not."""
     if isinstance(seg, Mapping):
         from pycocotools import mask as mask_utils
 
@@ -207,7 +231,7 @@ def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
         counts = rle["counts"]
         return Mask({"size": [int(s) for s in rle["size"]],
                      "counts": counts.decode("ascii") if isinstance(counts, bytes)
-                     else counts}, label, **kw), "segmentation"
+                     else counts}, label, **kw)
     if isinstance(seg, list) and seg:
         rings = [list(r) if isinstance(r, Sequence) else r for r in seg]
         bad = [n for n, r in enumerate(rings) if not isinstance(r, list) or len(r) < 6
@@ -220,18 +244,36 @@ def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any]
                               "points as a flat [x1, y1, x2, y2, x3, y3, ...] list: fix or "
                               "drop it")
         if len(rings) == 1:
-            return Polygon(tuple(rings[0]), label, **kw), "segmentation"
+            return Polygon(tuple(rings[0]), label, **kw)
         from pycocotools import mask as mask_utils
 
         merged = mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
-        return Mask({"size": [h, w], "counts": merged["counts"].decode("ascii")}, label,
-                    **kw), "segmentation"
+        return Mask({"size": [h, w], "counts": merged["counts"].decode("ascii")}, label, **kw)
     if (why := _bad_segmentation(seg)) is not None:
         raise FormatError(why)
+    return None
+
+
+def _region_from_coco(a: Mapping[str, Any], label: str, image: Mapping[str, Any],
+                      geometry: Geometry = "segmentation") -> tuple[Region, str]:
+    """The region of one COCO annotation and the field it came from (``segmentation``
+    or ``bbox``); raises :class:`FormatError` / :class:`ValidationError` saying why not
+    (``_FieldError`` for ``score`` and ``attributes``). ``geometry="bbox"``: the
+    ``bbox`` whatever the segmentation (an annotation without one: its segmentation)."""
+    kw = _score_and_attributes(a)
+    h, w = int(image["height"]), int(image["width"])
     bbox = a.get("bbox")
+    if geometry == "segmentation" or bbox is None:
+        shape = _segmentation_region(a.get("segmentation"), label, h, w, kw)
+        if shape is not None:
+            return shape, "segmentation"
     if not isinstance(bbox, Sequence) or isinstance(bbox, str) or len(bbox) != 4:
         raise FormatError(f"{bbox!r} is not [x, y, width, height]; fix the annotation")
-    x, y, bw, bh = (float(v) for v in bbox)
+    try:
+        x, y, bw, bh = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise FormatError(f"{list(bbox)!r:.60} is not [x, y, width, height] as numbers; fix "
+                          "the annotation") from None
     if bw < 0 or bh < 0:
         raise FormatError(f"{list(bbox)} has a negative size (width {bw:g}, height {bh:g}); a "
                           "COCO box is [x, y, width, height]: fix or drop it")
@@ -252,12 +294,14 @@ def _int(v: Any) -> int | None:
 
 def coco_problems(data: Any, *, box_policy: BoxPolicy = "reject", regions: bool = False,
                   out: dict[int, list[Region]] | None = None, notes: list[str] | None = None,
-                  degenerate: Degenerate = "keep") -> list[Problem]:
+                  degenerate: Degenerate = "keep", geometry: Geometry = "segmentation"
+                  ) -> list[Problem]:
     """Every problem of a COCO dict (see :func:`validate_coco`), as :class:`Problem` s.
 
-    With ``regions``, each annotation is also converted (into ``out``, by image id) and
-    checked against its image by :func:`~labelnb.formats._common.fit_region` under
-    ``box_policy``; clipped regions are noted in ``notes``."""
+    With ``regions``, each annotation is also converted (into ``out``, by image id; its
+    bbox with ``geometry="bbox"``, see :func:`from_coco`) and checked against its image
+    by :func:`~labelnb.formats._common.fit_region` under ``box_policy``; clipped regions
+    are noted in ``notes``."""
     problems: list[Problem] = []
     top = "COCO data"
     if not isinstance(data, Mapping):
@@ -372,11 +416,15 @@ def coco_problems(data: Any, *, box_policy: BoxPolicy = "reject", regions: bool 
                                             f"image ({im['width']}x{im['height']}); clip it",
                                             where))
             continue
-        field = "segmentation" if a.get("segmentation") else "bbox"
+        field = ("bbox" if geometry == "bbox" and a.get("bbox") is not None
+                 else "segmentation" if a.get("segmentation") else "bbox")
         try:
-            region, field = _region_from_coco(a, cats[cid], im)
+            region, field = _region_from_coco(a, cats[cid], im, geometry)
             region, note = fit_region(region, int(im["width"]), int(im["height"]), box_policy,
                                       degenerate=degenerate)
+        except _FieldError as e:
+            problems.append(Problem(item, e.field, str(e), where))
+            continue
         except (LabelnbError, TypeError, ValueError) as e:
             problems.append(Problem(item, field, str(e), where))
             continue
@@ -389,9 +437,15 @@ def coco_problems(data: Any, *, box_policy: BoxPolicy = "reject", regions: bool 
 
 def from_coco(data: Mapping[str, Any], *, box_policy: BoxPolicy = "reject",
               problems: list[Problem] | None = None, notes: list[str] | None = None,
-              degenerate: Degenerate = "keep") -> Dataset:
+              degenerate: Degenerate = "keep", geometry: Geometry = "segmentation"
+              ) -> Dataset:
     """A :class:`Dataset` from a COCO dict (categories ordered by id; any ids, 0- or
     1-based).
+
+    ``geometry``: ``"segmentation"`` (the default) reads an annotation's segmentation
+    where it has one (a polygon or a mask) and its ``bbox`` where not;
+    ``"bbox"`` reads every annotation that has a ``bbox`` as that box, whatever its
+    segmentation: what a 'boxes' project takes from an instance segmentation file.
 
     Every annotation is checked against its image (:func:`~labelnb.formats._common.
     fit_region`): a region outside the image is refused (``box_policy="reject"``) or
@@ -404,7 +458,7 @@ def from_coco(data: Mapping[str, Any], *, box_policy: BoxPolicy = "reject",
     check_box_policy(box_policy)
     regions: dict[int, list[Region]] = {}
     found = coco_problems(data, box_policy=box_policy, regions=True, out=regions,
-                          notes=notes, degenerate=degenerate)
+                          notes=notes, degenerate=degenerate, geometry=geometry)
     if found:
         if problems is None:
             raise FormatProblems("COCO data", found)
@@ -499,15 +553,16 @@ def save_coco(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMod
 def load_coco(path: str | os.PathLike[str], *, split: str | None = None,
               images: str | os.PathLike[str] | None = None, box_policy: BoxPolicy = "reject",
               problems: list[Problem] | None = None, notes: list[str] | None = None,
-              degenerate: Degenerate = "keep") -> Dataset:
+              degenerate: Degenerate = "keep", geometry: Geometry = "segmentation"
+              ) -> Dataset:
     """Read a COCO file (or an export root: every ``annotations*.json`` in it).
 
     Each image's ``uri`` is set to its file where found: under ``images`` if given,
     else the first of :func:`image_dir`, ``<root>/images``, ``<root>/<split>`` and
     ``<root>`` that holds it (``<root>`` is the folder above ``annotations/``, so the
     official ``annotations/instances_val2017.json`` + ``val2017/`` layout works).
-    ``box_policy``, ``problems``, ``notes`` and ``degenerate`` as in :func:`from_coco`
-    (a problem's ``where`` then starts with the file)."""
+    ``box_policy``, ``problems``, ``notes``, ``degenerate`` and ``geometry`` as in
+    :func:`from_coco` (a problem's ``where`` then starts with the file)."""
     p = Path(path)
     img_root = Path(images) if images is not None else None
     if p.is_dir():
@@ -519,18 +574,20 @@ def load_coco(path: str | os.PathLike[str], *, split: str | None = None,
         if not files:
             raise FormatError(f"{str(p)!r}: no annotations.json or annotations/instances_*.json "
                               "in it; give the path of the COCO JSON file")
-        parts = [_load_one(f, p, s, img_root, box_policy, problems, notes, degenerate)
-                 for f, s in files]
+        parts = [_load_one(f, p, s, img_root, box_policy, problems, notes, degenerate,
+                           geometry) for f, s in files]
         return _concat(parts, str(p), problems)
     root = p.parent.parent if p.parent.name == "annotations" else p.parent
     if split is None and p.stem.startswith("instances_") and p.parent.name == "annotations":
         split = p.stem[len("instances_"):]
-    return _load_one(p, root, split, img_root, box_policy, problems, notes, degenerate)
+    return _load_one(p, root, split, img_root, box_policy, problems, notes, degenerate,
+                     geometry)
 
 
 def _load_one(file: Path, root: Path, split: str | None, img_root: Path | None,
               box_policy: BoxPolicy = "reject", problems: list[Problem] | None = None,
-              notes: list[str] | None = None, degenerate: Degenerate = "keep") -> Dataset:
+              notes: list[str] | None = None, degenerate: Degenerate = "keep",
+              geometry: Geometry = "segmentation") -> Dataset:
     try:
         data = orjson.loads(file.read_bytes())
     except FileNotFoundError:
@@ -539,7 +596,7 @@ def _load_one(file: Path, root: Path, split: str | None, img_root: Path | None,
         raise FormatError(f"{str(file)!r}: not valid JSON ({e})") from None
     found: list[Problem] = []
     ds = from_coco(data, box_policy=box_policy, problems=found, notes=notes,
-                   degenerate=degenerate)
+                   degenerate=degenerate, geometry=geometry)
     if found:
         located = [Problem(q.item, q.field, q.message,
                            f"{file.name}" + (f", {q.where}" if q.where else "")) for q in found]
@@ -606,5 +663,5 @@ def check_with_pycocotools(path: str | os.PathLike[str]) -> Any:
         raise FormatError(f"{os.fspath(path)!r}: pycocotools cannot load it ({e})") from e
 
 
-__all__ = ["annotation_file", "check_with_pycocotools", "from_coco", "image_dir", "load_coco",
-           "region_to_coco", "save_coco", "to_coco", "validate_coco"]
+__all__ = ["Geometry", "annotation_file", "check_with_pycocotools", "from_coco", "image_dir",
+           "load_coco", "region_to_coco", "save_coco", "to_coco", "validate_coco"]

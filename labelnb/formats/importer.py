@@ -22,10 +22,14 @@ jsonl import from ...spans.jsonl: 1 items, 1 annotations and 0 predictions with 
 >>> p.annotation_objects()[0].regions[1]
 Span(start=13, end=18, label='LOC', score=None, attributes={})
 
-Elsewhere: ``import_dataset(project, "coco", "annotations/instances_val2017.json")``,
-``import_dataset(project, "yolo", "runs/detect/predict", as_predictions=True,
-model_version="yolov8n-2024-05")``, ``import_dataset(project, "label_studio",
-"export.json", images="media/upload")``.
+Elsewhere: ``import_dataset(project, "coco", "annotations/instances_val2017.json")``
+(into a 'boxes' project, every annotation's ``bbox``; into a 'polygons' or 'masks'
+project, its segmentation), ``import_dataset(project, "yolo", "runs/detect/predict",
+as_predictions=True, model_version="yolov8n-2024-05")`` (the label files of ``yolo
+predict save_txt=True [save_conf=True]``, without a data.yaml: each labels the
+project's image of the same file name, class indices are the project's labels in
+schema order, and a ``conf`` column is the score), ``import_dataset(project,
+"label_studio", "export.json", images="media/upload")``.
 
 Three stages, each a plain function:
 
@@ -50,6 +54,14 @@ Three stages, each a plain function:
    equal to a stored annotation is left out), then the predictions. A failure anywhere
    rolls all of it back.
 
+An image or text a file gives twice is one item: its label sets by one author become
+one annotation (their regions joined, exact repeats once), except a Label Studio
+task's annotation, which stays one (two tasks of the same text by one annotator: two
+annotations, the second left out only where it equals the first), and a class
+choice. Each annotation (and each model's prediction of an item) is checked whole in
+stage 2 - one class in a 'choice' project, each span once - and a problem names the
+file's lines or tasks it came from.
+
 With ``as_predictions=True`` the file's labels become predictions of
 ``model_version`` (default ``import:<format>``, ``source="model"``): pre-annotations
 that annotators correct, not ground truth. Label Studio exports bring both:
@@ -61,6 +73,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,6 +128,7 @@ class ImportReport:
     skipped: int = 0  # Label Studio annotations marked was_cancelled, left out
     regions_dropped: int = 0  # by label_map
     already_there: int = 0  # annotations equal to stored ones (imported before), not stored
+    repeated: int = 0  # annotations the file gives twice (Label Studio tasks), stored once
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -126,6 +140,8 @@ class ImportReport:
                    if self.regions_dropped else "")
                 + (f"; {self.already_there} annotations already in the project left out"
                    if self.already_there else "")
+                + (f"; {self.repeated} annotations the file repeats left out"
+                   if self.repeated else "")
                 + (f"; {len(self.warnings)} warnings (first: {self.warnings[0]})"
                    if self.warnings else ""))
 
@@ -143,6 +159,9 @@ class ImportLabels:
     duration_s: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     where: str = ""  # e.g. "annotations[1]" for a Label Studio task
+    #: where each region sits in the file (set by the check stage): the problems of a
+    #: whole annotation (a span given twice) cite them
+    origins: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -158,6 +177,9 @@ class ImportItem:
     meta: dict[str, Any] = field(default_factory=dict)
     group: str | None = None
     labels: list[ImportLabels] = field(default_factory=list)
+    #: an item already in the project (YOLO label files matched to its items by file
+    #: name): not added again, its size taken from the project
+    item_id: int | None = None
 
 
 # --- 1. read -----------------------------------------------------------------------------
@@ -275,6 +297,58 @@ def _jsonl_items(path: Path, images: Path | None, problems: list[Problem]
     return out
 
 
+def _yolo_label_items(project: Project, files: list[Path], *, box_policy: BoxPolicy,
+                      scores: bool, problems: list[Problem], notes: list[str]
+                      ) -> list[ImportItem]:
+    """YOLO label files without a data.yaml (``yolo predict save_txt=True``'s
+    ``labels/``), each matched to the project's image of the same file name (stem);
+    class indices are the positions of the project's labels (the order its YOLO
+    export writes)."""
+    from labelnb.formats._common import _basename
+
+    by_stem: dict[str, list[tuple[int, str, int | None, int | None]]] = {}
+    df = project.items(media="image")
+    for row in (df.to_dict("records") if not df.empty else []):
+        w, h = row.get("width"), row.get("height")
+        size: tuple[int | None, int | None] = (None, None)
+        if isinstance(w, int | float) and isinstance(h, int | float) and w == w and h == h:
+            size = (int(w), int(h))  # (NaN != NaN: a size not stored)
+        by_stem.setdefault(Path(_basename(str(row["uri"]))).stem, []).append(
+            (int(row["id"]), str(row["uri"]), *size))
+    names = project.schema.names
+    out: list[ImportItem] = []
+    for f in files:
+        label_name = f"labels {str(f)!r}"
+        same = by_stem.get(f.stem, [])
+        if len(same) != 1:
+            shown = ", ".join(repr(_basename(u)) for _, u, _, _ in same[:5])
+            problems.append(Problem(label_name, "file name", (
+                f"no image of project {project.name!r} is named {f.stem}.*; label files "
+                "without a data.yaml label images already in the project (matched by file "
+                "name): add the images first (project.add_items([...])), or import a YOLO "
+                "dataset (data.yaml, images/, labels/)") if not same else (
+                f"{len(same)} images of project {project.name!r} are named {f.stem}.* "
+                f"({shown}), so the file cannot say which it labels; import a YOLO dataset "
+                "(data.yaml, images/, labels/) instead")))
+            continue
+        iid, uri, w, h = same[0]
+        name = f"image {_basename(uri)!r}"
+        if w is None or h is None:
+            try:
+                w, h = _image_size(uri)
+            except LabelnbError as e:
+                problems.append(Problem(name, "image", str(e)))
+                continue
+        regions = yolo_mod.from_yolo(
+            f.read_text(encoding="utf-8"), w, h, names, where=f"{name} ({label_name})",
+            box_policy=box_policy, problems=problems, notes=notes, degenerate="reject",
+            scores=scores, names_from=f"project {project.name!r}'s labels (schema order)")
+        out.append(ImportItem(name, image=uri, width=w, height=h, item_id=iid,
+                              meta={"import": {"format": "yolo", "file_name": f.name}},
+                              labels=[ImportLabels(regions)]))
+    return out
+
+
 def _parse_time(v: Any) -> datetime | None:
     if not isinstance(v, str) or not v:
         return None
@@ -339,12 +413,15 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
                 images: str | os.PathLike[str] | None = None,
                 box_policy: BoxPolicy = "reject", options: Mapping[str, Any] | None = None,
                 problems: list[Problem] | None = None, notes: list[str] | None = None,
-                attribute_types: voc_mod.AttributeTypes | None = None
+                attribute_types: voc_mod.AttributeTypes | None = None,
+                coco_geometry: coco_mod.Geometry = "segmentation"
                 ) -> tuple[list[ImportItem], int]:
     """Stage 1: the items of a file (and how many cancelled annotations were left
     out). Problems are appended to ``problems`` (raised when it is ``None``).
     ``attribute_types`` (a label of the file → its attributes' types, see
-    :func:`attribute_types`): how VOC's attribute text is read."""
+    :func:`attribute_types`): how VOC's attribute text is read. ``coco_geometry``:
+    ``"bbox"`` reads every COCO annotation as its bbox (for a 'boxes' project; see
+    :func:`~labelnb.formats.coco.from_coco`)."""
     fmt = str(format).lower()
     if fmt not in IMPORT_FORMATS:
         raise FormatError(f"import format {format!r}; expected one of {list(IMPORT_FORMATS)}")
@@ -371,7 +448,7 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
     if fmt == "coco":
         items = _dataset_items(fmt, coco_mod.load_coco(
             p, images=img, box_policy=box_policy, problems=found, notes=notes_,
-            degenerate="reject"), found)
+            degenerate="reject", geometry=coco_geometry), found)
     elif fmt == "voc":
         items = _dataset_items(fmt, voc_mod.load_voc(
             p, box_policy=box_policy, problems=found, notes=notes_, degenerate="reject",
@@ -489,10 +566,15 @@ def _field_of(region: Region) -> str:
 def check_items(project: Project, items: list[ImportItem], *,
                 label_map: Mapping[str, str | None] | None = None,
                 box_policy: BoxPolicy = "reject", misaligned: Misaligned = "report",
-                problems: list[Problem], warnings: list[str]) -> int:
+                problems: list[Problem], warnings: list[str],
+                as_predictions: bool = False, model_version: str | None = None) -> int:
     """Stage 2: check (and fit) every item and region in place, appending what is
-    wrong to ``problems`` and what was changed or looks off to ``warnings``. Returns
-    how many regions ``label_map`` dropped."""
+    wrong to ``problems`` and what was changed or looks off to ``warnings``; then
+    every annotation and prediction as it will be written (the label sets of one
+    image or text joined, see :func:`import_dataset`) against the schema's rules for
+    a whole annotation (one class in a 'choice' project, each span once).
+    ``as_predictions`` / ``model_version`` as in :func:`import_dataset`. Returns how
+    many regions ``label_map`` dropped."""
     schema = project.schema
     dropped = 0
     kinds = {"image" if it.image is not None else "text" for it in items}
@@ -502,6 +584,7 @@ def check_items(project: Project, items: list[ImportItem], *,
                           f"{' or '.join(schema.media)} items; this file holds "
                           f"{' and '.join(wrong)} items: import it into a project of another "
                           "kind")
+    good: list[ImportItem] = []  # the items whose own checks passed
     for it in items:
         if it.text is not None:  # what add_items would refuse, said with the file's place
             if (bad := text_problem(it.text)) is not None:
@@ -509,7 +592,7 @@ def check_items(project: Project, items: list[ImportItem], *,
                 problems.append(Problem(it.name, "text", bad, f"line {line}" if line else (
                     it.labels[0].where if it.labels else "")))
                 continue
-        if it.image is not None:
+        if it.image is not None and not (it.item_id is not None and it.width is not None):
             try:
                 w, h = _image_size(it.image)
             except LabelnbError as e:
@@ -522,10 +605,13 @@ def check_items(project: Project, items: list[ImportItem], *,
                     "the file, or the image"))
                 continue
             it.width, it.height = w, h
+        good.append(it)
+        fmt = (it.meta.get("import") or {}).get("format")
         for lab in it.labels:
             regs, d = map_labels(lab.regions, label_map)
             dropped += d
             kept: list[Region] = []
+            origins: list[str] = []
             for n, r in enumerate(regs):
                 where = (f"{lab.where}, " if lab.where else "") + f"region {n}"
                 if r.label not in schema:
@@ -547,11 +633,15 @@ def check_items(project: Project, items: list[ImportItem], *,
                                         text=it.text)
                 except LabelnbError as e:
                     msg = str(e).removeprefix(f"{where}: ")
-                    if isinstance(r, Mask) and "cannot go in" in msg and (
-                            it.meta.get("import") or {}).get("format") == "coco":
+                    if "cannot go in" in msg and fmt == "coco" and schema.kind == "boxes":
+                        msg += (" (the annotation has no 'bbox', which is what a 'boxes' "
+                                "project reads from COCO; add it)")
+                    elif isinstance(r, Mask) and "cannot go in" in msg and fmt == "coco":
                         msg += (" (a COCO 'segmentation' of several polygon rings, or an "
                                 "RLE, is one mask; split the rings into separate annotations "
                                 "or label masks)")
+                    if "is not in the schema (known:" in msg:
+                        msg += _attribute_fix(schema, r, fmt)
                     fld = ("type" if "cannot go in" in msg else
                            "attributes" if "attribute" in msg else _field_of(r))
                     problems.append(Problem(it.name, fld, msg, where))
@@ -568,15 +658,152 @@ def check_items(project: Project, items: list[ImportItem], *,
                             continue
                         warnings.append(f"{it.name}, {where}: {msg}")
                 kept.append(r)
+                origins.append(where)
             lab.regions = kept
-            if schema.kind == "choice":
-                n_choice = sum(isinstance(r, Choice) for r in kept)
-                if n_choice > 1:
-                    problems.append(Problem(it.name, "label", f"{n_choice} classes given, but a "
-                                            "'choice' project takes one per item; use a "
-                                            "'multi_choice' project, or keep one",
-                                            lab.where))
+            lab.origins = origins
+    # the whole annotations, as the write stage joins them (the item: its content)
+    fmts = {(it.meta.get("import") or {}).get("format") for it in good}
+    fmt_all = str(next(iter(fmts))) if len(fmts) == 1 else ""
+    anns, preds = _groups(fmt_all, schema.kind, good, [_content_key(it) for it in good],
+                          as_predictions=as_predictions,
+                          default_mv=_default_mv(fmt_all, model_version))
+    for g in anns.values():
+        if (p := _group_problem(schema, g, "annotation")) is not None:
+            problems.append(p)
+    for (mv, _), g in preds.items():
+        if (p := _group_problem(schema, g, f"prediction of {mv!r}")) is not None:
+            problems.append(p)
     return dropped
+
+
+def _attribute_fix(schema: Schema, region: Region, fmt: str | None) -> str:
+    """The fix for an attribute the schema does not know: declare it, in the Schema
+    syntax (the project's attributes kept; for VOC, its three object attributes)."""
+    def decl(name: str, t: str) -> str:
+        return f"{{'name': {name!r}, 'type': {t!r}}}"
+
+    def type_of(v: Any) -> str:
+        return ("bool" if isinstance(v, bool) else "number" if isinstance(v, int | float)
+                else "text")
+
+    known = {a.name for a in schema.attributes} | {a.name for a in schema[region.label].attributes}
+    add = {k: type_of(v) for k, v in region.attributes.items() if k not in known}
+    if fmt == "voc":
+        voc = {k: t for k, t in (("difficult", "bool"), ("truncated", "bool"), ("pose", "text"))
+               if k not in known}
+        add = {**voc, **add}
+        what = "VOC's object attributes"
+    else:
+        what = "the attribute"
+    shown = [decl(a.name, a.type) for a in schema.attributes] + [decl(k, t) for k, t in add.items()]
+    labels = ", ".join(repr(n) for n in schema.names[:3]) + (", ..." if len(schema.names) > 3
+                                                              else "")
+    return (f"; declare {what} in the schema, e.g. project.set_schema(Schema("
+            f"{schema.kind!r}, [{labels}], attributes=[{', '.join(shown)}])), or remove the "
+            "attribute from the file")
+
+
+@dataclass(slots=True)
+class _Group:
+    """The label sets of a file that become one annotation (or one prediction) of an
+    item, their regions each once."""
+
+    item: ImportItem  # the first item (its name names the problems)
+    first: ImportLabels  # the first label set (its author, time, meta)
+    regions: list[Region] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)  # where each region is in the file
+    parts: list[str] = field(default_factory=list)  # where each label set is in the file
+    seen: set[Region] = field(default_factory=set)  # the regions, to find repeats fast
+
+
+def _default_mv(fmt: str, model_version: str | None) -> str:
+    return model_version or (f"import:{fmt}" if fmt != "label_studio" else "label-studio")
+
+
+def _content_key(it: ImportItem) -> tuple[str, Any]:
+    """What makes two import items one item of the project, as far as the check stage
+    can tell without hashing the files (the same path, the same text)."""
+    from labelnb import media as media_mod
+
+    if it.item_id is not None:
+        return ("item", it.item_id)
+    if it.text is not None:
+        return ("text", it.text)
+    img = str(it.image)
+    return ("image", img if media_mod.is_uri(img) else os.path.realpath(img))
+
+
+def _groups(fmt: str, kind: str, items: list[ImportItem], keys: list[Any], *,
+            as_predictions: bool, default_mv: str
+            ) -> tuple[dict[tuple[Any, str, Any], _Group], dict[tuple[str, Any], _Group]]:
+    """The annotations and predictions an import writes, by ``(item, author, own)``
+    and ``(model version, item)``: the label sets of one item (``keys``: the same
+    image or text twice in a file is one item) by one author are joined into one
+    annotation, unless each stands alone (``own``): a Label Studio annotation (its
+    task's, even where two tasks show the same text), and a class choice (two classes
+    would make an invalid 'choice' annotation). A model's predictions of one item are
+    joined. Exact repeats of a region are kept once."""
+    anns: dict[tuple[Any, str, Any], _Group] = {}
+    preds: dict[tuple[str, Any], _Group] = {}
+    for pos, (it, ik) in enumerate(zip(items, keys, strict=True)):
+        for lab in it.labels:
+            if lab.kind == "prediction" or as_predictions:
+                mv = (lab.model_version or default_mv) if lab.kind == "prediction" \
+                    else default_mv
+                g = preds.setdefault((mv, ik), _Group(it, lab))
+            else:
+                own = (pos, lab.where) if fmt == "label_studio" or kind in (
+                    "choice", "multi_choice") else None
+                g = anns.setdefault((ik, lab.author or f"import:{fmt}", own), _Group(it, lab))
+            prefix = "" if it.name == g.item.name else f"{it.name}, "
+            g.parts.append(f"{it.name}, {lab.where}" if prefix and lab.where
+                           else it.name if prefix else lab.where)
+            for n, r in enumerate(lab.regions):
+                if r in g.seen:  # a file's exact repeat (or an item given twice)
+                    continue
+                g.seen.add(r)
+                origin = (lab.origins[n] if len(lab.origins) == len(lab.regions)
+                          else (f"{lab.where}, " if lab.where else "") + f"region {n}")
+                g.regions.append(r)
+                g.origins.append(prefix + origin)
+    return anns, preds
+
+
+_REGION_REF = re.compile(r"\bregion (\d+)\b")
+
+
+def _group_problem(schema: Schema, g: _Group, what: str) -> Problem | None:
+    """What :meth:`~labelnb.schema.Schema.check_annotation` refuses in the annotation
+    (or prediction) ``g`` becomes, as a problem that cites the file's places."""
+    parts = list(dict.fromkeys(g.parts))
+    where = ", ".join(p for p in parts if p)
+    media = "text" if g.item.text is not None else "image"
+    joined = (f", once the file's {len(parts)} entries of this {media}"
+              + (f" ({where})" if where else "") + f" are joined into one {what}"
+              if len(parts) > 1 else "")
+    choices = [r for r in g.regions if isinstance(r, Choice)]
+    if schema.kind == "choice" and len(choices) > 1:
+        return Problem(g.item.name, "label",
+                       f"{len(choices)} classes given ({', '.join(c.label for c in choices)})"
+                       f"{joined}, but a 'choice' project takes one per item; use a "
+                       "'multi_choice' project, or keep one", where)
+    try:
+        schema.check_annotation(Annotation(item_id=0, author="import", regions=tuple(g.regions)))
+    except LabelnbError as e:
+        msg = str(e)
+        at = where
+        fld = _field_of(g.regions[0]) if g.regions else "regions"
+        m = re.match(r"item 0(?:, region (\d+))?: ", msg)
+        if m is not None:
+            msg = msg[m.end():]
+            if m.group(1) is not None and int(m.group(1)) < len(g.origins):
+                at = g.origins[int(m.group(1))]
+                fld = _field_of(g.regions[int(m.group(1))])
+        msg = _REGION_REF.sub(lambda x: g.origins[int(x.group(1))]
+                              if int(x.group(1)) < len(g.origins) else x.group(0), msg)
+        head, sep, fix = msg.partition("; ")
+        return Problem(g.item.name, fld, f"{head}{joined}{sep}{fix}", at)
+    return None
 
 
 def _misaligned(text: str, span: Span) -> str | None:
@@ -604,7 +831,9 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
     module docstring.
 
     * ``path``: COCO: the JSON file or an export folder; VOC / YOLO: the dataset
-      folder (YOLO: or its data.yaml); spaCy: a ``.spacy`` file or a folder of them;
+      folder (YOLO: or its data.yaml, or a folder of label files without one, such as
+      ``runs/detect/predict``, for images already in the project, see the module
+      docstring); spaCy: a ``.spacy`` file or a folder of them;
       JSONL: the file (schema in :mod:`labelnb.formats.jsonl`); Label Studio: its JSON
       export (see :mod:`labelnb.formats.label_studio`).
     * ``images``: where the images are, when not where the file says (COCO: the image
@@ -651,11 +880,24 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
             "'multi_choice') and import that file with format 'jsonl'")
     problems: list[Problem] = []
     notes: list[str] = []
-    items, skipped = read_import(fmt, path, images=images, box_policy=box_policy,  # type: ignore[arg-type]
-                                 options=options, problems=problems, notes=notes,
-                                 attribute_types=attribute_types(project.schema, label_map))
+    label_files = yolo_mod.label_files(path) if fmt == "yolo" else None
+    if label_files is not None:  # yolo predict's labels/, without a data.yaml
+        if images is not None or options:
+            raise FormatError(f"{where}: images=... and options do not apply to YOLO label "
+                              "files; they label the project's images of the same name")
+        check_box_policy(box_policy)
+        items = _yolo_label_items(project, label_files, box_policy=box_policy,
+                                  scores=as_predictions, problems=problems, notes=notes)
+        skipped = 0
+    else:
+        items, skipped = read_import(fmt, path, images=images, box_policy=box_policy,  # type: ignore[arg-type]
+                                     options=options, problems=problems, notes=notes,
+                                     attribute_types=attribute_types(project.schema, label_map),
+                                     coco_geometry="bbox" if project.schema.kind == "boxes"
+                                     else "segmentation")
     dropped = check_items(project, items, label_map=label_map, box_policy=box_policy,
-                          misaligned=misaligned, problems=problems, warnings=notes)
+                          misaligned=misaligned, problems=problems, warnings=notes,
+                          as_predictions=as_predictions, model_version=model_version)
     if problems:
         raise FormatProblems(f"{where}: nothing was imported", problems)
     if fmt == "yolo" and project.schema.kind == "masks":
@@ -671,11 +913,12 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
         report.warnings.append(f"... and {len(notes) - _WARNINGS_KEPT} more")
     if not items:
         return report
-    default_author = f"import:{fmt}"
-    default_mv = model_version or (f"import:{fmt}" if fmt != "label_studio" else "label-studio")
+    default_mv = _default_mv(fmt, model_version)
     now = datetime.now(UTC)
     specs: list[dict[str, Any]] = []
     for it in items:
+        if it.item_id is not None:  # already in the project
+            continue
         spec: dict[str, Any] = ({"image": _literal(it.image)} if it.image is not None
                                 else {"text": it.text})
         spec["meta"] = it.meta
@@ -683,59 +926,51 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
             spec["group"] = it.group
         specs.append(spec)
     with project.atomic():
-        ids = project.add_items(specs, progress=progress)
-        anns: dict[tuple[int, str, str | None], Annotation] = {}
-        order: list[tuple[int, str, str | None]] = []
-        preds: dict[tuple[str, PredictionSource], dict[int, tuple[list[Region], float | None]]] = {}
-        for it, iid in zip(items, ids, strict=True):
-            for lab in it.labels:
-                pred = lab.kind == "prediction" or as_predictions
-                if pred:
-                    mv = (lab.model_version or default_mv) if lab.kind == "prediction" \
-                        else default_mv
-                    entry = preds.setdefault((mv, source), {}).setdefault(iid, ([], lab.score))
-                    entry[0].extend(r for r in lab.regions if r not in entry[0])
-                    continue
-                # the same image or text twice in a file (same content: one item) gets one
-                # annotation with the regions of both; a class choice is not merged (two
-                # different classes would make an invalid 'choice' annotation)
-                key = (iid, lab.author or default_author, lab.where if fmt == "label_studio"
-                       or project.schema.kind in ("choice", "multi_choice") else None)
-                if key in anns:
-                    old = anns[key]
-                    extra = tuple(r for r in lab.regions if r not in old.regions)
-                    anns[key] = Annotation(item_id=iid, regions=old.regions + extra,
-                                           author=old.author, created_at=old.created_at,
-                                           duration_s=old.duration_s, id=old.id,
-                                           schema_version=old.schema_version, meta=old.meta)
-                    continue
-                order.append(key)
-                once: list[Region] = []  # a file's exact repeats of a region, kept once
-                for r in lab.regions:
-                    if r not in once:
-                        once.append(r)
-                anns[key] = Annotation(
-                    item_id=iid, regions=tuple(once), author=key[1], source="human",
-                    created_at=lab.created_at or now, duration_s=lab.duration_s,
-                    schema_version=project.schema_version,
-                    meta={**lab.meta, "import": {"format": fmt, **({"where": lab.where}
-                                                                   if lab.where else {})}})
+        added = iter(project.add_items(specs, progress=progress) if specs else [])
+        ids = [it.item_id if it.item_id is not None else next(added) for it in items]
+        groups, pred_groups = _groups(fmt, project.schema.kind, items, ids,
+                                      as_predictions=as_predictions, default_mv=default_mv)
+        # two files of the same content are one item: checked again as joined by item
+        # (a failure here rolls the items back)
+        late = [p for p in (*(_group_problem(project.schema, g, "annotation")
+                              for g in groups.values()),
+                            *(_group_problem(project.schema, g, f"prediction of {mv!r}")
+                              for (mv, _), g in pred_groups.items()))
+                if p is not None]
+        if late:
+            raise FormatProblems(f"{where}: nothing was imported", late)
+        anns = [Annotation(
+            item_id=iid, regions=tuple(g.regions), author=author, source="human",
+            created_at=g.first.created_at or now, duration_s=g.first.duration_s,
+            schema_version=project.schema_version,
+            meta={**g.first.meta, "import": {"format": fmt, **({"where": g.first.where}
+                                                               if g.first.where else {})}})
+            for (iid, author, _), g in groups.items()]
+        # one the file repeats (two Label Studio tasks of one text, labeled alike by
+        # one annotator) is stored once
+        once: dict[tuple[int, str, tuple[Region, ...]], Annotation] = {}
+        for a in anns:
+            once.setdefault((a.item_id, a.author, a.regions), a)
+        repeated = len(anns) - len(once)
+        anns = list(once.values())
         stored: list[str] = []
         if anns:  # they fill the items' annotate slots; a second import adds nothing
-            stored = project.add_annotations([anns[k] for k in order], fill_tasks=True,
-                                             skip_existing=True)
+            stored = project.add_annotations(anns, fill_tasks=True, skip_existing=True)
+        by_mv: dict[str, list[tuple[int, list[Region], float | None]]] = {}
+        for (mv, iid), g in pred_groups.items():
+            by_mv.setdefault(mv, []).append((iid, g.regions, g.first.score))
         n_preds = 0
-        for (mv, src), by_item in preds.items():
-            n_preds += project.add_predictions(
-                mv, [(iid, regs, score) for iid, (regs, score) in by_item.items()], source=src)
+        for mv, entries in by_mv.items():
+            n_preds += project.add_predictions(mv, entries, source=source)
     report.item_ids = list(ids)
     report.items = len(set(ids))
     report.annotations = len(stored)
     report.already_there = len(anns) - len(stored)
+    report.repeated = repeated
     report.predictions = n_preds
     kept = set(stored)
-    report.regions = (sum(len(a.regions) for a in anns.values() if a.id in kept)
-                      + sum(len(r) for by in preds.values() for r, _ in by.values()))
+    report.regions = (sum(len(a.regions) for a in anns if a.id in kept)
+                      + sum(len(g.regions) for g in pred_groups.values()))
     return report
 
 

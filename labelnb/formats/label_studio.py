@@ -72,7 +72,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import orjson
@@ -523,8 +523,23 @@ def local_path(image: str, *, root: str | os.PathLike[str] | None = None,
 
     Tried in order: the reference as a path (relative to ``root``, the export's
     folder); for ``/data/local-files/?d=<path>``, that path under ``images`` and
-    ``root``; then, under ``images`` and ``root``, the base name, and the base name
-    without the ``8f2a1c3b-`` prefix Label Studio gives uploads."""
+    ``root``; for an upload, ``/data/upload/3/8f2a1c3b-cat.jpg``, the path after
+    ``/data/upload/`` (``3/8f2a1c3b-cat.jpg``: ``images`` is Label Studio's
+    ``media/upload`` folder) and after ``/data/`` (``images`` is ``media``) under
+    ``images`` and ``root``, URL-decoded; then, under ``images`` and ``root``, the
+    base name, and the base name without the ``8f2a1c3b-`` prefix Label Studio gives
+    uploads.
+
+    >>> import tempfile
+    >>> media = Path(tempfile.mkdtemp()) / "media"
+    >>> (media / "upload" / "3").mkdir(parents=True)
+    >>> _ = (media / "upload" / "3" / "8f2a1c3b-my cat.jpg").write_bytes(b"")
+    >>> ref = "/data/upload/3/8f2a1c3b-my%20cat.jpg"
+    >>> local_path(ref, images=media / "upload").relative_to(media).as_posix()
+    'upload/3/8f2a1c3b-my cat.jpg'
+    >>> local_path(ref, images=media) == local_path(ref, images=media / "upload" / "3")
+    True
+    """
     from urllib.parse import parse_qs, unquote, urlparse
 
     folders = [Path(p) for p in (images, root) if p is not None]
@@ -537,7 +552,17 @@ def local_path(image: str, *, root: str | os.PathLike[str] | None = None,
     if d:
         rel = Path(unquote(d[0]))
         cands.extend([rel] if rel.is_absolute() else [f / rel for f in folders])
-    base = Path(unquote(parsed.path)).name
+    served = unquote(parsed.path)
+    if parsed.scheme in ("", "http", "https") and served.startswith("/data/"):
+        # Label Studio serves <media>/<rest> at /data/<rest> (uploads: /data/upload/...)
+        rests = [served[len("/data/"):]]
+        if rests[0].startswith("upload/"):
+            rests.insert(0, rests[0][len("upload/"):])
+        for rest in rests:
+            sub = PurePosixPath(rest)
+            if rest and ".." not in sub.parts and not sub.is_absolute():
+                cands.extend(f / sub for f in folders)
+    base = Path(served).name
     if base:
         for f in folders:
             cands.append(f / base)

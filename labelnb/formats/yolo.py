@@ -186,9 +186,16 @@ def to_yolo(regions: Sequence[Region], width: int, height: int, categories: Sequ
 def from_yolo(text: str, width: int, height: int,
               categories: Sequence[str] | Mapping[int, str], *, where: str = "label file",
               box_policy: BoxPolicy = "clip", problems: list[Problem] | None = None,
-              notes: list[str] | None = None, degenerate: Degenerate = "keep"
-              ) -> list[Region]:
+              notes: list[str] | None = None, degenerate: Degenerate = "keep",
+              scores: bool = False, names_from: str = "data.yaml") -> list[Region]:
     """The regions of one label file: 5 values a line are a box, more a polygon.
+
+    A confidence after the coordinates (what ``yolo predict save_txt=True
+    save_conf=True`` writes) is read as the region's ``score``: on a box line (6 values,
+    ``class cx cy w h conf``) wherever it lies in [0, 1]; on a polygon line (an odd
+    count of values after the class) only with ``scores=True`` (predictions), since a
+    polygon line that lost a value would look the same. ``names_from`` says where the
+    class names came from (in problems).
 
     ``categories``: the names by class index (a list counts from 0; a mapping, such as
     ``{1: "cat", 2: "dog"}`` for a file that counts from 1, says it explicitly). Six
@@ -224,14 +231,25 @@ def from_yolo(text: str, width: int, height: int,
             if cls_f.is_integer() and keys and int(cls_f) == keys[-1] + 1 and keys[0] == 0:
                 hint = (" (class indices count from 0; if this file counts from 1, key the "
                         "names from 1 in data.yaml, e.g. names: {1: a, 2: b})")
+            if names_from != "data.yaml":
+                hint = ""
             found.append(Problem(where, "class", f"class {parts[0]!r} is not an index into "
-                                 f"the {len(names)} names of data.yaml (indices "
+                                 f"the {len(names)} names of {names_from} (indices "
                                  f"{keys[0] if keys else '-'}..{keys[-1] if keys else '-'})"
                                  f"{hint}; fix the class or the names", lw))
             continue
         label = names[int(cls_f)]
         field = "coordinates"
         try:
+            score: float | None = None
+            if len(vals) == 5 or (scores and len(vals) >= 7 and len(vals) % 2 == 1):
+                field = "conf"
+                score = vals.pop()
+                if not 0.0 <= score <= 1.0:
+                    raise FormatError(
+                        f"{len(vals) + 1} values after the class, and the last, {score:g}, is "
+                        "no confidence in [0, 1]; a line is 'class cx cy w h [conf]' or "
+                        "'class x1 y1 x2 y2 ...': fix or drop the line")
             if len(vals) == 4:
                 cx, cy, w, h = vals
                 field = "w h"
@@ -241,15 +259,17 @@ def from_yolo(text: str, width: int, height: int,
                 field = "cx cy w h"
                 bw, bh = w * width, h * height
                 x0, y0 = cx * width - bw / 2.0, cy * height - bh / 2.0
-                region: Region = Box(x0, y0, x0 + bw, y0 + bh, label)
+                region: Region = Box(x0, y0, x0 + bw, y0 + bh, label, score=score)
             elif len(vals) >= 6 and len(vals) % 2 == 0:
                 field = "x1 y1 x2 y2 ..."
                 region = Polygon(tuple(v * (width if i % 2 == 0 else height)
-                                       for i, v in enumerate(vals)), label)
+                                       for i, v in enumerate(vals)), label, score=score)
             else:
-                raise FormatError(f"{len(vals)} coordinates; a box has 4 and a polygon an "
-                                  "even number, at least 6 (3 points; keypoint files are not "
-                                  "read)")
+                raise FormatError(
+                    f"{len(vals)} coordinates; a box has 4 and a polygon an even number, at "
+                    "least 6 (3 points); a confidence after them is read on a box line (5 "
+                    "values) and, importing predictions, on a polygon line (an odd count); "
+                    "keypoint files are not read")
             region, note = fit_region(region, width, height, box_policy, tol=tol,
                                       degenerate=degenerate)
         except (LabelnbError, ValueError) as e:
@@ -411,6 +431,21 @@ def _label_path(img: Path) -> Path:
     return Path(sb.join(s.rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt")
 
 
+def label_files(path: str | os.PathLike[str]) -> list[Path] | None:
+    """The label files of a folder of them without ``data.yaml``: what ``yolo predict
+    save_txt=True`` writes (``runs/detect/predict/labels/*.txt``; give the run's folder
+    or its ``labels``). ``None`` where ``path`` is a YOLO dataset (it has a
+    ``data.yaml``) or holds no such files."""
+    p = Path(path)
+    if not p.is_dir() or (p / "data.yaml").is_file():
+        return None
+    for folder in (p / "labels", p):
+        files = sorted(f for f in folder.glob("*.txt") if f.is_file()) if folder.is_dir() else []
+        if files:
+            return files
+    return None
+
+
 def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
               problems: list[Problem] | None = None, notes: list[str] | None = None,
               degenerate: Degenerate = "keep") -> Dataset:
@@ -425,6 +460,11 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
     there instead of raising at the first file."""
     p = Path(path)
     yaml_path = p / "data.yaml" if p.is_dir() else p
+    if label_files(p) is not None:
+        raise FormatError(f"{str(p)!r}: label files without a data.yaml (what yolo predict "
+                          "writes) have no class names; import them into a project, whose "
+                          "labels name the classes: import_dataset(project, 'yolo', path, "
+                          "as_predictions=True), or add a data.yaml")
     data = read_data_yaml(yaml_path)
     where = repr(str(yaml_path))
     by_index = class_names(data, where)
@@ -497,5 +537,5 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
 
 
 __all__ = ["box_from_yolo", "box_to_yolo", "class_names", "data_yaml", "from_yolo",
-           "load_yolo", "names_from_yaml",
+           "label_files", "load_yolo", "names_from_yaml",
            "mask_to_polygon", "read_data_yaml", "save_yolo", "to_yolo"]

@@ -190,6 +190,10 @@ def get_project(conn: Connection, name: str) -> Row[Any] | None:
     return conn.execute(select(projects).where(projects.c.name == name)).first()
 
 
+def get_project_by_id(conn: Connection, project_id: int) -> Row[Any] | None:
+    return conn.execute(select(projects).where(projects.c.id == project_id)).first()
+
+
 def list_project_names(conn: Connection) -> list[str]:
     return list(conn.execute(select(projects.c.name).order_by(projects.c.id)).scalars())
 

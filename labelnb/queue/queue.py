@@ -101,14 +101,14 @@ class Queue:
         self.project = project
         self.annotator = annotator
         self.stages = tuple(stages)
-        self.routing = routing or project.routing
+        self._routing_given = routing
         self.current: Task | None = None
         self._profile: AnnotatorProfile | None = None
         self._profile_at = 0.0
         self._profile_ttl = profile_ttl_s
         self._claimed_mono = 0.0
         self._stmts: Any = None
-        self._stmts_for: AnnotatorProfile | None = None
+        self._stmts_for: tuple[AnnotatorProfile, RoutingPolicy] | None = None
         sec = project.security
         self._definer = sec is not None and sec.definer
         if sec is not None and self._definer:
@@ -162,12 +162,20 @@ class Queue:
 
     def _claim_sql(self) -> Any:
         prof = self.profile  # cached for a few seconds
-        if self._stmts is None or self._stmts_for is not prof:
-            filters = self.routing.filters(prof, tasks_t, self.project.schema.kind)
+        routing = self.routing
+        if (self._stmts is None or self._stmts_for is None or self._stmts_for[0] is not prof
+                or self._stmts_for[1] is not routing):
+            filters = routing.filters(prof, tasks_t, self.project.schema.kind)
             self._stmts = q.claim_statements(self.project.store.engine.dialect, self.stages,
                                              filters)
-            self._stmts_for = prof
+            self._stmts_for = (prof, routing)
         return self._stmts
+
+    @property
+    def routing(self) -> RoutingPolicy:
+        """The routing policy this handle claims with: the one given to it, else the
+        project's current one (a lead's change reaches open handles within seconds)."""
+        return self._routing_given or self.project.routing
 
     def refresh(self) -> None:
         """Re-read the annotator profile now (it is cached for a few seconds)."""

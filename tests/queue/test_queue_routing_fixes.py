@@ -135,3 +135,25 @@ def test_progress_reaches_one_with_gold_questions(db_url: str) -> None:
     s = p.stats()
     assert (s["items"], s["items_done"], s["progress"]) == (3, 3, 1.0)
     assert len(p.items(status="done")) == 3 and p.items(status="todo").empty
+
+
+def test_a_leads_configure_reaches_handles_open_elsewhere(db_url: str,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    import labelnb.project as project_mod
+
+    lead = labelnb.Project.create(db_url, "p", Schema("choice", ["a", "b"]))
+    lead.add_items(["x", "y"])
+    kernel = labelnb.open(db_url, "p")  # an annotator's kernel, open before the change
+    ana = kernel.queue("ana")
+    lead.configure(review_fraction=1.0, lease_ttl_s=60.0)
+    lead.set_schema(Schema("choice", ["a", "b", "c"]))
+    monkeypatch.setattr(project_mod, "SETTINGS_TTL_S", 0.0)  # instead of waiting seconds
+    t = ana.claim()
+    assert t is not None and round((t.expires_at - t.claimed_at).total_seconds()) == 60
+    ana.submit(Choice("c"))  # the new schema's label
+    assert lead.stats()["tasks"].get("review:open") == 1
+    # a configure in one kernel keeps what another changed meanwhile
+    kernel.configure(overlap=2)
+    assert lead.settings["lease_ttl_s"] == 60.0 and labelnb.open(db_url, "p").settings == {
+        **lead.settings, "overlap": 2}

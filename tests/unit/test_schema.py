@@ -341,10 +341,12 @@ def schemas(draw: st.DrawFn) -> Schema:
             hotkey=draw(st.none() | st.just(next(hotkeys))),
             description=draw(st.text(max_size=20)),
             examples=tuple(draw(st.lists(st.text(max_size=8), max_size=3))),
-            attributes=tuple(draw(st.lists(attribute_defs, max_size=2))),
+            attributes=tuple(draw(st.lists(attribute_defs, max_size=2,
+                                           unique_by=lambda a: a.name))),
         ))
     return Schema(kind=draw(st.sampled_from(KINDS)), labels=classes,  # type: ignore[arg-type]
-                  attributes=draw(st.lists(attribute_defs, max_size=3)),
+                  attributes=draw(st.lists(attribute_defs, max_size=3,
+                                           unique_by=lambda a: a.name)),
                   instructions=draw(st.text(max_size=30)))
 
 

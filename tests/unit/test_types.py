@@ -102,13 +102,17 @@ aware_times = st.datetimes(datetime(1970, 1, 2), datetime(2100, 1, 1),
                            timezones=st.just(UTC) | offsets)
 
 
+#: text a database stores (no NUL, which Annotation refuses)
+STORABLE = st.characters(codec="utf-8", blacklist_characters="\x00")
+
+
 @st.composite
 def annotations(draw: st.DrawFn) -> Annotation:
-    opt_text = st.none() | st.text(st.characters(codec="utf-8"), min_size=1, max_size=10)
+    opt_text = st.none() | st.text(STORABLE, min_size=1, max_size=10)
     kw: dict[str, Any] = {
         "item_id": draw(st.integers(0, 2**62)),
         "regions": tuple(draw(st.lists(regions, max_size=4))),
-        "author": draw(st.text(st.characters(codec="utf-8"), min_size=1, max_size=10)),
+        "author": draw(st.text(STORABLE, min_size=1, max_size=10)),
         "source": draw(st.sampled_from(SOURCES)),
         "created_at": draw(aware_times),
         "duration_s": draw(st.none() | st.floats(0, 1e7)),
@@ -120,7 +124,7 @@ def annotations(draw: st.DrawFn) -> Annotation:
         "meta": draw(attr_dicts),
     }
     if draw(st.booleans()):
-        kw["id"] = draw(st.text(st.characters(codec="utf-8"), min_size=1, max_size=32))
+        kw["id"] = draw(st.text(STORABLE, min_size=1, max_size=32))
     return Annotation(**kw)
 
 
