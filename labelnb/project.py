@@ -239,6 +239,10 @@ class Project:
     def set_schema(self, schema: Schema, *, by: str | None = None) -> int:
         """Make ``schema`` current. A changed schema becomes a new version (returned);
         annotations keep the version they were made under."""
+        if not isinstance(schema, Schema):
+            raise SchemaError(f"project {self.name!r}: set_schema takes a labelnb.Schema, got "
+                              f"a {type(schema).__name__}; build one, e.g. "
+                              "Schema('choice', ['cat', 'dog'])")
         if schema.kind != self.schema.kind:
             raise SchemaError(
                 f"project {self.name!r}: field 'kind' cannot change from {self.schema.kind!r} "
@@ -441,6 +445,10 @@ class Project:
             items = items.to_dict("records")
         elif isinstance(items, str | os.PathLike | Mapping):
             items = [items]
+        elif items is None or not isinstance(items, Iterable):
+            raise ValidationError(f"add_items: items is {type(items).__name__}; give a path, "
+                                  "glob, folder, URL, text, dict, a list of these, or a "
+                                  "DataFrame")
         specs: list[dict[str, Any]] = []
         text_only = self.schema.media == ("text",)
         wanted = (media,) if media else self.schema.media  # what a folder gives
@@ -749,6 +757,11 @@ class Project:
         label would read as corrected)."""
         batch = {a.id: a.item_id for a in anns}
         for a in anns:
+            if a.schema_version is not None and not 1 <= a.schema_version <= self.schema_version:
+                raise ValidationError(
+                    f"annotation {a.id} of item {a.item_id}: field 'schema_version' is "
+                    f"{a.schema_version}, but project {self.name!r} has versions 1.."
+                    f"{self.schema_version}; leave it out (the current one is recorded)")
             if a.corrects is not None:
                 target = batch.get(a.corrects)
                 if target is None:
@@ -1283,7 +1296,11 @@ class Annotators:
                 "accuracies per label class, e.g. skills={" + repr(self.project.schema.names[0])
                 + ": 0.9}; a qualification such as 'medical' goes in qualifications=[...]")
         for label, acc in dict(skills).items():
-            a = float(acc)
+            try:
+                a = float(acc)
+            except (TypeError, ValueError):
+                raise ValidationError(f"annotator {name!r}: skills[{label!r}] = {acc!r} is not "
+                                      "a number; give an accuracy in [0, 1]") from None
             if not 0.0 <= a <= 1.0:
                 raise ValidationError(f"annotator {name!r}: skills[{label!r}] = {acc} must be "
                                       "an accuracy in [0, 1]")

@@ -258,6 +258,9 @@ class Polygon(Region):
     def __post_init__(self) -> None:
         where = f"Polygon {self.label!r}"
         _check_label(self.label, "Polygon")
+        if isinstance(self.points, str | bytes) or not isinstance(self.points, Iterable):
+            raise ValidationError(f"{where}: field 'points' is {type(self.points).__name__}; "
+                                  "give a flat list x1, y1, x2, y2, ...")
         pts = tuple(_finite("points", p, where) for p in self.points)
         if len(pts) % 2:
             raise ValidationError(

@@ -56,8 +56,7 @@ class AdaptiveRedundancy:
                confidence: float | None, kind: str) -> RedundancyDecision:
         if model is None or confidence is None or math.isnan(confidence):
             return RedundancyDecision(False, self.extra, "no model prediction"
-                                      if model is None or confidence is None
-                                      else "model confidence unknown (nan)")
+                                      if model is None else "model confidence unknown")
         c = round(float(confidence), 4)
         if not agree(human, model, kind, self.agreement):
             return RedundancyDecision(False, self.extra, f"model disagrees ({c})")

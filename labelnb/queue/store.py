@@ -64,6 +64,11 @@ def normalize_url(url_or_path: str | os.PathLike[str]) -> str:
         return "sqlite:///" + str(Path(s).expanduser().resolve())
     if s.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + s.split("://", 1)[1]
+    if s.startswith("sqlite://") and s != "sqlite://" and not s.startswith("sqlite:///"):
+        rest = s[len("sqlite://"):]
+        raise StoreError(f"database URL {s!r}: a SQLite URL has three slashes before a "
+                         f"relative path ('sqlite:///{rest}') and four before an absolute "
+                         f"one; or give the path itself ({rest!r})")
     return s
 
 
