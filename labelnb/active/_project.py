@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 #: annotation sources that are machine-made (``consensus`` aggregates human labels)
 MACHINE_SOURCES: tuple[str, ...] = ("model", "llm", "labeling_function")
 HUMAN_SOURCES: tuple[str, ...] = ("human", "consensus")
-_NOT_FINAL = ("reject", "correct", "corrected")
 
 
 def final_annotations(df: pd.DataFrame, *, item_ids: Iterable[int] | None = None,
@@ -33,7 +32,11 @@ def final_annotations(df: pd.DataFrame, *, item_ids: Iterable[int] | None = None
         d = d[d["item_id"].isin(set(int(i) for i in item_ids))]
     if sources is not None:
         d = d[d["source"].isin(list(sources))]
-    d = d[~d["status"].isin(_NOT_FINAL)]
+    # corrected by a correction that was not itself rejected (a rejected correction is
+    # recorded only: the work it corrected stands, as in project.consensus())
+    fixes = df[df["corrects"].notna() & (df["status"] != "reject")] if "corrects" in df \
+        else df.iloc[:0]
+    d = d[(d["status"] != "reject") & ~d["id"].isin(set(fixes["corrects"]))]
     return d.drop_duplicates("item_id", keep="last").set_index("item_id", drop=False)
 
 

@@ -38,7 +38,7 @@ labelnb.errors.CircularValidationError: test split: 1 of 2 labels are machine-ma
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -138,14 +138,17 @@ def check_human_only(records: Any, *, split: str | Collection[str] | None = None
                      allow_machine: bool = False, reason: str | None = None,
                      project: Project | None = None, actor: str = "system",
                      what: str | None = None,
-                     override: tuple[str, str] = ("allow_machine", "reason")) -> None:
+                     override: tuple[str, str] = ("allow_machine", "reason"),
+                     record: list[dict[str, Any]] | None = None) -> None:
     """Raise :class:`CircularValidationError` if ``records`` (in ``split``, if given)
     hold machine-made labels.
 
     ``allow_machine=True`` lets them through, once ``reason`` says why; the override
     is recorded in ``project``'s events (so a project is needed). With no
     machine-made labels nothing is recorded. ``what`` names the set in the message
-    (default: the split, or "evaluation set")."""
+    (default: the split, or "evaluation set"). ``record``: a list the override's event
+    payload is appended to instead of being logged now (a caller that logs it once its
+    own work succeeded: an export that fails records no override)."""
     df = _in_split(label_rows(records), split)
     bad = df[df["source"].isin(MACHINE_SOURCES)].sort_values("item_id", kind="stable")
     splits = _splits(split)
@@ -171,11 +174,29 @@ def check_human_only(records: Any, *, split: str | Collection[str] | None = None
     if project is None:
         raise ValidationError(f"{name}: {flag}=True needs project=... so that the "
                               "override is recorded in its events")
-    log_event(project, OVERRIDE_EVENT, {
+    payload = {
         "what": name, "splits": sorted(splits) if splits else None, "reason": str(reason),
         "machine_labels": int(len(bad)), "labels": int(len(df)),
         "sources": {str(k): int(v) for k, v in Counter(bad["source"]).items()},
-        "item_ids": [int(i) for i in bad["item_id"][:1000]]}, actor=actor)
+        "item_ids": [int(i) for i in bad["item_id"][:1000]]}
+    if record is not None:
+        record.append(payload)
+        return
+    log_event(project, OVERRIDE_EVENT, payload, actor=actor)
+
+
+def merged_override(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One override event for several checks of one operation (an export's evaluation
+    splits and its marked items): the sets named, the machine labels counted once."""
+    ids = sorted({int(i) for p in payloads for i in p.get("item_ids") or []})
+    splits = sorted({str(x) for p in payloads for x in (p.get("splits") or [])})
+    sources: Counter[str] = Counter()
+    for p in payloads:
+        sources.update({str(k): int(v) for k, v in (p.get("sources") or {}).items()})
+    return {"what": "; ".join(dict.fromkeys(str(p["what"]) for p in payloads)),
+            "splits": splits or None, "reason": str(payloads[0]["reason"]),
+            "machine_labels": len(ids), "labels": max(int(p["labels"]) for p in payloads),
+            "sources": dict(sources), "item_ids": ids[:1000]}
 
 
 def mark_evaluation(project: Project, item_ids: Iterable[int], *, name: str = "evaluation",
@@ -243,4 +264,4 @@ def overrides(project: Project) -> pd.DataFrame:
 
 __all__ = ["HUMAN_SOURCES", "MACHINE_SOURCES", "CircularValidationError", "check_evaluation_set",
            "check_human_only", "evaluation_items", "evaluation_sets", "label_rows",
-           "machine_labels", "mark_evaluation", "overrides"]
+           "machine_labels", "mark_evaluation", "merged_override", "overrides"]

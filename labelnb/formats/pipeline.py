@@ -170,7 +170,10 @@ def select_final(annotations: Sequence[Annotation], statuses: Mapping[str, str],
     elif policy != "latest":
         raise FormatError(f"export policy {policy!r}; expected 'latest', 'annotator:<name>', "
                           "'consensus' or 'consensus:dawid_skene'")
-    corrected = {a.corrects for a in annotations if a.corrects}
+    # what a correction replaced; a rejected correction is recorded only: the work it
+    # corrected stands (as in project.consensus())
+    corrected = {a.corrects for a in annotations
+                 if a.corrects and statuses.get(a.id, "submitted") != "reject"}
     out: dict[int, Annotation] = {}
     for a in annotations:  # oldest first: the newest kept wins
         if human_only and a.source != "human":
@@ -181,7 +184,7 @@ def select_final(annotations: Sequence[Annotation], statuses: Mapping[str, str],
         if author is not None:
             if a.author != author:
                 continue
-        elif st in ("correct", "corrected") or a.id in corrected:
+        elif a.id in corrected:
             continue
         out[a.item_id] = a
     return out
@@ -663,6 +666,33 @@ def _validate_extra(fmt: str, root: Path, expected: Mapping[int, list[Region]],
 # --- the pipeline ----------------------------------------------------------------------
 
 
+def _pin_marked(chosen: list[tuple[ExportRecord, str | None]], sets: Mapping[str, list[int]],
+                splits: list[str], eval_split_names: list[str], *, group_aware: bool
+                ) -> list[tuple[ExportRecord, str | None]]:
+    """Marked evaluation items (:func:`labelnb.active.mark_evaluation`) in an evaluation
+    split, whatever the split drew: a set goes to the split of its name (any case), else
+    to the first evaluation split of the export; with ``group_aware`` their groups go
+    along (no leak into train). A test set marked once thus stays the test set across
+    exports. Without an evaluation split in the export, nothing moves."""
+    lower = {str(s).strip().lower(): s for s in splits}
+    target: dict[int, str] = {}
+    for name, ids in sets.items():
+        where = lower.get(str(name).strip().lower()) or (eval_split_names[0] if
+                                                         eval_split_names else None)
+        if where is not None:
+            for i in ids:
+                target.setdefault(int(i), where)
+    if not target:
+        return chosen
+    by_group: dict[str, str] = {}
+    if group_aware:
+        for r, _ in chosen:
+            if r.item_id in target and r.group is not None:
+                by_group.setdefault(r.group, target[r.item_id])
+    return [(r, target.get(r.item_id) or (by_group.get(r.group) if r.group is not None
+                                          else None) or sp) for r, sp in chosen]
+
+
 #: export()'s names for the circular-validation override (see active.guard)
 _EVAL_OVERRIDE = ("allow_machine_eval", "eval_reason")
 
@@ -799,18 +829,26 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         group_aware=group_aware, stratify=stratify)
     # circular-validation guard: evaluation splits and marked evaluation items must hold
     # human labels only, unless overridden (with a reason, recorded as an event)
-    from labelnb.active.guard import check_human_only, evaluation_items
+    from labelnb.active.guard import check_human_only, evaluation_items, evaluation_sets
 
+    if isinstance(eval_splits, str):  # one name, not its letters
+        eval_splits = (eval_splits,)
     held = {str(x).strip().lower() for x in eval_splits}  # 'Val' and 'val' are one split
-    if split is not None and (ev := [s for s in split if str(s).strip().lower() in held]):
+    ev = [s for s in split if str(s).strip().lower() in held] if split is not None else []
+    if split is not None:
+        chosen = _pin_marked(chosen, evaluation_sets(project), list(split), ev,
+                             group_aware=group_aware)
+    overrides: list[dict[str, Any]] = []  # logged once the export is in place
+    if split is not None and ev:
         check_human_only(chosen, split=ev, allow_machine=allow_machine_eval,
-                         reason=eval_reason, project=project, override=_EVAL_OVERRIDE)
+                         reason=eval_reason, project=project, override=_EVAL_OVERRIDE,
+                         record=overrides)
     marked = evaluation_items(project)
     if marked:
         check_human_only([(r, sp) for r, sp in chosen if r.item_id in marked],
                          allow_machine=allow_machine_eval, reason=eval_reason,
                          project=project, what="marked evaluation items",
-                         override=_EVAL_OVERRIDE)
+                         override=_EVAL_OVERRIDE, record=overrides)
     if not chosen and not report.unlabeled and not report.filtered:
         raise FormatError(f"export: nothing to export from project {project.name!r}: it has "
                           f"no {'' if fmt in _TEXT_FORMATS else 'image '}items; add items "
@@ -895,6 +933,11 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if overrides:  # the export happened: its override of the guard goes in the log, once
+        from labelnb.active._project import log_event
+        from labelnb.active.guard import OVERRIDE_EVENT, merged_override
+
+        log_event(project, OVERRIDE_EVENT, merged_override(overrides))
     return report
 
 
