@@ -100,8 +100,13 @@ class Frames:
             a = self.annotations
             own = a[(a["source"] == "human")
                     & (a["stage"].isna() | a["stage"].isin(OWN_STAGES))]
+            # an annotator's label made through the queue wins over one imported without
+            # a task (as project.consensus() counts them); the newest of each kind
+            queued = own["stage"].notna().to_numpy()
+            if queued.any() and not queued.all():
+                own = own.iloc[np.argsort(queued, kind="stable")]
             own = own.drop_duplicates(["item_id", "author"], keep="last"
-                                      ).reset_index(drop=True)
+                                      ).sort_index().reset_index(drop=True)
             if self.kind in REGION_KINDS:
                 own["label_key"] = own["key"]
                 table = None
@@ -1110,7 +1115,14 @@ _CHECKING: dict[tuple[str, int, int], threading.Event] = {}
 
 
 def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
-    return (project.store.url, project.id, top_n)
+    """Which cached numbers are a project's: its database, id and schema (a database
+    file deleted and made again may hold a project of the same id, and its fingerprint
+    can match the old one's), and for an in-memory database the store itself (every
+    ``:memory:`` database has the same URL)."""
+    where = project.store.url
+    if project.store.in_memory:
+        where = f"{where}#{id(project.store)}"
+    return (f"{where}|{project.schema.fingerprint()}", project.id, top_n)
 
 
 def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 import labelnb
-from labelnb import Schema
+from labelnb import Annotation, Choice, Schema
 from labelnb.dashboard import data as dd
 from labelnb.errors import MissingExtra
 from labelnb.types import Span
@@ -506,7 +506,7 @@ def test_serve_opens_the_browser_once_the_numbers_are_in(
 
     def fake_open(url: str, *a: Any, **k: Any) -> bool:
         with dd._CACHE_LOCK:
-            cached = any(key[1] == p.id and key[0] == p.store.url for key in dd._CACHE)
+            cached = dd._cache_key(p, 20) in dd._CACHE
         opened.append((url, cached))
         return True
 
@@ -750,3 +750,34 @@ def test_a_new_project_without_annotations_has_a_dashboard(tmp_path: Path, kind:
         assert d.annotators.object is not None
     finally:
         p.close()
+
+
+def test_a_taskless_import_does_not_replace_a_queued_label(tmp_path: Path) -> None:
+    """As project.consensus() counts them: an annotator's label made through the queue
+    is theirs, a later import of theirs without a task does not replace it."""
+    p = labelnb.Project.create(tmp_path / "a.db", "pets", Schema("choice", ["cat", "dog"]),
+                               overlap=3)
+    p.add_items(["p1", "p2"])
+    for who, lab in (("ana", "cat"), ("bo", "dog"), ("cy", "cat")):
+        q = p.queue(who)
+        for _ in q:
+            q.submit(Choice(lab))
+    p.add_annotations([Annotation(item_id=2, regions=(Choice("dog"),), author="ana")],
+                      fill_tasks=True)  # she holds a slot: it fills none
+    s = dd.summarize(dd.load(p))
+    assert s.keys.loc[2, "ana"] == "cat"
+    assert p.consensus(queue_tasks=False).set_index("item_id").loc[2, "labels"] == ["cat"]
+
+
+def test_cached_numbers_belong_to_their_database_and_schema(tmp_path: Path) -> None:
+    a = labelnb.Project.create(":memory:", "p", Schema("choice", ["cat", "dog"]))
+    b = labelnb.Project.create(":memory:", "p", Schema("boxes", ["car"]))
+    assert dd.cached_summary(a)[1].frames.kind == "choice"
+    assert dd.cached_summary(b)[1].frames.kind == "boxes"
+    db = tmp_path / "x.db"
+    c = labelnb.Project.create(db, "p", Schema("choice", ["cat", "dog"]))
+    assert dd.cached_summary(c)[1].frames.labels == ["cat", "dog"]
+    c.close()
+    db.unlink()
+    d = labelnb.Project.create(db, "p", Schema("multi_choice", ["red", "blue"]))
+    assert dd.cached_summary(d)[1].frames.labels == ["red", "blue"]
