@@ -289,17 +289,22 @@ def read_final(project: Project, policy: str = "latest", *, human_only: bool = F
 # --- 2. transform ----------------------------------------------------------------------
 
 
-def mapped_categories(names: Sequence[str], label_map: Mapping[str, str | None] | None
-                      ) -> list[str]:
-    """The export's categories: the schema names mapped, in schema order, each once."""
+def mapped_categories(names: Sequence[str], label_map: Mapping[str, str | None] | None,
+                      *, used: Collection[str] = ()) -> list[str]:
+    """The export's categories: the schema names mapped, in schema order, each once.
+    ``used``: labels the exported annotations carry; one the schema no longer has (a
+    class a new schema version removed) may be mapped too (to a label, or to None to
+    drop it), after the schema's."""
     if not label_map:
         return list(names)
-    unknown = sorted(set(label_map) - set(names))
+    unknown = sorted(set(label_map) - set(names) - set(used))
     if unknown:
         raise FormatError(f"label_map: {unknown} are not labels of the schema "
-                          f"({', '.join(names)}); fix the keys")
+                          f"({', '.join(names)}) nor of the exported annotations; fix the "
+                          "keys")
     out: list[str] = []
-    for n in names:
+    retired = [k for k in label_map if k not in set(names)]
+    for n in [*names, *retired]:
         m = label_map.get(n, n)
         if m is not None and m not in out:
             if not isinstance(m, str) or not m:
@@ -789,7 +794,8 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         final = cons.final
     else:
         items, final = read_final(project, policy, human_only=human_only)
-    categories = mapped_categories(schema.names, label_map)
+    categories = mapped_categories(schema.names, label_map, used={
+        r.label for a in final.values() for r in a.regions})
     records: list[ExportRecord] = []
     left_out: list[dict[str, Any]] = []
     for row in items.to_dict("records") if not items.empty else []:

@@ -83,3 +83,18 @@ def test_the_guard_with_one_eval_split_name_and_its_override_events(tmp_path: Pa
                    allow_machine_eval=True, eval_reason="bootstrap")
     o = overrides(p)
     assert len(o) == 1  # one export, one event (split and marked items together)
+
+
+def test_a_label_a_new_schema_removed_can_be_mapped(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "p.db", "p", Schema("choice", ["cat", "dog", "fox"]))
+    p.add_items(["a", "b", "c"])
+    q = p.queue("ana")
+    for t in q:
+        q.submit(Choice(["cat", "dog", "fox"][t.item.id - 1]))
+    p.set_schema(Schema("choice", ["cat", "dog"]))  # 'fox' retired
+    r = labelnb.export(p, "hf", tmp_path / "drop", label_map={"fox": None})
+    assert list(r.categories.values()) == ["cat", "dog"] and r.unlabeled == 1
+    r = labelnb.export(p, "hf", tmp_path / "merge", label_map={"fox": "dog"})
+    assert list(r.categories.values()) == ["cat", "dog"] and r.unlabeled == 0
+    with pytest.raises(Exception, match=r"\['wolf'\] are not labels"):
+        labelnb.export(p, "hf", tmp_path / "bad", label_map={"wolf": None})
