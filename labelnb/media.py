@@ -206,14 +206,7 @@ def image_size(data: bytes, uri: str) -> tuple[int, int]:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)  # ExifTags.Base.Orientation
     except Image.DecompressionBombError as e:  # over twice PIL's limit
-        m = re.search(r"\((\d+) pixels\)", str(e))
-        size = f"{int(m.group(1)):,} pixels" if m else "more pixels than PIL allows"
-        raise ValidationError(
-            f"item {uri!r}: the image has {size}, over twice PIL.Image.MAX_IMAGE_PIXELS "
-            f"({Image.MAX_IMAGE_PIXELS:,}), PIL's guard against decompression bombs; if you "
-            "trust the file, raise that setting (PIL.Image.MAX_IMAGE_PIXELS = ..., or None "
-            "for no limit) before adding it, or downscale the image"
-        ) from None
+        raise _too_large(e, f"item {uri!r}", "adding it") from None
     except (UnidentifiedImageError, OSError, ValueError, ImportError, SyntaxError):
         # (a plugin that patches Image.open, e.g. ultralytics' HEIF hook, may raise
         # ImportError instead of UnidentifiedImageError)
@@ -282,10 +275,26 @@ def decode_image(data: bytes, what: str) -> Any:
             return out
     # ImportError: ultralytics, once imported, patches PIL's open to fetch a HEIF plugin
     # when PIL cannot identify the data, and fails there without the network
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
-            ImportError) as e:
+    except Image.DecompressionBombError as e:
+        raise _too_large(e, what, "reading it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ImportError) as e:
         raise ValidationError(f"{what} cannot be read as an image by PIL ({e}); give "
                               "PNG/JPEG/TIFF/... data") from None
+
+
+def _too_large(e: Exception, what: str, doing: str) -> ValidationError:
+    """The error for an image over twice ``PIL.Image.MAX_IMAGE_PIXELS`` (PIL's
+    decompression-bomb guard): its size and the setting to raise."""
+    from PIL import Image
+
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    size = f"{int(m.group(1)):,} pixels" if m else "more pixels than PIL allows"
+    limit = f"{Image.MAX_IMAGE_PIXELS:,}" if Image.MAX_IMAGE_PIXELS else "none"
+    return ValidationError(
+        f"{what}: the image has {size}, over twice PIL.Image.MAX_IMAGE_PIXELS ({limit}), "
+        "PIL's guard against decompression bombs; if you trust the file, raise that "
+        f"setting (PIL.Image.MAX_IMAGE_PIXELS = ..., or None for no limit) before {doing}, "
+        "or downscale the image")
 
 
 def load_image(uri: str) -> Any:

@@ -631,11 +631,11 @@ class Project:
             for n, (item_id, regions, score) in enumerate(entries):
                 it = cache.get(item_id) or self._item_from_row(q.get_item(conn, item_id))
                 cache[item_id] = it
-                self._check_regions(regions, it)
-                try:  # what a person could not submit either (two Choices in a choice
-                    # project, a span given twice) would stop routing and tier checks later
-                    self.schema.check_annotation(Annotation(item_id=item_id, author="model",
-                                                            regions=regions))
+                try:  # checked as an annotation: what a person could not submit either (two
+                    # Choices in a choice project, a span given twice) would stop routing
+                    # and tier checks later
+                    self.validate(Annotation(item_id=item_id, author="model", regions=regions),
+                                  item=it)
                 except SchemaError as e:
                     raise SchemaError(f"add_predictions({model_version!r}), prediction #{n}: "
                                       f"{e}") from None
@@ -752,9 +752,10 @@ class Project:
         return [a.id for a in anns]
 
     def _check_links(self, conn: Connection, anns: list[Annotation]) -> None:
-        """``corrects`` and ``task_id`` name an annotation or task of the same item of
-        this project (one of another project would change that project's results: its
-        label would read as corrected)."""
+        """What an annotation refers to exists in this project: its ``schema_version``,
+        and the annotation (``corrects``) or task (``task_id``) of the same item (one of
+        another project would change that project's results: its label would read as
+        corrected)."""
         batch = {a.id: a.item_id for a in anns}
         for a in anns:
             if a.schema_version is not None and not 1 <= a.schema_version <= self.schema_version:
@@ -1051,9 +1052,8 @@ class Project:
                 raise ItemNotFound(f"set_difficulty: items {missing[:10]} are not in project "
                                    f"{self.name!r}; list ids with project.items()")
             for item_id, d in difficulty.items():
-                if not 0.0 <= float(d) <= 1.0:
-                    raise ValidationError(f"item {item_id}: difficulty {d} must lie in [0, 1]")
-                vals: dict[str, Any] = {"difficulty": float(d)}
+                vals: dict[str, Any] = {"difficulty": _checked_difficulty(
+                    d, f"set_difficulty: item {item_id}")}
                 if focus_label and item_id in focus_label:
                     vals["focus_label"] = focus_label[item_id]
                 # the annotate tasks: difficulty routes labeling to the best annotators,
@@ -1114,10 +1114,7 @@ class Project:
         returns how many tasks changed."""
         if not item_ids:
             return 0
-        if isinstance(priority, bool) or not isinstance(priority, numbers.Real) or \
-                not math.isfinite(float(priority)):
-            raise ValidationError(f"set_priority: priority {priority!r}; give a finite number "
-                                  "(higher is served first; ordinary tasks have 0)")
+        priority = _checked_priority(priority, "set_priority")
         ids = [int(i) for i in item_ids]
         prio = self.routing.priority(difficulty=None, deadline=None, skill_supply=None,
                                      base=float(priority))
@@ -1433,9 +1430,30 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _checked_difficulty(d: Any, where: str) -> float:
+    """A task difficulty: a number in [0, 1] (0 easy, 1 hard)."""
+    if isinstance(d, bool) or not isinstance(d, numbers.Real):
+        raise ValidationError(f"{where}: difficulty={d!r} is not a number; give 0 (easy) .. "
+                              "1 (hard)")
+    if not 0.0 <= float(d) <= 1.0:  # (NaN too)
+        raise ValidationError(f"{where}: difficulty={d!r} must lie in [0, 1] (0 easy .. 1 hard)")
+    return float(d)
+
+
+def _checked_priority(priority: Any, where: str) -> float:
+    """A base priority: a finite number (higher is served first)."""
+    give = "give a finite number (higher is served first; ordinary tasks have 0)"
+    if isinstance(priority, bool) or not isinstance(priority, numbers.Real):
+        raise ValidationError(f"{where}: priority={priority!r} is not a number; {give}")
+    if not math.isfinite(float(priority)):
+        raise ValidationError(f"{where}: priority={priority!r} must be a finite number (NaN "
+                              f"and infinity cannot be ordered); {give}")
+    return float(priority)
+
+
 def _task_fields(*, media: Any, difficulty: Any, priority: Any, required_skill: Any,
                  language: Any, deadline: Any) -> tuple[float | None, float, datetime | None]:
-    """add_items' routing arguments checked as set_difficulty and set_priority check
+    """add_items' routing arguments, checked as set_difficulty and set_priority check
     them (a NaN priority would jump the queue on PostgreSQL and fail on SQLite):
     ``(difficulty, priority, deadline as UTC)``."""
     if media not in (None, "image", "text"):
@@ -1446,19 +1464,8 @@ def _task_fields(*, media: Any, difficulty: Any, priority: Any, required_skill: 
             raise ValidationError(f"add_items: {name}={v!r} is a {type(v).__name__}; give one "
                                   "name as text (a task needs one skill / language)")
     if difficulty is not None:
-        try:
-            difficulty = float(difficulty)
-        except (TypeError, ValueError):
-            raise ValidationError(f"add_items: difficulty={difficulty!r} is not a number; "
-                                  "give 0 (easy) .. 1 (hard)") from None
-        if not 0.0 <= difficulty <= 1.0:  # also NaN
-            raise ValidationError(f"add_items: difficulty={difficulty} must lie in [0, 1]")
-    try:
-        priority = float(priority)
-    except (TypeError, ValueError):
-        raise ValidationError(f"add_items: priority={priority!r} is not a number") from None
-    if not math.isfinite(priority):
-        raise ValidationError(f"add_items: priority={priority} must be a finite number")
+        difficulty = _checked_difficulty(difficulty, "add_items")
+    priority = _checked_priority(priority, "add_items")
     if deadline is not None:
         if isinstance(deadline, str):
             try:
@@ -1482,9 +1489,8 @@ def _json_meta(meta: Mapping[str, Any], where: str) -> dict[str, Any]:
     item and the key."""
     def conv(v: Any, key: str) -> Any:
         if v is None or isinstance(v, bool | int | str):
-            if isinstance(v, str) and "\x00" in v:
-                raise ValidationError(f"{where}: meta key {key!r} holds a NUL character, "
-                                      "which the databases cannot store; remove it")
+            if isinstance(v, str) and (bad := unstorable(v)) is not None:
+                raise ValidationError(f"{where}: meta key {key!r} {bad}")
             return v
         if isinstance(v, Mapping):
             return {str(k): conv(x, f"{key}.{k}") for k, x in v.items()}

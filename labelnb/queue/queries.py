@@ -543,19 +543,15 @@ def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: 
     return None if r is None else (r[0], r[1], r[2])
 
 
-_RETURN_TASK = Prepared(
+_RETURN_SQL = (
     "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL, "
     "reserved_for = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END "
     "WHERE id = :tid AND lease_token = :token AND status = 'leased' "
-    "AND assignee = :me AND lease_expires_at >= :now "
-    "RETURNING item_id, claimed_at, lease_expires_at", times=("now",))
-
-
-_RETURN_LATE = Prepared(
-    "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL, "
-    "reserved_for = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END "
-    "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
-    "RETURNING item_id, claimed_at, lease_expires_at", times=("now",))
+    "AND assignee = :me{live} RETURNING item_id, claimed_at, lease_expires_at")
+_RETURN_TASK = Prepared(_RETURN_SQL.format(live=" AND lease_expires_at >= :now"),
+                        times=("now",))
+#: the same, also after the lease ran out (as long as nobody took the task over)
+_RETURN_LATE = Prepared(_RETURN_SQL.format(live=""), times=("now",))
 
 
 def return_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
