@@ -10,12 +10,13 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import logging
 import os
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from labelnb.errors import ItemNotFound, MissingExtra, ValidationError
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 TEXT_EXTS = {".txt", ".md"}
 _REMOTE = ("http://", "https://", "s3://", "gs://", "gcs://", "memory://", "file://")
+log = logging.getLogger("labelnb")
 _EXTRAS = {"s3": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
            "http": ("aiohttp", "http"), "https": ("aiohttp", "http")}
 
@@ -36,8 +38,10 @@ def has_glob(s: str) -> bool:
     return any(c in s for c in "*?[")
 
 
-#: the file extensions of each item media, for picking files out of a folder
+#: the file extensions of each item media, for picking files out of a folder or a
+#: glob's matches
 MEDIA_EXTS = {"image": IMAGE_EXTS, "text": TEXT_EXTS}
+_EXAMPLE_EXT = {"image": ".jpg", "text": ".txt"}
 
 
 def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
@@ -48,7 +52,11 @@ def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
     pattern. An http(s) URL is taken as it is (its ``?`` starts a query). A folder
     gives the files in it (and below) of the ``media`` wanted (``"image"``,
     ``"text"``; default both), by extension: a folder of images keeps its YOLO label
-    ``.txt`` files or a ``README.md`` out of an image project.
+    ``.txt`` files or a ``README.md`` out of an image project. A glob's matches are
+    picked the same way (``photos/*`` skips ``photos/notes.txt``), except that a glob
+    which spells out an extension (``scans/*.jp2``) takes those files; a folder or glob
+    with nothing to take is an error. A file named on its own is always taken (and
+    refused by the project, with its reason, if it is no media it labels).
 
     >>> expand("https://cdn.example.com/a.jpg?w=640&sig=x*y")
     ['https://cdn.example.com/a.jpg?w=640&sig=x*y']
@@ -61,7 +69,7 @@ def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
             found = [fs.unstrip_protocol(p) for p in sorted(paths)]
             if not found:
                 raise ItemNotFound(f"item {spec!r}: the pattern matches no file; check it")
-            return found
+            return _of_media(spec, found, media, "glob")
         return [spec]
     p = os.path.expanduser(spec)
     if has_glob(p) and not os.path.exists(p):
@@ -71,22 +79,11 @@ def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
                 f"item {spec!r}: the glob matches no file; check the pattern and the "
                 "current directory"
             )
-        return [str(Path(x).resolve()) for x in found]
+        return _of_media(spec, [str(Path(x).resolve()) for x in found], media, "glob")
     path = Path(p)
     if path.is_dir():
-        wanted = [m for m in MEDIA_EXTS if media is None or m in media]
-        exts = set().union(*(MEDIA_EXTS[m] for m in wanted))
-        files = [x for x in path.rglob("*") if x.is_file()]
-        found = sorted(str(x.resolve()) for x in files if x.suffix.lower() in exts)
-        if not found:
-            others = [f"{n} {m} file{'s' if n != 1 else ''}" for m in MEDIA_EXTS
-                      if m not in wanted
-                      and (n := sum(x.suffix.lower() in MEDIA_EXTS[m] for x in files))]
-            raise ItemNotFound(
-                f"item {spec!r}: the folder holds no {' or '.join(wanted) or 'media'} file "
-                f"({', '.join(sorted(exts))})"
-                + (f"; it holds {', '.join(others)}, not wanted here" if others else ""))
-        return found
+        files = sorted(str(x.resolve()) for x in path.rglob("*") if x.is_file())
+        return _of_media(spec, files, media, "folder")
     if not path.exists():
         raise ItemNotFound(
             f"item {spec!r}: field 'path' names a file that does not exist "
@@ -94,6 +91,50 @@ def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
             "itself as a text item, pass media='text')"
         )
     return [str(path.resolve())]
+
+
+def _ext(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def _of_media(spec: str, files: list[str], media: Collection[str] | None,
+              source: Literal["folder", "glob"]) -> list[str]:
+    """The ``files`` that a folder holds or a glob matches that are of the ``media``
+    wanted, by extension (as :func:`expand` picks them); the others are skipped. A glob
+    that spells out an extension (``scans/*.jp2``) names those files: they are kept, and
+    one that is no media for the project gets the error an explicitly named file gets.
+    Nothing kept: an error that names ``spec``, what it found and the fix."""
+    wanted = [m for m in MEDIA_EXTS if media is None or m in media]
+    exts: set[str] = set().union(*(MEDIA_EXTS[m] for m in wanted))
+    named = _ext(spec) if source == "glob" and not has_glob(_ext(spec)) else ""
+    kept = [f for f in files if _ext(f) in exts or (named and _ext(f) == named)]
+    if kept:
+        if len(kept) < len(files) and source == "glob":
+            keep = set(kept)
+            left = [f for f in files if f not in keep]
+            log.info("labelnb: the glob %r matched %d file(s) that are no %s media; "
+                     "skipped: %s%s", spec, len(left), " or ".join(wanted),
+                     ", ".join(os.path.basename(f) for f in left[:5]),
+                     ", ..." if len(left) > 5 else "")
+        return kept
+    what = " or ".join(wanted) or "media"
+    others = [f"{n} {m} file{'s' if n != 1 else ''}" for m in MEDIA_EXTS
+              if m not in wanted and (n := sum(_ext(f) in MEDIA_EXTS[m] for f in files))]
+    if source == "folder":
+        raise ItemNotFound(
+            f"item {spec!r}: the folder holds no {what} file ({', '.join(sorted(exts))})"
+            + (f"; it holds {', '.join(others)}, not wanted here" if others else ""))
+    names = ", ".join(os.path.basename(f.rstrip("/")) or f for f in files[:5])
+    example = "*" + (_EXAMPLE_EXT[wanted[0]] if wanted else ".ext")
+    head = spec.rsplit("/", 1)[0] + "/" if "/" in spec else ""
+    raise ItemNotFound(
+        f"item {spec!r}: the glob matches {len(files)} file{'s' if len(files) != 1 else ''}"
+        f" ({names}{', ...' if len(files) > 5 else ''}) but no {what} file "
+        f"({', '.join(sorted(exts))})"
+        + (f"; it matches {', '.join(others)}, not wanted here" if others else "")
+        + f". Fix: make the pattern pick the {what} files (e.g. {head + example!r}); "
+        "files of another extension are taken when the pattern spells it out "
+        f"({head + '*.jp2'!r}) or when named one by one")
 
 
 def _fs_paths(spec: str) -> tuple[Any, str, list[str]]:

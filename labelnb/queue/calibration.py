@@ -11,7 +11,9 @@ Below ``threshold`` (default 0.90) an annotator is flagged (an audit event) and,
 ``retrain=True``, gets a retraining queue: one read-and-acknowledge task per recent
 mistake (``project.retraining_queue(name)``; ``claim()`` shows the item and the
 mistaken annotation, ``project.consensus()`` has the agreed label, and
-``acknowledge()`` closes it).
+``acknowledge()`` closes it). ``skip()`` closes one too, as seen without an
+acknowledgement (event ``retraining_skipped``): a retraining task is its annotator's
+alone, so it is never given back to the pool, and its mistake is not queued again.
 
 Gold questions (:mod:`labelnb.team.gold`) count here too: for a gold item the known
 answer is the truth, in place of consensus, and each annotator's gold record is
@@ -52,6 +54,13 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValidationError(f"calibrate(): field {name!r} is {v!r}; give a whole "
                                   "number >= 1")
+    with project.store.write() as conn:
+        healed = q.close_skipped_retraining(conn, project.id, datetime.now(UTC))
+        if healed:
+            q.insert_event(conn, project_id=project.id, kind="retraining_skipped",
+                           actor="calibration", now=datetime.now(UTC),
+                           payload={"tasks": healed, "why": "skipped before a skip closed "
+                                    "a retraining task"})
     kind = project.schema.kind
     ag = agreement or Agreement(**project.settings.get("agreement", {}))
     final = project.consensus(queue_tasks=False)

@@ -567,6 +567,38 @@ def return_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: 
     return None if r is None else (r[0], r[1], r[2])
 
 
+_CLOSE_RETRAIN_SQL = (
+    "UPDATE tasks SET status = 'done', done_at = :now, lease_token = NULL "
+    "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
+    "AND stage = 'retrain'{live} RETURNING item_id, claimed_at, lease_expires_at")
+_CLOSE_RETRAIN = Prepared(_CLOSE_RETRAIN_SQL.format(live=" AND lease_expires_at >= :now"),
+                          times=("now",))
+_CLOSE_RETRAIN_LATE = Prepared(_CLOSE_RETRAIN_SQL.format(live=""), times=("now",))
+
+
+def close_retraining(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
+                     now: datetime, late: bool = False) -> tuple[int, Any, Any] | None:
+    """Close a leased retraining task that its annotator skipped (seen, not
+    acknowledged); it stays reserved for them, as a record of whose it was. Returns the
+    lease like :func:`finish_task`. ``late``: also when the lease ran out, as long as
+    nobody claimed the task again since."""
+    stmt = _CLOSE_RETRAIN_LATE if late else _CLOSE_RETRAIN
+    r = stmt.run(conn, {"tid": task_id, "token": token, "me": annotator, "now": now}
+                 ).fetchone()
+    return None if r is None else (r[0], r[1], r[2])
+
+
+def close_skipped_retraining(conn: Connection, project_id: int, now: datetime) -> list[int]:
+    """Close the open retraining tasks that were skipped before a skip closed them (an
+    older labelnb gave them back, where nobody could ever take them); returns their
+    ids."""
+    skipped = exists().where(leases.c.task_id == tasks.c.id, leases.c.outcome == "skipped")
+    rows = conn.execute(update(tasks).where(
+        tasks.c.project_id == project_id, tasks.c.stage == "retrain", tasks.c.status == "open",
+        skipped).values(status="done", done_at=now).returning(tasks.c.id))
+    return sorted(int(r[0]) for r in rows)
+
+
 def reopen_for_author(conn: Connection, *, task_id: int, author: str,
                       rejected_annotation_id: str, priority: float) -> None:
     # a task its author is reworking now (leased) keeps that lease: a second rejection

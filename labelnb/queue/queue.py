@@ -381,8 +381,17 @@ class Queue:
 
     def skip(self, reason: str | None = None, task: Task | None = None) -> None:
         """Give the task back; it will not be offered to this annotator again (also when
-        the lease ran out before the skip: the skip is recorded all the same)."""
-        self._return(task, "skipped", reason)
+        the lease ran out before the skip: the skip is recorded all the same).
+
+        A retraining task is its annotator's alone, so it is not given back: skipping
+        it closes it as seen without an acknowledgement (event ``retraining_skipped``,
+        with the reason), and the retraining queue moves on; calibration does not queue
+        that mistake again."""
+        t = self._require(task)
+        if t.stage == "retrain":
+            self._skip_retraining(t, reason)
+        else:
+            self._return(t, "skipped", reason)
 
     def release(self, task: Task | None = None) -> None:
         """Give the task back unworked (it may come back to this annotator)."""
@@ -606,6 +615,44 @@ class Queue:
         if lease is None:
             self._lost(t)
         self._forget(t)
+
+    def _skip_retraining(self, t: Task, reason: str | None) -> None:
+        """Close a skipped retraining task as seen (see :meth:`skip`). Given back, it
+        would wait in the pool forever: reserved for its annotator, whom the claim never
+        offers a task they skipped, and (under team security, where a skip unreserves)
+        then offered to other annotators, who have no business with this mistake."""
+        if self._definer:
+            # the database's functions know no skip of a retraining task: it is closed
+            # as the acknowledgement closes it (and logged as one)
+            from labelnb.team.roles import refusals
+
+            with refusals(), self.project.store.hot() as conn:
+                ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
+            if not ok:
+                self._lost(t)
+            self._forget(t)
+            return
+        with self.project.store.write() as conn:
+            now = _now()
+            lease = q.close_retraining(conn, task_id=t.id, token=t.token,
+                                       annotator=self.annotator, now=now)
+            # the lease ran out first: the skip still closes the task, as long as nobody
+            # (only its owner may) claimed it again since
+            late = lease is None and self._holds(t)
+            if late:
+                lease = q.close_retraining(conn, task_id=t.id, token=t.token,
+                                           annotator=self.annotator, now=now, late=True)
+            if lease is not None:
+                q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
+                            token=t.token, lease=lease, now=now, outcome="skipped")
+                q.insert_event(conn, project_id=self.project.id, kind="retraining_skipped",
+                               actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
+                               payload={"annotation_id": t.target_annotation_id,
+                                        **({"reason": reason} if reason else {}),
+                                        **({"lease": "expired"} if late else {})})
+        self._forget(t)
+        if lease is None:
+            self._lost(t)
 
     # --- review ------------------------------------------------------------------------
     def approve(self, feedback: str | None = None, task: Task | None = None) -> None:
