@@ -19,9 +19,14 @@ other geometry gets the key ``"cat|dog (other boxes)"`` (``(other boxes #2)`` fo
 third distinct geometry, and so on), so kappa, the confusion matrix, the majority
 reference, accuracy and the disagreement ranking all count it as a disagreement.
 
-The reference label of an item ("consensus") is, without writing anything: the
-newest stored consensus, adjudication or correction of a consensus, if any; else the
-strict majority of the annotators' keys (more than half of at least two).
+The reference label of an item ("consensus") is the one :meth:`Project.calibrate`
+grades annotators against, found without writing anything: a gold item's known answer;
+else the newest stored adjudication, or consensus or correction of a consensus (made on
+at least two annotators' labels, none of them newer); else the strict majority of the
+annotators' keys (more than half of at least two). Reviews count as they do for
+``project.consensus()``: a rejected consensus is no reference until an expert decides,
+an annotator's label sent back for rework has no vote (and its item no reference)
+until it is reworked, and a rejected correction or adjudication does not count.
 Nothing here queues tasks or updates profiles.
 """
 
@@ -90,6 +95,15 @@ class Frames:
     #: (:func:`load` only) the box table of each distinct regions text, indexed by the
     #: annotations' ``_code`` column while :attr:`human` is first made
     _unique_table: BoxTable | None = field(default=None, repr=False)
+    #: ids of the annotations whose newest review rejected them: an annotator's label
+    #: waiting for its rework, a consensus or adjudication sent back to an expert, a
+    #: correction that does not count (as ``project.consensus()`` treats them)
+    rejected: frozenset[str] = field(default_factory=frozenset)
+    #: gold items' known answers: item id -> regions JSON text (see
+    #: :mod:`labelnb.team.gold`; empty where the reader may not see them)
+    gold: dict[int, str] = field(default_factory=dict)
+    #: (set by :attr:`human`) items an annotator's label of which is back with them
+    in_rework: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def human(self) -> pd.DataFrame:
@@ -105,8 +119,12 @@ class Frames:
             queued = own["stage"].notna().to_numpy()
             if queued.any() and not queued.all():
                 own = own.iloc[np.argsort(queued, kind="stable")]
-            own = own.drop_duplicates(["item_id", "author"], keep="last"
-                                      ).sort_index().reset_index(drop=True)
+            own = own.drop_duplicates(["item_id", "author"], keep="last").sort_index()
+            if self.rejected:  # the newest label rejected: back with its author, no vote
+                back = own["id"].isin(self.rejected)
+                self.in_rework = frozenset(own.loc[back, "item_id"].astype(int))
+                own = own[~back]
+            own = own.reset_index(drop=True)
             if self.kind in REGION_KINDS:
                 own["label_key"] = own["key"]
                 table = None
@@ -211,7 +229,8 @@ def load(project: Project) -> Frames:
         if apart is not None:
             got = apart.result()
     assert got is not None
-    stages, newest_task, counts, n_items, done = got
+    stages, newest_task, counts, n_items, done, rejected = got
+    gold = _gold_answers(project)
     n = len(cols[0])
     if n and max((t for t in cols[4] if t is not None), default=0) > newest_task:
         # the counts' read came first and missed a task the annotations refer to
@@ -222,6 +241,7 @@ def load(project: Project) -> Frames:
     with _gc_paused():
         frames = _frames(project, cols, stages, counts, n_items, done, now)
     frames.fingerprint = _fingerprint(n, last, counts)
+    frames.rejected, frames.gold = rejected, gold
     return frames
 
 
@@ -257,19 +277,43 @@ class _InThread:
 
 
 def _counts(project: Project, now: datetime, conn: Any = None
-            ) -> tuple[dict[int, str], int, dict[str, int], int, int]:
+            ) -> tuple[dict[int, str], int, dict[str, int], int, int, frozenset[str]]:
     """The stages of the tasks that are not ``annotate`` tasks, the largest task id
-    then, the task counts, the item count and the items done, in one read transaction
-    (``conn``'s, or a new one)."""
+    then, the task counts, the item count, the items done and the annotations a review
+    rejected last, in one read transaction (``conn``'s, or a new one)."""
     from labelnb.queue import queries as q
 
     if conn is None:
         with project.store.read() as own:
             return _counts(project, now, own)
+    newest: dict[str, str] = {}
+    for r in conn.execute(q.select_reviews(project.id)).mappings():  # oldest first
+        newest[str(r["annotation_id"])] = str(r["decision"])
     return (q.dashboard_task_stages(conn, project.id), q.newest_task_id(conn),
             q.task_status_counts(conn, project.id, now),
             sum(q.item_counts(conn, project.id).values()),
-            int(q.items_done(conn, project.id)))
+            int(q.items_done(conn, project.id)),
+            frozenset(a for a, d in newest.items() if d == "reject"))
+
+
+def _gold_answers(project: Project) -> dict[int, str]:
+    """The gold items' answers (item id -> regions JSON text), as ``project.consensus()``
+    reads them: none where the reader may not see them (under team security the
+    answers are for admins, and gold items look like any other)."""
+    import orjson
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from labelnb.errors import PermissionDenied
+    from labelnb.queue import queries as q
+
+    try:
+        with project.store.read() as conn:
+            rows = conn.execute(q.select_gold(project.id)).mappings().all()
+    except (SQLAlchemyError, PermissionDenied):
+        if project.security is None:
+            raise
+        return {}
+    return {int(r["item_id"]): orjson.dumps(r["regions"]).decode() for r in rows}
 
 
 def task_stages(task_ids: np.ndarray, other: dict[int, str]) -> np.ndarray:
@@ -897,7 +941,14 @@ def confusion(human: pd.DataFrame, a: str, b: str, *, max_keys: int | None = 12,
 def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = None
                      ) -> pd.DataFrame:
     """Per item, the reference label key (see the module docstring): columns
-    ``item_id``, ``key``, ``origin`` (``stored`` or ``majority``)."""
+    ``item_id``, ``key``, ``origin`` (``gold``, ``stored`` or ``majority``).
+
+    As :meth:`Project.calibrate` grades annotators: a gold item's known answer first;
+    then the newest stored label that settles the item (an adjudication, or a consensus
+    or a correction of one, made on at least two annotators' labels and not older than
+    the newest of them); then the strict majority. A stored label a reviewer rejected
+    is none (it is back with an expert), and a consensus of one label (adaptive
+    redundancy's ``model_agreed``) would grade its annotator against themself."""
     if isinstance(frames_or_anns, Frames):
         frames = frames_or_anns
     else:
@@ -905,10 +956,40 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     anns, human = frames.annotations, frames.human
     cols = ["item_id", "key", "origin"]
     parts = []
+    if frames.gold:
+        gold = pd.DataFrame({"item_id": list(frames.gold),
+                             "regions": list(frames.gold.values())})
+        labels = [[r["label"] for r in regs]
+                  for regs in orjson_loads_many(gold["regions"].tolist())]
+        keys = np.asarray([label_key(x, frames.kind) for x in labels], dtype=object)
+        gold["key"] = keys
+        if frames.kind in REGION_KINDS and "label_key" in human.columns and len(human):
+            keys = stored_geometry_keys(gold, human, frames.kind, frames.agreement)
+        parts.append(pd.DataFrame({"item_id": gold["item_id"].to_numpy(dtype=np.int64),
+                                   "key": keys, "origin": "gold"}))
+    blocked: set[int] = set()
     if not anns.empty:
-        cons_ids = set(anns.loc[anns["source"] == "consensus", "id"])
-        final = anns[(anns["source"] == "consensus") | anns["stage"].isin(FINAL_STAGES)
-                     | anns["corrects"].isin(cons_ids)]
+        ok = ~anns["id"].isin(frames.rejected) if frames.rejected else True
+        is_cons = (anns["source"] == "consensus") & ok
+        cons_ids = set(anns.loc[is_cons, "id"])
+        settled = anns["stage"].isin(FINAL_STAGES) & ok
+        stored = (is_cons | (anns["corrects"].isin(cons_ids) & ok))
+        if stored.any():  # on two or more labels, none of them newer
+            voters = human.groupby("item_id").agg(n=("id", "size"),
+                                                  newest=("submitted_at", "max"))
+            v = voters.reindex(anns["item_id"].to_numpy())
+            enough = (v["n"].fillna(0).to_numpy() >= 2)
+            fresh = ~(v["newest"].to_numpy() > anns["submitted_at"].to_numpy())
+            stored &= enough & (fresh | ~is_cons.to_numpy())
+        final = anns[settled | stored]
+        if frames.rejected:
+            # a consensus sent back to an expert: none until they decide; an item with a
+            # label in rework waits for it (an adjudication settles either)
+            sent_back = anns.loc[(anns["source"] == "consensus")
+                                 & anns["id"].isin(frames.rejected), "item_id"]
+            blocked = ((set(sent_back) | frames.in_rework)
+                       - set(anns.loc[settled, "item_id"]))
+            final = final[~final["item_id"].isin(blocked)]
         if len(final):
             final = final.drop_duplicates("item_id", keep="last")
             keys = final["key"].to_numpy(dtype=object)
@@ -921,11 +1002,20 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
         n = human.groupby("item_id").size().rename("n")
         counts = counts.join(n, on="item_id")
         maj = counts[(counts["n"] >= 2) & (counts["votes"] * 2 > counts["n"])]
+        if blocked:
+            maj = maj[~maj["item_id"].isin(blocked)]
         parts.append(maj[["item_id", "key"]].assign(origin="majority"))
     if not parts:
         return pd.DataFrame(columns=cols)
     ref = pd.concat(parts, ignore_index=True).drop_duplicates("item_id", keep="first")
     return ref.sort_values("item_id").reset_index(drop=True)[cols]
+
+
+def orjson_loads_many(texts: Sequence[str]) -> list[Any]:
+    """Each JSON text decoded (one parse of one array)."""
+    import orjson
+
+    return list(orjson.loads("[" + ",".join(texts) + "]")) if texts else []
 
 
 def stored_geometry_keys(final: pd.DataFrame, human: pd.DataFrame, kind: str,

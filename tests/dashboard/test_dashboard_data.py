@@ -781,3 +781,69 @@ def test_cached_numbers_belong_to_their_database_and_schema(tmp_path: Path) -> N
     db.unlink()
     d = labelnb.Project.create(db, "p", Schema("multi_choice", ["red", "blue"]))
     assert dd.cached_summary(d)[1].frames.labels == ["red", "blue"]
+
+
+def _dashboard_vs_calibrate(p: labelnb.Project) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(dashboard, calibrate) per annotator: (scored items, accuracy)."""
+    a = dd.summarize(dd.load(p)).annotators.set_index("annotator")
+    cal = p.calibrate(retrain=False).set_index("annotator")
+    dash = {w: (int(a.loc[w, "scored"]), round(float(a.loc[w, "accuracy"]), 4))
+            for w in a.index if a.loc[w, "scored"]}
+    return dash, {w: (int(cal.loc[w, "n"]), float(cal.loc[w, "accuracy"])) for w in cal.index}
+
+
+def test_accuracy_grades_as_calibrate_does(tmp_path: Path) -> None:
+    """The annotator table's accuracy is calibrate()'s, through gold answers, a rejected
+    consensus, a reviewer's correction, adjudications and a label sent back for rework
+    (the dashboard graded against the majority of every item, whatever a review said)."""
+    p = labelnb.Project.create(tmp_path / "l.db", "pets",
+                               Schema("choice", ["cat", "dog", "bird"]), overlap=3)
+    p.add_items(sorted(CHOICES["ana"]))
+    p.gold.add(["g0", "g1"], [Choice("bird"), Choice("cat")])
+    p.configure(gold_rate=1.0)
+    on_gold = {"ana": {"g0": "bird", "g1": "dog"}, "bob": {"g0": "dog", "g1": "dog"},
+               "cy": {"g0": "dog", "g1": "cat"}}
+    for who in CHOICES:
+        q = p.queue(who)
+        while (t := q.claim()) is not None:
+            text = str(t.item.text)
+            q.submit(Choice(on_gold[who].get(text) or CHOICES[who][text]))
+    p.annotators.add("rev", role="reviewer")
+    p.annotators.add("lead", role="lead")
+    p.consensus()  # stores the consensus labels, queues reviews and adjudications
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal
+    # gold answers grade: bob's two gold votes are wrong, the majority said otherwise
+    assert cal["bob"][0] == 10 and cal["bob"][1] < 1.0
+    rq = p.review_queue("rev")
+    t = rq.claim()
+    assert t is not None
+    rq.reject("not a dog")  # the consensus goes to an expert: no reference meanwhile
+    t = rq.claim()
+    assert t is not None
+    rq.correct(Choice("bird"))  # the reviewer's label is the reference
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal and cal["ana"][0] == 9
+    aq = p.adjudication_queue("lead")
+    while (t := aq.claim()) is not None:
+        aq.submit(Choice("cat"))
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal and cal["ana"][0] == 12
+    before = {w: n for w, (n, _) in cal.items()}
+    # cy's label of t9 is sent back to her: it is not graded while she reworks it
+    ids = dict(zip(p.items()["text"], p.items()["id"], strict=True))
+    anns = p.annotations()
+    mine = anns[(anns["author"] == "cy") & (anns["item_id"] == ids["t9"])]
+    p.request_review(str(mine["id"].iloc[-1]))
+    sent_back = 0
+    while (t := rq.claim()) is not None:  # the other consensus reviews are approved
+        if t.target_annotation_id == str(mine["id"].iloc[-1]):
+            rq.reject("look again")
+            sent_back += 1
+        else:
+            rq.approve()
+    assert sent_back == 1
+    dash, cal = _dashboard_vs_calibrate(p)
+    # t9 waits for cy's rework: nobody is graded on it meanwhile
+    assert dash == cal and {w: n for w, (n, _) in cal.items()} == {
+        w: n - 1 for w, n in before.items()}
