@@ -13,11 +13,16 @@ Stages, each a plain function (composable on their own):
    :meth:`Project.consensus <labelnb.project.Project.consensus>` computes it, read
    only: see :func:`consensus_final`). ``human_only`` keeps only ``source ==
    "human"`` annotations. Items without a final annotation are left out (counted in
-   the report, with the reason under the consensus policy); a final annotation with
-   no regions is a negative image.
+   the report, with the reason under the consensus policy; the manifest's
+   ``left_out`` names each, with the reason, under every policy); a final annotation
+   with no regions is a negative image.
 2. :func:`transform` - ``label_map`` (rename; ``None`` drops the label), ``filter``
    (keep a record or not), and the split (:func:`~labelnb.formats.splits.split_items`,
-   grouped by the item's ``group_key`` and stratified by its rarest label).
+   grouped by the item's ``group_key`` and stratified by its rarest label). A class
+   example (``choice`` / ``multi_choice``) whose every label ``label_map`` drops is
+   left out (reason :data:`LABEL_MAP_DROPPED`); an image or text whose every box,
+   polygon, mask or span it drops stays, a negative of the classes kept (as a final
+   annotation with no regions is).
 3. serialize - the format's ``save_*`` into a temporary folder beside ``path``.
 4. validate - the format's ``load_*`` reads the export back; a sample of images must
    come back with the same regions (and, for COCO, ``pycocotools`` must load every
@@ -89,6 +94,8 @@ _PROGRESS_MIN = 1000
 _VALIDATE_SAMPLE = 200
 MANIFEST = "labelnb_export.json"
 CONSENSUS_METHODS = ("majority", "dawid_skene")
+#: the reason a class example is left out when ``label_map`` drops every label it had
+LABEL_MAP_DROPPED = "label_map dropped every label it had"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +121,11 @@ class ExportReport:
     ``filter``, and for spaCy / HF token exports without the spans the token alignment
     left out (``alignment`` lists those). ``splits`` counts items (images or texts)
     per split, ``{"all": n}`` (YOLO: ``{"train": n}``) without ``split=``.
-    ``unlabeled`` items had no final label under the policy; with the consensus
-    policy ``unlabeled_reasons`` says why (reason → count).
+    ``unlabeled`` items had no final label under the policy, or are class examples
+    whose every label ``label_map`` dropped; ``unlabeled_reasons`` says why (reason →
+    count) under the consensus policy, and counts ``label_map``'s under every policy.
+    The manifest's ``left_out`` lists each of them with its reason, under every
+    policy.
     """
 
     format: str
@@ -132,7 +142,8 @@ class ExportReport:
     validated: int = 0
     warnings: list[str] = field(default_factory=list)
     alignment: dict[str, Any] | None = None  # spaCy / HF token alignment (spans that moved)
-    #: why the ``unlabeled`` items have no final label, reason → count (consensus policy)
+    #: why the ``unlabeled`` items have no final label, reason → count (consensus policy;
+    #: label_map's under every policy)
     unlabeled_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -224,11 +235,17 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
     adjudication (run ``project.consensus()`` for that). Decided items are those of
     tier ``unanimous``, ``majority`` (also while its review is open),
     ``model_agreed``, ``adjudicated``, ``single`` (one annotator's label: overlap 1)
-    and ``gold`` (a gold question's known answer); a
-    consensus a reviewer corrected exports the correction. Left out, with the reason:
-    items still waiting for annotators (``pending``), items with no majority (tier
-    ``none``, waiting for adjudication) and items whose consensus a reviewer rejected
-    (waiting for adjudication). The
+    and ``gold`` (a gold question's known answer). A decided label a reviewer
+    corrected (a correction that ``corrects`` it, not itself rejected; a correction of
+    a correction is followed to the end of the chain) exports the correction, with
+    status ``corrected``: of a majority consensus, a single label, and of an expert's
+    adjudication too. Left out, with the reason: items still waiting for annotators
+    (``pending``), items whose label a reviewer rejected (in rework with its author),
+    items with no majority (tier ``none``, waiting for adjudication, or for the
+    expert's rework of a rejected adjudication), items whose consensus a reviewer
+    rejected (waiting for adjudication), and items consensus does not count at all:
+    labels by machines (accepted automatically, waiting for or after a human's
+    verification) and human labels added without an annotate task (imports). The
     annotation is the stored one (the consensus, its correction, or the expert's
     adjudication); a consensus not stored yet is built in memory with
     ``source="consensus"`` and ``meta["stored"] = False``."""
@@ -237,8 +254,16 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
                           f"{list(CONSENSUS_METHODS)}")
     table = project.consensus("dawid_skene" if method == "dawid_skene" else "majority",
                               queue_tasks=False)
-    anns = project.annotation_objects() if len(table) else []
+    df = project.annotations()
+    statuses: dict[str, str] = (dict(zip(df["id"].astype(str), df["status"].astype(str),
+                                         strict=True)) if len(df) else {})
+    anns = project.annotation_objects() if len(df) else []
     by_id = {a.id: a for a in anns}
+    by_item: dict[int, list[Annotation]] = {}
+    for a in anns:  # submission order, oldest first
+        by_item.setdefault(a.item_id, []).append(a)
+    fixes = _corrections_by_target(anns, statuses)
+    stages = _StageLookup(project)
     # the annotation carrying each final label, as consensus decided it (the end of a
     # chain of corrections, the expert's adjudication, a single label)
     carriers: dict[int, str] = table.attrs.get("carriers", {})
@@ -246,11 +271,19 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
     for row in table.to_dict("records"):
         item, tier, status = int(row["item_id"]), str(row["tier"]), str(row["status"])
         if tier == "pending":
-            out.left_out[item] = (f"consensus pending: {row['n_annotations']} annotations in, "
-                                  "waiting for the other annotators")
+            n = int(row["n_annotations"])
+            if status == "in rework":
+                out.left_out[item] = (_REWORK + (f" ({n} other annotations in)" if n else ""))
+            else:
+                out.left_out[item] = (f"consensus pending: {n} annotations in, "
+                                      "waiting for the other annotators")
             continue
         if tier == "none":
-            out.left_out[item] = "no consensus: no majority, waiting for adjudication"
+            out.left_out[item] = (
+                "no consensus: a reviewer rejected the expert's adjudication, waiting for "
+                "the expert's rework" if _adjudication_rejected(by_item.get(item, []),
+                                                                 statuses, stages)
+                else "no consensus: no majority, waiting for adjudication")
             continue
         if status == "adjudicating":
             out.left_out[item] = ("no consensus: a reviewer rejected it, waiting for "
@@ -264,10 +297,144 @@ def consensus_final(project: Project, method: str = "majority") -> ConsensusLabe
                                          meta={"tier": tier, "confidence": row["confidence"],
                                                "method": method, "stored": False})
         else:
-            out.final[item] = stored if tuple(stored.regions) == regions else replace(
-                stored, regions=regions)
+            # a reviewer's correction of the carrier (project.consensus() follows those of
+            # a consensus and of a single label; an expert's adjudication is corrected the
+            # same way): the end of the chain is the label
+            fixed = _chain_end(stored, fixes)
+            if fixed is not stored:
+                out.final[item] = fixed
+                status = "corrected"
+            else:
+                out.final[item] = stored if tuple(stored.regions) == regions else replace(
+                    stored, regions=regions)
         out.tiers[item] = tier
         out.statuses[item] = status
+    for item, mine in by_item.items():  # annotations, but none that consensus counts
+        if item not in out.final and item not in out.left_out:
+            out.left_out[item] = _uncounted_reason(mine, statuses)
+    return out
+
+
+#: the reason an item whose label a reviewer rejected is left out (back with its author)
+_REWORK = "in rework: rejected by a reviewer, waiting for its author"
+_MACHINE = ("model", "llm", "labeling_function")
+#: consensus counts the human labels of annotate tasks only (policy="latest" exports the rest)
+_VOTES = "consensus counts the annotators' votes only"
+_MACHINE_REJECTED = "machine label rejected by a reviewer, waiting for human annotators"
+
+
+class _StageLookup:
+    """Task id → stage, read from the project on first use."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+        self._stages: dict[int, str] | None = None
+
+    def __call__(self, task_id: int | None) -> str | None:
+        if task_id is None:
+            return None
+        if self._stages is None:
+            tasks = self._project.tasks()
+            self._stages = (dict(zip(tasks["id"].astype(int), tasks["stage"].astype(str),
+                                     strict=True)) if len(tasks) else {})
+        return self._stages.get(int(task_id))
+
+
+def _corrections_by_target(annotations: Sequence[Annotation], statuses: Mapping[str, str]
+                           ) -> dict[str, list[Annotation]]:
+    """annotation id → the corrections of it, oldest first; a rejected correction is
+    recorded only (the work it corrected stands), as in ``project.consensus()``."""
+    out: dict[str, list[Annotation]] = {}
+    for a in annotations:
+        if a.corrects and statuses.get(a.id, "submitted") != "reject":
+            out.setdefault(a.corrects, []).append(a)
+    return out
+
+
+def _chain_end(ann: Annotation, fixes: Mapping[str, list[Annotation]]) -> Annotation:
+    """The end of ``ann``'s chain of corrections (the newest correction of each link),
+    or ``ann`` itself when nothing corrects it."""
+    seen = {ann.id}
+    while (nxt := fixes.get(ann.id)) and nxt[-1].id not in seen:
+        ann = nxt[-1]
+        seen.add(ann.id)
+    return ann
+
+
+def _adjudication_rejected(mine: Sequence[Annotation], statuses: Mapping[str, str],
+                           stages: Callable[[int | None], str | None]) -> bool:
+    """Whether an item's newest adjudication is one a reviewer rejected (the expert
+    reworks it)."""
+    adj = [a for a in mine if a.task_id is not None and stages(a.task_id) == "adjudicate"]
+    return bool(adj) and statuses.get(adj[-1].id) == "reject"
+
+
+def _uncounted_reason(mine: Sequence[Annotation], statuses: Mapping[str, str]) -> str:
+    """Why an item with annotations has no consensus at all: none of them is a vote
+    (consensus counts the human labels of annotate tasks)."""
+    if any(a.source == "human" and a.corrects is None for a in mine):
+        return ("human labels added without an annotate task (an import or "
+                f"add_annotations); {_VOTES}")
+    machine = [a for a in mine if a.source in _MACHINE]
+    if not machine:
+        return f"no human votes among its annotations; {_VOTES}"
+    m = machine[-1]
+    st = statuses.get(m.id, "submitted")
+    tier = m.meta.get("tier")
+    if st == "reject":
+        return _MACHINE_REJECTED
+    if st in ("correct", "corrected"):
+        return f"machine label corrected by a reviewer; {_VOTES}"
+    if tier == "auto_accepted":
+        return f"accepted by a machine (auto tier); {_VOTES}"
+    if tier == "verify":
+        if st == "approve":
+            return f"machine label verified by a reviewer; {_VOTES}"
+        return "machine label waiting for a reviewer to verify it"
+    return f"machine labels only; {_VOTES}"
+
+
+def _rejected_reason(a: Annotation) -> str:
+    """Why an item whose label (of the policy's) a reviewer rejected has none."""
+    if a.source == "consensus":
+        return "consensus rejected by a reviewer, waiting for adjudication"
+    if a.source in _MACHINE:
+        return _MACHINE_REJECTED
+    if a.task_id is None:  # nobody's task is reopened for it
+        return "rejected by a reviewer (it was added without a task: nobody reworks it)"
+    return _REWORK
+
+
+def _latest_left_out(annotations: Sequence[Annotation], statuses: Mapping[str, str],
+                     final: Mapping[int, Annotation], policy: str, *, human_only: bool
+                     ) -> dict[int, str]:
+    """item id → why the ``latest`` / ``annotator:<name>`` policy found no final
+    annotation, for the items with annotations (others have none)."""
+    author = policy.split(":", 1)[1] if policy.startswith("annotator:") else None
+    by_item: dict[int, list[Annotation]] = {}
+    for a in annotations:
+        if a.item_id not in final:
+            by_item.setdefault(a.item_id, []).append(a)
+    out: dict[int, str] = {}
+    for item, mine in by_item.items():
+        cands = mine
+        if author is not None:
+            cands = [a for a in cands if a.author == author]
+            if not cands:
+                out[item] = f"no annotation by {author!r}"
+                continue
+        if human_only:
+            cands = [a for a in cands if a.source == "human"]
+            if not cands:
+                out[item] = "machine labels only (human_only=True)"
+                continue
+        rejected = [a for a in cands if statuses.get(a.id) == "reject"]
+        if rejected:
+            own = [a for a in rejected if a.corrects is None] or rejected
+            out[item] = _rejected_reason(own[-1])
+        else:  # e.g. human labels corrected by a machine label, under human_only
+            out[item] = (f"its labels were corrected by annotations policy {policy!r}"
+                         + (" with human_only=True" if human_only else "") + " leaves out")
     return out
 
 
@@ -280,10 +447,19 @@ def read_final(project: Project, policy: str = "latest", *, human_only: bool = F
     method = _consensus_method(policy)
     if method is not None:
         return items, consensus_final(project, method).final
+    final, _ = _read_latest(project, policy, human_only=human_only)
+    return items, final
+
+
+def _read_latest(project: Project, policy: str, *, human_only: bool
+                 ) -> tuple[dict[int, Annotation], dict[int, str]]:
+    """:func:`select_final` on the project, and why the items with annotations but no
+    final one have none (item id → reason)."""
     df = project.annotations()
     statuses = dict(zip(df["id"], df["status"], strict=True)) if not df.empty else {}
     anns = project.annotation_objects() if not df.empty else []
-    return items, select_final(anns, statuses, policy, human_only=human_only)
+    final = select_final(anns, statuses, policy, human_only=human_only)
+    return final, _latest_left_out(anns, statuses, final, policy, human_only=human_only)
 
 
 # --- 2. transform ----------------------------------------------------------------------
@@ -721,8 +897,11 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       ``"annotator:<name>"`` (see :func:`select_final`), or ``"consensus"`` (majority;
       ``"consensus:dawid_skene"`` for Dawid-Skene on a choice project): each item's
       decided consensus (see :func:`consensus_final`; nothing is stored or queued);
-      items without one are left out and counted in ``report.unlabeled_reasons`` and
-      the manifest's ``left_out``. ``human_only`` ignores model, LLM,
+      items without one are left out and counted in ``report.unlabeled_reasons``.
+      Under every policy the manifest's ``left_out`` names each item left out without
+      a label, with the reason (e.g. ``"in rework: rejected by a reviewer, waiting for
+      its author"``, ``"no annotations"``, a machine's label the consensus policy does
+      not count). ``human_only`` ignores model, LLM,
       labeling-function and consensus annotations (the consensus policy is built on
       human annotations anyway).
     * ``split``: fractions per split name, e.g. ``{"train": 0.8, "val": 0.1, "test":
@@ -730,7 +909,12 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       items of one ``group`` (``add_items(..., group=...)``) in one split; ``stratify``
       balances each split by the items' rarest label.
     * ``label_map``: ``{"cat": "animal", "dog": "animal", "fox": None}`` renames
-      labels (merging them) or drops them; the categories follow the schema order.
+      labels (merging them) or drops them; the categories follow the schema order. A
+      class example (``choice``, ``multi_choice``) left with no label is left out
+      (``unlabeled``, reason ``"label_map dropped every label it had"``, in the
+      manifest's ``left_out`` too); an image or text left with no region stays in the
+      export as a negative (no object of the classes kept), like an item labeled with
+      no regions.
     * ``filter``: called with each :class:`ExportRecord`; ``False`` leaves it out.
     * ``validate``: read the export back with the format's loader before it is
       moved into place (COCO: also ``pycocotools``).
@@ -788,12 +972,12 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     # 1. read
     method = _consensus_method(policy)
     cons: ConsensusLabels | None = None
+    items = project.items()
     if method is not None:
-        items = project.items()
         cons = consensus_final(project, method)
-        final = cons.final
+        final, why = cons.final, cons.left_out
     else:
-        items, final = read_final(project, policy, human_only=human_only)
+        final, why = _read_latest(project, policy, human_only=human_only)
     categories = mapped_categories(schema.names, label_map, used={
         r.label for a in final.values() for r in a.regions})
     records: list[ExportRecord] = []
@@ -806,10 +990,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         ann = final.get(iid)
         if ann is None:
             report.unlabeled += 1
-            if cons is not None:
-                reason = cons.left_out.get(iid, "no annotations")
+            reason = why.get(iid, "no annotations")
+            if cons is not None:  # (the other policies' reasons are in the manifest only)
                 report.unlabeled_reasons[reason] = report.unlabeled_reasons.get(reason, 0) + 1
-                left_out.append({"item_id": iid, "reason": reason})
+            left_out.append({"item_id": iid, "reason": reason})
             continue
         group = row.get("group_key")
         records.append(ExportRecord(iid, row["uri"], 0 if is_text else int(row["width"]),
@@ -820,16 +1004,20 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     # 2. transform
     if label_map and schema.kind in ("choice", "multi_choice"):
         # a class example whose every label the map drops has no class left: written, it
-        # would be label -1 (a crash or a non-label in training); left out, and said so
+        # would be label -1 (a crash or a non-label in training); left out, and said so.
+        # (Boxes, polygons, masks and spans: an item whose every region the map drops
+        # stays, a negative of the classes kept, as an annotation with no regions is.)
         keep: list[ExportRecord] = []
         for rec in records:
             if rec.regions and not map_labels(rec.regions, label_map)[0]:
-                reason = "label_map dropped every label it had"
                 report.unlabeled += 1
-                report.unlabeled_reasons[reason] = report.unlabeled_reasons.get(reason, 0) + 1
+                report.unlabeled_reasons[LABEL_MAP_DROPPED] = (
+                    report.unlabeled_reasons.get(LABEL_MAP_DROPPED, 0) + 1)
+                left_out.append({"item_id": rec.item_id, "reason": LABEL_MAP_DROPPED})
                 continue
             keep.append(rec)
         records = keep
+        left_out.sort(key=lambda e: int(e["item_id"]))
     chosen, report.filtered, report.regions_dropped = transform(
         records, label_map=label_map, filter=filter, split=split, seed=seed,
         group_aware=group_aware, stratify=stratify)
@@ -931,8 +1119,7 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
             "images": [_manifest_entry(r, sp, names.get(r.item_id), cons) for r, sp in chosen],
             "report": report.to_json(),
         }
-        if cons is not None:
-            manifest["left_out"] = left_out
+        manifest["left_out"] = left_out
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2
                                                   | orjson.OPT_NON_STR_KEYS))
         _move_into_place(tmp, dest, overwrite)
@@ -1008,5 +1195,6 @@ def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
 
 
 __all__ = ["CONSENSUS_METHODS", "ConsensusLabels", "ExportRecord", "ExportReport", "FORMATS",
-           "Format", "consensus_final", "export", "map_labels", "mapped_categories",
-           "read_final", "select_final", "split_items", "transform", "validate_export"]
+           "Format", "LABEL_MAP_DROPPED", "consensus_final", "export", "map_labels",
+           "mapped_categories", "read_final", "select_final", "split_items", "transform",
+           "validate_export"]
