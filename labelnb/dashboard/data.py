@@ -971,9 +971,12 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     if not anns.empty:
         ok = ~anns["id"].isin(frames.rejected) if frames.rejected else True
         is_cons = (anns["source"] == "consensus") & ok
-        cons_ids = set(anns.loc[is_cons, "id"])
         settled = anns["stage"].isin(FINAL_STAGES) & ok
-        stored = (is_cons | (anns["corrects"].isin(cons_ids) & ok))
+        # the corrections (and corrections of corrections) of consensus labels and of
+        # adjudications: they settle the item as what they correct does
+        fixing = anns["corrects"].notna() & ok
+        stored = _with_corrections(anns, is_cons, fixing)
+        settled = _with_corrections(anns, settled, fixing)
         if stored.any():  # on two or more labels, none of them newer
             voters = human.groupby("item_id").agg(n=("id", "size"),
                                                   newest=("submitted_at", "max"))
@@ -1009,6 +1012,18 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
         return pd.DataFrame(columns=cols)
     ref = pd.concat(parts, ignore_index=True).drop_duplicates("item_id", keep="first")
     return ref.sort_values("item_id").reset_index(drop=True)[cols]
+
+
+def _with_corrections(anns: pd.DataFrame, base: pd.Series, fixing: pd.Series) -> pd.Series:
+    """``base`` (a mask of ``anns``) with the ``fixing`` rows that correct one of its
+    rows, or correct such a correction, and so on."""
+    out = base.copy()
+    ids = set(anns.loc[out, "id"])
+    while ids:
+        fix = fixing & anns["corrects"].isin(ids) & ~out
+        out = out | fix
+        ids = set(anns.loc[fix, "id"])
+    return out
 
 
 def orjson_loads_many(texts: Sequence[str]) -> list[Any]:

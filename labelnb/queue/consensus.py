@@ -9,7 +9,8 @@ used). Once all of them are in, :func:`run_consensus` decides the item's tier wi
   (a reviewer may approve it, correct it, or reject it, which sends it to an expert);
 * **none**: an adjudication task goes to an expert (role ``lead`` or the ``expert``
   qualification) through ``project.adjudication_queue(name)``; their annotation is
-  the final label (tier ``adjudicated``).
+  the final label (tier ``adjudicated``), or a reviewer's correction of it (status
+  ``corrected``).
 
 An item labeled by one annotator only (overlap 1) has nothing to agree on: tier
 ``single``, its label (or a reviewer's correction of it) accepted as it is, confidence
@@ -126,9 +127,13 @@ def run_consensus(project: Project, *, method: Method = "majority",
         regions = [[Region.from_json(r) for r in regs] for regs in mine["regions"]]
         adj = _adjudication(anns, item, stages)
         if adj is not None:
-            rows.append(_row(item, "adjudicated", adj, 1.0, len(mine), str(adj["id"]),
-                             "adjudicated"))
-            carriers[item] = str(adj["id"])
+            # a reviewer's correction of the expert's label is the final one
+            fixed = _correction(anns, str(adj["id"]))
+            final_ann = adj if fixed is None else fixed
+            rows.append(_row(item, "adjudicated", final_ann, 1.0, len(mine),
+                             str(final_ann["id"]),
+                             "adjudicated" if fixed is None else "corrected"))
+            carriers[item] = str(final_ann["id"])
             continue
         if len(mine) < n_needed or not len(mine):
             rows.append(_row(item, "pending", None, None, len(mine), None,

@@ -825,10 +825,22 @@ def test_accuracy_grades_as_calibrate_does(tmp_path: Path) -> None:
     dash, cal = _dashboard_vs_calibrate(p)
     assert dash == cal and cal["ana"][0] == 9
     aq = p.adjudication_queue("lead")
+    adjudicated = []
     while (t := aq.claim()) is not None:
-        aq.submit(Choice("cat"))
+        adjudicated.append(aq.submit(Choice("cat")))
     dash, cal = _dashboard_vs_calibrate(p)
     assert dash == cal and cal["ana"][0] == 12
+    # a reviewer corrects one adjudication: the correction is the reference
+    p.request_review(str(adjudicated[0]))
+    while (t := rq.claim()) is not None:
+        if t.target_annotation_id == str(adjudicated[0]):
+            fixed = rq.correct(Choice("dog"))
+        else:
+            rq.approve()
+    final = p.consensus(queue_tasks=False).set_index("consensus_id")
+    assert final.loc[fixed, "status"] == "corrected" and final.loc[fixed, "labels"] == ["dog"]
+    dash2, cal2 = _dashboard_vs_calibrate(p)
+    assert dash2 == cal2 and cal2 != cal
     before = {w: n for w, (n, _) in cal.items()}
     # cy's label of t9 is sent back to her: it is not graded while she reworks it
     ids = dict(zip(p.items()["text"], p.items()["id"], strict=True))
