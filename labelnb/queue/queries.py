@@ -1067,6 +1067,8 @@ _TEAM_SUBMIT = Prepared(
     ":meta::jsonb, :model_version::text, :schema_version::integer)",
     jsons=("regions", "meta"))
 _TEAM_ACK = Prepared("SELECT labelnb_acknowledge(:tid::bigint, :token::text)")
+_TEAM_SKIP_RETRAINING = Prepared(
+    "SELECT labelnb_skip_retraining(:tid::bigint, :token::text, :reason::text)")
 _TEAM_REVIEW = Prepared(
     "SELECT labelnb_review(:tid::bigint, :token::text, :decision::text, :feedback::text, "
     ":cid::text, :regions::jsonb, :created_at::timestamptz, :duration_s::double precision, "
@@ -1116,6 +1118,12 @@ def team_submit(conn: Raw, row: dict[str, Any], *, token: str) -> bool:
 
 def team_acknowledge(conn: Raw, *, task_id: int, token: str) -> bool:
     return bool(_TEAM_ACK.run(conn, {"tid": task_id, "token": token}).fetchone()[0])
+
+
+def team_skip_retraining(conn: Raw, *, task_id: int, token: str, reason: str | None
+                         ) -> bool:
+    return bool(_TEAM_SKIP_RETRAINING.run(
+        conn, {"tid": task_id, "token": token, "reason": reason}).fetchone()[0])
 
 
 def team_review(conn: Raw, *, task_id: int, token: str, decision: str, feedback: str | None,

@@ -622,12 +622,18 @@ class Queue:
         offers a task they skipped, and (under team security, where a skip unreserves)
         then offered to other annotators, who have no business with this mistake."""
         if self._definer:
-            # the database's functions know no skip of a retraining task: it is closed
-            # as the acknowledgement closes it (and logged as one)
             from labelnb.team.roles import refusals
 
+            sec = self.project.security
             with refusals(), self.project.store.hot() as conn:
-                ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
+                if sec is not None and sec.version < 4:
+                    # installed before the database knew this skip: closed as the
+                    # acknowledgement closes it (and logged as one); `labelnb team init`
+                    # installs the newer functions
+                    ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
+                else:
+                    ok = q.team_skip_retraining(conn, task_id=t.id, token=t.token,
+                                                reason=reason)
             if not ok:
                 self._lost(t)
             self._forget(t)

@@ -30,7 +30,7 @@ from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 3
+TEAM_SQL_VERSION = 4
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -56,6 +56,7 @@ MEMBER_FUNCTIONS = (
     "labelnb_submit(bigint, text, text, jsonb, timestamptz, double precision, text, jsonb, "
     "text, integer)",
     "labelnb_acknowledge(bigint, text)",
+    "labelnb_skip_retraining(bigint, text, text)",
 )
 REVIEW_FUNCTIONS = (
     "labelnb_review(bigint, text, text, text, text, jsonb, timestamptz, double precision, "
@@ -439,6 +440,39 @@ BEGIN
                      db_user)
   VALUES (v.project_id, 'retraining_acknowledged', v_me, v.item_id, p_task,
           jsonb_build_object('annotation_id', v.target_annotation_id), v_now, v_me);
+  RETURN true;
+END $$;
+
+-- a skipped retraining task is closed as seen, not given back (it is its annotator's
+-- alone); logged as a skip, with the reason
+CREATE OR REPLACE FUNCTION labelnb_skip_retraining(p_task bigint, p_token text,
+                                                   p_reason text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+  v_me text := session_user;
+  v_now timestamptz := statement_timestamp();
+  v record;
+BEGIN
+  UPDATE tasks SET status = 'done', done_at = v_now, lease_token = NULL
+   WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
+     AND lease_expires_at >= v_now AND stage = 'retrain'
+  RETURNING project_id, item_id, claimed_at, lease_expires_at, target_annotation_id INTO v;
+  IF NOT FOUND THEN
+    PERFORM labelnb_check_lease(p_task, p_token, v_me);
+    RETURN false;
+  END IF;
+  INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at,
+                      outcome)
+  VALUES (p_task, v.item_id, v_me, p_token, v.claimed_at, v.lease_expires_at, v_now,
+          'skipped');
+  INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at,
+                     db_user)
+  VALUES (v.project_id, 'retraining_skipped', v_me, v.item_id, p_task,
+          jsonb_build_object('annotation_id', v.target_annotation_id)
+            || CASE WHEN p_reason IS NULL THEN '{}'::jsonb
+                    ELSE jsonb_build_object('reason', p_reason) END, v_now, v_me);
   RETURN true;
 END $$;
 

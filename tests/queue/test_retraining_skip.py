@@ -219,9 +219,14 @@ def test_team_member_skipping_retraining_closes_it(team_url: tuple[str, str]) ->
         rq = cy.retraining_queue()
         t = rq.claim()
         assert t is not None and t.stage == "retrain"
-        rq.skip()
+        rq.skip("seen it")
         assert _retrain_tasks(owner).loc[t.id, "status"] == "done"
         assert ana.retraining_queue().claim() is None  # not shown cy's mistake
+        ev = owner.events()
+        skipped = ev[(ev["kind"] == "retraining_skipped") & (ev["task_id"] == t.id)]
+        assert len(skipped) == 1 and skipped["actor"].iloc[0] == names[2]
+        assert skipped["payload"].iloc[0]["reason"] == "seen it"
+        assert not ((ev["kind"] == "retraining_acknowledged") & (ev["task_id"] == t.id)).any()
         seen = 0
         while rq.claim() is not None:
             rq.skip()
