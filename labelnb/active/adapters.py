@@ -137,7 +137,14 @@ class SklearnAdapter:
     ``classes`` names the probability columns when the estimator was trained on other
     values (e.g. ints 0..9 for labels ``"0"``..``"9"`` or ``"cat"``, ``"dog"``); by
     default they are ``str(c)`` of ``estimator.classes_``. After :meth:`fit` (on label
-    names) the estimator's own classes are used.
+    names) the estimator's own classes are used. An estimator trained on label names
+    keeps them: ``classes`` naming the same labels in another order follows
+    ``classes_`` (the columns' true labels), and ``classes`` that reuse some of those
+    names for other columns raise, instead of swapping labels.
+
+    Any object with ``predict_proba`` works: it counts as fitted when scikit-learn's
+    ``check_is_fitted`` says so, when it has ``classes_`` or no ``fit`` (a served
+    model), or once it was fitted through this adapter.
     """
 
     def __init__(self, estimator: Any, *, classes: Sequence[Any] | None = None) -> None:
@@ -147,16 +154,21 @@ class SklearnAdapter:
                                   "SVC(probability=True)), or wrap it in CallableAdapter")
         self.estimator = estimator
         self.classes = classes
+        self._fitted_here = False
 
     @property
     def fitted(self) -> bool:
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
 
+        if self._fitted_here:
+            return True
         try:
             check_is_fitted(self.estimator)
         except NotFittedError:
             return False
+        except (AttributeError, TypeError):  # not a scikit-learn estimator (no tags, no fit)
+            return hasattr(self.estimator, "classes_") or not hasattr(self.estimator, "fit")
         return True
 
     @property
@@ -166,18 +178,53 @@ class SklearnAdapter:
     def predict(self, inputs: Any) -> Predictions:
         proba = _proba64(self.estimator.predict_proba(inputs),
                          f"{type(self.estimator).__name__}.predict_proba")
-        names = self.classes if self.classes is not None else getattr(
-            self.estimator, "classes_", None)
-        classes = _classes(names, proba.shape[1], type(self.estimator).__name__)
+        classes = self._names(proba.shape[1])
         return Predictions(regions=choices_from_proba(proba, classes), proba=proba,
                            classes=classes)
+
+    def _names(self, k: int) -> tuple[str, ...]:
+        """The label of each of the ``k`` probability columns."""
+        who = type(self.estimator).__name__
+        own = getattr(self.estimator, "classes_", None)
+        if self.classes is None:
+            return _classes(own, k, who)
+        names = _classes(self.classes, k, who)
+        own_names = _label_names(own)
+        if own_names is None or len(own_names) != k or own_names == names:
+            return names
+        if set(own_names) == set(names):  # the same labels: the columns follow classes_
+            return own_names
+        if set(own_names) & set(names):
+            raise ValidationError(
+                f"{who}: classes={list(names)!r:.120} names the probability columns by "
+                f"position, but the estimator was trained on the labels "
+                f"{list(own_names)!r:.120} (its classes_, column by column), so some labels "
+                "would land on another label's column; leave classes= out to use the "
+                "estimator's own labels, or give the label of each column of classes_, in "
+                "that order")
+        return names  # a renaming: the estimator was trained on other names
 
     def fit(self, inputs: Any, targets: Sequence[Any]) -> None:
         self.estimator.fit(inputs, np.asarray(list(targets), dtype=object).astype(str))
         self.classes = None  # trained on label names: its classes_ are the names now
+        self._fitted_here = True
 
     def __repr__(self) -> str:
         return f"SklearnAdapter({self.estimator!r})"
+
+
+def _label_names(classes: Any) -> tuple[str, ...] | None:
+    """``classes`` (an estimator's ``classes_``) when they are strings (label names),
+    else None (ints, or no classes_)."""
+    if classes is None or isinstance(classes, str):
+        return None
+    try:
+        seq = list(classes)
+    except TypeError:
+        return None
+    if not seq or not all(isinstance(c, str) for c in seq):
+        return None
+    return tuple(str(c) for c in seq)
 
 
 class _FitHook:
@@ -212,10 +259,14 @@ class TorchAdapter(_FitHook):
     def __init__(self, module: Any, classes: Sequence[Any], *, device: str | None = None,
                  batch_size: int = 256, softmax: bool = True,
                  fit: Callable[[Any, Any, Sequence[Any]], Any] | None = None) -> None:
+        if (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
+                or batch_size < 1):
+            raise ValidationError(f"TorchAdapter: batch_size = {batch_size!r}; give how many "
+                                  "inputs go through the module at once, an int >= 1")
         self.module = module
         self.classes = classes
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.softmax = softmax
         self.fit_fn = fit
 
@@ -223,12 +274,13 @@ class TorchAdapter(_FitHook):
         torch = _torch()
         x = np.asarray(inputs, dtype=np.float32)
         outs: list[npt.NDArray[Any]] = []
+        step = max(1, int(self.batch_size))
         was_training = bool(getattr(self.module, "training", False))
         self.module.eval()
         try:
             with torch.no_grad():
-                for s in range(0, x.shape[0], max(1, int(self.batch_size))):
-                    t = torch.from_numpy(x[s:s + self.batch_size])
+                for s in range(0, x.shape[0], step):
+                    t = torch.from_numpy(x[s:s + step])
                     if self.device is not None:
                         t = t.to(self.device)
                     y = self.module(t)
@@ -276,8 +328,7 @@ class CallableAdapter(_FitHook):
         name = getattr(self.fn, "__name__", type(self.fn).__name__)
         if isinstance(out, Predictions):
             return out
-        arr = np.asarray(out, dtype=object) if not isinstance(out, np.ndarray) else out
-        if isinstance(out, np.ndarray) or (arr.ndim == 2 and _numeric(arr)):
+        if _is_proba(out):
             proba = _proba64(np.asarray(out, dtype=np.float64), f"{name}(inputs)")
             classes = _classes(self.classes, proba.shape[1], name)
             return Predictions(regions=choices_from_proba(proba, classes), proba=proba,
@@ -297,6 +348,23 @@ class CallableAdapter(_FitHook):
 
     def fit(self, inputs: Any, targets: Sequence[Any]) -> None:
         self._call_fit("(inputs, targets)", inputs, targets)
+
+
+def _is_proba(out: Any) -> bool:
+    """Whether a function's output is class probabilities (a 2-D numeric matrix with at
+    least one column) rather than regions per input: ``[[], [], []]`` (no region for any
+    input) or rows of regions or their JSON are regions."""
+    if isinstance(out, np.ndarray) and out.dtype != object:
+        return not (out.ndim == 2 and out.shape[1] == 0)  # other shapes: check_proba says
+    try:
+        arr = np.asarray(out, dtype=object)
+    except (TypeError, ValueError):  # e.g. rows numpy cannot stack
+        return False
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        return False
+    if any(isinstance(v, Region | Mapping | list | tuple | np.ndarray) for v in arr.flat):
+        return False
+    return _numeric(arr)
 
 
 def _numeric(a: npt.NDArray[Any]) -> bool:

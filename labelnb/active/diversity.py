@@ -151,12 +151,24 @@ def k_center_greedy(X: npt.ArrayLike, n: int, *, existing: npt.ArrayLike | None 
 
     ``existing``: embeddings of already-labeled items (centres from the start).
     ``start``: the first pick when there are no existing centres (default: a uniform
-    random row, from ``random_state``). ``exclude``: rows never to pick (cheaper than
-    copying the others out of a big pool). Ties go to the lowest index. Returns the row
-    indices in pick order."""
+    random row, from ``random_state``); with existing centres the first pick is the row
+    farthest from them, so giving ``start`` too raises, as does a ``start`` in
+    ``exclude``. ``exclude``: rows never to pick (cheaper than copying the others out of
+    a big pool). Ties go to the lowest index. Returns the row indices in pick order."""
     a, n = _check(X, n, chunk_size)
     ex = _existing(existing, a.shape[1])
     skip = _excluded(exclude, a.shape[0])
+    if start is not None:
+        if ex is not None and ex.shape[0]:
+            raise ValidationError(
+                f"k_center_greedy: start = {start!r} and {ex.shape[0]} existing centres were "
+                "both given; with existing centres the first pick is the row farthest from "
+                "them, so start would be ignored: pass start=None, or existing=None to begin "
+                f"at row {start!r}")
+        if skip.size and int(start) in set(skip.tolist()):
+            raise ValidationError(
+                f"k_center_greedy: start = {start!r} is a row in exclude, which must never be "
+                "picked; give a start outside exclude, or start=None for a random allowed row")
     n = min(n, a.shape[0] - skip.size)
     out = np.empty(n, dtype=np.int64)
     if n == 0:

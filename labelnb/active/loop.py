@@ -75,6 +75,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -109,7 +110,7 @@ from labelnb.active.strategies import (
     default_strategy,
 )
 from labelnb.active.uncertainty import regions_uncertainty
-from labelnb.errors import LabelnbError, ValidationError
+from labelnb.errors import LabelnbError, SchemaError, ValidationError
 from labelnb.types import Region
 
 if TYPE_CHECKING:
@@ -120,6 +121,8 @@ BATCH_EVENT = "active_learning_batch"
 #: one per cycle: the cycle's :attr:`ActiveLoop.history_` row (read back on resume)
 CYCLE_EVENT = "active_learning_cycle"
 _FLOAT_COLUMNS = ("accuracy", "reserve_accuracy")
+#: a fit error about the labels (one class, too few per class), not about the inputs
+_CLASS_ERROR = re.compile(r"\bclass(es)?\b", re.IGNORECASE)
 HISTORY_COLUMNS = ["cycle", "labels", "new_labels", "retrained", "model_version", "accuracy",
                    "eval_labels", "reserve_accuracy", "reserve_labels", "strategy", "selected",
                    "random", "pool_left", "pending", "seconds"]
@@ -362,7 +365,7 @@ class ActiveLoop:
         if self.strategy is not None and not isinstance(self.strategy, Strategy):
             raise ValidationError(f"ActiveLoop: strategy {self.strategy!r:.60} is not a "
                                   "labelnb.active Strategy")
-        self.model_: ModelAdapter = as_adapter(self.model, classes=self.classes)
+        self.model_: ModelAdapter = self._adapt(self.model)
         self.rng_ = np.random.default_rng(self.random_state)
         self.cycle_ = 0
         self.item_ids_ = np.full(n, -1, dtype=np.int64)
@@ -510,10 +513,15 @@ class ActiveLoop:
         if idx.size == 0:
             return False
         targets = [self.labels_[int(i)] for i in idx]
-        if (self.project.schema.kind == "choice" and not self.model_.fitted
-                and len(set(targets)) < 2):
-            log.info("labelnb: active learning waits for two classes before the first fit "
-                     "(%d labels, all %r)", len(targets), targets[0])
+        if self.project.schema.kind == "choice" and len(set(targets)) < 2:
+            if not self.model_.fitted:
+                log.info("labelnb: active learning waits for two classes before the first fit "
+                         "(%d labels, all %r)", len(targets), targets[0])
+            else:
+                warnings.warn(f"ActiveLoop: not retrained: all {len(targets)} human labels so "
+                              f"far are {targets[0]!r}, and a classifier needs two classes; "
+                              "the model keeps its previous training until another class is "
+                              "labeled (the next batches still come from it)", stacklevel=2)
             return False
         version = f"{self.model_version}-{self.cycle_ + 1}"
         if self.dispatcher is not None:
@@ -523,11 +531,18 @@ class ActiveLoop:
                              project=self.project.name)
             new = self.dispatcher(job)
             if new is not None:
-                self.model_ = as_adapter(new, classes=self.classes)
+                self.model_ = self._adapt(new)
         elif self.model_.can_fit:
             try:
                 self.model_.fit(_take(self._inputs, idx), targets)
             except (ValueError, TypeError) as e:  # most often: inputs the model cannot read
+                if _CLASS_ERROR.search(str(e)):  # the labels, not the inputs: wait for more
+                    counts = pd.Series([str(t) for t in targets]).value_counts().to_dict()
+                    warnings.warn(f"ActiveLoop: not retrained on the {len(targets)} human "
+                                  f"labels ({counts!r:.120}): {type(e).__name__}: "
+                                  f"{str(e)[:200]}; the model keeps its previous state "
+                                  "until more classes are labeled", stacklevel=2)
+                    return False
                 given = ("inputs" if self.inputs is not None else
                          "the pool items themselves (no inputs= was given)")
                 raise ValidationError(
@@ -545,8 +560,24 @@ class ActiveLoop:
         """Use ``model`` from now on (e.g. what a dispatched retraining job produced)."""
         if not self._started():
             self._start()
-        self.model_ = as_adapter(model, classes=self.classes)
+        self.model_ = self._adapt(model)
         self.model_version_ = model_version or f"{self.model_version}-{self.cycle_}-updated"
+
+    def _adapt(self, model: Any) -> ModelAdapter:
+        """The adapter of ``model``. ``classes`` names the columns of a model trained on
+        other values; a model whose ``classes_`` are label names of the schema (e.g. one
+        a dispatcher retrained on the human labels) keeps its own, so that no label is
+        swapped by position."""
+        own = getattr(model, "classes_", None)
+        if self.classes is not None and own is not None and not isinstance(own, str):
+            try:
+                names = list(own)
+            except TypeError:
+                names = []
+            schema = self.project.schema
+            if names and all(isinstance(c, str) and c in schema for c in names):
+                return as_adapter(model)
+        return as_adapter(model, classes=self.classes)
 
     # --- evaluation ----------------------------------------------------------------
     def _score(self, preds: Predictions, truth: list[Any]) -> float:
@@ -689,6 +720,7 @@ class ActiveLoop:
         pred_regions: list[tuple[Region, ...]] = []
         pred_scores: list[float | None] = []
         if preds is not None:
+            self._check_labels(preds, [preds.regions[int(j)] for j in local])
             for j in local:
                 regs = preds.regions[int(j)]
                 pred_regions.append(regs)
@@ -725,6 +757,22 @@ class ActiveLoop:
             "prediction_scores": [_json_number(v) for v in frame["prediction_score"]],
             **self._identity()})
         return frame
+
+    def _check_labels(self, preds: Predictions, regions: list[tuple[Region, ...]]) -> None:
+        """Refuse predicted labels the schema lacks when they are the names of a model's
+        probability columns: the model was trained on other values (e.g. ints) and needs
+        ``classes=``."""
+        if preds.classes is None:
+            return  # region labels: add_predictions names the bad one
+        schema = self.project.schema
+        bad = sorted({r.label for regs in regions for r in regs if r.label not in schema})
+        if bad:
+            raise SchemaError(
+                f"ActiveLoop: the model predicts {bad!r:.80}, not labels of the schema "
+                f"({', '.join(schema.names)}); its classes are {list(preds.classes)!r:.120}, "
+                "so it was trained on other values: pass ActiveLoop(..., classes=[...]), the "
+                "schema label of each of the model's classes in order (column k of "
+                "predict_proba is classes[k])")
 
     def run(self, cycles: int, *, annotate: Callable[[ActiveLoop, pd.DataFrame], Any] | None
             = None) -> pd.DataFrame:

@@ -64,7 +64,7 @@ def autofit_box(image: Any, box: Box, *, margin: float = 0.15, min_margin: int =
 
     ``image`` is a PIL image or an (h, w[, c]) array in original pixels; ``box`` is in
     the same pixels. When no object is found the box comes back unchanged, with the
-    reason in the note.
+    reason in the note (e.g. "the box lies outside the image").
     """
     from scipy import ndimage
 
@@ -73,9 +73,14 @@ def autofit_box(image: Any, box: Box, *, margin: float = 0.15, min_margin: int =
     bw, bh = box.x1 - box.x0, box.y1 - box.y0
     if bw < 2 or bh < 2:
         return box, "the box is too small to fit"
+    if box.x1 <= 0 or box.y1 <= 0 or box.x0 >= w or box.y0 >= h:
+        return box, "the box lies outside the image"
     m = max(float(min_margin), margin * max(bw, bh))
-    cx0, cy0 = max(0, int(box.x0 - m)), max(0, int(box.y0 - m))
-    cx1, cy1 = min(w, int(np.ceil(box.x1 + m))), min(h, int(np.ceil(box.y1 + m)))
+    # clamped at both ends: a negative end would wrap around (slices count from the back)
+    cx0, cy0 = min(w, max(0, int(box.x0 - m))), min(h, max(0, int(box.y0 - m)))
+    cx1, cy1 = max(0, min(w, int(np.ceil(box.x1 + m)))), max(0, min(h, int(np.ceil(box.y1 + m))))
+    if cx1 <= cx0 or cy1 <= cy0:
+        return box, "the box lies outside the image"
     crop = ndimage.gaussian_filter(gray[cy0:cy1, cx0:cx1], sigma)
     if crop.size < 16 or float(crop.max() - crop.min()) < 1e-6:
         return box, "no object edges inside the box (the region is flat)"

@@ -154,6 +154,33 @@ def fetch_checkpoint(url_or_path: str | os.PathLike[str], sha256: str | None = N
     return path
 
 
+def checkpoint_model_id(model_type: str, path: str | os.PathLike[str],
+                        sha256: str | None = None) -> str:
+    """The ``model_id`` (embedding-cache key) of SAM weights loaded from ``path``.
+
+    With ``sha256`` (the published weights, or a digest the caller checked) it is
+    ``"<model_type>:<first 16 hex digits>"``. Otherwise it names the file by its
+    resolved path, size and modification time, so another checkpoint (a later epoch,
+    the same file name in another folder, a file overwritten with new weights) gets
+    another id and misses the cached embeddings of the old one.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for name in ("sam_finetuned_epoch1.pth", "sam_finetuned_epoch2.pth"):
+    ...     _ = (d / name).write_bytes(b"weights")
+    >>> a = checkpoint_model_id("vit_b", d / "sam_finetuned_epoch1.pth")
+    >>> b = checkpoint_model_id("vit_b", d / "sam_finetuned_epoch2.pth")
+    >>> a.startswith("vit_b:sam_finetuned_epoch1-"), a != b
+    (True, True)
+    """
+    if sha256:
+        return f"{model_type}:{sha256[:16]}"
+    resolved = Path(path).resolve()
+    st = resolved.stat()
+    key = f"{resolved}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+    return f"{model_type}:{resolved.stem[:48]}-{hashlib.blake2b(key, digest_size=8).hexdigest()}"
+
+
 def _device(device: str) -> str:
     if device != "auto":
         return device
@@ -168,8 +195,9 @@ class TorchSam:
     ``model_type`` is a registry key (``vit_h``, ``vit_l``, ``vit_b``); ``checkpoint`` a
     path or URL (the published URL of ``model_type`` when ``"default"``), checked by
     ``sha256`` when given. ``model=`` takes an already built ``Sam`` instead (e.g.
-    :func:`tiny_sam`). ``model_id`` names the model in embedding caches: pass your own
-    when you fine-tune weights, so old embeddings are not reused.
+    :func:`tiny_sam`). ``model_id`` names the model in embedding caches; by default it is
+    :func:`checkpoint_model_id` of the checkpoint (its sha256, or its resolved path, size
+    and modification time), so new weights never reuse old embeddings.
     """
 
     def __init__(self, model_type: str = "vit_h", checkpoint: str | os.PathLike[str] | None = None,
@@ -191,7 +219,7 @@ class TorchSam:
                 checkpoint, sha256 = CHECKPOINTS[model_type]
             path = fetch_checkpoint(checkpoint, sha256, cache_dir)
             model = sam_model_registry[model_type](checkpoint=str(path))
-            model_id = model_id or f"{model_type}:{(sha256 or path.name)[:16]}"
+            model_id = model_id or checkpoint_model_id(model_type, path, sha256)
         self.model = model.to(self.device).eval()
         self.model_type = model_type
         self.model_id = model_id or f"{model_type}:custom-{id(model):x}"
