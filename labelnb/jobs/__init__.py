@@ -227,8 +227,11 @@ def embed_items(project: Any, segmenter_config: Mapping[str, Any], item_ids: Any
     def flush() -> None:
         if not todo:
             return
-        out = submit("sam_embed", {"model": dict(segmenter_config),
-                                   "images": [b for _, b in todo]}, backend).result()
+        # the job names its embeddings as this process does (a remote worker would
+        # name a checkpoint file by its own copy of it)
+        model = {**segmenter_config, "model_id": model_id}
+        out = submit("sam_embed", {"model": model, "images": [b for _, b in todo]},
+                     backend).result()
         for (key, _), e in zip(todo, out["embeddings"], strict=True):
             feats = np.frombuffer(e["features"], np.float16).reshape(e["shape"]).copy()
             cache.put(out["model_id"], key, Embedding(feats, tuple(e["original_size"]),

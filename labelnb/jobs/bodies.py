@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,8 +60,16 @@ def model_id_for(config: Mapping[str, Any]) -> str:
                 f"weights for checkpoint='default' (those of {sorted(CHECKPOINTS)}); give one "
                 "of them, or a 'checkpoint' path or URL")
         checkpoint, sha256 = CHECKPOINTS[model_type]
-    name = checkpoint.rstrip("/").rsplit("/", 1)[-1]
-    return f"{model_type}:{(sha256 or name)[:16]}"
+    if sha256:
+        return f"{model_type}:{str(sha256)[:16]}"
+    if "://" not in checkpoint and Path(checkpoint).is_file():
+        # as TorchSam names a local file: its resolved path, size and modification time
+        # (two checkpoints whose names share a beginning must not share embeddings)
+        from labelnb.segment.sam import checkpoint_model_id
+
+        return checkpoint_model_id(model_type, checkpoint)
+    # a URL, or a path on another machine (a Modal volume): the whole file name
+    return f"{model_type}:{checkpoint.rstrip('/').rsplit('/', 1)[-1]}"
 
 
 def load_sam(config: Mapping[str, Any]) -> Any:

@@ -225,3 +225,20 @@ def test_retrain_names_a_bad_split() -> None:
     ]:
         with pytest.raises(ValidationError, match=msg):
             bodies.retrain(payload)
+
+
+def test_model_ids_of_local_checkpoints_do_not_collide(tmp_path: Path) -> None:
+    """Two checkpoints whose file names share their first 16 characters were one model
+    to the embedding cache (the id was the name's first 16 characters)."""
+    a, b = tmp_path / "sam_finetuned_epoch1.pth", tmp_path / "sam_finetuned_epoch2.pth"
+    a.write_bytes(b"one")
+    b.write_bytes(b"two")
+    ids = {bodies.model_id_for({"model_type": "vit_b", "checkpoint": str(x)}) for x in (a, b)}
+    assert len(ids) == 2
+    from labelnb.segment.sam import checkpoint_model_id
+
+    assert bodies.model_id_for({"model_type": "vit_b", "checkpoint": str(a)}) == \
+        checkpoint_model_id("vit_b", a)  # as a widget's TorchSam names the same file
+    url = "https://example.org/weights/sam_finetuned_epoch2.pth"
+    assert bodies.model_id_for({"model_type": "vit_b", "checkpoint": url}) == \
+        "vit_b:sam_finetuned_epoch2.pth"
