@@ -964,9 +964,11 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         for name in split:  # folder and file names in most formats: checked up front
             check_split_name(name)
     dest = Path(path).expanduser().absolute()
-    if dest.exists() and not overwrite:
-        raise FormatError(f"export: {str(dest)!r} already exists; pick a new path or pass "
-                          "overwrite=True")
+    if dest.exists() or dest.is_symlink():
+        if not overwrite:
+            raise FormatError(f"export: {str(dest)!r} already exists; pick a new path or pass "
+                              "overwrite=True")
+        _check_replaceable(dest, project)
     report = ExportReport(format=fmt, path=str(dest), policy=policy, seed=seed)
 
     # 1. read
@@ -1173,13 +1175,41 @@ def _serialize_with_progress(fmt: str, ds: Dataset, root: Path, media: MediaMode
         bar.close()
 
 
+def _check_replaceable(dest: Path, project: Project) -> None:
+    """``overwrite`` replaces an earlier export only: a folder holding this module's
+    manifest, not holding the project's database. Anything else (the project's own
+    folder, a folder of images, a file) is refused: it would be deleted."""
+    why = None
+    if dest.is_symlink() or not dest.is_dir():
+        why = "it is not a folder"
+    elif not (dest / MANIFEST).is_file():
+        why = f"it holds no {MANIFEST}, so it is not an earlier export"
+    else:
+        engine = project.store.engine
+        name = engine.url.database if engine.dialect.name == "sqlite" else None
+        db = Path(name).absolute() if name and name != ":memory:" else None
+        if db is not None and (db == dest or dest in db.parents):
+            why = f"it holds the project's database {str(db)!r}"
+    if why is not None:
+        raise FormatError(f"export: {str(dest)!r} already exists and overwrite=True would "
+                          f"delete it, but {why}; overwrite only replaces an earlier export. "
+                          "Pick a new folder for the export")
+
+
 def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
+    # tempfile made the folder for its owner alone (0700): give it the usual mode
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     if not dest.exists():
         os.rename(tmp, dest)
         return
     if not overwrite:  # appeared while we were writing
         raise FormatError(f"export: {str(dest)!r} appeared while exporting; nothing was "
                           "written there")
+    if not (dest / MANIFEST).is_file():  # replaced by something else meanwhile
+        raise FormatError(f"export: {str(dest)!r} changed while exporting and is no earlier "
+                          "export now; nothing was written there")
     old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
     os.rmdir(old)
     os.rename(dest, old)
