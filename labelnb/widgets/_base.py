@@ -10,6 +10,7 @@ forwards ``submit`` / ``skip`` / ``heartbeat`` messages to its session.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -21,10 +22,12 @@ from labelnb.errors import LabelnbError, ValidationError
 from labelnb.schema import Kind, LabelClass, Schema
 from labelnb.types import Region
 from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._keymap import check_clashes
 from labelnb.widgets._media import ImageLike, as_pil, encode_display
 
 STATIC = Path(__file__).parent / "static"
 _keys = itertools.count(1)
+log = logging.getLogger("labelnb")
 R = TypeVar("R", bound=Region)
 #: what an image widget's ``annotations`` take: Box; Polygon; Mask or Polygon
 A = TypeVar("A")
@@ -101,11 +104,18 @@ class AnnotatorBase(anywidget.AnyWidget):
 
     #: the keymap's actions (their default keys live in the widget's ES module)
     ACTIONS: ClassVar[tuple[str, ...]] = ()
+    #: the default keys, as the ES module gives them (``_keymap.default_keys``)
+    DEFAULT_KEYS: ClassVar[Mapping[str, Sequence[str]]] = {}
+    #: the actions whose keys are in force together (None: all of ACTIONS); a key may
+    #: serve two actions of different groups (e.g. Enter in a form and outside it)
+    KEY_GROUPS: ClassVar[tuple[tuple[str, ...], ...] | None] = None
+    #: whether the class hotkeys act in the widget (beside the actions' keys)
+    CLASS_HOTKEYS: ClassVar[bool] = True
 
     def __init__(self, schema: Schema, max_display: int = 960,
                  keymap: Mapping[str, str | Sequence[str]] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
-        self._keymap = self.check_keymap(keymap or {})
+        self._keymap = self.check_keymap(keymap or {}, schema)
         self.schema = schema
         self.max_display = int(max_display)
         self.scale: DisplayScale | None = None
@@ -121,12 +131,18 @@ class AnnotatorBase(anywidget.AnyWidget):
         self.on_msg(self._on_front_msg)
 
     @classmethod
-    def check_keymap(cls, keymap: Mapping[str, str | Sequence[str]]) -> dict[str, list[str]]:
-        """``{action: key or [keys]}`` checked against the widget's actions.
+    def check_keymap(cls, keymap: Mapping[str, str | Sequence[str]],
+                     schema: Schema | None = None) -> dict[str, list[str]]:
+        """``{action: key or [keys]}`` checked against the widget's actions, their
+        other keys and (with ``schema``) the class hotkeys: a key given two jobs is
+        refused, naming both.
 
         An empty list unbinds an action. Keys are written like ``"Ctrl+Shift+Z"``,
         ``"Delete"``, ``"?"`` or ``"a"``.
         """
+        if not isinstance(keymap, Mapping):
+            raise ValidationError(f"{cls.__name__}: field 'keymap' must be a dict "
+                                  f"{{action: key or [keys]}}, got {type(keymap).__name__}")
         out: dict[str, list[str]] = {}
         for action, keys in keymap.items():
             if action not in cls.ACTIONS:
@@ -138,7 +154,23 @@ class AnnotatorBase(anywidget.AnyWidget):
                 raise ValidationError(f"{cls.__name__}: keymap[{action!r}] must be a key such "
                                       f"as 'Ctrl+Z' or a list of keys, got {keys!r}")
             out[action] = [str(k) for k in seq]
+        hotkeys = ({c.name: c.hotkey for c in schema.labels if c.hotkey}
+                   if schema is not None and cls.CLASS_HOTKEYS else {})
+        check_clashes(cls.__name__, out, cls.DEFAULT_KEYS,
+                      cls.KEY_GROUPS if cls.KEY_GROUPS is not None else (cls.ACTIONS,), hotkeys)
         return out
+
+    def close(self) -> None:
+        """Close the widget. A widget bound to a queue gives its open task back first
+        (its lease would otherwise keep the item from everyone until it ran out)."""
+        session = getattr(self, "session", None)  # None if __init__ failed early
+        try:
+            if session is not None and self.comm is not None and hasattr(session, "close"):
+                session.close()
+        except LabelnbError as e:  # the widget closes all the same; the lease runs out
+            log.warning("labelnb: the open task was not given back on close (%s)", e)
+        finally:
+            super().close()
 
     # --- media -----------------------------------------------------------------------
     def _set_media(self, image: ImageLike | DisplayMedia | None = None,

@@ -52,7 +52,12 @@ class DisplayScale:
 
     def box_to_original(self, data: Mapping[str, Any], *, where: str = "box") -> Box:
         """A display-pixel box (JSON) as a :class:`Box` in original pixels, corners
-        snapped to whole pixels and clipped to the image."""
+        snapped to whole pixels and clipped to the image. Anything but a JSON object
+        with numeric corners is refused with a :class:`ValidationError` (never a bare
+        ``TypeError``: a bound widget would wait on "saving…" forever)."""
+        if not isinstance(data, Mapping):
+            raise ValidationError(f"{where}: expected a JSON object with x0, y0, x1, y1 and "
+                                  f"label, got {type(data).__name__} {data!r:.60}")
         try:
             xs = (float(data["x0"]) * self.sx, float(data["x1"]) * self.sx)
             ys = (float(data["y0"]) * self.sy, float(data["y1"]) * self.sy)

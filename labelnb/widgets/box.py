@@ -24,6 +24,7 @@ from labelnb.types import Box, Region
 from labelnb.widgets._base import ImageAnnotator, make_schema, submitted_list
 from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
 
 
@@ -46,6 +47,7 @@ class BoxAnnotator(ImageAnnotator[Box]):
     """
 
     _esm = esm_source("box.js")
+    DEFAULT_KEYS = default_keys("box.js")
     _css = css_source("box.css")
     _boxes = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
     _suggestions = traitlets.List(traitlets.Dict()).tag(sync=True)  # display pixels
@@ -81,7 +83,9 @@ class BoxAnnotator(ImageAnnotator[Box]):
 
     @property
     def suggestions(self) -> list[Box]:
-        """Pre-annotations shown dashed; a click (or ``y`` for all) accepts them."""
+        """Pre-annotations shown dashed; a click (or ``y`` for all) accepts them as boxes.
+        An accepted one stays listed here (the browser hides it), so that undo can
+        give it back as a suggestion."""
         return self.boxes_from_display(self._suggestions, check_labels=False)
 
     @suggestions.setter

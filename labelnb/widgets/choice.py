@@ -20,6 +20,7 @@ from labelnb.schema import Kind, LabelClass, Schema
 from labelnb.types import Choice, Region
 from labelnb.widgets._base import AnnotatorBase, make_schema
 from labelnb.widgets._esm import css_source, esm_source
+from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
 
 
@@ -31,6 +32,7 @@ class ChoiceAnnotator(AnnotatorBase):
     :attr:`annotations` for the committed choice(s)."""
 
     _esm = esm_source("choice.js")
+    DEFAULT_KEYS = default_keys("choice.js")
     _css = css_source("choice.css")
     _multi = traitlets.Bool(False).tag(sync=True)
     _value = traitlets.List(traitlets.Unicode()).tag(sync=True)  # committed labels

@@ -49,6 +49,7 @@ from labelnb.types import Mask, Polygon, Region
 from labelnb.widgets._base import STATIC, make_schema
 from labelnb.widgets._esm import esm_source
 from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
 from labelnb.widgets._wand import WandAnnotator
 
@@ -173,6 +174,7 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
         "brush", "eraser", "wand", "smaller", "larger", "zoom_in", "zoom_out", "fit_view",
         "help", "release")
 
+    DEFAULT_KEYS = default_keys("polygon.js", "MASK_ACTIONS")
     _esm = esm_source("polygon.js")
     _css = STATIC / "polygon.css"
     _kind = traitlets.Unicode("masks").tag(sync=True)

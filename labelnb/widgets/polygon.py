@@ -45,6 +45,7 @@ from labelnb.types import Box, Polygon, Region
 from labelnb.widgets._base import STATIC, make_schema, submitted_list
 from labelnb.widgets._esm import esm_source
 from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
 from labelnb.widgets._wand import WandAnnotator
 
@@ -143,6 +144,7 @@ class PolygonAnnotator(WandAnnotator[Polygon]):
     #: ... or more, until they have at most this many vertices
     WAND_MAX_VERTICES: ClassVar[int] = 150
 
+    DEFAULT_KEYS = default_keys("polygon.js", "POLYGON_ACTIONS")
     _esm = esm_source("polygon.js")
     _css = STATIC / "polygon.css"
     _kind = traitlets.Unicode("polygons").tag(sync=True)

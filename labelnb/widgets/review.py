@@ -12,7 +12,13 @@ under review, and approve / reject always concern it.
   inside the review, preloaded with the version on screen; its Enter saves the
   correction (a new annotation that points to the corrected one), its S cancels;
 * in ``mode="acknowledge"`` (the calibration retraining queue) an annotator's mistake
-  is shown beside the consensus label, and ``k`` acknowledges it.
+  is shown beside the consensus label, and ``k`` acknowledges it (bound, ``s`` skips
+  it: the retraining task is closed as seen, not acknowledged, and does not come back).
+
+Each version is checked against the schema it was made under (its
+``schema_version``), so a label renamed or removed since is shown (and noted), not
+refused. An item that cannot be shown at all (a missing image, a deleted annotation)
+shows the error, and the reviewer skips it.
 
 Standalone, read the decision from :attr:`ReviewAnnotator.decision`; bound to a
 project (:func:`review`, ``project.review(reviewer=...)``) every decision goes to the
@@ -37,13 +43,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast, get_args
 
 import anywidget
 import numpy as np
+import pandas as pd
 import traitlets
 
 from labelnb.errors import (
@@ -59,6 +66,7 @@ from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span
 from labelnb.widgets._base import AnnotatorBase, DisplayMedia, make_schema
 from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._geometry import DisplayScale
+from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
 from labelnb.widgets.session import QueueSession, widget_class
 
@@ -73,6 +81,7 @@ DECISIONS: tuple[str, ...] = get_args(DecisionKind)
 Mode = Literal["review", "acknowledge"]
 MAX_FEEDBACK = 10_000  # characters
 _OVERLAY_ALPHA = 110  # of 255: the mask overlay lets the image show through
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,9 @@ class Version:
     author: str = "unknown"
     note: str = ""
     annotation_id: str | None = None
+    #: the schema it was made under (its ``schema_version``), which it is checked
+    #: against; None: the widget's schema
+    schema: Schema | None = None
 
     @classmethod
     def of(cls, value: Annotation | Version | Iterable[Region], note: str = "") -> Version:
@@ -168,11 +180,15 @@ class ReviewAnnotator(AnnotatorBase):
     Read :attr:`decision` (None until the reviewer decides; Ctrl+Z takes it back).
     """
 
+    DEFAULT_KEYS = default_keys("review.js")
     _esm = esm_source("review.js")
     _css = css_source("review.css")
     ACTIONS: ClassVar[tuple[str, ...]] = (
         "approve", "reject", "correct", "acknowledge", "skip", "prev_version", "next_version",
         "toggle_overlay", "undo", "redo", "send_feedback", "help", "release")
+    #: the feedback box has its own keys (Enter sends there; elsewhere it acknowledges)
+    KEY_GROUPS = (tuple(a for a in ACTIONS if a != "send_feedback"), ("send_feedback", "release"))
+    CLASS_HOTKEYS = False  # the review view has no class keys (its editor has)
 
     _mode = traitlets.Unicode("review").tag(sync=True)
     _kind = traitlets.Unicode("").tag(sync=True)
@@ -243,10 +259,8 @@ class ReviewAnnotator(AnnotatorBase):
                                       "label as consensus=... (an Annotation or regions)")
             cons = Version.of(consensus, note="consensus")
             if cons.author == "unknown":
-                cons = Version(cons.regions, "consensus", cons.note or "consensus",
-                               cons.annotation_id)
-            shown = [Version(shown[0].regions, shown[0].author, "your label",
-                             shown[0].annotation_id), cons]
+                cons = replace(cons, author="consensus", note=cons.note or "consensus")
+            shown = [replace(shown[0], note="your label"), cons]
         else:
             shown += [Version.of(v) for v in versions]
         media = (image if isinstance(image, DisplayMedia) or image is None
@@ -263,21 +277,36 @@ class ReviewAnnotator(AnnotatorBase):
             self._decision = {}
             self._correcting = False
 
+    def show_error(self, error: str) -> None:
+        """Show an item that could not be shown (a missing image, an annotation that
+        does not fit its schema): no versions, ``error`` as text. Nothing can be
+        decided about it; bound, the reviewer skips it (S)."""
+        with self.hold_sync():
+            self._show_error(error)
+            self._media = None
+            self._text = None
+            self._overlays = {}
+            self._shown = []
+            self._versions = []
+            self._decision = {}
+            self._correcting = False
+
     def _version_json(self, v: Version, index: int, scale: DisplayScale | None,
                       text: str | None) -> dict[str, Any]:
-        """Check a version against the schema and the item; its regions for display."""
+        """Check a version against its schema (the one it was made under) and the
+        item; its regions for display."""
         out = []
         for i, r in enumerate(v.regions):
             where = f"ReviewAnnotator version {index} ({v.author}), region {i}"
-            self._check(r, where, scale, text)
+            self._check(r, where, scale, text, v.schema)
             out.append(self._region_to_display(r, scale))
         return {"author": v.author, "note": v.note, "annotation_id": v.annotation_id,
                 "regions": out, "overlay": any(isinstance(r, Mask) for r in v.regions)}
 
     def _check(self, r: Region, where: str, scale: DisplayScale | None,
-               text: str | None) -> None:
-        """``r`` against the schema and the item shown (a span needs the item's text, a
-        box or polygon its image)."""
+               text: str | None, schema: Schema | None = None) -> None:
+        """``r`` against ``schema`` (default: the widget's) and the item shown (a span
+        needs the item's text, a box or polygon its image)."""
         if isinstance(r, Span) and text is None:
             raise ValidationError(f"{where}: a span marks text, but this item is an image; "
                                   "review spans on a text item (text=...)")
@@ -285,7 +314,7 @@ class ReviewAnnotator(AnnotatorBase):
             raise ValidationError(f"{where}: a {type(r).__name__.lower()} marks an image, but "
                                   "this item is a text; review it with image=...")
         width, height = (scale.width, scale.height) if scale is not None else (None, None)
-        self.schema.check_region(r, where, width=width, height=height, text=text)
+        (schema or self.schema).check_region(r, where, width=width, height=height, text=text)
 
     @staticmethod
     def _region_to_display(r: Region, scale: DisplayScale | None) -> dict[str, Any]:
@@ -404,7 +433,7 @@ class ReviewAnnotator(AnnotatorBase):
 
     def _start_correction(self, version: Any) -> None:
         v = version if isinstance(version, int) and 0 <= version < len(self._shown) else 0
-        if self._mode != "review":
+        if self._mode != "review" or not self._shown:  # nothing shown (an item in error)
             return
         try:
             ed = self._editor_widget
@@ -445,7 +474,8 @@ class ReviewAnnotator(AnnotatorBase):
             return
         try:
             regions: list[Region] = list(ed.regions_from_msg(msg))
-            if self.schema.kind in ("choice", "multi_choice") and not regions:
+            # one class is the answer of a choice; a multi-choice may be "none apply"
+            if self.schema.kind == "choice" and not regions:
                 raise ValidationError("choose a class first (its number key), then Enter")
         except LabelnbError as e:
             ed._refuse(client_id, str(e))
@@ -495,6 +525,9 @@ class ReviewSession(QueueSession):
         self._bind(heartbeat_s, prefetch)
         self.counts: dict[str, int] = {d: 0 for d in DECISIONS}
         self._decided: dict[str, str] = {}  # client_id -> reviewed annotation id
+        #: why the item on screen could not be shown (then it can only be skipped)
+        self.broken: str | None = None
+        self._schemas: dict[int, Schema] = {}  # schema version -> schema (older ones)
         self.next()
 
     @property
@@ -505,38 +538,38 @@ class ReviewSession(QueueSession):
     # --- state transitions -------------------------------------------------------------
     def next(self, message: str = "") -> None:
         """Claim the next task and show it, or say that the queue is empty. A task that
-        cannot be shown (a missing image, a deleted annotation) is skipped, with a note."""
+        cannot be shown (a missing image, a deleted annotation, one that does not fit
+        the schema it was made under) shows the error instead, and the reviewer skips
+        it (S); nothing else can be decided about it. (It is never skipped for them:
+        every reviewer would skip it in turn, and nobody would learn why.)"""
         notes = [message] if message else []
         w = self.widget
-        while True:
-            self.task = self.queue.claim()
-            if self.task is None:
-                left = self._left()
-                self._update_progress()
-                w._message = " ".join(notes)
-                w._correcting = False
-                w._done = True
-                what = "review" if self.mode == "review" else "acknowledge"
-                w._status = f"{self._summary()} · the queue is empty, nothing left to {what}"
-                if left:
-                    w._status += (f" ({left} open task{'s' if left != 1 else ''} cannot go to "
-                                  f"{self.reviewer!r}: their own work, or reserved)")
-                return
-            try:
-                self._show(self.task)
-            except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
-                notes.append(f"item {self.task.item.id} could not be shown and was skipped "
-                             f"({e}).")
-                self.queue.skip(reason=f"could not be shown: {e}")
-                self.skipped += 1
-                continue
+        self.broken = None
+        self.task = self._claim()
+        if self.task is None:
             left = self._left()
             self._update_progress()
             w._message = " ".join(notes)
-            w._done = False
-            w._status = (f"{self._summary()} · {left} left · item {self.task.item.id} by "
-                         f"{self._author(self.task)}")
+            w._correcting = False
+            w._done = True
+            what = "review" if self.mode == "review" else "acknowledge"
+            w._status = f"{self._summary()} · the queue is empty, nothing left to {what}"
+            if left:
+                w._status += (f" ({left} open task{'s' if left != 1 else ''} cannot go to "
+                              f"{self.reviewer!r}: their own work, or reserved)")
             return
+        try:
+            self._show(self.task)
+        except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
+            self.broken = f"item {self.task.item.id} could not be shown ({e})"
+            w.show_error(f"{self.broken}; press S to skip it")
+            notes.append(f"{self.broken}; press S to skip it.")
+        left = self._left()
+        self._update_progress()
+        w._message = " ".join(notes)
+        w._done = False
+        w._status = (f"{self._summary()} · {left} left · item {self.task.item.id} by "
+                     f"{self._author(self.task)}")
 
     def _summary(self) -> str:
         if self.mode == "acknowledge":
@@ -575,10 +608,30 @@ class ReviewSession(QueueSession):
         if media is not None:
             self._start_prefetch(item.id)
 
-    @staticmethod
-    def _version(row: Mapping[str, Any], note: str) -> Version:
+    def _version(self, row: Mapping[str, Any], note: str) -> Version:
+        """A stored annotation as a version, with the schema it was made under: a
+        label renamed or removed since is shown as it was, and noted."""
         regions = tuple(Region.from_json(r) for r in row["regions"])
-        return Version(regions, str(row["author"]), note, str(row["id"]))
+        schema = self._schema_of(row.get("schema_version"))
+        if schema is not None:
+            gone = sorted({r.label for r in regions if r.label not in self.project.schema})
+            if gone:
+                names = ", ".join(repr(g) for g in gone)
+                note = ", ".join(n for n in (note, (
+                    f"made under schema version {schema.version}; {names} "
+                    f"{'is' if len(gone) == 1 else 'are'} not in the current schema")) if n)
+        return Version(regions, str(row["author"]), note, str(row["id"]), schema)
+
+    def _schema_of(self, version: Any) -> Schema | None:
+        """The schema of ``version`` when it is not the current one, else None."""
+        if version is None or pd.isna(version):  # no version recorded
+            return None
+        v = int(version)
+        if v == self.project.schema_version:
+            return None
+        if v not in self._schemas:
+            self._schemas[v] = self.project.schema_at(v)
+        return self._schemas[v]
 
     @staticmethod
     def _note(row: Mapping[str, Any]) -> str:
@@ -627,6 +680,9 @@ class ReviewSession(QueueSession):
         decision = msg.get("decision")
         feedback = msg.get("feedback")
         try:
+            if self.broken:
+                raise ValidationError(f"{self.broken}: nothing can be decided about it; press "
+                                      "S to skip it")
             if feedback is not None and not isinstance(feedback, str):
                 raise ValidationError(f"item {task.item.id}: field 'feedback' must be text")
             if feedback is not None and len(feedback) > MAX_FEEDBACK:
@@ -634,23 +690,19 @@ class ReviewSession(QueueSession):
                                       f"{len(feedback)} characters; keep it under "
                                       f"{MAX_FEEDBACK}")
             text = feedback.strip() if feedback else None
-            if self.mode == "acknowledge" and decision == "acknowledge":
-                self.queue.acknowledge()
-            elif self.mode == "review" and decision == "approve":
-                self.queue.approve(text)
-            elif self.mode == "review" and decision == "reject":
-                self.queue.reject(text or "")
-            else:
+            ok = (self.mode == "acknowledge" and decision == "acknowledge") or (
+                self.mode == "review" and decision in ("approve", "reject"))
+            if not ok:
                 allowed = "acknowledge" if self.mode == "acknowledge" else "approve or reject"
                 raise ValidationError(f"item {task.item.id}: decision {decision!r} does not "
                                       f"fit mode {self.mode!r}; send {allowed}")
-        except LeaseExpired as e:
-            self.widget._refuse(client_id, str(e))
-            self.next(f"{e} — the next task follows (the same item again if nobody else "
-                      "took it).")
+            self._again_if_expired(lambda: self._decide(str(decision), text))
+        except _ExpiredElsewhere as e:
+            w._refuse(client_id, e.why)
+            self.next(e.why)
             return
         except LabelnbError as e:
-            self.widget._refuse(client_id, str(e))
+            w._refuse(client_id, str(e))
             return
         target = task.target_annotation_id or ""
         self._decided[client_id] = target
@@ -661,6 +713,28 @@ class ReviewSession(QueueSession):
         w._last = last + (f" — feedback: {text}" if text else "")
         self.next()
 
+    def _decide(self, decision: str, text: str | None) -> None:
+        if decision == "acknowledge":
+            self.queue.acknowledge()
+        elif decision == "approve":
+            self.queue.approve(text)
+        else:
+            self.queue.reject(text or "")
+
+    def _again_if_expired(self, act: Callable[[], _T]) -> _T:
+        """``act()``; if the lease ran out first and nobody else had taken the task, it
+        is claimed again and ``act()`` runs under the new lease. Else
+        :class:`_ExpiredElsewhere` says so in plain words (the next task is claimed)."""
+        try:
+            return act()
+        except LeaseExpired:
+            old, same = self._reclaim()
+            if not same:
+                raise _ExpiredElsewhere(
+                    f"Your time on item {old.item.id} ran out before your decision was "
+                    "saved, and the item went back to the pool: your decision was not "
+                    "saved.") from None
+        return act()
 
     def on_correct(self, regions: list[Region], *, client_id: str, version: int) -> str | None:
         """Store the editor's regions as a correction of the annotation under review;
@@ -670,10 +744,11 @@ class ReviewSession(QueueSession):
             return None
         task = self.task
         try:
-            ann_id = self.queue.correct(regions)
-        except LeaseExpired as e:
-            self.next(f"{e} — the next task follows (the same item again if nobody else "
-                      "took it).")
+            ann_id = self._again_if_expired(lambda: self.queue.correct(regions))
+        except _ExpiredElsewhere as e:
+            if w.editor is not None:
+                w.editor._refuse(client_id, e.why)
+            self.next(e.why)
             return None
         except LabelnbError as e:
             if w.editor is not None:
@@ -690,16 +765,26 @@ class ReviewSession(QueueSession):
         """The review view submits nothing (corrections come through the editor)."""
 
     def on_skip(self, msg: Mapping[str, Any]) -> None:
+        """Skip the task: a review task goes back to the pool for other reviewers; a
+        retraining task (acknowledge mode) is closed as seen, without an
+        acknowledgement, and does not come back (see :meth:`Queue.skip`)."""
         if not self._current(msg):
             return
-        if self.mode == "acknowledge":  # a skipped retraining task would lose its owner
-            self.widget._message = "a retraining item is closed by acknowledging it (k)"
-            return
+        assert self.task is not None
+        task = self.task
         try:
-            self.queue.skip()
+            if self.broken:
+                self.queue.skip(reason=self.broken)
+            else:
+                self.queue.skip()
         except LeaseExpired:
-            log.info("labelnb: the skipped review task's lease had already expired")
+            log.info("labelnb: the skipped task's lease had already expired")
         self.skipped += 1
+        if self.mode == "acknowledge":
+            self.widget._last = (f"item {task.item.id}: skipped; it is closed as seen, not "
+                                 "acknowledged, and does not come back")
+        else:
+            self.widget._last = f"item {task.item.id}: skipped; other reviewers may take it"
         self.next()
 
     def close(self) -> None:
@@ -708,6 +793,14 @@ class ReviewSession(QueueSession):
         self.widget._correcting = False
         self.widget._done = True
         self.widget._status = f"{self._summary()} · closed"
+
+
+class _ExpiredElsewhere(LabelnbError):
+    """The lease ran out and the task did not come back: ``why`` in plain words."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 def review(project: Project, reviewer: str, **kw: Any) -> ReviewAnnotator:

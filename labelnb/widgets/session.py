@@ -6,7 +6,11 @@ item's pre-annotations as suggestions, and on the browser's ``submit`` message
 (Enter) stores the annotation and claims the next task; ``skip`` (S) gives the task
 back. The browser makes a new ``client_id`` per submit, so a retried submit stores
 one annotation. While an item is open the browser sends heartbeats that extend the
-lease.
+lease. If it runs out all the same, the session claims again: when the same task comes
+back (nobody else took it) the work goes on under the new lease (a submit is stored);
+otherwise what was on screen is kept and shown again when the item comes back in this
+session. A rework task (a rejected annotation sent back to its author) opens with the
+rejected regions on screen.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from labelnb.errors import LabelnbError, LeaseExpired, ValidationError
 from labelnb.types import Annotation, Region
 from labelnb.widgets._base import DisplayMedia
-from labelnb.widgets.choice import ChoiceAnnotator
 
 if TYPE_CHECKING:
     from labelnb.project import Project
@@ -82,6 +85,8 @@ class QueueSession:
         self.prefetch = prefetch
         self._prefetched: dict[int, DisplayMedia] = {}  # item id -> display copy
         self._prefetch_thread: threading.Thread | None = None
+        #: a task already claimed for the next :meth:`next` (a 1-tuple: None is "no task")
+        self._preclaimed: tuple[Task | None] | None = None
 
     def progress(self) -> tuple[int, int]:
         """(done, total) tasks of this session's stages in the project."""
@@ -152,18 +157,50 @@ class QueueSession:
     def next(self, message: str = "") -> None:
         raise NotImplementedError
 
+    def _claim(self) -> Task | None:
+        """The next task: the one claimed ahead (see :meth:`_reclaim`), else a new claim."""
+        pre, self._preclaimed = self._preclaimed, None
+        return pre[0] if pre is not None else self.queue.claim()
+
     def _current(self, msg: Mapping[str, Any]) -> bool:
         """Whether a browser message is about the item on screen (not a stale one)."""
         return self.task is not None and msg.get("key") == self.widget.item_key
+
+    def _reclaim(self) -> tuple[Task, bool]:
+        """After the open task's lease ran out: claim again. Returns the task that was
+        open and whether it came back (nobody else had taken it); then it is
+        ``self.task`` again under the new lease, and the screen stays as it is. Else
+        the claimed task (or None) is kept for :meth:`next`."""
+        old = self.task
+        assert old is not None
+        new = self.queue.claim()
+        if new is not None and new.id == old.id:
+            self.task = new
+            return old, True
+        self._preclaimed = (new,)
+        return old, False
+
+    def _keep_unsaved(self, task: Task) -> bool:
+        """Keep the work on screen for ``task``'s item, whose lease ran out, until the
+        item comes back in this session; True when there was work to keep."""
+        return False
 
     def on_heartbeat(self, msg: Mapping[str, Any]) -> None:
         if not self._current(msg):
             return
         try:
             self.queue.heartbeat()
-        except LeaseExpired as e:
-            self.next(f"{e} — the next task follows (the same item again if nobody else "
-                      "took it).")
+        except LeaseExpired:
+            old, same = self._reclaim()
+            item = old.item.id
+            if same:
+                self.widget._message = (f"Your time on item {item} ran out, but nobody else "
+                                        "had taken it: it is yours again. Carry on.")
+                return
+            kept = self._keep_unsaved(old)
+            self.next(f"Your time on item {item} ran out and it went back to the pool"
+                      + ("; your unsaved work on it is kept and comes back if you get the "
+                         "item again." if kept else "."))
 
     def _release(self) -> None:
         """Give the open task back (unworked)."""
@@ -215,6 +252,8 @@ class Session(QueueSession):
         self.done = 0
         self._submitted: dict[str, str] = {}  # client_id -> annotation id
         self._suggested: list[Region] = []
+        #: item id -> the regions on screen when its lease ran out (shown again with it)
+        self._unsaved: dict[int, list[Region]] = {}
         #: why the item on screen could not be shown (then it can only be skipped)
         self.broken: str | None = None
         self.next()
@@ -227,7 +266,7 @@ class Session(QueueSession):
         notes = [message] if message else []
         w = self.widget
         self.broken = None
-        self.task = self.queue.claim()
+        self.task = self._claim()
         if self.task is None:
             self._update_progress()
             w._message = " ".join(notes)
@@ -249,17 +288,53 @@ class Session(QueueSession):
         self._update_progress()
 
     def _show(self, task: Task) -> str:
-        """Show the task's item; returns a note for the annotator ('' when none)."""
+        """Show the task's item; returns a note for the annotator ('' when none).
+
+        What goes on screen with it: the work that was on screen when the item's lease
+        ran out in this session, else, for a rework task, the rejected annotation, for
+        its author to fix (with the reviewer's feedback in the note)."""
         w = self.widget
         item = task.item
-        note = self._rework_note(task)
+        feedback = self._rework_note(task)
+        rework = task.stage == "annotate" and bool(task.target_annotation_id)
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
         self._suggested = [r for r in suggestions if r.label in self.project.schema]
-        if item.media == "image":
-            w.load(self._media(item.id), suggestions=suggestions)
+        unsaved = self._unsaved.pop(item.id, None)
+        what = "your unsaved work on this item" if unsaved is not None else (
+            "your rejected version")
+        notes: list[str] = []
+        regions: list[Region] = unsaved or []
+        if unsaved is None and rework:
+            try:
+                regions = self._rework_regions(task)
+            except LabelnbError as e:
+                notes.append(f"{what} could not be loaded ({e}); annotate the item afresh.")
+        media = self._media(item.id) if item.media == "image" else None
+
+        def load(annotations: list[Region]) -> None:
+            if media is not None:
+                w.load(media, annotations=annotations, suggestions=suggestions)
+            else:
+                w.load(text=item.text or "", annotations=annotations, suggestions=suggestions)
+
+        try:
+            load(regions)
+            if regions:
+                notes.append(f"{what} is back on screen." if unsaved is not None else
+                             f"{what} is loaded; fix it and press Enter.")
+        except LabelnbError as e:  # e.g. a label the schema no longer has
+            if not regions:
+                raise
+            load([])
+            notes.append(f"{what} could not be put back ({e}); annotate the item afresh.")
+        if rework and (notes or feedback):
+            notes = ["Rework:", *notes]
+            if feedback:
+                notes.append(f"The reviewer said: {feedback}" if len(notes) > 1 else
+                             f"the reviewer said: {feedback}")
+        text = " ".join(notes)
+        if media is not None:
             self._start_prefetch(item.id)
-        else:
-            w.load(text=item.text or "", suggestions=suggestions)
         # as the widget shows them (a mask widget fills polygons), which is what an
         # accepted one comes back as; widgets without a suggestions view (choice) keep them
         if self._suggested and isinstance(getattr(type(w), "suggestions", None), property):
@@ -267,7 +342,30 @@ class Session(QueueSession):
                 self._suggested = list(w.suggestions)
             except LabelnbError:
                 pass
-        return note
+        return text[:1].upper() + text[1:]
+
+    def _rework_regions(self, task: Task) -> list[Region]:
+        """For a rejected annotation sent back to its author: its regions."""
+        if task.stage != "annotate" or not task.target_annotation_id:
+            return []
+        rows = self.project.annotations(item_id=task.item.id)
+        if rows.empty:
+            return []
+        mine = rows[rows["id"] == task.target_annotation_id]
+        if mine.empty:
+            return []
+        return [Region.from_json(r) for r in mine.iloc[0]["regions"]]
+
+    def _keep_unsaved(self, task: Task) -> bool:
+        if self.broken:
+            return False
+        try:
+            regions = list(self.widget.annotations)
+        except LabelnbError:
+            return False
+        if regions:
+            self._unsaved[task.item.id] = regions
+        return bool(regions)
 
     def _prelabel_meta(self, regions: list[Region]) -> dict[str, Any]:
         """Provenance of the pre-annotations: how many of the shown suggestions were
@@ -297,7 +395,8 @@ class Session(QueueSession):
                             else "changed")}
 
     def _rework_note(self, task: Task) -> str:
-        """For a rejected annotation sent back to its author: the reviewer's feedback."""
+        """For a rejected annotation sent back to its author: the reviewer's feedback
+        ('' when none)."""
         if task.stage != "annotate" or not task.target_annotation_id:
             return ""
         reviews = self.project.reviews()
@@ -308,7 +407,7 @@ class Session(QueueSession):
         if mine.empty:
             return ""
         last = mine.sort_values("created_at").iloc[-1]
-        return f"Rework: the reviewer said: {last['feedback']}"
+        return str(last["feedback"])
 
     def on_submit(self, msg: Mapping[str, Any]) -> None:
         client_id = str(msg.get("client_id") or "")
@@ -322,28 +421,64 @@ class Session(QueueSession):
             self.widget._refuse(client_id, f"{self.broken}: it cannot be submitted; press S "
                                            "to skip it.")
             return
+        regions: list[Region] = []
+        dur = msg.get("duration_s")
+        duration = float(dur) if isinstance(dur, int | float) and dur >= 0 else None
         try:
             regions = self.widget.regions_from_msg(msg)
-            if isinstance(self.widget, ChoiceAnnotator) and not regions:
+            # one class is the answer of a choice; a multi-choice may be "none apply"
+            if self.widget.schema.kind == "choice" and not regions:
                 raise ValidationError("choose a class first (its number key), then Enter")
-            dur = msg.get("duration_s")
-            duration = float(dur) if isinstance(dur, int | float) and dur >= 0 else None
-            ann = Annotation(item_id=self.task.item.id, regions=tuple(regions),
-                             author=self.annotator, duration_s=duration,
-                             meta={"prelabel": self._prelabel_meta(regions)}
-                             if self._suggested else {})
-            ann_id = self.queue.submit(ann, client_id=client_id, duration_s=duration)
-        except LeaseExpired as e:
-            self.next(f"{e} — the next task follows (the same item again if nobody else "
-                      "took it).")
+            ann_id = self._store(regions, client_id, duration)
+        except LeaseExpired:
+            self._submit_after_expiry(regions, client_id, duration)
             return
         except LabelnbError as e:
             self.widget._refuse(client_id, str(e))
             return
+        self._stored(client_id, ann_id)
+        self.next()
+
+    def _store(self, regions: list[Region], client_id: str, duration: float | None) -> str:
+        """Submit ``regions`` as the open task's annotation; returns its id."""
+        assert self.task is not None
+        ann = Annotation(item_id=self.task.item.id, regions=tuple(regions),
+                         author=self.annotator, duration_s=duration,
+                         meta={"prelabel": self._prelabel_meta(regions)}
+                         if self._suggested else {})
+        return self.queue.submit(ann, client_id=client_id, duration_s=duration)
+
+    def _stored(self, client_id: str, ann_id: str) -> None:
         self._submitted[client_id] = ann_id
         self.done += 1
         self.widget._ack(client_id, ann_id)
-        self.next()
+
+    def _submit_after_expiry(self, regions: list[Region], client_id: str,
+                             duration: float | None) -> None:
+        """The lease ran out before the submit: if nobody else had taken the item, it
+        is submitted under a new lease; else the work is kept for when the item comes
+        back in this session, and the next task is shown. The browser's submit is
+        answered either way (it would say "saving…" forever)."""
+        old, same = self._reclaim()
+        item = old.item.id
+        if same:
+            try:
+                ann_id = self._store(regions, client_id, duration)
+            except LabelnbError as e:
+                self.widget._refuse(client_id, f"Your time on item {item} ran out, and saving "
+                                               f"it again failed ({e}); press Enter to retry.")
+                return
+            self._stored(client_id, ann_id)
+            self.next(f"Your time on item {item} ran out, but nobody else had taken it: your "
+                      "work was saved.")
+            return
+        if regions:
+            self._unsaved[item] = regions
+        why = (f"Your time on item {item} ran out before it was saved, and it went back to "
+               "the pool" + ("; your work on it is kept and comes back if you get the item "
+                             "again." if regions else "."))
+        self.widget._refuse(client_id, why)
+        self.next(why)
 
     def on_skip(self, msg: Mapping[str, Any]) -> None:
         if not self._current(msg):

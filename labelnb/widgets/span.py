@@ -36,6 +36,7 @@ from labelnb.schema import LabelClass, Schema
 from labelnb.types import Region, Span
 from labelnb.widgets._base import AnnotatorBase, make_schema
 from labelnb.widgets._esm import css_source, esm_source
+from labelnb.widgets._keymap import default_keys
 
 #: a tokenizer: a name, or ``text -> [(start, end), ...]`` in code points
 Tokenizer = Literal["whitespace", "words"] | Callable[[str], Iterable[tuple[int, int]]]
@@ -73,6 +74,7 @@ class SpanAnnotator(AnnotatorBase):
     """
 
     _esm = esm_source("span.js")
+    DEFAULT_KEYS = default_keys("span.js")
     _css = css_source("span.css")
     _spans = traitlets.List(traitlets.Dict()).tag(sync=True)  # committed, code points
     _suggestions = traitlets.List(traitlets.Dict()).tag(sync=True)  # still pending

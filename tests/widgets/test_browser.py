@@ -250,6 +250,61 @@ def test_autofit_undo_help_overlay_and_prefetch(open_notebook: Any) -> None:
     assert [fitted[k] for k in ("x0", "y0", "x1", "y1")] == [420.0, 320.0, 1180.0, 880.0]
 
 
+SUGGESTION_CELLS = [
+    f"""import json
+import numpy as np
+from PIL import Image
+from labelnb import Box
+from labelnb.widgets import BoxAnnotator
+w = BoxAnnotator(Image.fromarray(np.full(({H}, {W}, 3), 90, np.uint8)), labels=["cat", "dog"],
+                 max_display=800, suggestions=[Box(0, 0, 400, 300, "cat", score=0.9)])
+w""",
+    'print("STATE:" + json.dumps([[b.to_json() for b in w.annotations], len(w.suggestions)]))',
+]
+
+
+def test_undo_gives_an_accepted_suggestion_back_and_zoom_allows_tiny_boxes(open_notebook: Any
+                                                                           ) -> None:
+    nb = open_notebook("box_suggestion_undo.ipynb", SUGGESTION_CELLS)
+    widget = _ready_box_widget(nb)
+    canvas = widget.locator("canvas")
+
+    def state() -> Any:
+        nb.run_cell(1)
+        return json.loads(nb.output_text(1, "STATE:"))
+
+    suggested = {"type": "box", "label": "cat", "x0": 0.0, "y0": 0.0, "x1": 400.0, "y1": 300.0}
+    r = canvas.bounding_box()
+
+    def focus() -> None:  # a click away from the suggestion draws nothing
+        canvas.click(position={"x": r["width"] - 5, "y": r["height"] - 5})
+
+    focus()
+    nb.page.keyboard.press("y")  # accept the suggestion
+    assert state() == [[suggested], 1]
+    focus()
+    nb.page.keyboard.press("Control+z")  # undo: the box goes, the suggestion comes back
+    assert state() == [[], 1]
+    canvas.click(position={"x": r["width"] / 8, "y": r["height"] / 8})  # click: accept it
+    assert state() == [[suggested], 1], nb.errors
+    focus()
+    # zoomed in, a drag of a few screen pixels makes a box of a few original pixels (a
+    # drag that small used to be taken for a click, so small objects could not be boxed)
+    for _ in range(8):
+        nb.page.keyboard.press("+")
+    nb.page.wait_for_function("() => +document.querySelector('.lnb-box').dataset.zoom > 5")
+    r = canvas.bounding_box()
+    x, y = r["x"] + 0.5 * r["width"], r["y"] + 0.5 * r["height"]  # the centre: no box there
+    nb.page.mouse.move(x, y)
+    nb.page.mouse.down()
+    nb.page.mouse.move(x + 8, y + 8, steps=4)
+    nb.page.mouse.up()
+    boxes, _ = state()
+    assert len(boxes) == 2, (boxes, nb.errors)
+    tiny = boxes[1]
+    assert 1 <= tiny["x1"] - tiny["x0"] <= 6 and 1 <= tiny["y1"] - tiny["y0"] <= 6, tiny
+
+
 MISSING_CELLS = [
     """import os, tempfile
 import numpy as np

@@ -152,6 +152,12 @@ print("FIX:" + json.dumps({"corrects": fix["corrects"].tolist(),
     editor = widget.locator(".lnb-editor .lnb-box[data-ready='1']")
     editor.wait_for(timeout=TIMEOUT_MS)
     assert widget.locator(".lnb-panels").is_hidden()
+    # the review's own actions and help hide while correcting; the editor's stay (the
+    # review's rules reach only its own parts, not the widget it hosts)
+    assert widget.locator(":scope > .lnb-actions").is_hidden()
+    assert editor.locator(".lnb-actions").is_visible()
+    assert editor.locator(".lnb-help").is_visible()
+    assert editor.locator(".lnb-actions button", has_text="Submit").is_visible()
     nb.page.wait_for_function("() => document.activeElement.classList.contains('lnb-box')")
     canvas = editor.locator("canvas")
     r = canvas.bounding_box()
@@ -216,7 +222,7 @@ def test_standalone_spans_mask_overlay_undo_and_acknowledge(open_notebook: Any) 
     nb.page.locator(".lnb-review[data-ready='1']").nth(2).wait_for(timeout=TIMEOUT_MS)
     w1, w2, w3 = (nb.page.locator(".lnb-review").nth(i) for i in range(3))
     # spans: UTF-16 in the browser, code points in Python; the marks cover the right text
-    assert w1.locator("mark.lnb-span").all_inner_texts() == ["👍🏽", "東京"]
+    assert w1.locator("mark.lnb-mark").all_inner_texts() == ["👍🏽", "東京"]
     assert "<b>friends</b>" in w1.locator(".lnb-text").inner_text()
     assert w1.locator(".lnb-text b").count() == 0
     w1.screenshot(path=str(SCREENSHOTS / "review_spans.png"))

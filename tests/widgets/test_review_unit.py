@@ -447,7 +447,7 @@ def test_heartbeat_extends_the_lease_and_a_lost_lease_moves_on(db_url: str,
     taken = p.review_queue("dee").claim()
     assert taken is not None and taken.id == s.task.id
     front.msg(type="decide", decision="approve", key=w.item_key, client_id="late")
-    assert "expired" in w._message and front.last["error"]
+    assert "ran out" in w._message and front.last["error"]
     assert p.reviews().empty and s.counts["approve"] == 0
 
 
@@ -497,10 +497,20 @@ def test_acknowledge_mode_walks_the_retraining_queue(db_url: str) -> None:
         assert cons.regions == (Choice("cat"),) and "majority" in cons.note
         front.msg(type="decide", decision="approve", key=w.item_key, client_id=f"no{seen}")
         assert "does not fit mode 'acknowledge'" in w._message
-        front.msg(type="skip", key=w.item_key)  # would hand ana's task to anyone: refused
-        assert "acknowledging" in w._message and w.session.skipped == 0
-        front.msg(type="decide", decision="acknowledge", key=w.item_key, client_id=f"k{seen}")
+        if seen == 4:
+            # a skip closes a retraining task as seen, not acknowledged (the queue never
+            # hands ana's mistake to anyone else), and says so
+            item = w.session.task.item.id
+            front.msg(type="skip", key=w.item_key)
+            assert w.session.skipped == 1
+            assert w._last == (f"item {item}: skipped; it is closed as seen, not "
+                               "acknowledged, and does not come back")
+        else:
+            front.msg(type="decide", decision="acknowledge", key=w.item_key,
+                      client_id=f"k{seen}")
         seen += 1
-    assert seen == 5 and "5 acknowledged" in w._status
+    assert seen == 5 and "4 acknowledged" in w._status
     ev = p.events()
-    assert (ev["kind"] == "retraining_acknowledged").sum() == 5
+    assert (ev["kind"] == "retraining_acknowledged").sum() == 4
+    assert (ev["kind"] == "retraining_skipped").sum() == 1
+    assert p.retraining_queue("ana").claim() is None  # the skipped one does not come back

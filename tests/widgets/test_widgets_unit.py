@@ -293,7 +293,12 @@ def test_lost_lease_moves_on(tmp_path: Path) -> None:
     # the expired lease goes back to the pool; others take both items
     assert p.queue("bob").claim() is not None and p.queue("cy").claim() is not None
     front.msg(type="submit", key=w.item_key, client_id="z", labels=["a"])
-    assert "expired" in w._message and w.session.done == 0 and p.annotations().empty
+    # nothing is stored, and the browser's submit is answered (in plain words), so that
+    # it stops saying "saving…"
+    assert "ran out" in w._message and w.session.done == 0 and p.annotations().empty
+    (ack,) = [m for m in front.sent if m.get("type") == "ack"]
+    assert ack["client_id"] == "z" and ack["annotation_id"] is None
+    assert ack["error"].startswith("Your time on item 1 ran out")
 
 
 def test_item_that_cannot_be_shown_shows_the_error_and_can_only_be_skipped(tmp_path: Path
@@ -394,8 +399,10 @@ def test_rework_shows_the_reviewers_feedback_to_the_author(tmp_path: Path) -> No
     bob.reject(feedback="<img src=x onerror=alert(1)> it is negative")
     w = p.annotate("ana")
     assert w.session.task is not None and w.session.task.target_annotation_id
-    assert w._message == ("Rework: the reviewer said: <img src=x onerror=alert(1)> it is "
+    assert w._message == ("Rework: your rejected version is loaded; fix it and press Enter. "
+                          "The reviewer said: <img src=x onerror=alert(1)> it is "
                           "negative")  # shown through textContent
+    assert w.annotations == [Choice("pos")]  # the rejected version, for its author to fix
 
 
 def test_submit_records_whether_the_pre_annotation_was_accepted_or_changed(tmp_path: Path

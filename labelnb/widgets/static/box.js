@@ -12,7 +12,7 @@ import { h, makeSession, helpOverlay, makeHeader, makeToolbar, renderLabelBar, r
 /** @typedef {{type?: string, x0: number, y0: number, x1: number, y1: number, label: string, score?: number}} DBox */
 
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
-const MIN_SIZE = 2; // display pixels: a smaller drag is a click, not a box
+const MIN_DRAG = 2; // screen pixels: a smaller drag is a click, not a box
 
 /** the keymap's actions and default keys (Python: BoxAnnotator.ACTIONS, keymap=...) */
 export const ACTIONS = {
@@ -34,6 +34,40 @@ export const ACTIONS = {
 /** @param {DBox[]} boxes @returns {DBox[]} */
 function clone(boxes) {
   return boxes.map((b) => ({ ...b }));
+}
+
+/** @typedef {{boxes: DBox[], accepted: number[]}} BoxState the undoable state: the
+ * boxes, and which suggestions (indices into ``_suggestions``) were accepted */
+
+/** the suggestions still open (not accepted), with their indices
+ * @param {DBox[]} suggestions @param {number[]} accepted @returns {[DBox, number][]} */
+export function openSuggestions(suggestions, accepted) {
+  return suggestions.map((s, i) => /** @type {[DBox, number]} */ ([s, i])).filter(([, i]) => !accepted.includes(i));
+}
+
+/** ``state`` with the suggestions ``which`` accepted as boxes (each once), or null when
+ * none is left to accept. The suggestions themselves stay as they are: undo gives an
+ * accepted one back as a suggestion.
+ * @param {BoxState} state @param {DBox[]} suggestions @param {number[]} which @returns {BoxState | null} */
+export function acceptSuggestions(state, suggestions, which) {
+  const add = which.filter((i, k) => suggestions[i] && !state.accepted.includes(i) && which.indexOf(i) === k);
+  if (!add.length) return null;
+  const boxes = [...clone(state.boxes), ...add.map((i) => {
+    const s = suggestions[i];
+    return { type: "box", x0: s.x0, y0: s.y0, x1: s.x1, y1: s.y1, label: s.label };
+  })];
+  return { boxes, accepted: [...state.accepted, ...add] };
+}
+
+/**
+ * The smallest box a drag makes, in display pixels (the pixels of the image copy the
+ * browser shows): a drag under MIN_DRAG screen pixels is a click, and a box needs at
+ * least one pixel of the original image. ``screenPx`` is display pixels per screen
+ * pixel (it shrinks as one zooms in); ``originalPx`` display pixels per original pixel.
+ * @param {number} screenPx @param {number} originalPx
+ */
+export function minBoxSize(screenPx, originalPx) {
+  return Math.max(MIN_DRAG * screenPx, originalPx);
 }
 
 /** @param {{model: any, el: HTMLElement}} ctx */
@@ -58,7 +92,9 @@ function render({ model, el }) {
   /** @type {Keymap} */ let keymap = new Keymap(ACTIONS, {});
   /** @type {HTMLElement | null} */ let overlay = null;
   /** @type {DBox[]} */ let boxes = clone(model.get("_boxes") || []);
-  const history = new History(clone(boxes));
+  /** @type {number[]} suggestions accepted (part of the undoable state) */ let accepted = [];
+  /** @type {History<BoxState>} */ const history = new History({ boxes: clone(boxes), accepted: [] });
+  /** @returns {DBox[]} */ const suggestions = () => model.get("_suggestions") || [];
   let selected = -1;
   /** @type {any} */ let drag = null;
 
@@ -77,22 +113,18 @@ function render({ model, el }) {
   }
   /** one undoable step */
   function commit() {
-    history.push(clone(boxes));
+    history.push({ boxes: clone(boxes), accepted: [...accepted] });
     sync();
     draw();
   }
-  function undo() {
-    const s = history.undo();
+  /** @param {BoxState | null} s */
+  function restore(s) {
     if (!s) return;
-    boxes = s; selected = -1;
+    boxes = s.boxes; accepted = s.accepted; selected = -1;
     sync(); draw();
   }
-  function redo() {
-    const s = history.redo();
-    if (!s) return;
-    boxes = s; selected = -1;
-    sync(); draw();
-  }
+  const undo = () => restore(history.undo());
+  const redo = () => restore(history.redo());
 
   /** @param {DBox} b @returns {Record<string, [number, number]>} */
   function handlePoints(b) {
@@ -105,7 +137,7 @@ function render({ model, el }) {
     const k = vp.paint();
     ctx.setLineDash([6 * k, 4 * k]);
     ctx.lineWidth = 1.5 * k;
-    for (const s of model.get("_suggestions") || []) {
+    for (const [s] of openSuggestions(suggestions(), accepted)) {
       ctx.strokeStyle = "#fff";
       ctx.lineWidth = 3 * k;
       ctx.strokeRect(s.x0, s.y0, s.x1 - s.x0, s.y1 - s.y0);
@@ -160,22 +192,19 @@ function render({ model, el }) {
       const b = boxes[i];
       if (p.x >= b.x0 && p.x <= b.x1 && p.y >= b.y0 && p.y <= b.y1) return { kind: "move", idx: i };
     }
-    const sugg = model.get("_suggestions") || [];
-    for (let i = sugg.length - 1; i >= 0; i--) {
-      const s = sugg[i];
+    const open = openSuggestions(suggestions(), accepted);
+    for (let k = open.length - 1; k >= 0; k--) {
+      const [s, i] = open[k];
       if (p.x >= s.x0 && p.x <= s.x1 && p.y >= s.y0 && p.y <= s.y1) return { kind: "suggestion", idx: i };
     }
     return { kind: "draw" };
   }
 
-  function acceptSuggestions(/** @type {number[]} */ which) {
-    const sugg = model.get("_suggestions") || [];
-    const keep = [];
-    sugg.forEach((/** @type {DBox} */ s, /** @type {number} */ i) => {
-      if (which.includes(i)) boxes.push({ type: "box", x0: s.x0, y0: s.y0, x1: s.x1, y1: s.y1, label: s.label });
-      else keep.push(s);
-    });
-    model.set("_suggestions", keep);
+  /** accept suggestions as boxes: one undoable step @param {number[]} which */
+  function accept(which) {
+    const next = acceptSuggestions({ boxes, accepted }, suggestions(), which);
+    if (!next) return;
+    boxes = next.boxes; accepted = next.accepted;
     selected = boxes.length - 1;
     commit();
   }
@@ -186,7 +215,7 @@ function render({ model, el }) {
     const p = vp.press(e);
     if (!p || e.button !== 0) return;
     const hitRes = hit(p);
-    if (hitRes.kind === "suggestion") { acceptSuggestions([hitRes.idx]); return; }
+    if (hitRes.kind === "suggestion") { accept([hitRes.idx]); return; }
     canvas.setPointerCapture(e.pointerId);
     if (hitRes.kind === "draw") {
       const label = model.get("current_label") || (labels()[0] || {}).name;
@@ -237,7 +266,9 @@ function render({ model, el }) {
     boxes[d.idx] = normalizeBox(boxes[d.idx]);
     const b = boxes[d.idx];
     if (d.kind === "draw") {
-      if (b.x1 - b.x0 < MIN_SIZE || b.y1 - b.y0 < MIN_SIZE) {
+      const it = item();
+      const min = minBoxSize(pxRatio(), it.width ? (it.display_width || it.width) / it.width : 1);
+      if (b.x1 - b.x0 < min || b.y1 - b.y0 < min) {
         boxes.splice(d.idx, 1);
         selected = -1;
         draw();
@@ -289,7 +320,7 @@ function render({ model, el }) {
       case "delete": deleteSelected(); return;
       case "autofit": autofit(); return;
       case "accept_all":
-        acceptSuggestions((model.get("_suggestions") || []).map((/** @type {any} */ _s, /** @type {number} */ i) => i));
+        accept(suggestions().map((_s, i) => i));
         return;
       case "next_box":
         if (boxes.length) { selected = (selected + 1) % boxes.length; draw(); }
@@ -333,7 +364,8 @@ function render({ model, el }) {
     if (!vp.load(it)) return;
     session.shown();
     selected = -1; drag = null;
-    history.reset(clone(boxes));
+    accepted = [];
+    history.reset({ boxes: clone(boxes), accepted: [] });
     vp.request(it);
     draw();
   }
@@ -353,16 +385,23 @@ function render({ model, el }) {
   }
   function onBoxes() {
     const incoming = model.get("_boxes") || [];
-    if (JSON.stringify(incoming) === JSON.stringify(history.state)) return;
+    if (JSON.stringify(incoming) === JSON.stringify(history.state.boxes)) return;
     boxes = clone(incoming); selected = -1;
-    history.reset(clone(boxes));
+    history.reset({ boxes: clone(boxes), accepted: [...accepted] });
+    draw();
+  }
+  /** Python set other suggestions: none of them is accepted yet (an undo step that
+   * names the old ones' indices would be wrong now, so the history starts here) */
+  function onSuggestions() {
+    accepted = [];
+    history.reset({ boxes: clone(boxes), accepted: [] });
     draw();
   }
 
   const onLabels = () => { renderLabels(); draw(); };
   vp.onPointer(onDown, onMove, onUp);
   root.addEventListener("keydown", onKey);
-  session.start([["msg:custom", onMsg], ["change:_boxes", onBoxes], ["change:_suggestions", draw],
+  session.start([["msg:custom", onMsg], ["change:_boxes", onBoxes], ["change:_suggestions", onSuggestions],
     ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels]],
     { progress, renderText, renderActions, setKeymap });
   renderLabels();

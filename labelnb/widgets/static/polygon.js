@@ -57,10 +57,12 @@ export const MASK_ACTIONS = {
 
 const CANDIDATE_COLOR = "#00d5ff";
 
-/** "#rrggbb" -> [r, g, b] @param {string} c @returns {[number, number, number]} */
-function rgb(c) {
-  const m = /^#?([0-9a-f]{6})$/i.exec(c || "");
-  const v = m ? parseInt(m[1], 16) : 0xe15759;
+/** "#rrggbb" or "#rgb" (the schema allows both) -> [r, g, b]; anything else is the
+ * unknown-class red @param {string} c @returns {[number, number, number]} */
+export function rgb(c) {
+  const m = /^#?([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c || "");
+  const hex = !m ? "e15759" : m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
+  const v = parseInt(hex, 16);
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
@@ -135,7 +137,7 @@ function render({ model, el }) {
   const kind = model.get("_kind") === "masks" ? "masks" : "polygons";
   const DEFAULTS = kind === "masks" ? MASK_ACTIONS : POLYGON_ACTIONS;
   const HISTORY_LIMIT = kind === "masks" ? 100 : 500; // a mask state holds every bitmap's runs
-  const root = h("div", "lnb-seg " + (kind === "masks" ? "lnb-mask" : "lnb-polygon"));
+  const root = h("div", "lnb-shapes " + (kind === "masks" ? "lnb-mask" : "lnb-polygon"));
   root.tabIndex = 0;
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   const { header, status, message, progress } = makeHeader(model);

@@ -7,7 +7,7 @@
 // text: textContent, canvas fillText and setAttribute, never as HTML.
 
 import { History } from "./lib/history.js";
-import { Keymap } from "./lib/keymap.js";
+import { Keymap, keymapOr } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
 import { h, newId, makeSession, makeImageLoader, helpOverlay, makeHeader, adjustControls, renderSessionText, actionButton, canvasPoint, classesOf } from "./lib/ui.js";
 import { zoomView, clampView, imageFilter } from "./lib/geometry.js";
@@ -21,7 +21,7 @@ export const ACTIONS = {
   reject: { keys: "r", help: "reject it: write feedback for the author" },
   correct: { keys: "c", help: "correct it yourself, from the version on screen (in the editor: Enter saves, S cancels)" },
   acknowledge: { keys: ["k", "Enter"], help: "acknowledge (retraining: I have read my mistake)" },
-  skip: { keys: "s", help: "skip this item" },
+  skip: { keys: "s", help: "skip this item (retraining: it is closed as seen, not acknowledged)" },
   prev_version: { keys: "[", help: "previous annotator's version" },
   next_version: { keys: "]", help: "next annotator's version" },
   toggle_overlay: { keys: "h", help: "hide / show the annotation over the item" },
@@ -76,14 +76,15 @@ function render({ model, el, host }) {
   const kind = () => model.get("_kind") || "";
   const bound = () => !!model.get("_bound");
 
-  /** @type {Keymap} */ let keymap;
-  /** @type {Keymap} */ let formKeys;
-  function setKeymap() { // defaults here, overrides from Python's keymap=
+  const MAIN = pick(ACTIONS, (k) => k !== "send_feedback");
+  const FORM = pick(ACTIONS, (k) => FORM_ACTIONS.includes(k));
+  /** @type {Keymap} */ let keymap = new Keymap(MAIN, {});
+  /** @type {Keymap} */ let formKeys = new Keymap(FORM, {});
+  function setKeymap() { // defaults here, overrides from Python's keymap=; a bad one is shown
     const overrides = model.get("_keymap") || {};
-    keymap = new Keymap(pick(ACTIONS, (k) => k !== "send_feedback"),
-                        pick(overrides, (k) => k !== "send_feedback"));
-    formKeys = new Keymap(pick(ACTIONS, (k) => FORM_ACTIONS.includes(k)),
-                          pick(overrides, (k) => FORM_ACTIONS.includes(k)));
+    const report = (/** @type {string} */ why) => { message.textContent = why; };
+    keymap = keymapOr(keymap, MAIN, pick(overrides, (k) => k !== "send_feedback"), report);
+    formKeys = keymapOr(formKeys, FORM, pick(overrides, (k) => FORM_ACTIONS.includes(k)), report);
   }
   setKeymap();
   const session = makeSession(model, root, message);
@@ -124,6 +125,7 @@ function render({ model, el, host }) {
   function drawPanels() {
     panels.replaceChildren();
     const it = item();
+    if (it.error) panels.append(h("div", "lnb-error", String(it.error))); // as text
     for (const i of shownVersions()) {
       const v = versions()[i];
       const panel = h("div", "lnb-panel");
@@ -238,7 +240,7 @@ function render({ model, el, host }) {
       const piece = text.slice(a, b);
       if (!cover.length) { box.append(document.createTextNode(piece)); continue; }
       cover.sort((x, y) => (x.b - x.a) - (y.b - y.a));
-      const m = h("mark", "lnb-span", piece);
+      const m = h("mark", "lnb-mark", piece);
       m.style.setProperty("--lnb-color", colorOf(cover[0].label));
       m.dataset.depth = String(cover.length);
       m.setAttribute("title", cover.map((s) => s.label).join(", "));
@@ -316,7 +318,7 @@ function render({ model, el, host }) {
       btn("reject", "Reject…", openForm);
       btn("correct", "Correct", correct);
     }
-    if (bound() && mode() === "review") btn("skip", "Skip", skip);
+    if (bound()) btn("skip", "Skip", skip);
     btn("help", "Keys", toggleHelp);
     formButtons.replaceChildren();
     const send = h("button", "lnb-action lnb-send", "Send rejection (Enter)");
@@ -327,7 +329,7 @@ function render({ model, el, host }) {
     cancel.addEventListener("click", closeForm);
     formButtons.append(send, cancel);
     hint.textContent = mode() === "acknowledge"
-      ? "k or Enter: acknowledge · ?: keys"
+      ? "k or Enter: acknowledge · " + (bound() ? "s: skip (closes it as seen, not acknowledged) · " : "") + "?: keys"
       : "a: approve · r: reject with feedback · c: correct · [ ]: versions · h: hide overlay · ?: keys";
   }
 

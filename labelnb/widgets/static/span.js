@@ -11,7 +11,7 @@
 import { History } from "./lib/history.js";
 import { Keymap, hotkeyLabel } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
-import { h, makeSession, helpOverlay, makeHeader, makeToolbar, labelButton, renderSessionText, actionButton } from "./lib/ui.js";
+import { h, newId, makeSession, helpOverlay, makeHeader, makeToolbar, labelButton, renderSessionText, actionButton } from "./lib/ui.js";
 
 /** @typedef {{start: number, end: number, label: string, score?: number, attributes?: Record<string, any>}} CSpan offsets in code points */
 /** @typedef {{spans: CSpan[], suggestions: CSpan[], accepted?: number, rejected?: number}} State */
@@ -290,14 +290,16 @@ export function lookCss(look, depth) {
   return `background-image: ${images.join(", ")}; background-size: ${sizes.join(", ")}; background-position: ${positions.join(", ")};`;
 }
 
-let instances = 0;
 /**
  * Segment looks as classes of a style sheet this widget owns (hundreds of segments
- * share a few looks: one rule each, instead of a style per element).
+ * share a few looks: one rule each, instead of a style per element). The rules are
+ * scoped by a class unique to this view: anywidget imports this module afresh for
+ * every widget, so a module-level counter would give every widget the same scope,
+ * and one widget's look classes would restyle another's segments.
  * @param {HTMLElement} root
  */
-function makeLooks(root) {
-  const scope = `lnb-s${++instances}`;
+export function makeLooks(root) {
+  const scope = "lnb-s-" + newId();
   root.classList.add(scope);
   const style = document.createElement("style");
   root.append(style);

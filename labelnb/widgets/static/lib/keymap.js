@@ -65,7 +65,14 @@ export class Keymap {
       const given = name in overrides ? overrides[name] : spec.keys;
       const keys = (Array.isArray(given) ? given : [given]).filter((k) => k !== "").map(normalizeBinding);
       this.actions[name] = { keys, help: spec.help };
-      for (const k of keys) this.byKey.set(k, name);
+      for (const k of keys) {
+        const other = this.byKey.get(k);
+        if (other !== undefined && other !== name) { // one key, two jobs: the later one would never run
+          const shown = JSON.stringify(k === " " ? "Space" : k);
+          throw new Error(`keymap: ${shown} is bound to both ${JSON.stringify(other)} and ${JSON.stringify(name)}; give one of them another key (an empty list unbinds an action)`);
+        }
+        this.byKey.set(k, name);
+      }
     }
   }
   /** the action bound to a keyboard event, or null @param {any} e */
