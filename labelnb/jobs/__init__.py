@@ -87,6 +87,9 @@ class JobHandle:
                 self._state = "running"
             except JobFailed:
                 pass
+            except Exception as e:  # Modal unreachable for now: the state is unknown
+                if not _client_side(e):
+                    raise
         return self._state
 
     def result(self, timeout: float | None = None) -> Any:
@@ -117,6 +120,8 @@ class JobHandle:
         except TimeoutError:
             raise
         except Exception as e:  # modal re-raises the remote exception with its traceback
+            if _client_side(e):  # the connection failed, not the job: ask again later
+                raise
             self._state = "failed"
             self._failure = JobFailed(self.job, self.id, f"{type(e).__name__}: {e}",
                                       "".join(traceback.format_exception(e)))
@@ -132,6 +137,8 @@ class JobHandle:
         result (``result()`` then raises ``InterruptedError``), False when it had finished
         already."""
         if self.backend == "modal":
+            if self._state in ("done", "failed"):  # settled: its outcome stays
+                return False
             self._cancel.set()
             self._call.cancel()
             self._state = "cancelled"
@@ -143,6 +150,18 @@ class JobHandle:
                 self._state = "cancelled"
                 return True
             return self._state in ("queued", "running", "cancelled")
+
+
+def _client_side(e: BaseException) -> bool:
+    """Whether ``e`` is this process failing to reach Modal (a dropped connection, an
+    expired token) rather than the remote job's own exception."""
+    if isinstance(e, ConnectionError | OSError):
+        return True
+    kind = type(e)
+    mod = kind.__module__ or ""
+    return mod.startswith(("grpclib", "modal.exception")) and kind.__name__ in (
+        "ConnectionError", "AuthError", "StreamTerminatedError", "GRPCError",
+        "ClientClosedError")
 
 
 def _run_local(handle: JobHandle, fn: Any, payload: Mapping[str, Any]) -> Any:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,9 @@ class TorchSam:
         self.model_id = model_id or f"{model_type}:custom-{id(model):x}"
         self.predictor = SamPredictor(self.model)
         self.encoder_calls = 0
+        #: the predictor holds one image's state: one embed or predict at a time (two
+        #: jobs sharing the model would read each other's features)
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"TorchSam({self.model_id!r}, device={self.device!r})"
@@ -234,12 +238,13 @@ class TorchSam:
         import torch
 
         arr = as_rgb_array(image)
-        with torch.inference_mode():
-            self.predictor.set_image(arr, image_format="RGB")
-        self.encoder_calls += 1
-        feats = self.predictor.features.detach().float().cpu().numpy().astype(np.float16)
-        oh, ow = self.predictor.original_size
-        ih, iw = self.predictor.input_size
+        with self._lock:
+            with torch.inference_mode():
+                self.predictor.set_image(arr, image_format="RGB")
+            self.encoder_calls += 1
+            feats = self.predictor.features.detach().float().cpu().numpy().astype(np.float16)
+            oh, ow = self.predictor.original_size
+            ih, iw = self.predictor.input_size
         return Embedding(feats, (int(oh), int(ow)), (int(ih), int(iw)), self.model_id)
 
     def predict(self, embedding: Embedding, points: np.ndarray | None, labels: np.ndarray | None,
@@ -252,23 +257,24 @@ class TorchSam:
         if embedding.model_id != self.model_id:
             raise ValidationError(f"TorchSam: the embedding was made by {embedding.model_id!r}, "
                                   f"not by this model ({self.model_id!r}); embed the image again")
-        p = self.predictor
-        p.reset_image()
-        p.features = torch.from_numpy(embedding.features.astype(np.float32)).to(self.device)
-        p.original_size = embedding.original_size
-        p.input_size = embedding.input_size
-        p.is_image_set = True
         pts = None if points is None or len(points) == 0 else np.asarray(points, np.float32)
         lab = None if pts is None else np.asarray(labels, np.int64).reshape(-1)
         if pts is None and box is None:
             raise ValidationError("SAM: give at least one click or a box")
-        with torch.inference_mode():
-            masks, scores, low = p.predict(
-                point_coords=pts, point_labels=lab,
-                box=None if box is None else np.asarray(box, np.float32),
-                mask_input=None if mask_input is None else np.asarray(mask_input,
-                                                                      np.float32)[None],
-                multimask_output=multimask)
+        p = self.predictor
+        with self._lock:
+            p.reset_image()
+            p.features = torch.from_numpy(embedding.features.astype(np.float32)).to(self.device)
+            p.original_size = embedding.original_size
+            p.input_size = embedding.input_size
+            p.is_image_set = True
+            with torch.inference_mode():
+                masks, scores, low = p.predict(
+                    point_coords=pts, point_labels=lab,
+                    box=None if box is None else np.asarray(box, np.float32),
+                    mask_input=None if mask_input is None else np.asarray(mask_input,
+                                                                          np.float32)[None],
+                    multimask_output=multimask)
         order = np.argsort(-scores)
         return masks[order].astype(bool), scores[order].astype(np.float64), low[order]
 

@@ -1,0 +1,78 @@
+"""Two jobs sharing one model, and a Modal handle's outcome under cancel and a dropped
+connection (a stand-in call object: Modal cannot be reached here)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from labelnb.jobs import JobFailed, JobHandle, bodies, submit
+
+
+def _png(h: int, w: int, v: int) -> bytes:
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx % 256, yy % 256, np.full_like(xx, v)], -1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_two_sam_jobs_at_once_get_their_own_embeddings() -> None:
+    """The local pool runs two jobs at once on one cached model: without a lock on its
+    predictor each read the other's features and sizes (about 20 of 24 wrong)."""
+    tall = [_png(30, 40, i) for i in range(8)]
+    wide = [_png(50, 20, 100 + i) for i in range(8)]
+    sam = bodies.load_sam({"tiny": True})
+    want = [bodies.embed_images(sam, imgs)["embeddings"] for imgs in (tall, wide)]
+    handles = [submit("sam_embed", {"model": {"tiny": True}, "images": imgs})
+               for imgs in (tall, wide)]
+    got = [h.result(300)["embeddings"] for h in handles]
+    for g, w in zip(got, want, strict=True):
+        assert [e["original_size"] for e in g] == [e["original_size"] for e in w]
+        assert all(a["features"] == b["features"] for a, b in zip(g, w, strict=True))
+
+
+class _Call:
+    """A modal.FunctionCall stand-in: ``get`` raises or returns what it is given."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.cancelled = False
+
+    def get(self, timeout: float | None = None) -> Any:
+        out = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def _modal(call: _Call) -> JobHandle:
+    h = JobHandle("sam_embed", "modal")
+    h._call = call
+    h._state = "running"
+    return h
+
+
+def test_cancel_after_a_modal_job_finished_keeps_its_result() -> None:
+    h = _modal(_Call({"ok": 1}))
+    assert h.result() == {"ok": 1}
+    assert h.cancel() is False and h.status == "done"
+    assert h.result() == {"ok": 1}
+
+
+def test_a_dropped_connection_is_not_a_failed_job() -> None:
+    h = _modal(_Call(ConnectionError("reset by peer"), TimeoutError(), {"ok": 2}))
+    assert h.status == "running"  # Modal unreachable: still unknown, not failed
+    assert h.status == "running"  # still running (the call timed out)
+    assert h.result() == {"ok": 2} and h.status == "done"
+    failing = _modal(_Call(ValueError("bad payload")))  # the job's own error is a failure
+    with pytest.raises(JobFailed, match="ValueError"):
+        failing.result()
+    assert failing.status == "failed"
