@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -62,9 +63,14 @@ def _shown(db: str) -> str:
 
 
 def _check_db_exists(db: str) -> None:
-    """Refuse a SQLite path that does not exist (a typo would create a stray file)."""
-    if not _is_url(db) and not Path(db).expanduser().exists():
-        raise StoreError(f"database file {db!r} does not exist; create a project in it with "
+    """Refuse a SQLite file (a path or a ``sqlite:///`` URL) that does not exist: a typo
+    would create a stray file."""
+    from labelnb.queue.store import sqlite_file
+
+    path = sqlite_file(db)
+    if path is not None and not Path(path).exists():
+        shown = db if not _is_url(db) else path
+        raise StoreError(f"database file {shown!r} does not exist; create a project in it with "
                          "'labelnb init DB --name NAME --kind KIND --labels a,b'")
 
 
@@ -89,6 +95,19 @@ def _open(db: str, name: str | None) -> Any:
                                   f"({', '.join(names)}); pick one with --name")
         name = names[0]
     return labelnb.open(db, name=name)
+
+
+def _port(value: str) -> int:
+    """argparse type of --port: a TCP port number, 0..65535 (0: any free port)."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number; give one in "
+                                         "0..65535, e.g. 5006") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number; give one in "
+                                         "0..65535, e.g. 5006")
+    return port
 
 
 def _split(value: str | None) -> list[str]:
@@ -512,6 +531,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     _check_db_exists(args.db)  # a typo would make a new, empty database "migrated"
     store = Store(args.db, migrate=False)
     try:
+        if not store.has_labelnb_tables() and (others := store.table_names()):
+            # another application's database: migrating would install labelnb's tables
+            raise ProjectNotFound(
+                f"database {_shown(args.db)} holds no labelnb tables (its tables are "
+                f"another application's: {others[:8]}); nothing was changed. Check the "
+                "path or URL, or create a labelnb project there with 'labelnb init DB "
+                "--name NAME --kind KIND --labels a,b'")
+        store.prepare_sqlite()  # labelnb's own database (or an empty one): WAL
         before = migrate.current_revision(store)
         head = migrate.head_revision()
         if before == head:
@@ -574,7 +601,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db = build_demo(args.dir)
     print(describe(db))
     if args.no_browser:
-        print(f"\nlook at it:  labelnb status {db}\n"
+        print(f"\nlook at it:  labelnb status {shlex.quote(str(db))}\n"
               f"in Python:   labelnb.open({str(db)!r}, name='images')")
         return 0
     return _launch_lab(db, args.port)
@@ -584,11 +611,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from labelnb.dashboard import serve
 
-    _check_db_exists(args.db)
-    name = args.name
-    if name is None:
-        _open(args.db, None).close()  # the database must hold exactly one project
-        name = _project_names(args.db)[0]
+    # the project must exist (with no --name: the database holds exactly one) before
+    # anything says it is being served
+    project = _open(args.db, args.name)
+    name = project.name
+    project.close()
     opens = "" if args.no_show else "; a browser opens on it once its numbers are read"
     print(f"serving the dashboard of {name!r} at http://{args.address}:{args.port}/dashboard"
           f"{opens} (Ctrl+C stops it)", flush=True)
@@ -632,8 +659,13 @@ def _print_member(m: Any, project: Any, pgpass: str | None) -> None:
 def cmd_team(args: argparse.Namespace) -> int:
     import labelnb
     from labelnb import team
+    from labelnb.queue.store import sqlite_file
 
     db = _team_db(args)
+    if db == ":memory:" or db.startswith("sqlite:") or sqlite_file(db) is not None:
+        raise StoreError(f"team {args.action}: team security needs PostgreSQL; {_shown(db)} is "
+                         "a SQLite database (one user, no roles: see docs/security.md). Fix: "
+                         "give a postgresql:// database with --db (or $LABELNB_DB)")
     if args.action == "init":
         from labelnb.queue.store import Store
 
@@ -860,14 +892,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the images and labels.db go (default ./demo-project)")
     p.add_argument("--no-browser", action="store_true",
                    help="only build the demo and print what it holds")
-    p.add_argument("--port", type=int, metavar="P", help="JupyterLab port")
+    p.add_argument("--port", type=_port, metavar="P", help="JupyterLab port")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("dashboard",
                        help="serve the team-lead dashboard (needs labelnb[dashboard])")
     p.add_argument("db", metavar="DB")
     _add_name(p)
-    p.add_argument("--port", type=int, default=5006, metavar="P", help="port (default 5006)")
+    p.add_argument("--port", type=_port, default=5006, metavar="P",
+                   help="port, 0..65535 (default 5006)")
     p.add_argument("--address", default="localhost", metavar="HOST",
                    help="address to listen on (default localhost)")
     p.add_argument("--no-show", action="store_true", help="do not open a browser")
@@ -956,6 +989,9 @@ _CLI_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:project\.)?annotators\.update\(\.\.\.\)"),
      "labelnb annotators DB update NAME"),
     (re.compile(r"\bproject\.annotators\.add\('([^']*)'\)"), r"labelnb annotators DB add \1"),
+    (re.compile(r"\bskills=\{'([^']*)': ([0-9.]+)\}"), r"--skills \1=\2"),
+    (re.compile(r"\bskills\['([^']*)'\] = "), r"--skills \1="),
+    (re.compile(r"\bqualifications=\[\.\.\.\]"), "--qualifications A,B"),
 )
 
 
@@ -974,6 +1010,13 @@ def cli_wording(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for user errors)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after: list[str] = []  # `labelnb add DB --text -- -5 stars`: items, whatever they look like
+    if "--" in argv:
+        cut = argv.index("--")
+        # the command is the first word (the top-level options take no values)
+        if next((a for a in argv[:cut] if not a.startswith("-")), None) == "add":
+            argv, after = argv[:cut], argv[cut + 1:]
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:
@@ -983,6 +1026,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 bad = [x for x in extra if x.startswith("-")] if args.command == "add" else extra
                 parser.error(f"unrecognized arguments: {' '.join(bad)}")
+        if after:
+            args.items = [*args.items, *after]
     except SystemExit as e:  # --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USER_ERROR)
     try:

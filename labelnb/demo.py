@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labelnb.errors import MissingExtra, ValidationError
+from labelnb.errors import MissingExtra, ProjectNotFound, ValidationError
 from labelnb.project import Project
 from labelnb.schema import Schema
 from labelnb.types import Box, Span
@@ -157,19 +157,37 @@ def _ensure_annotator(project: Project, name: str, role: str) -> None:
         project.annotators.add(name, role=role)  # type: ignore[arg-type]
 
 
+def _open_or_create(db: Path, name: str, schema: Schema, **settings: Any) -> Project:
+    """The demo project ``name``: reopened as it is when it exists (a rerun keeps the
+    labels, overlap and other settings the user changed), created when missing."""
+    try:
+        project = Project.open(db, name)
+    except ProjectNotFound:
+        # exist_ok: another build of the same folder may create it at the same moment
+        return Project.create(db, name, schema, exist_ok=True, **settings)
+    if project.schema.kind != schema.kind:
+        project.close()
+        raise ValidationError(
+            f"demo database {str(db)!r}: project {name!r} labels {project.schema.kind!r}, "
+            f"the demo's labels {schema.kind!r}; build the demo in another folder "
+            "(labelnb demo --dir DIR)")
+    return project
+
+
 def build_demo(directory: str | os.PathLike[str] = "demo-project") -> Path:
     """Build (or reuse) the demo database in ``directory``; returns its path.
 
-    Idempotent: images that exist are kept, projects are reopened, items are
-    deduplicated by content and the pre-labels are added once.
+    Idempotent: images that exist are kept, projects are reopened as they are (labels
+    and settings changed since stay), items are deduplicated by content and the
+    pre-labels are added once.
     """
     root = Path(directory).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     db = root / DB_NAME
     paths = save_sample_images(root / "images")
 
-    images = Project.create(db, IMAGES_PROJECT, Schema("boxes", list(IMAGE_LABELS)),
-                            overlap=2, exist_ok=True)
+    images = _open_or_create(db, IMAGES_PROJECT, Schema("boxes", list(IMAGE_LABELS)),
+                             overlap=2)
     try:
         ids = images.add_items(paths, group="skimage")
         if not _has_predictions(images, COIN_MODEL):
@@ -180,7 +198,7 @@ def build_demo(directory: str | os.PathLike[str] = "demo-project") -> Path:
     finally:
         images.close()
 
-    ner = Project.create(db, TEXT_PROJECT, Schema("spans", list(TEXT_LABELS)), exist_ok=True)
+    ner = _open_or_create(db, TEXT_PROJECT, Schema("spans", list(TEXT_LABELS)))
     try:
         ids = ner.add_items(list(SAMPLE_TEXTS), media="text")
         if not _has_predictions(ner, GAZETTEER_MODEL):

@@ -77,6 +77,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: first key of the PostgreSQL advisory lock that serialises Project.create per name
+_CREATE_LOCK = 0x6C6E_6272  # "lnbr"
+
+
+def _name_key(name: str) -> int:
+    """A project name as the second (signed 32-bit) key of an advisory lock."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=4).digest(),
+                          "big", signed=True)
+
+
 DEFAULT_SETTINGS: dict[str, Any] = {
     "overlap": 1,
     "lease_ttl_s": 600,
@@ -140,6 +152,13 @@ class Project:
                     "routing": (routing or DefaultRouting()).to_json()}
         now = _now()
         with store.write() as conn:
+            if store.dialect == "postgresql":
+                # two creators of one name at once (several kernels, `labelnb init
+                # --exist-ok` in parallel) take turns: the second sees the first's project
+                # instead of failing on the unique name. (SQLite's BEGIN IMMEDIATE
+                # already serialises writers.)
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s, %(n)s)",
+                                     {"k": _CREATE_LOCK, "n": _name_key(name)})
             existing = q.get_project(conn, name)
             if existing is not None:
                 if not exist_ok:
@@ -1584,14 +1603,10 @@ def _looks_like_path(s: str) -> bool:
 
 
 def _sqlite_path(url_or_path: str | os.PathLike[str]) -> str | None:
-    s = os.fspath(url_or_path)
-    if s == ":memory:":
-        return None
-    if "://" not in s:
-        return os.path.abspath(os.path.expanduser(s))
-    if s.startswith("sqlite:///") and s != "sqlite:///:memory:":
-        return s[len("sqlite:///"):]
-    return None
+    """The SQLite file of a path or ``sqlite:`` URL (URL escapes decoded), else None."""
+    from labelnb.queue.store import sqlite_file
+
+    return sqlite_file(url_or_path)
 
 
 def projects(url_or_path: str | os.PathLike[str]) -> list[str]:

@@ -87,8 +87,8 @@ def test_init_creates_project_with_settings(tmp_path: Path,
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat")
     assert code == 2 and err.startswith("error: project 'pets' already exists")
-    assert err.strip().endswith("already exists in Store('sqlite:///" + str(Path(db).resolve())
-                                + "'); use it (e.g. labelnb status DB --name 'pets'), or pass "
+    assert err.strip().endswith("already exists in Store(" + repr(str(Path(db).resolve()))
+                                + "); use it (e.g. labelnb status DB --name 'pets'), or pass "
                                 "--exist-ok")  # the CLI's own words, not Python's
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat,dog,bird", "--exist-ok")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DatabaseError,
@@ -35,6 +36,7 @@ from labelnb.errors import (
     CorruptDatabase,
     DatabaseTooNew,
     DatabaseUnreachable,
+    LabelnbError,
     MissingExtra,
     PermissionDenied,
     ProjectNotFound,
@@ -61,7 +63,10 @@ def normalize_url(url_or_path: str | os.PathLike[str]) -> str:
     if s == ":memory:":  # SQLite's own name for an in-memory database, not a file name
         return "sqlite://"
     if "://" not in s:
-        return "sqlite:///" + str(Path(s).expanduser().resolve())
+        # built, not concatenated: a '?', '#' or '%' in a file name is part of the name,
+        # not URL syntax ('q?x.db' is that file, not 'q' with a query)
+        return URL.create("sqlite", database=str(Path(s).expanduser().resolve())
+                          ).render_as_string(hide_password=False)
     if s.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + s.split("://", 1)[1]
     if s.startswith("sqlite://") and s != "sqlite://" and not s.startswith("sqlite:///"):
@@ -70,6 +75,25 @@ def normalize_url(url_or_path: str | os.PathLike[str]) -> str:
                          f"relative path ('sqlite:///{rest}') and four before an absolute "
                          f"one; or give the path itself ({rest!r})")
     return s
+
+
+def sqlite_file(url_or_path: str | os.PathLike[str]) -> str | None:
+    """The file of a SQLite database given as a path or a ``sqlite:///`` URL (None for an
+    in-memory database, another kind of URL or one that does not parse)."""
+    s = os.fspath(url_or_path)
+    if s == ":memory:":
+        return None
+    if "://" not in s:
+        return str(Path(s).expanduser().resolve())
+    if not s.startswith("sqlite:"):
+        return None
+    try:
+        database = make_url(normalize_url(s)).database
+    except (ArgumentError, ValueError, StoreError):
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
 
 
 def _safe(url: str) -> str:
@@ -98,11 +122,16 @@ class Store:
                 "file path or 'postgresql://host/dbname'"
             ) from None
         self.dialect = parsed.get_backend_name()
+        #: the SQLite file (None for PostgreSQL and an in-memory database)
+        self.path: str | None = None
         self._hot_local = threading.local()
         self._hot_fairies: list[Any] = []
         self._hot_guard = threading.Lock()
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(parsed.database or "", pool)
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.path = database
+            self.engine = self._sqlite_engine(parsed, pool, create=create)
         elif self.dialect == "postgresql":
             try:
                 import psycopg  # noqa: F401
@@ -120,8 +149,8 @@ class Store:
         # and shows is the URL without it
         self.url = _safe(self.url)
         self._check_reachable()
-        if migrate and not create and not self.has_labelnb_tables():
-            others = sorted(inspect(self.engine).get_table_names())
+        if not create and not self.has_labelnb_tables():
+            others = self.table_names()
             self.dispose()
             raise ProjectNotFound(
                 f"{self!r} holds no labelnb project"
@@ -129,6 +158,10 @@ class Store:
                    " (it has no tables)")
                 + "; check the path or URL, or create a project there with "
                 "labelnb.Project.create(url, name, schema) (or `labelnb init`)")
+        if (migrate and create) or self.has_labelnb_tables():
+            # labelnb's own database (or one it is about to create): WAL and, in a new
+            # file, the page size. Never another application's file that was only read
+            self.prepare_sqlite()
         if migrate:
             from labelnb.queue.migrate import ensure_current
 
@@ -141,21 +174,55 @@ class Store:
                     raise
                 msg = str(orig.orig).strip().splitlines()[0]
                 raise PermissionDenied(
-                    f"database {_safe(self.url)}: the database user may not read or migrate "
+                    f"database {self.where}: the database user may not read or migrate "
                     f"the labelnb tables ({msg}). Fix: a team member is added by a lead "
                     "(labelnb team add NAME); after a labelnb upgrade the owner of the tables "
                     "runs 'labelnb migrate', then 'labelnb team init' again"
                 ) from None
 
+    @property
+    def where(self) -> str:
+        """The database as messages show it: a SQLite file's path (quoted), else the URL
+        without its password."""
+        return repr(self.path) if self.path is not None else self.url
+
     def has_labelnb_tables(self) -> bool:
         """Whether the database (the schema on PostgreSQL's search path) holds labelnb's
         tables (its migration record, or at least its projects table)."""
-        names = set(inspect(self.engine).get_table_names())
+        names = set(self.table_names())
         return "alembic_version" in names or "projects" in names
 
+    def prepare_sqlite(self) -> None:
+        """Put a SQLite file labelnb owns in WAL mode, and give a new (empty) one
+        :data:`SQLITE_PAGE_SIZE`. Both are stored in the file, so this runs once per
+        open, not per connection, and only for labelnb's databases: reading another
+        application's file (``labelnb status``, :func:`labelnb.projects`) must not
+        switch its journal mode or write a header into an empty file."""
+        if self.dialect != "sqlite" or self.path is None:
+            return
+        with self._refusals():
+            fairy = self.engine.raw_connection()
+            try:
+                cur = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    # a new file only (ignored once the database has pages)
+                    cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+                    cur.execute("PRAGMA journal_mode=WAL")
+                finally:
+                    cur.close()
+            except self._dbapi_error as e:
+                if "readonly" not in str(e):
+                    raise
+                # a read-only file stays as it is and can still be read; a write is
+                # refused with what to do (see _problem)
+                log.debug("labelnb: %r is read-only; its journal mode stays", self)
+            finally:
+                fairy.close()
+
     # --- engines -------------------------------------------------------------------
-    def _sqlite_engine(self, path: str, pool: bool) -> Engine:
-        if path and path != ":memory:":
+    def _sqlite_engine(self, url: URL, pool: bool, *, create: bool) -> Engine:
+        path = self.path
+        if path is not None:
             p = Path(path)
             if p.is_dir():
                 raise StoreError(f"database path {path!r} is a directory; give a file path")
@@ -173,7 +240,12 @@ class Store:
                         f"{head[:16]!r}); point labelnb at a new path or restore the file "
                         "from a backup"
                     )
-        if path and path != ":memory:" and not Path(path).exists():
+            if not create and not p.exists():
+                # opening reads: a path with no file is a typo, not a database to make
+                raise ProjectNotFound(
+                    f"there is no database at {path!r}; check the path, or create a project "
+                    "with labelnb.Project.create(path, name, schema) (or `labelnb init`)")
+        if path is not None and not Path(path).exists():
             # a single-user file: readable and writable by its owner only (0600); SQLite
             # gives its -wal and -shm files the same mode
             try:
@@ -181,7 +253,7 @@ class Store:
             except FileExistsError:
                 pass  # another process created it first
         engine = create_engine(
-            self.url,
+            url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             poolclass=None if pool else NullPool,
         )
@@ -191,9 +263,8 @@ class Store:
             # let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred)
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            # a new file only (ignored once the database has pages): see SQLITE_PAGE_SIZE
-            cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-            cur.execute("PRAGMA journal_mode=WAL")
+            # per connection, none of them writes to the file; page size and WAL are the
+            # file's own (see prepare_sqlite)
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -215,7 +286,7 @@ class Store:
                 elif c.exec_driver_sql("SELECT current_schema()").scalar() is None:
                     user = c.exec_driver_sql("SELECT session_user").scalar()
                     raise PermissionDenied(
-                        f"database {_safe(self.url)}: no schema on the search_path exists or "
+                        f"database {self.where}: no schema on the search_path exists or "
                         f"may be used by database user {user!r}. Fix: check the schema name "
                         "(options=-csearch_path=...); a team member is added by a lead "
                         f"(labelnb team add {user})"
@@ -224,16 +295,17 @@ class Store:
             msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
             if self.dialect == "sqlite":
                 raise CorruptDatabase(
-                    f"database {_safe(self.url)} cannot be opened: {msg}; check the file and "
-                    "its permissions, or point labelnb at a new path"
+                    f"database {self.where} cannot be opened: {msg}; check the file, its "
+                    "folder and their permissions (SQLite writes -wal and -shm files beside "
+                    "it), or point labelnb at a new path"
                 ) from None
             raise DatabaseUnreachable(
-                f"database {_safe(self.url)} is unreachable: {msg}. Fix: start the server or "
+                f"database {self.where} is unreachable: {msg}. Fix: start the server or "
                 "correct host, port, user and database name in the URL"
             ) from None
         except DatabaseError as e:
             raise CorruptDatabase(
-                f"database {_safe(self.url)} is corrupt or not a database: {e.orig}; restore "
+                f"database {self.where} is corrupt or not a database: {e.orig}; restore "
                 "it from a backup or point labelnb at a new path"
             ) from None
 
@@ -249,21 +321,58 @@ class Store:
                 yield conn
 
     @contextmanager
-    def _refusals(self) -> Iterator[None]:
-        """A statement the database refuses for lack of privilege (PostgreSQL under team
-        security: an annotator reading the events, configuring the project ...) as
-        :class:`PermissionDenied` naming what was refused, not a raw driver error."""
+    def _refusals(self, *, privileges: bool = True) -> Iterator[None]:
+        """What the database refuses, as a labelnb error that names the database and the
+        fix, not a raw driver error: a SQLite file that may not be written (read-only
+        file or folder) or is damaged; with ``privileges``, a statement PostgreSQL refuses
+        for lack of privilege (under team security: an annotator reading the events,
+        configuring the project ...) as :class:`PermissionDenied`."""
         try:
             yield
-        except DBAPIError as e:
-            msg = str(e.orig).strip().splitlines()[0]
-            if getattr(e.orig, "sqlstate", None) != "42501" or msg.startswith(
-                    "permission denied for function labelnb_"):
-                raise  # team security's own functions: labelnb.team says what to do
-            raise PermissionDenied(
-                f"database {_safe(self.url)}: the database refused: {msg}. Under team "
-                "security this is for another role: a lead (or the tables' owner) does it"
-            ) from e
+        except Exception as e:
+            if isinstance(e, DBAPIError):
+                orig: BaseException | None = e.orig
+            elif isinstance(e, self._dbapi_error):  # the driver's own (the hot path)
+                orig = e
+            else:
+                raise
+            err = self._problem(orig, privileges=privileges)
+            if err is None:
+                raise
+            raise err from e
+
+    def _problem(self, orig: BaseException | None, *, privileges: bool) -> LabelnbError | None:
+        """The labelnb error for a driver error this module knows, else None."""
+        text = str(orig).strip()
+        msg = text.splitlines()[0] if text else type(orig).__name__
+        if self.dialect == "sqlite":
+            low = msg.lower()
+            beside = ("" if self.path is None else
+                      f" (SQLite also writes {Path(self.path).name}-wal and -shm beside it)")
+            if "readonly database" in low or "read-only database" in low:
+                return StoreError(
+                    f"database {self.where} may not be written ({msg}). Fix: check the "
+                    f"permissions of the file and of its folder{beside}, or copy the file "
+                    "somewhere writable and open the copy")
+            if "unable to open database file" in low:
+                return StoreError(
+                    f"database {self.where} cannot be opened for writing ({msg}). Fix: check "
+                    f"that the file and its folder exist and are writable{beside}, or copy "
+                    "the file somewhere writable and open the copy")
+            if "malformed" in low or "not a database" in low:
+                recover = ("" if self.path is None else
+                           f", or save what is readable: sqlite3 {shlex.quote(self.path)} "
+                           ".recover | sqlite3 recovered.db")
+                return CorruptDatabase(
+                    f"database {self.where} is damaged ({msg}). Fix: restore it from a "
+                    f"backup{recover}")
+            return None
+        if (not privileges or getattr(orig, "sqlstate", None) != "42501"
+                or msg.startswith("permission denied for function labelnb_")):
+            return None  # team security's own functions: labelnb.team says what to do
+        return PermissionDenied(
+            f"database {self.where}: the database refused: {msg}. Under team "
+            "security this is for another role: a lead (or the tables' owner) does it")
 
     @contextmanager
     def hot(self) -> Iterator[Raw]:
@@ -274,7 +383,8 @@ class Store:
         SQLite: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). PostgreSQL:
         autocommit, so each statement is its own transaction; the hot-path statements
         are single statements built for that (see ``queries.claim_statements``)."""
-        raw, transient = self._hot_connection()
+        with self._refusals(privileges=False):  # PostgreSQL's: labelnb.team.roles.refusals
+            raw, transient = self._hot_connection()
         try:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN IMMEDIATE")
@@ -286,10 +396,18 @@ class Store:
                 raw.execute("COMMIT")
             else:
                 yield Raw(raw, "postgresql")
-        except self._dbapi_operational:
+        except self._dbapi_operational as e:
             if transient is None:
                 self._drop_hot()  # a broken connection is replaced on the next call
-            raise
+            err = self._problem(e, privileges=False)
+            if err is None:
+                raise
+            raise err from e
+        except self._dbapi_error as e:
+            err = self._problem(e, privileges=False)
+            if err is None:
+                raise
+            raise err from e
         finally:
             if transient is not None:
                 if self.dialect == "postgresql":
@@ -329,6 +447,11 @@ class Store:
         return dbapi.OperationalError if dbapi is not None else OperationalError
 
     @property
+    def _dbapi_error(self) -> type[BaseException]:
+        dbapi = self.engine.dialect.dbapi
+        return dbapi.DatabaseError if dbapi is not None else DatabaseError
+
+    @property
     def integrity_errors(self) -> tuple[type[BaseException], ...]:
         """The driver's IntegrityError (raised on the hot path) and SQLAlchemy's."""
         dbapi = self.engine.dialect.dbapi
@@ -340,7 +463,8 @@ class Store:
             yield conn
 
     def table_names(self) -> list[str]:
-        return sorted(inspect(self.engine).get_table_names())
+        with self._refusals():
+            return sorted(inspect(self.engine).get_table_names())
 
     @property
     def in_memory(self) -> bool:
@@ -358,7 +482,8 @@ class Store:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Store({_safe(self.url)!r})"
+        # a SQLite file by its path, as it was given (not a percent-encoded URL)
+        return f"Store({self.path if self.path is not None else self.url!r})"
 
 
 __all__ = ["DatabaseTooNew", "Store", "normalize_url"]
