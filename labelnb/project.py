@@ -913,7 +913,13 @@ class Project:
         return self._frame(q.select_reviews(self.id))
 
     def tasks(self) -> pd.DataFrame:
-        return self._frame(q.select_tasks(self.id))
+        """Every task of the project. Under team security an annotator or reviewer sees
+        ``focus_label``, ``difficulty`` and ``priority`` as None (the model's label and
+        confidence stay hidden from them)."""
+        sec = self.security
+        hidden = (q.MEMBER_HIDDEN_TASK_COLUMNS
+                  if sec is not None and sec.role in ("annotator", "reviewer") else ())
+        return self._frame(q.select_tasks(self.id, hidden=hidden))
 
     def leases(self) -> pd.DataFrame:
         return self._frame(q.select_leases(self.id))

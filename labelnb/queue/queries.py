@@ -651,8 +651,16 @@ def task_status_counts(conn: Connection, project_id: int, now: datetime) -> dict
     return {f"{stage}:{s}": int(n) for stage, s, n in rows}
 
 
-def select_tasks(project_id: int) -> Select[Any]:
-    return select(tasks).where(tasks.c.project_id == project_id).order_by(tasks.c.id)
+#: the columns of ``tasks`` that team members (annotators, reviewers) may not read: the
+#: model's predicted label and confidence, and the priority made from them
+#: (``hide_predictions``; team security grants every other column)
+MEMBER_HIDDEN_TASK_COLUMNS = ("focus_label", "difficulty", "priority")
+
+
+def select_tasks(project_id: int, *, hidden: Sequence[str] = ()) -> Select[Any]:
+    """The project's tasks; the ``hidden`` columns read as NULL (a team member's view)."""
+    cols = [null().label(c.name) if c.name in hidden else c for c in tasks.c]
+    return select(*cols).where(tasks.c.project_id == project_id).order_by(tasks.c.id)
 
 
 # --- leases ------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Three group roles (``NOLOGIN``) per team, named from a prefix (default ``labelnb``):
 
 ============================  ==================================================
-``labelnb_admin``             leads: read everything (gold answers and the audit
-                              log too), add items, members, gold questions; no
-                              UPDATE or DELETE of annotations or events
+``labelnb_admin``             leads: in the projects they lead, read everything
+                              (gold answers and the audit log too), add items,
+                              members, gold questions; no UPDATE or DELETE of
+                              annotations or events
 ``labelnb_reviewer``          reviewers: what annotators may, plus reviewing
 ``labelnb_annotator``         annotators: read their projects through row-level
                               security, write only through the queue's

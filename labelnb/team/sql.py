@@ -13,8 +13,14 @@ are replaced by quoted identifiers, ``@..._lit@`` by quoted literals, and the
 ``@claim_*@`` parts by the claim that the client-side queue also runs
 (:func:`labelnb.queue.queries.claim_where` / :func:`~labelnb.queue.queries.pg_claim_sql`),
 so both claims pick tasks by the same rules. Running it again is safe (``CREATE OR
-REPLACE``, policies and triggers are dropped and re-created) and is how a database
-upgraded by ``labelnb migrate`` gets the grants for new tables.
+REPLACE``, policies and triggers are dropped and re-created, functions whose signature
+changed since an earlier version are dropped first, and revoking a table's privileges
+revokes its column grants too) and is how a database upgraded by ``labelnb migrate``
+gets the grants for new tables, and one with an earlier block the current one.
+
+The admin group is cluster-wide, but what a lead may see and do is scoped to the
+projects they lead (an active ``lead`` row in ``annotators``): the admin policies,
+``labelnb_require_admin(project)`` and the claim's adjudication check read that row.
 
 Every function that runs with the owner's rights sets ``search_path`` to the
 project's schema (then ``pg_temp``), so a member cannot redirect it to objects of
@@ -30,7 +36,7 @@ from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 4
+TEAM_SQL_VERSION = 5
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -44,6 +50,11 @@ MEMBER_READ = ("alembic_version", "projects", "schemas", "items", "annotators", 
 ADMIN_INSERT = ("projects", "schemas", "items", "annotators", "tasks", "leases", "annotations",
                 "reviews", "predictions", "events", "gold_answers")
 ADMIN_UPDATE = ("projects", "tasks", "annotators")
+#: Columns of ``tasks`` members may not read: the model's predicted label of the item, and
+#: the difficulty (1 - the model's confidence, or the annotators' disagreement) with the
+#: priority computed from it. With ``hide_predictions`` they would give the prediction away;
+#: the claim (a definer function) reads them for routing. Every other column is granted.
+TASKS_HIDDEN = q.MEMBER_HIDDEN_TASK_COLUMNS
 
 #: Functions every member may call; the review function needs the reviewer (or admin)
 #: group; the rest are the admin's.
@@ -68,9 +79,12 @@ ADMIN_FUNCTIONS = (
     "labelnb_team_remove(bigint, text)",
     "labelnb_maintenance_delete_annotation(text, text)",
 )
+#: Read by the admin group's row-level security policies (the projects the caller leads).
+POLICY_FUNCTIONS = ("labelnb_lead_projects()",)
 INTERNAL_FUNCTIONS = (
     "labelnb_check_lease(bigint, text, text)",
-    "labelnb_require_admin()",
+    "labelnb_is_owner()",
+    "labelnb_require_admin(bigint)",
     "labelnb_sync_groups(text)",
     "labelnb_events_stamp()",
     "labelnb_append_only()",
@@ -84,6 +98,18 @@ _SEEN = """EXISTS (SELECT 1 FROM tasks AS seen WHERE seen.item_id = @tbl@.item_i
            OR (seen.stage IN ('review', 'adjudicate') AND seen.status IN ('leased', 'done'))))"""
 _MEMBER = """EXISTS (SELECT 1 FROM annotators AS me WHERE me.project_id = @tbl@.@col@
       AND me.name = session_user::text AND me.active)"""
+# the projects the caller leads, as an array for ``= ANY``; the scalar subquery is an
+# InitPlan, computed once per statement, not per row
+_LEADS = "((SELECT labelnb_lead_projects())::bigint[])"
+# the lease functions: the caller is still an active member of the task's project (what
+# the claim checks); a removed member's lease is refused, see labelnb_check_lease
+_ACTIVE = """EXISTS (SELECT 1 FROM annotators AS me WHERE me.project_id = tasks.project_id
+      AND me.name = v_me AND me.active)"""
+# a uniform draw in [0, 1) for the review sample and the gold draw: from the server's
+# strong random source (gen_random_uuid; its first 32 bits are random), which, unlike
+# random(), the caller cannot seed (setseed) nor steer through a value they choose
+_UNIFORM = ("(('x' || left(replace(gen_random_uuid()::text, '-', ''), 8))::bit(32)::bigint"
+            " / 4294967296.0)")
 
 _ROUTING = """
  AND (v_p.quals IS NULL OR tasks.required_skill IS NULL OR tasks.required_skill = ANY(v_p.quals))
@@ -177,16 +203,36 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
     END)
 $$;
 
-CREATE OR REPLACE FUNCTION labelnb_require_admin() RETURNS void
+-- the owner of the labelnb tables (or a superuser), who is trusted with everything
+CREATE OR REPLACE FUNCTION labelnb_is_owner() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+  SELECT pg_has_role(session_user, (SELECT tableowner FROM pg_tables
+                     WHERE schemaname = @schema_lit@ AND tablename = 'tasks'), 'USAGE')
+$$;
+
+-- The projects of this schema the caller leads (an active 'lead' row in annotators):
+-- the admin group's row-level security shows and lets them write those projects only.
+-- A definer function, so that the policy on annotators can use it without recursion.
+CREATE OR REPLACE FUNCTION labelnb_lead_projects() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+  SELECT coalesce(array_agg(an.project_id), '{}'::bigint[]) FROM annotators AS an
+   WHERE an.name = session_user::text AND an.active AND an.role = 'lead'
+$$;
+
+-- The admin group is cluster-wide; what a lead may manage is the projects they lead.
+CREATE OR REPLACE FUNCTION labelnb_require_admin(p_project bigint) RETURNS void
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
 BEGIN
-  IF NOT (pg_has_role(session_user, @admin_lit@, 'USAGE')
-          OR pg_has_role(session_user, (SELECT tableowner FROM pg_tables
-                         WHERE schemaname = @schema_lit@ AND tablename = 'tasks'), 'USAGE'))
+  IF NOT (labelnb_is_owner()
+          OR (pg_has_role(session_user, @admin_lit@, 'USAGE')
+              AND EXISTS (SELECT 1 FROM annotators AS an WHERE an.project_id = p_project
+                          AND an.name = session_user::text AND an.active
+                          AND an.role = 'lead')))
   THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-      MESSAGE = format('database user %s is not a labelnb admin', quote_ident(session_user)),
-      HINT = 'only members of the admin group (leads) may do this';
+      MESSAGE = format('database user %s is not a lead of project %s',
+                       quote_ident(session_user), p_project),
+      HINT = 'only the leads of a project (and the owner of the tables) may do this';
   END IF;
 END $$;
 
@@ -199,7 +245,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS 
 DECLARE
   v record;
 BEGIN
-  SELECT t.assignee, t.lease_token INTO v FROM tasks AS t WHERE t.id = p_task;
+  SELECT t.assignee, t.lease_token, t.project_id INTO v FROM tasks AS t WHERE t.id = p_task;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'no_data_found',
       MESSAGE = format('task %s does not exist', p_task);
@@ -209,6 +255,15 @@ BEGIN
       MESSAGE = format('task %s: the lease belongs to another database user, not %s',
                        p_task, quote_ident(p_me)),
       HINT = 'a lease can only be used by the user who claimed it';
+  END IF;
+  -- the lease functions match only leases of active members: removed or deactivated in
+  -- the project, its holder may not use it any more
+  IF NOT EXISTS (SELECT 1 FROM annotators AS an WHERE an.project_id = v.project_id
+                 AND an.name = p_me AND an.active) THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+      MESSAGE = format('database user %s is not an active member of project %s',
+                       quote_ident(p_me), v.project_id),
+      HINT = 'a lead adds members with: labelnb team add NAME --role annotator';
   END IF;
 END $$;
 """
@@ -243,8 +298,7 @@ BEGIN
                        quote_ident(v_me), p_project),
       HINT = 'reviewing needs the reviewer or lead role: labelnb team role NAME reviewer';
   END IF;
-  IF p_stage = 'adjudicate' AND NOT (pg_has_role(v_me, @admin_lit@, 'USAGE')
-                                     OR v_p.qualifications ? 'expert') THEN
+  IF p_stage = 'adjudicate' AND NOT (v_p.role = 'lead' OR v_p.qualifications ? 'expert') THEN
     RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
       MESSAGE = format('database user %s may not adjudicate in project %s',
                        quote_ident(v_me), p_project),
@@ -253,7 +307,7 @@ BEGIN
   v_expires := v_now + coalesce((v_p.settings ->> 'lease_ttl_s')::double precision, 600)
                        * interval '1 second';
   v_gold := coalesce((v_p.settings ->> 'gold_rate')::double precision, 0);
-  IF p_stage = 'annotate' AND v_gold > 0 AND random() < v_gold THEN
+  IF p_stage = 'annotate' AND v_gold > 0 AND @uniform@ < v_gold THEN
     RETURN QUERY
     WITH g AS (SELECT ga.item_id FROM gold_answers AS ga WHERE ga.project_id = p_project
         AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.item_id = ga.item_id
@@ -314,7 +368,7 @@ BEGIN
     FROM tasks AS t JOIN projects AS p ON p.id = t.project_id WHERE t.id = p_task;
   UPDATE tasks SET lease_expires_at = v_now + v_ttl * interval '1 second'
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
-     AND lease_expires_at >= v_now
+     AND lease_expires_at >= v_now AND @active@
   RETURNING lease_expires_at INTO v_new;
   IF v_new IS NULL THEN
     PERFORM labelnb_check_lease(p_task, p_token, v_me);
@@ -336,10 +390,17 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('return: outcome %L; expected skipped or released', p_outcome);
   END IF;
+  -- a retraining task is its annotator's alone: skipped, it is closed as seen (a skip
+  -- that unreserved it would show their mistake to others), as labelnb_skip_retraining does
+  IF p_outcome = 'skipped' AND EXISTS (SELECT 1 FROM tasks AS t WHERE t.id = p_task
+                                       AND t.stage = 'retrain') THEN
+    RETURN labelnb_skip_retraining(p_task, p_token, p_reason);
+  END IF;
   UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL,
-         reserved_for = CASE WHEN p_outcome = 'skipped' THEN NULL ELSE reserved_for END
+         reserved_for = CASE WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
+                             ELSE reserved_for END
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
-     AND lease_expires_at >= v_now
+     AND lease_expires_at >= v_now AND @active@
   RETURNING project_id, item_id, claimed_at, lease_expires_at INTO v;
   IF NOT FOUND THEN
     PERFORM labelnb_check_lease(p_task, p_token, v_me);
@@ -372,13 +433,14 @@ DECLARE
 BEGIN
   -- one statement, like the client-side submit: finish the lease, store the annotation
   -- (the database, not the client, says who wrote it, from what, and what it corrects),
-  -- log the lease, sample the review here too (nobody can opt out of it), audit
+  -- log the lease, sample the review here too (nobody can opt out of it, nor steer it), audit
   WITH f AS (
     UPDATE tasks SET status = 'done', done_at = v_now, lease_token = NULL, reserved_for = NULL
       FROM projects AS pr
      WHERE tasks.id = p_task AND tasks.lease_token = p_token AND tasks.status = 'leased'
        AND tasks.assignee = v_me AND tasks.lease_expires_at >= v_now
        AND tasks.stage IN ('annotate', 'adjudicate') AND pr.id = tasks.project_id
+       AND @active@
     RETURNING tasks.project_id, tasks.item_id, tasks.claimed_at, tasks.lease_expires_at,
               tasks.target_annotation_id,
               coalesce((pr.settings ->> 'review_fraction')::double precision, 0) AS frac),
@@ -395,8 +457,8 @@ BEGIN
   r AS (INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, author,
                            target_annotation_id, created_at, attempts)
         SELECT f.project_id, f.item_id, 'review', 0, 'open', 0.0, v_me, p_id, v_now, 0 FROM f
-        WHERE f.frac >= 1 OR (f.frac > 0 AND ('x' || left(encode(sha256(convert_to(
-                p_id, 'UTF8')), 'hex'), 8))::bit(32)::bigint / 4294967295.0 < f.frac)),
+        -- drawn here, from nothing the caller chooses (not the annotation id they send)
+        WHERE f.frac >= 1 OR (f.frac > 0 AND @uniform@ < f.frac)),
   ev AS (INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at,
                      db_user)
          SELECT f.project_id, 'submit', v_me, f.item_id, p_task,
@@ -426,7 +488,7 @@ DECLARE
 BEGIN
   UPDATE tasks SET status = 'done', done_at = v_now, lease_token = NULL, reserved_for = NULL
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
-     AND lease_expires_at >= v_now AND stage = 'retrain'
+     AND lease_expires_at >= v_now AND stage = 'retrain' AND @active@
   RETURNING project_id, item_id, claimed_at, lease_expires_at, target_annotation_id INTO v;
   IF NOT FOUND THEN
     PERFORM labelnb_check_lease(p_task, p_token, v_me);
@@ -457,7 +519,7 @@ DECLARE
 BEGIN
   UPDATE tasks SET status = 'done', done_at = v_now, lease_token = NULL
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
-     AND lease_expires_at >= v_now AND stage = 'retrain'
+     AND lease_expires_at >= v_now AND stage = 'retrain' AND @active@
   RETURNING project_id, item_id, claimed_at, lease_expires_at, target_annotation_id INTO v;
   IF NOT FOUND THEN
     PERFORM labelnb_check_lease(p_task, p_token, v_me);
@@ -579,10 +641,15 @@ END $$;
 _ADMIN = r"""
 -- Grant the group of each role the person holds in some project of this schema, and
 -- revoke the groups they no longer need (groups are cluster-wide; roles per project).
+-- Several schemas may share one prefix's groups: a group is revoked only when no other
+-- schema whose tables it is granted on still has the person active in that role (and
+-- kept when that cannot be read: never cut off someone who works elsewhere).
 CREATE OR REPLACE FUNCTION labelnb_sync_groups(p_name text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
 DECLARE
   g record;
+  s record;
+  v_needed boolean;
 BEGIN
   FOR g IN SELECT * FROM (VALUES ('lead', @admin_lit@), ('reviewer', @reviewer_lit@),
                                  ('annotator', @annotator_lit@)) AS x(role, grp) LOOP
@@ -593,7 +660,24 @@ BEGIN
                   JOIN pg_roles AS gr ON gr.oid = m.roleid
                   JOIN pg_roles AS u ON u.oid = m.member
                   WHERE gr.rolname = g.grp AND u.rolname = p_name) THEN
-      EXECUTE format('REVOKE %I FROM %I', g.grp, p_name);
+      v_needed := false;
+      FOR s IN SELECT n.nspname FROM pg_class AS c
+               JOIN pg_namespace AS n ON n.oid = c.relnamespace
+               WHERE c.relname = 'annotators' AND c.relkind IN ('r', 'p')
+                 AND n.nspname <> @schema_lit@
+                 AND has_table_privilege(g.grp, c.oid, 'SELECT') LOOP
+        BEGIN
+          EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.annotators AS an '
+                         'WHERE an.name = $1 AND an.active AND an.role = $2)', s.nspname)
+            INTO v_needed USING p_name, g.role;
+        EXCEPTION WHEN insufficient_privilege OR undefined_column OR undefined_table THEN
+          v_needed := true;
+        END;
+        EXIT WHEN v_needed;
+      END LOOP;
+      IF NOT v_needed THEN
+        EXECUTE format('REVOKE %I FROM %I', g.grp, p_name);
+      END IF;
     END IF;
   END LOOP;
 END $$;
@@ -607,7 +691,7 @@ DECLARE
   v_now timestamptz := statement_timestamp();
   v_state text;
 BEGIN
-  PERFORM labelnb_require_admin();
+  PERFORM labelnb_require_admin(p_project);
   IF p_role IS NULL OR p_role NOT IN ('annotator', 'reviewer', 'lead') THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('team add: role %L; expected annotator, reviewer or lead', p_role);
@@ -665,7 +749,7 @@ DECLARE
   v_now timestamptz := statement_timestamp();
   v_old text;
 BEGIN
-  PERFORM labelnb_require_admin();
+  PERFORM labelnb_require_admin(p_project);
   IF p_role IS NULL OR p_role NOT IN ('annotator', 'reviewer', 'lead') THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
       MESSAGE = format('team role: role %L; expected annotator, reviewer or lead', p_role);
@@ -691,21 +775,58 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp A
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
+  v_released bigint;
+  v_freed bigint;
+  v_cancelled bigint;
 BEGIN
-  PERFORM labelnb_require_admin();
+  PERFORM labelnb_require_admin(p_project);
   UPDATE annotators SET active = false, updated_at = v_now
    WHERE project_id = p_project AND name = p_name;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'no_data_found',
       MESSAGE = format('%s is not a member of project %s', quote_ident(p_name), p_project);
   END IF;
+  -- their retraining tasks are theirs alone (their mistakes): closed, never handed on
+  WITH c AS (SELECT id, item_id, assignee, lease_token, claimed_at, lease_expires_at, status
+               FROM tasks WHERE project_id = p_project AND stage = 'retrain'
+                AND status IN ('open', 'leased')
+                AND (reserved_for = p_name OR assignee = p_name) FOR UPDATE),
+  l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
+                            ended_at, outcome)
+        SELECT c.id, c.item_id, c.assignee, c.lease_token, c.claimed_at, c.lease_expires_at,
+               v_now, 'released' FROM c WHERE c.status = 'leased'),
+  u AS (UPDATE tasks SET status = 'cancelled', lease_token = NULL FROM c WHERE tasks.id = c.id
+        RETURNING tasks.id)
+  SELECT count(*) INTO v_cancelled FROM u;
+  -- their live leases go back to the pool (a lease they could no longer use would hold
+  -- its task until it ran out), and rework reserved for them is anyone's again (nobody
+  -- else could ever take it)
+  WITH c AS (SELECT id, item_id, assignee, lease_token, claimed_at, lease_expires_at
+               FROM tasks WHERE project_id = p_project AND status = 'leased'
+                AND assignee = p_name FOR UPDATE),
+  l AS (INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at,
+                            ended_at, outcome)
+        SELECT c.id, c.item_id, c.assignee, c.lease_token, c.claimed_at, c.lease_expires_at,
+               v_now, 'released' FROM c),
+  u AS (UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL,
+                         claimed_at = NULL, lease_expires_at = NULL, reserved_for = NULL
+          FROM c WHERE tasks.id = c.id RETURNING tasks.id)
+  SELECT count(*) INTO v_released FROM u;
+  UPDATE tasks SET assignee = NULL, reserved_for = NULL
+   WHERE project_id = p_project AND status = 'open'
+     AND (reserved_for = p_name OR assignee = p_name);
+  GET DIAGNOSTICS v_freed = ROW_COUNT;
   PERFORM labelnb_sync_groups(p_name);
   INSERT INTO events (project_id, kind, actor, payload, created_at)
-  VALUES (p_project, 'team_member_removed', v_me, jsonb_build_object('name', p_name), v_now);
+  VALUES (p_project, 'team_member_removed', v_me,
+          jsonb_build_object('name', p_name, 'leases_released', v_released,
+                             'tasks_unreserved', v_freed,
+                             'retraining_cancelled', v_cancelled), v_now);
 END $$;
 
--- The one documented way to remove an annotation: admins only, with a reason, and an
--- event that says who removed what (the trigger below refuses every other way).
+-- The one documented way to remove an annotation: the leads of its project only (and the
+-- owner), with a reason, and an event that says who removed what (the trigger below
+-- refuses every other way).
 CREATE OR REPLACE FUNCTION labelnb_maintenance_delete_annotation(p_id text, p_reason text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
@@ -714,15 +835,16 @@ DECLARE
   v_now timestamptz := statement_timestamp();
   v annotations%ROWTYPE;
 BEGIN
-  PERFORM labelnb_require_admin();
-  IF coalesce(btrim(p_reason), '') = '' THEN
-    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-      MESSAGE = 'maintenance: give the reason for removing the annotation';
-  END IF;
   SELECT * INTO v FROM annotations WHERE id = p_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'no_data_found',
       MESSAGE = format('annotation %s does not exist', p_id);
+  END IF;
+  -- a lead of the annotation's own project
+  PERFORM labelnb_require_admin(v.project_id);
+  IF coalesce(btrim(p_reason), '') = '' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = 'maintenance: give the reason for removing the annotation';
   END IF;
   IF EXISTS (SELECT 1 FROM reviews AS r WHERE r.annotation_id = p_id OR r.correction_id = p_id)
      OR EXISTS (SELECT 1 FROM annotations AS a WHERE a.corrects = p_id) THEN
@@ -804,7 +926,35 @@ BEGIN
 END $$;
 """
 
-# what members (annotators, reviewers) see of each table; admins see every row
+# Functions of earlier versions whose signature changed (CREATE OR REPLACE makes a new
+# overload beside them): v4's labelnb_require_admin() checked the group only.
+_DROP_FUNCTIONS = ("DROP FUNCTION IF EXISTS labelnb_require_admin()",)
+
+# Members read every column of tasks but TASKS_HIDDEN; the list is read from the catalog,
+# so a column added by a migration is granted when `labelnb team init` runs again.
+_TASKS_GRANT = """
+DO $$
+BEGIN
+  EXECUTE format('GRANT SELECT (%s) ON %I.tasks TO @members@',
+    (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+       FROM pg_attribute AS a
+      WHERE a.attrelid = to_regclass(format('%I.tasks', @schema_lit@)) AND a.attnum > 0
+        AND NOT a.attisdropped AND a.attname::text <> ALL (@hidden@)),
+    @schema_lit@);
+END $$;
+"""
+
+# What the admin group (leads) sees and writes of each table: the rows of the projects
+# they lead (the group itself is cluster-wide); the rest is ``project_id = ANY leads``.
+# Database-wide events (team init, project NULL) are readable by every lead.
+_ADMIN_POLICIES = {
+    "projects": "id = ANY " + _LEADS,
+    "leases": "EXISTS (SELECT 1 FROM tasks AS lt WHERE lt.id = leases.task_id "
+              "AND lt.project_id = ANY " + _LEADS + ")",
+    "events": "project_id IS NULL OR project_id = ANY " + _LEADS,
+}
+
+# what members (annotators, reviewers) see of each table
 _MEMBER_POLICIES = {
     "projects": _MEMBER.replace("@col@", "id"),
     "schemas": _MEMBER.replace("@col@", "project_id"),
@@ -862,6 +1012,9 @@ def install_block(schema: str, prefix: str) -> list[str]:
         "@claim_sql@": _definer_sql(q.pg_claim_sql(common, _CLAIM_AUDIT), names),
         "@peek_sql@": _definer_sql(q.peek_sql(common), names),
         "@item_cols@": q.ITEM_COLS,
+        "@active@": _ACTIVE,
+        "@hidden@": "ARRAY[" + ", ".join(_q_lit(c) for c in TASKS_HIDDEN) + "]::text[]",
+        "@uniform@": _UNIFORM,
         "@schema_lit@": _q_lit(schema),
         "@schema@": _q_ident(schema),
         "@prefix_lit@": _q_lit(prefix),
@@ -887,10 +1040,13 @@ def install_block(schema: str, prefix: str) -> list[str]:
     everyone = f"{admin}, {members}"
     out = [render(_GROUPS), f"GRANT USAGE ON SCHEMA {subs['@schema@']} TO {everyone}"]
     all_tables = ", ".join(("alembic_version", *TABLES))
+    member_read = [t for t in MEMBER_READ if t != "tasks"]
     out += [
+        # (revoking a table's privileges revokes its column privileges too)
         f"REVOKE ALL ON {all_tables} FROM PUBLIC, {everyone}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {subs['@schema@']} FROM {everyone}",
-        f"GRANT SELECT ON {', '.join(MEMBER_READ)} TO {members}",
+        f"GRANT SELECT ON {', '.join(member_read)} TO {members}",
+        render(_TASKS_GRANT).replace("@members@", members),
         f"GRANT SELECT ON {all_tables} TO {admin}",
         f"GRANT INSERT ON {', '.join(ADMIN_INSERT)} TO {admin}",
         f"GRANT UPDATE ON {', '.join(ADMIN_UPDATE)} TO {admin}",
@@ -898,17 +1054,22 @@ def install_block(schema: str, prefix: str) -> list[str]:
     ]
     out += [f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY" for t in TABLES]
     out.append(render(_DROP_POLICIES))
-    out += [f"CREATE POLICY labelnb_admin ON {t} TO {admin} USING (true) WITH CHECK (true)"
-            for t in TABLES]
+    # the functions first: the admin group's policies call labelnb_lead_projects()
+    out += [*_DROP_FUNCTIONS, render(_HELPERS), render(_QUEUE), render(_ADMIN), _TRIGGERS]
+    for t in TABLES:
+        cond = _ADMIN_POLICIES.get(t, "project_id = ANY " + _LEADS)
+        out.append(f"CREATE POLICY labelnb_admin ON {t} TO {admin} USING ({cond}) "
+                   f"WITH CHECK ({cond})")
     for t, cond in _MEMBER_POLICIES.items():
         cond = cond.replace("@tbl@", t)
         out.append(f"CREATE POLICY labelnb_member ON {t} FOR SELECT TO {members} USING ({cond})")
-    out += [render(_HELPERS), render(_QUEUE), render(_ADMIN), _TRIGGERS]
-    every_fn = (*MEMBER_FUNCTIONS, *REVIEW_FUNCTIONS, *ADMIN_FUNCTIONS, *INTERNAL_FUNCTIONS)
+    every_fn = (*MEMBER_FUNCTIONS, *REVIEW_FUNCTIONS, *ADMIN_FUNCTIONS, *POLICY_FUNCTIONS,
+                *INTERNAL_FUNCTIONS)
     out += [f"REVOKE ALL ON FUNCTION {f} FROM PUBLIC, {everyone}" for f in every_fn]
     out += [f"GRANT EXECUTE ON FUNCTION {f} TO {everyone}" for f in MEMBER_FUNCTIONS]
     out += [f"GRANT EXECUTE ON FUNCTION {f} TO {admin}, {reviewer}" for f in REVIEW_FUNCTIONS]
-    out += [f"GRANT EXECUTE ON FUNCTION {f} TO {admin}" for f in ADMIN_FUNCTIONS]
+    out += [f"GRANT EXECUTE ON FUNCTION {f} TO {admin}" for f in (*ADMIN_FUNCTIONS,
+                                                                  *POLICY_FUNCTIONS)]
     return out
 
 
