@@ -25,8 +25,8 @@ GPU = os.environ.get("LABELNB_GPU", "H100")
 app = modal.App("labelnb-sam")
 image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install("torch==2.14.1", "torchvision==0.29.1", "segment-anything>=1.0", "numpy", "pillow", "scikit-learn",
-                 "pandas", "sqlalchemy>=2", "alembic", "anywidget", "pycocotools", "fsspec",
+    .pip_install("torch==2.14.1", "torchvision==0.29.1", "segment-anything>=1.0", "numpy",
+                 "pillow", "scikit-learn", "pandas", "sqlalchemy>=2", "alembic", "anywidget", "pycocotools", "fsspec",
                  "tqdm", "orjson", "pyyaml")
     .add_local_python_source("labelnb")
 )
