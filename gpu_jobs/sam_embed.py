@@ -26,8 +26,8 @@ app = modal.App("labelnb-sam")
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install("torch==2.14.1", "torchvision==0.29.1", "segment-anything>=1.0", "numpy",
-                 "pillow", "scikit-learn", "pandas", "sqlalchemy>=2", "alembic", "anywidget", "pycocotools", "fsspec",
-                 "tqdm", "orjson", "pyyaml")
+                 "pillow", "scikit-learn", "pandas", "sqlalchemy>=2", "alembic", "anywidget",
+                 "pycocotools", "fsspec", "tqdm", "orjson", "pyyaml")
     .add_local_python_source("labelnb")
 )
 weights = modal.Volume.from_name("labelnb-weights", create_if_missing=True)
