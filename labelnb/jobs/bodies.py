@@ -228,7 +228,10 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
     x_train: Any
     x_val: Any
     if "texts" in train:
-        model: Any = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1), clf)
+        # one-character words count (sklearn's default drops them: a CJK text of single
+        # characters, or labels like "a"/"b", had no features at all)
+        model: Any = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=1,
+                                                   token_pattern=r"(?u)\b\w+\b"), clf)
         x_train, x_val = list(train["texts"]), list(val["texts"])
     else:
         model = clf
@@ -251,7 +254,14 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
     log(f"training on {len(y_train)} examples, validating on {len(y_val)}")
     if cancelled():
         raise InterruptedError("retrain: cancelled before training")
-    model.fit(x_train, y_train)
+    try:
+        model.fit(x_train, y_train)
+    except ValueError as e:
+        if "empty vocabulary" not in str(e):
+            raise
+        raise ValidationError("retrain: field 'train.texts' has no words to learn from "
+                              "(only punctuation or spaces); give texts with words, or "
+                              "'features'") from None
     if cancelled():  # the fit cannot be stopped half-way; its result is not kept
         raise InterruptedError("retrain: cancelled during training")
     pred = model.predict(x_val)

@@ -76,3 +76,16 @@ def test_a_dropped_connection_is_not_a_failed_job() -> None:
     with pytest.raises(JobFailed, match="ValueError"):
         failing.result()
     assert failing.status == "failed"
+
+
+def test_retrain_learns_from_one_character_words_and_names_textless_input() -> None:
+    """sklearn's default tokens have two characters or more: texts of single characters
+    (CJK, or 'a'/'b') failed with its bare 'empty vocabulary' error."""
+    split = {"texts": ["好", "坏", "好 好", "坏 坏"], "labels": ["pos", "neg", "pos", "neg"]}
+    out = bodies.retrain({"train": split, "val": split})
+    assert out["metrics"]["accuracy"] == 1.0
+    from labelnb.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="'train.texts' has no words"):
+        bodies.retrain({"train": {"texts": ["!", "?"], "labels": ["a", "b"]},
+                        "val": {"texts": ["!"], "labels": ["a"]}})
