@@ -222,14 +222,21 @@ def submit(job: str, payload: Mapping[str, Any], backend: Backend = "local") -> 
     return handle
 
 
+#: images from which :func:`embed_items` shows a progress bar by default
+EMBED_PROGRESS_MIN = 50
+
+
 def embed_items(project: Any, segmenter_config: Mapping[str, Any], item_ids: Any = None, *,
-                backend: Backend = "local", batch: int = 16, cache: Any = None) -> dict[str, int]:
+                backend: Backend = "local", batch: int = 16, cache: Any = None,
+                progress: bool | None = None) -> dict[str, int]:
     """Fill the project's embedding cache through the ``sam_embed`` job (locally or on
-    Modal), in batches; returns ``{"embedded", "cached"}`` counts."""
+    Modal), in batches; returns ``{"embedded", "cached"}`` counts. ``progress``: a
+    ``tqdm.auto`` bar over the images (by default from 50 of them)."""
     import io
 
     import numpy as np
     from PIL import Image
+    from tqdm.auto import tqdm
 
     from labelnb.segment.cache import image_digest, project_cache
     from labelnb.segment.sam import Embedding, as_rgb_array
@@ -258,7 +265,10 @@ def embed_items(project: Any, segmenter_config: Mapping[str, Any], item_ids: Any
             counts["embedded"] += 1
         todo.clear()
 
-    for item_id in item_ids:
+    item_ids = list(item_ids)
+    show = progress if progress is not None else len(item_ids) >= EMBED_PROGRESS_MIN
+    bar = tqdm(item_ids, desc="embedding images", unit="image", disable=not show)
+    for item_id in bar:
         arr = as_rgb_array(project.load_image(int(item_id)))
         key = image_digest(arr)
         if cache.get(model_id, key) is not None:

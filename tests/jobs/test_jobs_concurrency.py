@@ -89,3 +89,22 @@ def test_retrain_learns_from_one_character_words_and_names_textless_input() -> N
     with pytest.raises(ValidationError, match="'train.texts' has no words"):
         bodies.retrain({"train": {"texts": ["!", "?"], "labels": ["a", "b"]},
                         "val": {"texts": ["!"], "labels": ["a"]}})
+
+
+def test_embed_items_shows_its_progress(tmp_path: Any, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    import labelnb
+    from labelnb.jobs import embed_items
+    from labelnb.segment.cache import EmbeddingCache
+
+    for i in range(3):
+        Image.open(io.BytesIO(_png(20 + i, 30, i))).save(tmp_path / f"{i}.png")
+    p = labelnb.Project.create(tmp_path / "e.db", "e", labelnb.Schema("masks", ["coin"]))
+    p.add_items([str(tmp_path / f"{i}.png") for i in range(3)])
+    cache = EmbeddingCache(tmp_path / "emb")
+    assert embed_items(p, {"tiny": True}, cache=cache) == {"embedded": 3, "cached": 0}
+    assert "embedding images" not in capsys.readouterr().err  # 3 images: no bar by default
+    assert embed_items(p, {"tiny": True}, cache=cache, progress=True) == {
+        "embedded": 0, "cached": 3}
+    err = capsys.readouterr().err
+    assert "embedding images" in err and "3/3" in err
