@@ -960,7 +960,7 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
         gold = pd.DataFrame({"item_id": list(frames.gold),
                              "regions": list(frames.gold.values())})
         labels = [[r["label"] for r in regs]
-                  for regs in orjson_loads_many(gold["regions"].tolist())]
+                  for regs in decode_regions(gold["regions"].tolist())]
         keys = np.asarray([label_key(x, frames.kind) for x in labels], dtype=object)
         gold["key"] = keys
         if frames.kind in REGION_KINDS and "label_key" in human.columns and len(human):
@@ -1024,13 +1024,6 @@ def _with_corrections(anns: pd.DataFrame, base: pd.Series, fixing: pd.Series) ->
         out = out | fix
         ids = set(anns.loc[fix, "id"])
     return out
-
-
-def orjson_loads_many(texts: Sequence[str]) -> list[Any]:
-    """Each JSON text decoded (one parse of one array)."""
-    import orjson
-
-    return list(orjson.loads("[" + ",".join(texts) + "]")) if texts else []
 
 
 def stored_geometry_keys(final: pd.DataFrame, human: pd.DataFrame, kind: str,

@@ -121,7 +121,10 @@ def read_only(path: Path) -> Iterator[None]:
     chattr = shutil.which("chattr")
     if chattr is None or subprocess.run([chattr, "+i", str(path)],
                                         capture_output=True).returncode != 0:
-        pytest.skip("running as root without chattr +i: no way to make a file read-only")
+        # not a skip: the read-only refusal is part of the bad-input contract
+        pytest.fail("running as root, and chattr +i failed: this test cannot make a file "
+                    "read-only here; run it as a normal user or on a file system with "
+                    "the immutable attribute (ext4, xfs)")
     try:
         yield
     finally:
