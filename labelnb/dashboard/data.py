@@ -23,7 +23,8 @@ The reference label of an item ("consensus") is the one :meth:`Project.calibrate
 grades annotators against, found without writing anything: a gold item's known answer;
 else the newest stored adjudication, or consensus or correction of a consensus (made on
 at least two annotators' labels, none of them newer); else the strict majority of the
-annotators' keys (more than half of at least two). Reviews count as they do for
+annotators' keys (more than half of at least two), once the item's overlap is complete
+(no annotate task of it open or leased). Reviews count as they do for
 ``project.consensus()``: a rejected consensus is no reference until an expert decides,
 an annotator's label sent back for rework has no vote (and its item no reference)
 until it is reworked, and a rejected correction or adjudication does not count.
@@ -104,6 +105,9 @@ class Frames:
     gold: dict[int, str] = field(default_factory=dict)
     #: (set by :attr:`human`) items an annotator's label of which is back with them
     in_rework: frozenset[int] = field(default_factory=frozenset)
+    #: (:func:`load` only) items with an annotate task still open or leased: their
+    #: overlap is not complete, so no majority of theirs is a reference yet
+    labeling: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def human(self) -> pd.DataFrame:
@@ -229,7 +233,8 @@ def load(project: Project) -> Frames:
         if apart is not None:
             got = apart.result()
     assert got is not None
-    stages, newest_task, counts, n_items, done, rejected = got
+    stages, newest_task, counts, n_items, labeling, rejected = got
+    done = n_items - len(labeling)
     gold = _gold_answers(project)
     n = len(cols[0])
     if n and max((t for t in cols[4] if t is not None), default=0) > newest_task:
@@ -241,7 +246,7 @@ def load(project: Project) -> Frames:
     with _gc_paused():
         frames = _frames(project, cols, stages, counts, n_items, done, now)
     frames.fingerprint = _fingerprint(n, last, counts)
-    frames.rejected, frames.gold = rejected, gold
+    frames.rejected, frames.gold, frames.labeling = rejected, gold, labeling
     return frames
 
 
@@ -277,10 +282,12 @@ class _InThread:
 
 
 def _counts(project: Project, now: datetime, conn: Any = None
-            ) -> tuple[dict[int, str], int, dict[str, int], int, int, frozenset[str]]:
+            ) -> tuple[dict[int, str], int, dict[str, int], int, frozenset[int],
+                       frozenset[str]]:
     """The stages of the tasks that are not ``annotate`` tasks, the largest task id
-    then, the task counts, the item count, the items done and the annotations a review
-    rejected last, in one read transaction (``conn``'s, or a new one)."""
+    then, the task counts, the item count, the items still being labeled (the rest are
+    done) and the annotations a review rejected last, in one read transaction
+    (``conn``'s, or a new one)."""
     from labelnb.queue import queries as q
 
     if conn is None:
@@ -291,8 +298,8 @@ def _counts(project: Project, now: datetime, conn: Any = None
         newest[str(r["annotation_id"])] = str(r["decision"])
     return (q.dashboard_task_stages(conn, project.id), q.newest_task_id(conn),
             q.task_status_counts(conn, project.id, now),
-            sum(q.item_counts(conn, project.id).values()),
-            int(q.items_done(conn, project.id)),
+            q.item_total(conn, project.id),
+            frozenset(q.items_in_labeling(conn, project.id)),
             frozenset(a for a, d in newest.items() if d == "reject"))
 
 
@@ -946,7 +953,8 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     As :meth:`Project.calibrate` grades annotators: a gold item's known answer first;
     then the newest stored label that settles the item (an adjudication, or a consensus
     or a correction of one, made on at least two annotators' labels and not older than
-    the newest of them); then the strict majority. A stored label a reviewer rejected
+    the newest of them); then the strict majority, once every annotate task of the
+    item is done. A stored label a reviewer rejected
     is none (it is back with an expert), and a consensus of one label (adaptive
     redundancy's ``model_agreed``) would grade its annotator against themself."""
     if isinstance(frames_or_anns, Frames):
@@ -1005,8 +1013,9 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
         n = human.groupby("item_id").size().rename("n")
         counts = counts.join(n, on="item_id")
         maj = counts[(counts["n"] >= 2) & (counts["votes"] * 2 > counts["n"])]
-        if blocked:
-            maj = maj[~maj["item_id"].isin(blocked)]
+        if blocked or frames.labeling:  # (labeling: as consensus(), "pending" until
+            # the item's last annotate task is done)
+            maj = maj[~maj["item_id"].isin(blocked | frames.labeling)]
         parts.append(maj[["item_id", "key"]].assign(origin="majority"))
     if not parts:
         return pd.DataFrame(columns=cols)

@@ -284,12 +284,28 @@ def items_done(conn: Connection, project_id: int) -> int:
     """Items with no annotate task left to do: all done, or cancelled (a machine label
     the tiers accepted, see :mod:`labelnb.prelabel.tiers`), or none at all (a gold
     question: its answer is known). As ``items(status="done")`` counts them."""
-    total = conn.execute(select(func.count()).select_from(items).where(
-        items.c.project_id == project_id)).scalar_one()
+    total = item_total(conn, project_id)
     pending = conn.execute(select(func.count(func.distinct(tasks.c.item_id))).where(
-        tasks.c.project_id == project_id, tasks.c.stage == "annotate",
-        tasks.c.status.not_in(("done", "cancelled")))).scalar_one()
+        *_annotate_left(project_id))).scalar_one()
     return int(total) - int(pending)
+
+
+def items_in_labeling(conn: Connection, project_id: int) -> set[int]:
+    """The items that :func:`items_done` does not count: an annotate task of theirs is
+    still to do (open or leased), so their overlap is not complete and
+    ``project.consensus()`` calls them pending."""
+    rows = conn.execute(select(tasks.c.item_id).distinct().where(*_annotate_left(project_id)))
+    return {int(i) for (i,) in rows}
+
+
+def item_total(conn: Connection, project_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(items).where(
+        items.c.project_id == project_id)).scalar_one())
+
+
+def _annotate_left(project_id: int) -> tuple[ColumnElement[bool], ...]:
+    return (tasks.c.project_id == project_id, tasks.c.stage == "annotate",
+            tasks.c.status.not_in(("done", "cancelled")))
 
 
 def item_counts(conn: Connection, project_id: int) -> dict[str, int]:

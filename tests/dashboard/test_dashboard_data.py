@@ -859,3 +859,34 @@ def test_accuracy_grades_as_calibrate_does(tmp_path: Path) -> None:
     # t9 waits for cy's rework: nobody is graded on it meanwhile
     assert dash == cal and {w: n for w, (n, _) in cal.items()} == {
         w: n - 1 for w, n in before.items()}
+
+
+def test_no_majority_reference_before_the_overlap_is_complete(tmp_path: Path) -> None:
+    """Two of three annotators agreeing is no reference while the third's task is still
+    to do: consensus() calls such an item pending and calibrate() grades nobody on it,
+    so the dashboard's accuracy must not either (it graded the first two early)."""
+    p = labelnb.Project.create(tmp_path / "o.db", "pets",
+                               Schema("choice", ["cat", "dog", "bird"]), overlap=3)
+    texts = sorted(CHOICES["ana"])
+    p.add_items(texts)
+    for who in ("ana", "bob"):
+        q = p.queue(who)
+        while (t := q.claim()) is not None:
+            q.submit(Choice(CHOICES[who][str(t.item.text)]))
+    frames = dd.load(p)
+    assert frames.labeling == frozenset(p.items()["id"].astype(int))
+    assert dd.reference_labels(frames).empty
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal == {}
+    q = p.queue("cy")
+    done = 0
+    while done < 4 and (t := q.claim()) is not None:  # cy labels four items, so far
+        q.submit(Choice(CHOICES["cy"][str(t.item.text)]))
+        done += 1
+    frames = dd.load(p)
+    assert len(frames.labeling) == len(texts) - 4 and frames.items_done == 4
+    ref = dd.reference_labels(frames)
+    assert 0 < len(ref) <= 4 and not set(ref["item_id"]) & frames.labeling
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal and dash
+    assert max(n for n, _ in dash.values()) <= 4
