@@ -1034,7 +1034,9 @@ def items_with_tasks(conn: Connection, item_ids: Sequence[int]) -> set[int]:
 # A gold question is served by creating its task for this annotator, leased at once:
 # gold items have no tasks in the pool (nobody meets them outside the gold rate), and
 # each annotator meets each gold item at most once. The slot counts like an overlap
-# slot, so the task looks like any other.
+# slot, and created_at is the item's (a regular task is created with its item, long
+# before its claim; a created_at equal to claimed_at would mark the task as gold), so
+# the task looks like any other.
 _CLAIM_GOLD = Prepared(
     """INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
                    assignee, lease_token, claimed_at, lease_expires_at, attempts, created_at)
@@ -1042,8 +1044,8 @@ SELECT g.project_id, g.item_id, 'annotate',
        (SELECT count(*) FROM tasks AS t2 WHERE t2.item_id = g.item_id
         AND t2.stage = 'annotate') % :overlap,
        'leased', 0.0, 0.0, CAST(:me AS VARCHAR), CAST(:token AS VARCHAR), :now, :expires, 1,
-       :now
-FROM gold_answers AS g WHERE g.project_id = :pid
+       i.created_at
+FROM gold_answers AS g JOIN items AS i ON i.id = g.item_id WHERE g.project_id = :pid
  AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.item_id = g.item_id
                  AND t.stage = 'annotate' AND t.assignee = :me)
  AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.item_id = g.item_id

@@ -36,7 +36,7 @@ from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 5
+TEAM_SQL_VERSION = 6
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -309,7 +309,10 @@ BEGIN
   v_gold := coalesce((v_p.settings ->> 'gold_rate')::double precision, 0);
   IF p_stage = 'annotate' AND v_gold > 0 AND @uniform@ < v_gold THEN
     RETURN QUERY
-    WITH g AS (SELECT ga.item_id FROM gold_answers AS ga WHERE ga.project_id = p_project
+    -- created_at is the item's, as a regular task's is (created with its item): one
+    -- equal to claimed_at would tell the member, who reads their tasks, this is gold
+    WITH g AS (SELECT ga.item_id, i.created_at FROM gold_answers AS ga
+        JOIN items AS i ON i.id = ga.item_id WHERE ga.project_id = p_project
         AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.item_id = ga.item_id
                         AND t.stage = 'annotate' AND t.assignee = v_me)
         AND NOT EXISTS (SELECT 1 FROM leases AS l WHERE l.item_id = ga.item_id
@@ -322,7 +325,7 @@ BEGIN
                  ((SELECT count(*) FROM tasks AS t2 WHERE t2.item_id = g.item_id
                    AND t2.stage = 'annotate')
                   % greatest(coalesce((v_p.settings ->> 'overlap')::integer, 1), 1))::integer,
-                 'leased', 0.0, 0.0, v_me, p_token, v_now, v_expires, 1, v_now
+                 'leased', 0.0, 0.0, v_me, p_token, v_now, v_expires, 1, g.created_at
           FROM g
           RETURNING tasks.id, tasks.item_id, tasks.stage, tasks.target_annotation_id,
                     tasks.author, tasks.slot, tasks.claimed_at, tasks.lease_expires_at),

@@ -55,6 +55,27 @@ def test_gold_served_once_per_annotator_and_scored(db_url: str) -> None:
     p.close()
 
 
+def test_a_gold_task_is_dated_like_a_regular_task(db_url: str) -> None:
+    """A gold task is made at the claim, but its created_at is its item's, as a regular
+    task's is (made with its item): one equal to claimed_at would mark it as gold."""
+    p = _project(db_url)
+    (g,) = p.gold.add(["g1"], [Choice("cat")])
+    p.configure(gold_rate=1.0)
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None and t.item.id == g
+    q.submit(Choice("cat"))
+    t = q.claim()  # gold used up: a regular task
+    assert t is not None and t.item.id != g
+    tasks = p.tasks().set_index("item_id")
+    made = p.items().set_index("id")["created_at"]
+    for item in (g, t.item.id):
+        row = tasks.loc[item]
+        assert row["created_at"] == made[item], item
+        assert row["created_at"] < row["claimed_at"], item
+    p.close()
+
+
 def test_a_gold_item_s_final_label_is_its_answer(db_url: str, tmp_path: object) -> None:
     """Gold items went through consensus like any item: one wrong answer became the
     'unanimous' final label, stored and exported."""

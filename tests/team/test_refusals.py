@@ -204,6 +204,30 @@ def test_gold_is_served_like_any_task_and_scored(new_team: Any) -> None:
     assert cal.loc[team.name("ana"), "gold_accuracy"] == 0.0
 
 
+def test_a_gold_task_reads_like_a_regular_task_to_its_member(new_team: Any) -> None:
+    """What a member reads of their own tasks does not tell a gold task from a regular
+    one: the gold task, made at the claim, carries its item's created_at as a regular
+    task (made with its item) does, not its claimed_at."""
+    team = new_team(overlap=1, items=3, members={"ana": "annotator"})
+    owner = team.owner
+    (gold_id,) = owner.gold.add(["the gold item"], [Choice("dog")])
+    owner.configure(gold_rate=1.0)
+    qa = team.open("ana").queue()
+    t = qa.claim()
+    assert t is not None and t.item.id == gold_id
+    qa.submit(Choice("cat"))
+    t = qa.claim()  # gold used up: a regular task
+    assert t is not None and t.item.id != gold_id
+    a = team.sql("ana")  # ana's own login, no labelnb in the way
+    rows = {int(r[0]): r[1:] for r in a.execute(
+        "SELECT t.item_id, t.created_at, t.claimed_at, t.attempts, t.slot, i.created_at "
+        "FROM tasks AS t JOIN items AS i ON i.id = t.item_id").fetchall()}
+    assert set(rows) == {gold_id, t.item.id}
+    for item, (created, claimed, attempts, slot, item_created) in rows.items():
+        assert created == item_created and created < claimed, item
+        assert (attempts, slot) == (1, 0), item
+
+
 # --- 4. someone else's lease --------------------------------------------------------------
 def test_cannot_submit_on_another_users_lease(team: Any) -> None:
     pb = team.open("bob")

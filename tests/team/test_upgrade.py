@@ -54,8 +54,8 @@ def test_team_init_upgrades_a_v4_database(new_team: Any) -> None:
         "SELECT to_regprocedure('labelnb_require_admin()') IS NOT NULL").fetchone() == (True,)
 
     sec = labelnb.team.install(owner.store, prefix=team.prefix)  # `labelnb team init`
-    assert sec.version == team_sql.TEAM_SQL_VERSION == 5
-    assert _version(a) == 5
+    assert sec.version == team_sql.TEAM_SQL_VERSION == 6
+    assert _version(a) == 6
     o = team.sql()
     # v4's group-only admin check is gone (not left beside the new one)
     assert o.execute("SELECT to_regprocedure('labelnb_require_admin()') IS NULL, "
@@ -66,7 +66,7 @@ def test_team_init_upgrades_a_v4_database(new_team: Any) -> None:
     assert a.execute("SELECT labelnb_submit(%s, %s, 'after-upgrade', "
                      "'[{\"type\": \"choice\", \"label\": \"cat\"}]', now(), 1.0, NULL, '{}', "
                      "NULL, 1)", (tid, tok)).fetchone() == (True,)
-    # v5's grants replaced v4's: the hidden columns are refused, the rest readable
+    # the current grants replaced v4's: the hidden columns are refused, the rest readable
     with pytest.raises(pg_errors.InsufficientPrivilege):
         a.execute("SELECT focus_label FROM tasks")
     assert a.execute("SELECT count(*) FROM tasks WHERE status = 'done'").fetchone() == (1,)
@@ -80,9 +80,19 @@ def test_team_init_upgrades_a_v4_database(new_team: Any) -> None:
     assert qb.claim() is not None
     qb.submit(Choice("dog"))
     pl = team.open("lena")
-    assert pl.security is not None and pl.security.version == 5
+    assert pl.security is not None and pl.security.version == 6
     labelnb.team.set_role(pl, team.name("bob"), "reviewer")
+    # the claim is the current one: a gold task carries its item's created_at (v4 and
+    # v5 gave it the claim's time, which told the member it was gold)
+    (gold_id,) = owner.gold.add(["gold after the upgrade"], [Choice("dog")])
+    owner.configure(gold_rate=1.0)
+    (gid,) = a.execute("SELECT o_item_id FROM labelnb_claim(%s, 'annotate', 'gold-tok')",
+                       (owner.id,)).fetchone()
+    assert gid == gold_id
+    assert a.execute("SELECT t.created_at = i.created_at, t.created_at < t.claimed_at "
+                     "FROM tasks AS t JOIN items AS i ON i.id = t.item_id "
+                     "WHERE t.item_id = %s", (gold_id,)).fetchone() == (True, True)
     # running it again is a no-op
     labelnb.team.install(owner.store, prefix=team.prefix)
-    assert _version(a) == 5
+    assert _version(a) == 6
     assert labelnb.team.audit_log(owner, kind="team_init").shape[0] == 2
