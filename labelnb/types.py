@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import builtins
 import math
-import uuid
+import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -553,6 +554,28 @@ class Choice(Region):
             raise ValidationError(f"choice: missing field {e.args[0]!r}") from None
 
 
+def new_annotation_id() -> str:
+    """A new annotation id: 32 hex digits laid out as a UUIDv7 (RFC 9562), so ids sort by
+    creation time to the millisecond, with 74 random bits after that.
+
+    Time-ordered ids land at the end of the annotations' primary-key index instead of
+    on a random page of it: a submit dirties one index page that the previous submit
+    already had in the WAL, where a random (UUIDv4) id dirtied a fresh one each time and
+    made every checkpoint copy thousands of them (``benchmarks/queue_throughput.py
+    --breakdown``: the commits of a claim+submit about a quarter faster). Order by
+    ``submitted_at``, not by id: ids from different machines follow their clocks.
+
+    >>> a, b = new_annotation_id(), new_annotation_id()
+    >>> len(a), int(a, 16) > 0, a[12], a != b
+    (32, True, '7', True)
+    """
+    ms = time.time_ns() // 1_000_000
+    rnd = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 of them used
+    v = ((ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rnd >> 68) << 64 | 0b10 << 62
+         | rnd & (2**62 - 1))
+    return f"{v:032x}"
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -591,7 +614,7 @@ class Annotation:
     duration_s: float | None = None
     task_id: int | None = None
     schema_version: int | None = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: new_annotation_id())
     corrects: str | None = None
     model_version: str | None = None
     client_id: str | None = None

@@ -70,9 +70,11 @@ def _driver(target: Connection | Raw) -> tuple[Any, str]:
 
 def sqlite_time(v: datetime) -> str:
     """A UTC datetime as SQLAlchemy's SQLite DATETIME text (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
-    if v.tzinfo is not None and v.tzinfo is not UTC:
+    if v.tzinfo is not UTC:
+        if v.tzinfo is None:
+            return v.isoformat(" ", "microseconds")
         v = v.astimezone(UTC)
-    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return v.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
 
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
@@ -125,14 +127,32 @@ class Prepared:
         """Execute in ``target``'s transaction; returns the DBAPI cursor. Values that
         :func:`preconvert` already converted pass through."""
         raw, dialect = _driver(target)
-        p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
-        return raw.execute(self.sqlite if dialect == "sqlite" else self.pg, p)
+        if dialect == "sqlite":
+            # the hot path converts its values once, before the writer lock: copy only
+            # when something is left to convert
+            p = params
+            for k in self.times:
+                if isinstance(p.get(k), datetime):
+                    p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
+                    break
+            else:
+                for k in self.jsons:
+                    v = p.get(k)
+                    if v is not None and not isinstance(v, _Dumped):
+                        p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
+                        break
+            return raw.execute(self.sqlite, p)
+        return raw.execute(self.pg, preconvert(params, dialect, jsons=self.jsons,
+                                                times=self.times))
 
 
 class _Dumped(str):
     """JSON text already serialised for SQLite (so it is not serialised twice)."""
 
     __slots__ = ()
+
+
+_EMPTY_JSON = _Dumped("{}")
 
 
 def preconvert(params: dict[str, Any], dialect: str, *, jsons: Sequence[str] = (),
@@ -150,7 +170,8 @@ def preconvert(params: dict[str, Any], dialect: str, *, jsons: Sequence[str] = (
         for k in jsons:
             v = p.get(k)
             if v is not None and not isinstance(v, _Dumped):
-                p[k] = _Dumped(json.dumps(v))
+                # an empty dict (most annotations' meta) is the same text every time
+                p[k] = _EMPTY_JSON if v == {} and type(v) is dict else _Dumped(json.dumps(v))
         return p
     from psycopg.types.json import Jsonb
 
@@ -325,8 +346,7 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
 class ClaimSQL(NamedTuple):
     """The claim for one (dialect, stages, routing filters); see :func:`claim_statements`."""
 
-    expired: Prepared  # SQLite: candidate whose lease ran out; PostgreSQL: the whole claim
-    open: Prepared | None  # SQLite: best open candidate
+    pick: Prepared  # SQLite: the candidate (see claim_statements); PostgreSQL: the claim
     take: Prepared | None  # SQLite: the UPDATE that takes the candidate
     peek: Prepared | None = None  # both: the next open candidates' item ids, taking nothing
 
@@ -429,7 +449,8 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
 
     PostgreSQL: a single statement (``FOR UPDATE SKIP LOCKED`` in CTEs) that locks the
     candidate, takes it, logs an expired lease it replaces and returns the item: one
-    round trip, run in autocommit. SQLite: three statements inside ``BEGIN IMMEDIATE``.
+    round trip, run in autocommit. SQLite: inside ``BEGIN IMMEDIATE``, one statement picks
+    the candidate (both kinds, the expired one first) and one takes it.
     """
     from sqlalchemy import and_ as _and
 
@@ -446,14 +467,17 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     expired_where, open_where = _candidates(common)
     peek = Prepared(peek_sql(common))
     if dialect.name == "postgresql":
-        out = ClaimSQL(Prepared(pg_claim_sql(common), times=("now", "expires")), None, None,
-                       peek)
+        out = ClaimSQL(Prepared(pg_claim_sql(common), times=("now", "expires")), None, peek)
     else:
-        cand = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
-                f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
-                "JOIN items ON items.id = tasks.item_id WHERE ")
-        out = ClaimSQL(Prepared(cand + expired_where, times=("now",)),
-                       Prepared(cand + open_where, times=("now",)),
+        # both candidates in one statement (one round through the driver instead of two):
+        # each side stops at its first row, and the expired one wins
+        cand = (f"SELECT {{rank}} AS rank, {_TASK_OLD}, tasks.item_id, tasks.stage, "
+                f"tasks.target_annotation_id, tasks.author, tasks.slot, {_ITEM_COLS} "
+                "FROM tasks JOIN items ON items.id = tasks.item_id WHERE ")
+        pick = (f"SELECT * FROM ({cand.format(rank=0)}{expired_where})\n"
+                f"UNION ALL SELECT * FROM ({cand.format(rank=1)}{open_where})\n"
+                "ORDER BY rank LIMIT 1")
+        out = ClaimSQL(Prepared(pick, times=("now",)),
                        Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
                                 times=("now", "expires")), peek)
     _CLAIM_CACHE[key] = out
@@ -501,31 +525,33 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
     params = preconvert({"pid": project_id, "me": annotator, "now": now, "token": token,
                          "expires": expires_at, "ttl_s": (expires_at - now).total_seconds()},
                         conn.dialect, times=("now", "expires"))
-    if stmts.open is None:
-        r = stmts.expired.run(conn, params).fetchone()
+    if stmts.take is None:  # PostgreSQL: the whole claim
+        r = stmts.pick.run(conn, params).fetchone()
         if r is None:
             return None
         return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
-    for stmt in (stmts.expired, stmts.open):
-        c = stmt.run(conn, params).fetchone()
-        if c is None:
-            continue
-        (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
-         target, author, slot, media, uri, text_, width, height, group, meta) = c
-        assert stmts.take is not None
-        stmts.take.run(conn, {**params, "cid": tid})
-        if status == "leased":
-            _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
-                                    "token": old_token, "claimed": old_claimed,
-                                    "old_expires": old_expires, "now": now})
-            _EVENT.run(conn, {"pid": project_id, "kind": "lease_expired", "me": annotator,
-                              "iid": item_id, "tid": tid, "now": now,
-                              "payload": {"token": (old_token or "")[:8],
-                                          "previous": old_assignee}})
-        return Claimed(tid, item_id, stage, target, author, slot, media, uri, text_, width,
-                       height, group, json.loads(meta) if isinstance(meta, str) else meta or {},
-                       status, old_token, old_assignee)
-    return None
+    c = stmts.pick.run(conn, params).fetchone()
+    if c is None:
+        return None
+    (_rank, tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
+     target, author, slot, media, uri, text_, width, height, group, meta) = c
+    stmts.take.run(conn, {**params, "cid": tid})
+    if status == "leased":
+        _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
+                                "token": old_token, "claimed": old_claimed,
+                                "old_expires": old_expires, "now": now})
+        _EVENT.run(conn, {"pid": project_id, "kind": "lease_expired", "me": annotator,
+                          "iid": item_id, "tid": tid, "now": now,
+                          "payload": {"token": (old_token or "")[:8],
+                                      "previous": old_assignee}})
+    return Claimed(tid, item_id, stage, target, author, slot, media, uri, text_, width,
+                   height, group, _item_meta(meta), status, old_token, old_assignee)
+
+
+def _item_meta(meta: Any) -> dict[str, Any]:
+    if isinstance(meta, str):
+        return {} if meta == "{}" else json.loads(meta)
+    return meta or {}
 
 
 _HEARTBEAT = Prepared(
