@@ -695,8 +695,8 @@ class Project:
         it = item or self.item(ann.item_id)
         if ann.item_id != it.id:
             raise ValidationError(f"annotation {ann.id}: item {ann.item_id} is not {it.id}")
-        self._check_regions(ann.regions, it)
-        self.schema.check_annotation(ann)
+        # each region against the schema and the item, then the annotation-level rules
+        self.schema.check_annotation(ann, width=it.width, height=it.height, text=it.text)
 
     def _check_regions(self, regions: Sequence[Region], it: Item) -> None:
         for i, r in enumerate(regions):

@@ -469,14 +469,14 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     if dialect.name == "postgresql":
         out = ClaimSQL(Prepared(pg_claim_sql(common), times=("now", "expires")), None, peek)
     else:
-        # both candidates in one statement (one round through the driver instead of two):
-        # each side stops at its first row, and the expired one wins
-        cand = (f"SELECT {{rank}} AS rank, {_TASK_OLD}, tasks.item_id, tasks.stage, "
-                f"tasks.target_annotation_id, tasks.author, tasks.slot, {_ITEM_COLS} "
-                "FROM tasks JOIN items ON items.id = tasks.item_id WHERE ")
-        pick = (f"SELECT * FROM ({cand.format(rank=0)}{expired_where})\n"
-                f"UNION ALL SELECT * FROM ({cand.format(rank=1)}{open_where})\n"
-                "ORDER BY rank LIMIT 1")
+        # both candidates in one statement (one round through the driver instead of
+        # two): COALESCE looks for an open task only when no lease ran out, and each
+        # lookup stops at the first row of its partial index
+        pick = (f"SELECT {_TASK_OLD}, tasks.item_id, tasks.stage, tasks.target_annotation_id, "
+                f"tasks.author, tasks.slot, {_ITEM_COLS} FROM tasks "
+                "JOIN items ON items.id = tasks.item_id WHERE tasks.id = COALESCE(\n"
+                f"(SELECT tasks.id FROM tasks WHERE {expired_where}),\n"
+                f"(SELECT tasks.id FROM tasks WHERE {open_where}))")
         out = ClaimSQL(Prepared(pick, times=("now",)),
                        Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
                                 times=("now", "expires")), peek)
@@ -533,7 +533,7 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
     c = stmts.pick.run(conn, params).fetchone()
     if c is None:
         return None
-    (_rank, tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
+    (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
      target, author, slot, media, uri, text_, width, height, group, meta) = c
     stmts.take.run(conn, {**params, "cid": tid})
     if status == "leased":
