@@ -14,7 +14,12 @@ from sqlalchemy import create_engine, inspect, text
 import labelnb
 from labelnb.errors import CorruptDatabase, DatabaseTooNew, DatabaseUnreachable, StoreError
 from labelnb.queue.migrate import current_revision, head_revision
-from labelnb.queue.store import SQLITE_PAGE_SIZE, Store, normalize_url
+from labelnb.queue.store import (
+    SQLITE_PAGE_SIZE,
+    SQLITE_WAL_AUTOCHECKPOINT,
+    Store,
+    normalize_url,
+)
 from labelnb.queue.tables import metadata
 
 
@@ -121,6 +126,11 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
         # new files get the queue's page size (fewer bytes per commit into the WAL)
         assert c.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE
+        # fewer checkpoints than SQLite's default of 1,000 pages, on every connection
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    assert SQLITE_WAL_AUTOCHECKPOINT == 10_000
+    with s.hot() as raw:
+        assert raw.dbapi.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
 
 
 def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:

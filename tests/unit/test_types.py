@@ -560,6 +560,27 @@ def test_annotation_defaults_and_provenance() -> None:
     assert Annotation(item_id=3).id != a.id
 
 
+def test_annotation_ids_are_uuid7_and_sort_by_time() -> None:
+    """Ids are UUIDv7-shaped: the key index of the annotations grows at its end (the
+    SQLite queue's commits depend on it), and each id still carries 74 random bits."""
+    import time
+    import uuid
+
+    from labelnb.types import new_annotation_id
+
+    first = [new_annotation_id() for _ in range(200)]
+    time.sleep(0.003)
+    later = new_annotation_id()
+    for i in (*first, later):
+        u = uuid.UUID(i)
+        assert u.version == 7 and u.variant == uuid.RFC_4122 and u.hex == i
+    assert len(set(first)) == len(first)
+    assert all(i < later for i in first)  # a later millisecond sorts after
+    ms = int(later[:12], 16)
+    assert abs(ms - time.time_ns() // 1_000_000) < 5_000
+    assert Annotation(item_id=1).id[12] == "7"
+
+
 def test_annotation_provenance_round_trips() -> None:
     t = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
     a = Annotation(item_id=np.int64(7), regions=Span(0, 3, "ORG"), author="llm:gpt",
