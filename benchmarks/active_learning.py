@@ -15,7 +15,10 @@ Strategies, all in the same run:
   (UncertaintySampling with ``random_fraction=0``: the plain strategies), and the
   ``default`` (UncertaintyDiversitySampling: margin shortlist of 2× the batch, k-center
   greedy on the pixel vectors within it, labeled items as existing centres, and the
-  10% random reserve that every labelnb batch carries).
+  10% random reserve that every labelnb batch carries), and the opt-in ``dmbal``
+  (DiverseMiniBatchSampling: margin shortlist of 10× the batch, k-means with one
+  cluster per pick on the pixel vectors, weighted by uncertainty, the item nearest
+  each centre; the same 10% random reserve).
 * modAL (``modAL-python``), where it installs: ``margin_sampling``,
   ``entropy_sampling`` and ``uncertainty_batch_sampling`` (ranked batch-mode).
 * small-text, where it installs: ``BreakingTies`` (margin), ``PredictionEntropy`` and
@@ -47,6 +50,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from labelnb.active import (
+    DiverseMiniBatchSampling,
     RandomSampling,
     SmallBatchWarning,
     UncertaintyDiversitySampling,
@@ -84,6 +88,8 @@ def labelnb_selectors() -> dict[str, Selector]:
             lambda r: UncertaintySampling("margin", random_fraction=0.0, random_state=r), False),
         "labelnb default": _labelnb(
             lambda r: UncertaintyDiversitySampling(random_state=r), True),
+        "labelnb dmbal": _labelnb(
+            lambda r: DiverseMiniBatchSampling(random_state=r), True),
     }
 
 

@@ -5,8 +5,9 @@ active-learning loop and the circular-validation guard.
   (per image) and NER (per token, span, document) aggregation;
 * :mod:`~labelnb.active.diversity` — k-center greedy and k-means++ seeding, chunked;
 * :mod:`~labelnb.active.strategies` — sklearn-style strategies with ``query`` and
-  ``scores_``; the default is uncertainty shortlist then diversity, and every batch
-  keeps a 10% random reserve;
+  ``scores_``; the default is uncertainty shortlist then diversity (opt-in:
+  :class:`DiverseMiniBatchSampling`, weighted k-means on the shortlist), and every
+  batch keeps a 10% random reserve;
 * :mod:`~labelnb.active.adapters` — sklearn, torch, callables and Label Studio ML
   backends behind one interface;
 * :mod:`~labelnb.active.loop` — :class:`ActiveLoop`;
@@ -37,6 +38,7 @@ from labelnb.active.loop import ActiveLoop, RetrainJob, jobs_dispatcher, selecti
 from labelnb.active.strategies import (
     MIN_BATCH_SIZE,
     Batch,
+    DiverseMiniBatchSampling,
     DiversitySampling,
     RandomSampling,
     SmallBatchWarning,
@@ -63,8 +65,9 @@ __all__ = [
     "ModelAdapter", "Predictions", "RetrainJob", "SklearnAdapter", "TorchAdapter",
     "as_adapter", "check_evaluation_set", "check_human_only", "evaluation_items",
     "jobs_dispatcher", "mark_evaluation", "selections",
-    "MIN_BATCH_SIZE", "Batch", "DiversitySampling", "RandomSampling", "SmallBatchWarning",
-    "Strategy", "UncertaintyDiversitySampling", "UncertaintySampling", "default_strategy",
+    "MIN_BATCH_SIZE", "Batch", "DiverseMiniBatchSampling", "DiversitySampling",
+    "RandomSampling", "SmallBatchWarning", "Strategy", "UncertaintyDiversitySampling",
+    "UncertaintySampling", "default_strategy",
     "detection_uncertainty", "document_uncertainty", "entropy", "k_center_greedy",
     "kmeans_pp_seeding", "least_confidence", "margin", "regions_uncertainty",
     "span_uncertainty", "spans_from_bio", "token_uncertainty", "uncertainty",
