@@ -453,7 +453,23 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     the candidate (both kinds, the expired one first) and one takes it.
     """
     from sqlalchemy import and_ as _and
+    from sqlalchemy.sql.util import find_tables
 
+    for f in extra:
+        # the candidate lookups read ``tasks`` alone; a filter on another table would
+        # be matched against some other row (or fail), not against the candidate's own
+        others = sorted({getattr(t, "name", str(t)) for t in find_tables(f, check_columns=True)}
+                        - {"tasks"})
+        if others:
+            from labelnb.errors import ValidationError
+
+            raise ValidationError(
+                f"routing filter {str(f)!r:.120} reads table(s) {others}; a routing "
+                "policy's filters may only read the tasks table (its columns: "
+                "required_skill, language, focus_label, difficulty, deadline, ...). Fix: give "
+                "the tasks what the filter needs (add_items(..., required_skill=, "
+                "language=, deadline=) or project.set_difficulty) and filter on those "
+                "columns")
     routing = ""
     if extra:
         routing = " AND " + str(_and(*extra).compile(

@@ -60,7 +60,9 @@ class RoutingPolicy(Protocol):
     """What the queue asks of a routing policy."""
 
     def filters(self, profile: AnnotatorProfile, tasks: Table,
-                project_kind: str) -> list[ColumnElement[bool]]: ...
+                project_kind: str) -> list[ColumnElement[bool]]:
+        """Conditions on ``tasks`` columns only (another table is refused at claim)."""
+        ...
 
     def priority(self, *, difficulty: float | None, deadline: datetime | None,
                  skill_supply: int | None, base: float = 0.0) -> float: ...

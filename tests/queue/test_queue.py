@@ -735,3 +735,28 @@ def test_a_skip_after_the_lease_ran_out_still_counts(db_url: str) -> None:
     got = pd.Timestamp(late["claimed_at"])  # read back as the other rows are
     got = got.tz_convert("UTC").tz_localize(None) if got.tzinfo else got
     assert got == pd.Timestamp(first.claimed_at).tz_convert("UTC").tz_localize(None)
+
+
+class _ItemsFilter(NoRouting):
+    """A custom policy whose filter reads the items table (not allowed: the candidate
+    lookups read tasks alone, so it would be matched against another row)."""
+
+    def filters(self, profile, tasks, project_kind):  # type: ignore[no-untyped-def]
+        from labelnb.queue.tables import items
+
+        return [items.c.group_key == "g"]
+
+
+class _TasksFilter(NoRouting):
+    def filters(self, profile, tasks, project_kind):  # type: ignore[no-untyped-def]
+        return [tasks.c.language.is_(None)]
+
+
+def test_a_routing_filter_on_another_table_is_refused_by_name(db_url: str) -> None:
+    p = make(db_url, n=3)
+    with pytest.raises(ValidationError, match=r"reads table\(s\) \['items'\].*only read the tasks"):
+        p.queue("ana", routing=_ItemsFilter()).claim()
+    # nothing was taken by the refused claim, and a filter on tasks still works
+    t = p.queue("ana", routing=_TasksFilter()).claim()
+    assert t is not None
+    assert int((p.tasks()["status"] == "leased").sum()) == 1
