@@ -450,16 +450,19 @@ class UncertaintyDiversitySampling(UncertaintySampling):
               reserve: IntArray, rng: np.random.Generator
               ) -> tuple[IntArray, npt.NDArray[np.str_]]:
         assert scores is not None
-        f = float(self.shortlist_factor)
-        if not math.isfinite(f) or f < 1:
-            raise ValidationError(f"shortlist_factor = {self.shortlist_factor!r}; it must be "
-                                  ">= 1 (1 = pure uncertainty sampling)")
+        f = _check_shortlist_factor(self.shortlist_factor)
         if emb is None or k == 0:
             top = _top(scores, candidates, k)
             return top, np.full(top.shape[0], "uncertainty", dtype="<U24")
         short = _top(scores, candidates, min(candidates.shape[0], int(math.ceil(f * k))))
-        sel = _diverse(self.diversity, emb, short, k, labeled, reserve, rng, self.chunk_size)
+        sel = self._diversify(short, scores, k, emb, labeled, reserve, rng)
         return sel, np.full(sel.shape[0], self.reason, dtype="<U24")
+
+    def _diversify(self, short: IntArray, scores: npt.NDArray[np.float64], k: int,
+                   emb: npt.NDArray[Any], labeled: npt.NDArray[Any] | None,
+                   reserve: IntArray, rng: np.random.Generator) -> IntArray:
+        """``k`` of the shortlisted items (pool indices)."""
+        return _diverse(self.diversity, emb, short, k, labeled, reserve, rng, self.chunk_size)
 
 
 def _check_shortlist_factor(f: Any) -> float:
@@ -472,7 +475,7 @@ def _check_shortlist_factor(f: Any) -> float:
     return float(f)
 
 
-class DiverseMiniBatchSampling(UncertaintySampling):
+class DiverseMiniBatchSampling(UncertaintyDiversitySampling):
     """Opt-in: diverse mini-batch active learning (DMBAL; Zhdanov, 2019, "Diverse
     mini-batch Active Learning").
 
@@ -531,20 +534,12 @@ class DiverseMiniBatchSampling(UncertaintySampling):
         self.random_fraction = random_fraction
         self.random_state = random_state
 
-    def _pick(self, scores: npt.NDArray[np.float64] | None, candidates: IntArray, k: int,
-              emb: npt.NDArray[Any] | None, labeled: npt.NDArray[Any] | None,
-              reserve: IntArray, rng: np.random.Generator
-              ) -> tuple[IntArray, npt.NDArray[np.str_]]:
-        assert scores is not None
-        f = _check_shortlist_factor(self.shortlist_factor)
-        if emb is None or k == 0:
-            top = _top(scores, candidates, k)
-            return top, np.full(top.shape[0], "uncertainty", dtype="<U24")
-        short = _top(scores, candidates, min(candidates.shape[0], int(math.ceil(f * k))))
+    def _diversify(self, short: IntArray, scores: npt.NDArray[np.float64], k: int,
+                   emb: npt.NDArray[Any], labeled: npt.NDArray[Any] | None,
+                   reserve: IntArray, rng: np.random.Generator) -> IntArray:
         if short.shape[0] <= k:  # nothing to choose between: every shortlisted item
-            return short, np.full(short.shape[0], self.reason, dtype="<U24")
-        sel = _weighted_kmeans_picks(emb[short], scores[short], k, rng)
-        return short[sel], np.full(sel.shape[0], self.reason, dtype="<U24")
+            return short
+        return short[_weighted_kmeans_picks(emb[short], scores[short], k, rng)]
 
 
 def _weighted_kmeans_picks(X: npt.NDArray[Any], s: npt.NDArray[np.float64], k: int,

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect, Row
 
+from labelnb.errors import ValidationError
 from labelnb.queue.tables import (
     annotations as annotations_t,
 )
@@ -127,23 +128,11 @@ class Prepared:
         """Execute in ``target``'s transaction; returns the DBAPI cursor. Values that
         :func:`preconvert` already converted pass through."""
         raw, dialect = _driver(target)
-        if dialect == "sqlite":
-            # the hot path converts its values once, before the writer lock: copy only
-            # when something is left to convert
-            p = params
-            for k in self.times:
-                if isinstance(p.get(k), datetime):
-                    p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
-                    break
-            else:
-                for k in self.jsons:
-                    v = p.get(k)
-                    if v is not None and not isinstance(v, _Dumped):
-                        p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
-                        break
-            return raw.execute(self.sqlite, p)
-        return raw.execute(self.pg, preconvert(params, dialect, jsons=self.jsons,
-                                                times=self.times))
+        if dialect == "sqlite" and _sqlite_ready(params, self.times, self.jsons):
+            # the hot path converts its values once, before the writer lock: no copy
+            return raw.execute(self.sqlite, params)
+        p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
+        return raw.execute(self.sqlite if dialect == "sqlite" else self.pg, p)
 
 
 class _Dumped(str):
@@ -153,6 +142,18 @@ class _Dumped(str):
 
 
 _EMPTY_JSON = _Dumped("{}")
+
+
+def _sqlite_ready(params: dict[str, Any], times: Sequence[str], jsons: Sequence[str]) -> bool:
+    """Whether :func:`preconvert` would leave ``params`` as they are on SQLite."""
+    for k in times:
+        if isinstance(params.get(k), datetime):
+            return False
+    for k in jsons:
+        v = params.get(k)
+        if v is not None and not isinstance(v, _Dumped):
+            return False
+    return True
 
 
 def preconvert(params: dict[str, Any], dialect: str, *, jsons: Sequence[str] = (),
@@ -455,21 +456,6 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     from sqlalchemy import and_ as _and
     from sqlalchemy.sql.util import find_tables
 
-    for f in extra:
-        # the candidate lookups read ``tasks`` alone; a filter on another table would
-        # be matched against some other row (or fail), not against the candidate's own
-        others = sorted({getattr(t, "name", str(t)) for t in find_tables(f, check_columns=True)}
-                        - {"tasks"})
-        if others:
-            from labelnb.errors import ValidationError
-
-            raise ValidationError(
-                f"routing filter {str(f)!r:.120} reads table(s) {others}; a routing "
-                "policy's filters may only read the tasks table (its columns: "
-                "required_skill, language, focus_label, difficulty, deadline, ...). Fix: give "
-                "the tasks what the filter needs (add_items(..., required_skill=, "
-                "language=, deadline=) or project.set_difficulty) and filter on those "
-                "columns")
     routing = ""
     if extra:
         routing = " AND " + str(_and(*extra).compile(
@@ -478,6 +464,19 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
     hit = _CLAIM_CACHE.get(key)
     if hit is not None:
         return hit
+    for f in extra:
+        # the candidate lookups read ``tasks`` alone; a filter on another table would
+        # be matched against some other row (or fail), not against the candidate's own
+        others = sorted({getattr(t, "name", str(t)) for t in find_tables(f, check_columns=True)}
+                        - {"tasks"})
+        if others:
+            raise ValidationError(
+                f"routing filter {str(f)!r:.120} reads table(s) {others}; a routing "
+                "policy's filters may only read the tasks table (its columns: "
+                "required_skill, language, focus_label, difficulty, deadline, ...). Fix: give "
+                "the tasks what the filter needs (add_items(..., required_skill=, "
+                "language=, deadline=) or project.set_difficulty) and filter on those "
+                "columns")
     stage_list = ", ".join(f"'{s}'" for s in stages if s.isidentifier())
     common = claim_where(f"tasks.stage IN ({stage_list})", routing)
     expired_where, open_where = _candidates(common)
