@@ -244,6 +244,9 @@ class Schema:
     attributes: tuple[Attribute, ...] = ()
     instructions: str = ""
     version: int | None = field(default=None, compare=False)
+    #: label name -> (class, the attributes its regions may carry by name); built once
+    _by_name: dict[str, tuple[LabelClass, dict[str, Attribute]]] = field(
+        init=False, repr=False, compare=False, hash=False)
 
     def __init__(self, kind: Kind, labels: Iterable[LabelClass | str | Mapping[str, Any]],
                  attributes: Iterable[Attribute | Mapping[str, Any]] = (),
@@ -280,6 +283,9 @@ class Schema:
         object.__setattr__(self, "attributes", _attrs(attributes, "schema"))
         object.__setattr__(self, "instructions", instructions)
         object.__setattr__(self, "version", version)
+        object.__setattr__(self, "_by_name", {
+            c.name: (c, {a.name: a for a in (*self.attributes, *c.attributes)})
+            for c in self.labels})
 
     # --- lookups -------------------------------------------------------------------
     @property
@@ -287,13 +293,16 @@ class Schema:
         return [c.name for c in self.labels]
 
     def __getitem__(self, name: str) -> LabelClass:
-        for c in self.labels:
-            if c.name == name:
-                return c
+        hit = self._by_name.get(name)
+        if hit is not None:
+            return hit[0]
         raise SchemaError(f"label {name!r} is not in the schema ({', '.join(self.names)})")
 
     def __contains__(self, name: object) -> bool:
-        return any(c.name == name for c in self.labels)
+        try:
+            return name in self._by_name
+        except TypeError:  # unhashable
+            return False
 
     @property
     def media(self) -> tuple[str, ...]:
@@ -310,13 +319,14 @@ class Schema:
                 f"{where}: a {type(region).__name__} cannot go in a {self.kind!r} project; "
                 f"use {' or '.join(t.__name__ for t in allowed)}"
             )
-        if region.label not in self:
+        hit = self._by_name.get(region.label)
+        if hit is None:
             raise SchemaError(
                 f"{where}: label {region.label!r} is not in the schema "
                 f"({', '.join(self.names)}); add it with project.set_schema(...) or fix the "
                 "label"
             )
-        attrs = {a.name: a for a in (*self.attributes, *self[region.label].attributes)}
+        attrs = hit[1]
         for k, v in region.attributes.items():
             if k not in attrs:
                 raise SchemaError(

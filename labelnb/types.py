@@ -621,42 +621,53 @@ class Annotation:
     meta: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        where = f"Annotation {self.id!r} of item {self.item_id!r}"
-        if isinstance(self.item_id, bool) or not isinstance(self.item_id, int | np.integer):
-            raise ValidationError(f"{where}: field 'item_id' must be an int item id")
-        object.__setattr__(self, "item_id", int(self.item_id))
+        # (lean: the queue builds one of these for every submit; the message's ``where``
+        # is made only when there is something to say)
+        item_id = self.item_id
+        if type(item_id) is not int:
+            if isinstance(item_id, bool) or not isinstance(item_id, int | np.integer):
+                raise ValidationError(f"{self._where()}: field 'item_id' must be an int item "
+                                      "id")
+            object.__setattr__(self, "item_id", int(item_id))
         regions = self.regions
-        if isinstance(regions, Region):
-            regions = (regions,)
-        regions = tuple(regions)
+        if type(regions) is not tuple:
+            regions = (regions,) if isinstance(regions, Region) else tuple(regions)
+            object.__setattr__(self, "regions", regions)
         for r in regions:
             if not isinstance(r, Region):
                 raise ValidationError(
-                    f"{where}: field 'regions' holds {r!r}; use Box, Polygon, Mask, Span or "
-                    "Choice"
+                    f"{self._where()}: field 'regions' holds {r!r}; use Box, Polygon, Mask, "
+                    "Span or Choice"
                 )
-        object.__setattr__(self, "regions", regions)
         if self.source not in SOURCES:
-            raise ValidationError(
-                f"{where}: field 'source' is {self.source!r}; expected one of {list(SOURCES)}"
-            )
+            raise ValidationError(f"{self._where()}: field 'source' is {self.source!r}; "
+                                  f"expected one of {list(SOURCES)}")
         if not isinstance(self.author, str) or not self.author:
-            raise ValidationError(f"{where}: field 'author' must be a non-empty string")
+            raise ValidationError(f"{self._where()}: field 'author' must be a non-empty string")
         # the store keeps these as text: refuse on SQLite what PostgreSQL refuses
-        for name in ("id", "author", "corrects", "model_version", "client_id"):
-            value = getattr(self, name)
-            if value is None and name not in ("id", "author"):
+        for name, value in (("id", self.id), ("author", self.author),
+                            ("corrects", self.corrects), ("model_version", self.model_version),
+                            ("client_id", self.client_id)):
+            if value is None and name != "id":
                 continue
             if not isinstance(value, str):
-                raise ValidationError(f"{where}: field {name!r} must be a string, got {value!r}")
-            if (bad := unstorable(value)) is not None:
-                raise ValidationError(f"{where}: field {name!r} {bad}")
-        object.__setattr__(self, "created_at", _parse_time(self.created_at, where))
+                raise ValidationError(f"{self._where()}: field {name!r} must be a string, got "
+                                      f"{value!r}")
+            if "\x00" in value or not value.isascii():
+                bad = unstorable(value)
+                if bad is not None:
+                    raise ValidationError(f"{self._where()}: field {name!r} {bad}")
+        created = self.created_at
+        if type(created) is not datetime or created.tzinfo is None:
+            object.__setattr__(self, "created_at", _parse_time(created, self._where()))
         if self.duration_s is not None:
-            d = _finite("duration_s", self.duration_s, where)
+            d = _finite("duration_s", self.duration_s, self._where())
             if d < 0:
-                raise ValidationError(f"{where}: field 'duration_s' must be >= 0")
+                raise ValidationError(f"{self._where()}: field 'duration_s' must be >= 0")
             object.__setattr__(self, "duration_s", d)
+
+    def _where(self) -> str:
+        return f"Annotation {self.id!r} of item {self.item_id!r}"
 
     @property
     def labels(self) -> list[str]:

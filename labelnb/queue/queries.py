@@ -157,12 +157,13 @@ def _sqlite_ready(params: dict[str, Any], times: Sequence[str], jsons: Sequence[
 
 
 def preconvert(params: dict[str, Any], dialect: str, *, jsons: Sequence[str] = (),
-               times: Sequence[str] = ()) -> dict[str, Any]:
+               times: Sequence[str] = (), copy: bool = True) -> dict[str, Any]:
     """Convert parameter values for the driver the way SQLAlchemy's column types would:
     datetimes to SQLite DATETIME text, JSON to text (SQLite) or ``Jsonb`` (psycopg).
-    Returns a new dict; already-converted values are left alone, so a caller can do
-    the work before taking the writer lock."""
-    p = dict(params)
+    Returns a new dict (``copy=False``: ``params`` itself, converted in place);
+    already-converted values are left alone, so a caller can do the work before taking
+    the writer lock."""
+    p = dict(params) if copy else params
     if dialect == "sqlite":
         for k in times:
             v = p.get(k)
@@ -537,26 +538,33 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
 
     SQLite: ``conn`` must be inside ``BEGIN IMMEDIATE`` (``Store.hot``). PostgreSQL: one
     autocommit statement."""
-    params = preconvert({"pid": project_id, "me": annotator, "now": now, "token": token,
-                         "expires": expires_at, "ttl_s": (expires_at - now).total_seconds()},
-                        conn.dialect, times=("now", "expires"))
     if stmts.take is None:  # PostgreSQL: the whole claim
+        params = preconvert({"pid": project_id, "me": annotator, "now": now, "token": token,
+                             "expires": expires_at,
+                             "ttl_s": (expires_at - now).total_seconds()},
+                            conn.dialect, times=("now", "expires"))
         r = stmts.pick.run(conn, params).fetchone()
         if r is None:
             return None
         return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
-    c = stmts.pick.run(conn, params).fetchone()
+    # SQLite: the statements straight on the driver, with their values as text already
+    raw = conn.dbapi
+    now_s = sqlite_time(now)
+    p = {"pid": project_id, "me": annotator, "now": now_s, "token": token,
+         "expires": sqlite_time(expires_at)}
+    c = raw.execute(stmts.pick.sqlite, p).fetchone()
     if c is None:
         return None
     (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
      target, author, slot, media, uri, text_, width, height, group, meta) = c
-    stmts.take.run(conn, {**params, "cid": tid})
+    p["cid"] = tid
+    raw.execute(stmts.take.sqlite, p)
     if status == "leased":
         _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
                                 "token": old_token, "claimed": old_claimed,
-                                "old_expires": old_expires, "now": now})
+                                "old_expires": old_expires, "now": now_s})
         _EVENT.run(conn, {"pid": project_id, "kind": "lease_expired", "me": annotator,
-                          "iid": item_id, "tid": tid, "now": now,
+                          "iid": item_id, "tid": tid, "now": now_s,
                           "payload": {"token": (old_token or "")[:8],
                                       "previous": old_assignee}})
     return Claimed(tid, item_id, stage, target, author, slot, media, uri, text_, width,
@@ -589,6 +597,17 @@ _FINISH_TASK = Prepared(
     "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
     "AND lease_expires_at >= :now RETURNING item_id, claimed_at, lease_expires_at",
     times=("now",))
+
+
+#: SQLite's submit: the task row keeps its lease (assignee, token, claimed_at,
+#: lease_expires_at; done_at is its end) as the record of it, instead of a ``leases``
+#: row -- one row fewer per submit, in the hottest transaction there is
+#: (``benchmarks/queue_throughput.py``). :func:`select_leases` reads it back;
+#: :func:`reopen_for_author` moves it to ``leases`` before the row is reused.
+_FINISH_KEEP = (
+    "UPDATE tasks SET status = 'done', done_at = :now, reserved_for = NULL "
+    "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
+    "AND lease_expires_at >= :now")
 
 
 def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
@@ -660,6 +679,7 @@ def reopen_for_author(conn: Connection, *, task_id: int, author: str,
                       rejected_annotation_id: str, priority: float) -> None:
     # a task its author is reworking now (leased) keeps that lease: a second rejection
     # of the same work must not pull it from under them
+    keep_lease_history(conn, task_id)
     conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.status != "leased").values(
         status="open", reserved_for=author, assignee=author, lease_token=None,
         lease_expires_at=None, done_at=None, target_annotation_id=rejected_annotation_id,
@@ -716,7 +736,11 @@ MEMBER_HIDDEN_TASK_COLUMNS = ("focus_label", "difficulty", "priority")
 
 def select_tasks(project_id: int, *, hidden: Sequence[str] = ()) -> Select[Any]:
     """The project's tasks; the ``hidden`` columns read as NULL (a team member's view)."""
-    cols = [null().label(c.name) if c.name in hidden else c for c in tasks.c]
+    cols = [null().label(c.name) if c.name in hidden
+            # the live lease's token only: a SQLite submit leaves its (spent) token on the
+            # done row as the lease's record (see select_leases), PostgreSQL clears it
+            else case((tasks.c.status == "leased", c), else_=null()).label(c.name)
+            if c.name == "lease_token" else c for c in tasks.c]
     return select(*cols).where(tasks.c.project_id == project_id).order_by(tasks.c.id)
 
 
@@ -758,8 +782,29 @@ def select_leases(project_id: int) -> Select[Any]:
                    tasks.c.claimed_at, tasks.c.lease_expires_at.label("expires_at"),
                    null().label("ended_at"), null().label("outcome"))
             .where(tasks.c.project_id == project_id, tasks.c.status == "leased"))
-    u = union_all(ended, live).subquery("l")
+    # a submit on SQLite leaves its lease on the done task row (see _FINISH_KEEP); a
+    # done row without a token had its lease written to ``leases``
+    kept = (select(tasks.c.id.label("task_id"), tasks.c.item_id,
+                   tasks.c.assignee.label("annotator"), tasks.c.lease_token.label("token"),
+                   tasks.c.claimed_at, tasks.c.lease_expires_at.label("expires_at"),
+                   tasks.c.done_at.label("ended_at"), literal("submitted").label("outcome"))
+            .where(tasks.c.project_id == project_id, tasks.c.status == "done",
+                   tasks.c.lease_token.is_not(None)))
+    u = union_all(ended, live, kept).subquery("l")
     return select(u).order_by(u.c.claimed_at, u.c.task_id)
+
+
+_MOVE_KEPT_LEASE = Prepared(
+    "INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at, "
+    "outcome) SELECT id, item_id, assignee, lease_token, claimed_at, lease_expires_at, done_at, "
+    "'submitted' FROM tasks WHERE id = :tid AND status = 'done' AND lease_token IS NOT NULL")
+
+
+def keep_lease_history(conn: Connection | Raw, task_id: int) -> None:
+    """Before a done task row is reused (reopened for rework), write the lease it
+    kept (a SQLite submit's, see :data:`_FINISH_KEEP`) to ``leases``; the caller clears
+    the row's ``lease_token``."""
+    _MOVE_KEPT_LEASE.run(conn, {"tid": task_id})
 
 
 # --- annotations -------------------------------------------------------------------
@@ -810,17 +855,17 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
     if conn.dialect == "postgresql":
         n = _SUBMIT_PG.run(conn, {**row, "token": token, "review": review}).fetchone()[0]
         return bool(n)
-    row = preconvert(row, "sqlite", times=("submitted_at",))
-    now = row["submitted_at"]  # converted once for the three statements
-    lease = finish_task(conn, task_id=row["task_id"], token=token, annotator=row["author"],
-                        now=now)
-    if lease is None:
+    # SQLite: ``row`` is the caller's, converted already (see Queue.submit) but for the
+    # clock, read under the writer lock
+    raw = conn.dbapi
+    sub = row["submitted_at"]
+    now = row["submitted_at"] = sub if isinstance(sub, str) else sqlite_time(sub)
+    if raw.execute(_FINISH_KEEP, {"tid": row["task_id"], "token": token, "me": row["author"],
+                                  "now": now}).rowcount != 1:
         return False
-    insert_annotation(conn, row)
-    log_lease(conn, task_id=row["task_id"], item_id=row["item_id"], annotator=row["author"],
-              token=token, lease=lease, now=now, outcome="submitted")
+    raw.execute(_INSERT_ANNOTATION.sqlite, row)
     if review:
-        _INSERT_REVIEW.run(conn, row)
+        raw.execute(_INSERT_REVIEW.sqlite, row)
     return True
 
 

@@ -473,7 +473,8 @@ class Queue:
                 review = self._sample_review(ann.id)
                 # everything but the clock is converted before the writer lock is taken
                 row = q.preconvert(project._annotation_row(ann, now), project.store.dialect,
-                                   jsons=("regions", "meta"), times=("created_at",))
+                                   jsons=("regions", "meta"), times=("created_at",),
+                                   copy=False)
                 with project.store.hot() as conn:
                     row["submitted_at"] = _now()  # under the writer lock: the expiry check
                     ok = q.submit_annotation(conn, row, token=t.token, review=review)

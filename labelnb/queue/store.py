@@ -384,51 +384,24 @@ class Store:
             f"database {self.where}: the database refused: {msg}. Under team "
             "security this is for another role: a lead (or the tables' owner) does it")
 
-    @contextmanager
-    def hot(self) -> Iterator[Raw]:
+    def hot(self) -> _Hot:
         """The claim/submit fast path: a driver connection kept per thread (up to four
         threads; others check one out of the pool per call), used without SQLAlchemy's
         transaction machinery.
 
         SQLite: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). PostgreSQL:
         autocommit, so each statement is its own transaction; the hot-path statements
-        are single statements built for that (see ``queries.claim_statements``)."""
-        raw, transient = self._hot_connection()
-        try:
-            if self.dialect == "sqlite":
-                raw.execute("BEGIN IMMEDIATE")
-                try:
-                    yield Raw(raw, "sqlite")
-                except BaseException:
-                    raw.execute("ROLLBACK")
-                    raise
-                raw.execute("COMMIT")
-            else:
-                yield Raw(raw, "postgresql")
-        except self._dbapi_operational as e:
-            if transient is None:
-                self._drop_hot()  # a broken connection is replaced on the next call
-            err = self._problem(e, privileges=False)
-            if err is None:
-                raise
-            raise err from e
-        except self._dbapi_error as e:
-            err = self._problem(e, privileges=False)
-            if err is None:
-                raise
-            raise err from e
-        finally:
-            if transient is not None:
-                if self.dialect == "postgresql":
-                    raw.autocommit = False
-                transient.close()
+        are single statements built for that (see ``queries.claim_statements``). A
+        driver error comes out as the labelnb error that names the fix, where there is
+        one (see :meth:`_problem`)."""
+        return _Hot(self)
 
     def _hot_connection(self) -> tuple[Any, Any]:
         """(driver connection, the pool checkout to close after use or None if kept)."""
         local = self._hot_local
-        fairy = getattr(local, "fairy", None)
-        if fairy is not None and local.pid == os.getpid():
-            return fairy.driver_connection, None
+        raw_kept = getattr(local, "raw", None)
+        if raw_kept is not None and local.pid == os.getpid():
+            return raw_kept, None
         with self._refusals(privileges=False):  # PostgreSQL's: labelnb.team.roles.refusals
             fairy = self.engine.raw_connection()
         raw: Any = fairy.driver_connection
@@ -440,12 +413,12 @@ class Store:
                 self._hot_fairies.append(fairy)
         if not keep:
             return raw, fairy
-        local.fairy, local.pid = fairy, os.getpid()
+        local.fairy, local.raw, local.pid = fairy, raw, os.getpid()
         return raw, None
 
     def _drop_hot(self) -> None:
         fairy = getattr(self._hot_local, "fairy", None)
-        self._hot_local.fairy = None
+        self._hot_local.fairy = self._hot_local.raw = None
         if fairy is not None:
             if fairy in self._hot_fairies:
                 self._hot_fairies.remove(fairy)
@@ -497,3 +470,70 @@ class Store:
 
 
 __all__ = ["DatabaseTooNew", "Store", "normalize_url"]
+
+
+class _Hot:
+    """``Store.hot()``'s context manager: a plain class, not a generator (claim and
+    submit enter two of them each, thousands of times a second)."""
+
+    __slots__ = ("raw", "store", "transient")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.raw: Any = None
+        self.transient: Any = None
+
+    def __enter__(self) -> Raw:
+        store = self.store
+        self.raw, self.transient = raw, _ = store._hot_connection()
+        if store.dialect != "sqlite":
+            return Raw(raw, store.dialect)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except BaseException as e:
+            self._close()
+            self._translate(e)
+            raise
+        return Raw(raw, "sqlite")
+
+    def __exit__(self, etype: Any, exc: BaseException | None, tb: Any) -> None:
+        raw = self.raw
+        try:
+            if self.store.dialect == "sqlite":
+                if exc is None:
+                    try:
+                        raw.execute("COMMIT")
+                    except BaseException as e:
+                        self._translate(e)
+                        raise
+                    return
+                try:
+                    raw.execute("ROLLBACK")
+                except BaseException as e:
+                    self._translate(e)
+                    raise
+            if exc is not None:
+                self._translate(exc)  # (the with-statement re-raises exc itself otherwise)
+        finally:
+            self._close()
+
+    def _translate(self, e: BaseException) -> None:
+        """Raise the labelnb error for a driver error ``e``, if there is one; a broken
+        kept connection is dropped (the next call opens a new one)."""
+        store = self.store
+        if isinstance(e, store._dbapi_operational):
+            if self.transient is None:
+                store._drop_hot()
+        elif not isinstance(e, store._dbapi_error):
+            return
+        err = store._problem(e, privileges=False)
+        if err is not None:
+            raise err from e
+
+    def _close(self) -> None:
+        transient = self.transient
+        if transient is not None:
+            self.transient = None
+            if self.store.dialect == "postgresql":
+                self.raw.autocommit = False
+            transient.close()

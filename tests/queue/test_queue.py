@@ -760,3 +760,35 @@ def test_a_routing_filter_on_another_table_is_refused_by_name(db_url: str) -> No
     t = p.queue("ana", routing=_TasksFilter()).claim()
     assert t is not None
     assert int((p.tasks()["status"] == "leased").sum()) == 1
+
+
+def test_submitted_leases_survive_rework(db_url: str) -> None:
+    """Every lease of a task is in project.leases(), also when the task is reopened for
+    its author after a rejection (on SQLite a submit keeps its lease on the task row,
+    and the reopening moves it to the history first); both databases read the same."""
+    p = make(db_url, 1, review_fraction=1.0)
+    p.annotators.add("rita", role="reviewer")
+    qa = p.queue("ana")
+    first = qa.claim()
+    assert first is not None
+    qa.submit(Choice("a"))
+    assert p.tasks().set_index("id").loc[first.id, "lease_token"] is None  # spent
+    rq = p.review_queue("rita")
+    assert rq.claim() is not None
+    rq.reject("wrong")
+    second = qa.claim()
+    assert second is not None and second.id == first.id and second.token != first.token
+    qa.submit(Choice("b"))
+    leases = p.leases()
+    mine = leases[leases["task_id"] == first.id].set_index("token")
+    assert set(mine.index) == {first.token, second.token}
+    assert set(mine["outcome"]) == {"submitted"} and mine["ended_at"].notna().all()
+    assert list(mine["annotator"]) == ["ana", "ana"]
+    anns = p.annotations().set_index("task_id")
+    assert len(anns.loc[[first.id]]) == 2
+    ends = sorted(pd.to_datetime(mine["ended_at"], utc=True))
+    subs = sorted(pd.to_datetime(anns.loc[[first.id], "submitted_at"], utc=True))
+    assert ends == subs  # each lease ended when its annotation was stored
+    review = leases[leases["annotator"] == "rita"]
+    assert list(review["outcome"]) == ["submitted"]
+    assert not leases[["task_id", "token"]].duplicated().any()
