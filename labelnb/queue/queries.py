@@ -819,6 +819,19 @@ _INSERT_ANNOTATION = Prepared(
     jsons=("regions", "meta"), times=("created_at", "submitted_at"))
 
 
+def annotation_values(row: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """``row`` (``Project._annotation_row``) with its values as the driver takes them, in
+    place: on SQLite the regions and meta as JSON text and ``created_at`` as DATETIME
+    text (``submitted_at`` is set later, under the writer lock)."""
+    if dialect != "sqlite":
+        return preconvert(row, dialect, jsons=("regions", "meta"), copy=False)
+    row["regions"] = _Dumped(json.dumps(row["regions"]))
+    meta = row["meta"]
+    row["meta"] = _EMPTY_JSON if not meta else _Dumped(json.dumps(meta))
+    row["created_at"] = sqlite_time(row["created_at"])
+    return row
+
+
 def insert_annotation(conn: Connection | Raw, row: dict[str, Any]) -> None:
     _INSERT_ANNOTATION.run(conn, {c: row.get(c) for c in _ANN_COLS})
 

@@ -109,6 +109,8 @@ class Queue:
         self._claimed_mono = 0.0
         self._stmts: Any = None
         self._stmts_for: tuple[AnnotatorProfile, RoutingPolicy] | None = None
+        self._ttl_of: dict[str, Any] | None = None
+        self._ttl_cached = timedelta(0)
         sec = project.security
         self._definer = sec is not None and sec.definer
         if sec is not None and self._definer:
@@ -160,8 +162,9 @@ class Queue:
             self._profile_at = time.monotonic()
         return self._profile
 
-    def _claim_sql(self) -> Any:
-        prof = self.profile  # cached for a few seconds
+    def _claim_sql(self, prof: AnnotatorProfile | None = None) -> Any:
+        if prof is None:
+            prof = self.profile  # cached for a few seconds
         routing = self.routing
         if (self._stmts is None or self._stmts_for is None or self._stmts_for[0] is not prof
                 or self._stmts_for[1] is not routing):
@@ -183,7 +186,11 @@ class Queue:
 
     @property
     def _ttl(self) -> timedelta:
-        return timedelta(seconds=float(self.project.settings["lease_ttl_s"]))
+        settings = self.project.settings
+        if settings is not self._ttl_of:  # made again when the settings are re-read
+            self._ttl_of = settings
+            self._ttl_cached = timedelta(seconds=float(settings["lease_ttl_s"]))
+        return self._ttl_cached
 
     # --- claim -----------------------------------------------------------------------
     def claim(self) -> Task | None:
@@ -198,21 +205,24 @@ class Queue:
                 pass  # it ran out while held: it is back in the pool already
         if self._definer:
             return self._claim_definer()
-        self._check_role(self.profile)  # cached for a few seconds (refresh() re-reads it)
-        store = self.project.store
+        prof = self.profile  # cached for a few seconds (refresh() re-reads it)
+        self._check_role(prof)
+        project = self.project
+        store = project.store
         token = secrets.token_hex(16)
-        rate = self.project.settings.get("gold_rate")
+        rate = project.settings.get("gold_rate")
         if rate and "annotate" in self.stages and random.random() < float(rate):
             gold = self._claim_gold(token)
             if gold is not None:
                 return gold
-        stmts = self._claim_sql()
+        stmts = self._claim_sql(prof)
+        ttl = self._ttl
         for attempt in range(5):
             try:
                 with store.hot() as conn:
                     now = _now()  # read the clock once the writer lock is held
-                    expires = now + self._ttl
-                    c = q.claim_task(conn, stmts, project_id=self.project.id,
+                    expires = now + ttl
+                    c = q.claim_task(conn, stmts, project_id=project.id,
                                      annotator=self.annotator, token=token, now=now,
                                      expires_at=expires)
                 break
@@ -472,9 +482,8 @@ class Queue:
             else:
                 review = self._sample_review(ann.id)
                 # everything but the clock is converted before the writer lock is taken
-                row = q.preconvert(project._annotation_row(ann, now), project.store.dialect,
-                                   jsons=("regions", "meta"), times=("created_at",),
-                                   copy=False)
+                row = q.annotation_values(project._annotation_row(ann, now),
+                                          project.store.dialect)
                 with project.store.hot() as conn:
                     row["submitted_at"] = _now()  # under the writer lock: the expiry check
                     ok = q.submit_annotation(conn, row, token=t.token, review=review)
