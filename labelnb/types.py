@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 
+from labelnb._entropy import token_bytes
 from labelnb.errors import ValidationError
 
 Source = Literal["human", "model", "llm", "labeling_function", "consensus"]
@@ -570,7 +570,7 @@ def new_annotation_id() -> str:
     (32, True, '7', True)
     """
     ms = time.time_ns() // 1_000_000
-    rnd = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 of them used
+    rnd = int.from_bytes(token_bytes(10), "big")  # 80 bits, 74 of them used
     v = ((ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rnd >> 68) << 64 | 0b10 << 62
          | rnd & (2**62 - 1))
     return f"{v:032x}"

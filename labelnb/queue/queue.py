@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from labelnb._entropy import token_hex
 from labelnb.errors import (
     LeaseExpired,
     NoActiveLease,
@@ -209,7 +209,7 @@ class Queue:
         self._check_role(prof)
         project = self.project
         store = project.store
-        token = secrets.token_hex(16)
+        token = token_hex(16)
         rate = project.settings.get("gold_rate")
         if rate and "annotate" in self.stages and random.random() < float(rate):
             gold = self._claim_gold(token)
@@ -264,7 +264,7 @@ class Queue:
         from labelnb.team.roles import refusals
 
         store = self.project.store
-        token = secrets.token_hex(16)
+        token = token_hex(16)
         now = _now()
         for stage in self.stages:
             for attempt in range(5):

@@ -400,8 +400,8 @@ class Store:
         """(driver connection, the pool checkout to close after use or None if kept)."""
         local = self._hot_local
         raw_kept = getattr(local, "raw", None)
-        if raw_kept is not None and local.pid == os.getpid():
-            return raw_kept, None
+        if raw_kept is not None and local.forks == _forks[0]:
+            return raw_kept, None  # (not os.getpid(): a system call on every claim)
         with self._refusals(privileges=False):  # PostgreSQL's: labelnb.team.roles.refusals
             fairy = self.engine.raw_connection()
         raw: Any = fairy.driver_connection
@@ -413,7 +413,7 @@ class Store:
                 self._hot_fairies.append(fairy)
         if not keep:
             return raw, fairy
-        local.fairy, local.raw, local.pid = fairy, raw, os.getpid()
+        local.fairy, local.raw, local.forks = fairy, raw, _forks[0]
         return raw, None
 
     def _drop_hot(self) -> None:
@@ -470,6 +470,18 @@ class Store:
 
 
 __all__ = ["DatabaseTooNew", "Store", "normalize_url"]
+
+
+#: how many forks this process is from the one that imported labelnb: a kept hot
+#: connection belongs to the process that opened it (a forked child opens its own)
+_forks = [0]
+
+
+def _count_fork() -> None:
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 class _Hot:

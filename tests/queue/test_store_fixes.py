@@ -263,3 +263,40 @@ def test_concurrent_create_of_one_project_on_postgresql(pg_schema: str) -> None:
             assert results == ["ok"] * 4
         else:  # one creates it; the others get labelnb's own "already exists"
             assert results == ["exists"] * 3 + ["ok"]
+
+
+def test_a_forked_child_opens_its_own_hot_connection(tmp_path: Path) -> None:
+    """The claim/submit connection kept per thread belongs to the process that opened it:
+    a forked child (a multiprocessing worker started with fork) claims through a new one,
+    and the parent's keeps working."""
+    p = labelnb.Project.create(str(tmp_path / "f.db"), "f", SCHEMA)
+    p.add_items(["one", "two", "three"])
+    q = p.queue("ana")
+    assert q.claim() is not None
+    q.submit(labelnb.Choice("a"))
+    parent_raw, _ = p.store._hot_connection()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        ok = b"0"
+        try:
+            child_raw, _ = p.store._hot_connection()
+            qc = p.queue("bob")
+            if child_raw is not parent_raw and qc.claim() is not None:
+                qc.submit(labelnb.Choice("b"))
+                ok = b"1"
+        finally:
+            os.write(w, ok)
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 1)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert got == b"1"
+    assert p.store._hot_connection()[0] is parent_raw
+    assert q.claim() is not None
+    q.submit(labelnb.Choice("a"))
+    anns = p.annotations()
+    assert sorted(anns["author"]) == ["ana", "ana", "bob"]
+    with sqlite3.connect(str(tmp_path / "f.db")) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
