@@ -47,8 +47,8 @@ from labelnb.queue.queries import Raw
 log = logging.getLogger("labelnb.store")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: page size of new SQLite files. A claim+submit writes about ten B-tree pages (task row
-#: and its partial indexes, the annotation with its indexes, the lease row), and every
+#: page size of new SQLite files. A claim+submit writes about twelve B-tree pages (task
+#: row and its indexes, the annotation with its indexes, their splits), and every
 #: dirty page is copied and checksummed into the WAL at each commit: 1 KiB pages
 #: instead of SQLite's 4 KiB cut a claim+submit's time by about a tenth
 #: (``benchmarks/queue_throughput.py --breakdown``), with no measurable cost to the
