@@ -38,6 +38,8 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 def token_bytes(n: int) -> bytes:
     """``n`` random bytes (as ``secrets.token_bytes(n)``)."""
     global _pool, _at
+    if n < 0:
+        raise ValueError(f"token_bytes: n is {n}; give a number of bytes >= 0")
     if n > POOL_BYTES // 4:
         return os.urandom(n)
     with _lock:

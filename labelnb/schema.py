@@ -293,7 +293,7 @@ class Schema:
         return [c.name for c in self.labels]
 
     def __getitem__(self, name: str) -> LabelClass:
-        hit = self._by_name.get(name)
+        hit = self._by_name.get(name) if isinstance(name, str) else None
         if hit is not None:
             return hit[0]
         raise SchemaError(f"label {name!r} is not in the schema ({', '.join(self.names)})")

@@ -503,8 +503,10 @@ class _Hot:
         try:
             raw.execute("BEGIN IMMEDIATE")
         except BaseException as e:
-            self._close()
-            self._translate(e)
+            try:
+                self._translate(e)  # (before _close: it tells a kept connection by it)
+            finally:
+                self._close()
             raise
         return Raw(raw, "sqlite")
 

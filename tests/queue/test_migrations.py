@@ -156,3 +156,40 @@ def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
     with p.store.engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA page_size").scalar() == 4096
     p.close()
+
+
+def test_kept_leases_revision_downgrades_to_lease_rows(tmp_path: Path) -> None:
+    """Revision 0003 marks the files whose submits keep their lease on the task row (an
+    older labelnb refuses them); its downgrade writes those leases to ``leases``, and
+    the history reads the same before, after the downgrade and after the upgrade."""
+    from alembic import command
+
+    from labelnb.queue.migrate import alembic_config, upgrade
+
+    path = str(tmp_path / "k.db")
+    p = labelnb.Project.create(path, "k", labelnb.Schema("choice", ["a", "b"]))
+    p.add_items(["one", "two"])
+    q = p.queue("ana")
+    t = q.claim()
+    assert t is not None
+    q.submit(labelnb.Choice("a"))
+    before = p.leases()[["task_id", "annotator", "token", "outcome"]].to_dict("records")
+    assert before == [{"task_id": t.id, "annotator": "ana", "token": t.token,
+                       "outcome": "submitted"}]
+    p.close()
+    s = Store(path)
+    assert current_revision(s) == head_revision() == "0003"
+    cfg = alembic_config()
+    with s.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    with s.engine.connect() as conn:
+        rows = conn.execute(text("SELECT task_id, annotator, token, outcome FROM leases")).all()
+        kept = conn.execute(text("SELECT count(*) FROM tasks WHERE lease_token IS NOT NULL")
+                            ).scalar()
+    assert [tuple(r) for r in rows] == [(t.id, "ana", t.token, "submitted")] and kept == 0
+    upgrade(s)
+    s.dispose()
+    p = labelnb.open(path, "k")
+    after = p.leases()[["task_id", "annotator", "token", "outcome"]].to_dict("records")
+    assert after == before  # once, from the lease row now

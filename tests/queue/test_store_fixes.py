@@ -300,3 +300,30 @@ def test_a_forked_child_opens_its_own_hot_connection(tmp_path: Path) -> None:
     assert sorted(anns["author"]) == ["ana", "ana", "bob"]
     with sqlite3.connect(str(tmp_path / "f.db")) as c:
         assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_failed_begin_on_a_transient_connection_keeps_the_kept_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEGIN IMMEDIATE failing on a checked-out (not kept) connection closes that
+    checkout and leaves the thread's kept connection alone."""
+    s = Store(str(tmp_path / "t.db"))
+    kept, _ = s._hot_connection()
+    closed: list[bool] = []
+
+    class Locked:
+        def execute(self, sql: str, *a: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+    class Checkout:
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(s, "_hot_connection", lambda: (Locked(), Checkout()))
+    with pytest.raises(sqlite3.OperationalError, match="locked"), s.hot():
+        pass
+    assert closed == [True]
+    monkeypatch.undo()
+    assert s._hot_connection()[0] is kept  # not dropped
+    with s.hot() as raw:
+        assert raw.dbapi.execute("SELECT 1").fetchone() == (1,)
+    s.dispose()

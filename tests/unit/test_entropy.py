@@ -51,3 +51,12 @@ def test_a_forked_child_does_not_repeat_the_parents_bytes() -> None:
     os.waitpid(pid, 0)
     parent = token_bytes(16)
     assert len(child) == 16 and child != parent
+
+
+def test_a_negative_size_is_refused_and_rewinds_nothing() -> None:
+    import pytest
+
+    a = token_bytes(16)
+    with pytest.raises(ValueError, match=">= 0"):
+        token_bytes(-16)
+    assert token_bytes(16) != a and token_bytes(0) == b""
