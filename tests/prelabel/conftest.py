@@ -97,12 +97,19 @@ class FakeLLM:
                                               json.loads(raw)))
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                counted = True
                 try:
                     reply = fake.pick(raw)
                     if reply.delay:
                         time.sleep(reply.delay)
                     data = (reply.body if isinstance(reply.body, str)
                             else json.dumps(reply.body)).encode("utf-8")
+                    # no longer in flight once answered: the client may send its next
+                    # request as soon as it has read this reply, before this handler
+                    # returns (counted after the write, that request overlapped this one)
+                    with fake._lock:
+                        fake.in_flight -= 1
+                        counted = False
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
@@ -113,8 +120,9 @@ class FakeLLM:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
                 finally:
-                    with fake._lock:
-                        fake.in_flight -= 1
+                    if counted:
+                        with fake._lock:
+                            fake.in_flight -= 1
 
         return Handler
 
