@@ -589,6 +589,8 @@ def print_profile(path: str, top: int) -> None:
 class _TimedConnection:
     """A sqlite3 connection whose ``execute`` adds its seconds per statement kind."""
 
+    _keys: dict[str, str] = {}  # SQL -> row label, made once per statement
+
     def __init__(self, conn: Any, spent: dict[str, list[float]]) -> None:
         self._conn, self._spent = conn, spent
 
@@ -597,19 +599,30 @@ class _TimedConnection:
         try:
             return self._conn.execute(sql, params)
         finally:
-            key = " ".join(sql.split()[:3])
-            if key.startswith("SELECT"):
-                key = "SELECT (claim candidates)"
-            elif key.startswith("UPDATE tasks SET"):
-                key = "UPDATE tasks SET " + ("status='leased' (claim)"
-                                             if "SET status = 'leased'" in sql
-                                             else "status='done' (submit)")
-            elif key.startswith("UPDATE jobs SET"):
-                key = ("UPDATE jobs (claim)" if "SET status = 'leased'" in sql
-                       else "UPDATE jobs (submit)")
-            entry = self._spent.setdefault(key, [0.0, 0])
+            entry = self._spent.setdefault(self._key(sql), [0.0, 0])
             entry[0] += time.perf_counter() - t
             entry[1] += 1
+
+    @classmethod
+    def _key(cls, sql: str) -> str:
+        key = cls._keys.get(sql)
+        if key is None:
+            key = cls._keys[sql] = cls._label(sql)
+        return key
+
+    @staticmethod
+    def _label(sql: str) -> str:
+        key = " ".join(sql.split()[:3])
+        if key.startswith("SELECT"):
+            key = "SELECT (claim candidates)"
+        elif key.startswith("UPDATE tasks SET"):
+            key = "UPDATE tasks SET " + ("status='leased' (claim)"
+                                         if "SET status = 'leased'" in sql
+                                         else "status='done' (submit)")
+        elif key.startswith("UPDATE jobs SET"):
+            key = ("UPDATE jobs (claim)" if "SET status = 'leased'" in sql
+                   else "UPDATE jobs (submit)")
+        return key
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
