@@ -825,10 +825,14 @@ def annotation_values(row: dict[str, Any], dialect: str) -> dict[str, Any]:
     text (``submitted_at`` is set later, under the writer lock)."""
     if dialect != "sqlite":
         return preconvert(row, dialect, jsons=("regions", "meta"), copy=False)
-    row["regions"] = _Dumped(json.dumps(row["regions"]))
-    meta = row["meta"]
-    row["meta"] = _EMPTY_JSON if not meta else _Dumped(json.dumps(meta))
-    row["created_at"] = sqlite_time(row["created_at"])
+    # (converted values are left alone: a second call changes nothing)
+    regions, meta, created = row["regions"], row["meta"], row["created_at"]
+    if not isinstance(regions, _Dumped):
+        row["regions"] = _Dumped(json.dumps(regions))
+    if not isinstance(meta, _Dumped):
+        row["meta"] = _EMPTY_JSON if not meta else _Dumped(json.dumps(meta))
+    if isinstance(created, datetime):
+        row["created_at"] = sqlite_time(created)
     return row
 
 
@@ -868,9 +872,10 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
     if conn.dialect == "postgresql":
         n = _SUBMIT_PG.run(conn, {**row, "token": token, "review": review}).fetchone()[0]
         return bool(n)
-    # SQLite: ``row`` is the caller's, converted already (see Queue.submit) but for the
-    # clock, read under the writer lock
+    # SQLite: ``row`` is the caller's, converted in place (Queue.submit converts all but
+    # the clock, read under the writer lock, before it takes the lock)
     raw = conn.dbapi
+    annotation_values(row, "sqlite")
     sub = row["submitted_at"]
     now = row["submitted_at"] = sub if isinstance(sub, str) else sqlite_time(sub)
     if raw.execute(_FINISH_KEEP, {"tid": row["task_id"], "token": token, "me": row["author"],

@@ -792,3 +792,18 @@ def test_submitted_leases_survive_rework(db_url: str) -> None:
     review = leases[leases["annotator"] == "rita"]
     assert list(review["outcome"]) == ["submitted"]
     assert not leases[["task_id", "token"]].duplicated().any()
+
+
+def test_annotation_values_converts_once() -> None:
+    """The SQLite row of a submit is converted in place, and converting it again (as
+    submit_annotation does, for a caller that did not) changes nothing."""
+    from labelnb.queue import queries as q
+
+    now = datetime(2026, 12, 1, 4, 5, 6, 789, tzinfo=UTC)
+    row = {"regions": [{"type": "choice", "label": "a"}], "meta": {}, "created_at": now}
+    once = dict(q.annotation_values(row, "sqlite"))
+    assert once == {"regions": '[{"type": "choice", "label": "a"}]', "meta": "{}",
+                    "created_at": "2026-12-01 04:05:06.000789"}
+    assert q.annotation_values(row, "sqlite") == once
+    assert q.annotation_values({"regions": [], "meta": {"k": 1}, "created_at": now},
+                               "sqlite")["meta"] == '{"k": 1}'
