@@ -2,10 +2,11 @@
 
 ``os.urandom`` is one ``getrandom`` system call per call; a claim+submit needs two
 (the lease token and the annotation id), and in a sandboxed kernel a system call costs
-microseconds (``benchmarks/queue_throughput.py``: about a tenth of SQLite's whole
-claim+submit). The bytes handed out here are the same OS randomness, read ahead: each
-byte is handed out once, under a lock (threads), and a forked child throws the parent's
-unread bytes away (else parent and child would hand out the same tokens).
+microseconds (a ``py-spy --native`` profile of ``benchmarks/queue_throughput.py``'s
+SQLite loop: ``getrandom`` about 5% of a claim+submit). The bytes handed out here are
+the same OS randomness, read ahead: each byte is handed out once, under a lock
+(threads), and a forked child throws the parent's unread bytes away (else parent and
+child would hand out the same tokens).
 
 >>> len(token_bytes(16)), token_bytes(8) != token_bytes(8)
 (16, True)

@@ -51,6 +51,8 @@ def unstorable(text: str) -> str | None:
     >>> print(unstorable("a" + chr(0) + "b").split(",")[0])
     holds a NUL character (\\x00) at offset 1
     """
+    if text.isascii() and "\x00" not in text:  # (most text: no NUL, no surrogate)
+        return None
     i = text.find("\x00")
     if i >= 0:
         return (f"holds a NUL character (\\x00) at offset {i}, which databases do not store "
@@ -653,10 +655,8 @@ class Annotation:
             if not isinstance(value, str):
                 raise ValidationError(f"{self._where()}: field {name!r} must be a string, got "
                                       f"{value!r}")
-            if "\x00" in value or not value.isascii():
-                bad = unstorable(value)
-                if bad is not None:
-                    raise ValidationError(f"{self._where()}: field {name!r} {bad}")
+            if (bad := unstorable(value)) is not None:
+                raise ValidationError(f"{self._where()}: field {name!r} {bad}")
         created = self.created_at
         if type(created) is not datetime or created.tzinfo is None:
             object.__setattr__(self, "created_at", _parse_time(created, self._where()))

@@ -124,6 +124,11 @@ class Prepared:
         self.times = tuple(times)
         self.jsons = tuple(jsons)
 
+    def run_converted(self, conn: Raw, params: dict[str, Any]) -> Any:
+        """SQLite's hot path: :meth:`run` for values :func:`preconvert` has converted
+        already (times as text, JSON dumped), without checking them again."""
+        return conn.dbapi.execute(self.sqlite, params)
+
     def run(self, target: Connection | Raw, params: dict[str, Any]) -> Any:
         """Execute in ``target``'s transaction; returns the DBAPI cursor. Values that
         :func:`preconvert` already converted pass through."""
@@ -547,18 +552,17 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
         if r is None:
             return None
         return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
-    # SQLite: the statements straight on the driver, with their values as text already
-    raw = conn.dbapi
+    # SQLite: the times as text once, for every statement
     now_s = sqlite_time(now)
     p = {"pid": project_id, "me": annotator, "now": now_s, "token": token,
          "expires": sqlite_time(expires_at)}
-    c = raw.execute(stmts.pick.sqlite, p).fetchone()
+    c = stmts.pick.run_converted(conn, p).fetchone()
     if c is None:
         return None
     (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
      target, author, slot, media, uri, text_, width, height, group, meta) = c
     p["cid"] = tid
-    raw.execute(stmts.take.sqlite, p)
+    stmts.take.run_converted(conn, p)
     if status == "leased":
         _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
                                 "token": old_token, "claimed": old_claimed,
@@ -592,22 +596,19 @@ def extend_lease(conn: Connection | Raw, *, task_id: int, token: str, annotator:
     return (r is not None, None if r is None else r[0])
 
 
-_FINISH_TASK = Prepared(
-    "UPDATE tasks SET status = 'done', done_at = :now, lease_token = NULL, reserved_for = NULL "
+_FINISH_SQL = (
+    "UPDATE tasks SET status = 'done', done_at = :now,{clear} reserved_for = NULL "
     "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
-    "AND lease_expires_at >= :now RETURNING item_id, claimed_at, lease_expires_at",
+    "AND lease_expires_at >= :now{returning}")
+_FINISH_TASK = Prepared(_FINISH_SQL.format(
+    clear=" lease_token = NULL,", returning=" RETURNING item_id, claimed_at, lease_expires_at"),
     times=("now",))
-
-
 #: SQLite's submit: the task row keeps its lease (assignee, token, claimed_at,
 #: lease_expires_at; done_at is its end) as the record of it, instead of a ``leases``
 #: row -- one row fewer per submit, in the hottest transaction there is
 #: (``benchmarks/queue_throughput.py``). :func:`select_leases` reads it back;
 #: :func:`reopen_for_author` moves it to ``leases`` before the row is reused.
-_FINISH_KEEP = (
-    "UPDATE tasks SET status = 'done', done_at = :now, reserved_for = NULL "
-    "WHERE id = :tid AND lease_token = :token AND status = 'leased' AND assignee = :me "
-    "AND lease_expires_at >= :now")
+_FINISH_KEEP = Prepared(_FINISH_SQL.format(clear="", returning=""), times=("now",))
 
 
 def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
@@ -820,20 +821,11 @@ _INSERT_ANNOTATION = Prepared(
 
 
 def annotation_values(row: dict[str, Any], dialect: str) -> dict[str, Any]:
-    """``row`` (``Project._annotation_row``) with its values as the driver takes them, in
-    place: on SQLite the regions and meta as JSON text and ``created_at`` as DATETIME
-    text (``submitted_at`` is set later, under the writer lock)."""
-    if dialect != "sqlite":
-        return preconvert(row, dialect, jsons=("regions", "meta"), copy=False)
-    # (converted values are left alone: a second call changes nothing)
-    regions, meta, created = row["regions"], row["meta"], row["created_at"]
-    if not isinstance(regions, _Dumped):
-        row["regions"] = _Dumped(json.dumps(regions))
-    if not isinstance(meta, _Dumped):
-        row["meta"] = _EMPTY_JSON if not meta else _Dumped(json.dumps(meta))
-    if isinstance(created, datetime):
-        row["created_at"] = sqlite_time(created)
-    return row
+    """``row`` (``Project._annotation_row``) converted for the driver in place
+    (:func:`preconvert`: converted values are left alone, so the clock can be added
+    and converted later, under the writer lock)."""
+    return preconvert(row, dialect, jsons=_INSERT_ANNOTATION.jsons,
+                      times=_INSERT_ANNOTATION.times, copy=False)
 
 
 def insert_annotation(conn: Connection | Raw, row: dict[str, Any]) -> None:
@@ -874,16 +866,14 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
         return bool(n)
     # SQLite: ``row`` is the caller's, converted in place (Queue.submit converts all but
     # the clock, read under the writer lock, before it takes the lock)
-    raw = conn.dbapi
     annotation_values(row, "sqlite")
-    sub = row["submitted_at"]
-    now = row["submitted_at"] = sub if isinstance(sub, str) else sqlite_time(sub)
-    if raw.execute(_FINISH_KEEP, {"tid": row["task_id"], "token": token, "me": row["author"],
-                                  "now": now}).rowcount != 1:
+    done = _FINISH_KEEP.run_converted(conn, {"tid": row["task_id"], "token": token,
+                                             "me": row["author"], "now": row["submitted_at"]})
+    if done.rowcount != 1:
         return False
-    raw.execute(_INSERT_ANNOTATION.sqlite, row)
+    _INSERT_ANNOTATION.run_converted(conn, row)
     if review:
-        raw.execute(_INSERT_REVIEW.sqlite, row)
+        _INSERT_REVIEW.run_converted(conn, row)
     return True
 
 
