@@ -181,10 +181,8 @@ def select_final(annotations: Sequence[Annotation], statuses: Mapping[str, str],
     elif policy != "latest":
         raise FormatError(f"export policy {policy!r}; expected 'latest', 'annotator:<name>', "
                           "'consensus' or 'consensus:dawid_skene'")
-    # what a correction replaced; a rejected correction is recorded only: the work it
-    # corrected stands (as in project.consensus())
-    corrected = {a.corrects for a in annotations
-                 if a.corrects and statuses.get(a.id, "submitted") != "reject"}
+    # what a correction replaced (a rejected correction is recorded only)
+    corrected = set(_corrections_by_target(annotations, statuses))
     out: dict[int, Annotation] = {}
     for a in annotations:  # oldest first: the newest kept wins
         if human_only and a.source != "human":

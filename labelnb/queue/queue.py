@@ -603,69 +603,65 @@ class Queue:
         t = self._require(task)
         if t.stage != "retrain":
             raise ValidationError(f"task {t.id} is a {t.stage!r} task, not a retraining task")
-        if self._definer:
-            from labelnb.team.roles import refusals
-
-            with refusals(), self.project.store.hot() as conn:
-                ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
-            if not ok:
-                self._lost(t)
-            self._forget(t)
-            return
-        with self.project.store.write() as conn:
-            now = _now()
-            lease = q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
-                                  now=now)
-            if lease is not None:
-                q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
-                            token=t.token, lease=lease, now=now, outcome="submitted")
-                q.insert_event(conn, project_id=self.project.id, kind="retraining_acknowledged",
-                               actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
-                               payload={"annotation_id": t.target_annotation_id})
-        if lease is None:
-            self._lost(t)
-        self._forget(t)
+        self._close_retraining(t, skipped=False, reason=None)
 
     def _skip_retraining(self, t: Task, reason: str | None) -> None:
         """Close a skipped retraining task as seen (see :meth:`skip`). Given back, it
         would wait in the pool forever: reserved for its annotator, whom the claim never
         offers a task they skipped, and (under team security, where a skip unreserves)
         then offered to other annotators, who have no business with this mistake."""
+        self._close_retraining(t, skipped=True, reason=reason)
+
+    def _close_retraining(self, t: Task, *, skipped: bool, reason: str | None) -> None:
+        """Close a leased retraining task, acknowledged (lease outcome ``submitted``,
+        event ``retraining_acknowledged``) or ``skipped`` (event ``retraining_skipped``,
+        with the reason; also after the lease ran out, as long as nobody claimed the
+        task again since)."""
         if self._definer:
             from labelnb.team.roles import refusals
 
             sec = self.project.security
             with refusals(), self.project.store.hot() as conn:
-                if sec is not None and sec.version < 4:
-                    # installed before the database knew this skip: closed as the
-                    # acknowledgement closes it (and logged as one); `labelnb team init`
-                    # installs the newer functions
-                    ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
-                else:
+                if skipped and sec is not None and sec.version >= 4:
                     ok = q.team_skip_retraining(conn, task_id=t.id, token=t.token,
                                                 reason=reason)
+                else:
+                    # (a skip under functions installed before the database knew it is
+                    # closed as the acknowledgement closes it, and logged as one;
+                    # `labelnb team init` installs the newer functions)
+                    ok = q.team_acknowledge(conn, task_id=t.id, token=t.token)
+            self._forget(t)
             if not ok:
                 self._lost(t)
-            self._forget(t)
             return
+        late = False
         with self.project.store.write() as conn:
             now = _now()
-            lease = q.close_retraining(conn, task_id=t.id, token=t.token,
-                                       annotator=self.annotator, now=now)
-            # the lease ran out first: the skip still closes the task, as long as nobody
-            # (only its owner may) claimed it again since
-            late = lease is None and self._holds(t)
-            if late:
+            if skipped:
                 lease = q.close_retraining(conn, task_id=t.id, token=t.token,
-                                           annotator=self.annotator, now=now, late=True)
+                                           annotator=self.annotator, now=now)
+                # the lease ran out first: the skip still closes the task, as long as
+                # nobody (only its owner may) claimed it again since
+                late = lease is None and self._holds(t)
+                if late:
+                    lease = q.close_retraining(conn, task_id=t.id, token=t.token,
+                                               annotator=self.annotator, now=now, late=True)
+            else:
+                lease = q.finish_task(conn, task_id=t.id, token=t.token,
+                                      annotator=self.annotator, now=now)
             if lease is not None:
                 q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
-                            token=t.token, lease=lease, now=now, outcome="skipped")
-                q.insert_event(conn, project_id=self.project.id, kind="retraining_skipped",
-                               actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
-                               payload={"annotation_id": t.target_annotation_id,
-                                        **({"reason": reason} if reason else {}),
-                                        **({"lease": "expired"} if late else {})})
+                            token=t.token, lease=lease, now=now,
+                            outcome="skipped" if skipped else "submitted")
+                payload: dict[str, Any] = {"annotation_id": t.target_annotation_id}
+                if reason:
+                    payload["reason"] = reason
+                if late:
+                    payload["lease"] = "expired"
+                q.insert_event(conn, project_id=self.project.id, actor=self.annotator,
+                               kind="retraining_skipped" if skipped
+                               else "retraining_acknowledged",
+                               now=now, item_id=t.item.id, task_id=t.id, payload=payload)
         self._forget(t)
         if lease is None:
             self._lost(t)
