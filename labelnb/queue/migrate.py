@@ -44,7 +44,7 @@ def head_revision() -> str:
 
 
 def current_revision(store: Store) -> str | None:
-    with store.engine.connect() as conn:
+    with store._refusals(privileges=False), store.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -175,7 +175,8 @@ class Store:
             from labelnb.queue.migrate import ensure_current
 
             try:
-                ensure_current(self)
+                with self._refusals(privileges=False):  # a damaged file: CorruptDatabase
+                    ensure_current(self)
             except (DBAPIError, PermissionDenied) as e:
                 orig = e if isinstance(e, DBAPIError) else e.__cause__
                 if not isinstance(orig, DBAPIError) or getattr(

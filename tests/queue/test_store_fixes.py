@@ -226,6 +226,37 @@ def test_damaged_pages_on_the_command_line(damaged: Path, tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
+
+def test_damage_near_the_start_of_the_file(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Page 2 on (the header intact): opening reads the migration record first, and the
+    error is the same CorruptDatabase, from open, create, projects() and the CLI."""
+    db = tmp_path / "early.db"
+    labelnb.Project.create(db, "p", SCHEMA).close()
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.execute("PRAGMA journal_mode=delete")
+    c.close()
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:2 * page] = b"\xab" * page
+    db.write_bytes(bytes(data))
+    calls: dict[str, Callable[[], object]] = {
+        "open": lambda: labelnb.open(db, name="p"),
+        "create": lambda: labelnb.Project.create(db, "q", SCHEMA),
+        "projects": lambda: labelnb.projects(db),
+    }
+    for what, call in calls.items():
+        with pytest.raises(CorruptDatabase, match="is damaged") as e:
+            call()
+        assert ".recover" in str(e.value), what
+    for argv in (["status", str(db)], ["migrate", str(db)],
+                 ["annotators", str(db), "--name", "p", "list"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: database ") and "is damaged" in err, argv
+
+
 # --- 6. two creators of one project on PostgreSQL ------------------------------------------
 def _create(url: str, exist_ok: bool, barrier: object, out: object) -> None:
     barrier.wait()  # type: ignore[attr-defined]
