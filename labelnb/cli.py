@@ -995,15 +995,25 @@ _CLI_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def cli_wording(message: str) -> str:
+def cli_wording(message: str, args: argparse.Namespace | None = None) -> str:
     """``message`` with the fixes it names in Python (``overwrite=True``) said as this
-    command line's options (``--overwrite``).
+    command line's options (``--overwrite``). With the command's ``args``, a command it
+    suggests names their database and project (``--name``) instead of ``DB``.
 
     >>> cli_wording("out/ exists; pass overwrite=True")
     'out/ exists; pass --overwrite'
+    >>> cli_wording("add them with project.annotators.add('zed')",
+    ...             argparse.Namespace(db="my labels.db", name="pets"))
+    "add them with labelnb annotators 'my labels.db' --name pets add zed"
     """
     for pattern, repl in _CLI_WORDING:
         message = pattern.sub(repl, message)
+    db = getattr(args, "db", None)
+    if isinstance(db, str):
+        name = getattr(args, "name", None)
+        where = shlex.quote(db) + (f" --name {shlex.quote(name)}" if isinstance(name, str)
+                                   else "")
+        message = message.replace("labelnb annotators DB ", f"labelnb annotators {where} ")
     return message
 
 
@@ -1037,7 +1047,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabelnbError as e:
         from labelnb.team.credentials import redact
 
-        print(f"error: {redact(cli_wording(str(e)))}", file=sys.stderr)
+        print(f"error: {redact(cli_wording(str(e), args))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # the reader left (labelnb status --json | head): no error
         try:  # the interpreter's last flush of stdout must not fail again

@@ -182,6 +182,11 @@ def build_demo(directory: str | os.PathLike[str] = "demo-project") -> Path:
     pre-labels are added once.
     """
     root = Path(directory).expanduser().resolve()
+    blocker = next((p for p in (root, *root.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValidationError(
+            f"demo folder {str(root)!r}: {str(blocker)!r} is a file, not a folder; give "
+            "the demo a folder of its own (labelnb demo --dir FOLDER)")
     root.mkdir(parents=True, exist_ok=True)
     db = root / DB_NAME
     paths = save_sample_images(root / "images")

@@ -87,9 +87,9 @@ def expand(spec: str, media: Collection[str] | None = None) -> list[str]:
     if not path.exists():
         raise ItemNotFound(
             f"item {spec!r}: field 'path' names a file that does not exist "
-            f"(looked in {str(path.resolve().parent)!r}); fix the path (to add the string "
-            "itself as a text item, pass media='text')"
-        )
+            f"(looked in {str(path.resolve().parent)!r}); fix the path"
+            + ("" if media is not None and "text" not in media else
+               " (to add the string itself as a text item, pass media='text')"))
     return [str(path.resolve())]
 
 

@@ -163,7 +163,7 @@ class Project:
             if existing is not None:
                 if not exist_ok:
                     raise ValidationError(
-                        f"project {name!r} already exists in {store!r}; open it with "
+                        f"project {name!r} already exists in database {store.where}; open it with "
                         f"labelnb.open(..., name={name!r}) or pass exist_ok=True"
                     )
             else:
@@ -208,15 +208,16 @@ class Project:
                 names = q.list_project_names(conn)
                 if len(names) != 1:
                     raise ProjectNotFound(
-                        f"{store!r} holds {len(names)} projects ({names}); "
+                        f"database {store.where} holds {len(names)} projects ({names}); "
                         "pass name=... to labelnb.open" if names else
-                        f"{store!r} holds no project; create one with labelnb.Project.create"
+                        f"database {store.where} holds no project; create one with "
+                        "labelnb.Project.create"
                     )
                 name = names[0]
             row = q.get_project(conn, name)
             if row is None:
                 raise ProjectNotFound(
-                    f"project {name!r} is not in {store!r} (it has "
+                    f"project {name!r} is not in database {store.where} (it has "
                     f"{q.list_project_names(conn)}); check the name or create it"
                 )
         return cls(store, row)
@@ -501,6 +502,8 @@ class Project:
                         src = str(d.pop(key))
                         break
                 text = d.pop("text", None)
+                if src is not None and text is not None and not _isna(text):
+                    d["text"] = text  # an image's caption: kept in meta like other keys
                 meta.update(d)
                 meta = _json_meta(meta, where)
                 if src is not None:
@@ -560,8 +563,10 @@ class Project:
                 raise ValidationError(
                     f"item {name!r}: field 'media' is {r['media']!r} but a "
                     f"{self.schema.kind!r} project labels {' or '.join(allowed)}; add "
-                    f"{' or '.join(allowed)} items (or pass media=... to say what it is)"
-                )
+                    f"{' or '.join(allowed)} items here, and {r['media']} items to a "
+                    "project of a kind that labels them"
+                    + (" (or pass media='text' to add the string itself as a text item)"
+                       if "text" in allowed and r["uri"] is not None else ""))
         return rows
 
     def item(self, item_id: int) -> Item:
@@ -579,7 +584,13 @@ class Project:
         it = self.item(item_id)
         if it.uri is None:
             raise ValidationError(f"item {item_id}: it is a text item, not an image")
-        return media_mod.load_image(it.uri)
+        try:
+            return media_mod.load_image(it.uri)
+        except ItemNotFound as e:  # it names the file: name the item too
+            msg = str(e)
+            raise ItemNotFound(msg.replace(f"item {it.uri!r}", f"item {it.id} ({it.uri!r})", 1)
+                               if msg.startswith(f"item {it.uri!r}") else
+                               f"item {it.id}: {msg}") from e
 
     def items(self, *, media: str | None = None, status: str | None = None,
               annotator: str | None = None, source: str | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -87,8 +88,8 @@ def test_init_creates_project_with_settings(tmp_path: Path,
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat")
     assert code == 2 and err.startswith("error: project 'pets' already exists")
-    assert err.strip().endswith("already exists in Store(" + repr(str(Path(db).resolve()))
-                                + "); use it (e.g. labelnb status DB --name 'pets'), or pass "
+    assert err.strip().endswith("already exists in database " + repr(str(Path(db).resolve()))
+                                + "; use it (e.g. labelnb status DB --name 'pets'), or pass "
                                 "--exist-ok")  # the CLI's own words, not Python's
     code, _, err = run(capsys, "init", db, "--name", "pets", "--kind", "boxes",
                        "--labels", "cat,dog,bird", "--exist-ok")
@@ -539,9 +540,16 @@ def test_errors_name_the_cli_options_not_python_arguments(
     assert run(capsys, "init", db, "--name", "p", "--kind", "choice", "--labels", "a,b")[0] == 0
     assert run(capsys, "annotators", db, "add", "ana")[0] == 0
     code, _, err = run(capsys, "annotators", db, "add", "ana")
-    assert code == 2 and "use labelnb annotators DB update NAME" in err
+    assert code == 2 and f"use labelnb annotators {shlex.quote(db)} update NAME" in err
     code, _, err = run(capsys, "annotators", db, "update", "nobody", "--role", "reviewer")
-    assert code == 2 and "add them with labelnb annotators DB add nobody" in err
+    assert code == 2 and f"add them with labelnb annotators {shlex.quote(db)} add nobody" in err
+    # with --name (a database of several projects) the suggested command has it too, and
+    # it runs as suggested
+    code, _, err = run(capsys, "annotators", db, "--name", "p", "update", "zed", "--role",
+                       "reviewer")
+    fix = err.split("add them with ", 1)[1].split(";")[0].strip().rstrip(".")
+    assert code == 2 and fix == f"labelnb annotators {shlex.quote(db)} --name p add zed", err
+    assert run(capsys, *shlex.split(fix)[1:])[0] == 0
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"text": "x", "label": "cow"}\n')
     code, _, err = run(capsys, "import", db, "--format", "jsonl", str(bad))

@@ -400,3 +400,58 @@ def test_a_folder_path_in_a_text_project_adds_its_texts(tmp_path: Path) -> None:
     p = labelnb.Project.create(tmp_path / "p.db", "p", labelnb.Schema("spans", ["PER"]))
     p.add_items([str(folder)])  # the folder's texts, not its path as a text
     assert p.items()["text"].tolist() == ["Ada Lovelace"]
+
+
+# --- session 13: a fresh user's walkthrough -----------------------------------------------
+def test_an_image_rows_text_is_kept_in_meta(tmp_path: Path) -> None:
+    """A row with an image and a ``text`` (a caption) keeps the text, in meta like
+    every other key; a row with a text alone is a text item as before."""
+    import pandas as pd
+
+    p = labelnb.Project.create(tmp_path / "c.db", "c", Schema("boxes", ["cat"]))
+    img = png(tmp_path / "a.png")
+    p.add_items(pd.DataFrame({"image": [str(img)], "text": ["a red square"],
+                              "src": ["cam 1"]}))
+    row = p.items().iloc[0]
+    assert row["media"] == "image" and row["meta"] == {"text": "a red square", "src": "cam 1"}
+    t = labelnb.Project.create(tmp_path / "t.db", "t", Schema("choice", ["a"]))
+    t.add_items([{"image": None, "text": "just words"}])
+    assert t.items().iloc[0]["text"] == "just words"
+
+
+def test_media_hints_suggest_only_what_the_project_takes(tmp_path: Path) -> None:
+    boxes = labelnb.Project.create(tmp_path / "b.db", "b", Schema("boxes", ["cat"]))
+    (tmp_path / "notes.txt").write_text("some words")
+    with pytest.raises(ValidationError) as e:
+        boxes.add_items([str(tmp_path / "notes.txt")])
+    assert "media=" not in str(e.value) and "add image items here" in str(e.value)
+    with pytest.raises(ItemNotFound) as nf:
+        boxes.add_items([str(tmp_path / "nope.png")])
+    assert "fix the path" in str(nf.value) and "media=" not in str(nf.value)
+    spans = labelnb.Project.create(tmp_path / "s.db", "s", Schema("spans", ["PER"]))
+    img = png(tmp_path / "a.png")
+    with pytest.raises(ValidationError) as e:
+        spans.add_items([str(img)])
+    assert "pass media='text'" in str(e.value)
+    assert spans.add_items([str(img)], media="text")  # the hint works as it says
+    choice = labelnb.Project.create(tmp_path / "c.db", "c", Schema("choice", ["a"]))
+    with pytest.raises(ItemNotFound, match="pass media='text'"):
+        choice.add_items([str(tmp_path / "missing" / "x.png")])
+
+
+def test_demo_folder_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "coins.png"
+    f.write_bytes(b"not a folder")
+    code, _, err = run(capsys, "demo", "--dir", str(f / "sub"), "--no-browser")
+    assert code == 2 and "is a file, not a folder" in err and "--dir FOLDER" in err
+    assert f.read_bytes() == b"not a folder"
+
+
+def test_load_image_of_a_deleted_file_names_the_item(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "c.db", "c", Schema("boxes", ["cat"]))
+    [iid] = p.add_items([str(png(tmp_path / "a.png"))])
+    (tmp_path / "a.png").unlink()
+    with pytest.raises(ItemNotFound) as e:
+        p.load_image(iid)
+    assert str(e.value).startswith(f"item {iid} (") and "a.png" in str(e.value)
+    assert "does not exist" in str(e.value)

@@ -65,7 +65,7 @@ def ensure_current(store: Store) -> None:
         return
     if current is not None and not _known(script, current):
         raise DatabaseTooNew(
-            f"database {store!r} has schema revision {current!r}, written by a newer "
+            f"database {store.where} has schema revision {current!r}, written by a newer "
             f"labelnb than this one (which knows up to {head!r}). Fix: upgrade labelnb "
             "(pip install -U labelnb); never open it with an older version"
         )

@@ -285,21 +285,26 @@ class Queue:
 
         Nothing is claimed or locked: another annotator may take them first. The
         annotation session uses it to load the next image while the current one is
-        worked on.
+        worked on. Each item is named once (with overlap, its other slots are for other
+        annotators).
         """
+        want = max(1, int(n))
+        # an item has up to `overlap` open tasks of a stage: enough rows for `want` items
+        rows_n = want * max(1, int(self.project.settings.get("overlap", 1)))
         if self._definer:
             from labelnb.team.roles import refusals
 
             with refusals(), self.project.store.read() as conn:
-                return q.team_peek(conn, project_id=self.project.id, stage=self.stages[0],
-                                   n=max(1, int(n)))
-        stmts = self._claim_sql()
-        if stmts.peek is None:
-            return []
-        with self.project.store.read() as conn:
-            rows = stmts.peek.run(conn, {"pid": self.project.id, "me": self.annotator,
-                                         "n": max(1, int(n))}).fetchall()
-        return [int(r[0]) for r in rows]
+                ids = q.team_peek(conn, project_id=self.project.id, stage=self.stages[0],
+                                  n=rows_n)
+        else:
+            stmts = self._claim_sql()
+            if stmts.peek is None:
+                return []
+            with self.project.store.read() as conn:
+                ids = [int(r[0]) for r in stmts.peek.run(
+                    conn, {"pid": self.project.id, "me": self.annotator, "n": rows_n})]
+        return list(dict.fromkeys(ids))[:want]
 
     def __iter__(self) -> Any:
         """Claim tasks until none is left. Submit, skip or release each before asking for

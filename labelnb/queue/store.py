@@ -162,7 +162,7 @@ class Store:
             others = self.table_names()
             self.dispose()
             raise ProjectNotFound(
-                f"{self!r} holds no labelnb project"
+                f"database {self.where} holds no labelnb project"
                 + (f" (its tables are another application's: {others[:8]})" if others else
                    " (it has no tables)")
                 + "; check the path or URL, or create a project there with "

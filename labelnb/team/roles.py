@@ -174,8 +174,8 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
     migrate``)."""
     if store.dialect != "postgresql":
         raise StoreError(
-            f"team security needs PostgreSQL; {store!r} is a SQLite file (one user, no "
-            "roles: see docs/security.md). Fix: use a postgresql:// database"
+            f"team security needs PostgreSQL; database {store.where} is a SQLite file "
+            "(one user, no roles: see docs/security.md). Fix: use a postgresql:// database"
         )
     if not team_sql.PREFIX_RE.match(prefix):
         raise ValidationError(f"team init: field 'prefix' {prefix!r} must be 1-40 lowercase "
@@ -183,8 +183,8 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
     with store.read() as conn:
         schema, user, can_roles, superuser, owner, owns = conn.execute(q.INSTALLER).one()
     if owner is None:
-        raise StoreError(f"{store!r} has no labelnb tables in schema {schema!r}; create a "
-                         "project first (labelnb init)")
+        raise StoreError(f"database {store.where} has no labelnb tables in schema "
+                         f"{schema!r}; create a project first (labelnb init)")
     if not (superuser or owns):
         raise PermissionDenied(
             f"team init: database user {user!r} does not own the labelnb tables of schema "

@@ -81,6 +81,19 @@ def test_overlap_gives_distinct_annotators(db_url: str) -> None:
     assert p.stats()["items_done"] == 3
 
 
+def test_peek_names_each_item_once_under_overlap(db_url: str) -> None:
+    p = make(db_url, 5, overlap=2)
+    ana, bob = p.queue("ana"), p.queue("bob")
+    ids = p.items()["id"].tolist()
+    assert ana.peek(3) == ids[:3]  # not [1, 1, 2]: the second slot is someone else's
+    for _ in range(2):
+        t = ana.claim()
+        assert t is not None
+        ana.submit(Choice("a"))
+    assert ana.peek(10) == ids[2:]  # what ana worked is gone, each other item once
+    assert bob.peek(10) == ids
+    assert ana.peek(0) == ids[2:3]  # at least one
+
 def test_expired_lease_returns_to_pool_and_stale_submit_is_refused(db_url: str) -> None:
     p = make(db_url, 1, lease_ttl_s=0.4)
     qa, qb = p.queue("ana"), p.queue("bob")
