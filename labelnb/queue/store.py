@@ -16,6 +16,7 @@ import logging
 import os
 import shlex
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,6 +155,7 @@ class Store:
                 f"database {_safe(self.url)}: labelnb supports SQLite files and PostgreSQL; "
                 "give a path or a postgresql:// URL"
             )
+        _STORES.add(self)  # a forked child gets connections of its own (_after_fork)
         # the password (if the URL had one) stays inside the engine; what labelnb keeps
         # and shows is the URL without it
         self.url = _safe(self.url)
@@ -456,6 +458,20 @@ class Store:
         needs the same data cannot move to a second connection."""
         return self.dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:")
 
+    def _after_fork(self) -> None:
+        """In a forked child: leave every connection the parent opened to the parent.
+
+        A child that used them would talk to the server (or the SQLite file) on the
+        parent's sockets and file handles, mixing the two processes' statements. The
+        pool is replaced without closing anything (``dispose(close=False)``), and the
+        parent's kept hot connections are put aside, never closed or reset here:
+        releasing one would send its reset on the parent's connection."""
+        _FORKED_AWAY.extend(self._hot_fairies)
+        self._hot_fairies = []
+        self._hot_local = threading.local()
+        self._hot_guard = threading.Lock()  # (another thread of the parent may hold it)
+        self.engine.dispose(close=False)
+
     def dispose(self) -> None:
         for fairy in self._hot_fairies:
             if self.dialect == "postgresql" and fairy.driver_connection is not None:
@@ -476,10 +492,18 @@ __all__ = ["DatabaseTooNew", "Store", "normalize_url"]
 #: how many forks this process is from the one that imported labelnb: a kept hot
 #: connection belongs to the process that opened it (a forked child opens its own)
 _forks = [0]
+#: every open store of this process, so that a forked child can give each its own
+#: connections (Store._after_fork)
+_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+#: (in a forked child) the parent's kept connections: referenced for good, so that no
+#: garbage collection ever resets one on the parent's socket
+_FORKED_AWAY: list[Any] = []
 
 
 def _count_fork() -> None:
     _forks[0] += 1
+    for store in list(_STORES):
+        store._after_fork()
 
 
 os.register_at_fork(after_in_child=_count_fork)

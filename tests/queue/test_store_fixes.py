@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
@@ -332,6 +333,44 @@ def test_a_forked_child_opens_its_own_hot_connection(tmp_path: Path) -> None:
     with sqlite3.connect(str(tmp_path / "f.db")) as c:
         assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
+
+def test_forked_children_use_connections_of_their_own(db_url: str) -> None:
+    """After the parent used the pool (reads) and its hot connection, forked children
+    read, claim and submit at the same time as the parent, each on its own connections:
+    on PostgreSQL a shared socket mixed their replies (wrong results, hangs)."""
+    p = labelnb.Project.create(db_url, "f", SCHEMA)
+    p.add_items([f"t{i}" for i in range(12)])
+    q = p.queue("ana")
+    assert q.claim() is not None
+    q.submit(labelnb.Choice("a"))
+    assert len(p.tasks()) == 12  # a pooled connection, checked in, that a child could take
+    kids = []
+    for k in range(3):
+        pid = os.fork()
+        if pid == 0:  # the child: exits 0 only if all went right
+            code = 1
+            try:
+                signal.alarm(60)
+                qc = p.queue(f"kid{k}")
+                for _ in range(20):
+                    assert len(p.tasks()) == 12 and len(p.items()) == 12
+                t = qc.claim()
+                if t is not None:
+                    qc.submit(labelnb.Choice("b"))
+                code = 0
+            finally:
+                os._exit(code)
+        kids.append(pid)
+    for _ in range(20):  # the parent meanwhile, on its own connections
+        assert len(p.tasks()) == 12
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in kids]
+    assert codes == [0, 0, 0]
+    while q.claim() is not None:
+        q.submit(labelnb.Choice("a"))
+    anns = p.annotations()
+    assert len(anns) == 12 and anns["item_id"].is_unique
+    assert sorted(a for a in anns["author"] if a.startswith("kid")) == ["kid0", "kid1", "kid2"]
+    p.close()
 
 def test_a_failed_begin_on_a_transient_connection_keeps_the_kept_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
