@@ -621,7 +621,11 @@ def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: 
 
 
 _RETURN_SQL = (
-    "UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL, "
+    "UPDATE tasks SET status = 'open', lease_token = NULL, "
+    # a task that stays reserved (rework, retraining) stays its reservee's as an open
+    # task reopened for them is (reopen_for_author): their other slots of the item stay
+    # barred to them, by the claim and by uq_tasks_item_assignee
+    "assignee = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END, "
     "reserved_for = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END "
     "WHERE id = :tid AND lease_token = :token AND status = 'leased' "
     "AND assignee = :me{live} RETURNING item_id, claimed_at, lease_expires_at")

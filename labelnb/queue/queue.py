@@ -746,10 +746,13 @@ class Queue:
                            actor=self.annotator, now=now, item_id=t.item.id, task_id=t.id,
                            payload={"annotation_id": t.target_annotation_id,
                                     "author": target.author})
-            newest = [a.id for a in q.annotations_for_item(conn, t.item.id)
-                      if a.source == "consensus"][-1:]
+            anns = q.annotations_for_item(conn, t.item.id)
+            newest = [a.id for a in anns if a.source == "consensus"][-1:]
             if decision == "reject" and target.source == "consensus" and [target.id] != newest:
                 pass  # a consensus replaced since (the item's labels changed): recorded only
+            elif decision == "reject" and target.task_id is not None and [target.id] != [
+                    a.id for a in anns if a.task_id == target.task_id][-1:]:
+                pass  # reworked since (a second review of the same work): recorded only
             elif decision == "reject" and target.source == "consensus":
                 # a rejected consensus goes to an expert
                 q.insert_tasks(conn, [dict(project_id=project.id, item_id=t.item.id,

@@ -36,7 +36,7 @@ from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 6
+TEAM_SQL_VERSION = 7
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -399,7 +399,10 @@ BEGIN
                                        AND t.stage = 'retrain') THEN
     RETURN labelnb_skip_retraining(p_task, p_token, p_reason);
   END IF;
-  UPDATE tasks SET status = 'open', assignee = NULL, lease_token = NULL,
+  -- (a task that stays reserved stays its reservee's, as in queries._RETURN_SQL)
+  UPDATE tasks SET status = 'open', lease_token = NULL,
+         assignee = CASE WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
+                         ELSE reserved_for END,
          reserved_for = CASE WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
                              ELSE reserved_for END
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
@@ -631,11 +634,17 @@ BEGIN
                        created_at, attempts)
     VALUES (v_t.project_id, v_t.item_id, 'adjudicate', 0, 'open', 5.0, 5.0, v_now, 0);
   ELSIF p_decision = 'reject' AND v_target.task_id IS NOT NULL THEN
+    -- back to its author, unless reworked since (a second review of the same work is
+    -- recorded only) or being reworked now (that lease is kept)
     UPDATE tasks SET status = 'open', reserved_for = v_target.author,
            assignee = v_target.author, lease_token = NULL, lease_expires_at = NULL,
            done_at = NULL, target_annotation_id = v_target.id, priority = 10.0,
            base_priority = 10.0
-     WHERE id = v_target.task_id;
+     WHERE id = v_target.task_id AND status <> 'leased'
+       AND NOT EXISTS (SELECT 1 FROM annotations AS a
+                        WHERE a.task_id = v_target.task_id AND a.id <> v_target.id
+                          AND (a.submitted_at, a.created_at, a.id)
+                              > (v_target.submitted_at, v_target.created_at, v_target.id));
   END IF;
   RETURN true;
 END $$;

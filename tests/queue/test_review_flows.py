@@ -158,3 +158,60 @@ def test_retraining_stays_with_its_owner_and_calibration_scores_the_rework(db_ur
     q.submit(Choice(truth[ids[0]]))
     cal = p.calibrate(min_items=1, retrain=False).set_index("annotator")
     assert cal.loc["cy", "n"] == 6 and cal.loc["cy", "accuracy"] == pytest.approx(4 / 6, abs=1e-4)
+
+
+def test_a_second_rejection_of_reworked_work_is_recorded_only(db_url: str) -> None:
+    """Two reviews of the same annotation: the first rejection sends it back and the
+    author reworks it; the second (stale) rejection used to send the author back to it
+    a third time."""
+    p, a0 = _reviewed(db_url)
+    p.request_review(a0)  # a second review of the same work
+    rita, rob, ana = p.review_queue("rita"), p.review_queue("rob"), p.queue("ana")
+    assert rita.claim() is not None
+    rita.reject("wrong")
+    t = ana.claim()
+    assert t is not None and t.target_annotation_id == a0
+    a1 = ana.submit(Choice("pos"))
+    while (r := rob.claim()) is not None and r.target_annotation_id != a0:
+        rob.approve()  # (the review of the rework)
+    assert r is not None
+    rob.reject("wrong too")
+    assert ana.claim() is None  # no third round on the same item
+    anns = p.annotations()
+    assert sorted(anns.loc[anns["author"] == "ana", "id"]) == sorted([a0, a1])
+    assert set(p.reviews()["decision"]) == {"reject"}
+    assert p.stats()["items_done"] == 1
+
+
+def test_a_released_rework_keeps_its_author_off_the_items_other_slots(db_url: str) -> None:
+    """Releasing a rework (also the release a second claim() does) cleared its assignee
+    but kept it reserved, so its author could take the item's other slot (here one
+    whose lease ran out, which a claim tries first), and the rework then waited for
+    them for ever."""
+    import time
+
+    p = labelnb.Project.create(db_url, "o", Schema("choice", ["pos", "neg"]), overlap=2,
+                               review_fraction=1.0)
+    p.add_items(["x"])
+    p.annotators.add("rita", role="reviewer")
+    ana, bo, rita = p.queue("ana"), p.queue("bo"), p.review_queue("rita")
+    assert ana.claim() is not None
+    ana.submit(Choice("neg"))
+    assert rita.claim() is not None
+    rita.reject("wrong")
+    p.configure(lease_ttl_s=0.2)
+    slot1 = bo.claim()
+    assert slot1 is not None
+    p.configure(lease_ttl_s=600)
+    time.sleep(0.5)  # bo's lease runs out
+    t = ana.claim()
+    assert t is not None and t.stage == "annotate" and t.target_annotation_id
+    again = ana.claim()  # releases the rework first
+    assert again is not None and again.id == t.id  # the rework again, not bo's slot
+    ana.submit(Choice("pos"))
+    assert bo.claim() is not None  # bo's slot, back in the pool
+    bo.submit(Choice("pos"))
+    slots = p.tasks()
+    assert sorted(slots.loc[slots["stage"] == "annotate", "status"]) == ["done", "done"]
+    anns = p.annotations()
+    assert sorted(anns.loc[anns["author"] == "ana", "task_id"].unique()) == [t.id]

@@ -406,3 +406,31 @@ def test_removal_in_one_schema_keeps_the_group_needed_in_another(new_team: Any,
             py.close()
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f'DROP SCHEMA IF EXISTS "{other}" CASCADE')
+
+
+# --- session 13: rework under team security (labelnb_review, labelnb_return) ------------------
+def test_a_second_rejection_of_reworked_work_is_recorded_only_in_the_database(
+        new_team: Any) -> None:
+    team = new_team(overlap=1, items=1, review_fraction=1.0)
+    pa, pr = team.open("ana"), team.open("rita")
+    ana, rita = pa.queue(), pr.review_queue()
+    assert ana.claim() is not None
+    a0 = ana.submit(Choice("cat"))
+    team.owner.request_review(a0)  # a second review of the same work
+    assert rita.claim() is not None
+    rita.reject("wrong")
+    t = ana.claim()
+    assert t is not None and t.target_annotation_id == a0
+    ana.release()  # a released rework stays ana's (labelnb_return)
+    assert team.sql().execute("SELECT status, assignee, reserved_for FROM tasks WHERE id = %s",
+                              (t.id,)).fetchone() == ("open", team.name("ana"),
+                                                      team.name("ana"))
+    assert ana.claim() is not None
+    a1 = ana.submit(Choice("dog"))
+    while (r := rita.claim()) is not None and r.target_annotation_id != a0:
+        rita.approve()
+    assert r is not None
+    rita.reject("wrong too")  # stale: ana reworked it since
+    assert ana.claim() is None
+    anns = team.owner.annotations()
+    assert sorted(anns["id"]) == sorted([a0, a1])
