@@ -883,13 +883,17 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
 
 
 def annotation_by_client_id(conn: Connection, project_id: int, client_id: str
-                            ) -> tuple[str, int | None, str] | None:
-    """(id, task_id, author) of the annotation stored with ``client_id``, or None."""
+                            ) -> tuple[str, int | None, str, datetime] | None:
+    """(id, task_id, author, submitted_at) of the annotation stored with ``client_id``,
+    or None."""
     r = conn.execute(select(annotations_t.c.id, annotations_t.c.task_id,
-                            annotations_t.c.author).where(
+                            annotations_t.c.author, annotations_t.c.submitted_at).where(
         annotations_t.c.project_id == project_id, annotations_t.c.client_id == client_id)
     ).first()
-    return None if r is None else (r[0], r[1], r[2])
+    if r is None:
+        return None
+    at = r[3]  # (SQLite gives back the UTC it stored without its zone)
+    return r[0], r[1], r[2], at if at is None or at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str) -> str | None:

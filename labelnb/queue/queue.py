@@ -524,13 +524,18 @@ class Queue:
             row = q.annotation_by_client_id(conn, self.project.id, client_id)
         if row is None:
             return None
-        aid, task_id, author = row
-        if author != self.annotator or (t is not None and task_id != t.id):
+        aid, task_id, author, submitted_at = row
+        # a retry is of this lease's submit: the same task worked again (a rework) is
+        # other work
+        earlier = t is not None and submitted_at is not None and submitted_at < t.claimed_at
+        if author != self.annotator or (t is not None and task_id != t.id) or earlier:
             where = f"task {t.id}" if t is not None else "this submit"
             raise ValidationError(
                 f"{where}: field 'client_id' {client_id!r} was already used for annotation "
-                f"{aid} (task {task_id}, by {author!r}); give every annotation its own "
-                "client id (a retry of the same submit may reuse it)"
+                f"{aid} (task {task_id}, by {author!r}"
+                + (", before this claim of the task" if earlier else "")
+                + "); give every annotation its own client id (a retry of the same submit "
+                "may reuse it)"
             )
         return str(aid)
 

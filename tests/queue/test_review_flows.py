@@ -215,3 +215,27 @@ def test_a_released_rework_keeps_its_author_off_the_items_other_slots(db_url: st
     assert sorted(slots.loc[slots["stage"] == "annotate", "status"]) == ["done", "done"]
     anns = p.annotations()
     assert sorted(anns.loc[anns["author"] == "ana", "task_id"].unique()) == [t.id]
+
+
+def test_a_client_id_reused_on_a_rework_is_refused(db_url: str) -> None:
+    """A rework runs under the same task id: its submit with the first round's client id
+    was taken for a retry of it, stored nothing and left the task leased."""
+    p = labelnb.Project.create(db_url, "c", Schema("choice", ["pos", "neg"]),
+                               review_fraction=1.0)
+    p.add_items(["a"])
+    p.annotators.add("rita", role="reviewer")
+    ana, rita = p.queue("ana"), p.review_queue("rita")
+    t = ana.claim()
+    assert t is not None
+    a0 = ana.submit(Choice("neg"), client_id=f"task-{t.id}")
+    assert ana.submit(Choice("neg"), client_id=f"task-{t.id}") == a0  # a retry: the same id
+    assert rita.claim() is not None
+    rita.reject("wrong")
+    t2 = ana.claim()
+    assert t2 is not None and t2.id == t.id
+    with pytest.raises(ValidationError, match="before this claim of the task"):
+        ana.submit(Choice("pos"), client_id=f"task-{t.id}")
+    assert ana.current is not None  # the lease is still ana's: submit with a new id
+    a1 = ana.submit(Choice("pos"), client_id=f"task-{t.id}-2")
+    assert a1 != a0 and set(p.annotations()["id"]) == {a0, a1}
+    assert ana.submit(Choice("pos"), client_id=f"task-{t.id}-2") == a1  # its retry
