@@ -394,7 +394,10 @@ def claim_where(stage_sql: str, routing_sql: str) -> str:
       WHERE leases.item_id = tasks.item_id
       AND leases.annotator = :me AND leases.outcome = 'skipped'
       AND (leases.task_id = tasks.id
-           OR (tasks.stage = 'annotate' AND skipped.stage = 'annotate'))){routing_sql}"""
+           OR (tasks.stage = 'annotate' AND skipped.stage = 'annotate')))
+ AND (tasks.stage <> 'annotate' OR tasks.reserved_for = :me OR NOT EXISTS (
+      SELECT 1 FROM gold_answers AS gold WHERE gold.project_id = tasks.project_id
+      AND gold.item_id = tasks.item_id)){routing_sql}"""
 
 
 def _candidates(common: str) -> tuple[str, str]:
@@ -620,12 +623,20 @@ def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: 
     return None if r is None else (r[0], r[1], r[2])
 
 
+#: a gold question's task (made at a gold claim; see _CLAIM_GOLD), in a tasks UPDATE
+GOLD_SLOT = ("(stage = 'annotate' AND reserved_for IS NULL AND EXISTS (SELECT 1 FROM "
+              "gold_answers AS gold WHERE gold.project_id = tasks.project_id "
+              "AND gold.item_id = tasks.item_id))")
 _RETURN_SQL = (
-    "UPDATE tasks SET status = 'open', lease_token = NULL, "
+    "UPDATE tasks SET status = CASE WHEN " + GOLD_SLOT + " THEN 'cancelled' ELSE 'open' END, "
+    "lease_token = NULL, "
     # a task that stays reserved (rework, retraining) stays its reservee's as an open
     # task reopened for them is (reopen_for_author): their other slots of the item stay
-    # barred to them, by the claim and by uq_tasks_item_assignee
-    "assignee = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END, "
+    # barred to them, by the claim and by uq_tasks_item_assignee. A gold question's task
+    # ends with its lease: cancelled, still naming who met it (they are not served it
+    # again), never back in the pool
+    "assignee = CASE WHEN " + GOLD_SLOT + " THEN assignee "
+    "WHEN :unreserve = 1 THEN NULL ELSE reserved_for END, "
     "reserved_for = CASE WHEN :unreserve = 1 THEN NULL ELSE reserved_for END "
     "WHERE id = :tid AND lease_token = :token AND status = 'leased' "
     "AND assignee = :me{live} RETURNING item_id, claimed_at, lease_expires_at")

@@ -399,9 +399,12 @@ BEGIN
                                        AND t.stage = 'retrain') THEN
     RETURN labelnb_skip_retraining(p_task, p_token, p_reason);
   END IF;
-  -- (a task that stays reserved stays its reservee's, as in queries._RETURN_SQL)
-  UPDATE tasks SET status = 'open', lease_token = NULL,
-         assignee = CASE WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
+  -- (a task that stays reserved stays its reservee's, and a gold question's task ends
+  -- with its lease, as in queries._RETURN_SQL)
+  UPDATE tasks SET status = CASE WHEN @gold_slot@ THEN 'cancelled' ELSE 'open' END,
+         lease_token = NULL,
+         assignee = CASE WHEN @gold_slot@ THEN assignee
+                         WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
                          ELSE reserved_for END,
          reserved_for = CASE WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
                              ELSE reserved_for END
@@ -1023,6 +1026,7 @@ def install_block(schema: str, prefix: str) -> list[str]:
         "@profile@": _PROFILE.strip(),
         "@claim_sql@": _definer_sql(q.pg_claim_sql(common, _CLAIM_AUDIT), names),
         "@peek_sql@": _definer_sql(q.peek_sql(common), names),
+        "@gold_slot@": q.GOLD_SLOT,
         "@item_cols@": q.ITEM_COLS,
         "@active@": _ACTIVE,
         "@hidden@": "ARRAY[" + ", ".join(_q_lit(c) for c in TASKS_HIDDEN) + "]::text[]",

@@ -135,3 +135,37 @@ def test_events_db_user_without_team_security(db_url: str) -> None:
     assert p.events()["db_user"].isna().all()  # stamped only under team security
     assert p.security is None
     p.close()
+
+
+@pytest.mark.parametrize("end", ["release", "skip", "expire"])
+def test_a_gold_lease_that_ends_unsubmitted_stays_out_of_the_pool(db_url: str, end: str) -> None:
+    """A released, skipped or expired gold task went back to the pool: served to others
+    at gold rate 0 (and taken over as a plain expired lease), and the annotator who let
+    it go met the same gold item again."""
+    import time
+
+    p = _project(db_url)
+    (g,) = p.gold.add(["g1"], [Choice("cat")])
+    p.configure(gold_rate=1.0, **({"lease_ttl_s": 0.2} if end == "expire" else {}))
+    ana, bo = p.queue("ana"), p.queue("bo")
+    t = ana.claim()
+    assert t is not None and t.item_id == g
+    if end == "release":
+        ana.release()
+    elif end == "skip":
+        ana.skip()
+    else:
+        time.sleep(0.4)
+    p.configure(gold_rate=0.0, lease_ttl_s=600)
+    served = []
+    while (x := bo.claim()) is not None:
+        served.append(x.item_id)
+        bo.submit(Choice("dog"))
+    assert g not in served and len(served) == 2  # the two regular items only
+    p.configure(gold_rate=1.0)
+    again = ana.claim()
+    assert again is None or again.item_id != g  # ana met it already
+    assert g not in p.queue("cy").peek(10)
+    if end != "expire":
+        gold_tasks = p.tasks()
+        assert list(gold_tasks.loc[gold_tasks["item_id"] == g, "status"]) == ["cancelled"]

@@ -434,3 +434,22 @@ def test_a_second_rejection_of_reworked_work_is_recorded_only_in_the_database(
     assert ana.claim() is None
     anns = team.owner.annotations()
     assert sorted(anns["id"]) == sorted([a0, a1])
+
+
+def test_a_released_gold_task_stays_out_of_the_pool_in_the_database(new_team: Any) -> None:
+    team = new_team(overlap=1, items=2)
+    (g,) = team.owner.gold.add(["gold q"], [Choice("cat")])
+    team.owner.configure(gold_rate=1.0)
+    ana = team.open("ana").queue()
+    t = ana.claim()
+    assert t is not None and t.item_id == g
+    ana.release()  # labelnb_return
+    team.owner.configure(gold_rate=0.0)
+    bob = team.open("bob").queue()
+    served = []
+    while (x := bob.claim()) is not None:
+        served.append(x.item_id)
+        bob.submit(Choice("dog"))
+    assert g not in served and len(served) == 2
+    assert team.sql().execute("SELECT status, assignee FROM tasks WHERE item_id = %s",
+                              (g,)).fetchall() == [("cancelled", team.name("ana"))]
