@@ -778,6 +778,20 @@ def log_lease(conn: Connection | Raw, *, task_id: int, item_id: int, annotator: 
                           "outcome": outcome})
 
 
+_SKIP_EXPIRED_LEASE = Prepared(
+    "UPDATE leases SET outcome = 'skipped' WHERE task_id = :tid AND token = :token "
+    "AND annotator = :me AND outcome = 'expired'")
+
+
+def skip_expired_lease(conn: Connection | Raw, *, task_id: int, token: str,
+                       annotator: str) -> bool:
+    """A skip of a lease that ran out and was taken over since (its history row written
+    then, as ``expired``): the row records the annotator's answer instead, ``skipped``
+    (one row per lease). False if there is no such row."""
+    return bool(_SKIP_EXPIRED_LEASE.run(conn, {"tid": task_id, "token": token,
+                                               "me": annotator}).rowcount)
+
+
 def insert_event_fast(conn: Connection | Raw, *, project_id: int, kind: str, actor: str,
                       now: datetime, item_id: int | None = None, task_id: int | None = None,
                       payload: dict[str, Any] | None = None) -> None:

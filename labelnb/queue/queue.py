@@ -439,14 +439,21 @@ class Queue:
                 lease = q.return_task(conn, task_id=t.id, token=t.token,
                                       annotator=self.annotator, now=now, late=True,
                                       unreserve=t.stage != "retrain")
+            logged = False
             if late and lease is None:
+                # taken over since: that claim wrote the lease's row (expired); it now
+                # records the skip (one row per lease), else the row is written here
+                logged = q.skip_expired_lease(conn, task_id=t.id, token=t.token,
+                                              annotator=self.annotator)
                 if self.project.store.dialect == "sqlite":  # stored as the other rows are
                     lease = (t.item.id, q.sqlite_time(t.claimed_at), q.sqlite_time(t.expires_at))
                 else:
                     lease = (t.item.id, t.claimed_at, t.expires_at)
             if lease is not None:
-                q.log_lease(conn, task_id=t.id, item_id=t.item.id, annotator=self.annotator,
-                            token=t.token, lease=lease, now=now, outcome=outcome)
+                if not logged:
+                    q.log_lease(conn, task_id=t.id, item_id=t.item.id,
+                                annotator=self.annotator, token=t.token, lease=lease,
+                                now=now, outcome=outcome)
                 q.insert_event_fast(conn, project_id=self.project.id,
                                     kind="skip" if outcome == "skipped" else "release",
                                     actor=self.annotator, now=now, item_id=t.item.id,

@@ -750,6 +750,26 @@ def test_a_skip_after_the_lease_ran_out_still_counts(db_url: str) -> None:
     assert got == pd.Timestamp(first.claimed_at).tz_convert("UTC").tz_localize(None)
 
 
+
+def test_a_skip_after_a_takeover_keeps_one_history_row_per_lease(db_url: str) -> None:
+    """A skip after the lease ran out and another annotator took the task over wrote a
+    second row for the same lease (expired, then skipped)."""
+    p = make(db_url, 1, overlap=2, lease_ttl_s=0.3)
+    ana, bob = p.queue("ana"), p.queue("bob")
+    first = ana.claim()
+    assert first is not None
+    time.sleep(0.5)
+    p.configure(lease_ttl_s=600)
+    took = bob.claim()  # takes ana's expired lease over
+    assert took is not None and took.id == first.id
+    ana.skip()  # late: the skip still counts for ana
+    rows = p.leases()
+    mine = rows[rows["token"] == first.token]
+    assert list(mine["outcome"]) == ["skipped"]
+    bob.submit(Choice("a"))
+    assert ana.claim() is None  # ana said no to the item: its other slot is not hers
+    assert len(p.leases()) == 2  # ana's (skipped) and bob's (submitted)
+
 class _ItemsFilter(NoRouting):
     """A custom policy whose filter reads the items table (not allowed: the candidate
     lookups read tasks alone, so it would be matched against another row)."""
