@@ -1309,9 +1309,15 @@ class Annotators:
         now = _now()
         with self.project.store.write() as conn:
             q.update_annotator(conn, self.project.id, name, {**vals, "updated_at": now})
+            extra: dict[str, Any] = {}
+            if "active" in fields and not vals["active"]:
+                # their open rework takes nobody else while reserved: anyone's now (a
+                # deactivated annotator takes no tasks, and the item would never finish)
+                extra["tasks_unreserved"] = q.unreserve_rework(conn, self.project.id, name)
             q.insert_event(conn, project_id=self.project.id, kind="annotator_updated",
                            actor="system", now=now,
-                           payload={"name": name, **{k: _plain(v) for k, v in fields.items()}})
+                           payload={"name": name, **{k: _plain(v) for k, v in fields.items()},
+                                    **extra})
         return self.profile(name)
 
     def _clean(self, name: str, *, role: str, skills: Mapping[str, float],

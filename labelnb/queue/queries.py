@@ -702,6 +702,15 @@ def reopen_for_author(conn: Connection, *, task_id: int, author: str,
         priority=priority, base_priority=priority))
 
 
+def unreserve_rework(conn: Connection, project_id: int, annotator: str) -> int:
+    """Open rework (annotate or adjudicate) reserved for ``annotator`` becomes anyone's;
+    returns how many tasks. (Retraining stays theirs: it is about their own mistakes.)"""
+    return int(conn.execute(update(tasks).where(
+        tasks.c.project_id == project_id, tasks.c.status == "open",
+        tasks.c.reserved_for == annotator, tasks.c.stage.in_(["annotate", "adjudicate"])
+    ).values(reserved_for=None, assignee=None)).rowcount)
+
+
 def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
     return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
 

@@ -239,3 +239,17 @@ def test_a_client_id_reused_on_a_rework_is_refused(db_url: str) -> None:
     a1 = ana.submit(Choice("pos"), client_id=f"task-{t.id}-2")
     assert a1 != a0 and set(p.annotations()["id"]) == {a0, a1}
     assert ana.submit(Choice("pos"), client_id=f"task-{t.id}-2") == a1  # its retry
+
+
+def test_deactivating_an_author_frees_their_open_rework(db_url: str) -> None:
+    p, a0 = _reviewed(db_url)
+    rita = p.review_queue("rita")
+    assert rita.claim() is not None
+    rita.reject("wrong")
+    p.annotators.ensure("ana")
+    p.annotators.update("ana", active=False)
+    t = p.queue("bo").claim()  # the rework, anyone's now
+    assert t is not None and t.target_annotation_id == a0
+    ev = p.events()
+    upd = ev[ev["kind"] == "annotator_updated"]
+    assert upd["payload"].iloc[-1]["tasks_unreserved"] == 1
