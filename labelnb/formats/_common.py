@@ -254,13 +254,40 @@ def fit_region(region: Region, width: int, height: int, box_policy: BoxPolicy = 
     return region, None
 
 
-def check_split_name(split: str) -> str:
+#: split names a format cannot hold, with the reason: names its own files give another
+#: meaning (YOLO's data.yaml lists each split as a key beside its settings, which a
+#: split of that name would replace or break in ultralytics; VOC's ``all.txt`` lists an
+#: export without splits)
+RESERVED_SPLITS: dict[str, dict[str, str]] = {
+    "yolo": {
+        name: f"data.yaml lists each split as a key, and {name!r} is {why}"
+        for name, why in (
+            ("path", "the dataset root every folder resolves against"),
+            ("names", "the class names"),
+            ("nc", "the number of classes"),
+            ("channels", "ultralytics' count of image channels"),
+            ("kpt_shape", "ultralytics' keypoint shape"),
+            ("flip_idx", "ultralytics' keypoint flip order"),
+        )
+    },
+    "voc": {"all": "ImageSets/Main/all.txt lists the images of an export without splits, "
+                   "so they read back with no split"},
+}
+
+
+def check_split_name(split: str, format: str | None = None) -> str:
+    """``split`` if it can name a split folder or file (of ``format``: some names are
+    reserved there, see :data:`RESERVED_SPLITS`), else :class:`FormatError`."""
     if not isinstance(split, str) or not split or split in (".", "..") or any(
             c in split for c in "/\\:") or split != split.strip():
         raise FormatError(
             f"split {split!r}: a split name must be a plain folder name (e.g. 'train'), "
             "without spaces around it; rename it"
         )
+    why = RESERVED_SPLITS.get(format or "", {}).get(split)
+    if why is not None:
+        raise FormatError(f"split {split!r} cannot be a {format} split: {why}; rename the "
+                          "split (e.g. 'train', 'val', 'test')")
     return split
 
 
@@ -290,11 +317,27 @@ def category_index(categories: Sequence[str], label: str, where: str) -> int:
 def unique_file_names(records: Iterable[tuple[int, str]]) -> dict[int, str]:
     """item id → a file name unique in the export: the source's base name, prefixed with
     the item id where two sources share a stem (case-insensitively: VOC names its XML by
-    stem, YOLO its label file, and some file systems ignore case)."""
+    stem, YOLO its label file, and some file systems ignore case). A prefixed name that
+    is taken too (``1_x.png`` from another source named so) gets a counter after the
+    id (``1_2_x.png``), the first one free; the result depends on the records only."""
     recs = list(records)
     base = {i: _basename(u) for i, u in recs}
-    counts = Counter(Path(b).stem.lower() for b in base.values())
-    return {i: (b if counts[Path(b).stem.lower()] == 1 else f"{i}_{b}") for i, b in base.items()}
+
+    def stem(name: str) -> str:
+        return Path(name).stem.lower()
+
+    counts = Counter(stem(b) for b in base.values())
+    out = {i: b for i, b in base.items() if counts[stem(b)] == 1}
+    taken = {stem(b) for b in out.values()}  # names kept as they are come first
+    for i, b in base.items():
+        if i in out:
+            continue
+        name, k = f"{i}_{b}", 2
+        while stem(name) in taken:
+            name, k = f"{i}_{k}_{b}", k + 1
+        out[i] = name
+        taken.add(stem(name))
+    return {i: out[i] for i in base}
 
 
 def _basename(uri: str) -> str:
@@ -303,48 +346,80 @@ def _basename(uri: str) -> str:
     return name or "image"
 
 
-def place_image(uri: str, dest: Path, mode: MediaMode) -> None:
+def place_image(uri: str, dest: Path, mode: MediaMode, *,
+                expect: ImageRecord | None = None) -> None:
     """Put the image at ``uri`` at ``dest``.
 
     ``copy`` writes the bytes unchanged, except for an image with a non-trivial EXIF
     orientation: its pixels are rotated (``PIL.ImageOps.exif_transpose``) and
     re-encoded (JPEG at quality 95), so that the file's pixels match the EXIF-oriented
     coordinates of the labels for every reader, whether it applies EXIF or not.
-    ``symlink`` links to a local file (and leaves its EXIF tag in place).
+    ``symlink`` links to a local file (and leaves its EXIF tag in place); a source that
+    does not exist is refused, as ``copy`` refuses it, not linked. With ``expect`` (the
+    image's record), a file whose size is no longer the record's is refused
+    (:func:`check_image_size`).
     """
     from labelnb import media as media_mod
+    from labelnb.errors import ItemNotFound
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     local = uri[len("file://"):] if uri.startswith("file://") else (
         None if media_mod.is_uri(uri) else uri)
     if mode == "symlink":
         if local is None:
             raise FormatError(f"image {uri!r}: media='symlink' needs a local file; use "
                               "media='copy' for remote media")
+        if not os.path.isfile(local):  # a link to nothing would export without an error
+            raise ItemNotFound(f"item {uri!r}: the media file does not exist; fix the path")
+        if expect is not None:
+            check_image_size(expect, image_size(local), uri)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(os.path.abspath(local), dest)
         return
     if local is not None and os.path.isfile(local):
         with open(local, "rb") as f:  # the header is enough to read the orientation
-            rotated = _exif_upright(f, uri)
+            rotated, size = _upright(f, uri)
+        if expect is not None:
+            check_image_size(expect, size, uri)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         if rotated is None:
             shutil.copyfile(local, dest)
         else:
             dest.write_bytes(rotated)
         return
     data = media_mod.read_bytes(uri)
-    rotated = _exif_upright(io.BytesIO(data), uri)
+    rotated, size = _upright(io.BytesIO(data), uri)
+    if expect is not None:
+        check_image_size(expect, size, uri)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data if rotated is None else rotated)
 
 
-def _exif_upright(fp: Any, uri: str) -> bytes | None:
-    """The image re-encoded upright if its EXIF orientation is not 1, else None."""
+def check_image_size(image: ImageRecord, size: tuple[int, int], uri: str) -> None:
+    """Refuse an image file whose (EXIF-oriented) ``size`` is not the size its record,
+    and so every region on it, was labeled at: the file changed on disk after it was
+    added, and an export would pair the new pixels with the old coordinates."""
+    if (image.width, image.height) != tuple(size):
+        raise FormatError(
+            f"item {image.id} (image {image.file_name!r}, from {uri!r}): field "
+            f"'width/height': the file is {size[0]}x{size[1]} px now, but the item was "
+            f"added and labeled at {image.width}x{image.height} px; the file changed on disk "
+            "since. Put the original file back, or add the new file as a new item and "
+            "label it (leave this one out with filter=...)")
+
+
+def _upright(fp: Any, uri: str) -> tuple[bytes | None, tuple[int, int]]:
+    """The image re-encoded upright if its EXIF orientation is not 1 (else None), and
+    its size after EXIF orientation."""
     from PIL import Image, ImageOps
 
     try:
         with Image.open(fp) as im:
+            w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
+            if orientation in (5, 6, 7, 8):  # a quarter turn: width and height swap
+                w, h = h, w
             if orientation in (None, 1):
-                return None
+                return None, (int(w), int(h))
             fmt = im.format or "PNG"
             upright = ImageOps.exif_transpose(im)
             upright.load()
@@ -356,7 +431,7 @@ def _exif_upright(fp: Any, uri: str) -> bytes | None:
         upright.save(buf, format="JPEG", quality=95)
     else:
         upright.save(buf, format=fmt)
-    return buf.getvalue()
+    return buf.getvalue(), (int(w), int(h))
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:

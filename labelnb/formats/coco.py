@@ -536,7 +536,7 @@ def save_coco(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMod
                 if im.uri is None:
                     raise FormatError(f"image {im.file_name!r}: no source 'uri' to copy it "
                                       "from; set ImageRecord.uri or pass media='none'")
-                place_image(im.uri, d / im.file_name, media)
+                place_image(im.uri, d / im.file_name, media, expect=im)
                 if on_image is not None:
                     on_image(im)
         elif on_image is not None:

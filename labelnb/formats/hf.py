@@ -283,7 +283,7 @@ def _image_column(images: Sequence[ImageRecord]) -> list[dict[str, Any]]:
         if im.uri is None:
             raise FormatError(f"image {im.file_name!r}: no source 'uri' to read it from; set "
                               "ImageRecord.uri")
-        data, _ = encoded_image(im.uri)
+        data, _ = encoded_image(im.uri, expect=im)
         out.append({"bytes": data, "path": im.file_name})
     return out
 

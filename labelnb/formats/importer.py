@@ -125,7 +125,9 @@ class ImportReport:
     predictions: int = 0
     regions: int = 0
     item_ids: list[int] = field(default_factory=list)
-    skipped: int = 0  # Label Studio annotations marked was_cancelled, left out
+    #: Label Studio annotations left out: marked was_cancelled, or every result of a type
+    #: left out (ignore_types, relations; warnings names each)
+    skipped: int = 0
     regions_dropped: int = 0  # by label_map
     already_there: int = 0  # annotations equal to stored ones (imported before), not stored
     repeated: int = 0  # annotations the file gives twice (Label Studio tasks), stored once
@@ -135,7 +137,8 @@ class ImportReport:
         return (f"{self.format} import from {self.path}: {self.items} items, "
                 f"{self.annotations} annotations and {self.predictions} predictions with "
                 f"{self.regions} regions"
-                + (f"; {self.skipped} cancelled annotations left out" if self.skipped else "")
+                + (f"; {self.skipped} annotations left out (cancelled, or no result imported)"
+                   if self.skipped else "")
                 + (f"; {self.regions_dropped} regions dropped by label_map"
                    if self.regions_dropped else "")
                 + (f"; {self.already_there} annotations already in the project left out"
@@ -416,8 +419,9 @@ def read_import(format: ImportFormat, path: str | os.PathLike[str], *,
                 attribute_types: voc_mod.AttributeTypes | None = None,
                 coco_geometry: coco_mod.Geometry = "segmentation"
                 ) -> tuple[list[ImportItem], int]:
-    """Stage 1: the items of a file (and how many cancelled annotations were left
-    out). Problems are appended to ``problems`` (raised when it is ``None``).
+    """Stage 1: the items of a file (and how many Label Studio annotations were left
+    out: cancelled, or nothing of them imported). Problems are appended to
+    ``problems`` (raised when it is ``None``).
     ``attribute_types`` (a label of the file → its attributes' types, see
     :func:`attribute_types`): how VOC's attribute text is read. ``coco_geometry``:
     ``"bbox"`` reads every COCO annotation as its bbox (for a 'boxes' project; see

@@ -34,11 +34,14 @@ entry per region: ``{"type", "from_name", "to_name", "value", "original_width",
 * ``brushlabels`` (Label Studio's own brush RLE, not COCO's), ``keypointlabels``,
   ``hypertextlabels`` (HTML offsets) and other controls are not converted: each is a
   problem naming the task and the type, unless its type is in ``ignore_types`` (then
-  it is left out with a note). ``relation`` results are left out with a note.
+  it is left out with a note). ``relation`` results are left out with a note. An
+  annotation or prediction whose every result is left out so is left out too (with a
+  note; an annotation counts as skipped), not imported as one with no regions, which
+  would mark its item done with nothing on it.
 * An annotation's ``completed_by`` (a user id, or an object with the user's email) is
   its author: the email, else ``label-studio:<id>``, or what ``authors`` maps it to.
   ``lead_time`` becomes ``duration_s``, ``created_at`` the annotation's time, and
-  annotations with ``was_cancelled`` are left out (counted as skipped). A
+  annotations with ``was_cancelled`` are left out (counted as ``skipped``). A
   prediction's ``model_version`` and ``score`` (and each result's ``score``) are
   kept.
 * Boxes and polygons outside the image follow ``box_policy`` (see
@@ -224,7 +227,7 @@ class LSTask:
     width: int | None = None
     height: int | None = None
     labels: tuple[LSLabels, ...] = ()
-    skipped: int = 0  # cancelled annotations left out
+    skipped: int = 0  # annotations left out: cancelled, or no result of them imported
     data: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
@@ -355,6 +358,7 @@ def _task(task: Any, n: int, *, offsets: Offsets, box_policy: BoxPolicy, verify_
             if not isinstance(results, list):
                 found.append(Problem(item, "result", "must be a list of results", where))
                 continue
+            left_out: list[str] = []  # the types of results left out (ignored, relations)
             for k, res in enumerate(results):
                 rw = f"{where}.result[{k}]"
                 if not isinstance(res, Mapping):
@@ -362,11 +366,13 @@ def _task(task: Any, n: int, *, offsets: Offsets, box_policy: BoxPolicy, verify_
                     continue
                 rtype = str(res.get("type", ""))
                 if rtype == "relation":
+                    left_out.append(rtype)
                     if notes is not None:
                         notes.append(f"{item}, {rw}: a relation ({res.get('from_id')} -> "
                                      f"{res.get('to_id')}) is not imported")
                     continue
                 if rtype in ignore_types:
+                    left_out.append(rtype)
                     if notes is not None:
                         notes.append(f"{item}, {rw}: a {rtype!r} result is left out "
                                      "(ignore_types)")
@@ -457,6 +463,16 @@ def _task(task: Any, n: int, *, offsets: Offsets, box_policy: BoxPolicy, verify_
                     msg = (f"{err.args[0]!r} is missing from the value" if
                            isinstance(err, KeyError) else str(err))
                     found.append(Problem(item, fld, msg, rw))
+            if results and len(left_out) == len(results):
+                # nothing of it is imported: stored with no regions it would say "nothing
+                # here" and mark the item done, so it is left out as a cancelled one is
+                if kind == "annotation":
+                    skipped += 1
+                if notes is not None:
+                    notes.append(f"{item}, {where}: every result of this {kind} is of a type "
+                                 f"left out ({', '.join(sorted(set(left_out)))}); the {kind} "
+                                 "is left out too, not imported as one with no regions")
+                continue
             fld = "lead_time" if kind == "annotation" else "score"
             try:
                 if kind == "annotation":

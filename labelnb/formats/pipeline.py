@@ -213,6 +213,19 @@ def _consensus_method(policy: str) -> str | None:
     return None
 
 
+def _policy_method(project: Project, policy: str) -> str | None:
+    """:func:`_consensus_method`, and a method the project's kind cannot take refused
+    in the export's own terms (``policy=...``; ``project.consensus()`` would say
+    ``method=...``, which ``export`` and ``read_final`` do not take)."""
+    method = _consensus_method(policy)
+    kind = project.schema.kind
+    if method == "dawid_skene" and kind != "choice":
+        raise FormatError(f"export policy {policy!r}: Dawid-Skene needs a 'choice' project; "
+                          f"project {project.name!r} labels {kind!r}. Use "
+                          "policy='consensus' (the majority vote)")
+    return method
+
+
 @dataclass(frozen=True, slots=True)
 class ConsensusLabels:
     """What :func:`consensus_final` read: per item id, the annotation that carries the
@@ -442,7 +455,7 @@ def read_final(project: Project, policy: str = "latest", *, human_only: bool = F
     and :func:`consensus_final` for ``policy="consensus"``, which builds on human
     annotations only, so ``human_only`` changes nothing there)."""
     items = project.items()
-    method = _consensus_method(policy)
+    method = _policy_method(project, policy)
     if method is not None:
         return items, consensus_final(project, method).final
     final, _ = _read_latest(project, policy, human_only=human_only)
@@ -960,7 +973,7 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     if split is not None:
         split = check_fractions(split)
         for name in split:  # folder and file names in most formats: checked up front
-            check_split_name(name)
+            check_split_name(name, fmt)
     dest = Path(path).expanduser().absolute()
     if dest.exists() or dest.is_symlink():
         if not overwrite:
@@ -970,7 +983,7 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     report = ExportReport(format=fmt, path=str(dest), policy=policy, seed=seed)
 
     # 1. read
-    method = _consensus_method(policy)
+    method = _policy_method(project, policy)
     cons: ConsensusLabels | None = None
     items = project.items()
     if method is not None:
@@ -1083,18 +1096,25 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         report.splits = {k: int(counts.get(k, 0)) for k in split}
         empty = [k for k, n in report.splits.items() if n == 0 and split[k] > 0]
         if empty:
+            # (YOLO: data.yaml's val falls back to the train images when no held-out
+            # split, of whatever name or case, holds an image)
+            written = yolo_mod.yaml_splits([k for k, n in report.splits.items() if n])
             report.warnings.append(
                 f"splits {empty} received no items ({len(chosen)} items in "
                 f"{len({r.group or r.item_id for r, _ in chosen})} groups); "
                 + ("data.yaml's val points at the train images" if fmt == "yolo"
-                   and "val" in empty else "they are not written"))
+                   and written[1] == written[0]
+                   and yolo_mod.yaml_splits(list(split))[1] in empty
+                   else "they are not written"))
     else:
         report.splits = {"train" if fmt == "yolo" else "all": len(chosen)}  # images or texts
 
     # 3. serialize, 4. validate, into a temp folder renamed at the end
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    made = _missing_parents(dest)  # removed again if the export fails
+    tmp: Path | None = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
         if fmt in _EXTRA:
             expected = _serialize_extra(fmt, schema.kind, ds, text_records, tmp, report, opts,
                                         progress)
@@ -1124,7 +1144,9 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
                                                   | orjson.OPT_NON_STR_KEYS))
         _move_into_place(tmp, dest, overwrite)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
         raise
     if overrides:  # the export happened: its override of the guard goes in the log, once
         from labelnb.active._project import log_event
@@ -1171,6 +1193,30 @@ def _serialize_with_progress(fmt: str, ds: Dataset, root: Path, media: MediaMode
         _serialize(fmt, ds, root, media, report, on_image=lambda _im: bar.update())
     finally:
         bar.close()
+
+
+def _missing_parents(dest: Path) -> list[Path]:
+    """The folders above ``dest`` that do not exist yet (the export makes them), the
+    deepest first."""
+    out: list[Path] = []
+    for d in dest.parents:
+        if d.exists() or d.is_symlink():
+            break
+        out.append(d)
+    return out
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Remove the folders a failed export made (the deepest first), each only while
+    it is empty: something another process put there meanwhile stays, with the folders
+    above it."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except FileNotFoundError:  # never made (mkdir failed below it)
+            continue
+        except OSError:  # not empty (or not ours to remove): leave it and those above
+            break
 
 
 def _check_replaceable(dest: Path, project: Project) -> None:

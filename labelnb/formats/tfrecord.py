@@ -52,9 +52,10 @@ from labelnb.errors import FormatError, MissingExtra
 from labelnb.formats._common import (
     Dataset,
     ImageRecord,
-    _exif_upright,
+    _upright,
     category_index,
     check_categories,
+    check_image_size,
     check_split_name,
 )
 from labelnb.types import Box, Mask, Polygon, Region
@@ -272,15 +273,19 @@ def read_records(path: str | os.PathLike[str], *, verify: bool = True) -> Iterat
 # --- images and Examples -----------------------------------------------------------------
 
 
-def encoded_image(uri: str) -> tuple[bytes, str]:
+def encoded_image(uri: str, *, expect: ImageRecord | None = None) -> tuple[bytes, str]:
     """The image's bytes, upright (an EXIF-rotated image is re-encoded), and its
-    format in lower case (``jpeg``, ``png``, ...)."""
+    format in lower case (``jpeg``, ``png``, ...). With ``expect`` (the image's
+    record), a file whose size is no longer the record's is refused
+    (:func:`~labelnb.formats._common.check_image_size`)."""
     from PIL import Image
 
     from labelnb import media as media_mod
 
     data = media_mod.read_bytes(uri)
-    rotated = _exif_upright(io.BytesIO(data), uri)
+    rotated, size = _upright(io.BytesIO(data), uri)
+    if expect is not None:
+        check_image_size(expect, size, uri)
     if rotated is not None:
         data = rotated
     try:
@@ -322,7 +327,7 @@ def to_tf_example(image: ImageRecord, regions: Sequence[Region], categories: Seq
         if image.uri is None:
             raise FormatError(f"image {image.file_name!r}: no source 'uri' to read it from; "
                               "set ImageRecord.uri")
-        encoded, image_format = encoded_image(image.uri)
+        encoded, image_format = encoded_image(image.uri, expect=image)
     W, H = image.width, image.height
     xmin: list[float] = []
     xmax: list[float] = []

@@ -396,12 +396,12 @@ def save_voc(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode
         path = r / "Annotations" / f"{stem}.xml"
         path.write_text(xml, encoding="utf-8")
         written.append(path)
-        splits.setdefault(check_split_name(im.split) if im.split else "all", []).append(stem)
+        splits.setdefault(check_split_name(im.split, "voc") if im.split else "all", []).append(stem)
         if media != "none":
             if im.uri is None:
                 raise FormatError(f"image {im.file_name!r}: no source 'uri' to copy it from; "
                                   "set ImageRecord.uri or pass media='none'")
-            place_image(im.uri, r / "JPEGImages" / im.file_name, media)
+            place_image(im.uri, r / "JPEGImages" / im.file_name, media, expect=im)
         if on_image is not None:
             on_image(im)
     main = r / "ImageSets" / "Main"

@@ -73,7 +73,7 @@ def to_wds_sample(record: TextRecord | ImageRecord, categories: Sequence[str],
                                   "from; set ImageRecord.uri")
             from labelnb.formats.tfrecord import encoded_image
 
-            image, image_format = encoded_image(record.uri)
+            image, image_format = encoded_image(record.uri, expect=record)
         ext = _EXT.get((image_format or "png").lower(), (image_format or "png").lower())
         files[ext] = image
         ann.update(file_name=record.file_name, width=record.width, height=record.height)

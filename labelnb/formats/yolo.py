@@ -309,21 +309,41 @@ def _q(s: str) -> str:
 _VAL_NAMES = ("val", "validation", "valid", "dev", "eval", "evaluation", "test")
 
 
-def data_yaml(categories: Sequence[str], splits: Sequence[str]) -> str:
-    """The text of ``data.yaml`` for these categories and split folders."""
-    cats = check_categories(categories, "data.yaml")
-    lines = ["# written by labelnb; class indices follow the schema order", ""]
+def _named(sp: Sequence[str], name: str) -> str | None:
+    """The split called ``name``: that one exactly, else one that differs only in case
+    or surrounding spaces (as the export's evaluation guard compares them)."""
+    if name in sp:
+        return name
+    return next((s for s in sp if s.strip().lower() == name), None)
+
+
+def yaml_splits(splits: Sequence[str]) -> tuple[str, str, str | None]:
+    """The split folders data.yaml's ``train``, ``val`` and ``test`` point at.
+
+    ``val`` is the held-out split, whatever it is called (``val``, ``validation``,
+    ``dev``, ..., ``test``; any case: ``Val`` is a val split, as the export's
+    evaluation guard takes it), else the training split; ``test`` the split named
+    ``test`` (any case), if any."""
     sp = list(splits) or ["train"]
     # ultralytics validates on `val`: the held-out split, whatever it is called (it fell
     # back to the training images when the split was named e.g. "validation")
-    val = next((s for s in _VAL_NAMES if s in sp), None)
-    train = "train" if "train" in sp else next((s for s in sp if s != val), sp[0])
-    val = val or train
+    val = next((s for s in (_named(sp, n) for n in _VAL_NAMES) if s is not None), None)
+    train = _named(sp, "train") or next((s for s in sp if s != val), sp[0])
+    return train, val or train, _named(sp, "test")
+
+
+def data_yaml(categories: Sequence[str], splits: Sequence[str]) -> str:
+    """The text of ``data.yaml`` for these categories and split folders (see
+    :func:`yaml_splits`)."""
+    cats = check_categories(categories, "data.yaml")
+    lines = ["# written by labelnb; class indices follow the schema order", ""]
+    sp = list(splits) or ["train"]
+    train, val, test = yaml_splits(sp)
     lines.append(f"train: {_q('images/' + train)}")
     lines.append(f"val: {_q('images/' + val)}")
-    if "test" in sp:
-        lines.append(f"test: {_q('images/test')}")
-    others = [s for s in sp if s not in (train, val, "test")]
+    if test is not None:
+        lines.append(f"test: {_q('images/' + test)}")
+    others = [s for s in sp if s not in (train, val, test)]
     for s in others:
         lines.append(f"{s}: {_q('images/' + s)}")
     lines.append(f"nc: {len(cats)}")
@@ -393,7 +413,7 @@ def save_yolo(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMod
     used: dict[tuple[str, str], str] = {}
     splits: list[str] = []
     for im in dataset.images:
-        split = check_split_name(im.split) if im.split else "train"
+        split = check_split_name(im.split, "yolo") if im.split else "train"
         if split not in splits:
             splits.append(split)
         name = Path(im.file_name)
@@ -415,7 +435,7 @@ def save_yolo(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMod
         if im.uri is None:
             raise FormatError(f"{where}: no source 'uri' to copy the image from; set "
                               "ImageRecord.uri")
-        place_image(im.uri, r / "images" / split / name.name, media)
+        place_image(im.uri, r / "images" / split / name.name, media, expect=im)
         if on_image is not None:
             on_image(im)
     path = r / "data.yaml"
@@ -538,4 +558,4 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
 
 __all__ = ["box_from_yolo", "box_to_yolo", "class_names", "data_yaml", "from_yolo",
            "label_files", "load_yolo", "names_from_yaml",
-           "mask_to_polygon", "read_data_yaml", "save_yolo", "to_yolo"]
+           "mask_to_polygon", "read_data_yaml", "save_yolo", "to_yolo", "yaml_splits"]

@@ -459,15 +459,17 @@ def test_label_studio_images_with_annotations_and_predictions(tmp_path: Path,
     assert {q.field for q in probs} == {"type"}  # boxes cannot go in a polygons project
     rep = import_dataset(p, "label_studio", path, images=images[1].parent,
                          options={"ignore_types": ["polygonlabels"]})
-    assert (rep.items, rep.annotations, rep.predictions, rep.skipped) == (1, 2, 1, 1)
+    # the cancelled annotation and the one whose only result is ignored are left out
+    assert (rep.items, rep.annotations, rep.predictions, rep.skipped) == (1, 1, 1, 2)
     assert any("left out (ignore_types)" in w for w in rep.warnings)
+    assert any("annotations[2]: every result of this annotation is of a type left out" in w
+               for w in rep.warnings)
     anns = {a.author: a for a in p.annotation_objects()}
-    assert set(anns) == {"ana@example.org", "label-studio:5"}
+    assert set(anns) == {"ana@example.org"}
     ana = anns["ana@example.org"]
     assert ana.regions == (Box(0, 0, 32, 12, "cat"), Box(32, 24, 64, 48, "dog"))
     assert ana.duration_s == 12.5 and ana.created_at.isoformat().startswith("2024-03-01T10:00")
     assert ana.meta["label_studio"]["completed_by"] == {"id": 3, "email": "ana@example.org"}
-    assert anns["label-studio:5"].regions == ()
     pred = p.predictions().iloc[0]
     assert (pred["model_version"], pred["score"]) == ("yolo-7", 0.75)
     assert p.prediction_regions(int(pred["item_id"])) == [Box(16, 12, 48, 36, "cat", score=0.6)]
