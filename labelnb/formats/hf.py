@@ -20,6 +20,13 @@ Token classification (``to_hf_ner``), one row per text:
   more columns are per piece: ``piece_offsets`` and ``labels`` (tag ids; a word's
   pieces after the first get ``ignore_index``, ``-100`` by default, unless
   ``label_all_tokens=True``, when they get the word's tag, ``B-`` turned into ``I-``).
+* Offsets are trimmed of whitespace at either end (as a byte-level tokenizer's
+  ``trim_offsets`` does), and a piece that covers no text (an empty ``(2, 2)``, a lone
+  ``Ġ``) is left out like a special token. The pieces of one character cut into bytes
+  (an emoji, in GPT-2/RoBERTa-style byte-level BPE) may repeat its range, or share it
+  with the next piece: they belong to one word and share its label. Offsets that go
+  back (a piece starting before the previous one's last character, or ending before
+  it) are refused.
 * A span whose boundary falls inside a word is aligned by ``alignment_mode``
   (``strict``: left out; ``contract`` / ``expand``: moved) and listed in the
   :class:`~labelnb.formats.spacy_docbin.AlignmentReport`; so is a span that overlaps
@@ -127,6 +134,16 @@ def iob2_names(categories: Sequence[str]) -> list[str]:
 
 def _pieces(tokenizer: Tokenizer, text: str, rid: int
             ) -> tuple[list[tuple[int, int]], list[int] | None]:
+    """The tokenizer's pieces with text: ``(start, end)`` with the whitespace at either end
+    trimmed off, and the word ids of triples.
+
+    Pieces that cover no text - special tokens (``word_id`` ``None``), an empty ``(2, 2)``
+    or a whitespace-only piece such as a byte-level tokenizer's lone ``Ġ`` - are left
+    out. Byte-level tokenizers cut one multi-byte character (an emoji) into several
+    pieces that each carry that character's range, so a piece may share its first
+    character with the piece before it; a piece that starts further back, or ends
+    before the piece before it, goes backwards and is refused, and so is a shared
+    character between two words."""
     raw = list(tokenizer(text))
     offsets: list[tuple[int, int]] = []
     words: list[int] = []
@@ -138,10 +155,28 @@ def _pieces(tokenizer: Tokenizer, text: str, rid: int
         if triples and t[2] is None:
             continue
         s, e = int(t[0]), int(t[1])
-        if not 0 <= s < e <= len(text) or (offsets and s < offsets[-1][1]):
+        if not 0 <= s <= e <= len(text):
             raise FormatError(f"text {rid}: the tokenizer returned offsets {(s, e)} at {n}; "
-                              "offsets must be increasing, non-empty, non-overlapping code-point "
-                              f"ranges inside the text ({len(text)} code points)")
+                              "offsets must be (start, end) code-point ranges inside the text "
+                              f"({len(text)} code points) with start <= end")
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s == e:  # no characters: left out, as special tokens are
+            continue
+        if offsets:
+            ps, pe = offsets[-1]
+            new_word = triples and int(t[2]) != words[-1]
+            if s < ps or e < pe or s < pe - 1 or (new_word and s < pe):
+                why = ("it shares characters with the piece before it, which belongs to "
+                       "another word" if s >= ps and e >= pe and s >= pe - 1 else
+                       f"it goes back from the piece before it {(ps, pe)}")
+                raise FormatError(
+                    f"text {rid}: the tokenizer returned offsets {(s, e)} at {n} (whitespace "
+                    f"trimmed): {why}; offsets must be increasing: each piece starts and "
+                    "ends at or after the one before, sharing at most one character with it "
+                    "(the pieces of one character cut into bytes), within one word")
         offsets.append((s, e))
         if triples:
             words.append(int(t[2]))

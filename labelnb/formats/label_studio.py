@@ -27,8 +27,10 @@ entry per region: ``{"type", "from_name", "to_name", "value", "original_width",
   (most emoji, some CJK): ``"😀 Paris"`` has Paris at UTF-16 ``[3, 8)`` and code
   points ``[2, 7)``. ``offsets="utf16"`` (the default) converts; ``"codepoints"`` takes
   them as they are (for exports written by tools that count code points). When the
-  result carries ``value.text``, the converted span must slice exactly that text from
-  the task's text, else it is a problem (``verify_text=False`` skips the check).
+  result carries ``value.text``, the converted span must slice that text from the
+  task's text, runs of whitespace compared as one space (Label Studio stores the text
+  with them collapsed), else it is a problem whose message suggests the other
+  ``offsets`` only when that slices the text (``verify_text=False`` skips the check).
 * ``choices``: one :class:`~labelnb.types.Choice` per chosen class.
 * Several labels on one region give one region per label.
 * ``brushlabels`` (Label Studio's own brush RLE, not COCO's), ``keypointlabels``,
@@ -137,6 +139,44 @@ def from_utf16(text: str, offset: int, *, index: Sequence[int] | None = None) ->
                           f"{text[i - 1]!r} (a surrogate pair); the offsets do not fit this "
                           "text")
     return i
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def same_text(sliced: str, named: str) -> bool:
+    """Whether a span's ``value.text`` names the text its offsets slice, runs of
+    whitespace compared as one space: Label Studio stores the text as the browser shows
+    it, with runs collapsed (``"Berlin,  Germany"`` stored as ``"Berlin, Germany"``;
+    HumanSignal/label-studio issue 3078), while the offsets count the task's text.
+
+    >>> same_text("Berlin,  Germany", "Berlin, Germany"), same_text("a\\r\\nb", "a b")
+    (True, True)
+    >>> same_text("Berlin", "Berlin,"), same_text("ab", "a b")
+    (False, False)
+    """
+    return sliced == named or _WHITESPACE.sub(" ", sliced) == _WHITESPACE.sub(" ", named)
+
+
+def _text_mismatch(text: str, start: int, end: int, sliced: str, named: str,
+                   offsets: Offsets) -> str:
+    """The problem of a span whose offsets do not slice its ``value.text``: the other
+    ``offsets`` mode is suggested only when it slices that text."""
+    other: Offsets = "codepoints" if offsets == "utf16" else "utf16"
+    try:
+        a, b = ((from_utf16(text, start), from_utf16(text, end)) if other == "utf16"
+                else (start, end))
+        fits = 0 <= a <= b <= len(text) and same_text(text[a:b], named)
+    except FormatError:  # the offsets do not fit the text counted that way
+        fits = False
+    if fits:
+        fix = (f"the export counts {other}: pass offsets={other!r} (verify_text=False "
+               "skips this check)")
+    else:
+        fix = (f"offsets={other!r} does not slice it either: fix the span's start/end, or "
+               "pass verify_text=False to skip this check")
+    return (f"[{start}:{end}] ({offsets}) slices {sliced!r} from the task's text, not the "
+            f"{named!r} the result names; {fix}")
 
 
 def to_utf16(text: str, index: int) -> int:
@@ -417,15 +457,11 @@ def _task(task: Any, n: int, *, offsets: Offsets, box_policy: BoxPolicy, verify_
                             s, e = from_utf16(text, s, index=u16), from_utf16(text, e, index=u16)
                         spans = [Span(s, e, x, **kw).validate_against(text) for x in names]
                         want = value.get("text")
-                        if verify_text and isinstance(want, str) and text[s:e] != want:
+                        if (verify_text and isinstance(want, str)
+                                and not same_text(text[s:e], want)):
                             fld = "value.text"
-                            other = ("codepoints" if offsets == "utf16" else "utf16")
-                            raise FormatError(
-                                f"[{value['start']}:{value['end']}] ({offsets}) slices "
-                                f"{text[s:e]!r} from the task's text, not the {want!r} the "
-                                f"result names; if the export counts differently, pass "
-                                f"offsets={other!r}, else fix the offsets (verify_text=False "
-                                "skips this check)")
+                            raise FormatError(_text_mismatch(text, value["start"], value["end"],
+                                                             text[s:e], want, offsets))
                         regions.extend(spans)
                         continue
                     # an image region
@@ -687,5 +723,5 @@ def load_label_studio(path: str | os.PathLike[str], **kw: Any) -> list[LSTask]:
 
 __all__ = ["LSLabels", "LSTask", "Offsets", "TYPES", "box_from_ls", "box_to_ls",
            "from_label_studio", "from_utf16", "load_label_studio", "local_path",
-           "polygon_from_ls", "polygon_to_ls", "save_label_studio", "to_label_studio",
-           "to_utf16", "utf16_index"]
+           "polygon_from_ls", "polygon_to_ls", "same_text", "save_label_studio",
+           "to_label_studio", "to_utf16", "utf16_index"]

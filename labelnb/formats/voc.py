@@ -25,9 +25,13 @@ VOC stores boxes only (its segmentations are separate PNGs): polygons and masks 
 written as their bounding boxes, and :func:`to_voc` says so in its ``notes``.
 ``difficult``, ``truncated`` and ``pose`` are read from / written to the region's
 attributes when present (defaults ``0``, ``0``, ``Unspecified``); other attributes go
-to an ``<attributes>`` element. Attributes are text in the XML: reading, the project's
-attribute types say what each is (a ``text`` attribute ``"007"`` stays ``"007"``, a
-``bool`` flag ``0`` is ``False``; see :func:`attribute_value`).
+to an ``<attributes>`` element. The flags round-trip exactly: VOC tools need
+``<difficult>`` in every object, so a region without the flag gets ``0``, and one whose
+flag is ``False`` gets ``0`` plus an ``<attributes>`` entry ``False``; reading a file
+labelnb wrote, a bare ``0`` is "no flag" (see :func:`from_voc`). Attributes are text
+in the XML: reading, the project's attribute types say what each is (a ``text``
+attribute ``"007"`` stays ``"007"``, a ``bool`` flag ``0`` of another tool's file is
+``False``; see :func:`attribute_value`).
 
 >>> from labelnb.types import Box
 >>> from labelnb.formats import ImageRecord
@@ -66,6 +70,9 @@ from labelnb.formats._common import (
 from labelnb.types import Box, Mask, Polygon, Region
 
 _KNOWN = ("difficult", "truncated", "pose")
+_FLAGS = ("truncated", "difficult")  # in the order VOC writes them
+#: ``<source><database>`` of the files :func:`to_voc` writes
+DATABASE = "labelnb"
 
 
 def _snap(v: float) -> int:
@@ -126,7 +133,7 @@ def to_voc(image: ImageRecord, regions: Sequence[Region], *, folder: str = "JPEG
     _sub(root, "folder", folder)
     _sub(root, "filename", image.file_name)
     src = _sub(root, "source")
-    _sub(src, "database", "labelnb")
+    _sub(src, "database", DATABASE)
     size = _sub(root, "size")
     _sub(size, "width", image.width)
     _sub(size, "height", image.height)
@@ -149,9 +156,13 @@ def to_voc(image: ImageRecord, regions: Sequence[Region], *, folder: str = "JPEG
         obj = _sub(root, "object")
         _sub(obj, "name", r.label)
         attrs = dict(r.attributes)
+        flags = {k: bool(attrs.pop(k)) for k in _FLAGS if k in attrs}
         _sub(obj, "pose", attrs.pop("pose", "Unspecified"))
-        _sub(obj, "truncated", int(bool(attrs.pop("truncated", 0))))
-        _sub(obj, "difficult", int(bool(attrs.pop("difficult", 0))))
+        for k in _FLAGS:  # VOC tools need both: 0 where the region has no flag
+            _sub(obj, k, int(flags.get(k, False)))
+        # in a file labelnb writes, <difficult>0</difficult> alone means "no flag": an
+        # explicit False is also an attribute, so that it reads back as False
+        attrs.update({k: False for k, v in flags.items() if not v})
         if r.score is not None:
             _sub(obj, "score", repr(r.score))
         bb = _sub(obj, "bndbox")
@@ -238,17 +249,15 @@ def attribute_value(text: str, type: str | None = None) -> Any:
 
 def kept_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """What a VOC file keeps of a region's attributes: ``difficult`` and ``truncated``
-    as flags (false and absent are both ``0``), ``pose`` as text (absent is
-    ``Unspecified``), the others as written. Two regions whose kept attributes are
-    equal are equal in VOC."""
+    as flags, ``True`` or ``False`` where the region has them (absent stays absent; see
+    :func:`from_voc`), ``pose`` as text (absent is ``Unspecified``), the others as
+    written. Two regions whose kept attributes are equal are equal in VOC."""
     out = dict(attrs)
     if "pose" in out and out["pose"] is None:
         del out["pose"]
-    for k in ("difficult", "truncated"):
+    for k in _FLAGS:
         if k in out:
             out[k] = bool(out[k])
-            if not out[k]:
-                del out[k]
     if "pose" in out:
         out["pose"] = str(out["pose"])
         if out["pose"] == "Unspecified":
@@ -278,9 +287,12 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
     A box with ``xmax < xmin`` is refused, and so is one without area (which VOC's
     exact decimals can hold) with ``degenerate="reject"``. ``attribute_types`` (a label →
     its attributes' types, e.g. from the project's schema) says how attribute text is
-    read (see :func:`attribute_value`); an explicit ``<difficult>0</difficult>`` of a
-    flag it knows is kept as ``False`` (else a ``0`` flag is left out, as is ``pose``
-    ``Unspecified``). Problems with one object raise
+    read (see :func:`attribute_value`). ``<difficult>`` / ``<truncated>`` ``1`` is
+    ``True``; ``0``: in a file :func:`to_voc` wrote (``<source><database>labelnb``) the
+    region had no flag, and it is left out (an explicit ``False`` is written as an
+    ``<attributes>`` entry too, read as ``False``); in any other file, ``0`` of a flag
+    ``attribute_types`` knows is ``False``, else left out, as is ``pose``
+    ``Unspecified``. Problems with one object raise
     :class:`~labelnb.formats._common.FormatProblems` listing all of them, or, with
     ``problems`` (a list), are appended there and the object is left out. A document
     that cannot be read at all (no filename or size) always raises."""
@@ -303,6 +315,7 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
     except ValueError:
         raise FormatError(f"{where}: <size> {width!r} x {height!r} is not a number") from None
     item = f"image {file_name!r}"
+    ours = root.findtext("source/database", "").strip() == DATABASE  # written by to_voc
     found: list[Problem] = []
     regions: list[Region] = []
     for n, obj in enumerate(root.iter("object")):
@@ -319,6 +332,8 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
             types = attribute_types(name) if attribute_types is not None else {}
             for k in ("difficult", "truncated"):
                 v = _text(obj, k, ow, required=False)
+                if ours and v == "0":  # the region had no flag (False is an attribute too)
+                    continue
                 if v is not None and k in types:
                     attrs[k] = attribute_value(v, types[k])
                 elif v is not None and v not in ("0",):
@@ -329,6 +344,8 @@ def from_voc(xml: str | bytes, *, where: str = "VOC XML", image_id: int = 0,
             for a in obj.findall("attributes/attribute"):
                 name_t = _text(a, "name", ow)
                 assert name_t is not None
+                if name_t in _FLAGS and attrs.get(name_t) is True:
+                    continue  # the flag's element says 1: it wins over an entry left behind
                 type_t = types.get(name_t)
                 if type_t in ("text", "choice") and a.find("value") is not None:
                     # a text is kept as written: spaces, and the empty text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,8 +148,93 @@ def test_subword_labels_ignore_index_and_label_all_tokens() -> None:
 def test_bad_tokenizer_offsets_are_refused() -> None:
     with pytest.raises(FormatError, match="offsets must be increasing"):
         to_hf_ner([TextRecord(1, "ab cd")], ["X"], tokenizer=lambda t: [(3, 5), (0, 2)])
-    with pytest.raises(FormatError, match="offsets must be increasing"):
+    with pytest.raises(FormatError, match="inside the text"):
         to_hf_ner([TextRecord(1, "ab")], ["X"], tokenizer=lambda t: [(0, 9)])
+    with pytest.raises(FormatError, match="with start <= end"):
+        to_hf_ner([TextRecord(1, "ab")], ["X"], tokenizer=lambda t: [(2, 1)])
+    # ends before the piece before it / starts more than one character back
+    with pytest.raises(FormatError, match=r"\(1, 2\) at 1 .*goes back from .*\(0, 3\)"):
+        to_hf_ner([TextRecord(1, "abcd")], ["X"], tokenizer=lambda t: [(0, 3), (1, 2)])
+    with pytest.raises(FormatError, match="goes back"):
+        to_hf_ner([TextRecord(1, "abcd")], ["X"], tokenizer=lambda t: [(0, 3), (1, 4)])
+    # one character shared by the pieces of two words
+    with pytest.raises(FormatError, match="belongs to another word"):
+        to_hf_ner([TextRecord(1, "abc")], ["X"], tokenizer=lambda t: [(0, 2, 0), (1, 3, 1)])
+
+
+def _byte_level_bpe() -> Any:
+    """A tiny GPT-2/RoBERTa-style tokenizer (byte-level BPE) trained here, no download;
+    texts with an emoji it never saw, so the emoji is cut into its 4 UTF-8 bytes."""
+    tk = pytest.importorskip("tokenizers")
+    tok = tk.Tokenizer(tk.models.BPE())
+    tok.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = tk.trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
+                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["Anna flew to Paris today", "Ben lives in Oslo"] * 50, trainer)
+    return tok
+
+
+def _spans(ds: Any) -> tuple[Any, ...]:
+    recs = from_hf(ds)
+    assert isinstance(recs, list) and len(recs) == 1
+    return tuple(recs[0].regions)
+
+
+BPE_TEXT = "😀 Anna flew to Paris"
+BPE_SPANS = (Span(0, 1, "EMO"), Span(2, 6, "PER"), Span(15, 20, "LOC"))
+
+
+def test_byte_level_bpe_repeated_and_empty_offsets_gpt2_style(tmp_path: Path) -> None:
+    """GPT-2 style (no offset trimming): the emoji's 4 pieces all say (0, 1); the lone
+    'Ġ' says (1, 2) and 'Ġflew' (6, 11), spaces included."""
+    tok = _byte_level_bpe()
+    enc = tok.encode(BPE_TEXT)
+    assert enc.offsets[:6] == [(0, 1)] * 4 + [(1, 2), (2, 6)]  # what made export fail
+
+    def pieces(t: str) -> list[tuple[int, int, int | None]]:
+        e = tok.encode(t)
+        return [(a, b, w) for (a, b), w in zip(e.offsets, e.word_ids, strict=True)]
+
+    rec = TextRecord(1, BPE_TEXT, BPE_SPANS)
+    ds, rep = to_hf_ner([rec], ["EMO", "PER", "LOC"], tokenizer=pieces)
+    row = ds[0]
+    assert rep.ok and row["tokens"] == ["😀", "Anna", "flew", "to", "Paris"]
+    assert row["ner_tags"] == [1, 3, 0, 0, 5]
+    assert row["piece_offsets"] == [[0, 1]] * 4 + [[2, 6], [7, 11], [12, 14], [15, 20]]
+    assert row["labels"] == [1, -100, -100, -100, 3, 0, 0, 5]
+    ds, _ = to_hf_ner([rec], ["EMO", "PER", "LOC"], tokenizer=pieces, label_all_tokens=True)
+    assert ds[0]["labels"] == [1, 2, 2, 2, 3, 0, 0, 5]  # the emoji's pieces share its label
+    assert _spans(ds) == BPE_SPANS
+    # the pieces alone, as (start, end) pairs: each non-empty piece is a token
+    ds, rep = to_hf_ner([rec], ["EMO", "PER", "LOC"], tokenizer=lambda t: tok.encode(t).offsets)
+    assert rep.ok and ds[0]["ner_tags"] == [1, 2, 2, 2, 3, 0, 0, 5]
+    assert _spans(ds) == BPE_SPANS
+
+
+def test_byte_level_bpe_roberta_style_through_the_export(tmp_path: Path) -> None:
+    """RoBERTa style, through transformers' fast tokenizer: <s>/</s> at (0, 0) and the
+    lone 'Ġ' trimmed to an empty (2, 2) piece are left out, like special tokens."""
+    tk = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    tok = _byte_level_bpe()
+    tok.post_processor = tk.processors.RobertaProcessing(("</s>", 1), ("<s>", 0),
+                                                         trim_offsets=True)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok)
+
+    def pieces(t: str) -> list[tuple[int, int, int | None]]:
+        e = fast(t, return_offsets_mapping=True)
+        return [(a, b, w) for (a, b), w in zip(e["offset_mapping"], e.word_ids(), strict=True)]
+
+    assert (2, 2, 1) in pieces(BPE_TEXT)
+    p = Project.create(tmp_path / "p.db", "p", Schema("spans", ["EMO", "PER", "LOC"]))
+    [iid] = p.add_items([BPE_TEXT], media="text")
+    p.add_annotations([Annotation(item_id=iid, author="ana", regions=BPE_SPANS)])
+    rep = export(p, "hf", tmp_path / "hf", options={"tokenizer": pieces})
+    assert rep.items == 1 and rep.alignment is not None and not rep.alignment["issues"]
+    row = datasets.load_from_disk(str(tmp_path / "hf"))[0]
+    assert row["tokens"] == ["😀", "Anna", "flew", "to", "Paris"]
+    assert row["piece_offsets"] == [[0, 1]] * 4 + [[2, 6], [7, 11], [12, 14], [15, 20]]
+    assert row["labels"] == [1, -100, -100, -100, 3, 0, 0, 5]
 
 
 def test_text_classification(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -176,7 +177,7 @@ def test_to_and_from_label_studio_round_trip() -> None:
 
 
 def test_structure_problems_are_all_named() -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"id": 1, "data": {"url": "a.jpg", "caption": "x"}},  # which field is the media?
         {"id": 2},  # no data
         {"id": 3, "data": {"image": "b.jpg"}, "annotations": [{"result": [
@@ -201,6 +202,49 @@ def test_structure_problems_are_all_named() -> None:
     assert "pass data_key=" in str(ei.value)
     assert len(notes) == 1 and "relation" in notes[0]
     assert ls.from_label_studio(tasks[:1], data_key="url")[0].image == "a.jpg"
+
+
+def _span_task(text: str, start: int, end: int, named: str) -> dict[str, Any]:
+    return {"id": 1875, "data": {"text": text}, "annotations": [{"completed_by": 1, "result": [
+        {"type": "labels", "from_name": "label", "to_name": "text",
+         "value": {"start": start, "end": end, "text": named, "labels": ["LOC"]}}]}]}
+
+
+def test_span_text_with_collapsed_whitespace_is_accepted() -> None:
+    """Label Studio stores value.text as the browser shows it, runs of whitespace
+    collapsed (HumanSignal/label-studio issue 3078): the offsets are still right."""
+    text = "Text: Berlin,  Germany.\r\n\tand  Paris"
+    i, j = text.index("Paris"), text.index("Berlin")
+    task = _span_task(text, j, i + 5, "Berlin, Germany. and Paris")
+    offsets: ls.Offsets
+    for offsets in ("utf16", "codepoints"):  # no emoji: both count the same
+        [t] = ls.from_label_studio([task], offsets=offsets)
+        assert t.labels[0].regions == (Span(j, i + 5, "LOC"),)
+    with pytest.raises(FormatProblems, match="slices 'Berlin,  Ge'"):  # not a whitespace slip
+        ls.from_label_studio([_span_task(text, j, j + 11, "Berlin, Germany")])
+
+
+def test_span_text_mismatch_hint_suggests_only_an_offsets_mode_that_fits() -> None:
+    text = "😀 Text: Berlin, Germany"
+    j = text.index("Berlin")
+    u = j + 1  # the UTF-16 offset of 'Berlin': the emoji is 2 code units
+    # code points given, UTF-16 expected: offsets='codepoints' fits, so it is suggested
+    with pytest.raises(FormatProblems) as ei:
+        ls.from_label_studio([_span_task(text, j, j + 6, "Berlin")])
+    [p] = ei.value.problems
+    assert p.field == "value.text" and "pass offsets='codepoints'" in p.message
+    assert ls.from_label_studio([_span_task(text, j, j + 6, "Berlin")], offsets="codepoints")
+    # offsets that fit neither way: no mode is suggested (that looped between the two)
+    offsets: ls.Offsets
+    for offsets, other in (("utf16", "codepoints"), ("codepoints", "utf16")):
+        with pytest.raises(FormatProblems) as ei:
+            ls.from_label_studio([_span_task(text, u, u + 6, "Oslo")], offsets=offsets)
+        [p] = ei.value.problems
+        assert p.field == "value.text" and p.item.startswith("task 1875")
+        assert f"offsets={other!r} does not slice it either" in p.message
+        assert f"pass offsets={other!r}" not in p.message
+        assert "verify_text=False" in p.message
+    assert ls.from_label_studio([_span_task(text, u, u + 6, "Oslo")], verify_text=False)
 
 
 def test_cancelled_annotations_are_skipped_and_counted() -> None:

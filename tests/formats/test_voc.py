@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from labelnb.errors import FormatError
-from labelnb.formats import Dataset, ImageRecord, voc
-from labelnb.types import Box, Polygon, Region
+from labelnb.formats import Dataset, ImageRecord, export, import_dataset, voc
+from labelnb.project import Project
+from labelnb.schema import Schema
+from labelnb.types import Annotation, Box, Polygon, Region
 
 
 def test_xml_fields_and_round_trip() -> None:
@@ -111,3 +113,47 @@ def test_depth_is_the_images_channel_count(tmp_path: Path) -> None:
     depths = [ET.parse(tmp_path / "voc" / "Annotations" / f"{m}.xml").findtext("size/depth")
               for m in ("L", "RGB", "RGBA")]
     assert depths == ["1", "3", "4"]
+
+
+FLAG_ATTRS = [{"name": "difficult", "type": "bool"}, {"name": "truncated", "type": "bool"}]
+FLAG_CASES: list[dict[str, bool]] = [
+    {}, {"difficult": False}, {"difficult": True}, {"truncated": False},
+    {"difficult": False, "truncated": True}, {"difficult": True, "truncated": False}]
+
+
+def test_difficult_and_truncated_round_trip_exactly(tmp_path: Path,
+                                                    images: list[Path]) -> None:
+    """Absent, False and True flags each come back as they were (VOC writes 0 for an
+    absent flag: it used to come back as False)."""
+    p = Project.create(tmp_path / "p.db", "p", Schema("boxes", ["cat"], attributes=FLAG_ATTRS))
+    [iid] = p.add_items([str(images[1])])
+    regs = tuple(Box(1 + 4 * n, 2, 10 + 4 * n, 30, "cat", attributes=a)
+                 for n, a in enumerate(FLAG_CASES))
+    p.add_annotations([Annotation(item_id=iid, author="ana", regions=regs)])
+    export(p, "voc", tmp_path / "voc")  # its own read-back check compares the flags too
+    [xml] = (tmp_path / "voc" / "Annotations").glob("*.xml")
+    objs = ET.parse(xml).getroot().findall("object")
+    assert [o.findtext("difficult") for o in objs] == ["0", "0", "1", "0", "0", "1"]
+    q = Project.create(tmp_path / "q.db", "q", Schema("boxes", ["cat"], attributes=FLAG_ATTRS))
+    assert import_dataset(q, "voc", tmp_path / "voc").regions == len(regs)
+    [a] = q.annotation_objects()
+    assert [r.attributes for r in a.regions] == FLAG_CASES
+    # the plain functions, with and without the attribute types
+    ds = voc.load_voc(tmp_path / "voc")
+    assert [r.attributes for r in next(iter(ds.regions.values()))] == FLAG_CASES
+
+
+def test_flags_of_files_other_tools_wrote_and_stale_entries() -> None:
+    xml = voc.to_voc(ImageRecord(1, "a.jpg", 64, 48),
+                     [Box(1, 2, 30, 40, "cat"), Box(1, 2, 30, 40, "cat",
+                                                    attributes={"difficult": False})])
+    types = {"difficult": "bool", "truncated": "bool"}
+    # another tool's file (not <database>labelnb</database>): an explicit 0 of a flag
+    # the schema declares is False, as VOC's own files mean it
+    other = xml.replace("<database>labelnb</database>", "<database>VOC2012</database>")
+    _, back = voc.from_voc(other, attribute_types=lambda label: types)
+    assert [r.attributes for r in back] == [{"difficult": False, "truncated": False}] * 2
+    # edited elsewhere to difficult 1, the entry left behind: the element wins
+    edited = xml.replace("<difficult>0</difficult>", "<difficult>1</difficult>")
+    _, back = voc.from_voc(edited, attribute_types=lambda label: types)
+    assert [r.attributes for r in back] == [{"difficult": True}] * 2
