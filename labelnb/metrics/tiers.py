@@ -11,15 +11,18 @@ What counts as agreement is set per modality by :class:`Agreement`:
 * ``masks``: every mask matched one-to-one (same label) at Dice >= ``dice``;
 * ``spans``: span F1 of 1.0 in ``spans`` mode (``exact`` offsets or ``overlap``).
 
-Annotators are grouped greedily: each joins the first group whose first member it
-agrees with (agreement at a threshold is not transitive; the first member is the
-group's reference). The tier of an item of N annotations is
+Agreement at a threshold is not transitive (A may agree with B and B with C while A
+and C do not), so the agreeing group is the largest set of annotators who all agree
+with each other, pair by pair; of several such sets of one size, the one whose members
+agree with the most others outside it, then the one of the earliest annotators. The
+group does not depend on the order the annotations come in, except in that last tie.
+The tier of an item of N annotations is
 
-* ``unanimous`` when one group holds all N;
-* ``majority`` when the largest group holds more than N / 2;
+* ``unanimous`` when all N agree with each other;
+* ``majority`` when the group holds more than N / 2;
 * ``none`` otherwise;
 
-and the confidence is the largest group's share of N.
+and the confidence is the group's share of N.
 
 >>> from labelnb.types import Choice
 >>> decide([[Choice("cat")], [Choice("cat")], [Choice("dog")]], "choice")
@@ -31,6 +34,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import combinations
 from typing import Literal
 
 import numpy as np
@@ -169,18 +173,38 @@ def decide(annotations: Sequence[Sequence[Region]], kind: str,
     n = len(annotations)
     if n == 0:
         raise ValidationError("decide(): no annotations; an item needs at least one")
-    groups: list[list[int]] = []
-    for i, regs in enumerate(annotations):
-        for g in groups:
-            if agree(annotations[g[0]], regs, kind, agreement):
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-    top = max(groups, key=len)  # the first of the largest groups
+    ok = np.eye(n, dtype=bool)
+    for i in range(n):
+        for j in range(i + 1, n):
+            ok[i, j] = ok[j, i] = agree(annotations[i], annotations[j], kind, agreement)
+    top = _largest_agreeing(ok)
     share = len(top) / n
     tier: Tier = "unanimous" if len(top) == n else "majority" if len(top) > n / 2 else "none"
-    return Decision(tier=tier, group=tuple(top), confidence=share, n=n)
+    return Decision(tier=tier, group=top, confidence=share, n=n)
+
+
+#: up to this many annotators of one item, the agreeing group is found exactly (every
+#: subset, largest first); beyond, greedily, most-agreeing annotators first
+_EXACT_UP_TO = 14
+
+
+def _largest_agreeing(ok: np.ndarray) -> tuple[int, ...]:
+    """The largest set of indices that all agree pairwise (``ok``: symmetric, with a
+    true diagonal); ties: the most agreements with the others, then the earliest."""
+    n = len(ok)
+    degree = ok.sum(axis=1)
+    if n <= _EXACT_UP_TO:
+        for size in range(n, 0, -1):
+            cliques = [c for c in combinations(range(n), size)
+                       if ok[np.ix_(c, c)].all()]
+            if cliques:
+                # (combinations come in index order, so max keeps the earliest of a tie)
+                return max(cliques, key=lambda c: int(degree[list(c)].sum()))
+    group: list[int] = []
+    for i in sorted(range(n), key=lambda k: (-int(degree[k]), k)):
+        if all(ok[i, j] for j in group):
+            group.append(i)
+    return tuple(sorted(group))
 
 
 def fuse(annotations: Sequence[Sequence[Region]], kind: str,

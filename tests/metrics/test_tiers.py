@@ -96,3 +96,38 @@ def test_matching_counts_every_pair_that_reaches_the_threshold() -> None:
 
     assert agree([m(13, 21), m(10, 19)], [m(12, 20), m(13, 17)], "masks",
                  Agreement(dice=0.65))  # the best total (0.875, 0.615) keeps one
+
+
+def test_the_agreeing_group_agrees_pair_by_pair_in_any_order() -> None:
+    """Greedy grouping compared each annotator with a group's first member only: with A
+    agreeing with B and B with C, but not A with C, [B, A, C] was unanimous and
+    [A, B, C] a majority, and the tier of five annotations depended on who came first."""
+    import itertools
+
+    a, b, c = ([Box(x, 0, x + 10, 10, "c")] for x in (6, 3, 0))
+    d, e = [Box(0, 0, 10, 10, "c")], [Box(50, 50, 60, 60, "c")]
+    for order in itertools.permutations([a, b, c]):
+        got = decide(list(order), "boxes")
+        assert got.tier == "majority" and got.confidence == 2 / 3
+    seen = set()
+    for perm in itertools.permutations(range(5)):
+        anns = [[a, b, c, d, e][i] for i in perm]
+        got = decide(anns, "boxes")
+        seen.add((got.tier, got.confidence))
+        members = [perm[i] for i in got.group]
+        assert sorted(members) == [1, 2, 3]  # b, c, d: the three that all agree
+    assert seen == {("majority", 0.6)}
+
+
+def test_unanimous_means_every_pair_agrees() -> None:
+    chain = [[Box(x, 0, x + 10, 10, "c")] for x in (0, 3, 6)]  # neighbours agree, ends not
+    assert decide(chain, "boxes").tier == "majority"
+    same = [[Box(0, 0, 10, 10, "c")], [Box(1, 0, 11, 10, "c")], [Box(0, 1, 10, 11, "c")]]
+    assert decide(same, "boxes").tier == "unanimous"
+
+
+def test_many_annotators_fall_back_to_an_order_free_greedy_group() -> None:
+    many = [[Choice("cat")]] * 9 + [[Choice("dog")]] * 8
+    got = decide(many, "choice")
+    assert got.tier == "majority" and got.group == tuple(range(9))
+    assert decide(many[::-1], "choice").confidence == 9 / 17
