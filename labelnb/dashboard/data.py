@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.metrics import DegenerateWarning, cohen_kappa
-from labelnb.metrics.tiers import Agreement, agree
+from labelnb.metrics.tiers import Agreement, agree, agreeing_groups
 from labelnb.types import Region
 
 if TYPE_CHECKING:
@@ -695,18 +695,13 @@ def agree_pairs(regions: Sequence[Any] | np.ndarray, left: Sequence[int] | np.nd
     return out
 
 
-def _greedy_groups(agrees: dict[tuple[int, int], bool], size: int) -> list[list[int]]:
-    """tiers.decide's grouping: each member joins the first group whose first member it
-    agrees with; largest group first (stable)."""
-    groups: list[list[int]] = []
-    for i in range(size):
-        for g in groups:
-            if agrees[(g[0], i)]:
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-    return sorted(groups, key=len, reverse=True)
+def _agreeing_groups(agrees: dict[tuple[int, int], bool], size: int) -> list[list[int]]:
+    """tiers.decide's grouping (:func:`~labelnb.metrics.tiers.agreeing_groups`) of
+    ``size`` members from their pairs' outcomes; largest group first."""
+    ok = np.eye(size, dtype=bool)
+    for (i, j), yes in agrees.items():
+        ok[i, j] = ok[j, i] = yes
+    return [list(g) for g in agreeing_groups(ok)]
 
 
 def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = None,
@@ -763,7 +758,7 @@ def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = 
             patterns = [(split[i:i + 1], {c: bool(ok[n, g]) for n, c in enumerate(combos)})
                         for i, g in enumerate(split.tolist())]
         for hit, agrees in patterns:
-            for rank, grp in enumerate(_greedy_groups(agrees, s)):
+            for rank, grp in enumerate(_agreeing_groups(agrees, s)):
                 if rank:
                     rows = members[hit][:, grp].reshape(-1)
                     keys[rows] = [other_geometry_key(str(k), kind, rank) for k in keys[rows]]

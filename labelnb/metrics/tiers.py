@@ -188,6 +188,24 @@ def decide(annotations: Sequence[Sequence[Region]], kind: str,
 _EXACT_UP_TO = 14
 
 
+def agreeing_groups(ok: np.ndarray) -> list[tuple[int, ...]]:
+    """Indices ``0..N-1`` split into agreeing groups, largest first: the group
+    :func:`decide` picks (from ``ok``, the N x N matrix of which pairs agree), then the
+    one it would pick among the rest, and so on (the dashboard's geometry keys).
+
+    >>> agreeing_groups(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
+    [(0, 1), (2,)]
+    """
+    ok = np.asarray(ok, dtype=bool)
+    left = list(range(len(ok)))
+    out: list[tuple[int, ...]] = []
+    while left:
+        picked = set(_largest_agreeing(ok[np.ix_(left, left)]))
+        out.append(tuple(left[k] for k in sorted(picked)))
+        left = [x for k, x in enumerate(left) if k not in picked]
+    return out
+
+
 def _largest_agreeing(ok: np.ndarray) -> tuple[int, ...]:
     """The largest set of indices that all agree pairwise (``ok``: symmetric, with a
     true diagonal); ties: the most agreements with the others, then the earliest."""
@@ -234,4 +252,4 @@ def fuse(annotations: Sequence[Sequence[Region]], kind: str,
     return list(annotations[0])  # labels, spans, polygons, and masks drawn as polygons only
 
 
-__all__ = ["Agreement", "Decision", "Tier", "agree", "decide", "fuse"]
+__all__ = ["Agreement", "Decision", "Tier", "agree", "agreeing_groups", "decide", "fuse"]

@@ -41,7 +41,7 @@ import pandas as pd
 
 from labelnb.errors import ValidationError
 from labelnb.metrics import DawidSkene, DegenerateWarning
-from labelnb.metrics.tiers import Agreement, decide, fuse
+from labelnb.metrics.tiers import Agreement, Decision, Tier, decide, fuse
 from labelnb.queue import queries as q
 from labelnb.types import Annotation, Choice, Region
 
@@ -153,6 +153,8 @@ def run_consensus(project: Project, *, method: Method = "majority",
             carriers[item] = str(final_ann["id"])
             continue
         d = decide(regions, kind, ag)
+        if item in ds_labels:
+            d = _weighted(d, regions, *ds_labels[item])
         if d.tier == "none":
             if queue_tasks and item not in adjudicating:
                 _queue_adjudication(project, item, now, reason="no majority")
@@ -164,8 +166,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
         final: list[Region] = fuse(group, kind, ag)
         confidence = d.confidence
         if item in ds_labels:
-            label, confidence = ds_labels[item]
-            final = [Choice(label)]
+            final = [Choice(ds_labels[item][0])]
         based_on = sorted(str(x) for x in mine["id"].iloc[list(d.group)])
         cons = _existing_consensus(anns, item, based_on)
         if cons is None and queue_tasks:
@@ -263,6 +264,22 @@ def _existing_consensus(anns: pd.DataFrame, item: int, based_on: list[str]) -> A
         if sorted(meta.get("based_on", [])) == based_on:
             return r
     return None
+
+
+def _weighted(votes: Decision, regions: list[list[Region]], label: str,
+              posterior: float) -> Decision:
+    """The decision of ``method="dawid_skene"``: the group is the annotators who chose
+    Dawid-Skene's label; ``unanimous`` when that is everyone, ``majority`` when its
+    posterior is above one half (a weighted majority, reviewed as a majority is), else
+    ``none``; the confidence is the posterior. If nobody chose it (the model's prior
+    outweighed this item's votes), the votes' own decision stands."""
+    group = tuple(i for i, regs in enumerate(regions) if [r.label for r in regs] == [label])
+    if not group:
+        return votes
+    n = len(regions)
+    tier: Tier = ("unanimous" if len(group) == n else "majority" if posterior > 0.5
+                  else "none")
+    return Decision(tier=tier, group=group, confidence=posterior, n=n)
 
 
 def _correction(anns: pd.DataFrame, cid: str | None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import labelnb
@@ -316,3 +317,39 @@ def test_a_replaced_consensus_is_no_longer_reviewed(db_url: str) -> None:
     assert [pl["tier"] for pl in stored["payload"]] == ["majority", "unanimous"]
     assert (ev["kind"] == "review_requested").sum() == 2  # cy's label, the majority
     assert (ev["kind"] == "annotations_imported").sum() == 0
+
+
+def test_dawid_skene_decides_by_weight_and_stores_who_it_is_based_on(db_url: str) -> None:
+    """The votes decided the tier and the group, then Dawid-Skene's label replaced the
+    group's: a consensus of 'fox' based on two annotations of 'dog', and items whose
+    weighted answer was clear still went to adjudication."""
+    rng = np.random.default_rng(7)
+    classes = ["fox", "cat", "dog"]
+    texts = [f"t{i}" for i in range(40)]
+    truth = {t: classes[int(rng.integers(3))] for t in texts}
+
+    def noisy(t: str) -> str:  # right about 45% of the time
+        return truth[t] if rng.random() < 0.45 else classes[int(rng.integers(3))]
+
+    p = labelnb.Project.create(db_url, "ds", Schema("choice", classes), overlap=3)
+    p.add_items(texts)
+    label_all(p, {"ana": truth, "bo": {t: noisy(t) for t in texts},
+                  "cy": {t: noisy(t) for t in texts}})
+    out = p.consensus(method="dawid_skene").set_index("item_id")
+    anns = p.annotations().set_index("id")
+    cons = anns[anns["source"] == "consensus"]
+    labels_of = {i: tuple(v) for i, v in anns["labels"].items()}
+    outvoted = 0
+    for _, c in cons.iterrows():
+        based = c["meta"]["based_on"]
+        assert based and all(labels_of[b] == tuple(c["labels"]) for b in based)
+        votes = [labels_of[i] for i in anns.index[(anns["item_id"] == c["item_id"])
+                                                  & (anns["source"] == "human")]]
+        outvoted += votes.count(tuple(c["labels"])) < 2  # chosen against the plain vote
+    assert outvoted > 0  # the weighting changed some answers (else this tests nothing)
+    assert (out.loc[out["tier"] == "none", "confidence"] <= 0.5).all()
+    decided = out[out["tier"].isin(["unanimous", "majority"])]
+    assert (decided["confidence"] > 0.5).all()
+    ids = {it: int(i) for it, i in zip(p.items()["text"], p.items()["id"], strict=True)}
+    assert sum(out.loc[ids[t], "labels"] == [truth[t]] for t in texts
+               if out.loc[ids[t], "tier"] != "none") >= 0.9 * len(decided)
