@@ -58,7 +58,7 @@ from labelnb.queue.routing import (
 from labelnb.queue.store import Store
 from labelnb.queue.tables import annotations as annotations_t
 from labelnb.queue.tables import predictions as predictions_t
-from labelnb.schema import Schema
+from labelnb.schema import Schema, check_new_label_names
 from labelnb.types import SOURCES, Annotation, Region, text_problem, unstorable
 
 if TYPE_CHECKING:
@@ -167,6 +167,7 @@ class Project:
                         f"labelnb.open(..., name={name!r}) or pass exist_ok=True"
                     )
             else:
+                check_new_label_names(schema)
                 pid = q.insert_project(conn, name=name, settings=settings, now=now)
                 q.insert_schema(conn, project_id=pid, version=1,
                                 fingerprint=schema.fingerprint(), body=schema.to_json(),
@@ -270,6 +271,7 @@ class Project:
             )
         if schema.fingerprint() == self.schema.fingerprint():
             return self.schema_version
+        check_new_label_names(schema, keep=self.schema.names)
         now = _now()
         with self.store.write() as conn:
             q.lock_project(conn, self.id)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import unicodedata
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
@@ -422,4 +423,32 @@ class Schema:
         return Schema(self.kind, labels, self.attributes, self.instructions)
 
 
-__all__ = ["Attribute", "KINDS", "Kind", "LabelClass", "Schema"]
+def check_new_label_names(schema: Schema, keep: Collection[str] = ()) -> None:
+    """Refuse, in a schema being created or changed, a label name that exports cannot
+    carry: spaces around it, or a control character (a line break, a tab). VOC's
+    ``labels.txt``, TFRecord's label map and YOLO's ``data.yaml`` list labels a line
+    each, and read such a name back as another. Names in ``keep`` (the current
+    version's) stay as they are: a project that has them still opens and changes.
+
+    >>> check_new_label_names(Schema("choice", ["cat", " dog"]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    labelnb.errors.SchemaError: label ' dog': field 'name' has spaces around it, ... 'dog'
+    """
+    for c in schema.labels:
+        name = c.name
+        if name in keep:
+            continue
+        if name != name.strip():
+            raise SchemaError(
+                f"label {name!r}: field 'name' has spaces around it, which exports that list "
+                "labels a line each (VOC labels.txt, TFRecord label maps, YOLO data.yaml) do "
+                f"not keep. Fix: name it {name.strip()!r}")
+        if any(unicodedata.category(ch) == "Cc" for ch in name):
+            raise SchemaError(
+                f"label {name!r}: field 'name' holds a control character (a line break or a "
+                "tab), which exports that list labels a line each cannot hold. Fix: name it "
+                f"on one line, e.g. {' '.join(name.split())!r}")
+
+
+__all__ = ["Attribute", "KINDS", "Kind", "LabelClass", "Schema", "check_new_label_names"]

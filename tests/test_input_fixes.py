@@ -455,3 +455,29 @@ def test_load_image_of_a_deleted_file_names_the_item(tmp_path: Path) -> None:
         p.load_image(iid)
     assert str(e.value).startswith(f"item {iid} (") and "a.png" in str(e.value)
     assert "does not exist" in str(e.value)
+
+
+def test_label_names_exports_cannot_carry_are_refused_when_new(tmp_path: Path) -> None:
+    """A label with spaces around it came back trimmed from VOC's labels.txt, and one
+    with a line break broke TFRecord's label map; a project that already has one still
+    opens and changes."""
+    import sqlite3
+
+    db = tmp_path / "l.db"
+    with pytest.raises(SchemaError, match=r"label ' cat': field 'name' has spaces.*'cat'"):
+        labelnb.Project.create(db, "p", Schema("boxes", [" cat"]))
+    with pytest.raises(SchemaError, match=r"control character.*'big cat'"):
+        labelnb.Project.create(db, "p", Schema("boxes", ["big\ncat"]))
+    p = labelnb.Project.create(db, "p", Schema("boxes", ["cat"]))
+    with pytest.raises(SchemaError, match="spaces around it"):
+        p.set_schema(Schema("boxes", ["cat", "dog "]))
+    assert list(p.schema.names) == ["cat"]
+    p.close()
+    # grandfathered: a label stored before this check stays usable
+    with sqlite3.connect(db) as c:
+        body = c.execute("SELECT body FROM schemas").fetchone()[0]
+        c.execute("UPDATE schemas SET body = ?", (body.replace('"cat"', '" cat"'),))
+    c.close()
+    old = labelnb.open(db, "p")
+    assert list(old.schema.names) == [" cat"]
+    assert old.set_schema(Schema("boxes", [" cat", "dog"])) == 2
