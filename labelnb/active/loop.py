@@ -640,6 +640,16 @@ class ActiveLoop:
             s.random_state = np.random.default_rng(int(self.rng_.integers(2**63)))
         return s
 
+    @staticmethod
+    def _no_scores(preds: Predictions) -> bool:
+        """Whether the model gave nothing to rank by: no probabilities, no per-item
+        scores and no region with a score."""
+        if preds.proba is not None:
+            return False
+        if preds.scores is not None and np.isfinite(preds.scores).any():
+            return False
+        return not any(r.score is not None for regs in preds.regions for r in regs)
+
     def _uncertainty(self, preds: Predictions) -> Any:
         if preds.proba is not None:
             return preds.proba
@@ -665,7 +675,19 @@ class ActiveLoop:
             reserve_acc, reserve_n = self._reserve_accuracy()
             retrained = self.retrain()
         accuracy, eval_n = self.evaluate()
-        self.cycle_ += 1
+        self.cycle_ += 1  # taken back below if the step fails: a failed step is no cycle
+        try:
+            return self._select(t0, n_labels, new_labels, retrained, accuracy, eval_n,
+                                reserve_acc, reserve_n)
+        except BaseException:
+            self.cycle_ -= 1
+            raise
+
+    def _select(self, t0: float, n_labels: int, new_labels: int, retrained: bool,
+                accuracy: float, eval_n: int, reserve_acc: float, reserve_n: int
+                ) -> pd.DataFrame:
+        """The rest of :meth:`step` once the cycle count was advanced: predict, query,
+        queue, log."""
         cand = np.flatnonzero((self.item_ids_ < 0) & self._own())
         frame = pd.DataFrame(columns=["cycle", "pool_index", "item_id", "reason", "score",
                                       "prediction", "prediction_score"])
@@ -683,7 +705,17 @@ class ActiveLoop:
                 if len(preds) != cand.size:
                     raise LabelnbError(f"ActiveLoop: the model returned {len(preds)} predictions "
                                        f"for {cand.size} inputs")
-                pool_arg = self._uncertainty(preds)
+                if self._no_scores(preds):
+                    warnings.warn(
+                        f"ActiveLoop {self.model_version!r}: the model returned no scores "
+                        f"for any of the {cand.size} pool items (labels only), so there is "
+                        "no uncertainty to rank by; this batch is drawn at random. Fix: make "
+                        "the model return probabilities (predict_proba) or regions with "
+                        "score=... (e.g. Choice('a', score=0.8))", UserWarning, stacklevel=3)
+                    strategy = RandomSampling(random_state=strategy.random_state)
+                    strategy_name = "no scores: RandomSampling"
+                else:
+                    pool_arg = self._uncertainty(preds)
             emb = self._emb[cand] if self._emb is not None else None
             queued = np.flatnonzero(self.item_ids_ >= 0)
             lab_emb = self._emb[queued] if self._emb is not None and queued.size else None

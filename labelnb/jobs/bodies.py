@@ -22,7 +22,9 @@ SAM the tests use.
 
 from __future__ import annotations
 
+import math
 import pickle
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,10 +118,32 @@ def embed_images(sam: Any, images: Sequence[bytes], log: Log = _noop,
 def sam_embed(payload: Mapping[str, Any], log: Log = _noop,
               cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """The ``sam_embed`` job."""
+    _check_payload(payload, "sam_embed", "{'model': {...}, 'images': [png/jpeg bytes, ...]}")
     if "images" not in payload or "model" not in payload:
         raise ValidationError("sam_embed: the payload needs 'model' (a model config) and "
                               "'images' (a list of encoded images)")
-    return embed_images(load_sam(payload["model"]), payload["images"], log, cancelled)
+    model, images = payload["model"], payload["images"]
+    if not isinstance(model, Mapping):
+        raise ValidationError(f"sam_embed: field 'model' is a {type(model).__name__} "
+                              f"({model!r:.60}), not a model config; give "
+                              "{'model_type': 'vit_h', 'checkpoint': path or URL} or "
+                              "{'tiny': true}")
+    if not isinstance(images, list | tuple):
+        raise ValidationError(f"sam_embed: field 'images' is a {type(images).__name__}; give "
+                              "a list of encoded images (PNG/JPEG bytes), one entry per image")
+    for i, data in enumerate(images):
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ValidationError(f"sam_embed: field 'images', image {i + 1} (row {i}, "
+                                  f"0-based) is a {type(data).__name__}, not bytes; give the "
+                                  "encoded file "
+                                  "(e.g. Path(...).read_bytes())")
+    return embed_images(load_sam(model), images, log, cancelled)
+
+
+def _check_payload(payload: Any, job: str, shape: str) -> None:
+    if not isinstance(payload, Mapping):
+        raise ValidationError(f"{job}: the payload is a {type(payload).__name__} "
+                              f"({payload!r:.60}), not a dict; give {shape}")
 
 
 def _split(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -184,9 +208,79 @@ def _given_split(split: Any, name: str) -> dict[str, Any]:
     elif "labels" not in split:
         wrong = "no 'labels'"
     else:
-        return dict(split)
+        out = dict(split)
+        kind = inputs[0]
+        for field in (kind, "labels"):
+            v = out[field]
+            if isinstance(v, str | bytes):  # would be split into characters
+                raise ValidationError(f"retrain: field '{name}.{field}' is one string; give a "
+                                      "list, one entry per example")
+            if not isinstance(v, list | tuple | np.ndarray):
+                raise ValidationError(f"retrain: field '{name}.{field}' is a "
+                                      f"{type(v).__name__}; give a list, one entry per "
+                                      "example")
+        if kind == "texts":
+            for row, t in enumerate(out["texts"]):
+                if not isinstance(t, str):
+                    raise ValidationError(f"retrain: field '{name}.texts', row {row} "
+                                          f"(0-based) is {t!r:.60}, not a string; give a "
+                                          "text, or drop the row (and its label)")
+        else:
+            out["features"] = _features(out["features"], name)
+        out["labels"] = _labels(out["labels"], f"'{name}.labels'")
+        return out
     raise ValidationError(f"retrain: field {name!r} has keys {sorted(map(str, split))}, "
                           f"{wrong}; give {_SPLIT_SHAPE}")
+
+
+def _features(rows: Any, name: str) -> Any:
+    """``rows`` as a float matrix, each row checked: a list of finite numbers, all rows
+    as long as the first."""
+    width: int | None = None
+    for row, r in enumerate(rows):
+        where = f"retrain: field '{name}.features', row {row} (0-based)"
+        if isinstance(r, str | bytes) or not isinstance(r, list | tuple | np.ndarray):
+            raise ValidationError(f"{where} is {r!r:.60}, not a list of numbers; give one "
+                                  "list of numbers per example")
+        try:
+            vec = np.asarray(r, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{where} is {r!r:.60}, not a list of numbers; give one "
+                                  "list of numbers per example") from None
+        if vec.ndim != 1:
+            raise ValidationError(f"{where} has shape {list(vec.shape)}; give a flat list of "
+                                  "numbers per example")
+        if width is None:
+            width = len(vec)
+        elif len(vec) != width:
+            raise ValidationError(f"{where} has {len(vec)} numbers and row 0 has {width}; "
+                                  "give every example the same number of features")
+        bad = np.flatnonzero(~np.isfinite(vec))
+        if bad.size:
+            raise ValidationError(f"{where}, feature {int(bad[0])} is {vec[bad[0]]}; give "
+                                  "finite numbers (impute or drop the missing values)")
+    if width is None:
+        return np.empty((0, 0), dtype=np.float64)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, width)
+
+
+def _labels(labels: Any, field: str) -> list[Any]:
+    """The labels as a list, each a string or a whole number, all of one kind."""
+    out = [v.item() if isinstance(v, np.generic) else v for v in labels]
+    kinds: dict[str, int] = {}
+    for row, v in enumerate(out):
+        if (isinstance(v, bool) or not isinstance(v, str | int | float)
+                or (isinstance(v, float) and not (math.isfinite(v) and v.is_integer()))):
+            raise ValidationError(f"retrain: field {field}, row {row} (0-based) is {v!r:.60}, "
+                                  "not a label; give a string or an integer (drop unlabeled "
+                                  "rows)")
+        kinds.setdefault("a string" if isinstance(v, str) else "a number", row)
+    if len(kinds) > 1:
+        (k0, r0), (k1, r1) = sorted(kinds.items(), key=lambda kv: kv[1])
+        raise ValidationError(f"retrain: field {field} mixes kinds: row {r0} (0-based) is "
+                              f"{k0} and row {r1} {k1}; give all labels as strings or all as "
+                              "integers")
+    return out
 
 
 def _hf_split(split: Any, name: str, path: str) -> dict[str, Any]:
@@ -205,6 +299,37 @@ def _hf_split(split: Any, name: str, path: str) -> dict[str, Any]:
     return {"texts": list(split["text"]), "labels": labels}
 
 
+_CONFIG_DEFAULTS: dict[str, Any] = {"C": 1.0, "max_iter": 1000, "seed": 0}
+
+
+def _config(given: Any) -> dict[str, Any]:
+    """The retrain config, checked: known keys only, ``C`` > 0, ``max_iter`` >= 1, ``seed``
+    an integer >= 0."""
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        raise ValidationError(f"retrain: field 'config' is a {type(given).__name__} "
+                              f"({given!r:.60}); give a dict such as {_CONFIG_DEFAULTS}, or "
+                              "leave it out")
+    unknown = sorted(str(k) for k in given if k not in _CONFIG_DEFAULTS)
+    if unknown:
+        raise ValidationError(f"retrain: field 'config' has unknown key(s) {unknown}; the "
+                              f"known keys are {sorted(_CONFIG_DEFAULTS)} (names are "
+                              "case-sensitive)")
+    cfg = {**_CONFIG_DEFAULTS, **given}
+    c, it, seed = cfg["C"], cfg["max_iter"], cfg["seed"]
+    if isinstance(c, bool) or not isinstance(c, int | float) or not (math.isfinite(c) and c > 0):
+        raise ValidationError(f"retrain: field 'config.C' is {c!r:.60}; give a number > 0 "
+                              "(the inverse regularisation strength, default 1.0)")
+    if isinstance(it, bool) or not isinstance(it, int) or it < 1:
+        raise ValidationError(f"retrain: field 'config.max_iter' is {it!r:.60}; give an "
+                              "integer >= 1 (default 1000)")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValidationError(f"retrain: field 'config.seed' is {seed!r:.60}; give an "
+                              "integer >= 0 (default 0)")
+    return cfg
+
+
 def retrain(payload: Mapping[str, Any], log: Log = _noop,
             cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """The ``retrain`` job: fit a classifier on the training split and score it on the
@@ -215,6 +340,9 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
 
+    _check_payload(payload, "retrain", "{'train': {...}, 'val': {...}, 'config': {...}} or "
+                   "{'dataset_path': ..., 'config': {...}}")
+    cfg = _config(payload.get("config"))
     train, val = _split(payload)
     if ("texts" in train) != ("texts" in val):
         kinds = {n: "texts" if "texts" in s else "features" for n, s in (("train", train),
@@ -222,7 +350,6 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
         raise ValidationError(f"retrain: the train split has {kinds['train']} and the val split "
                               f"{kinds['val']}; give both splits the same input, 'texts' or "
                               "'features'")
-    cfg = {"C": 1.0, "max_iter": 1000, "seed": 0, **dict(payload.get("config") or {})}
     clf = LogisticRegression(C=float(cfg["C"]), max_iter=int(cfg["max_iter"]),
                              random_state=int(cfg["seed"]))
     x_train: Any
@@ -235,14 +362,16 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
         x_train, x_val = list(train["texts"]), list(val["texts"])
     else:
         model = clf
-        x_train = np.asarray(train["features"], np.float64)
-        x_val = np.asarray(val["features"], np.float64)
-    for name, split in (("train", train), ("val", val)):
-        for field in ("texts" if "texts" in split else "features", "labels"):
-            if isinstance(split.get(field), str | bytes):  # would be split into characters
-                raise ValidationError(f"retrain: field '{name}.{field}' is one string; give a "
-                                      "list, one entry per example")
+        x_train, x_val = train["features"], val["features"]
+        if len(x_train) and len(x_val) and x_train.shape[1] != x_val.shape[1]:
+            raise ValidationError(f"retrain: field 'val.features' has {x_val.shape[1]} numbers "
+                                  f"per row and 'train.features' {x_train.shape[1]}; give both "
+                                  "splits the same features")
     y_train, y_val = list(train["labels"]), list(val["labels"])
+    if len({isinstance(y, str) for y in y_train + y_val}) > 1:
+        raise ValidationError("retrain: field 'train.labels' and field 'val.labels' hold "
+                              "different kinds of labels (strings in one, integers in the "
+                              "other); give both splits labels of the same kind")
     for name, x, y in (("train", x_train, y_train), ("val", x_val, y_val)):
         if len(x) != len(y) or not len(y):
             raise ValidationError(f"retrain: the {name} split has {len(x)} examples and "
@@ -251,6 +380,14 @@ def retrain(payload: Mapping[str, Any], log: Log = _noop,
     if len(set(y_train)) < 2:
         raise ValidationError(f"retrain: the training split has {len(set(y_train))} class(es); "
                               f"a classifier needs at least 2")
+    unseen = sorted(set(y_val) - set(y_train), key=str)
+    if unseen and not set(y_val) & set(y_train):
+        msg = (f"retrain: no label of the val split is a label of the train split (val has "
+               f"{unseen[:5]}, train {sorted(set(y_train), key=str)[:5]}); the accuracy will "
+               "be 0. Fix: validate on examples of the classes the model is trained on (same "
+               "label names in both splits)")
+        log(msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
     log(f"training on {len(y_train)} examples, validating on {len(y_val)}")
     if cancelled():
         raise InterruptedError("retrain: cancelled before training")
