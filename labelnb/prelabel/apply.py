@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,13 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.metrics._common import DegenerateWarning
 from labelnb.prelabel.label_model import LabelModel
-from labelnb.prelabel.lf import ABSTAIN, LabelingFunction, apply_lfs, labeling_function
+from labelnb.prelabel.lf import (
+    ABSTAIN,
+    LabelingFunction,
+    apply_lfs,
+    labeling_function,
+    lf_name,
+)
 from labelnb.types import Choice
 
 if TYPE_CHECKING:
@@ -49,21 +55,21 @@ if TYPE_CHECKING:
 __all__ = ["ABSTAIN", "labeling_function", "lf_matrix", "prelabel_with_lfs"]
 
 
-def lf_matrix(project: Project, lfs: Sequence[LabelingFunction], *,
+def lf_matrix(project: Project, lfs: Sequence[LabelingFunction | Callable[..., Any]], *,
               item_ids: Sequence[int] | None = None) -> tuple[np.ndarray, list[int]]:
     """The label matrix of ``lfs`` over the project's items (all, or ``item_ids``),
     with the item ids of its rows."""
     if item_ids is None:
         df = project.items()
         item_ids = [int(i) for i in df["id"]] if len(df) else []
-    ids = [int(i) for i in item_ids]
+    ids = list(dict.fromkeys(int(i) for i in item_ids))  # each item once, in order
     items = [project.item(i) for i in ids]
     if not items:
         return np.zeros((0, len(lfs)), dtype=np.int64), []
     return apply_lfs(lfs, items, classes=project.schema.names, item_ids=ids), ids
 
 
-def prelabel_with_lfs(project: Project, lfs: Sequence[LabelingFunction], *,
+def prelabel_with_lfs(project: Project, lfs: Sequence[LabelingFunction | Callable[..., Any]], *,
                       label_model: LabelModel | None = None,
                       model_version: str = "labeling_functions",
                       item_ids: Sequence[int] | None = None,
@@ -98,7 +104,7 @@ def prelabel_with_lfs(project: Project, lfs: Sequence[LabelingFunction], *,
                               f"({', '.join(names)})")
     model.classes = names
     if model.lf_names is None:
-        model.lf_names = list(lfs)
+        model.lf_names = [lf_name(f) for f in lfs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateWarning)
         model.fit(L)

@@ -114,7 +114,7 @@ True
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -123,7 +123,7 @@ from scipy import sparse
 
 from labelnb.errors import ValidationError
 from labelnb.metrics._common import DegenerateWarning
-from labelnb.prelabel.lf import ABSTAIN, LabelingFunction, check_matrix
+from labelnb.prelabel.lf import ABSTAIN, LabelingFunction, check_matrix, lf_name
 
 __all__ = ["LabelModel", "find_near_duplicates", "majority_vote"]
 
@@ -273,7 +273,7 @@ class LabelModel:
     def __init__(self, n_classes: int | None = None, *, classes: Sequence[Any] | None = None,
                  dependencies: str | Sequence[tuple[int | str, int | str]] | None = "auto",
                  abstains: Literal["informative", "random"] = "informative",
-                 lf_names: Sequence[str | LabelingFunction] | None = None,
+                 lf_names: Sequence[str | LabelingFunction | Callable[..., Any]] | None = None,
                  smoothing: float = 3.0, anchor: float = 3.0,
                  class_balance: Sequence[float] | None = None,
                  n_iter: int = 300, tol: float = 1e-7, dup_agreement: float = 0.95,
@@ -447,7 +447,7 @@ class LabelModel:
         if m == 0:
             raise ValidationError("LabelModel.fit: L has no columns (no labeling functions)")
         k = self._k_ = self._k(arr)
-        names = ([x.name if isinstance(x, LabelingFunction) else str(x) for x in self.lf_names]
+        names = ([lf_name(x) for x in self.lf_names]
                  if self.lf_names is not None else [f"lf_{j}" for j in range(m)])
         if len(names) != m:
             raise ValidationError(f"LabelModel: {len(names)} lf_names for {m} columns of L")

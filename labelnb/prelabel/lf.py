@@ -163,6 +163,16 @@ def _code(v: Any, lf: LabelingFunction, n: int, index: Mapping[Any, int], k: int
         "ABSTAIN (-1)")
 
 
+def lf_name(lf: Any) -> str:
+    """The name an LF goes by: a :class:`LabelingFunction`'s ``name``, a plain
+    function's ``__name__`` (as :func:`apply_lfs` names it), else the string itself."""
+    if isinstance(lf, LabelingFunction):
+        return lf.name
+    if callable(lf) and isinstance(getattr(lf, "__name__", None), str):
+        return str(lf.__name__)
+    return str(lf)
+
+
 def apply_lfs(lfs: Sequence[LabelingFunction | Callable[..., Any]], items: Any, *,
               classes: Sequence[str], item_ids: Sequence[Any] | None = None) -> np.ndarray:
     """The label matrix ``L`` (``n_items × n_lfs``, ``int64``, ``-1`` = abstain).
@@ -249,14 +259,15 @@ class LFAnalysis:
     ``lfs`` (LFs or names) name the columns; ``classes`` name the class indices.
     """
 
-    def __init__(self, L: Any, lfs: Sequence[LabelingFunction | str] | None = None, *,
+    def __init__(self, L: Any,
+                 lfs: Sequence[LabelingFunction | Callable[..., Any] | str] | None = None, *,
                  classes: Sequence[str] | None = None) -> None:
         self.L = check_matrix(L, len(classes) if classes is not None else None)
         m = self.L.shape[1]
         if lfs is None:
             self.names = [f"lf_{j}" for j in range(m)]
         else:
-            self.names = [lf.name if isinstance(lf, LabelingFunction) else str(lf) for lf in lfs]
+            self.names = [lf_name(lf) for lf in lfs]
             if len(self.names) != m:
                 raise ValidationError(f"LFAnalysis: {len(self.names)} LF names for {m} columns "
                                       "of L")

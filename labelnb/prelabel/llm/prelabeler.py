@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from labelnb.errors import ValidationError
+from labelnb.errors import SchemaError, ValidationError
 from labelnb.prelabel.llm.cache import PromptCache, request_key
 from labelnb.prelabel.llm.confidence import (
     NO_AGREEMENT,
@@ -171,7 +172,10 @@ class LLMPrelabeler:
         self.progress = progress
 
     # --- one request ----------------------------------------------------------------------
-    def _ask(self, provider: Provider, prompt: Any, refresh: bool) -> Completion:
+    def _ask(self, provider: Provider, prompt: Any, refresh: bool
+             ) -> tuple[Completion, tuple[Provider, str, dict[str, Any]] | None]:
+        """Ask (or read the cache); returns the answer and, for a fresh answer, what
+        :meth:`_keep` caches once the answer proved usable."""
         req = provider.build_request(prompt)
         key = request_key(provider.name, req.url, req.body)
         raw = None if (self.cache is None or refresh) else self.cache.get(key)
@@ -186,13 +190,22 @@ class LLMPrelabeler:
                 self.usage.add(used[0], input_tokens=used[1], output_tokens=used[2],
                                cached=False)
             raise
-        if not cached and self.cache is not None:
-            # only an answer that parses is kept: an error answered with status 200 (a
-            # gateway's "overloaded") is asked again on the next run, not replayed
-            self.cache.put(key, raw, provider=provider.name, model=provider.model)
         self.usage.add(comp.model, input_tokens=comp.input_tokens,
                        output_tokens=comp.output_tokens, cached=cached)
-        return comp
+        return comp, (None if cached or self.cache is None else (provider, key, dict(raw)))
+
+    def _keep(self, pending: tuple[Provider, str, dict[str, Any]] | None,
+              parsed: Parsed | None) -> None:
+        """Cache a fresh answer, only if it parsed into regions the schema accepts: an
+        error answered with status 200 (a gateway's "overloaded"), an answer that is not
+        the JSON asked for, or one whose every region was rejected is asked again on the
+        next run, not replayed."""
+        if pending is None or self.cache is None or parsed is None:
+            return
+        if parsed.rejections and not parsed.regions:
+            return
+        provider, key, raw = pending
+        self.cache.put(key, raw, provider=provider.name, model=provider.model)
 
     def _parse(self, comp: Completion, schema: Schema, item: LLMItem, img: ImagePart | None,
                where: str) -> Parsed:
@@ -222,10 +235,11 @@ class LLMPrelabeler:
                                  fmt=self.image_format)
             prompt = build_prompt(schema, text=item.text, image=img, boxes=self.boxes,
                                   item_desc=where)
-            comp = self._ask(self.provider, prompt, refresh)
+            comp, pending = self._ask(self.provider, prompt, refresh)
             model = comp.model
             tokens_in, tokens_out, cached = comp.input_tokens, comp.output_tokens, comp.cached
             parsed = self._parse(comp, schema, item, img, where)
+            self._keep(pending, parsed)
             regions = list(parsed.regions)
             score: float | None = None
             how = "none"
@@ -251,7 +265,7 @@ class LLMPrelabeler:
                 other = self.second or self.provider
                 prompt2 = build_prompt(schema, text=item.text, image=img, boxes=self.boxes,
                                        item_desc=where, variant=0 if self.second else 1)
-                comp2 = self._ask(other, prompt2, refresh)
+                comp2, pending2 = self._ask(other, prompt2, refresh)
                 tokens_in += comp2.input_tokens
                 tokens_out += comp2.output_tokens
                 cached = cached and comp2.cached
@@ -259,6 +273,7 @@ class LLMPrelabeler:
                     parsed2 = self._parse(comp2, schema, item, img, where)
                 except LLMOutputError:
                     parsed2 = None
+                self._keep(pending2, parsed2)
                 if parsed2 is None:  # a second answer that does not parse agrees with nothing
                     score = NO_AGREEMENT
                     regions = [replace(r, score=NO_AGREEMENT)  # type: ignore[type-var]
@@ -286,8 +301,9 @@ class LLMPrelabeler:
             if used is not None:  # a refused answer's tokens
                 tokens_in += used[1]
                 tokens_out += used[2]
-            log.warning("labelnb: %s: %s", where, e)
-            return LLMResult(item.id, error=f"{type(e).__name__}: {e}", cached=cached,
+            msg = str(e) if str(e).startswith(where) else f"{where}: {e}"
+            log.warning("labelnb: %s", msg)
+            return LLMResult(item.id, error=f"{type(e).__name__}: {msg}", cached=cached,
                              model=model, input_tokens=tokens_in, output_tokens=tokens_out)
 
     # --- many items -----------------------------------------------------------------------
@@ -313,12 +329,36 @@ class LLMPrelabeler:
                     out.append(self._one(sch, it, refresh))
                     bar.update()
                 return out
+            stop = threading.Event()  # set by the first fatal error (a bad key, ...)
+
+            def work(it: LLMItem) -> LLMResult:
+                if stop.is_set():
+                    raise _Stopped
+                try:
+                    return self._one(sch, it, refresh)
+                except LLMConfigError:
+                    stop.set()
+                    raise
+
             with ThreadPoolExecutor(max_workers=self.concurrency) as ex:
-                futures = [ex.submit(self._one, sch, it, refresh) for it in its]
+                futures = [ex.submit(work, it) for it in its]
                 results = []
-                for f in futures:
-                    results.append(f.result())
-                    bar.update()
+                try:
+                    for f in futures:
+                        results.append(f.result())
+                        bar.update()
+                except (LLMConfigError, _Stopped):
+                    # a fatal error fails every item alike: send nothing more (queued
+                    # items are cancelled, those in flight finish) and raise it
+                    stop.set()
+                    for f in futures:
+                        f.cancel()
+                    wait(futures)
+                    for f in futures:
+                        err = None if f.cancelled() else f.exception()
+                        if isinstance(err, LLMConfigError):
+                            raise err from None
+                    raise  # pragma: no cover - a _Stopped always follows a fatal error
                 return results
         finally:
             bar.close()
@@ -336,9 +376,13 @@ class LLMPrelabeler:
         as predictions (``source="llm"``). Returns one report row per item (see
         ``REPORT_COLUMNS``); ``.attrs["model_version"]`` holds the version written."""
         schema = self.schema or project.schema
+        if write and self.schema is not None:
+            _check_schema(self.schema, project.schema)  # before any request is paid for
         if item_ids is None:
             df = project.items()
             item_ids = [int(i) for i in df["id"]] if len(df) else []
+        else:  # each item once, in the order given
+            item_ids = list(dict.fromkeys(int(i) for i in item_ids))
         its = []
         for i in item_ids:
             it = project.item(int(i))
@@ -354,6 +398,27 @@ class LLMPrelabeler:
         report = results_frame(results)
         report.attrs["model_version"] = mv
         return report
+
+
+def _check_schema(mine: Schema, theirs: Schema) -> None:
+    """Raise if predictions made under ``mine`` could not be written to a project with
+    the schema ``theirs`` (another kind, or labels the project lacks)."""
+    if mine.kind != theirs.kind:
+        raise SchemaError(
+            f"LLMPrelabeler.prelabel: the prelabeler's schema is kind {mine.kind!r} but the "
+            f"project's is {theirs.kind!r}; pass schema=None to label under the project's "
+            "schema, or a schema of the project's kind")
+    missing = [n for n in mine.names if n not in theirs.names]
+    if missing:
+        raise SchemaError(
+            f"LLMPrelabeler.prelabel: the prelabeler's schema has labels {missing} that the "
+            f"project's schema lacks (it has {theirs.names}); nothing was sent. Pass "
+            "schema=None to label under the project's schema, drop those labels, or add "
+            "them to the project's schema first")
+
+
+class _Stopped(Exception):
+    """An item skipped because an earlier one met a fatal error."""
 
 
 def results_frame(results: Sequence[LLMResult]) -> pd.DataFrame:

@@ -413,28 +413,58 @@ class OpenAIProvider(_HTTPProvider):
             raise LLMOutputError(f"OpenAIProvider: the response has no 'choices': "
                                  f"{orjson.dumps(raw)[:200]!r}")
         first = choices[0]
-        msg = first.get("message") or {}
-        usage = raw.get("usage") or {}
+        model = _model_name(raw, self.model)
+        usage = _usage(raw)
+        used = (model, _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens"))
+        msg = first.get("message")
+        if msg is None:
+            msg = {}
+        if not isinstance(msg, dict):
+            raise _malformed("OpenAIProvider", "choices[0].message", msg, "an object with "
+                             "'content'", used)
         if msg.get("refusal"):
             err = LLMOutputError(f"the model refused: {msg['refusal']!r}")
             # a refusal is billed: the pre-labeler counts its tokens
-            err.usage = (str(raw.get("model") or self.model),  # type: ignore[attr-defined]
-                         int(usage.get("prompt_tokens") or 0),
-                         int(usage.get("completion_tokens") or 0))
+            err.usage = used  # type: ignore[attr-defined]
             raise err
         content = msg.get("content")
-        text = content if isinstance(content, str) else ""
+        if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
+            if not all(isinstance(b, dict) and isinstance(b.get("text", ""), str)
+                       for b in content):
+                raise _malformed("OpenAIProvider", "choices[0].message.content", content,
+                                 "a string or a list of {'type': 'text', 'text': str} parts",
+                                 used)
+            content = "".join(b.get("text", "") for b in content
+                              if b.get("type", "text") == "text")
+        elif content is not None and not isinstance(content, str):
+            raise _malformed("OpenAIProvider", "choices[0].message.content", content,
+                             "a string", used)
+        text = content or ""
         lp = first.get("logprobs")
         tokens: tuple[TokenLogprob, ...] | None = None
         if isinstance(lp, dict) and isinstance(lp.get("content"), list):
-            tokens = tuple(TokenLogprob(str(t.get("token", "")), float(t.get("logprob", 0.0)),
-                                        tuple(t["bytes"]) if t.get("bytes") is not None
-                                        else None)
-                           for t in lp["content"] if isinstance(t, dict))
-        return Completion(text=text, model=str(raw.get("model") or self.model),
-                          input_tokens=int(usage.get("prompt_tokens") or 0),
-                          output_tokens=int(usage.get("completion_tokens") or 0),
-                          logprobs=tokens, finish_reason=first.get("finish_reason"),
+            out = []
+            for k, t in enumerate(lp["content"]):
+                where = f"choices[0].logprobs.content[{k}]"
+                if not isinstance(t, dict):
+                    raise _malformed("OpenAIProvider", where, t, "an object with 'token' "
+                                     "and 'logprob'", used)
+                val = t.get("logprob", 0.0)
+                if isinstance(val, bool) or not isinstance(val, int | float):
+                    raise _malformed("OpenAIProvider", f"{where}.logprob", val, "a number",
+                                     used)
+                b = t.get("bytes")
+                if b is not None and not (isinstance(b, list)
+                                          and all(isinstance(x, int) for x in b)):
+                    raise _malformed("OpenAIProvider", f"{where}.bytes", b,
+                                     "a list of integers or null", used)
+                out.append(TokenLogprob(str(t.get("token", "")), float(val),
+                                        tuple(b) if b is not None else None))
+            tokens = tuple(out)
+        finish = first.get("finish_reason")
+        return Completion(text=text, model=model, input_tokens=used[1],
+                          output_tokens=used[2], logprobs=tokens,
+                          finish_reason=finish if isinstance(finish, str) else None,
                           raw=dict(raw), cached=cached)
 
 
@@ -480,17 +510,70 @@ class AnthropicProvider(_HTTPProvider):
 
     def parse(self, raw: Mapping[str, Any], *, cached: bool = False) -> Completion:
         content = raw.get("content")
+        model = _model_name(raw, self.model)
+        usage = _usage(raw)
+        tokens_in = _tokens(usage, "input_tokens") + _tokens(
+            usage, "cache_creation_input_tokens") + _tokens(usage, "cache_read_input_tokens")
+        used = (model, tokens_in, _tokens(usage, "output_tokens"))
         if not isinstance(content, list):
-            raise LLMOutputError(f"AnthropicProvider: the response has no 'content' list: "
+            err = LLMOutputError(f"AnthropicProvider: the response has no 'content' list: "
                                  f"{orjson.dumps(raw)[:200]!r}")
-        text = "".join(str(b.get("text", "")) for b in content
-                       if isinstance(b, dict) and b.get("type") == "text")
-        usage = raw.get("usage") or {}
-        tokens_in = int(usage.get("input_tokens") or 0) + int(
-            usage.get("cache_creation_input_tokens") or 0) + int(
-            usage.get("cache_read_input_tokens") or 0)
-        return Completion(text=text, model=str(raw.get("model") or self.model),
-                          input_tokens=tokens_in,
-                          output_tokens=int(usage.get("output_tokens") or 0),
-                          logprobs=None, finish_reason=raw.get("stop_reason"), raw=dict(raw),
-                          cached=cached)
+            err.usage = used  # type: ignore[attr-defined]
+            raise err
+        parts = []
+        for k, b in enumerate(content):
+            if not isinstance(b, dict):
+                raise _malformed("AnthropicProvider", f"content[{k}]", b,
+                                 "an object with 'type'", used)
+            if b.get("type") == "text":
+                t = b.get("text", "")
+                if not isinstance(t, str):
+                    raise _malformed("AnthropicProvider", f"content[{k}].text", t, "a string",
+                                     used)
+                parts.append(t)
+        stop = raw.get("stop_reason")
+        return Completion(text="".join(parts), model=model, input_tokens=used[1],
+                          output_tokens=used[2], logprobs=None,
+                          finish_reason=stop if isinstance(stop, str) else None,
+                          raw=dict(raw), cached=cached)
+
+
+def _model_name(raw: Mapping[str, Any], default: str) -> str:
+    """The model the response names, or ``default`` where it names none (or no string)."""
+    model = raw.get("model")
+    return model if isinstance(model, str) and model else default
+
+
+def _usage(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The response's ``usage`` object; ``{}`` (usage unknown) where it is missing or not
+    an object."""
+    usage = raw.get("usage")
+    if usage is not None and not isinstance(usage, Mapping):
+        log.warning("labelnb: the response's 'usage' is %r, not an object; its tokens are "
+                    "counted as 0", usage)
+        return {}
+    return usage or {}
+
+
+def _tokens(usage: Mapping[str, Any], key: str) -> int:
+    """``usage[key]`` as a token count; 0 (unknown) where it is missing, or not a
+    non-negative integer (a gateway's ``"ten"`` does not fail the item)."""
+    val = usage.get(key)
+    if val is None:
+        return 0
+    if isinstance(val, bool) or not isinstance(val, int | float) or val < 0 or val != int(val):
+        log.warning("labelnb: the response's usage.%s is %r, not a token count; counted as 0",
+                    key, val)
+        return 0
+    return int(val)
+
+
+def _malformed(provider: str, where: str, value: Any, expected: str,
+               used: tuple[str, int, int]) -> LLMOutputError:
+    """The error for a reply whose ``where`` is not the shape the API documents (its
+    tokens attached: the reply was billed)."""
+    err = LLMOutputError(f"{provider}: malformed reply: {where} is {value!r:.80}, expected "
+                         f"{expected}; the server is not answering in the API's format "
+                         "(check base_url, or the gateway in front of it)")
+    err.usage = used  # type: ignore[attr-defined]
+    return err
