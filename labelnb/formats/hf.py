@@ -168,10 +168,11 @@ def _pieces(tokenizer: Tokenizer, text: str, rid: int
         if offsets:
             ps, pe = offsets[-1]
             new_word = triples and int(t[2]) != words[-1]
-            if s < ps or e < pe or s < pe - 1 or (new_word and s < pe):
-                why = ("it shares characters with the piece before it, which belongs to "
-                       "another word" if s >= ps and e >= pe and s >= pe - 1 else
-                       f"it goes back from the piece before it {(ps, pe)}")
+            goes_back = s < ps or e < pe or s < pe - 1
+            if goes_back or (new_word and s < pe):
+                why = (f"it goes back from the piece before it {(ps, pe)}" if goes_back else
+                       "it shares characters with the piece before it, which belongs to "
+                       "another word")
                 raise FormatError(
                     f"text {rid}: the tokenizer returned offsets {(s, e)} at {n} (whitespace "
                     f"trimmed): {why}; offsets must be increasing: each piece starts and "

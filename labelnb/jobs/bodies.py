@@ -236,6 +236,12 @@ def _given_split(split: Any, name: str) -> dict[str, Any]:
 def _features(rows: Any, name: str) -> Any:
     """``rows`` as a float matrix, each row checked: a list of finite numbers, all rows
     as long as the first."""
+    try:  # the common case in one step; a row at a time only to name what is wrong
+        whole = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        whole = None
+    if whole is not None and whole.ndim == 2 and np.isfinite(whole).all():
+        return whole
     width: int | None = None
     for row, r in enumerate(rows):
         where = f"retrain: field '{name}.features', row {row} (0-based)"

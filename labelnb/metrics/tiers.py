@@ -213,8 +213,9 @@ def _largest_agreeing(ok: np.ndarray) -> tuple[int, ...]:
     degree = ok.sum(axis=1)
     if n <= _EXACT_UP_TO:
         for size in range(n, 0, -1):
-            cliques = [c for c in combinations(range(n), size)
-                       if ok[np.ix_(c, c)].all()]
+            # (a member of a group of `size` agrees with `size` annotators, itself included)
+            able = [i for i in range(n) if degree[i] >= size]
+            cliques = [c for c in combinations(able, size) if ok[np.ix_(c, c)].all()]
             if cliques:
                 # (combinations come in index order, so max keeps the earliest of a tie)
                 return max(cliques, key=lambda c: int(degree[list(c)].sum()))

@@ -165,7 +165,8 @@ def test_bad_tokenizer_offsets_are_refused() -> None:
 def _byte_level_bpe() -> Any:
     """A tiny GPT-2/RoBERTa-style tokenizer (byte-level BPE) trained here, no download;
     texts with an emoji it never saw, so the emoji is cut into its 4 UTF-8 bytes."""
-    tk = pytest.importorskip("tokenizers")
+    import tokenizers as tk  # a dev dependency: the test suite always has it
+
     tok = tk.Tokenizer(tk.models.BPE())
     tok.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = tk.trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
@@ -214,8 +215,9 @@ def test_byte_level_bpe_repeated_and_empty_offsets_gpt2_style(tmp_path: Path) ->
 def test_byte_level_bpe_roberta_style_through_the_export(tmp_path: Path) -> None:
     """RoBERTa style, through transformers' fast tokenizer: <s>/</s> at (0, 0) and the
     lone 'Ġ' trimmed to an empty (2, 2) piece are left out, like special tokens."""
-    tk = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
+    import tokenizers as tk  # dev dependencies: the test suite always has them
+    import transformers
+
     tok = _byte_level_bpe()
     tok.post_processor = tk.processors.RobertaProcessing(("</s>", 1), ("<s>", 0),
                                                          trim_offsets=True)
