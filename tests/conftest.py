@@ -58,10 +58,22 @@ def pg_schema(pg_url: str) -> Iterator[str]:
     try:
         yield pg_schema_url(pg_url, name)
     finally:
-        from sqlalchemy import create_engine  # noqa: F401  (engines are per test)
-
+        dispose_stores_of(name)
         with _pg_admin_conn() as c:
             c.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def dispose_stores_of(schema: str) -> None:
+    """Close the connections of every Store still open on ``schema``: a test that failed
+    inside a project's use leaves its pooled connections open, and enough of them
+    exhaust the server's slots ("too many clients") for every test after it (or hold a
+    lock that the DROP SCHEMA below would wait on)."""
+    from labelnb.queue.store import _STORES
+
+    marker = f"search_path%3D{schema}"
+    for store in list(_STORES):
+        if store.dialect == "postgresql" and marker in store.url:
+            store.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

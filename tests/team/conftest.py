@@ -115,6 +115,10 @@ def new_team(pg_url: str) -> Iterator[Any]:
             for o in t.opened:
                 o.close()
             t.owner.close()
+        from tests.conftest import dispose_stores_of  # what a failed test left open
+
+        for s in schemas:
+            dispose_stores_of(s)
         with _admin_conn(pg_url) as c:
             for s in schemas:
                 c.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
