@@ -24,10 +24,14 @@ grades annotators against, found without writing anything: a gold item's known a
 else the newest stored adjudication, or consensus or correction of a consensus (made on
 at least two annotators' labels, none of them newer); else the strict majority of the
 annotators' keys (more than half of at least two), once the item's overlap is complete
-(no annotate task of it open or leased). Reviews count as they do for
-``project.consensus()``: a rejected consensus is no reference until an expert decides,
-an annotator's label sent back for rework has no vote (and its item no reference)
-until it is reworked, and a rejected correction or adjudication does not count.
+(no annotate task of it open or leased). The annotators' labels are the ones
+``project.consensus()`` counts: human, made through an annotate task, the newest of
+each annotator per item (an annotation imported without a task has no vote). Reviews
+count as they do for ``project.consensus()``: a rejected consensus is no reference
+until an expert decides, an annotator's label sent back for rework has no vote (and
+its item no reference) until it is reworked, only an item's newest adjudication counts
+(none while a reviewer's rejection of it waits for the rework), and a rejected
+correction does not count.
 Nothing here queues tasks or updates profiles.
 """
 
@@ -111,19 +115,17 @@ class Frames:
 
     @property
     def human(self) -> pd.DataFrame:
-        """Each annotator's own label per item: human, annotate stage (or imported
-        without a task), the newest per (item, author), in submission order. For
+        """Each annotator's own label per item, the rows ``project.consensus()`` and
+        ``project.calibrate()`` count (:func:`labelnb.queue.consensus.latest_human`):
+        human, made through an ``annotate`` task, the newest per (item, author), in
+        submission order. An annotation imported without a task
+        (``add_annotations(..., fill_tasks=False)``) or made at another stage (an
+        adjudication, a reviewer's correction, a retraining answer) is no vote. For
         region kinds ``key`` is the geometry-aware key and ``label_key`` the plain one."""
         if self._human is None:
             a = self.annotations
-            own = a[(a["source"] == "human")
-                    & (a["stage"].isna() | a["stage"].isin(OWN_STAGES))]
-            # an annotator's label made through the queue wins over one imported without
-            # a task (as project.consensus() counts them); the newest of each kind
-            queued = own["stage"].notna().to_numpy()
-            if queued.any() and not queued.all():
-                own = own.iloc[np.argsort(queued, kind="stable")]
-            own = own.drop_duplicates(["item_id", "author"], keep="last").sort_index()
+            own = a[(a["source"] == "human") & a["stage"].isin(OWN_STAGES)]
+            own = own.drop_duplicates(["item_id", "author"], keep="last")
             if self.rejected:  # the newest label rejected: back with its author, no vote
                 back = own["id"].isin(self.rejected)
                 self.in_rework = frozenset(own.loc[back, "item_id"].astype(int))
@@ -170,7 +172,10 @@ def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd
     """Normalise raw annotation rows (``item_id``, ``author``, ``labels`` or
     ``regions`` as JSON dicts, optional ``source``, ``stage``, ``submitted_at``,
     ``duration_s`` ...) into the frame the functions here take, in submission order.
-    Times without a zone are UTC (as the SQLite store writes them).
+    Times without a zone are UTC (as the SQLite store writes them). Without a ``stage``
+    column, human rows are annotators' own labels (stage ``annotate``) and the others
+    have no task; a row whose ``stage`` is None was made without a task, and is no
+    annotator's vote (see :attr:`Frames.human`).
 
     >>> f = annotation_frame([{"item_id": 1, "author": "ana", "labels": ["cat"]}], "choice")
     >>> f[["item_id", "author", "key", "source"]].to_dict("records")
@@ -178,6 +183,7 @@ def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd
     """
     df = pd.DataFrame(rows).copy()
     n = len(df)
+    staged = "stage" in df.columns
     defaults: dict[str, Any] = {"id": [f"{i:08d}" for i in range(n)], "source": "human",
                                 "stage": None, "created_at": None, "submitted_at": None,
                                 "duration_s": np.nan, "corrects": None, "regions": None}
@@ -185,6 +191,8 @@ def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd
         if col not in df.columns:
             df[col] = default
     df["source"] = df["source"].fillna("human")
+    if not staged:
+        df["stage"] = df["source"].map(lambda s: "annotate" if s == "human" else None)
     if "labels" not in df.columns:
         df["labels"] = [[r["label"] for r in regs] for regs in df["regions"]]
     if "key" not in df.columns:
@@ -245,7 +253,7 @@ def load(project: Project) -> Frames:
     last = str(max(cols[6])) if n else str(None)
     with _gc_paused():
         frames = _frames(project, cols, stages, counts, n_items, done, now)
-    frames.fingerprint = _fingerprint(n, last, counts)
+    frames.fingerprint = _fingerprint(n, last, counts, n_items)
     frames.rejected, frames.gold, frames.labeling = rejected, gold, labeling
     return frames
 
@@ -293,14 +301,30 @@ def _counts(project: Project, now: datetime, conn: Any = None
     if conn is None:
         with project.store.read() as own:
             return _counts(project, now, own)
-    newest: dict[str, str] = {}
-    for r in conn.execute(q.select_reviews(project.id)).mappings():  # oldest first
-        newest[str(r["annotation_id"])] = str(r["decision"])
     return (q.dashboard_task_stages(conn, project.id), q.newest_task_id(conn),
             q.task_status_counts(conn, project.id, now),
             q.item_total(conn, project.id),
             frozenset(q.items_in_labeling(conn, project.id)),
-            frozenset(a for a, d in newest.items() if d == "reject"))
+            rejected_annotations(conn, project.id))
+
+
+def rejected_annotations(conn: Any, project_id: int) -> frozenset[str]:
+    """The ids of the annotations whose newest review (the largest review id) rejected
+    them, as the ``status`` of ``project.annotations()`` reads it. Only the reviews'
+    annotation ids and decisions are read (no feedback text), in review-id order, on
+    the driver's cursor (no row object per review: the read runs beside :func:`load`'s
+    decoding, in a thread that competes for the interpreter lock), and the newest
+    decision per annotation is the last one a ``dict`` keeps."""
+    from labelnb.queue import queries as q
+
+    reviews = q.select_reviews(project_id)  # ordered by review id: oldest first
+    cols = reviews.selected_columns
+    result = conn.execute(reviews.with_only_columns(cols.annotation_id, cols.decision))
+    try:
+        newest: dict[Any, Any] = dict(result.cursor.fetchall())
+    finally:
+        result.close()
+    return frozenset(str(a) for a, d in newest.items() if d == "reject")
 
 
 def _gold_answers(project: Project) -> dict[int, str]:
@@ -767,19 +791,22 @@ def geometry_keys(human: pd.DataFrame, kind: str, agreement: Agreement | None = 
 
 def fingerprint(project: Project) -> tuple[Any, ...]:
     """A cheap summary of the project's state (annotation count and newest submit
-    time, task counts): when it has not changed, a refresh can skip :func:`load`."""
+    time, task counts, item count: ``gold.add`` adds items without tasks): when it has
+    not changed, a refresh can skip :func:`load`."""
     from labelnb.queue import queries as q
 
     with project.store.read() as conn:
         n, last = q.annotation_fingerprint(conn, project.id)
         counts = q.task_status_counts(conn, project.id, datetime.now(UTC))
-    return _fingerprint(n, last, counts)
+        n_items = q.item_total(conn, project.id)
+    return _fingerprint(n, last, counts, n_items)
 
 
-def _fingerprint(n: int, last: str, counts: dict[str, int]) -> tuple[Any, ...]:
+def _fingerprint(n: int, last: str, counts: dict[str, int], n_items: int
+                 ) -> tuple[Any, ...]:
     """What :func:`fingerprint` returns, from its parts (:func:`load` makes them from the
     rows it read)."""
-    return n, last, tuple(sorted(counts.items()))
+    return n, last, tuple(sorted(counts.items())), int(n_items)
 
 
 def task_table(counts: dict[str, int]) -> pd.DataFrame:
@@ -946,12 +973,14 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     ``item_id``, ``key``, ``origin`` (``gold``, ``stored`` or ``majority``).
 
     As :meth:`Project.calibrate` grades annotators: a gold item's known answer first;
-    then the newest stored label that settles the item (an adjudication, or a consensus
-    or a correction of one, made on at least two annotators' labels and not older than
-    the newest of them); then the strict majority, once every annotate task of the
-    item is done. A stored label a reviewer rejected
+    then the newest stored label that settles the item (the item's newest adjudication,
+    or a consensus or a correction of one, made on at least two annotators' labels and
+    not older than the newest of them); then the strict majority, once every annotate
+    task of the item is done. A stored label a reviewer rejected
     is none (it is back with an expert), and a consensus of one label (adaptive
-    redundancy's ``model_agreed``) would grade its annotator against themself."""
+    redundancy's ``model_agreed``) would grade its annotator against themself. The
+    annotators' labels are :attr:`Frames.human`: those made through annotate tasks, as
+    ``project.consensus()`` counts them (an import without a task has no vote)."""
     if isinstance(frames_or_anns, Frames):
         frames = frames_or_anns
     else:
@@ -974,7 +1003,10 @@ def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = N
     if not anns.empty:
         ok = ~anns["id"].isin(frames.rejected) if frames.rejected else True
         is_cons = (anns["source"] == "consensus") & ok
-        settled = anns["stage"].isin(FINAL_STAGES) & ok
+        # as consensus() takes it: the item's newest adjudication, none when a reviewer
+        # rejected that one (the expert's rework is awaited; an older one does not count)
+        adj = anns["stage"].isin(FINAL_STAGES)
+        settled = adj & ~anns["item_id"].where(adj).duplicated(keep="last") & ok
         # the corrections (and corrections of corrections) of consensus labels and of
         # adjudications: they settle the item as what they correct does
         fixing = anns["corrects"].notna() & ok
@@ -1219,12 +1251,16 @@ _CHECKING: dict[tuple[str, int, int], threading.Event] = {}
 def _cache_key(project: Project, top_n: int) -> tuple[str, int, int]:
     """Which cached numbers are a project's: its database, id and schema (a database
     file deleted and made again may hold a project of the same id, and its fingerprint
-    can match the old one's), and for an in-memory database the store itself (every
-    ``:memory:`` database has the same URL)."""
+    can match the old one's), its ``agreement`` setting (what counts as agreement for
+    region kinds: ``configure(agreement=...)`` changes the keys without changing any
+    row), and for an in-memory database the store itself (every ``:memory:`` database
+    has the same URL)."""
     where = project.store.url
     if project.store.in_memory:
         where = f"{where}#{id(project.store)}"
-    return (f"{where}|{project.schema.fingerprint()}", project.id, top_n)
+    agreement = json.dumps(project.settings.get("agreement", {}), sort_keys=True,
+                           default=str)
+    return (f"{where}|{project.schema.fingerprint()}|{agreement}", project.id, top_n)
 
 
 def cached_summary(project: Project, *, top_n: int = 20, stale_ok: bool = False

@@ -890,3 +890,159 @@ def test_no_majority_reference_before_the_overlap_is_complete(tmp_path: Path) ->
     dash, cal = _dashboard_vs_calibrate(p)
     assert dash == cal and dash
     assert max(n for n, _ in dash.values()) <= 4
+
+
+def test_an_import_without_a_task_has_no_vote(tmp_path: Path) -> None:
+    """project.consensus() and calibrate() count the annotators' labels made through
+    annotate tasks only: a third opinion imported without a task (``fill_tasks=False``)
+    makes no majority, grades nobody and flags nobody on the dashboard either (it made
+    the import's "cat" the majority, graded bo 0.0 and flagged him)."""
+    p = labelnb.Project.create(tmp_path / "i.db", "pets", Schema("choice", ["cat", "dog"]),
+                               overlap=2)
+    ids = p.add_items([f"t{i}" for i in range(6)])
+    for who, lab in (("ana", "cat"), ("bo", "dog")):
+        q = p.queue(who)
+        for _ in q:
+            q.submit(Choice(lab))
+    p.add_annotations([Annotation(item_id=i, regions=(Choice("cat"),), author="cy")
+                       for i in ids], fill_tasks=False)
+    final = p.consensus(queue_tasks=False)
+    assert set(final["tier"]) == {"none"} and set(final["n_annotations"]) == {2}
+    s = dd.summarize(dd.load(p))
+    assert s.reference.empty and len(s.human) == 12 and "cy" not in s.keys.columns
+    a = s.annotators.set_index("annotator")
+    assert (a.loc["cy", "annotations"], a.loc["cy", "items"], a.loc["cy", "scored"]) == (
+        6, 0, 0)
+    assert not a["flagged"].any()
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal == {}
+    # an expert adjudicates every item "cat": both grade ana 1.0 and bo 0.0, and flag bo
+    p.annotators.add("lead", role="lead")
+    p.consensus()  # queues the adjudications
+    aq = p.adjudication_queue("lead")
+    while aq.claim() is not None:
+        aq.submit(Choice("cat"))
+    dash, cal = _dashboard_vs_calibrate(p)
+    assert dash == cal == {"ana": (6, 1.0), "bo": (6, 0.0)}
+    flagged = p.calibrate(retrain=False).set_index("annotator")["flagged"]
+    a = dd.summarize(dd.load(p)).annotators.set_index("annotator")
+    assert a.loc[flagged.index, "flagged"].tolist() == flagged.tolist() == [False, True]
+
+
+def test_only_the_newest_adjudication_settles_an_item() -> None:
+    """As consensus() takes an item's adjudication: its newest one, and none while a
+    reviewer's rejection of that one waits for the expert's rework (an older one the
+    rework replaces does not count). Rows without a stage are annotators' own labels;
+    a row whose stage is None was imported without a task and is no vote."""
+    rows = [
+        {"id": "a1", "item_id": 1, "author": "ana", "labels": ["cat"],
+         "submitted_at": "2026-01-01T00:00:00", "stage": "annotate"},
+        {"id": "a2", "item_id": 1, "author": "bo", "labels": ["dog"],
+         "submitted_at": "2026-01-01T00:01:00", "stage": "annotate"},
+        {"id": "a3", "item_id": 1, "author": "cy", "labels": ["dog"],
+         "submitted_at": "2026-01-01T00:01:30", "stage": None},  # imported
+        {"id": "x1", "item_id": 1, "author": "lead", "labels": ["cat"],
+         "submitted_at": "2026-01-01T00:02:00", "stage": "adjudicate"},
+        {"id": "x2", "item_id": 1, "author": "lead", "labels": ["dog"],
+         "submitted_at": "2026-01-01T00:03:00", "stage": "adjudicate"},
+    ]
+    anns = dd.annotation_frame(rows, "choice")
+    frames = dd.Frames("choice", ["cat", "dog"], anns, pd.DataFrame())
+    assert frames.human["id"].tolist() == ["a1", "a2"]
+    assert dd.reference_labels(frames).to_dict("records") == [
+        {"item_id": 1, "key": "dog", "origin": "stored"}]
+    # the newest adjudication rejected: no reference (the older "cat" does not count,
+    # and one imported "dog" makes no majority of ana's "cat" and bo's "dog")
+    rejected = dd.Frames("choice", ["cat", "dog"], anns, pd.DataFrame(),
+                         rejected=frozenset({"x2"}))
+    assert dd.reference_labels(rejected).empty
+    # without a stage column every human row is an annotator's own label
+    plain = dd.annotation_frame([{k: v for k, v in r.items() if k != "stage"}
+                                 for r in rows[:3]], "choice")
+    assert dd.reference_labels(plain, "choice").to_dict("records") == [
+        {"item_id": 1, "key": "dog", "origin": "majority"}]
+
+
+def test_changed_agreement_settings_are_not_served_from_the_cache(tmp_path: Path) -> None:
+    """configure(agreement=...) changes no row, so no fingerprint: the cached numbers
+    are those of the project's agreement setting (it kept showing two boxes at IoU
+    0.667 as agreeing after the IoU was raised to 0.9)."""
+    from PIL import Image
+
+    from labelnb import Box
+
+    img = tmp_path / "i.png"
+    Image.new("RGB", (100, 100)).save(img)
+    p = labelnb.Project.create(tmp_path / "s.db", "p", Schema("boxes", ["car"]), overlap=2)
+    p.add_items([img])
+    for who, x in (("ana", 0), ("bo", 2)):  # IoU 80 / 120 = 0.667
+        q = p.queue(who)
+        q.claim()
+        q.submit([Box(x, 0, x + 10, 10, "car")])
+    assert dd.cached_summary(p)[1].human["key"].tolist() == ["car", "car"]
+    before = dd._cache_key(p, 20)
+    p.configure(agreement={"iou": 0.9})
+    assert dd._cache_key(p, 20) != before
+    fresh = dd.summarize(dd.load(p)).human["key"].tolist()
+    assert fresh == ["car", "car (other boxes)"]
+    assert dd.cached_summary(p)[1].human["key"].tolist() == fresh
+    assert dd.cached_summary(p, stale_ok=True)[1].human["key"].tolist() == fresh
+    # the setting's keys in any order are one setting
+    p.configure(agreement={"iou": 0.9, "dice": 0.5})
+    key = dd._cache_key(p, 20)
+    p.configure(agreement={"dice": 0.5, "iou": 0.9})
+    assert dd._cache_key(p, 20) == key
+
+
+def test_gold_questions_added_change_the_fingerprint(tmp_path: Path) -> None:
+    """gold.add() makes items without tasks (and no annotation): the fingerprint counts
+    items, so the header's item count and the gold answers are read again."""
+    p = labelnb.Project.create(tmp_path / "g.db", "p", Schema("choice", ["cat", "dog"]),
+                               overlap=2)
+    p.add_items(["a", "b"])
+    for who, lab in (("ana", "cat"), ("bo", "dog")):
+        q = p.queue(who)
+        for _ in q:
+            q.submit(Choice(lab))
+    fp, s = dd.cached_summary(p)
+    assert s.frames.items == 2 and not s.frames.gold
+    p.gold.add(["gold 1", "gold 2"], [Choice("cat"), Choice("dog")])
+    assert dd.fingerprint(p) != fp
+    fp2, s2 = dd.cached_summary(p)
+    assert fp2 != fp and fp2 == dd.fingerprint(p) == dd.load(p).fingerprint
+    assert s2.frames.items == len(p.items()) == 4 and len(s2.frames.gold) == 2
+
+
+def test_rejected_annotations_are_those_whose_newest_review_rejects(db_url: str) -> None:
+    """The newest review of an annotation (largest review id) decides, as the
+    ``status`` of project.annotations() reads it: approve then reject is rejected,
+    reject then approve is not; reviews of other annotations in between change
+    nothing. On SQLite and PostgreSQL (the read uses the driver's cursor)."""
+    from labelnb.queue import queries as q
+
+    p = labelnb.Project.create(db_url, "p", Schema("choice", ["cat", "dog"]), overlap=1)
+    p.add_items([f"t{i}" for i in range(5)])
+    qa = p.queue("ana")
+    for _ in qa:
+        qa.submit(Choice("cat"))
+    a, b, c, d, e = p.annotations()["id"].astype(str).tolist()
+    decisions = [(a, "approve"), (b, "reject"), (c, "reject"), (a, "reject"),
+                 (b, "approve"), (d, "approve"), (c, "correct"), (c, "reject"),
+                 (e, "reject"), (e, "reject")]
+    now = datetime.now(UTC)
+    with p.store.write() as conn:
+        for ann, decision in decisions:
+            q.insert_review(conn, dict(project_id=p.id, task_id=None, annotation_id=ann,
+                                       reviewer="rev", decision=decision,
+                                       feedback="a long note " * 20, created_at=now))
+    status = p.annotations().set_index("id")["status"]
+    expected = frozenset(status.index[status == "reject"].astype(str))
+    assert expected == {a, c, e}
+    with p.store.read() as conn:
+        assert dd.rejected_annotations(conn, p.id) == expected
+    assert dd.load(p).rejected == expected
+    empty = labelnb.Project.create(db_url, "empty", Schema("choice", ["cat"]))
+    with empty.store.read() as conn:  # the other project's reviews are not its own
+        assert dd.rejected_annotations(conn, empty.id) == frozenset()
+    p.close()
+    empty.close()
