@@ -9,6 +9,7 @@ forwards ``submit`` / ``skip`` / ``heartbeat`` messages to its session.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -74,6 +75,57 @@ def make_schema(kind: Kind, labels: Sequence[LabelClass | str | Mapping[str, Any
     return schema
 
 
+def with_defaults(schema: Schema, region: R) -> R:
+    """``region`` with the attributes its label has in ``schema`` but it lacks filled
+    in from their ``default`` (attributes whose default is None are left out). A label
+    the schema does not know, or attributes that are not a dict, are left for the
+    schema's check to name.
+
+    >>> from labelnb.schema import Attribute
+    >>> from labelnb.types import Box
+    >>> s = Schema("boxes", ["cat"], attributes=[Attribute("occluded", "bool", default=False)])
+    >>> with_defaults(s, Box(0, 0, 5, 5, "cat")).attributes
+    {'occluded': False}
+    >>> with_defaults(s, Box(0, 0, 5, 5, "cat", attributes={"occluded": True})).attributes
+    {'occluded': True}
+    """
+    if region.label not in schema or not isinstance(region.attributes, Mapping):
+        return region
+    attrs = {a.name: a for a in (*schema.attributes, *schema[region.label].attributes)}
+    missing = {name: a.default for name, a in attrs.items()
+               if a.default is not None and name not in region.attributes}
+    if not missing:
+        return region
+    return dataclasses.replace(  # type: ignore[type-var]
+        region, attributes={**missing, **region.attributes})
+
+
+def check_attribute_defaults(widget: str, schema: Schema) -> None:
+    """Refuse a schema whose regions this widget could never submit: the widgets have
+    no attribute editor, so an attribute is filled from its ``default`` or not at all.
+    A required attribute without a default (or a default that does not fit the
+    attribute) would make every submit fail."""
+    scopes = [("the schema", schema.attributes)] + [
+        (f"label {c.name!r}", c.attributes) for c in schema.labels]
+    for where, attributes in scopes:
+        for a in attributes:
+            if a.default is None:
+                if a.required:
+                    raise ValidationError(
+                        f"{widget}: attribute {a.name!r} of {where} is required but has no "
+                        "default, and the annotation widgets cannot set attributes, so every "
+                        "submit would be refused; give it a default (Attribute("
+                        f"{a.name!r}, {a.type!r}, required=True, default=...)) or make it "
+                        "optional (required=False)")
+                continue
+            try:
+                a.check(a.default, f"the default of attribute {a.name!r} of {where}")
+            except LabelnbError as e:
+                raise ValidationError(
+                    f"{widget}: {e}; the widgets give every region the default, so every "
+                    "submit would be refused: give a default that fits the attribute") from None
+
+
 def submitted_list(msg: Mapping[str, Any], field: str = "regions", of: str = "") -> list[Any]:
     """The list ``field`` of a bound ``submit`` message (``of`` names its items).
 
@@ -111,9 +163,13 @@ class AnnotatorBase(anywidget.AnyWidget):
     KEY_GROUPS: ClassVar[tuple[tuple[str, ...], ...] | None] = None
     #: whether the class hotkeys act in the widget (beside the actions' keys)
     CLASS_HOTKEYS: ClassVar[bool] = True
+    #: whether the widget makes regions (then its schema's attributes need defaults)
+    MAKES_REGIONS: ClassVar[bool] = True
 
     def __init__(self, schema: Schema, max_display: int = 960,
                  keymap: Mapping[str, str | Sequence[str]] | None = None, **kw: Any) -> None:
+        if self.MAKES_REGIONS:
+            check_attribute_defaults(type(self).__name__, schema)
         super().__init__(**kw)
         self._keymap = self.check_keymap(keymap or {}, schema)
         self.schema = schema
@@ -196,12 +252,18 @@ class AnnotatorBase(anywidget.AnyWidget):
             self._item = {"key": key, "has_image": False, "text": text}
 
     def _show_error(self, error: str) -> None:
-        """Show an item that could not be loaded: no image, the error as text."""
-        self.scale = None
-        self.original = None
-        self._image_bytes = None
-        self._item = {"key": f"i{next(_keys)}", "has_image": False, "text": None,
-                      "error": error}
+        """Show an item that could not be loaded: no image, the error as text, and none
+        of the last item's regions (nothing of it may be submitted for this one)."""
+        with self.hold_sync():
+            self.scale = None
+            self.original = None
+            self._image_bytes = None
+            self._clear_regions()
+            self._item = {"key": f"i{next(_keys)}", "has_image": False, "text": None,
+                          "error": error}
+
+    def _clear_regions(self) -> None:
+        """Forget the shown item's regions and suggestions (a widget that has any)."""
 
     @property
     def item_key(self) -> str:
@@ -277,18 +339,52 @@ class ImageAnnotator(AnnotatorBase, Generic[A]):
     annotations: Any
     suggestions: Any
 
-    def load(self, image: ImageLike, *, annotations: Iterable[A] = (),
+    #: the synced trait that holds the committed regions (display pixels)
+    _REGIONS_TRAIT: ClassVar[str] = ""
+
+    def load(self, image: ImageLike | DisplayMedia, *, annotations: Iterable[A] = (),
              suggestions: Iterable[Region] = ()) -> None:
-        """Show another image (clears the regions unless ``annotations`` are given)."""
+        """Show another image (clears the regions unless ``annotations`` are given).
+
+        Everything is checked against the new image first: when something does not
+        fit, this raises and the widget still shows the last image as it was."""
+        media = image if isinstance(image, DisplayMedia) else DisplayMedia(image,
+                                                                           self.max_display)
+        shown_scale = self.scale
+        self.scale = media.scale  # what the regions are checked against and scaled by
+        try:
+            built = self._build(list(annotations), list(suggestions))
+        finally:
+            self.scale = shown_scale
         with self.hold_sync():  # one message: the browser sees the item and its state at once
-            self._set_media(image=image)
+            self._set_media(image=media)
             self._clear_regions()
-            self.annotations = list(annotations)
-            self.suggestions = list(suggestions)
+            self._apply(built)
+
+    def _build(self, annotations: list[A], suggestions: list[Region]) -> Any:
+        """The display JSON of ``annotations`` and ``suggestions`` for the image whose
+        scale is ``self.scale`` (checked; no trait is set), for :meth:`_apply`."""
+        return self._annotations_json(annotations), self._suggestions_json(suggestions)
+
+    def _apply(self, built: Any) -> None:
+        """Show what :meth:`_build` made."""
+        shown, suggested = built
+        setattr(self, self._REGIONS_TRAIT, shown)
+        self._suggestions = suggested
+
+    def _annotations_json(self, regions: Iterable[A]) -> list[dict[str, Any]]:
+        """``regions`` (original pixels) checked, as the display JSON of the regions trait."""
+        raise NotImplementedError
+
+    def _suggestions_json(self, regions: Iterable[Region]) -> list[dict[str, Any]]:
+        """The suggestions this widget shows of ``regions``, as display JSON."""
+        raise NotImplementedError
 
     def _clear_regions(self) -> None:
-        """Forget the last image's regions (the new ones are checked against the new image)."""
-        raise NotImplementedError
+        """Forget the last image's regions and suggestions (the new ones are checked
+        against the new image)."""
+        setattr(self, self._REGIONS_TRAIT, [])
+        self._suggestions = []
 
     def _checked_to_display(self, region: object, kind: type[R], where: str,
                             to_display: Callable[[DisplayScale, R], dict[str, Any]]
@@ -299,6 +395,7 @@ class ImageAnnotator(AnnotatorBase, Generic[A]):
             raise ValidationError(f"{where}: expected a {kind.__name__}, got "
                                   f"{type(region).__name__}")
         scale = self._require_scale()
+        region = with_defaults(self.schema, region)
         self.schema.check_region(region, where, width=scale.width, height=scale.height)
         return to_display(scale, region)
 
@@ -317,7 +414,8 @@ class ImageAnnotator(AnnotatorBase, Generic[A]):
             check_labels: bool) -> list[R]:
         """Display-pixel JSON (as the browser sends it) as regions in original pixels;
         ``to_original(scale, item, where)`` converts one, or leaves it out with None (an
-        empty mask). With ``check_labels`` each is checked against the schema too."""
+        empty mask). Attributes missing are filled from their defaults. With
+        ``check_labels`` each is checked against the schema too."""
         items = list(items)
         if not items:
             return []
@@ -328,6 +426,7 @@ class ImageAnnotator(AnnotatorBase, Generic[A]):
             r = to_original(scale, d, where)
             if r is None:
                 continue
+            r = with_defaults(self.schema, r)  # the browser does not set attributes
             if check_labels:
                 self.schema.check_region(r, where, width=scale.width, height=scale.height)
             out.append(r)

@@ -65,8 +65,7 @@ class BoxAnnotator(ImageAnnotator[Box]):
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
-    def _clear_regions(self) -> None:
-        self._boxes = []
+    _REGIONS_TRAIT = "_boxes"
 
     # --- the committed boxes, in original pixels ---------------------------------------
     @property
@@ -76,10 +75,13 @@ class BoxAnnotator(ImageAnnotator[Box]):
 
     @annotations.setter
     def annotations(self, boxes: Iterable[Box]) -> None:
+        self._boxes = self._annotations_json(boxes)
+
+    def _annotations_json(self, boxes: Iterable[Box]) -> list[dict[str, Any]]:
         shown = [self._to_display(b, f"annotation {i}") for i, b in enumerate(boxes)]
         self._readable(shown, self.boxes_from_display, "boxes snap to whole pixels, so "
                        "give each at least a pixel of width and height")
-        self._boxes = shown
+        return shown
 
     @property
     def suggestions(self) -> list[Box]:
@@ -90,11 +92,11 @@ class BoxAnnotator(ImageAnnotator[Box]):
 
     @suggestions.setter
     def suggestions(self, regions: Iterable[Region]) -> None:
-        out = []
-        for i, r in enumerate(regions):
-            if isinstance(r, Box) and r.label in self.schema:
-                out.append(self._to_display(r, f"suggestion {i}"))
-        self._suggestions = out
+        self._suggestions = self._suggestions_json(regions)
+
+    def _suggestions_json(self, regions: Iterable[Region]) -> list[dict[str, Any]]:
+        return [self._to_display(r, f"suggestion {i}") for i, r in enumerate(regions)
+                if isinstance(r, Box) and r.label in self.schema]
 
     def _to_display(self, b: Box, where: str) -> dict[str, Any]:
         return self._checked_to_display(b, Box, f"BoxAnnotator {where}",
@@ -117,11 +119,15 @@ class BoxAnnotator(ImageAnnotator[Box]):
             return False
         if content.get("key") != self.item_key or self.original is None:
             return True  # about an item no longer shown
+        box = content.get("box")
+        # the corners it was asked for, as sent: the browser applies the fit only to a
+        # box that still has them (not to another one that took its index meanwhile)
+        sent = ({k: box.get(k) for k in ("x0", "y0", "x1", "y1")}
+                if isinstance(box, Mapping) else None)
         reply: dict[str, Any] = {"type": "autofit", "key": self.item_key,
-                                 "index": content.get("index")}
+                                 "index": content.get("index"), "from": sent}
         try:
-            rough = self._require_scale().box_to_original(content.get("box") or {},
-                                                          where="auto-fit box")
+            rough = self._require_scale().box_to_original(box or {}, where="auto-fit box")
             fitted, note = self.autofit(rough)
             reply.update(box=self._require_scale().box_to_display(fitted), note=note)
         except ValidationError as e:

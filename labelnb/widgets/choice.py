@@ -18,7 +18,7 @@ import traitlets
 from labelnb.errors import ValidationError
 from labelnb.schema import Kind, LabelClass, Schema
 from labelnb.types import Choice, Region
-from labelnb.widgets._base import AnnotatorBase, make_schema
+from labelnb.widgets._base import AnnotatorBase, DisplayMedia, make_schema, with_defaults
 from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
@@ -68,11 +68,21 @@ class ChoiceAnnotator(AnnotatorBase):
         if text is not None and not isinstance(text, str):
             raise ValidationError(f"ChoiceAnnotator: field 'text' must be a str, got "
                                   f"{type(text).__name__}")
+        # everything is checked before anything is shown: a bad choice leaves the last
+        # item on screen as it was
+        media = (image if image is None or isinstance(image, DisplayMedia)
+                 else DisplayMedia(image, self.max_display))
+        value = self._labels_of(annotations)
+        suggested = [r.label for r in suggestions
+                     if isinstance(r, Choice) and r.label in self.schema]
         with self.hold_sync():  # one message: the browser sees the item and its state at once
-            self._set_media(image=image, text=text)
-            self.annotations = list(annotations)
-            self._suggested = [r.label for r in suggestions
-                               if isinstance(r, Choice) and r.label in self.schema]
+            self._set_media(image=media, text=text)
+            self._value = value
+            self._suggested = suggested
+
+    def _clear_regions(self) -> None:
+        self._value = []
+        self._suggested = []
 
     @property
     def annotations(self) -> list[Choice]:
@@ -81,18 +91,22 @@ class ChoiceAnnotator(AnnotatorBase):
 
     @annotations.setter
     def annotations(self, choices: Iterable[Choice]) -> None:
+        self._value = self._labels_of(choices)
+
+    def _labels_of(self, choices: Iterable[Choice]) -> list[str]:
+        """The checked labels of ``choices`` (what ``_value`` holds)."""
         labels = []
         for i, c in enumerate(choices):
             if not isinstance(c, Choice):
                 raise ValidationError(f"ChoiceAnnotator annotation {i}: expected a Choice, got "
                                       f"{type(c).__name__}")
             labels.append(c.label)
-        self._value = [c.label for c in self.choices_from_labels(labels)]
+        return [c.label for c in self.choices_from_labels(labels)]
 
     def choices_from_labels(self, labels: Iterable[Any]) -> list[Choice]:
         out: list[Choice] = []
         for i, name in enumerate(labels):
-            c = Choice(str(name))
+            c = with_defaults(self.schema, Choice(str(name)))  # the browser sets no attributes
             self.schema.check_region(c, f"ChoiceAnnotator choice {i}")
             if c in out:
                 continue

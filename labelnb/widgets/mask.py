@@ -46,7 +46,7 @@ from labelnb.errors import ValidationError
 from labelnb.schema import LabelClass, Schema
 from labelnb.segment.protocol import SegmentFn
 from labelnb.types import Mask, Polygon, Region
-from labelnb.widgets._base import STATIC, make_schema
+from labelnb.widgets._base import STATIC, make_schema, with_defaults
 from labelnb.widgets._esm import esm_source
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._keymap import default_keys
@@ -95,14 +95,34 @@ def runs_to_bitmap(runs: Any, height: int, width: int, *, where: str = "mask") -
 
 
 def downscale_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A full-resolution bool mask at display size: area average, then >= 1/2."""
+    """A full-resolution bool mask at display size: area average, then >= 1/2.
+
+    A mask too small or too thin for that (no display pixel half covered) keeps the
+    display pixels covered at least half as much as the most covered one: a small
+    object stays a dot and a thin crack a line, instead of vanishing from the screen
+    (where a brush stroke would then drop it as empty).
+
+    >>> m = np.zeros((400, 400), bool); m[101, 10:390] = True     # a 1 px line
+    >>> small = downscale_mask(m, 100, 100)
+    >>> int(small.sum()), bool(small[25, 3:97].all()), int(small[24].sum() + small[26].sum())
+    (96, True, 0)
+    """
     if mask.shape == (height, width):
         return np.asarray(mask, bool)
     from PIL import Image
 
     im = Image.fromarray(np.asarray(mask, np.uint8) * 255)
-    small = np.asarray(im.resize((width, height), Image.Resampling.BOX))
-    out: np.ndarray = small >= 128
+    out: np.ndarray = np.asarray(im.resize((width, height), Image.Resampling.BOX)) >= 128
+    if not out.any() and mask.any():  # the exact coverage (a uint8 average rounds to 0)
+        cover = np.asarray(Image.fromarray(np.asarray(mask, np.float32)).resize(
+            (width, height), Image.Resampling.BOX))
+        top = float(cover.max())
+        if top > 0:
+            out = cover >= top / 2
+        else:  # float underflow cannot hide a pixel, but never return an empty mask
+            y, x = np.argwhere(mask)[0]
+            out[min(height - 1, int(y * height / mask.shape[0])),
+                min(width - 1, int(x * width / mask.shape[1]))] = True
     return out
 
 
@@ -198,10 +218,26 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
+    _REGIONS_TRAIT = "_masks"
+
     def _clear_regions(self) -> None:
         self._hires.clear()
         self._wand.clear()
         self._masks = []
+        self._suggestions = []
+
+    def _build(self, annotations: list[Mask | Polygon], suggestions: list[Region]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                          dict[str, tuple[bytes, dict[str, Any]]]]:
+        hires: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        return (self._annotations_json(annotations, hires),
+                self._suggestions_json(suggestions, hires), hires)
+
+    def _apply(self, built: Any) -> None:
+        shown, suggested, hires = built
+        self._hires.update(hires)
+        self._masks = shown
+        self._suggestions = suggested
 
     # --- the committed masks, in original pixels ------------------------------------------
     @property
@@ -211,8 +247,19 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
 
     @annotations.setter
     def annotations(self, masks: Iterable[Mask | Polygon]) -> None:
-        self._masks = [self._to_display(m, f"MaskAnnotator annotation {i}", "m")
-                       for i, m in enumerate(masks)]
+        hires: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        shown = self._annotations_json(masks, hires)
+        self._hires.update(hires)
+        self._masks = shown
+
+    def _annotations_json(self, masks: Iterable[Mask | Polygon],
+                          hires: dict[str, tuple[bytes, dict[str, Any]]] | None = None
+                          ) -> list[dict[str, Any]]:
+        """Checked masks as display objects; their full-resolution pixels go in
+        ``hires`` (by object id), which the caller keeps once it shows them."""
+        keep = {} if hires is None else hires
+        return [self._to_display(m, f"MaskAnnotator annotation {i}", "m", keep)
+                for i, m in enumerate(masks)]
 
     @property
     def suggestions(self) -> list[Mask]:
@@ -222,20 +269,34 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
 
     @suggestions.setter
     def suggestions(self, regions: Iterable[Region]) -> None:
+        hires: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        shown = self._suggestions_json(regions, hires)
+        self._hires.update(hires)
+        self._suggestions = shown
+
+    def _suggestions_json(self, regions: Iterable[Region],
+                          hires: dict[str, tuple[bytes, dict[str, Any]]] | None = None
+                          ) -> list[dict[str, Any]]:
+        keep = {} if hires is None else hires
         out = []
         for i, r in enumerate(regions):
             if isinstance(r, Mask | Polygon) and r.label in self.schema:
-                d = self._to_display(r, f"MaskAnnotator suggestion {i}", "s", check=False)
+                d = self._to_display(r, f"MaskAnnotator suggestion {i}", "s", keep,
+                                     check=False)
                 if r.score is not None:
                     d["score"] = r.score
                 out.append(d)
-        self._suggestions = out
+        return out
 
-    def _to_display(self, region: Mask | Polygon, where: str, prefix: str, *,
+    def _to_display(self, region: Mask | Polygon, where: str, prefix: str,
+                    hires: dict[str, tuple[bytes, dict[str, Any]]], *,
                     check: bool = True) -> dict[str, Any]:
+        """One mask (or polygon, rasterized) as a display object; its full-resolution
+        pixels go in ``hires`` under the object's id."""
         scale = self._require_scale()
         if isinstance(region, Polygon):
             if check:
+                region = with_defaults(self.schema, region)
                 self.schema.check_region(region, where, width=scale.width, height=scale.height)
             region = polygon_to_mask(region, scale.height, scale.width)
         if not isinstance(region, Mask):
@@ -246,11 +307,12 @@ class MaskAnnotator(WandAnnotator[Mask | Polygon]):
                 f"{where}: mask {region.label!r} has size {list(region.size)} (h, w) but the "
                 f"image is {scale.height}x{scale.width} (h x w); encode the mask at image size")
         if check:
+            region = with_defaults(self.schema, region)
             self.schema.check_region(region, where, width=scale.width, height=scale.height)
         runs = bitmap_to_runs(downscale_mask(region.to_array(), scale.display_height,
                                              scale.display_width))
         oid = f"{prefix}{next(_ids)}"
-        self._hires[oid] = (runs, dict(region.rle))
+        hires[oid] = (runs, dict(region.rle))
         out: dict[str, Any] = {"id": oid, "label": region.label, "runs": runs}
         if region.attributes:
             out["attributes"] = dict(region.attributes)

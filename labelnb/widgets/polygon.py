@@ -163,8 +163,7 @@ class PolygonAnnotator(WandAnnotator[Polygon]):
         if image is not None:
             self.load(image, annotations=annotations, suggestions=suggestions)
 
-    def _clear_regions(self) -> None:
-        self._polygons = []
+    _REGIONS_TRAIT = "_polygons"
 
     # --- the committed polygons, in original pixels ---------------------------------------
     @property
@@ -174,12 +173,15 @@ class PolygonAnnotator(WandAnnotator[Polygon]):
 
     @annotations.setter
     def annotations(self, polygons: Iterable[Polygon]) -> None:
+        self._polygons = self._annotations_json(polygons)
+
+    def _annotations_json(self, polygons: Iterable[Polygon]) -> list[dict[str, Any]]:
         shown = [self._checked_to_display(p, Polygon, f"PolygonAnnotator annotation {i}",
                                           polygon_to_display)
                  for i, p in enumerate(polygons)]
         self._readable(shown, self.polygons_from_display, "vertices are rounded, so give "
                        "vertices that lie apart")
-        self._polygons = shown
+        return shown
 
     @property
     def suggestions(self) -> list[Polygon]:
@@ -190,6 +192,9 @@ class PolygonAnnotator(WandAnnotator[Polygon]):
 
     @suggestions.setter
     def suggestions(self, regions: Iterable[Region]) -> None:
+        self._suggestions = self._suggestions_json(regions)
+
+    def _suggestions_json(self, regions: Iterable[Region]) -> list[dict[str, Any]]:
         out = []
         for r in regions:
             if isinstance(r, Box):
@@ -197,7 +202,7 @@ class PolygonAnnotator(WandAnnotator[Polygon]):
                             score=r.score, attributes=r.attributes)
             if isinstance(r, Polygon) and r.label in self.schema:
                 out.append(polygon_to_display(self._require_scale(), r))
-        self._suggestions = out
+        return out
 
     def polygons_from_display(self, items: Iterable[Mapping[str, Any]], *,
                               check_labels: bool = True) -> list[Polygon]:

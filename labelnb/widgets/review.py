@@ -81,6 +81,9 @@ DECISIONS: tuple[str, ...] = get_args(DecisionKind)
 Mode = Literal["review", "acknowledge"]
 MAX_FEEDBACK = 10_000  # characters
 _OVERLAY_ALPHA = 110  # of 255: the mask overlay lets the image show through
+#: the colour of a label the schema does not know (as the browser draws it: rgb() in
+#: static/polygon.js, colorOf in static/lib/ui.js)
+UNKNOWN_COLOR = "#e15759"
 _T = TypeVar("_T")
 
 
@@ -189,6 +192,7 @@ class ReviewAnnotator(AnnotatorBase):
     #: the feedback box has its own keys (Enter sends there; elsewhere it acknowledges)
     KEY_GROUPS = (tuple(a for a in ACTIONS if a != "send_feedback"), ("send_feedback", "release"))
     CLASS_HOTKEYS = False  # the review view has no class keys (its editor has)
+    MAKES_REGIONS = False  # it shows regions; its editor (which makes them) checks
 
     _mode = traitlets.Unicode("review").tag(sync=True)
     _kind = traitlets.Unicode("").tag(sync=True)
@@ -388,15 +392,26 @@ class ReviewAnnotator(AnnotatorBase):
             return
         data = self._overlays.get((key, version))
         if data is None:
-            data = self.mask_overlay(self._shown[version].regions)
+            shown = self._shown[version]
+            try:
+                data = self.mask_overlay(shown.regions, shown.schema)
+            except Exception as e:  # a message handler: say why instead of raising
+                log.warning("labelnb: no mask overlay for version %s", version, exc_info=True)
+                self._message = (f"the masks of version {version} ({shown.author}) cannot be "
+                                 f"drawn: {e}")
+                return
             self._overlays[(key, version)] = data
         self.send({"type": "overlay", "key": key, "version": version, "mime": "image/png"},
                   buffers=[data])
 
-    def mask_overlay(self, regions: Iterable[Region]) -> bytes:
+    def mask_overlay(self, regions: Iterable[Region], schema: Schema | None = None) -> bytes:
         """The masks among ``regions`` as one RGBA PNG at display size: each mask in
-        its label's colour, later masks over earlier ones, transparent elsewhere."""
+        its label's colour in ``schema`` (the one the version was made under; default:
+        the widget's), a label that schema does not know in the unknown-class red,
+        later masks over earlier ones, transparent elsewhere."""
         from PIL import Image, ImageColor
+
+        schema = schema or self.schema
 
         if self.scale is None:
             raise ValidationError("ReviewAnnotator: no image is loaded; masks need one")
@@ -410,7 +425,8 @@ class ReviewAnnotator(AnnotatorBase):
                 raise SchemaError(f"mask {r.label!r}: field 'rle' has size {list(r.size)} "
                                   f"(h, w) but the image is {s.height}x{s.width}; encode the "
                                   "mask at image size")
-            color = ImageColor.getrgb(self.schema[r.label].color)[:3]
+            name = schema[r.label].color if r.label in schema else None
+            color = ImageColor.getrgb(name or UNKNOWN_COLOR)[:3]
             if color not in palette:
                 if len(palette) == 255:
                     raise ValidationError("ReviewAnnotator: more than 255 mask colours")
@@ -545,6 +561,7 @@ class ReviewSession(QueueSession):
         notes = [message] if message else []
         w = self.widget
         self.broken = None
+        self._shown_key = None  # the last item may stay on screen until this one shows
         self.task = self._claim()
         if self.task is None:
             left = self._left()
@@ -558,12 +575,16 @@ class ReviewSession(QueueSession):
                 w._status += (f" ({left} open task{'s' if left != 1 else ''} cannot go to "
                               f"{self.reviewer!r}: their own work, or reserved)")
             return
-        try:
-            self._show(self.task)
-        except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
-            self.broken = f"item {self.task.item.id} could not be shown ({e})"
-            w.show_error(f"{self.broken}; press S to skip it")
-            notes.append(f"{self.broken}; press S to skip it.")
+        def show(task: Task) -> str:
+            self._show(task)
+            return ""
+
+        self.broken, interrupted = self._show_task(self.task, show, w.show_error, notes)
+        if interrupted is not None:
+            w._message = " ".join(notes)
+            w._done = False
+            w._status = f"{self._summary()} · item {self.task.item.id}"
+            raise interrupted
         left = self._left()
         self._update_progress()
         w._message = " ".join(notes)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from labelnb.errors import LabelnbError, LeaseExpired, ValidationError
 from labelnb.types import Annotation, Region
-from labelnb.widgets._base import DisplayMedia
+from labelnb.widgets._base import DisplayMedia, with_defaults
 
 if TYPE_CHECKING:
     from labelnb.project import Project
@@ -87,6 +87,9 @@ class QueueSession:
         self._prefetch_thread: threading.Thread | None = None
         #: a task already claimed for the next :meth:`next` (a 1-tuple: None is "no task")
         self._preclaimed: tuple[Task | None] | None = None
+        #: the widget's item key once ``task``'s item (or its error) is on screen; None
+        #: while it is being shown: the browser's messages are about this key only
+        self._shown_key: str | None = None
 
     def progress(self) -> tuple[int, int]:
         """(done, total) tasks of this session's stages in the project."""
@@ -163,8 +166,44 @@ class QueueSession:
         return pre[0] if pre is not None else self.queue.claim()
 
     def _current(self, msg: Mapping[str, Any]) -> bool:
-        """Whether a browser message is about the item on screen (not a stale one)."""
-        return self.task is not None and msg.get("key") == self.widget.item_key
+        """Whether a browser message is about the open task's item as it is on screen:
+        not a stale one, and not the last item still on screen while the next task's
+        item failed to show (its regions would be stored on the wrong item)."""
+        key = msg.get("key")
+        return (self.task is not None and self._shown_key is not None
+                and key == self._shown_key == self.widget.item_key)
+
+    def _show_task(self, task: Task, show: Callable[[Task], str],
+                   show_error: Callable[[str], None], notes: list[str]
+                   ) -> tuple[str | None, BaseException | None]:
+        """Show ``task``'s item with ``show`` (its note goes in ``notes``); when that
+        fails, for whatever reason (a missing image, a user's tokenizer raising), show
+        the error with ``show_error``. Returns why it failed (None: shown; else the
+        task can only be skipped) and the interrupt (Ctrl+C during a slow load, which
+        shows the error too) that the caller raises again once its screen is
+        consistent. Either way :attr:`_shown_key` names what is on screen afterwards."""
+        item = task.item.id
+        why: str | None = None
+        interrupted: BaseException | None = None
+        try:
+            note = show(task)
+            if note:
+                notes.append(note)
+        except LabelnbError as e:
+            why = str(e)
+        except Exception as e:  # PIL's OSErrors, a user tokenizer's KeyError ...
+            log.warning("labelnb: item %s could not be shown", item, exc_info=True)
+            why = f"{type(e).__name__}: {e}"
+        except BaseException as e:  # KeyboardInterrupt, SystemExit: consistent, then raise
+            why = f"showing it was interrupted ({type(e).__name__})"
+            interrupted = e
+        broken = None
+        if why is not None:
+            broken = f"item {item} could not be shown ({why})"
+            show_error(f"{broken}; press S to skip it")
+            notes.append(f"{broken}; press S to skip it.")
+        self._shown_key = self.widget.item_key
+        return broken, interrupted
 
     def _reclaim(self) -> tuple[Task, bool]:
         """After the open task's lease ran out: claim again. Returns the task that was
@@ -266,6 +305,7 @@ class Session(QueueSession):
         notes = [message] if message else []
         w = self.widget
         self.broken = None
+        self._shown_key = None  # the last item may stay on screen until this one shows
         self.task = self._claim()
         if self.task is None:
             self._update_progress()
@@ -274,17 +314,12 @@ class Session(QueueSession):
             w._status = f"{self.done} done · the queue is empty, nothing left to label"
             return
         item = self.task.item
-        try:
-            note = self._show(self.task)
-            if note:
-                notes.append(note)
-        except (LabelnbError, OSError, ValueError) as e:  # PIL's errors are OSErrors
-            self.broken = f"item {item.id} could not be shown ({e})"
-            w._show_error(f"{self.broken}; press S to skip it")
-            notes.append(f"{self.broken}; press S to skip it.")
+        self.broken, interrupted = self._show_task(self.task, self._show, w._show_error, notes)
         w._message = " ".join(notes)
         w._done = False
         w._status = f"{self.done} done · item {item.id}"
+        if interrupted is not None:
+            raise interrupted
         self._update_progress()
 
     def _show(self, task: Task) -> str:
@@ -298,7 +333,9 @@ class Session(QueueSession):
         feedback = self._rework_note(task)
         rework = task.stage == "annotate" and bool(task.target_annotation_id)
         suggestions: list[Region] = self.project.prediction_regions(item.id, self.model_version)
-        self._suggested = [r for r in suggestions if r.label in self.project.schema]
+        # with the attribute defaults an accepted one is stored with (see _prelabel_meta)
+        self._suggested = [with_defaults(self.project.schema, r) for r in suggestions
+                           if r.label in self.project.schema]
         unsaved = self._unsaved.pop(item.id, None)
         what = "your unsaved work on this item" if unsaved is not None else (
             "your rejected version")

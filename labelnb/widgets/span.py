@@ -34,7 +34,7 @@ import traitlets
 from labelnb.errors import ValidationError
 from labelnb.schema import LabelClass, Schema
 from labelnb.types import Region, Span
-from labelnb.widgets._base import AnnotatorBase, make_schema
+from labelnb.widgets._base import AnnotatorBase, make_schema, with_defaults
 from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._keymap import default_keys
 
@@ -135,6 +135,12 @@ class SpanAnnotator(AnnotatorBase):
             self._spans = [s.to_json() for s in spans]
             self._suggestions = [s.to_json() for s in sugg]
 
+    def _clear_regions(self) -> None:
+        self.text = ""
+        self._tokens = []
+        self._spans = []
+        self._suggestions = []
+
     # --- the committed spans --------------------------------------------------------------
     @property
     def annotations(self) -> list[Span]:
@@ -175,6 +181,7 @@ class SpanAnnotator(AnnotatorBase):
             if not isinstance(s, Span):
                 raise ValidationError(f"{where}: expected a labelnb.Span(start, end, label), got "
                                       f"{type(s).__name__}")
+            s = with_defaults(self.schema, s)
             if schema:
                 self.schema.check_region(s, where, text=text)
             else:
@@ -207,7 +214,7 @@ class SpanAnnotator(AnnotatorBase):
                 raise ValidationError(f"{where}: field 'type' is {d.get('type')!r}; a spans "
                                       "project takes 'span' regions")
             try:
-                s = Span._from_json(d)
+                s = with_defaults(self.schema, Span._from_json(d))  # the browser sets none
             except ValidationError as e:
                 raise ValidationError(f"{where}: {e}") from None
             if schema:

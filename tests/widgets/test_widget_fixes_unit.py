@@ -5,6 +5,7 @@ page with."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from PIL import Image
 
 import labelnb
 from labelnb.errors import ValidationError
-from labelnb.types import Box, Choice
+from labelnb.types import Box, Choice, Span
 from labelnb.widgets import (
     BoxAnnotator,
     ChoiceAnnotator,
@@ -454,3 +455,315 @@ def test_python_normalizes_bindings_as_the_browser_does() -> None:
     js_bindings, js_hotkeys = json.loads(r.stdout)
     assert [normalize_binding(b) for b in bindings] == js_bindings
     assert [hotkey_binding(k) for k in ["a", "A", "?", "1", " ", "é"]] == js_hotkeys
+
+
+# --- an item that fails to show never takes the last item's work -------------------------------
+def test_a_tokenizer_that_raises_shows_the_error_and_the_last_items_key_stores_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from labelnb.widgets.span import tokenize
+
+    p = labelnb.Project.create(tmp_path / "ner.db", "ner", labelnb.Schema("spans", ["PER", "LOC"]))
+    p.add_items(["Ada lives in London", "Bob lives in Paris"])
+
+    def tok(text: str) -> list[tuple[int, int]]:
+        if text.startswith("Bob"):
+            raise KeyError("tokenizer blew up")  # not a LabelnbError: a user's code
+        return tokenize(text, "whitespace")
+
+    w = p.annotate("ana", widget_options={"tokens": tok}, prefetch=False)
+    s = w.session
+    front = Front(w)
+    ada = w.item_key
+    submit = {"type": "submit", "key": ada, "regions": [{"type": "span", "start": 0, "end": 3,
+                                                        "label": "PER"}]}
+    front.msg(**submit, client_id="c1")  # stores Ada's span, then Bob's item fails to show
+    assert s.task is not None and s.task.item.text.startswith("Bob")
+    assert s.broken and "KeyError" in s.broken and "tokenizer blew up" in s.broken
+    assert w.item_key != ada and w._item["error"].endswith("press S to skip it")
+    assert w.text == "" and w._spans == [] and w._tokens == []  # nothing of Ada's on screen
+    assert "could not be shown" in w._message and "press S to skip it" in w._message
+    # the browser still shows Ada's text for a moment: Enter again under her key
+    front.msg(**{**submit, "client_id": "c2", "regions": [
+        {"type": "span", "start": 4, "end": 9, "label": "LOC"}]})
+    stored = p.annotations(annotator="ana")
+    assert len(stored) == 1 and stored["item_id"].tolist() == [p.items()["id"].iloc[0]]
+    front.msg(type="skip", key=w.item_key)
+    assert s.skipped == 1 and s.task is None and w._done
+
+
+def test_an_interrupted_load_leaves_the_review_on_the_error_not_the_last_annotation(
+        tmp_path: Path) -> None:
+    p = _boxes_project(tmp_path, n=2, review_fraction=1.0)
+    p.annotators.add("rev", role="reviewer")
+    q = p.queue("ana")
+    anns = []
+    while q.claim() is not None:
+        anns.append(q.submit([Box(10, 10, 50, 40, "dog")]))
+    w = p.review("rev", prefetch=False)
+    s = w.session
+    assert w._versions[0]["annotation_id"] == anns[0]
+    front = Front(w)
+    key = w.item_key
+    real = p.load_image
+
+    def interrupted(item_id: int) -> Any:
+        raise KeyboardInterrupt  # Ctrl+C during a slow read of the next image
+
+    p.load_image = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        front.msg(type="decide", decision="approve", key=key, client_id="d1")
+    p.load_image = real  # type: ignore[method-assign]
+    assert s.task is not None and s.task.target_annotation_id == anns[1]
+    assert s.broken and "interrupted" in s.broken and w._versions == []
+    assert w.item_key != key and "press S to skip it" in w._item["error"]
+    # a reject sent under the old key (the browser still showed annotation 0) is no decision
+    front.msg(type="decide", decision="reject", feedback="misses the car", key=key, client_id="d2")
+    assert p.reviews()["annotation_id"].tolist() == [anns[0]]
+    front.msg(type="skip", key=w.item_key)
+    assert s.skipped == 1
+
+
+def test_a_message_for_the_item_being_shown_is_not_current_until_it_is_on_screen(
+        tmp_path: Path) -> None:
+    p = _boxes_project(tmp_path, n=1)
+    w = p.annotate("ana", prefetch=False)
+    s = w.session
+    assert s._current({"key": w.item_key})
+    s._shown_key = None  # what next() sets while it claims and loads
+    assert not s._current({"key": w.item_key})
+
+
+# --- attributes: defaults fill what the widgets cannot set ---------------------------------------
+def _attr_schema(kind: str, labels: list[str], **attr: Any) -> labelnb.Schema:
+    from labelnb.schema import Attribute
+
+    return labelnb.Schema(kind, labels, attributes=[Attribute("occluded", "bool", **attr)])
+
+
+def test_a_required_attribute_is_filled_from_its_default_by_every_widget() -> None:
+    from labelnb.types import Mask, Polygon
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    box = BoxAnnotator(img, schema=_attr_schema("boxes", ["cat"], required=True, default=False),
+                       suggestions=[Box(1, 1, 20, 20, "cat")])
+    (b,) = box.regions_from_msg({"regions": [{"x0": 1, "y0": 1, "x1": 20, "y1": 20,
+                                              "label": "cat"}]})
+    assert b.attributes == {"occluded": False}
+    assert box.suggestions[0].attributes == {"occluded": False}  # shown, no longer refused
+    (b,) = box.regions_from_msg({"regions": [{"x0": 1, "y0": 1, "x1": 20, "y1": 20,
+                                              "label": "cat", "attributes": {"occluded": True}}]})
+    assert b.attributes == {"occluded": True}  # a value given is kept
+    poly = PolygonAnnotator(img, schema=_attr_schema("polygons", ["road"], required=True,
+                                                     default=True))
+    (pg,) = poly.regions_from_msg({"regions": [{"points": [1, 1, 30, 1, 30, 30],
+                                                "label": "road"}]})
+    assert pg.attributes == {"occluded": True}
+    poly.annotations = [Polygon((1, 1, 30, 1, 30, 30), "road")]
+    assert poly.annotations[0].attributes == {"occluded": True}
+    mask = MaskAnnotator(img, schema=_attr_schema("masks", ["cell"], required=True,
+                                                  default=False))
+    arr = np.zeros((100, 100), bool)
+    arr[10:30, 10:30] = True
+    mask.annotations = [Mask.from_array(arr, "cell")]
+    assert mask.annotations[0].attributes == {"occluded": False}
+    span = SpanAnnotator("Ada lives", schema=_attr_schema("spans", ["PER"], required=True,
+                                                        default=False))
+    (sp,) = span.regions_from_msg({"regions": [{"type": "span", "start": 0, "end": 3,
+                                                "label": "PER"}]})
+    assert sp.attributes == {"occluded": False}
+    span.annotations = [Span(0, 3, "PER")]
+    assert span.annotations[0].attributes == {"occluded": False}
+    choice = ChoiceAnnotator(text="hi", schema=_attr_schema("choice", ["pos", "neg"],
+                                                             required=True, default=False))
+    assert choice.regions_from_msg({"labels": ["neg"]}) == [
+        Choice("neg", attributes={"occluded": False})]
+
+
+def test_a_bound_widget_submits_under_a_schema_with_a_required_attribute(tmp_path: Path
+                                                                         ) -> None:
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(img)
+    p = labelnb.Project.create(tmp_path / "p.db", "p", _attr_schema(
+        "boxes", ["cat"], required=True, default=False))
+    p.add_items([str(img)])
+    w = p.annotate("ana", prefetch=False)
+    front = Front(w)
+    front.msg(type="submit", key=w.item_key, client_id="c1",
+              regions=[{"type": "box", "x0": 2, "y0": 2, "x1": 30, "y1": 30, "label": "cat"}])
+    assert front.acks()[0]["annotation_id"] and "error" not in front.acks()[0]
+    (regions,) = p.annotations(annotator="ana")["regions"].tolist()
+    assert regions[0]["attributes"] == {"occluded": False}
+
+
+@pytest.mark.parametrize("cls", [BoxAnnotator, PolygonAnnotator, MaskAnnotator, SpanAnnotator,
+                                 ChoiceAnnotator])
+def test_a_required_attribute_without_a_default_is_refused_when_the_widget_is_made(cls: Any
+                                                                                   ) -> None:
+    kind = {BoxAnnotator: "boxes", PolygonAnnotator: "polygons", MaskAnnotator: "masks",
+            SpanAnnotator: "spans", ChoiceAnnotator: "choice"}[cls]
+    with pytest.raises(ValidationError, match=r"attribute 'occluded' of the schema is required "
+                                              r"but has no default.*give it a default"):
+        cls(schema=_attr_schema(kind, ["a"], required=True))
+    with pytest.raises(ValidationError, match=r"the default of attribute 'occluded'.*'yes'.*"
+                                              r"give a default that fits"):
+        cls(schema=_attr_schema(kind, ["a"], default="yes"))
+    cls(schema=_attr_schema(kind, ["a"]))  # optional, no default: fine
+
+
+def test_a_label_level_required_attribute_without_a_default_is_named() -> None:
+    from labelnb.schema import Attribute, LabelClass
+
+    schema = labelnb.Schema("boxes", [LabelClass("car", attributes=(
+        Attribute("plate", "text", required=True),))])
+    with pytest.raises(ValidationError, match=r"attribute 'plate' of label 'car' is required"):
+        BoxAnnotator(schema=schema)
+    # the review only shows regions: it takes the schema (its editor would refuse it)
+    ReviewAnnotator(np.zeros((50, 50, 3), np.uint8), schema=schema,
+                    annotation=[Box(1, 1, 20, 20, "car", attributes={"plate": "AB"})])
+
+
+# --- masks too small or thin to cover half a display pixel ---------------------------------------
+def test_a_thin_or_small_mask_keeps_display_pixels_and_its_full_resolution() -> None:
+    from labelnb.types import Mask
+    from labelnb.widgets.mask import downscale_mask, runs_to_bitmap
+
+    dot = np.zeros((3000, 4000), bool)
+    dot[1001:1003, 2001:2003] = True  # 2x2 px
+    crack = np.zeros((3000, 4000), bool)
+    crack[500:2500, 101:102] = True  # 1 px wide
+    w = MaskAnnotator(np.zeros((3000, 4000, 3), np.uint8), labels=["obj"],
+                      annotations=[Mask.from_array(dot, "obj"), Mask.from_array(crack, "obj")])
+    s = w._require_scale()
+    shown = [runs_to_bitmap(o["runs"], s.display_height, s.display_width) for o in w._masks]
+    assert shown[0].sum() == 1  # a dot, where the object is
+    (y, x), = np.argwhere(shown[0])
+    assert abs(y - 1002 / s.sy) <= 1 and abs(x - 2002 / s.sx) <= 1
+    assert shown[1].sum() >= 400 and len(set(np.argwhere(shown[1])[:, 1])) == 1  # a line
+    assert [m.area for m in w.annotations] == [4, 2000]  # full resolution kept
+    big = np.zeros((400, 400), bool)
+    big[100:300, 100:300] = True
+    assert downscale_mask(big, 100, 100).sum() == 2500  # the >= 1/2 rule where it works
+    assert not downscale_mask(np.zeros((400, 400), bool), 100, 100).any()
+
+
+# --- the review's mask overlay under an older schema --------------------------------------------
+def test_the_mask_overlay_of_a_version_uses_the_schema_it_was_made_under() -> None:
+    from PIL import ImageColor
+
+    from labelnb.types import Mask
+    from labelnb.widgets.review import Version
+
+    arr = np.zeros((40, 60), bool)
+    arr[5:20, 5:30] = True
+    old = labelnb.Schema("masks", ["cat", {"name": "old", "color": "#00ff00"}], version=1)
+    cur = labelnb.Schema("masks", ["cat", "dog"], version=2)
+    v = Version((Mask.from_array(arr, "old"),), "ana", "", "a1", old)
+    w = ReviewAnnotator(np.zeros((40, 60, 3), np.uint8), annotation=v, schema=cur)
+    front = Front(w)
+    front.sent.clear()
+    buffers: list[Any] = []
+    w.send = lambda content, buffers_=None, **kw: (front.sent.append(content),  # type: ignore
+                                                   buffers.append(kw.get("buffers", buffers_)))
+    front.msg(type="overlay", key=w.item_key, version=0)
+    assert front.sent[-1]["type"] == "overlay" and w._message == ""
+    png = Image.open(io.BytesIO(buffers[-1][0])).convert("RGBA")
+    assert png.getpixel((10, 10))[:3] == ImageColor.getrgb("#00ff00")
+    # a label no schema knows: the unknown-class red, as the browser draws it
+    assert w.mask_overlay([Mask.from_array(arr, "gone")]) == w.mask_overlay(
+        [Mask.from_array(arr, "x")], labelnb.Schema("masks", [{"name": "x",
+                                                               "color": "#e15759"}]))
+
+
+def test_an_overlay_that_cannot_be_drawn_is_reported_not_raised(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from labelnb.types import Mask
+
+    arr = np.zeros((40, 60), bool)
+    arr[5:20, 5:30] = True
+    w = ReviewAnnotator(np.zeros((40, 60, 3), np.uint8), labels=["cat"],
+                        annotation=[Mask.from_array(arr, "cat")])
+    front = Front(w)
+
+    def broken(*a: Any, **k: Any) -> bytes:
+        raise ValueError("no colour")
+
+    monkeypatch.setattr(w, "mask_overlay", broken)
+    front.msg(type="overlay", key=w.item_key, version=0)
+    assert "cannot be drawn: no colour" in w._message and "version 0" in w._message
+    assert not [m for m in front.sent if m.get("type") == "overlay"]
+
+
+# --- load(): all or nothing --------------------------------------------------------------------
+def test_a_failed_load_leaves_the_last_image_and_its_regions_as_they_were() -> None:
+    big = np.zeros((400, 600, 3), np.uint8)
+    w = BoxAnnotator(big, labels=["cat"], annotations=[Box(10, 10, 300, 200, "cat")],
+                     suggestions=[Box(300, 200, 590, 390, "cat")])
+    before = (w.item_key, w.scale, w._boxes, w._suggestions, w._image_bytes)
+    with pytest.raises(ValidationError, match="suggestion 0.*outside the image"):
+        w.load(np.zeros((100, 100, 3), np.uint8), annotations=[Box(10, 10, 50, 50, "cat")],
+               suggestions=[Box(50, 50, 150, 150, "cat")])
+    assert (w.item_key, w.scale, w._boxes, w._suggestions, w._image_bytes) == before
+    assert w.suggestions == [Box(300, 200, 590, 390, "cat")]
+    w.load(np.zeros((100, 100, 3), np.uint8))  # a load without suggestions clears them
+    assert w._boxes == [] and w._suggestions == []
+
+
+def test_a_failed_mask_load_keeps_the_full_resolution_of_the_shown_masks() -> None:
+    from labelnb.types import Mask
+
+    arr = np.zeros((120, 160), bool)
+    arr[10:50, 20:90] = True
+    w = MaskAnnotator(np.zeros((120, 160, 3), np.uint8), labels=["cell"], max_display=40,
+                      annotations=[Mask.from_array(arr, "cell")])
+    with pytest.raises(ValidationError, match="annotation 0.*size"):
+        w.load(np.zeros((60, 80, 3), np.uint8), annotations=[Mask.from_array(arr, "cell")])
+    assert w.annotations == [Mask.from_array(arr, "cell")]  # exact, not rescaled
+
+
+def test_a_failed_choice_load_leaves_the_last_item() -> None:
+    w = ChoiceAnnotator(text="first", labels=["pos", "neg"], annotations=[Choice("pos")])
+    key = w.item_key
+    with pytest.raises(ValidationError, match="label 'meh' is not in the schema"):
+        w.load(text="second", annotations=[Choice("meh")])
+    assert (w.item_key, w._item["text"], w._value) == (key, "first", ["pos"])
+
+
+@pytest.mark.parametrize("make, trait", [
+    (lambda: BoxAnnotator(np.zeros((50, 50, 3), np.uint8), labels=["a"],
+                          annotations=[Box(1, 1, 20, 20, "a")], suggestions=[Box(2, 2, 9, 9, "a")]),
+     "_boxes"),
+    (lambda: SpanAnnotator("Ada", labels=["a"], tokens="words",
+                           annotations=[Span(0, 3, "a")]), "_spans"),
+    (lambda: ChoiceAnnotator(text="hi", labels=["a"], annotations=[Choice("a")]), "_value"),
+])
+def test_an_item_in_error_shows_none_of_the_last_items_regions(make: Any, trait: str) -> None:
+    w = make()
+    assert getattr(w, trait)
+    w._show_error("item 7 could not be shown (gone)")
+    assert getattr(w, trait) == [] and w.annotations == []
+    assert getattr(w, "_suggestions", []) == [] and getattr(w, "_tokens", []) == []
+
+
+def test_an_autofit_reply_names_the_box_it_was_asked_for() -> None:
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[10:30, 20:50] = 255
+    w = BoxAnnotator(img, labels=["a"])
+    front = Front(w)
+    box = {"x0": 15.5, "y0": 5, "x1": 55, "y1": 35, "label": "a", "type": "box"}
+    front.msg(type="autofit", key=w.item_key, index=3, box=box)
+    (reply,) = front.sent
+    assert reply["index"] == 3 and reply["from"] == {"x0": 15.5, "y0": 5, "x1": 55, "y1": 35}
+    assert reply["box"] is not None
+
+
+def test_a_suggestion_accepted_as_is_counts_as_unchanged_with_attribute_defaults(
+        tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "c.db", "c", _attr_schema(
+        "choice", ["pos", "neg"], default=False))  # optional: a model's choice may lack it
+    (item,) = p.add_items(["great film"])
+    p.add_predictions("m1", {item: [Choice("pos", score=0.9)]})
+    w = p.annotate("ana", prefetch=False)
+    Front(w).msg(type="submit", key=w.item_key, client_id="c1", labels=["pos"])
+    (meta,) = p.annotations(annotator="ana")["meta"].tolist()
+    assert meta["prelabel"]["accepted_unchanged"] == 1
+    assert meta["prelabel"]["outcome"] == "accepted"

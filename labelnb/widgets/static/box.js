@@ -9,7 +9,7 @@ import { normalizeBox, clamp } from "./lib/geometry.js";
 import { makeViewport } from "./lib/viewport.js";
 import { h, makeSession, helpOverlay, makeHeader, makeToolbar, renderLabelBar, renderSessionText, renderActionBar, classesOf } from "./lib/ui.js";
 
-/** @typedef {{type?: string, x0: number, y0: number, x1: number, y1: number, label: string, score?: number}} DBox */
+/** @typedef {{type?: string, x0: number, y0: number, x1: number, y1: number, label: string, score?: number, attributes?: Record<string, any>}} DBox */
 
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const MIN_DRAG = 2; // screen pixels: a smaller drag is a click, not a box
@@ -45,18 +45,31 @@ export function openSuggestions(suggestions, accepted) {
   return suggestions.map((s, i) => /** @type {[DBox, number]} */ ([s, i])).filter(([, i]) => !accepted.includes(i));
 }
 
-/** ``state`` with the suggestions ``which`` accepted as boxes (each once), or null when
- * none is left to accept. The suggestions themselves stay as they are: undo gives an
- * accepted one back as a suggestion.
+/** ``state`` with the suggestions ``which`` accepted as boxes (each once, without the
+ * model's score, with its attributes), or null when none is left to accept. The
+ * suggestions themselves stay as they are: undo gives an accepted one back as a
+ * suggestion.
  * @param {BoxState} state @param {DBox[]} suggestions @param {number[]} which @returns {BoxState | null} */
 export function acceptSuggestions(state, suggestions, which) {
   const add = which.filter((i, k) => suggestions[i] && !state.accepted.includes(i) && which.indexOf(i) === k);
   if (!add.length) return null;
   const boxes = [...clone(state.boxes), ...add.map((i) => {
     const s = suggestions[i];
-    return { type: "box", x0: s.x0, y0: s.y0, x1: s.x1, y1: s.y1, label: s.label };
+    /** @type {DBox} */ const b = { type: "box", x0: s.x0, y0: s.y0, x1: s.x1, y1: s.y1, label: s.label };
+    if (s.attributes && Object.keys(s.attributes).length) b.attributes = { ...s.attributes };
+    return b;
   })];
   return { boxes, accepted: [...state.accepted, ...add] };
+}
+
+/** the index of the box an auto-fit reply fits, or -1: the box it was asked for must
+ * still be at that index with the corners it was sent with (``msg.from``), else the
+ * reply is about a box that was since moved, deleted or undone
+ * @param {DBox[]} boxes @param {any} msg @returns {number} */
+export function autofitTarget(boxes, msg) {
+  const i = msg && msg.index, b = Number.isInteger(i) ? boxes[i] : undefined, f = msg && msg.from;
+  if (!b || !f || !msg.box) return -1;
+  return b.x0 === f.x0 && b.y0 === f.y0 && b.x1 === f.x1 && b.y1 === f.y1 ? i : -1;
 }
 
 /**
@@ -121,6 +134,7 @@ function render({ model, el }) {
   function restore(s) {
     if (!s) return;
     boxes = s.boxes; accepted = s.accepted; selected = -1;
+    drag = null; // a drag under way would move a box that is no longer there
     sync(); draw();
   }
   const undo = () => restore(history.undo());
@@ -284,7 +298,7 @@ function render({ model, el }) {
 
   const submit = () => session.submit({ regions: clone(boxes) });
   function deleteSelected() {
-    if (selected >= 0 && boxes[selected]) { boxes.splice(selected, 1); selected = -1; commit(); }
+    if (selected >= 0 && boxes[selected]) { boxes.splice(selected, 1); selected = -1; drag = null; commit(); }
   }
   /** ask Python to fit the selected box to the object's edges (one undoable step) */
   function autofit() {
@@ -374,19 +388,21 @@ function render({ model, el }) {
     if (vp.handle(msg, buffers)) return;
     if (session.pending.ack(msg)) return;
     if (msg.type === "autofit" && msg.key === item().key) {
-      const i = msg.index;
-      if (msg.box && boxes[i]) {
+      const i = autofitTarget(boxes, msg);
+      if (i >= 0 && !drag) {
         boxes[i] = { ...boxes[i], x0: msg.box.x0, y0: msg.box.y0, x1: msg.box.x1, y1: msg.box.y1 };
         selected = i;
         commit();
+        message.textContent = msg.note || "";
+      } else {
+        message.textContent = msg.box ? "auto-fit dropped: the box changed meanwhile; press F again" : msg.note || "";
       }
-      message.textContent = msg.note || "";
     }
   }
   function onBoxes() {
     const incoming = model.get("_boxes") || [];
     if (JSON.stringify(incoming) === JSON.stringify(history.state.boxes)) return;
-    boxes = clone(incoming); selected = -1;
+    boxes = clone(incoming); selected = -1; drag = null;
     history.reset({ boxes: clone(boxes), accepted: [...accepted] });
     draw();
   }

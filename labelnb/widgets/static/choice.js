@@ -73,7 +73,7 @@ function render({ model, el }) {
       const b = labelButton(l, cls);
       b.dataset.label = l.name;
       if (suggested.includes(l.name)) b.append(h("small", "", " suggested"));
-      b.addEventListener("click", () => { pick(l.name); root.focus(); });
+      b.addEventListener("click", () => { session.active(); pick(l.name); root.focus(); });
       buttons.append(b);
     }
     help.textContent = (multi() ? "keys toggle classes" : "a key picks a class") +

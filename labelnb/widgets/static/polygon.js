@@ -66,6 +66,34 @@ export function rgb(c) {
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
+/** a suggestion accepted as a polygon: its points, label and attributes (the model's
+ * score stays with the suggestion: the polygon is a person's now)
+ * @param {DPoly} g @returns {DPoly} */
+export function acceptedPolygon(g) {
+  /** @type {DPoly} */ const p = { type: "polygon", points: [...g.points], label: g.label };
+  if (g.attributes && Object.keys(g.attributes).length) p.attributes = { ...g.attributes };
+  return p;
+}
+
+/** a suggestion accepted as a mask object: its id (Python keeps its full-resolution
+ * pixels under it), label, run lengths and attributes (not the model's score)
+ * @param {any} g @returns {DObj} */
+export function acceptedObject(g) {
+  /** @type {DObj} */ const o = { id: g.id, label: g.label, runs: runsFrom(g.runs) };
+  if (g.attributes && Object.keys(g.attributes).length) o.attributes = { ...g.attributes };
+  return o;
+}
+
+/** the objects after a brush / eraser stroke: a target of the stroke that had display
+ * pixels before it (or that it created) and has none now is dropped; any other object
+ * stays, even one with no display pixel (a thin or small mask may cover none at display
+ * size, and still be there at full size)
+ * @param {DObj[]} objs @param {{id: string, hadPixels: boolean}[]} targets @returns {DObj[]} */
+export function dropErased(objs, targets) {
+  const emptied = new Set(targets.filter((t) => t.hadPixels).map((t) => t.id));
+  return objs.filter((o) => !(emptied.has(o.id) && runsArea(o.runs) === 0));
+}
+
 /** a cheap signature of run lengths, to know when a cached layer is stale @param {number[]} runs */
 function runsSig(runs) {
   let x = 2166136261;
@@ -74,7 +102,7 @@ function runsSig(runs) {
 }
 
 /** run lengths from what the model holds: an array, or a DataView / typed array (uint32 LE) @param {any} v @returns {number[]} */
-function runsFrom(v) {
+export function runsFrom(v) {
   if (Array.isArray(v)) return v.slice();
   if (v && ArrayBuffer.isView(v)) {
     const b = v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength);
@@ -291,6 +319,13 @@ function render({ model, el }) {
     if (session.pending.ack(msg)) return;
     tool.onMsg(msg, buffers || []);
   }
+  /** Python set other suggestions: none of them is accepted yet (an undo step that
+   * names the old ones would be wrong now, so the history starts here) */
+  function onSuggestions() {
+    tool.resetAccepted();
+    history = new History(tool.getState(), HISTORY_LIMIT);
+    draw();
+  }
 
   const onLabels = () => { renderLabels(); draw(); };
   const onContext = (/** @type {Event} */ e) => e.preventDefault(); // right-click: a negative wand point
@@ -299,7 +334,7 @@ function render({ model, el }) {
   canvas.addEventListener("pointerleave", onLeave);
   canvas.addEventListener("contextmenu", onContext);
   root.addEventListener("keydown", onKey);
-  session.start([["msg:custom", onMsg], [`change:${tool.trait}`, onState], ["change:_suggestions", () => draw()],
+  session.start([["msg:custom", onMsg], [`change:${tool.trait}`, onState], ["change:_suggestions", onSuggestions],
     ["change:_item", loadItem], ["change:_labels", onLabels], ["change:current_label", renderLabels]],
     { progress, renderText, renderActions, setKeymap });
   renderLabels();
@@ -330,7 +365,7 @@ function render({ model, el }) {
  * @param {any} s the shell
  * @param {{parse: (msg: any, buffers: DataView[]) => C[], drawCandidate: (ctx: CanvasRenderingContext2D, c: C, k: number) => void}} hooks
  */
-function makeWand(s, hooks) {
+export function makeWand(s, hooks) {
   /** @type {[number, number, number][]} x, y, 1 (positive) or 0 (negative) */ let points = [];
   /** @type {[number, number, number, number] | null} */ let box = null;
   /** @type {C[]} */ let cands = [];
@@ -354,6 +389,10 @@ function makeWand(s, hooks) {
     if (!points.length && !box) { clear(); s.draw(); return; }
     seq += 1;
     busy = true;
+    // the candidates of the last prompts are not the answer to these: none is shown
+    // (nor accepted by Enter) until the reply comes
+    cands = []; scores = []; cand = 0;
+    s.root.dataset.candidates = "0";
     s.model.send({ type: "wand", key: s.item().key, seq, points: points.map((p) => [p[0], p[1]]),
                    labels: points.map((p) => p[2]), box });
     s.root.dataset.wandSeq = String(seq);
@@ -457,9 +496,18 @@ function makeWand(s, hooks) {
     }
   }
 
+  /** Enter while the wand waits for Python: do nothing (say so), rather than submit
+   * the half-done item or accept a candidate of older prompts @returns {boolean} */
+  function holdEnter() {
+    if (!busy) return false;
+    s.message.textContent = "wand: still segmenting; Enter accepts the candidate once it shows (Esc clears the points)";
+    return true;
+  }
+
   return {
-    clear, setOn, onMsg, current, next, release, showInfo, down, move, up, draw,
+    clear, setOn, onMsg, current, next, release, showInfo, down, move, up, draw, holdEnter,
     hasCandidates: () => cands.length > 0,
+    busy: () => busy,
   };
 }
 
@@ -535,10 +583,7 @@ function polygonTool(s) {
   function acceptSuggestions(which) {
     const add = which.filter((i) => !accepted.includes(i) && sugg()[i]);
     if (!add.length) return;
-    for (const i of add) {
-      const g = sugg()[i];
-      polys = [...polys, { type: "polygon", points: [...g.points], label: g.label }];
-    }
+    for (const i of add) polys = [...polys, acceptedPolygon(sugg()[i])];
     accepted = [...accepted, ...add];
     selected = polys.length - 1; selVertex = -1;
     s.commit();
@@ -663,6 +708,7 @@ function polygonTool(s) {
   function action(action, _e) {
     switch (action) {
       case "submit":
+        if (wand.holdEnter()) return true;
         if (wand.hasCandidates()) return acceptCandidate();
         return drawing ? (closeDrawing(), true) : false;
       case "delete":
@@ -766,6 +812,7 @@ function polygonTool(s) {
 
   return {
     trait: "_polygons", getState, setState, fromModel, sync, echo, down, move, up, action, relabel, draw, payload,
+    resetAccepted() { accepted = []; },
     leave() { hover = null; if (drawing) s.draw(); },
     onMsg: wand.onMsg,
     renderTools,
@@ -888,7 +935,7 @@ function maskTool(s) {
       if (i >= 0) { objs = objs.map((o, j) => (j === i ? { ...o, runs } : o)); changed = true; }
     }
     const sel = selected >= 0 ? objs[selected] : null;
-    objs = objs.filter((o) => runsArea(o.runs) > 0);
+    objs = dropErased(objs, st.targets);
     selected = sel ? objs.indexOf(sel) : -1;
     if (changed || st.created) s.commit(); else s.draw();
   }
@@ -930,7 +977,7 @@ function maskTool(s) {
     const all = sugg();
     const add = which.map((i) => all[i]).filter((g) => g && !accepted.includes(g.id));
     if (!add.length) return;
-    for (const g of add) objs = [...objs, { id: g.id, label: g.label, runs: runsFrom(g.runs) }];
+    for (const g of add) objs = [...objs, acceptedObject(g)];
     accepted = [...accepted, ...add.map((g) => g.id)];
     selected = objs.length - 1;
     s.commit();
@@ -958,10 +1005,14 @@ function maskTool(s) {
         created = true;
       }
       const o = objs[selected];
-      targets.push({ id: o.id, layer: layerOf(o.id, o.runs, s.colorOf(o.label), false), touched: false });
+      targets.push({ id: o.id, layer: layerOf(o.id, o.runs, s.colorOf(o.label), false), touched: false,
+        hadPixels: created || runsArea(o.runs) > 0 });
     } else {
       const idx = selected >= 0 && objs[selected] ? [selected] : objs.map((_, i) => i);
-      for (const i of idx) targets.push({ id: objs[i].id, layer: layerOf(objs[i].id, objs[i].runs, s.colorOf(objs[i].label), false), touched: false });
+      for (const i of idx) {
+        targets.push({ id: objs[i].id, layer: layerOf(objs[i].id, objs[i].runs, s.colorOf(objs[i].label), false), touched: false,
+          hadPixels: runsArea(objs[i].runs) > 0 });
+      }
     }
     stroke = { targets, value: mode === "brush" ? 1 : 0, last: p, created };
     paint(p, p);
@@ -993,7 +1044,9 @@ function maskTool(s) {
   /** @param {string} action @param {KeyboardEvent | null} _e */
   function action(action, _e) {
     switch (action) {
-      case "submit": return wand.hasCandidates() ? acceptCandidate() : false;
+      case "submit":
+        if (wand.holdEnter()) return true;
+        return wand.hasCandidates() ? acceptCandidate() : false;
       case "next":
         if (wand.next()) return true;
         if (objs.length) { selected = (selected + 1) % objs.length; renderObjects(); s.draw(); }
@@ -1116,6 +1169,7 @@ function maskTool(s) {
 
   return {
     trait: "_masks", getState, setState, fromModel, sync, echo, down, move, up, action, relabel, draw, payload,
+    resetAccepted() { accepted = []; },
     onMsg: wand.onMsg, renderTools,
     leave() { hover = null; s.draw(); },
     mouseHelp: /** @type {[string, string][]} */ ([

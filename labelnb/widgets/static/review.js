@@ -7,7 +7,7 @@
 // text: textContent, canvas fillText and setAttribute, never as HTML.
 
 import { History } from "./lib/history.js";
-import { Keymap, keymapOr } from "./lib/keymap.js";
+import { Keymap, keymapOr, isComposing } from "./lib/keymap.js";
 import { OffsetMap } from "./lib/utf16.js";
 import { h, newId, makeSession, makeImageLoader, helpOverlay, makeHeader, adjustControls, renderSessionText, actionButton, canvasPoint, classesOf } from "./lib/ui.js";
 import { zoomView, clampView, imageFilter } from "./lib/geometry.js";
@@ -486,6 +486,7 @@ function render({ model, el, host }) {
   }
   /** @param {KeyboardEvent} e */
   function onFormKey(e) {
+    if (isComposing(e)) return; // the Enter that ends an IME composition is not "send"
     const action = formKeys.actionFor(e);
     if (action === "send_feedback") { e.preventDefault(); sendFeedback(); }
     else if (action === "release") { e.preventDefault(); closeForm(); }

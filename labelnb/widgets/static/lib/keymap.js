@@ -46,6 +46,14 @@ export function eventBinding(e) {
   return [...mods, key].join("+");
 }
 
+/** whether a key event is part of an input method's composition (e.g. the Enter that
+ * picks a candidate in a Japanese, Chinese or Korean IME): it belongs to the IME, so
+ * no action may run on it (Safari reports such keys only by keyCode 229)
+ * @param {{isComposing?: boolean, keyCode?: number}} e */
+export function isComposing(e) {
+  return !!e.isComposing || e.keyCode === 229;
+}
+
 /** @typedef {{keys: string | string[], help: string}} ActionSpec */
 
 export class Keymap {
