@@ -171,7 +171,13 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
     functions and the append-only triggers in the store's schema (``labelnb team
     init``). Run it as the owner of the labelnb tables, with the right to create roles;
     running it again is safe and re-applies everything (do that after ``labelnb
-    migrate``)."""
+    migrate``).
+
+    It revokes CREATE on the schema from PUBLIC and the groups, and refuses
+    (:class:`PermissionDenied`, nothing installed) a schema in which some other role
+    than the owner of the tables or a superuser may still create objects: an operator
+    or function planted there would run with the owner's rights inside the definer
+    functions."""
     if store.dialect != "postgresql":
         raise StoreError(
             f"team security needs PostgreSQL; database {store.where} is a SQLite file "
@@ -204,6 +210,7 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
                 with raw.cursor() as cur:
                     for stmt in statements:
                         cur.execute(stmt)
+                    _refuse_schema_creators(cur, schema)
                     cur.execute(team_sql.TEAM_INIT_EVENT, (_jsonb(
                         {"version": team_sql.TEAM_SQL_VERSION, "prefix": prefix}),))
                 raw.commit()
@@ -217,6 +224,30 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
     sec = security_of(store, refresh=True)
     assert sec is not None
     return sec
+
+
+def _refuse_schema_creators(cur: Any, schema: str) -> None:
+    """Raise (rolling the install back) when a role other than the owner of the tables
+    (or a superuser) may still create objects in ``schema`` after the block revoked
+    CREATE from PUBLIC and the groups: an operator or function such a role put there
+    would run as the owner inside the definer functions."""
+    cur.execute(team_sql.SCHEMA_CREATORS, {"schema": schema})
+    names = [str(r[0]) for r in cur.fetchall()]
+    if not names:
+        return
+    from psycopg import sql
+
+    shown = ", ".join(repr(n) for n in names)
+    grantees = sql.SQL(", ").join(sql.SQL("PUBLIC") if n == "PUBLIC" else sql.Identifier(n)
+                                  for n in names).as_string(cur.connection)
+    target = sql.Identifier(schema).as_string(cur.connection)
+    raise PermissionDenied(
+        f"team init: in schema {schema!r}, database role(s) {shown} may create objects "
+        "(the schema's owner or a grantee of CREATE); an operator or function they put "
+        "there would run with the owner's rights inside the team functions, so team "
+        f"security is not installed. Fix: REVOKE CREATE ON SCHEMA {target} FROM {grantees} "
+        f"(for the schema's owner: ALTER SCHEMA {target} OWNER TO the owner of the tables), "
+        "then run labelnb team init again")
 
 
 def _jsonb(v: Any) -> Any:

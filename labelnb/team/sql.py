@@ -22,21 +22,30 @@ The admin group is cluster-wide, but what a lead may see and do is scoped to the
 projects they lead (an active ``lead`` row in ``annotators``): the admin policies,
 ``labelnb_require_admin(project)`` and the claim's adjudication check read that row.
 
-Every function that runs with the owner's rights sets ``search_path`` to the
-project's schema (then ``pg_temp``), so a member cannot redirect it to objects of
-their own, and identifies the caller by ``session_user``: the login role, which
-``SET ROLE`` does not change.
+Every function that runs with the owner's rights sets ``search_path`` to
+``pg_catalog``, the project's schema, then ``pg_temp``, so a member cannot redirect it
+to objects of their own, and identifies the caller by ``session_user``: the login role,
+which ``SET ROLE`` does not change. A pinned path is not enough by itself: PostgreSQL
+picks the operator (or function) whose argument types match best among *all* schemas on
+the path, so an ``OPERATOR = (varchar, text)`` that a member created in the project's
+schema would beat ``pg_catalog``'s ``=(text, text)`` and run as the owner inside these
+functions. The block therefore revokes ``CREATE`` on the schema from ``PUBLIC`` and the
+three groups, and :func:`labelnb.team.roles.install` refuses a schema in which any other
+role that is not the owner may still create objects (:data:`SCHEMA_CREATORS`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from labelnb.queue import queries as q
 from labelnb.queue.routing import DefaultRouting
+from labelnb.schema import REGION_TYPES
+from labelnb.types import Box, Choice, Mask, Polygon, Span
 
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
-TEAM_SQL_VERSION = 7
+TEAM_SQL_VERSION = 8
 
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
@@ -83,6 +92,7 @@ ADMIN_FUNCTIONS = (
 POLICY_FUNCTIONS = ("labelnb_lead_projects()",)
 INTERNAL_FUNCTIONS = (
     "labelnb_check_lease(bigint, text, text)",
+    "labelnb_check_regions(bigint, bigint, bigint, jsonb, integer)",
     "labelnb_is_owner()",
     "labelnb_require_admin(bigint)",
     "labelnb_sync_groups(text)",
@@ -91,6 +101,43 @@ INTERNAL_FUNCTIONS = (
 )
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+#: The fields each region type needs besides ``type`` and ``label``, with their JSON
+#: types (what the types' ``from_json`` read): ``labelnb_check_regions`` refuses a region
+#: without them, which would break every reader of the project's annotations.
+REGION_FIELDS: dict[str, dict[str, str]] = {
+    Box.type: {"x0": "number", "y0": "number", "x1": "number", "y1": "number"},
+    Polygon.type: {"points": "array"},
+    Mask.type: {"rle": "object"},
+    Span.type: {"start": "integer", "end": "integer"},
+    Choice.type: {},
+}
+
+#: The roles besides the owner of the tables (and superusers) that may create objects in
+#: the schema (%(schema)s): its owner and every grantee of CREATE, ``PUBLIC`` for grantee 0,
+#: ``pg_database_owner`` as the database's owner. Any one of them could plant an operator
+#: or function that the definer functions would run as the owner; ``labelnb team init``
+#: revokes CREATE from PUBLIC and the groups, then refuses while this lists anyone.
+SCHEMA_CREATORS = """
+WITH s AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_namespace AS n
+            WHERE n.nspname = %(schema)s),
+o AS (SELECT c.relowner AS owner FROM pg_class AS c
+       WHERE c.oid = to_regclass(format('%%I.tasks', %(schema)s))),
+g AS (SELECT s.nspowner AS who FROM s
+      UNION
+      SELECT a.grantee FROM s, aclexplode(coalesce(s.nspacl, acldefault('n', s.nspowner))) AS a
+       WHERE a.privilege_type = 'CREATE'),
+w AS (SELECT g.who, CASE WHEN g.who <> 0 AND pg_get_userbyid(g.who) = 'pg_database_owner'
+                         THEN (SELECT d.datdba FROM pg_database AS d
+                                WHERE d.datname = current_database())
+                         ELSE g.who END AS eff
+        FROM g)
+SELECT CASE WHEN w.who = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(w.who) END AS name
+  FROM w, o
+ WHERE w.eff = 0
+    OR NOT (EXISTS (SELECT 1 FROM pg_roles AS r WHERE r.oid = w.eff AND r.rolsuper)
+            OR pg_has_role(w.eff, o.owner, 'USAGE'))
+ ORDER BY 1"""
 
 _SEEN = """EXISTS (SELECT 1 FROM tasks AS seen WHERE seen.item_id = @tbl@.item_id
       AND seen.assignee = session_user::text
@@ -188,7 +235,7 @@ END $$;
 
 _HELPERS = r"""
 CREATE OR REPLACE FUNCTION labelnb_team_info() RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
   SELECT jsonb_build_object(
     'version', @version@, 'prefix', @prefix_lit@, 'user', session_user::text,
     'role', CASE
@@ -205,7 +252,7 @@ $$;
 
 -- the owner of the labelnb tables (or a superuser), who is trusted with everything
 CREATE OR REPLACE FUNCTION labelnb_is_owner() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
   SELECT pg_has_role(session_user, (SELECT tableowner FROM pg_tables
                      WHERE schemaname = @schema_lit@ AND tablename = 'tasks'), 'USAGE')
 $$;
@@ -214,14 +261,14 @@ $$;
 -- the admin group's row-level security shows and lets them write those projects only.
 -- A definer function, so that the policy on annotators can use it without recursion.
 CREATE OR REPLACE FUNCTION labelnb_lead_projects() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
   SELECT coalesce(array_agg(an.project_id), '{}'::bigint[]) FROM annotators AS an
    WHERE an.name = session_user::text AND an.active AND an.role = 'lead'
 $$;
 
 -- The admin group is cluster-wide; what a lead may manage is the projects they lead.
 CREATE OR REPLACE FUNCTION labelnb_require_admin(p_project bigint) RETURNS void
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 BEGIN
   IF NOT (labelnb_is_owner()
           OR (pg_has_role(session_user, @admin_lit@, 'USAGE')
@@ -236,12 +283,116 @@ BEGIN
   END IF;
 END $$;
 
+-- The regions a member submits (labelnb_submit) or corrects with (labelnb_review), checked
+-- against the project's current schema before they are stored: labelnb checks them in
+-- Python, but a member can call the functions without labelnb, and one malformed region
+-- (no label, a label outside the schema) breaks every reader of the project's annotations
+-- (dashboard, consensus, exports). The shape only: kinds, labels, the fields each region
+-- type needs and their JSON types; geometry against the item stays labelnb's.
+CREATE OR REPLACE FUNCTION labelnb_check_regions(p_project bigint, p_task bigint,
+                                                 p_item bigint, p_regions jsonb,
+                                                 p_schema_version integer)
+RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
+DECLARE
+  v_where text := format('task %s (item %s)', p_task, p_item);
+  v_version integer;
+  v_body jsonb;
+  v_labels text[];
+  v_types jsonb;
+  r record;
+  f record;
+BEGIN
+  SELECT pr.schema_version, sc.body::jsonb INTO v_version, v_body
+    FROM projects AS pr
+    LEFT JOIN schemas AS sc ON sc.project_id = pr.id AND sc.version = pr.schema_version
+   WHERE pr.id = p_project;
+  IF p_schema_version IS DISTINCT FROM v_version THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('%s: field ''schema_version'' is %s, but project %s is at schema '
+                       'version %s', v_where, coalesce(p_schema_version::text, 'NULL'),
+                       p_project, v_version),
+      HINT = 'the project''s schema changed since it was read: project.reload() (open '
+             'projects re-read it within seconds), then label with its classes and submit '
+             'again (the lease is kept)';
+  END IF;
+  IF p_regions IS NULL OR jsonb_typeof(p_regions) <> 'array' THEN
+    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+      MESSAGE = format('%s: field ''regions'' is %s, not a JSON array of regions', v_where,
+                       coalesce('a JSON ' || jsonb_typeof(p_regions), 'NULL')),
+      HINT = 'give a list of regions, e.g. [{"type": "choice", "label": "cat"}] ([] for '
+             'nothing to mark)';
+  END IF;
+  v_labels := ARRAY(SELECT CASE WHEN jsonb_typeof(l) = 'string' THEN l #>> '{}'
+                                ELSE l ->> 'name' END
+                      FROM jsonb_array_elements(coalesce(v_body -> 'labels', '[]')) AS l);
+  v_types := coalesce(@region_types@ -> (v_body ->> 'kind'), '[]');
+  FOR r IN SELECT e.value AS reg, e.ordinality - 1 AS i
+             FROM jsonb_array_elements(p_regions) WITH ORDINALITY AS e LOOP
+    IF jsonb_typeof(r.reg) <> 'object' THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s, region %s: a JSON %s, not an object', v_where, r.i,
+                         jsonb_typeof(r.reg)),
+        HINT = 'each region is an object with "type" and "label", e.g. '
+               '{"type": "choice", "label": "cat"}';
+    END IF;
+    IF jsonb_typeof(r.reg -> 'type') IS DISTINCT FROM 'string'
+       OR NOT v_types ? (r.reg ->> 'type') THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s, region %s: field ''type'' is %s; a %s project takes %s',
+                         v_where, r.i, coalesce((r.reg -> 'type')::text, 'missing'),
+                         coalesce(v_body ->> 'kind', '?'),
+                         (SELECT string_agg(t, ' or ') FROM jsonb_array_elements_text(v_types)
+                            AS t)),
+        HINT = 'give each region the type of the project''s kind';
+    END IF;
+    IF jsonb_typeof(r.reg -> 'label') IS DISTINCT FROM 'string'
+       OR NOT (r.reg ->> 'label') = ANY (v_labels) THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s, region %s: field ''label'' is %s; not in the schema (%s)',
+                         v_where, r.i, coalesce((r.reg -> 'label')::text, 'missing'),
+                         array_to_string(v_labels, ', ')),
+        HINT = 'use one of the schema''s labels (a lead adds one with project.set_schema)';
+    END IF;
+    FOR f IN SELECT k.key, k.value #>> '{}' AS jtype
+               FROM jsonb_each(@region_fields@ -> (r.reg ->> 'type')) AS k LOOP
+      -- (in parentheses: PL/pgSQL would end the IF's condition at the CASE's THEN)
+      IF (CASE WHEN f.jtype <> 'integer'
+                 THEN jsonb_typeof(r.reg -> f.key) IS DISTINCT FROM f.jtype
+               WHEN jsonb_typeof(r.reg -> f.key) = 'number'
+                 THEN (r.reg ->> f.key)::numeric <> trunc((r.reg ->> f.key)::numeric)
+               ELSE true END) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+          MESSAGE = format('%s, region %s (%s %s): field %L is %s, not a JSON %s', v_where,
+                           r.i, r.reg ->> 'type', r.reg -> 'label', f.key,
+                           coalesce((r.reg -> f.key)::text, 'missing'), f.jtype),
+          HINT = format('give the %s its %L as a JSON %s', r.reg ->> 'type', f.key, f.jtype);
+      END IF;
+    END LOOP;
+    IF (CASE coalesce(jsonb_typeof(r.reg -> 'score'), 'null')
+          WHEN 'null' THEN false
+          WHEN 'number' THEN (r.reg ->> 'score')::numeric NOT BETWEEN 0 AND 1
+          ELSE true END) THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s, region %s: field ''score'' is %s, not a number in [0, 1]',
+                         v_where, r.i, r.reg -> 'score'),
+        HINT = 'give a score in [0, 1], or none';
+    END IF;
+    IF coalesce(jsonb_typeof(r.reg -> 'attributes'), 'null') NOT IN ('object', 'null') THEN
+      RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+        MESSAGE = format('%s, region %s: field ''attributes'' is %s, not a JSON object',
+                         v_where, r.i, r.reg -> 'attributes'),
+        HINT = 'give the attributes as an object of name: value';
+    END IF;
+  END LOOP;
+END $$;
+
 -- Called when a lease operation matched nothing: a task that does not exist, or a
 -- lease presented by someone who does not hold it, is refused; anything else (a lease
 -- that ran out or was replaced) is left to the caller to report as stale.
 CREATE OR REPLACE FUNCTION labelnb_check_lease(p_task bigint, p_token text, p_me text)
 RETURNS void
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 DECLARE
   v record;
 BEGIN
@@ -275,7 +426,7 @@ RETURNS TABLE (o_id bigint, o_item_id bigint, o_stage varchar, o_target varchar,
                o_width integer, o_height integer, o_group varchar, o_meta jsonb,
                o_old_status varchar, o_old_token varchar, o_old_assignee varchar,
                o_claimed_at timestamptz, o_expires_at timestamptz)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
@@ -346,7 +497,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION labelnb_peek(p_project bigint, p_stage text, p_n integer)
 RETURNS SETOF bigint
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
@@ -359,7 +510,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION labelnb_heartbeat(p_task bigint, p_token text)
 RETURNS timestamptz
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
@@ -382,12 +533,15 @@ END $$;
 CREATE OR REPLACE FUNCTION labelnb_return(p_task bigint, p_token text, p_outcome text,
                                           p_reason text)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
   v record;
+  v_late boolean;
+  v_project bigint;
+  v_item bigint;
 BEGIN
   IF p_outcome IS NULL OR p_outcome NOT IN ('skipped', 'released') THEN
     RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -400,7 +554,9 @@ BEGIN
     RETURN labelnb_skip_retraining(p_task, p_token, p_reason);
   END IF;
   -- (a task that stays reserved stays its reservee's, and a gold question's task ends
-  -- with its lease, as in queries._RETURN_SQL)
+  -- with its lease, as in queries._RETURN_SQL). A skip is taken also after the lease ran
+  -- out, as long as nobody took the task over since (queries.return_task late=True): the
+  -- annotator's "not for me" still stands, and the task is freed as a timely skip frees it
   UPDATE tasks SET status = CASE WHEN @gold_slot@ THEN 'cancelled' ELSE 'open' END,
          lease_token = NULL,
          assignee = CASE WHEN @gold_slot@ THEN assignee
@@ -409,22 +565,46 @@ BEGIN
          reserved_for = CASE WHEN p_outcome = 'skipped' AND stage <> 'retrain' THEN NULL
                              ELSE reserved_for END
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
-     AND lease_expires_at >= v_now AND @active@
-  RETURNING project_id, item_id, claimed_at, lease_expires_at INTO v;
-  IF NOT FOUND THEN
+     AND (lease_expires_at >= v_now OR p_outcome = 'skipped') AND @active@
+  RETURNING project_id, item_id, claimed_at, lease_expires_at,
+            lease_expires_at < v_now AS late INTO v;
+  IF FOUND THEN
+    v_late := v.late;
+    INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at,
+                        outcome)
+    VALUES (p_task, v.item_id, v_me, p_token, v.claimed_at, v.lease_expires_at, v_now,
+            p_outcome);
+    v_project := v.project_id;
+    v_item := v.item_id;
+  ELSE
     PERFORM labelnb_check_lease(p_task, p_token, v_me);
-    RETURN false;
+    IF p_outcome <> 'skipped' THEN
+      RETURN false;
+    END IF;
+    -- a late skip of a lease taken over since: that claim logged the lease (expired); its
+    -- row now records the skip (one row per lease; queries.skip_expired_lease). Only the
+    -- caller's latest lease of the task, and not while they hold it again (the client
+    -- refuses a Task from before a later claim)
+    UPDATE leases SET outcome = 'skipped'
+     WHERE task_id = p_task AND token = p_token AND annotator = v_me AND outcome = 'expired'
+       AND NOT EXISTS (SELECT 1 FROM leases AS l2 WHERE l2.task_id = p_task
+                       AND l2.annotator = v_me AND l2.claimed_at > leases.claimed_at)
+       AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.id = p_task AND t.status = 'leased'
+                       AND t.assignee = v_me)
+    RETURNING item_id INTO v_item;
+    IF NOT FOUND THEN
+      RETURN false;
+    END IF;
+    SELECT t.project_id INTO v_project FROM tasks AS t WHERE t.id = p_task;
+    v_late := true;
   END IF;
-  INSERT INTO leases (task_id, item_id, annotator, token, claimed_at, expires_at, ended_at,
-                      outcome)
-  VALUES (p_task, v.item_id, v_me, p_token, v.claimed_at, v.lease_expires_at, v_now,
-          p_outcome);
   INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at,
                      db_user)
-  VALUES (v.project_id, CASE WHEN p_outcome = 'skipped' THEN 'skip' ELSE 'release' END, v_me,
-          v.item_id, p_task, CASE WHEN p_reason IS NULL THEN '{}'::jsonb
-                                  ELSE jsonb_build_object('reason', p_reason) END, v_now,
-          v_me);
+  VALUES (v_project, CASE WHEN p_outcome = 'skipped' THEN 'skip' ELSE 'release' END, v_me,
+          v_item, p_task, CASE WHEN p_reason IS NULL THEN '{}'::jsonb
+                               ELSE jsonb_build_object('reason', p_reason) END
+                          || CASE WHEN v_late THEN jsonb_build_object('lease', 'expired')
+                                  ELSE '{}'::jsonb END, v_now, v_me);
   RETURN true;
 END $$;
 
@@ -433,13 +613,24 @@ CREATE OR REPLACE FUNCTION labelnb_submit(
     p_duration_s double precision, p_client_id text, p_meta jsonb, p_model_version text,
     p_schema_version integer)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
   v_n bigint;
+  v_live record;
 BEGIN
+  -- the regions fit the project's current schema (checked for the caller's live lease;
+  -- anything else is refused or reported stale below)
+  SELECT t.project_id, t.item_id INTO v_live FROM tasks AS t
+   WHERE t.id = p_task AND t.lease_token = p_token AND t.status = 'leased'
+     AND t.assignee = v_me AND t.lease_expires_at >= v_now
+     AND t.stage IN ('annotate', 'adjudicate');
+  IF FOUND THEN
+    PERFORM labelnb_check_regions(v_live.project_id, p_task, v_live.item_id, p_regions,
+                                  p_schema_version);
+  END IF;
   -- one statement, like the client-side submit: finish the lease, store the annotation
   -- (the database, not the client, says who wrote it, from what, and what it corrects),
   -- log the lease, sample the review here too (nobody can opt out of it, nor steer it), audit
@@ -488,7 +679,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION labelnb_acknowledge(p_task bigint, p_token text)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
@@ -515,11 +706,12 @@ BEGIN
 END $$;
 
 -- a skipped retraining task is closed as seen, not given back (it is its annotator's
--- alone); logged as a skip, with the reason
+-- alone); logged as a skip, with the reason. Also after the lease ran out, as long as
+-- nobody claimed the task again since (queries.close_retraining late=True)
 CREATE OR REPLACE FUNCTION labelnb_skip_retraining(p_task bigint, p_token text,
                                                    p_reason text)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
@@ -528,8 +720,9 @@ DECLARE
 BEGIN
   UPDATE tasks SET status = 'done', done_at = v_now, lease_token = NULL
    WHERE id = p_task AND lease_token = p_token AND status = 'leased' AND assignee = v_me
-     AND lease_expires_at >= v_now AND stage = 'retrain' AND @active@
-  RETURNING project_id, item_id, claimed_at, lease_expires_at, target_annotation_id INTO v;
+     AND stage = 'retrain' AND @active@
+  RETURNING project_id, item_id, claimed_at, lease_expires_at, target_annotation_id,
+            lease_expires_at < v_now AS late INTO v;
   IF NOT FOUND THEN
     PERFORM labelnb_check_lease(p_task, p_token, v_me);
     RETURN false;
@@ -543,7 +736,9 @@ BEGIN
   VALUES (v.project_id, 'retraining_skipped', v_me, v.item_id, p_task,
           jsonb_build_object('annotation_id', v.target_annotation_id)
             || CASE WHEN p_reason IS NULL THEN '{}'::jsonb
-                    ELSE jsonb_build_object('reason', p_reason) END, v_now, v_me);
+                    ELSE jsonb_build_object('reason', p_reason) END
+            || CASE WHEN v.late THEN jsonb_build_object('lease', 'expired')
+                    ELSE '{}'::jsonb END, v_now, v_me);
   RETURN true;
 END $$;
 
@@ -552,7 +747,7 @@ CREATE OR REPLACE FUNCTION labelnb_review(
     p_regions jsonb, p_created_at timestamptz, p_duration_s double precision,
     p_schema_version integer)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
   v_me text := session_user;
@@ -609,6 +804,10 @@ BEGIN
                        v_t.project_id),
       HINT = 'reviewing needs the reviewer or lead role: labelnb team role NAME reviewer';
   END IF;
+  IF p_decision = 'correct' THEN
+    PERFORM labelnb_check_regions(v_t.project_id, p_task, v_t.item_id, p_regions,
+                                  p_schema_version);
+  END IF;
   UPDATE tasks SET status = 'done', done_at = v_now, lease_token = NULL, reserved_for = NULL
    WHERE id = p_task;
   IF p_decision = 'correct' THEN
@@ -632,22 +831,35 @@ BEGIN
   VALUES (v_t.project_id, 'review_' || p_decision, v_me, v_t.item_id, p_task,
           jsonb_build_object('annotation_id', v_target.id, 'author', v_target.author), v_now,
           v_me);
-  IF p_decision = 'reject' AND v_target.source = 'consensus' THEN
+  -- what a rejection sets in motion, in the order of the client-side review (queue.py
+  -- Queue._review); "newest" in the order of queries.annotations_for_item
+  IF p_decision <> 'reject' THEN
+    NULL;
+  ELSIF v_target.source = 'consensus' AND v_target.id IS DISTINCT FROM (
+      SELECT a.id FROM annotations AS a WHERE a.item_id = v_target.item_id
+         AND a.source = 'consensus'
+       ORDER BY a.submitted_at DESC, a.created_at DESC, a.id DESC LIMIT 1) THEN
+    NULL;  -- a consensus replaced since (the item's labels changed): recorded only
+  ELSIF v_target.task_id IS NOT NULL AND v_target.id IS DISTINCT FROM (
+      SELECT a.id FROM annotations AS a WHERE a.item_id = v_target.item_id
+         AND a.task_id = v_target.task_id
+       ORDER BY a.submitted_at DESC, a.created_at DESC, a.id DESC LIMIT 1) THEN
+    NULL;  -- reworked since (a second review of the same work): recorded only
+  ELSIF v_target.source = 'consensus' THEN
+    -- a rejected consensus goes to an expert
     INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
                        created_at, attempts)
     VALUES (v_t.project_id, v_t.item_id, 'adjudicate', 0, 'open', 5.0, 5.0, v_now, 0);
-  ELSIF p_decision = 'reject' AND v_target.task_id IS NOT NULL THEN
-    -- back to its author, unless reworked since (a second review of the same work is
-    -- recorded only) or being reworked now (that lease is kept)
+  ELSIF v_target.task_id IS NOT NULL THEN
+    -- back to its author (an annotator, or the expert for an adjudication), unless being
+    -- reworked now (that lease is kept); a rejected correction (made in a review task) is
+    -- recorded only: the work it corrected stands
     UPDATE tasks SET status = 'open', reserved_for = v_target.author,
            assignee = v_target.author, lease_token = NULL, lease_expires_at = NULL,
            done_at = NULL, target_annotation_id = v_target.id, priority = 10.0,
            base_priority = 10.0
      WHERE id = v_target.task_id AND status <> 'leased'
-       AND NOT EXISTS (SELECT 1 FROM annotations AS a
-                        WHERE a.task_id = v_target.task_id AND a.id <> v_target.id
-                          AND (a.submitted_at, a.created_at, a.id)
-                              > (v_target.submitted_at, v_target.created_at, v_target.id));
+       AND stage IN ('annotate', 'adjudicate');
   END IF;
   RETURN true;
 END $$;
@@ -660,12 +872,18 @@ _ADMIN = r"""
 -- schema whose tables it is granted on still has the person active in that role (and
 -- kept when that cannot be read: never cut off someone who works elsewhere).
 CREATE OR REPLACE FUNCTION labelnb_sync_groups(p_name text) RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 DECLARE
   g record;
   s record;
   v_needed boolean;
 BEGIN
+  -- an annotator without a database login (a name in annotators that labelnb team add
+  -- never made a login: added by the owner's queue, an import) has no groups to sync;
+  -- their role and profile still change
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_name) THEN
+    RETURN;
+  END IF;
   FOR g IN SELECT * FROM (VALUES ('lead', @admin_lit@), ('reviewer', @reviewer_lit@),
                                  ('annotator', @annotator_lit@)) AS x(role, grp) LOOP
     IF EXISTS (SELECT 1 FROM annotators AS an WHERE an.name = p_name AND an.active
@@ -700,7 +918,7 @@ END $$;
 CREATE OR REPLACE FUNCTION labelnb_team_add(p_project bigint, p_name text, p_role text,
                                             p_verifier text)
 RETURNS text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
@@ -758,7 +976,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION labelnb_team_set_role(p_project bigint, p_name text, p_role text)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
@@ -786,7 +1004,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION labelnb_team_remove(p_project bigint, p_name text)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
@@ -844,7 +1062,7 @@ END $$;
 -- refuses every other way).
 CREATE OR REPLACE FUNCTION labelnb_maintenance_delete_annotation(p_id text, p_reason text)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = @schema@, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, @schema@, pg_temp AS $$
 DECLARE
   v_me text := session_user;
   v_now timestamptz := statement_timestamp();
@@ -1031,6 +1249,10 @@ def install_block(schema: str, prefix: str) -> list[str]:
         "@active@": _ACTIVE,
         "@hidden@": "ARRAY[" + ", ".join(_q_lit(c) for c in TASKS_HIDDEN) + "]::text[]",
         "@uniform@": _UNIFORM,
+        # the region types each kind takes (labelnb.schema.REGION_TYPES), and their fields
+        "@region_types@": _q_lit(json.dumps(
+            {k: [t.type for t in v] for k, v in REGION_TYPES.items()})) + "::jsonb",
+        "@region_fields@": _q_lit(json.dumps(REGION_FIELDS)) + "::jsonb",
         "@schema_lit@": _q_lit(schema),
         "@schema@": _q_ident(schema),
         "@prefix_lit@": _q_lit(prefix),
@@ -1054,7 +1276,12 @@ def install_block(schema: str, prefix: str) -> list[str]:
     admin, reviewer, annotator = (subs["@admin@"], subs["@reviewer@"], subs["@annotator@"])
     members = f"{reviewer}, {annotator}"
     everyone = f"{admin}, {members}"
-    out = [render(_GROUPS), f"GRANT USAGE ON SCHEMA {subs['@schema@']} TO {everyone}"]
+    out = [render(_GROUPS), f"GRANT USAGE ON SCHEMA {subs['@schema@']} TO {everyone}",
+           # nobody but the owner creates objects in the schema: an operator or function
+           # a member put there would be chosen inside the definer functions, and run as
+           # the owner (PostgreSQL <= 14 let PUBLIC create in `public`; pg_upgrade keeps
+           # that); install() refuses a schema where some other role still may
+           f"REVOKE CREATE ON SCHEMA {subs['@schema@']} FROM PUBLIC, {everyone}"]
     all_tables = ", ".join(("alembic_version", *TABLES))
     member_read = [t for t in MEMBER_READ if t != "tasks"]
     out += [
@@ -1089,4 +1316,5 @@ def install_block(schema: str, prefix: str) -> list[str]:
     return out
 
 
-__all__ = ["PREFIX_RE", "TABLES", "TEAM_SQL_VERSION", "group_names", "install_block"]
+__all__ = ["PREFIX_RE", "SCHEMA_CREATORS", "TABLES", "TEAM_SQL_VERSION", "group_names",
+           "install_block"]

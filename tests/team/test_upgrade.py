@@ -53,9 +53,15 @@ def test_team_init_upgrades_a_v4_database(new_team: Any) -> None:
     assert team.sql().execute(
         "SELECT to_regprocedure('labelnb_require_admin()') IS NOT NULL").fetchone() == (True,)
 
+    # a database from PostgreSQL <= 14 (or pg_upgrade'd from one): PUBLIC may create there
+    team.sql().execute(f'GRANT CREATE ON SCHEMA "{team.schema}" TO PUBLIC')
     sec = labelnb.team.install(owner.store, prefix=team.prefix)  # `labelnb team init`
-    assert sec.version == team_sql.TEAM_SQL_VERSION == 7
-    assert _version(a) == 7
+    assert sec.version == team_sql.TEAM_SQL_VERSION == 8
+    assert _version(a) == 8
+    # v8 revoked it: a member cannot plant an operator for the definer functions to run
+    with pytest.raises(pg_errors.InsufficientPrivilege):
+        a.execute(f'CREATE FUNCTION "{team.schema}".planted() RETURNS int '
+                  "LANGUAGE sql AS 'SELECT 1'")
     o = team.sql()
     # v4's group-only admin check is gone (not left beside the new one)
     assert o.execute("SELECT to_regprocedure('labelnb_require_admin()') IS NULL, "
@@ -80,7 +86,7 @@ def test_team_init_upgrades_a_v4_database(new_team: Any) -> None:
     assert qb.claim() is not None
     qb.submit(Choice("dog"))
     pl = team.open("lena")
-    assert pl.security is not None and pl.security.version == 7
+    assert pl.security is not None and pl.security.version == 8
     labelnb.team.set_role(pl, team.name("bob"), "reviewer")
     # the claim is the current one: a gold task carries its item's created_at (v4 and
     # v5 gave it the claim's time, which told the member it was gold)
@@ -94,5 +100,5 @@ def test_team_init_upgrades_a_v4_database(new_team: Any) -> None:
                      "WHERE t.item_id = %s", (gold_id,)).fetchone() == (True, True)
     # running it again is a no-op
     labelnb.team.install(owner.store, prefix=team.prefix)
-    assert _version(a) == 7
+    assert _version(a) == 8
     assert labelnb.team.audit_log(owner, kind="team_init").shape[0] == 2
