@@ -4,7 +4,11 @@
 annotations as real types.)
 
 ``SamEmbedder`` loads the model once per container (``@modal.enter``) and embeds
-batches of encoded images; ``sam_embed`` is the plain function
+batches of encoded images, answering ``{"model_id", "embeddings"}`` like the job (the
+model id says which weights it loaded: with ``sha256`` given, the container's copy is
+checked against it and named by it, so
+:class:`~labelnb.segment.sam.ModalSam` can refuse embeddings of other weights);
+``sam_embed`` is the plain function
 :func:`labelnb.jobs.submit` spawns. Both call :mod:`labelnb.jobs.bodies`, the code the
 local backend runs. Weights live on the ``labelnb-weights`` Volume (mounted at
 ``/weights``); the GPU type comes from ``LABELNB_GPU`` (default ``H100``) at deploy time.
@@ -33,27 +37,33 @@ image = (
 weights = modal.Volume.from_name("labelnb-weights", create_if_missing=True)
 
 
-def _config(model_type: str, checkpoint: str) -> dict[str, Any]:
+def _config(model_type: str, checkpoint: str, sha256: str = "") -> dict[str, Any]:
+    """The model config of ``SamEmbedder``'s parameters (``""``: not given)."""
     if model_type == "tiny":
         return {"tiny": True, "seed": 0}
-    return {"model_type": model_type, "checkpoint": checkpoint or f"/weights/sam_{model_type}.pth"}
+    config: dict[str, Any] = {"model_type": model_type,
+                              "checkpoint": checkpoint or f"/weights/sam_{model_type}.pth"}
+    if sha256:
+        config["sha256"] = sha256
+    return config
 
 
 @app.cls(image=image, gpu=GPU, volumes={"/weights": weights}, timeout=3600)
 class SamEmbedder:
-    """SAM loaded once per container; ``embed`` answers batches of encoded images."""
+    """SAM loaded once per container; ``embed`` answers batches of encoded images with
+    ``{"model_id": ..., "embeddings": [...]}`` (see :mod:`labelnb.jobs.bodies`)."""
 
     model_type: str = modal.parameter(default="vit_h")
     checkpoint: str = modal.parameter(default="")
+    sha256: str = modal.parameter(default="")
 
     @modal.enter()
     def load(self) -> None:
-        self.sam = bodies.load_sam(_config(self.model_type, self.checkpoint))
+        self.sam = bodies.load_sam(_config(self.model_type, self.checkpoint, self.sha256))
 
     @modal.method()
-    def embed(self, images: list[bytes]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = bodies.embed_images(self.sam, images)["embeddings"]
-        return out
+    def embed(self, images: list[bytes]) -> dict[str, Any]:
+        return bodies.embed_images(self.sam, images)
 
 
 @app.function(image=image, gpu=GPU, volumes={"/weights": weights}, timeout=3600)

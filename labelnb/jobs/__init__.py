@@ -64,6 +64,7 @@ class JobHandle:
         self._future: Future[Any] | None = None
         self._call: Any = None  # modal.FunctionCall
         self._failure: JobFailed | None = None
+        self._output: Any = None  # a Modal job's result, once fetched
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job!r}, id={self.id!r}, backend={self.backend!r}, {self.status})"
@@ -115,6 +116,8 @@ class JobHandle:
             raise self._failure
         if self._state == "cancelled":
             raise self._interrupted("on Modal")
+        if self._state == "done":
+            return self._output
         try:
             out = self._call.get(timeout=timeout)
         except TimeoutError:
@@ -126,6 +129,7 @@ class JobHandle:
             self._failure = JobFailed(self.job, self.id, f"{type(e).__name__}: {e}",
                                       "".join(traceback.format_exception(e)))
             raise self._failure from e
+        self._output = out
         self._state = "done"
         return out
 
@@ -137,8 +141,11 @@ class JobHandle:
         result (``result()`` then raises ``InterruptedError``), False when it had finished
         already."""
         if self.backend == "modal":
+            _ = self.status  # asks Modal: a job that has finished keeps its outcome
             if self._state in ("done", "failed"):  # settled: its outcome stays
                 return False
+            if self._state == "cancelled":
+                return True
             self._cancel.set()
             self._call.cancel()
             self._state = "cancelled"

@@ -42,36 +42,58 @@ def _noop(_msg: str) -> None:
     return None
 
 
+def _tiny_seed(config: Mapping[str, Any]) -> int:
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValidationError(f"sam_embed: field 'model.seed' is {seed!r:.60}; give an integer "
+                              ">= 0 (the tiny SAM's random seed, default 0)")
+    return int(seed)
+
+
+def _check_sha256(sha256: Any) -> None:
+    if sha256 is not None and not (isinstance(sha256, str) and len(sha256) == 64
+                                   and all(c in "0123456789abcdefABCDEF" for c in sha256)):
+        raise ValidationError(f"sam_embed: field 'sha256' is {sha256!r:.80}; give the "
+                              "checkpoint's sha256 as 64 hex digits (sha256sum FILE), or leave "
+                              "it out")
+
+
 def model_id_for(config: Mapping[str, Any]) -> str:
-    """The ``model_id`` (embedding-cache key) a model config loads as."""
+    """The ``model_id`` (embedding-cache key) a model config loads as: an explicit
+    ``model_id``, else :func:`~labelnb.segment.sam.checkpoint_model_id` of the checkpoint,
+    the rule :class:`~labelnb.segment.sam.TorchSam` names the same weights by.
+
+    A checkpoint that is not a file on this machine (a path on a Modal Volume) and comes
+    without ``sha256`` cannot be named here (two such files, ``/weights/base/sam.pth``
+    and ``/weights/ft/sam.pth``, are not told apart by their paths), so it is refused.
+    """
     if config.get("model_id"):
         return str(config["model_id"])
     if config.get("tiny"):
-        return f"tiny-sam:{int(config.get('seed', 0))}"
+        return f"tiny-sam:{_tiny_seed(config)}"
     if "checkpoint" not in config:
         raise ValidationError("sam_embed: the model config needs 'checkpoint' (a path or URL) "
                               "or 'tiny': true")
+    from labelnb.segment.sam import CHECKPOINTS, checkpoint_model_id
+
     model_type = str(config.get("model_type", "vit_h"))
     checkpoint, sha256 = str(config["checkpoint"]), config.get("sha256")
     if checkpoint == "default":  # the published weights, named as TorchSam names them
-        from labelnb.segment.sam import CHECKPOINTS
-
         if model_type not in CHECKPOINTS:
             raise ValidationError(
                 f"sam_embed: field 'model_type' is {model_type!r}, which has no published "
                 f"weights for checkpoint='default' (those of {sorted(CHECKPOINTS)}); give one "
                 "of them, or a 'checkpoint' path or URL")
         checkpoint, sha256 = CHECKPOINTS[model_type]
-    if sha256:
-        return f"{model_type}:{str(sha256)[:16]}"
-    if "://" not in checkpoint and Path(checkpoint).is_file():
-        # as TorchSam names a local file: its resolved path, size and modification time
-        # (two checkpoints whose names share a beginning must not share embeddings)
-        from labelnb.segment.sam import checkpoint_model_id
-
-        return checkpoint_model_id(model_type, checkpoint)
-    # a URL, or a path on another machine (a Modal volume): the whole file name
-    return f"{model_type}:{checkpoint.rstrip('/').rsplit('/', 1)[-1]}"
+    _check_sha256(sha256)
+    if not sha256 and "://" not in checkpoint and not Path(checkpoint).is_file():
+        raise ValidationError(
+            f"sam_embed: field 'checkpoint' is {checkpoint!r}, which is not a file on this "
+            "machine (a path on a Modal Volume?), so its weights cannot be named here and "
+            "would share cached embeddings with any other file of that path; give field "
+            "'sha256' (the file's digest: sha256sum FILE) or field 'model_id' (a name unique "
+            "to these weights)")
+    return checkpoint_model_id(model_type, checkpoint, sha256)
 
 
 def load_sam(config: Mapping[str, Any]) -> Any:
@@ -80,14 +102,19 @@ def load_sam(config: Mapping[str, Any]) -> Any:
 
     key = repr(sorted(config.items()))
     if key not in _MODELS:
-        mid = model_id_for(config)
+        device = str(config.get("device", "auto"))
         if config.get("tiny"):
-            _MODELS[key] = TorchSam(model=tiny_sam(seed=int(config.get("seed", 0))),
-                                    model_id=mid, device=str(config.get("device", "auto")))
+            _MODELS[key] = TorchSam(model=tiny_sam(seed=_tiny_seed(config)),
+                                    model_id=model_id_for(config), device=device)
         else:
+            if "checkpoint" not in config:
+                model_id_for(config)  # raises the error that names the missing field
+            _check_sha256(config.get("sha256"))
+            # TorchSam names the weights by the rule of model_id_for (a checkpoint missing
+            # here is reported as missing, not as unnamed)
             _MODELS[key] = TorchSam(str(config.get("model_type", "vit_h")), config["checkpoint"],
-                                    sha256=config.get("sha256"), model_id=mid,
-                                    device=str(config.get("device", "auto")))
+                                    sha256=config.get("sha256"),
+                                    model_id=config.get("model_id") or None, device=device)
     return _MODELS[key]
 
 

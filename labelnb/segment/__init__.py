@@ -14,7 +14,7 @@ imported on use.
 True
 """
 
-from labelnb.segment.protocol import SegmentFn, check_segment_output
+from labelnb.segment.protocol import SegmentFn, check_prompts, check_segment_output
 from labelnb.segment.wand import ClassicalWand
 
-__all__ = ["ClassicalWand", "SegmentFn", "check_segment_output"]
+__all__ = ["ClassicalWand", "SegmentFn", "check_prompts", "check_segment_output"]

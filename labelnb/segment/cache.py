@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labelnb.segment.protocol import check_prompts
 from labelnb.segment.sam import Embedding, Segmenter, as_rgb_array
 
 if TYPE_CHECKING:
@@ -49,6 +50,20 @@ def image_digest(arr: np.ndarray) -> str:
     h.update(repr(arr.shape).encode())
     h.update(np.ascontiguousarray(arr).data)
     return h.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk where the OS allows it (POSIX)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:  # some file systems refuse it; the file itself was flushed
+        log.debug("labelnb: could not fsync the folder %s (%s)", folder, e)
 
 
 def _safe(name: str) -> str:
@@ -81,8 +96,15 @@ class EmbeddingCache:
         if p.is_file():
             try:
                 emb = Embedding.from_npz(p)
-            except (OSError, ValueError, KeyError) as e:  # a torn or foreign file: recompute
-                log.info("labelnb: ignoring unreadable cached embedding %s (%s)", p, e)
+            except Exception as e:  # noqa: BLE001 - empty, torn, foreign: any of them a miss
+                # (a zero-length file raises EOFError, a truncated one BadZipFile, ...);
+                # deleted, or every click on this image would fail on it again
+                log.warning("labelnb: cached embedding %s is unreadable (%s: %s); deleting it, "
+                            "the image will be embedded again", p, type(e).__name__, e)
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError as e2:
+                    log.warning("labelnb: could not delete %s (%s)", p, e2)
                 emb = None
             if emb is not None and emb.model_id == model_id:
                 self._remember(model_id, key, emb)
@@ -94,11 +116,26 @@ class EmbeddingCache:
         return None
 
     def put(self, model_id: str, key: str, emb: Embedding) -> None:
+        """Store ``emb`` in memory and on disk. A failed write (disk full, read-only
+        folder) is logged and leaves no file behind; the embedding stays usable from
+        memory, so the click that computed it still gets its masks."""
         p = self.path(model_id, key)
-        p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + f".{os.getpid()}.{threading.get_ident()}.tmp.npz")
-        emb.to_npz(tmp)
-        os.replace(tmp, p)  # readers never see half a file
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            emb.to_npz(tmp)
+            with open(tmp, "rb+") as f:  # on disk before the rename: a crash leaves the
+                os.fsync(f.fileno())    # old file or the whole new one, never an empty one
+            os.replace(tmp, p)  # readers never see half a file
+        except OSError as e:
+            log.warning("labelnb: could not write the cached embedding %s (%s); it is kept in "
+                        "memory only (free disk space or make %s writable)", p, e, self.root)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                log.warning("labelnb: could not remove the partial file %s", tmp)
+        else:
+            _fsync_dir(p.parent)
         self._remember(model_id, key, emb)
 
     def _remember(self, model_id: str, key: str, emb: Embedding) -> None:
@@ -203,19 +240,20 @@ class CachedSegmenter:
             self.last_timing_ms = {"embed": 0.0,
                                    "decode": (time.perf_counter() - t0) * 1000}
             return masks, scores
-        emb, _arr, key = self.cache.embed(self.segmenter, image)
+        arr = as_rgb_array(image)
+        # checked before the encoder runs: a bad click costs no embedding
+        pts, lab, bx = check_prompts(points, labels, box, height=arr.shape[0],
+                                     width=arr.shape[1], where="CachedSegmenter")
+        emb, _arr, key = self.cache.embed(self.segmenter, arr)
         t1 = time.perf_counter()
-        pts = np.asarray(points, np.float64).reshape(-1, 2) if points is not None else None
-        lab = np.asarray(labels, np.int64).reshape(-1) if labels is not None else None
-        clicks = ([] if pts is None or lab is None else
-                  [(float(x), float(y), int(v)) for (x, y), v in zip(pts, lab, strict=True)])
+        clicks = [(float(x), float(y), int(v)) for (x, y), v in zip(pts, lab, strict=True)]
         prev = None
         last = self._last
-        if (last is not None and last[0] == key and box is None
+        if (last is not None and last[0] == key and bx is None
                 and len(clicks) > len(last[1]) and clicks[:len(last[1])] == last[1]):
             prev = last[2]
         masks, scores, low = self.segmenter.predict(emb, pts if clicks else None,
-                                                    lab if clicks else None, box,
+                                                    lab if clicks else None, bx,
                                                     multimask=self.multimask and prev is None,
                                                     mask_input=prev)
         t2 = time.perf_counter()

@@ -26,6 +26,17 @@ It returns ``(masks, scores)``: ``masks`` is ``(K, H, W)`` bool, ``scores`` is
 ...     height=4, width=6)
 >>> masks.shape, scores.tolist()
 ((1, 4, 6), [0.5])
+
+:func:`check_prompts` checks the prompts the same way for every segmenter here:
+
+>>> pts, labs, box = check_prompts([[2.5, 1.5]], [1], None, height=4, width=6)
+>>> pts.tolist(), labs.tolist(), box
+([[2.5, 1.5]], [1], None)
+>>> try:
+...     check_prompts([[7.0, 1.0]], [1], None, height=4, width=6, where="TorchSam")
+... except ValidationError as e:
+...     print(str(e).split(";")[0])
+TorchSam: point 0 (7, 1) lies outside the 6x4 image
 """
 
 from __future__ import annotations
@@ -73,3 +84,55 @@ def check_segment_output(masks: Any, scores: Any, *, height: int, width: int,
             f"{float(np.nanmax(m)):g}; return boolean masks (e.g. logits > 0, or "
             "probabilities > 0.5)")
     return m.astype(bool, copy=False), np.clip(s, 0.0, 1.0)
+
+
+def check_prompts(points: Any, labels: Any, box: Any, *, height: int, width: int,
+                  where: str = "segment_fn"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The prompts of a ``segment_fn`` call checked against a ``height`` x ``width``
+    image: ``(points (N, 2) float64, labels (N,) int64, box (4,) float64 or None)``, or a
+    :class:`~labelnb.errors.ValidationError` naming the bad prompt and the fix.
+
+    ``points`` is ``None``, empty, or ``(N, 2)`` finite ``(x, y)`` inside the image
+    (``0 <= x <= width``, ``0 <= y <= height``: continuous pixel coordinates); ``labels``
+    one 1 (positive) or 0 (negative) per point; ``box`` ``None`` or four finite numbers
+    ``[x0, y0, x1, y1]`` (it may reach over the border).
+    """
+    try:
+        pts = np.asarray([] if points is None else points, dtype=np.float64)
+        labs = np.asarray([] if labels is None else labels, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{where}: points must be numbers [[x, y], ...] and labels 1 or 0 "
+                              f"per point; got points={points!r:.80}, labels={labels!r:.80}"
+                              ) from None
+    if pts.size == 0:
+        pts = np.zeros((0, 2), np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValidationError(f"{where}: points has shape {tuple(pts.shape)}; give an (N, 2) "
+                              "array of (x, y) clicks, e.g. np.array([[x, y]])")
+    labs = labs.reshape(-1)
+    if labs.shape[0] != pts.shape[0]:
+        raise ValidationError(f"{where}: {pts.shape[0]} points but {labs.shape[0]} labels; give "
+                              "one label (1 or 0) per point")
+    for i, v in enumerate(labs.tolist()):
+        if v not in (0, 1):
+            raise ValidationError(f"{where}: label {i} is {v:g}; give 1 for a positive click "
+                                  "(on the object) or 0 for a negative one (not the object)")
+    for i, (x, y) in enumerate(pts.tolist()):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise ValidationError(f"{where}: point {i} ({x:g}, {y:g}) is not a finite number; "
+                                  "give clicks in image pixels (x across, y down)")
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ValidationError(
+                f"{where}: point {i} ({x:g}, {y:g}) lies outside the {width}x{height} image; "
+                "give clicks in image pixels (x across, y down)")
+    bx = None
+    if box is not None:
+        try:
+            bx = np.asarray(box, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            bx = None
+        if bx is None or bx.shape != (4,) or not np.all(np.isfinite(bx)):
+            raise ValidationError(f"{where}: box must be [x0, y0, x1, y1], got {box!r}; give "
+                                  "four finite numbers in image pixels, or None")
+    return pts, labs.astype(np.int64), bx

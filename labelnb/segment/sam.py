@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from labelnb.errors import LabelnbError, ValidationError
+from labelnb.segment.protocol import check_prompts
 
 log = logging.getLogger("labelnb")
 
@@ -129,8 +130,13 @@ def fetch_checkpoint(url_or_path: str | os.PathLike[str], sha256: str | None = N
                                f"file or its URL")
     else:
         root = Path(cache_dir or Path.home() / ".cache" / "labelnb" / "sam")
-        root.mkdir(parents=True, exist_ok=True)
-        path = root / s.rstrip("/").rsplit("/", 1)[-1]
+        name = s.rstrip("/").rsplit("/", 1)[-1]
+        # one folder per URL: two URLs ending in the same file name (v1/sam.pth,
+        # v2/sam.pth) are two downloads, not one file served for both
+        path = root / _url_digest(s) / name
+        if sha256 and not path.is_file() and (root / name).is_file():
+            path = root / name  # downloaded by an older labelnb; checked by sha256 below
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file():
             log.info("labelnb: downloading SAM checkpoint %s to %s", s, path)
             tmp = path.with_suffix(path.suffix + ".part")
@@ -144,23 +150,37 @@ def fetch_checkpoint(url_or_path: str | os.PathLike[str], sha256: str | None = N
                                    f"yourself and pass checkpoint='/path/to/file.pth'") from e
             tmp.rename(path)
     if sha256:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        if h.hexdigest() != sha256.lower():
-            raise LabelnbError(f"SAM checkpoint {path}: sha256 is {h.hexdigest()}, expected "
+        digest = file_sha256(path)
+        if digest != sha256.lower():
+            raise LabelnbError(f"SAM checkpoint {path}: sha256 is {digest}, expected "
                                f"{sha256}; the file is corrupt or not the one asked for "
                                f"(delete it to download again)")
     return path
 
 
+def _url_digest(url: str) -> str:
+    return hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def checkpoint_model_id(model_type: str, path: str | os.PathLike[str],
                         sha256: str | None = None) -> str:
-    """The ``model_id`` (embedding-cache key) of SAM weights loaded from ``path``.
+    """The ``model_id`` (embedding-cache key) of SAM weights loaded from ``path`` (a
+    local file or a URL): the one naming rule of :class:`TorchSam`, :class:`ModalSam`
+    and the ``sam_embed`` job (:func:`labelnb.jobs.bodies.model_id_for`).
 
     With ``sha256`` (the published weights, or a digest the caller checked) it is
-    ``"<model_type>:<first 16 hex digits>"``. Otherwise it names the file by its
+    ``"<model_type>:<first 16 hex digits>"``, wherever the file lies. A URL without one
+    is named by the whole URL (``"<model_type>:<file stem>-<digest of the URL>"``: two
+    URLs ending in the same file name are two models). A local file is named by its
     resolved path, size and modification time, so another checkpoint (a later epoch,
     the same file name in another folder, a file overwritten with new weights) gets
     another id and misses the cached embeddings of the old one.
@@ -175,7 +195,11 @@ def checkpoint_model_id(model_type: str, path: str | os.PathLike[str],
     (True, True)
     """
     if sha256:
-        return f"{model_type}:{sha256[:16]}"
+        return f"{model_type}:{sha256.lower()[:16]}"
+    s = os.fspath(path)
+    if "://" in s:
+        name = s.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return f"{model_type}:{Path(name).stem[:48]}-{_url_digest(s)}"
     resolved = Path(path).resolve()
     st = resolved.stat()
     key = f"{resolved}\0{st.st_size}\0{st.st_mtime_ns}".encode()
@@ -217,10 +241,18 @@ class TorchSam:
                 raise ValidationError("TorchSam: give checkpoint='/path/sam.pth' (or a URL, or "
                                       "'default' for the published weights of model_type)")
             if os.fspath(checkpoint) == "default":
+                if model_type not in CHECKPOINTS:
+                    raise ValidationError(f"TorchSam: model_type {model_type!r} has no published "
+                                          f"weights for checkpoint='default' (those of "
+                                          f"{sorted(CHECKPOINTS)}); give one of them, or a "
+                                          "checkpoint path or URL")
                 checkpoint, sha256 = CHECKPOINTS[model_type]
             path = fetch_checkpoint(checkpoint, sha256, cache_dir)
             model = sam_model_registry[model_type](checkpoint=str(path))
-            model_id = model_id or checkpoint_model_id(model_type, path, sha256)
+            # a URL is named by the URL (as the sam_embed job names it), not by the
+            # downloaded file
+            named = checkpoint if "://" in os.fspath(checkpoint) else path
+            model_id = model_id or checkpoint_model_id(model_type, named, sha256)
         self.model = model.to(self.device).eval()
         self.model_type = model_type
         self.model_id = model_id or f"{model_type}:custom-{id(model):x}"
@@ -257,10 +289,19 @@ class TorchSam:
         if embedding.model_id != self.model_id:
             raise ValidationError(f"TorchSam: the embedding was made by {embedding.model_id!r}, "
                                   f"not by this model ({self.model_id!r}); embed the image again")
-        pts = None if points is None or len(points) == 0 else np.asarray(points, np.float32)
-        lab = None if pts is None else np.asarray(labels, np.int64).reshape(-1)
-        if pts is None and box is None:
-            raise ValidationError("SAM: give at least one click or a box")
+        h, w = embedding.original_size
+        where = type(self).__name__
+        pts, lab, bx = check_prompts(points, labels, box, height=h, width=w, where=where)
+        if not len(pts) and bx is None:
+            raise ValidationError(f"{where}: give at least one click or a box")
+        if mask_input is not None and np.shape(mask_input) not in ((256, 256), (1, 256, 256)):
+            raise ValidationError(f"{where}: mask_input has shape {np.shape(mask_input)}; give "
+                                  "one (256, 256) low-resolution mask from a previous predict")
+        if bx is not None and (min(bx[0], bx[2]) >= w or max(bx[0], bx[2]) <= 0
+                               or min(bx[1], bx[3]) >= h or max(bx[1], bx[3]) <= 0):
+            # a box wholly outside the image holds nothing (as the classical wand answers)
+            return (np.zeros((0, h, w), bool), np.zeros(0, np.float64),
+                    np.zeros((0, 256, 256), np.float32))
         p = self.predictor
         with self._lock:
             p.reset_image()
@@ -270,10 +311,11 @@ class TorchSam:
             p.is_image_set = True
             with torch.inference_mode():
                 masks, scores, low = p.predict(
-                    point_coords=pts, point_labels=lab,
-                    box=None if box is None else np.asarray(box, np.float32),
-                    mask_input=None if mask_input is None else np.asarray(mask_input,
-                                                                          np.float32)[None],
+                    point_coords=pts.astype(np.float32) if len(pts) else None,
+                    point_labels=lab if len(pts) else None,
+                    box=None if bx is None else bx.astype(np.float32),
+                    mask_input=None if mask_input is None else np.asarray(
+                        mask_input, np.float32).reshape(1, 256, 256),
                     multimask_output=multimask)
         order = np.argsort(-scores)
         return masks[order].astype(bool), scores[order].astype(np.float64), low[order]
@@ -292,14 +334,48 @@ class ModalSam(TorchSam):
     The embedding is computed by ``gpu_jobs/sam_embed.py``'s ``SamEmbedder`` (deployed
     as ``app_name``); the local model only needs its prompt encoder and mask decoder
     (the same checkpoint). Needs ``pip install labelnb[modal]`` and a Modal token.
+
+    The container must encode with the very weights the decoder here has: it gets the
+    checkpoint's ``sha256`` (computed from the local file when not given) and checks its
+    own copy against it, and each embedding comes back with the container's model id;
+    one that is not the id of these weights is refused (:class:`ValidationError`).
+    ``remote_checkpoint`` is where the container finds the weights: a path in it (on
+    the ``labelnb-weights`` Volume at ``/weights``) or a URL; by default the URL when
+    ``checkpoint`` is one (or ``"default"``), else ``/weights/sam_<model_type>.pth``.
     """
 
     def __init__(self, model_type: str = "vit_h", checkpoint: str | os.PathLike[str] | None = None,
                  *, app_name: str = "labelnb-sam", sha256: str | None = None, device: str = "cpu",
-                 model: Any = None, model_id: str | None = None, remote: Any = None) -> None:
-        super().__init__(model_type, checkpoint, sha256=sha256, device=device, model=model,
-                         model_id=model_id)
+                 model: Any = None, model_id: str | None = None, remote: Any = None,
+                 remote_checkpoint: str | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+        if model is None and checkpoint is not None:
+            if os.fspath(checkpoint) == "default" and model_type in CHECKPOINTS:
+                checkpoint, sha256 = CHECKPOINTS[model_type]
+            given = os.fspath(checkpoint)
+            if remote_checkpoint is None and "://" in given:
+                remote_checkpoint = given  # the container downloads the same URL
+            if sha256 is None and model_type in _registry():
+                # the digest the container checks its copy against (read once here;
+                # the local file then needs no second check)
+                path = fetch_checkpoint(checkpoint, None, cache_dir)
+                sha256 = file_sha256(path)
+                model_id = model_id or checkpoint_model_id(model_type, path, sha256)
+                super().__init__(model_type, path, device=device, model_id=model_id,
+                                 cache_dir=cache_dir)
+            else:
+                super().__init__(model_type, checkpoint, sha256=sha256, device=device,
+                                 model_id=model_id, cache_dir=cache_dir)
+        else:
+            super().__init__(model_type, checkpoint, sha256=sha256, device=device, model=model,
+                             model_id=model_id, cache_dir=cache_dir)
         self.app_name = app_name
+        self.sha256 = sha256.lower() if sha256 else None
+        self.remote_checkpoint = remote_checkpoint or ""
+        #: the model id the container must report: that of these weights (an explicit
+        #: ``model_id`` only renames the embeddings made with them)
+        self.weights_id = (checkpoint_model_id(model_type, "", self.sha256) if self.sha256
+                           else self.model_id)
         self._remote = remote
 
     def _embedder(self) -> Any:
@@ -310,7 +386,8 @@ class ModalSam(TorchSam):
                 raise LabelnbError("ModalSam needs the modal package: pip install "
                                    "'labelnb[modal]'") from e
             cls = modal.Cls.from_name(self.app_name, "SamEmbedder")
-            self._remote = cls(model_type=self.model_type).embed.remote
+            self._remote = cls(model_type=self.model_type, checkpoint=self.remote_checkpoint,
+                               sha256=self.sha256 or "").embed.remote
         return self._remote
 
     def embed(self, image: Any) -> Embedding:
@@ -321,12 +398,33 @@ class ModalSam(TorchSam):
         arr = as_rgb_array(image)
         buf = io.BytesIO()
         Image.fromarray(arr).save(buf, format="PNG")
-        out = self._embedder()([buf.getvalue()])[0]
+        out = self._embedder()([buf.getvalue()])
+        if not isinstance(out, dict) or "model_id" not in out:
+            raise LabelnbError(f"ModalSam: the Modal app {self.app_name!r} answered in an older "
+                               "format (no model id); redeploy it: modal deploy "
+                               "gpu_jobs/sam_embed.py")
+        if out["model_id"] != self.weights_id:
+            remote = self.remote_checkpoint or f"/weights/sam_{self.model_type}.pth"
+            where = "" if self.model_type == "tiny" else f" (checkpoint {remote!r} there)"
+            raise ValidationError(
+                f"ModalSam: the Modal app {self.app_name!r} encoded the image with model "
+                f"{out['model_id']!r}{where}, not with the "
+                f"weights of this decoder ({self.weights_id!r}); masks decoded from it would "
+                "be noise. Fix: upload the same checkpoint (modal volume put labelnb-weights "
+                f"<file> /sam_{self.model_type}.pth) or pass remote_checkpoint= its path or URL "
+                "in the container")
+        e = out["embeddings"][0]
         self.encoder_calls += 1
-        feats = np.frombuffer(out["features"], np.float16).reshape(out["shape"])
-        oh, ow = out["original_size"]
-        ih, iw = out["input_size"]
+        feats = np.frombuffer(e["features"], np.float16).reshape(e["shape"])
+        oh, ow = e["original_size"]
+        ih, iw = e["input_size"]
         return Embedding(feats.copy(), (int(oh), int(ow)), (int(ih), int(iw)), self.model_id)
+
+
+def _registry() -> Any:
+    from segment_anything import sam_model_registry
+
+    return sam_model_registry
 
 
 def modal_configured() -> bool:

@@ -54,6 +54,7 @@ import numpy as np
 
 from labelnb.errors import ValidationError
 from labelnb.media import to_uint8
+from labelnb.segment.protocol import check_prompts
 
 _EMPTY_SCORES = np.zeros(0, np.float64)
 
@@ -133,20 +134,9 @@ class ClassicalWand:
                                   f"{img.shape}")
         img = to_uint8(img[:, :, :3])  # floats in [0, 1], 16-bit: to 8 bits by their range
         H, W = img.shape[:2]
-        pts = np.asarray([] if points is None else points, dtype=np.float64).reshape(-1, 2)
-        labs = np.asarray([] if labels is None else labels).reshape(-1).astype(int)
-        if labs.shape[0] != pts.shape[0]:
-            raise ValidationError(f"ClassicalWand: {pts.shape[0]} points but {labs.shape[0]} "
-                                  "labels; give one label (1 or 0) per point")
-        for i, (x, y) in enumerate(pts.tolist()):
-            if not (0 <= x <= W and 0 <= y <= H):
-                raise ValidationError(
-                    f"ClassicalWand: point {i} ({x:g}, {y:g}) lies outside the {W}x{H} image; "
-                    "give clicks in image pixels (x across, y down)")
-        if box is not None:
-            bx = np.asarray(box, dtype=np.float64).reshape(-1)
-            if bx.shape != (4,) or not np.all(np.isfinite(bx)):
-                raise ValidationError(f"ClassicalWand: box must be [x0, y0, x1, y1], got {box!r}")
+        pts, labs, bx = check_prompts(points, labels, box, height=H, width=W,
+                                      where="ClassicalWand")
+        if bx is not None:
             x0, x1 = sorted((int(math.floor(bx[0])), int(math.ceil(bx[2]))))
             y0, y1 = sorted((int(math.floor(bx[1])), int(math.ceil(bx[3]))))
             x0, x1 = max(0, x0), min(W, x1)

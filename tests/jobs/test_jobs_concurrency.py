@@ -108,3 +108,31 @@ def test_embed_items_shows_its_progress(tmp_path: Any, capsys: pytest.CaptureFix
         "embedded": 0, "cached": 3}
     err = capsys.readouterr().err
     assert "embedding images" in err and "3/3" in err
+
+
+def test_cancel_of_a_finished_modal_job_asks_modal_first_and_keeps_the_result() -> None:
+    """cancel() looked only at the cached state: a job that had finished on Modal, whose
+    result nobody had fetched yet, was marked cancelled and its result thrown away."""
+    call = _Call({"ok": 3})
+    h = _modal(call)  # finished remotely; status never asked
+    assert h.cancel() is False and not call.cancelled
+    assert h.status == "done" and h.result() == {"ok": 3}
+    failed = _Call(ValueError("bad payload"))
+    hf = _modal(failed)
+    assert hf.cancel() is False and not failed.cancelled and hf.status == "failed"
+    with pytest.raises(JobFailed, match="ValueError"):
+        hf.result()
+    # still running on Modal: cancelled, and then it has no result
+    running = _Call(TimeoutError())
+    hr = _modal(running)
+    assert hr.cancel() is True and running.cancelled and hr.status == "cancelled"
+    with pytest.raises(InterruptedError, match="cancelled on Modal"):
+        hr.result()
+    assert hr.cancel() is True  # asked twice: still no result
+
+
+def test_a_fetched_modal_result_is_not_fetched_again() -> None:
+    call = _Call({"ok": 4}, RuntimeError("results expired on Modal"))
+    h = _modal(call)
+    assert h.result() == {"ok": 4}
+    assert h.result() == {"ok": 4} and h.status == "done"

@@ -79,6 +79,13 @@ SAM_CASES = [
      r"field 'images', image 2 \(row 1, 0-based\) is a str, not bytes; give the encoded"),
     ({"model": "vit_h", "images": []},
      r"field 'model' is a str \('vit_h'\), not a model config; give \{'model_type'"),
+    ({"model": {"tiny": True, "seed": "abc"}, "images": []},
+     r"field 'model.seed' is 'abc'; give an integer >= 0"),
+    ({"model": {"tiny": True, "seed": -1}, "images": []},
+     r"field 'model.seed' is -1; give an integer >= 0"),
+    ({"model": {"model_type": "vit_b", "checkpoint": "/nope/sam.pth", "sha256": "abc"},
+      "images": []},
+     r"field 'sha256' is 'abc'; give the checkpoint's sha256 as 64 hex digits"),
 ]
 
 

@@ -188,11 +188,19 @@ def test_checkpoint_paths_urls_and_sha256(tmp_path: Path) -> None:
     # a URL is downloaded once into the cache dir
     url = f.as_uri()
     got = fetch_checkpoint(url, good, cache_dir=tmp_path / "cache")
-    assert got.read_bytes() == b"weights" and got.parent == tmp_path / "cache"
+    assert got.read_bytes() == b"weights" and got.parent.parent == tmp_path / "cache"
     f.write_bytes(b"changed")  # a second call does not download again
     assert fetch_checkpoint(url, good, cache_dir=tmp_path / "cache").read_bytes() == b"weights"
+    # another URL ending in the same file name is another download, not the same file
+    other = tmp_path / "v2"
+    other.mkdir()
+    (other / "w.pth").write_bytes(b"weights v2")
+    got2 = fetch_checkpoint((other / "w.pth").as_uri(), cache_dir=tmp_path / "cache")
+    assert got2.read_bytes() == b"weights v2" and got2 != got
     with pytest.raises(ValidationError, match="registry"):
         TorchSam("vit_x", f)
+    with pytest.raises(ValidationError, match="has no published weights"):  # was a KeyError
+        TorchSam("default", "default")  # a registry key without a published checkpoint
 
 
 def test_auto_falls_back_to_the_classical_wand_with_a_log_line(caplog: pytest.LogCaptureFixture
