@@ -387,6 +387,10 @@ def claim_where(stage_sql: str, routing_sql: str) -> str:
     return f"""tasks.project_id = :pid AND {stage_sql}
  AND (tasks.reserved_for IS NULL OR tasks.reserved_for = :me)
  AND (tasks.author IS NULL OR tasks.author <> :me)
+ AND (NOT (tasks.stage = 'adjudicate' OR (tasks.stage = 'review'
+                                          AND tasks.author = 'consensus'))
+      OR NOT EXISTS (SELECT 1 FROM tasks AS voter WHERE voter.item_id = tasks.item_id
+      AND voter.stage = 'annotate' AND voter.assignee = :me))
  AND (tasks.stage <> 'annotate' OR NOT EXISTS (SELECT 1 FROM tasks AS other
       WHERE other.item_id = tasks.item_id AND other.stage = 'annotate'
       AND other.assignee = :me AND other.id <> tasks.id))
@@ -450,6 +454,9 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
 
     * reserved tasks (a rejected annotation back to its author) only for that author;
     * review tasks never for the author of the work under review;
+    * an adjudication, and the review of a consensus, never for one of the item's own
+      annotators (an annotate task of the item assigned to them): they would settle
+      the item for their own vote, and calibration would grade them against it;
     * blind overlap: one annotate slot of an item per annotator (also enforced by the
       unique index ``uq_tasks_item_assignee``);
     * an item this annotator skipped is not offered to them again (no other slot); a
@@ -691,6 +698,19 @@ def close_skipped_retraining(conn: Connection, project_id: int, now: datetime) -
     return sorted(int(r[0]) for r in rows)
 
 
+def cancel_retraining(conn: Connection, project_id: int, task_ids: Sequence[int]
+                      ) -> list[int]:
+    """Cancel these retraining tasks where they are still open (not leased: whoever
+    reads one now keeps it); returns the ids cancelled."""
+    if not task_ids:
+        return []
+    rows = conn.execute(update(tasks).where(
+        tasks.c.project_id == project_id, tasks.c.stage == "retrain",
+        tasks.c.status == "open", tasks.c.id.in_([int(t) for t in task_ids])).values(
+        status="cancelled").returning(tasks.c.id))
+    return sorted(int(r[0]) for r in rows)
+
+
 def reopen_for_author(conn: Connection, *, task_id: int, author: str,
                       rejected_annotation_id: str, priority: float) -> None:
     # a task its author is reworking now (leased) keeps that lease: a second rejection
@@ -709,6 +729,28 @@ def unreserve_rework(conn: Connection, project_id: int, annotator: str) -> int:
         tasks.c.project_id == project_id, tasks.c.status == "open",
         tasks.c.reserved_for == annotator, tasks.c.stage.in_(["annotate", "adjudicate"])
     ).values(reserved_for=None, assignee=None)).rowcount)
+
+
+def queue_adjudication(conn: Connection, *, project_id: int, item_id: int, actor: str,
+                       now: datetime, reason: str) -> bool:
+    """Queue an adjudication of the item (event ``adjudication_queued``, as
+    :mod:`labelnb.queue.consensus` logs one), unless one is open or leased already: one
+    expert decision per item. Returns whether a task was queued. On PostgreSQL the
+    item's row is locked for the check (two rejections at once queue one task)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(items.c.id).where(items.c.id == item_id).with_for_update(
+            key_share=True))
+    pending = conn.execute(select(tasks.c.id).where(
+        tasks.c.item_id == item_id, tasks.c.stage == "adjudicate",
+        tasks.c.status.in_(["open", "leased"])).limit(1)).first()
+    if pending is not None:
+        return False
+    insert_tasks(conn, [dict(project_id=project_id, item_id=item_id, stage="adjudicate",
+                             slot=0, status="open", priority=5.0, base_priority=5.0,
+                             created_at=now, attempts=0)])
+    insert_event(conn, project_id=project_id, kind="adjudication_queued", actor=actor,
+                 now=now, item_id=item_id, payload={"reason": reason})
+    return True
 
 
 def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
@@ -872,9 +914,14 @@ def insert_annotation(conn: Connection | Raw, row: dict[str, Any]) -> None:
 
 _REVIEW_COLS = ("project_id, item_id, stage, slot, status, priority, author, "
                 "target_annotation_id, created_at, attempts")
+#: a gold question's answer is never sampled for review: a reviewer would teach the
+#: annotator the answer (a rejection's feedback, their rework) before it is scored
+NOT_GOLD_ITEM = ("NOT EXISTS (SELECT 1 FROM gold_answers AS gold WHERE gold.project_id = "
+                 "{pid} AND gold.item_id = {item})")
 _INSERT_REVIEW = Prepared(
-    f"INSERT INTO tasks ({_REVIEW_COLS}) VALUES (:project_id, :item_id, 'review', 0, 'open', "
-    "0.0, :author, :id, :submitted_at, 0)", times=("submitted_at",))
+    f"INSERT INTO tasks ({_REVIEW_COLS}) SELECT :project_id, :item_id, 'review', 0, 'open', "
+    "0.0, :author, :id, :submitted_at, 0 WHERE "
+    + NOT_GOLD_ITEM.format(pid=":project_id", item=":item_id"), times=("submitted_at",))
 _PG_CASTS = {"project_id": "BIGINT", "item_id": "BIGINT", "task_id": "BIGINT",
              "schema_version": "INTEGER", "duration_s": "DOUBLE PRECISION"}
 _SUBMIT_PG = Prepared(
@@ -891,14 +938,15 @@ _SUBMIT_PG = Prepared(
               :submitted_at, 'submitted' FROM f),
  r AS (INSERT INTO tasks ({_REVIEW_COLS})
        SELECT CAST(:project_id AS BIGINT), f.item_id, 'review', 0, 'open', 0.0, :author, :id,
-              :submitted_at, 0 FROM f WHERE :review)
+              :submitted_at, 0 FROM f WHERE :review
+       AND {NOT_GOLD_ITEM.format(pid="CAST(:project_id AS BIGINT)", item="f.item_id")})
 SELECT count(*) FROM f""", jsons=("regions", "meta"), times=("created_at", "submitted_at"))
 
 
 def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: bool) -> bool:
     """Finish the leased task, store the annotation, log the lease and (``review``) queue
-    a review task, all or nothing; False if the lease is not current. ``row`` is the
-    annotation row (its ``author`` must hold the lease)."""
+    a review task (never for a gold question's item), all or nothing; False if the lease
+    is not current. ``row`` is the annotation row (its ``author`` must hold the lease)."""
     if conn.dialect == "postgresql":
         n = _SUBMIT_PG.run(conn, {**row, "token": token, "review": review}).fetchone()[0]
         return bool(n)

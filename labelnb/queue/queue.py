@@ -766,11 +766,11 @@ class Queue:
                     a.id for a in anns if a.task_id == target.task_id][-1:]:
                 pass  # reworked since (a second review of the same work): recorded only
             elif decision == "reject" and target.source == "consensus":
-                # a rejected consensus goes to an expert
-                q.insert_tasks(conn, [dict(project_id=project.id, item_id=t.item.id,
-                                           stage="adjudicate", slot=0, status="open",
-                                           priority=5.0, base_priority=5.0, created_at=now,
-                                           attempts=0)])
+                # a rejected consensus goes to an expert (to the one adjudication the
+                # item already waits for, if it does: one expert decision per item)
+                q.queue_adjudication(conn, project_id=project.id, item_id=t.item.id,
+                                     actor=self.annotator, now=now,
+                                     reason="consensus rejected")
             elif decision == "reject" and target.task_id is not None and (
                     (src := q.get_task(conn, int(target.task_id))) is not None
                     and src.stage in ("annotate", "adjudicate")):

@@ -154,14 +154,21 @@ class Gold:
         return f"<labelnb gold questions of {self.project.name!r}>"
 
 
-def first_answers(project: Project, item_ids: Iterable[int]) -> pd.DataFrame:
-    """Each annotator's first human annotation (from an annotate task) of ``item_ids``."""
+def first_answers(project: Project, item_ids: Iterable[int], *,
+                  anns: pd.DataFrame | None = None,
+                  stages: dict[int, str] | None = None) -> pd.DataFrame:
+    """Each annotator's first human annotation (from an annotate task) of ``item_ids``:
+    the answer a gold question grades, whatever a review did with it since (a rework
+    after a rejection does not replace it). ``anns`` (the project's human annotations)
+    and ``stages`` (task id → stage) save reading them again when the caller has them."""
     wanted = set(item_ids)
-    anns = project.annotations(source="human")
+    if anns is None:
+        anns = project.annotations(source="human")
     if anns.empty:
         return anns
-    tasks = project.tasks()
-    stages = dict(zip(tasks["id"].astype(int), tasks["stage"], strict=True))
+    if stages is None:
+        tasks = project.tasks()
+        stages = dict(zip(tasks["id"].astype(int), tasks["stage"], strict=True))
     st = anns["task_id"].map(lambda t: stages.get(int(t)) if pd.notna(t) else None)
     anns = anns[(st == "annotate") & anns["item_id"].isin(wanted)]
     return anns.sort_values("submitted_at").drop_duplicates(["author", "item_id"])

@@ -658,7 +658,9 @@ BEGIN
                            target_annotation_id, created_at, attempts)
         SELECT f.project_id, f.item_id, 'review', 0, 'open', 0.0, v_me, p_id, v_now, 0 FROM f
         -- drawn here, from nothing the caller chooses (not the annotation id they send)
-        WHERE f.frac >= 1 OR (f.frac > 0 AND @uniform@ < f.frac)),
+        WHERE (f.frac >= 1 OR (f.frac > 0 AND @uniform@ < f.frac))
+          -- never a gold question's answer: a reviewer would teach it before it is scored
+          AND @not_gold@),
   ev AS (INSERT INTO events (project_id, kind, actor, item_id, task_id, payload, created_at,
                      db_user)
          SELECT f.project_id, 'submit', v_me, f.item_id, p_task,
@@ -846,10 +848,19 @@ BEGIN
        ORDER BY a.submitted_at DESC, a.created_at DESC, a.id DESC LIMIT 1) THEN
     NULL;  -- reworked since (a second review of the same work): recorded only
   ELSIF v_target.source = 'consensus' THEN
-    -- a rejected consensus goes to an expert
-    INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
-                       created_at, attempts)
-    VALUES (v_t.project_id, v_t.item_id, 'adjudicate', 0, 'open', 5.0, 5.0, v_now, 0);
+    -- a rejected consensus goes to an expert, unless the item already waits for one (one
+    -- expert decision per item; queries.queue_adjudication): the item's row serialises
+    -- two rejections at once
+    PERFORM 1 FROM items WHERE id = v_t.item_id FOR NO KEY UPDATE;
+    IF NOT EXISTS (SELECT 1 FROM tasks AS adj WHERE adj.item_id = v_t.item_id
+                   AND adj.stage = 'adjudicate' AND adj.status IN ('open', 'leased')) THEN
+      INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
+                         created_at, attempts)
+      VALUES (v_t.project_id, v_t.item_id, 'adjudicate', 0, 'open', 5.0, 5.0, v_now, 0);
+      INSERT INTO events (project_id, kind, actor, item_id, payload, created_at, db_user)
+      VALUES (v_t.project_id, 'adjudication_queued', v_me, v_t.item_id,
+              jsonb_build_object('reason', 'consensus rejected'), v_now, v_me);
+    END IF;
   ELSIF v_target.task_id IS NOT NULL THEN
     -- back to its author (an annotator, or the expert for an adjudication), unless being
     -- reworked now (that lease is kept); a rejected correction (made in a review task) is
@@ -1245,6 +1256,7 @@ def install_block(schema: str, prefix: str) -> list[str]:
         "@claim_sql@": _definer_sql(q.pg_claim_sql(common, _CLAIM_AUDIT), names),
         "@peek_sql@": _definer_sql(q.peek_sql(common), names),
         "@gold_slot@": q.GOLD_SLOT,
+        "@not_gold@": q.NOT_GOLD_ITEM.format(pid="f.project_id", item="f.item_id"),
         "@item_cols@": q.ITEM_COLS,
         "@active@": _ACTIVE,
         "@hidden@": "ARRAY[" + ", ".join(_q_lit(c) for c in TASKS_HIDDEN) + "]::text[]",
