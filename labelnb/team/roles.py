@@ -166,6 +166,11 @@ def _raw(store: Store) -> Any:
 
 
 # --- install ----------------------------------------------------------------------------
+#: the advisory lock (in labelnb's key space; projects lock (7243, their id)) that
+#: serialises team installs of one database
+INSTALL_LOCK = (7243, -1)
+
+
 def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
     """Create the group roles and install grants, row-level security, the definer
     functions and the append-only triggers in the store's schema (``labelnb team
@@ -208,6 +213,10 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
         with refusals():
             try:
                 with raw.cursor() as cur:
+                    # one install at a time in a database: each grants CONNECT on it, and
+                    # PostgreSQL refuses the second of two concurrent updates of the
+                    # database's catalog row ("tuple concurrently updated")
+                    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", INSTALL_LOCK)
                     for stmt in statements:
                         cur.execute(stmt)
                     _refuse_schema_creators(cur, schema)

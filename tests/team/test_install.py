@@ -51,3 +51,31 @@ def test_team_needs_an_installed_schema(new_team: Any) -> None:
     with pytest.raises(StoreError, match="team init"):
         labelnb.team.add_member(t.owner, t.name("ana"))
     assert t.owner.security is None
+
+
+def test_installs_of_several_schemas_at_once_all_land(new_team: Any) -> None:
+    """Teams of one database installed at the same moment: each install grants CONNECT
+    on the database, and PostgreSQL refuses the second of two concurrent updates of the
+    database's row ("tuple concurrently updated"); install runs its block again."""
+    import threading
+
+    teams = [new_team(install=False, items=0) for _ in range(6)]
+    barrier = threading.Barrier(len(teams))
+    errors: list[BaseException] = []
+
+    def go(t: Any) -> None:
+        try:
+            barrier.wait()
+            for _ in range(3):
+                labelnb.team.install(t.owner.store, prefix=t.prefix)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(t,)) for t in teams]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert all(t.owner.security is not None and t.owner.security.version ==
+               team_sql.TEAM_SQL_VERSION for t in teams)
