@@ -21,9 +21,19 @@ stays as it was).
 A gold question (:mod:`labelnb.team.gold`) has a known answer: that is its final label
 (tier ``gold``, nothing stored or queued); its annotators' votes only grade them.
 
+A vote that a reviewer corrected counts as its correction (the end of its chain of
+corrections, as for a single label): the consensus is decided on the corrected labels
+and ``based_on`` names the corrections (the raw vote stays as it was: calibration
+grades it).
+
 Raw annotations are never touched: the consensus is a new annotation with
 ``source="consensus"`` whose ``meta`` records the tier, the confidence and the ids it
-was built from. Running it again is idempotent.
+was built from. Running it again is idempotent: an item keeps its newest consensus
+while the votes it rests on stand; when they change, a new consensus replaces it (an
+older one is never brought back), and the open reviews of the ones it replaces are
+cancelled (event ``reviews_cancelled``), as they are when the item loses its majority.
+A stored majority consensus that never got its review task gets one. What a run
+writes is one transaction under the project's lock (see :func:`run_consensus`).
 
 ``confidence`` is the share of annotators in the largest agreeing group (with
 ``method="dawid_skene"``, the posterior of the chosen label), rounded to 6 decimals
@@ -34,6 +44,7 @@ for every tier (``2/3`` reads ``0.666667``, for tier ``none`` as for ``majority`
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +57,8 @@ from labelnb.queue import queries as q
 from labelnb.types import Annotation, Choice, Region
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from labelnb.project import Project
 
 Method = Literal["majority", "dawid_skene"]
@@ -66,7 +79,12 @@ def latest_human(df: pd.DataFrame, stages: dict[int, str]) -> pd.DataFrame:
 def run_consensus(project: Project, *, method: Method = "majority",
                   agreement: Agreement | None = None, queue_tasks: bool = True,
                   item_ids: list[int] | None = None) -> pd.DataFrame:
-    """Decide every item's tier and final label; queue reviews and adjudications."""
+    """Decide every item's tier and final label; queue reviews and adjudications.
+
+    The decisions are made from one read of the project; what they write (consensus
+    annotations, the reviews they replace or need, adjudication tasks, events) is one
+    transaction under the project's lock, which checks each item again first, so two
+    runs that overlap write each thing once."""
     if method not in ("majority", "dawid_skene"):
         raise ValidationError(f"consensus(): method {method!r}; expected 'majority' or "
                               "'dawid_skene'")
@@ -85,6 +103,13 @@ def run_consensus(project: Project, *, method: Method = "majority",
                if len(tasks) else pd.Series(dtype=int))
     adjudicating = set(tasks.loc[tasks["stage"] == "adjudicate", "item_id"].astype(int)) \
         if len(tasks) else set()
+    #: annotations with a review task that is or was live (open, leased, done): a
+    #: majority consensus without one still needs its review
+    reviewed = (set(tasks.loc[(tasks["stage"] == "review")
+                              & tasks["status"].isin(("open", "leased", "done"))
+                              & tasks["target_annotation_id"].notna(),
+                              "target_annotation_id"].astype(str))
+                if len(tasks) and "target_annotation_id" in tasks.columns else set())
     raw = latest_human(anns, stages)
     # a rejected label is back with its author: it counts once reworked (the item is
     # "in rework" meanwhile, not gone)
@@ -92,6 +117,8 @@ def run_consensus(project: Project, *, method: Method = "majority",
         else set()
     if len(raw):
         raw = raw[raw["status"] != "reject"]
+    # a vote a reviewer corrected counts as its correction (the end of its chain)
+    raw = _corrected_votes(anns, raw)
     by_id = anns.set_index("id") if len(anns) else anns
     ds_labels: dict[int, tuple[str, float]] = {}
     if method == "dawid_skene" and len(raw):
@@ -113,6 +140,8 @@ def run_consensus(project: Project, *, method: Method = "majority",
     #: item -> the stored annotation that carries its final label (a correction's chain
     #: end, an adjudication, a single label), for those who export it
     carriers: dict[int, str] = {}
+    #: what this run writes, applied in one transaction at the end (see _apply)
+    plans: list[_Plan] = []
     now = datetime.now(UTC)
     items = sorted((set(raw["item_id"].astype(int)) if len(raw) else set()) | in_rework)
     for item in items:
@@ -145,8 +174,8 @@ def run_consensus(project: Project, *, method: Method = "majority",
         if one is not None and (_single(anns, item, one) or _correction(anns, one) is not None):
             # one annotator (overlap 1): nothing to agree on, so no consensus is made; the
             # label stands (or a reviewer's correction of it)
-            ann = mine.iloc[0]
-            fixed = _correction(anns, str(ann["id"]))
+            ann = anns[anns["id"] == one].iloc[0]
+            fixed = _correction(anns, one)
             final_ann = ann if fixed is None else fixed  # consensus_id: the one carrying it
             rows.append(_row(item, "single", final_ann, None, 1, str(final_ann["id"]),
                              "accepted" if fixed is None else "corrected"))
@@ -155,9 +184,14 @@ def run_consensus(project: Project, *, method: Method = "majority",
         d = decide(regions, kind, ag)
         if item in ds_labels:
             d = _weighted(d, regions, *ds_labels[item])
+        stored = _consensus_ids(anns, item)
         if d.tier == "none":
-            if queue_tasks and item not in adjudicating:
-                _queue_adjudication(project, item, now, reason="no majority")
+            # the votes changed since a consensus was stored (a rework, a correction): no
+            # stored consensus stands, and their open reviews would decide an old question
+            need_adj = item not in adjudicating
+            if queue_tasks and (need_adj or stored):
+                plans.append(_Plan(item, "none", seen=stored, reason="no majority",
+                                   adjudicate=need_adj))
                 adjudicating.add(item)
             rows.append(_row(item, "none", None, d.confidence, len(mine), None,
                              "adjudicating"))
@@ -167,17 +201,15 @@ def run_consensus(project: Project, *, method: Method = "majority",
         confidence = d.confidence
         if item in ds_labels:
             final = [Choice(ds_labels[item][0])]
-        based_on = sorted(str(x) for x in mine["id"].iloc[list(d.group)])
+        # what the decision rests on: the votes, each as corrected by a reviewer
+        based_on = sorted(str(x) for x in mine["basis"].iloc[list(d.group)])
         cons = _existing_consensus(anns, item, based_on)
         if cons is None and queue_tasks:
-            cons = _store_consensus(project, item, final, d.tier, confidence, based_on, method,
-                                    now)
-            older = anns.loc[(anns["item_id"] == item) & (anns["source"] == "consensus"), "id"]
-            if len(older):  # replaced: their open reviews would decide an old question
-                with project.store.write() as conn:
-                    q.cancel_open_reviews(conn, project.id, [str(x) for x in older])
-            if d.tier == "majority":
-                project.request_review(str(cons["id"]))
+            new = _consensus_annotation(project, item, final, d.tier, confidence, based_on,
+                                        method, now)
+            plans.append(_Plan(item, "store", seen=stored, annotation=new,
+                               review=d.tier == "majority"))
+            cons = {"id": new.id}
         tier = d.tier
         if cons is not None and isinstance(cons.get("meta"), dict):
             tier = cons["meta"].get("tier", tier)  # e.g. model_agreed (adaptive redundancy)
@@ -195,11 +227,24 @@ def run_consensus(project: Project, *, method: Method = "majority",
             elif verdict == "reject":
                 status = "adjudicating"
                 if queue_tasks and item not in adjudicating:
-                    _queue_adjudication(project, item, now, reason="consensus rejected")
+                    plans.append(_Plan(item, "adjudicate", reason="consensus rejected"))
                     adjudicating.add(item)
+            elif (queue_tasks and tier == "majority" and cid in by_id.index
+                  and cid not in reviewed):
+                # stored, but its review never queued (or cancelled while the item had
+                # no majority): a majority is accepted only once reviewed
+                plans.append(_Plan(item, "review", seen=stored, cid=cid))
         rows.append({"item_id": item, "tier": tier, "labels": [r.label for r in final],
                      "regions": final, "confidence": _confidence(confidence),
                      "n_annotations": len(mine), "consensus_id": cid, "status": status})
+    if plans:
+        for item, cid in _apply(project, plans, now).items():
+            # another run stored the item's consensus meanwhile: report the stored one
+            for r in rows:
+                if r["item_id"] == item and r["consensus_id"] is not None:
+                    r["consensus_id"] = cid
+                    if carriers.get(item) is not None:
+                        carriers[item] = cid
     out = pd.DataFrame(rows, columns=COLUMNS)
     out.attrs["carriers"] = carriers
     return out
@@ -258,12 +303,46 @@ def _adjudication(anns: pd.DataFrame, item: int, stages: dict[int, str]) -> Any:
 
 
 def _existing_consensus(anns: pd.DataFrame, item: int, based_on: list[str]) -> Any:
+    """The item's newest consensus if it rests on ``based_on``, else None: an older one
+    that a newer consensus replaced (another method, other votes) is not brought back
+    (its review was cancelled when it was replaced)."""
     mine = anns[(anns["item_id"] == item) & (anns["source"] == "consensus")]
-    for _, r in mine.iterrows():
-        meta = r["meta"] or {}
-        if sorted(meta.get("based_on", [])) == based_on:
-            return r
-    return None
+    if mine.empty:
+        return None
+    newest = mine.iloc[-1]  # annotations() orders by submitted_at, created_at, id
+    meta = newest["meta"] if isinstance(newest["meta"], dict) else {}
+    return newest if sorted(meta.get("based_on", [])) == based_on else None
+
+
+def _consensus_ids(anns: pd.DataFrame, item: int) -> list[str]:
+    """The ids of the item's consensus annotations, oldest first."""
+    if anns.empty:
+        return []
+    return [str(x) for x in anns.loc[(anns["item_id"] == item)
+                                     & (anns["source"] == "consensus"), "id"]]
+
+
+def _corrected_votes(anns: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` (one vote per item and author) with each vote a reviewer corrected
+    replaced by the end of its chain of corrections (its regions and labels), and a
+    column ``basis``: the id of the annotation the vote now stands for (the correction,
+    or the vote itself). ``id`` stays the vote's own."""
+    raw = raw.copy()
+    raw["basis"] = [str(x) for x in raw["id"]] if len(raw) else pd.Series(dtype=object)
+    if raw.empty or "corrects" not in anns.columns:
+        return raw
+    targets = {str(x) for x in anns["corrects"].dropna()}
+    if not targets & set(raw["basis"]):
+        return raw
+    basis, regions, labels = list(raw["basis"]), list(raw["regions"]), list(raw["labels"])
+    for n, vote in enumerate(basis):
+        if vote not in targets:
+            continue
+        fixed = _correction(anns, vote)
+        if fixed is not None:
+            basis[n], regions[n], labels[n] = (str(fixed["id"]), fixed["regions"],
+                                               fixed["labels"])
+    return raw.assign(basis=basis, regions=regions, labels=labels)
 
 
 def _weighted(votes: Decision, regions: list[list[Region]], label: str,
@@ -305,26 +384,151 @@ def _review_status(by_id: pd.DataFrame, cid: str | None) -> str | None:
     return str(by_id.loc[cid, "status"])
 
 
-def _store_consensus(project: Project, item: int, regions: list[Region], tier: str,
-                     confidence: float, based_on: list[str], method: str,
-                     now: datetime) -> dict[str, Any]:
-    ann = Annotation(item_id=item, regions=tuple(regions), author="consensus",
-                     source="consensus", created_at=now, schema_version=project.schema_version,
-                     meta={"tier": tier, "confidence": _confidence(confidence),
-                           "based_on": based_on, "method": method})
-    project.add_annotations([ann], event=("consensus_stored", "consensus", {
-        "tier": tier, "confidence": _confidence(confidence), "method": method,
-        "based_on": based_on}))
-    return {"id": ann.id}
+def _consensus_annotation(project: Project, item: int, regions: list[Region], tier: str,
+                          confidence: float, based_on: list[str], method: str,
+                          now: datetime) -> Annotation:
+    return Annotation(item_id=item, regions=tuple(regions), author="consensus",
+                      source="consensus", created_at=now,
+                      schema_version=project.schema_version,
+                      meta={"tier": tier, "confidence": _confidence(confidence),
+                            "based_on": based_on, "method": method})
 
 
-def _queue_adjudication(project: Project, item: int, now: datetime, reason: str) -> None:
-    with project.store.write() as conn:
-        q.insert_tasks(conn, [dict(project_id=project.id, item_id=item, stage="adjudicate",
-                                   slot=0, status="open", priority=5.0, base_priority=5.0,
-                                   created_at=now, attempts=0)])
-        q.insert_event(conn, project_id=project.id, kind="adjudication_queued",
-                       actor="consensus", now=now, item_id=item, payload={"reason": reason})
+@dataclass(slots=True)
+class _Plan:
+    """One item's write, decided from the run's read and checked again under the lock.
+
+    ``store``: store ``annotation`` (replacing the item's consensus annotations
+    ``seen``, whose open reviews are cancelled) and queue its review if ``review``;
+    ``none``: the item has no majority: cancel the open reviews of its consensus
+    annotations and queue an adjudication if ``adjudicate``; ``adjudicate``: queue an
+    adjudication (``reason``); ``review``: queue the review of consensus ``cid``."""
+
+    item: int
+    action: Literal["store", "none", "adjudicate", "review"]
+    seen: list[str] = field(default_factory=list)
+    annotation: Annotation | None = None
+    review: bool = False
+    reason: str = ""
+    adjudicate: bool = True
+    cid: str | None = None
+
+
+def _apply(project: Project, plans: list[_Plan], now: datetime) -> dict[int, str]:
+    """Write ``plans`` in one transaction under the project's lock (a second
+    ``consensus()`` waits for it, then finds what this one wrote). Each item is checked
+    again first: an item whose consensus annotations changed since the read was decided
+    by another run (nothing is written for it; the item maps to its newest consensus in
+    what is returned); an adjudication is queued only if none is open or leased; a
+    review only if the consensus has none. Returns those adopted consensus ids."""
+    adopted: dict[int, str] = {}
+    items = sorted({p.item for p in plans})
+    # read before the write: nothing but the write transaction's own connection is used
+    # inside it (an in-memory SQLite database has only the one)
+    routing = task_routing(project, [p.item for p in plans
+                                     if p.action in ("none", "adjudicate")])
+    adj_fields = {item: _adjudication_fields(project, r) for item, r in routing.items()}
+    no_routing = _adjudication_fields(project, {})
+    with project.atomic(), project._write() as conn:
+        q.lock_project(conn, project.id)
+        stored = q.consensus_ids_by_item(conn, project.id, items)
+        adjudicating = q.items_adjudicating(conn, project.id, items)
+        for plan in plans:
+            ids = stored.get(plan.item, [])
+            if plan.action in ("store", "none") and ids != plan.seen:
+                if plan.action == "store":
+                    adopted[plan.item] = ids[-1]  # append-only: ids holds more than seen
+                continue
+            if plan.action == "store":
+                ann = plan.annotation
+                assert ann is not None
+                meta = dict(ann.meta)
+                project.add_annotations([ann], event=("consensus_stored", "consensus", {
+                    k: meta[k] for k in ("tier", "confidence", "method", "based_on")}))
+                _cancel_reviews(conn, project.id, plan.item, ids, now,
+                                reason=f"replaced by consensus {ann.id}")
+                if plan.review:
+                    _queue_review(project, conn, plan.item, ann.id, now)
+            elif plan.action == "review":
+                assert plan.cid is not None
+                if ids[-1:] == [plan.cid] and not q.has_live_review(conn, project.id, plan.cid):
+                    _queue_review(project, conn, plan.item, plan.cid, now)
+            else:
+                if plan.action == "none":
+                    _cancel_reviews(conn, project.id, plan.item, ids, now,
+                                    reason="no majority")
+                if (plan.action == "adjudicate" or plan.adjudicate) \
+                        and plan.item not in adjudicating:
+                    _queue_adjudication(project, conn, plan.item, now, plan.reason,
+                                        adj_fields.get(plan.item, no_routing))
+                    adjudicating.add(plan.item)
+    return adopted
+
+
+def _cancel_reviews(conn: Connection, project_id: int, item: int, ann_ids: list[str],
+                    now: datetime, *, reason: str) -> None:
+    """Cancel the open review tasks of these consensus annotations of ``item`` and log
+    which (event ``reviews_cancelled``). A leased one is left to its reviewer."""
+    # (one UPDATE ... RETURNING: the event names exactly what was cancelled)
+    task_ids = q.cancel_open_reviews(conn, project_id, ann_ids)
+    if not task_ids:
+        return
+    q.insert_event(conn, project_id=project_id, kind="reviews_cancelled", actor="consensus",
+                   now=now, item_id=item, payload={"reason": reason, "task_ids": task_ids,
+                                                   "annotation_ids": ann_ids})
+
+
+def _queue_review(project: Project, conn: Connection, item: int, cid: str,
+                  now: datetime) -> None:
+    """What ``project.request_review(cid)`` writes, in the caller's transaction."""
+    project._queue_review(conn, Annotation(item_id=item, author="consensus", id=cid), now)
+    q.insert_event(conn, project_id=project.id, kind="review_requested", actor="consensus",
+                   now=now, item_id=item, payload={"annotation_id": cid,
+                                                   "author": "consensus"})
+
+
+def task_routing(project: Project, items: list[int]) -> dict[int, dict[str, Any]]:
+    """Each item's routing fields (:data:`~labelnb.queue.queries.ROUTING_FIELDS`), from
+    its first annotate task: what a task queued later for the item (an escalation's
+    slot, an adjudication) keeps, so it reaches the same annotators (language,
+    qualification, difficulty) by the same deadline."""
+    if not items:
+        return {}
+    with project.store.read() as conn:
+        return q.annotate_routing(conn, project.id, items)
+
+
+def routed_task(project: Project, routing: dict[str, Any], *, base: float | None = None
+                ) -> dict[str, Any]:
+    """A task row's routing fields and ``priority`` (computed as
+    :meth:`Project.add_items` does) from an item's routing (:func:`task_routing`);
+    ``base`` replaces the base priority."""
+    fields = {f: routing.get(f) for f in q.ROUTING_FIELDS}
+    given = float(base if base is not None else fields["base_priority"] or 0.0)
+    fields["base_priority"] = given
+    skill = fields["required_skill"]
+    supply = project.annotators.skill_supply(skill) if skill else None
+    fields["priority"] = project.routing.priority(
+        difficulty=fields["difficulty"], deadline=fields["deadline"], skill_supply=supply,
+        base=given)
+    return fields
+
+
+def _adjudication_fields(project: Project, routing: dict[str, Any]) -> dict[str, Any]:
+    """An adjudication task's routing: the item's language, qualification and deadline
+    (the expert must read the item, and by then); not its difficulty (hard items would
+    be kept from experts with no measured accuracy) nor its focus label; base priority
+    5."""
+    return routed_task(project, {f: routing.get(f) for f in ("language", "required_skill",
+                                                             "deadline")}, base=5.0)
+
+
+def _queue_adjudication(project: Project, conn: Connection, item: int, now: datetime,
+                        reason: str, fields: dict[str, Any]) -> None:
+    q.insert_tasks(conn, [dict(project_id=project.id, item_id=item, stage="adjudicate",
+                               slot=0, status="open", created_at=now, attempts=0, **fields)])
+    q.insert_event(conn, project_id=project.id, kind="adjudication_queued",
+                   actor="consensus", now=now, item_id=item, payload={"reason": reason})
 
 
 __all__ = ["COLUMNS", "latest_human", "run_consensus"]

@@ -1038,16 +1038,75 @@ def annotate_slots(conn: Connection, project_id: int, item_ids: Sequence[int]
 
 
 def cancel_open_reviews(conn: Connection, project_id: int, annotation_ids: Sequence[str]
-                        ) -> int:
+                        ) -> list[int]:
     """Cancel the open review tasks of these annotations (a consensus replaced by a newer
-    one is no longer up for review)."""
+    one is no longer up for review); returns the ids of the tasks cancelled (a leased
+    one is left to its reviewer)."""
     if not annotation_ids:
-        return 0
-    return int(conn.execute(update(tasks).where(
+        return []
+    return sorted(int(r[0]) for r in conn.execute(update(tasks).where(
         tasks.c.project_id == project_id, tasks.c.stage == "review",
         tasks.c.status == "open",
         tasks.c.target_annotation_id.in_(list(annotation_ids))).values(
-        status="cancelled")).rowcount)
+        status="cancelled").returning(tasks.c.id)))
+
+
+def consensus_ids_by_item(conn: Connection, project_id: int, items: Sequence[int]
+                          ) -> dict[int, list[str]]:
+    """The ids of each item's consensus annotations, oldest first (items without one are
+    left out)."""
+    a = annotations_t.c
+    out: dict[int, list[str]] = {}
+    items = list(items)
+    for i in range(0, len(items), CHUNK):
+        for row in conn.execute(select(a.id, a.item_id).where(
+                a.project_id == project_id, a.source == "consensus",
+                a.item_id.in_(items[i:i + CHUNK])).order_by(a.submitted_at, a.created_at,
+                                                            a.id)):
+            out.setdefault(int(row.item_id), []).append(str(row.id))
+    return out
+
+
+def items_adjudicating(conn: Connection, project_id: int, items: Sequence[int]) -> set[int]:
+    """Those of ``items`` with an open or leased adjudication task."""
+    t = tasks.c
+    out: set[int] = set()
+    items = list(items)
+    for i in range(0, len(items), CHUNK):
+        out |= {int(x) for x in conn.execute(select(t.item_id).where(
+            t.project_id == project_id, t.stage == "adjudicate",
+            t.status.in_(("open", "leased")), t.item_id.in_(items[i:i + CHUNK]))).scalars()}
+    return out
+
+
+def has_live_review(conn: Connection, project_id: int, annotation_id: str) -> bool:
+    """Whether the annotation has a review task that is or was live (open, leased or
+    done); a cancelled one does not count."""
+    t = tasks.c
+    return conn.execute(select(t.id).where(
+        t.project_id == project_id, t.stage == "review", t.target_annotation_id == annotation_id,
+        t.status.in_(("open", "leased", "done"))).limit(1)).first() is not None
+
+
+#: the routing fields of a task that a later task of the same item inherits
+ROUTING_FIELDS = ("language", "required_skill", "focus_label", "difficulty", "deadline",
+                  "base_priority")
+
+
+def annotate_routing(conn: Connection, project_id: int, items: Sequence[int]
+                     ) -> dict[int, dict[str, Any]]:
+    """Each item's :data:`ROUTING_FIELDS`, from its first annotate task."""
+    t = tasks.c
+    out: dict[int, dict[str, Any]] = {}
+    items = list(items)
+    for i in range(0, len(items), CHUNK):
+        rows = conn.execute(select(t.item_id, *(getattr(t, f) for f in ROUTING_FIELDS))
+                            .where(t.project_id == project_id, t.stage == "annotate",
+                                   t.item_id.in_(items[i:i + CHUNK]))
+                            .order_by(t.item_id, t.slot, t.id))
+        for row in rows:
+            out.setdefault(int(row.item_id), {f: getattr(row, f) for f in ROUTING_FIELDS})
+    return out
 
 
 def fill_annotate_slot(conn: Connection, *, task_id: int, assignee: str, now: datetime

@@ -3,9 +3,13 @@
 
 :func:`escalate` looks at every item that has its one human label and no decision yet:
 accepted items get a ``consensus`` annotation (tier ``model_agreed``, with the reason);
-escalated items get ``policy.extra`` more annotate tasks (more overlap slots), and an
-``escalated`` event records why. Escalated items are then decided by
-``project.consensus()`` like any item with overlap.
+escalated items get ``policy.extra`` more annotate tasks (more overlap slots) with the
+item's routing (language, qualification, focus label, difficulty, deadline and base
+priority of its first task; the priority computed by the routing policy as for a new
+item), and an ``escalated`` event records why. Escalated items are then decided by
+``project.consensus()`` like any item with overlap. What a run writes is one
+transaction under the project's lock that checks each item again first: two runs that
+overlap escalate or accept an item once.
 
 Left alone (no row, nothing stored): gold questions (their answer is known, see
 :mod:`labelnb.team.gold`; extra tasks would put them in everyone's pool), items whose
@@ -24,10 +28,12 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.metrics.redundancy import AdaptiveRedundancy
 from labelnb.queue import queries as q
+from labelnb.queue.consensus import routed_task, task_routing
 from labelnb.team.gold import Gold
 from labelnb.types import Annotation, Region
 
 if TYPE_CHECKING:
+
     from labelnb.project import Project
 
 COLUMNS = ["item_id", "decision", "reason", "confidence"]
@@ -61,8 +67,7 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
     now = datetime.now(UTC)
     rows = []
     accepted: list[Annotation] = []
-    new_tasks = []
-    events = []
+    escalated: list[tuple[int, int, str]] = []  # (item, extra slots, reason)
     for item_key, n in zip(slots.index, slots, strict=True):
         item = int(item_key)
         if n != 1 or int(done.get(item, 0)) != 1 or item in decided or item in gold:
@@ -92,21 +97,47 @@ def escalate(project: Project, policy: AdaptiveRedundancy | None = None, *,
                 meta={"tier": "model_agreed", "confidence": conf, "reason": d.reason,
                       "based_on": [str(ann["id"])], "method": "adaptive"}))
         else:
-            new_tasks += [dict(project_id=project.id, item_id=item, stage="annotate", slot=s,
-                               status="open", priority=1.0, base_priority=1.0, created_at=now,
-                               attempts=0) for s in range(1, 1 + d.extra)]
-            events.append((item, d.reason))
-    if accepted:
-        project.add_annotations(accepted, event=("model_agreed", "redundancy",
-                                                 {"items": [a.item_id for a in accepted][:100]}))
-    if new_tasks or events:
-        with project.store.write() as conn:
-            q.insert_tasks(conn, new_tasks)
-            for item, reason in events:
-                q.insert_event(conn, project_id=project.id, kind="escalated",
-                               actor="redundancy", now=now, item_id=item,
-                               payload={"reason": reason, "extra": pol.extra})
+            escalated.append((item, d.extra, d.reason))
+    if accepted or escalated:
+        _apply(project, accepted, escalated, pol.extra, now)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _apply(project: Project, accepted: list[Annotation],
+           escalated: list[tuple[int, int, str]], extra: int, now: datetime) -> None:
+    """Write the decisions in one transaction under the project's lock (a second
+    ``escalate()`` waits for it, then finds what this one wrote): each item is checked
+    again first, and one that meanwhile got a consensus annotation or more than its one
+    annotate slot (another run decided it) is left as it is. An escalated item's new
+    slots keep its routing (language, qualification, focus label, difficulty, deadline,
+    base priority; the priority computed as for a new item)."""
+    items = sorted({a.item_id for a in accepted} | {i for i, _, _ in escalated})
+    # read before the write: nothing but the write transaction's own connection is used
+    # inside it (an in-memory SQLite database has only the one)
+    routing = task_routing(project, [i for i, _, _ in escalated])
+    fields = {item: routed_task(project, r) for item, r in routing.items()}
+    with project.atomic(), project._write() as conn:
+        q.lock_project(conn, project.id)
+        slots: dict[int, int] = {}
+        for t in q.annotate_slots(conn, project.id, items):
+            slots[int(t.item_id)] = slots.get(int(t.item_id), 0) + 1
+        settled = set(q.consensus_ids_by_item(conn, project.id, items))
+        fresh = {i for i in items if slots.get(i, 0) == 1 and i not in settled}
+        keep = [a for a in accepted if a.item_id in fresh]
+        if keep:
+            project.add_annotations(keep, event=("model_agreed", "redundancy",
+                                                 {"items": [a.item_id for a in keep][:100]}))
+        for item, n, reason in escalated:
+            if item not in fresh:
+                continue
+            q.insert_tasks(conn, [dict(project_id=project.id, item_id=item, stage="annotate",
+                                       slot=s, status="open", created_at=now, attempts=0,
+                                       **fields.get(item, {"priority": 1.0,
+                                                           "base_priority": 1.0}))
+                                  for s in range(1, 1 + n)])
+            q.insert_event(conn, project_id=project.id, kind="escalated",
+                           actor="redundancy", now=now, item_id=item,
+                           payload={"reason": reason, "extra": extra})
 
 
 def _corrected(anns: pd.DataFrame) -> set[str]:
