@@ -291,16 +291,30 @@ def cmd_add(args: argparse.Namespace) -> int:
         items, kind = [{"uri": a} for a in raw], None
     project = _open(args.db, args.name)
     try:
-        before = len(project.items())
+        before = _item_total(project)
         ids = project.add_items(items, media=kind, group=args.group, progress=args.progress)
-        after = len(project.items())
+        after = _item_total(project)
         new = after - before
+        # an item given twice in this batch (a file and a glob that matches it) is one
+        # item: not "already there"
+        there = max(len(set(ids)) - new, 0)
+        repeats = len(ids) - len(set(ids))
+        notes = ([f"{there} already there"] if there else []) + (
+            [f"{repeats} given more than once"] if repeats else [])
         print(f"added {new} new item{'s' if new != 1 else ''} to {project.name!r}"
-              + (f" ({len(ids) - new} already there)" if len(ids) > new else "")
-              + f"; {after} items in all")
+              + (f" ({', '.join(notes)})" if notes else "") + f"; {after} items in all")
     finally:
         project.close()
     return 0
+
+
+def _item_total(project: Any) -> int:
+    """How many items the project holds: one COUNT, not a load of every item (the
+    items table of a large project takes seconds to read)."""
+    from labelnb.queue import queries as q
+
+    with project.store.read() as conn:
+        return q.item_total(conn, project.id)
 
 
 # --- status -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import glob
 import logging
 import math
 import numbers
+import operator
 import os
 import threading
 import time
@@ -68,6 +69,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("labelnb")
 Role = Literal["annotator", "reviewer", "lead"]
 ROLES = ("annotator", "reviewer", "lead")
+#: the review status of an annotation, as :meth:`Project.annotations` reports it
+#: the media of an item, as :meth:`Project.items` filters them
+_MEDIA = ("image", "text")
+ANNOTATION_STATUSES = ("submitted", "approve", "reject", "correct", "corrected")
+#: the columns of :meth:`Project.annotations`, matches or not
+ANNOTATION_COLUMNS = ["id", "item_id", "task_id", "author", "source", "labels", "regions",
+                      "status", "schema_version", "created_at", "submitted_at", "duration_s",
+                      "corrects", "model_version", "client_id", "meta"]
 _PROGRESS_MIN = 1000
 #: how often (seconds) a project handle re-reads its settings and schema version
 SETTINGS_TTL_S = 5.0
@@ -113,7 +122,9 @@ class Project:
         self.id = int(row.id)
         self.name: str = row.name
         self._settings: dict[str, Any] = {**DEFAULT_SETTINGS, **dict(row.settings)}
-        self._routing: RoutingPolicy = policy_from_json(self._settings.get("routing"))
+        self._routing: RoutingPolicy = DefaultRouting()
+        self._routing_problem: str | None = None
+        self._set_routing(self._settings)
         self._settings_at = time.monotonic()
         self.schema_version = int(row.schema_version)
         self._schema = self._load_schema(self.schema_version)
@@ -147,9 +158,10 @@ class Project:
         given = {k: v for k, v in (("overlap", overlap), ("lease_ttl_s", lease_ttl_s),
                                    ("review_fraction", review_fraction)) if v is not None}
         checked = _checked_settings(name, given)
+        routing_json = (_checked_routing(name, routing) if routing is not None
+                        else DefaultRouting().to_json())
         store = Store(url_or_path)
-        settings = {**DEFAULT_SETTINGS, **checked,
-                    "routing": (routing or DefaultRouting()).to_json()}
+        settings = {**DEFAULT_SETTINGS, **checked, "routing": routing_json}
         now = _now()
         with store.write() as conn:
             if store.dialect == "postgresql":
@@ -178,7 +190,7 @@ class Project:
         if existing is not None:
             project.set_schema(schema)
             changed = {k: v for k, v in checked.items() if project.settings.get(k) != v}
-            if routing is not None and routing.to_json() != project.settings.get("routing"):
+            if routing is not None and routing_json != project.settings.get("routing"):
                 changed["routing"] = routing
             if changed:
                 project.configure(**changed)
@@ -310,7 +322,23 @@ class Project:
     def routing(self) -> RoutingPolicy:
         """The project's routing policy (see :attr:`settings`)."""
         self.settings  # noqa: B018  (re-read when due)
+        if self._routing_problem is not None:
+            raise ValidationError(self._routing_problem)
         return self._routing
+
+    def _set_routing(self, settings: Mapping[str, Any]) -> None:
+        """Rebuild the routing policy from ``settings``. A stored one that does not
+        rebuild (written by an older labelnb, or by hand) does not stop the project from
+        opening, so that it can be repaired: :attr:`routing` (every claim, add_items)
+        raises, naming the setting and the fix, until :meth:`configure` replaces it."""
+        try:
+            self._routing = _routing_policy(self.name, settings.get("routing"))
+            self._routing_problem = None
+        except ValidationError as e:
+            self._routing = DefaultRouting()
+            self._routing_problem = (
+                f"{e} (the stored setting is {settings.get('routing')!r:.200}). Fix: store a "
+                f"valid one: labelnb.open(...).configure(routing=DefaultRouting(...))")
 
     def reload(self) -> None:
         """Re-read the settings and the current schema version now (they are re-read
@@ -325,7 +353,7 @@ class Project:
         fresh = {**DEFAULT_SETTINGS, **dict(row.settings)}
         if fresh != self._settings:
             self._settings = fresh
-            self._routing = policy_from_json(fresh.get("routing"))
+            self._set_routing(fresh)
         if int(row.schema_version) != self.schema_version:
             self._schema = self._load_schema(int(row.schema_version))
             self.schema_version = int(row.schema_version)
@@ -338,8 +366,15 @@ class Project:
             raise ValidationError(f"project {self.name!r}: unknown settings {sorted(unknown)}; "
                                   f"known: {sorted(DEFAULT_SETTINGS)}")
         settings = {**settings, **_checked_settings(self.name, settings)}
-        if "routing" in settings and not isinstance(settings["routing"], dict):
-            settings["routing"] = settings["routing"].to_json()
+        # all checked before anything is written: a stored setting that does not rebuild
+        # would fail every later claim (routing) or consensus run (agreement)
+        if "routing" in settings:
+            settings["routing"] = _checked_routing(self.name, settings["routing"])
+        if "agreement" in settings:
+            settings["agreement"] = _checked_agreement(self.name, settings["agreement"])
+        if "machine_tiers" in settings:
+            settings["machine_tiers"] = _checked_machine_tiers(self.name,
+                                                               settings["machine_tiers"])
         if "gold_rate" in settings:
             rate = settings["gold_rate"]
             if isinstance(rate, bool) or not isinstance(rate, int | float) or not (
@@ -360,7 +395,7 @@ class Project:
             q.insert_event(conn, project_id=self.id, kind="settings_changed", actor="system",
                            now=_now(), payload=settings)
         self._settings = new
-        self._routing = policy_from_json(new.get("routing"))
+        self._set_routing(new)
         self._settings_at = time.monotonic()
 
     # --- transactions --------------------------------------------------------------
@@ -473,6 +508,9 @@ class Project:
                                   "DataFrame")
         specs: list[dict[str, Any]] = []
         text_only = self.schema.media == ("text",)
+        # a project that labels no text takes a string as a path when it has a path's
+        # shape, spaces and all ('photos/my cat.png': a missing file is reported as one)
+        paths_only = media is None and "text" not in self.schema.media
         wanted = (media,) if media else self.schema.media  # what a folder gives
         for n, it in enumerate(items):
             where = f"item #{n}"
@@ -483,6 +521,8 @@ class Project:
                 # files: "Why did it go up?" is a text (and costs no directory listing)
                 is_path = media != "text" and (
                     media_mod.is_uri(it) or os.path.isfile(os.path.expanduser(it))
+                    or (paths_only and (_path_shaped(it)
+                                        or os.path.isdir(os.path.expanduser(it))))
                     or (_looks_like_path(it) and os.path.isdir(os.path.expanduser(it)))
                     or (media_mod.has_glob(it) and (_looks_like_path(it) or (
                         not any(c.isspace() for c in it)
@@ -496,7 +536,16 @@ class Project:
                                  for u in media_mod.expand(it, wanted))
             elif isinstance(it, Mapping):
                 d = dict(it)
-                meta = dict(d.pop("meta", {}) or {})
+                raw_meta = d.pop("meta", None)
+                if raw_meta is None or _isna(raw_meta):  # (a DataFrame's empty cell)
+                    meta = {}
+                elif isinstance(raw_meta, Mapping):
+                    meta = dict(raw_meta)
+                else:
+                    raise ValidationError(
+                        f"{where}: field 'meta' is a {type(raw_meta).__name__} "
+                        f"({raw_meta!r:.60}); give a dict of key -> value (JSON text: "
+                        "json.loads it first), or leave it out")
                 g = d.pop("group", group)
                 src = None
                 for key in ("image", "uri", "path", "url"):
@@ -572,6 +621,7 @@ class Project:
         return rows
 
     def item(self, item_id: int) -> Item:
+        item_id = _checked_id(item_id, f"project {self.name!r}: item()")
         with self.store.read() as conn:
             row = q.get_item(conn, item_id)
         if row is None or int(row.project_id) != self.id:
@@ -602,6 +652,17 @@ class Project:
         ``status``: ``'todo'`` (not all overlap annotations in) or ``'done'``.
         ``annotator`` / ``source`` / ``schema_version``: only items that have an
         annotation by that author, from that source, or under that schema version."""
+        # every filter checked first: a misspelt one would match nothing and read as an
+        # empty project
+        if media is not None and media not in _MEDIA:
+            raise ValidationError(f"items(): media {media!r}; expected one of {list(_MEDIA)}")
+        if status not in (None, "todo", "done"):
+            raise ValidationError(f"items(): status {status!r}; expected 'todo' or 'done'")
+        if source is not None and source not in SOURCES:
+            raise ValidationError(f"items(): source {source!r}; expected one of "
+                                  f"{list(SOURCES)}")
+        if schema_version is not None:
+            schema_version = _checked_version(schema_version, "items()")
         stmt = q.select_items(self.id)
         df = self._frame(stmt)
         if df.empty:
@@ -616,8 +677,6 @@ class Project:
             df = df[df["done"] >= df["overlap"]]
         elif status == "todo":
             df = df[df["done"] < df["overlap"]]
-        elif status is not None:
-            raise ValidationError(f"items(): status {status!r}; expected 'todo' or 'done'")
         return df.reset_index(drop=True)
 
     # --- predictions -----------------------------------------------------------------
@@ -629,6 +688,12 @@ class Project:
         if source not in ("model", "llm", "labeling_function"):
             raise ValidationError(f"add_predictions: source {source!r}; expected 'model', "
                                   "'llm' or 'labeling_function'")
+        if not isinstance(model_version, str) or not model_version.strip():
+            raise ValidationError(f"add_predictions: field 'model_version' is "
+                                  f"{model_version!r}; give the model's name and version as "
+                                  "a non-empty string, e.g. 'yolov8n-2024-05'")
+        if (bad := unstorable(model_version)) is not None:
+            raise ValidationError(f"add_predictions: field 'model_version' {bad}")
         entries: list[tuple[int, tuple[Region, ...], float | None]] = []
         if isinstance(predictions, Mapping):
             predictions = list(predictions.items())
@@ -641,12 +706,14 @@ class Project:
                 regions = (regs,) if isinstance(regs, Region) else tuple(
                     r if isinstance(r, Region) else Region.from_json(r) for r in regs)
                 score = float(rest[0]) if rest and rest[0] is not None else None
-                entries.append((int(item_id), regions, score))
             except (TypeError, ValueError) as e:
                 raise ValidationError(
                     f"prediction #{n} ({p!r:.80}): {e}; give {{item_id: [regions]}} or "
                     "(item_id, regions[, score]) with regions as Box/Span/... or their JSON"
                 ) from None
+            # (2.7 is no item id: int() would store it on item 2)
+            item_id = _checked_id(item_id, f"prediction #{n} ({p!r:.80})")
+            entries.append((item_id, regions, score))
             if score is not None and not 0.0 <= score <= 1.0:
                 raise ValidationError(f"prediction #{n} (item {item_id}): field 'score' is "
                                       f"{score}; it must lie in [0, 1]")
@@ -682,6 +749,7 @@ class Project:
     def predictions(self, item_id: int | None = None) -> pd.DataFrame:
         stmt = q.select_predictions(self.id)
         if item_id is not None:
+            item_id = _checked_id(item_id, "predictions()")
             stmt = stmt.where(predictions_t.c.item_id == item_id)
         return self._frame(stmt)
 
@@ -690,6 +758,7 @@ class Project:
         """The pre-annotation regions of an item (newest model version by default): those
         of that version's newest :meth:`add_predictions` call for the item (one call may
         give an item several rows; a rerun of the same version replaces, not adds)."""
+        item_id = _checked_id(item_id, "prediction_regions()")
         with self.store.read() as conn:
             rows = q.predictions_for_item(conn, item_id)
         if not rows:
@@ -891,21 +960,21 @@ class Project:
                 raise ValidationError(f"annotations(): source {source!r}; expected one of "
                                       f"{list(SOURCES)}")
             stmt = stmt.where(t.c.source == source)
+        if status is not None and status not in ANNOTATION_STATUSES:
+            raise ValidationError(f"annotations(): status {status!r}; expected one of "
+                                  f"{list(ANNOTATION_STATUSES)}")
         if schema_version is not None:
-            stmt = stmt.where(t.c.schema_version == schema_version)
+            stmt = stmt.where(t.c.schema_version == _checked_version(schema_version,
+                                                                     "annotations()"))
         if item_id is not None:
-            stmt = stmt.where(t.c.item_id == item_id)
+            stmt = stmt.where(t.c.item_id == _checked_id(item_id, "annotations()"))
         df = self._frame(stmt)
-        if df.empty:
-            return pd.DataFrame(columns=["id", "item_id", "author", "source", "labels",
-                                         "regions", "status"])
+        if df.empty:  # the same columns as when something matches
+            return pd.DataFrame(columns=ANNOTATION_COLUMNS)
         df["labels"] = [[r["label"] for r in regs] for regs in df["regions"]]
         if status is not None:
             df = df[df["status"] == status].reset_index(drop=True)
-        cols = ["id", "item_id", "task_id", "author", "source", "labels", "regions", "status",
-                "schema_version", "created_at", "submitted_at", "duration_s", "corrects",
-                "model_version", "client_id", "meta"]
-        return df[cols]
+        return df[ANNOTATION_COLUMNS]
 
     def annotation_objects(self, **filters: Any) -> list[Annotation]:
         """Like :meth:`annotations` but as :class:`~labelnb.types.Annotation` objects."""
@@ -1083,8 +1152,12 @@ class Project:
         """Set the difficulty (0 easy .. 1 hard) of each item's unfinished annotate tasks,
         and re-prioritise; returns how many tasks changed."""
         n = 0
+        difficulty = {_checked_id(i, "set_difficulty"): d for i, d in difficulty.items()}
+        if focus_label:
+            focus_label = {_checked_id(i, "set_difficulty: focus_label"): v
+                           for i, v in focus_label.items()}
         with self.store.write() as conn:
-            ids = [int(i) for i in difficulty]
+            ids = list(difficulty)
             missing = sorted(set(ids) - q.existing_item_ids(conn, self.id, ids))
             if missing:
                 raise ItemNotFound(f"set_difficulty: items {missing[:10]} are not in project "
@@ -1153,7 +1226,7 @@ class Project:
         if not item_ids:
             return 0
         priority = _checked_priority(priority, "set_priority")
-        ids = [int(i) for i in item_ids]
+        ids = [_checked_id(i, "set_priority") for i in item_ids]
         prio = self.routing.priority(difficulty=None, deadline=None, skill_supply=None,
                                      base=float(priority))
         with self._write() as conn:
@@ -1192,6 +1265,8 @@ class Project:
     def log_event(self, kind: str, payload: Mapping[str, Any], *, actor: str = "system",
                   item_id: int | None = None) -> None:
         """Append one event to the project's audit log (:meth:`events`)."""
+        if item_id is not None:
+            item_id = _checked_id(item_id, f"log_event({kind!r})")
         with self._write() as conn:
             q.insert_event(conn, project_id=self.id, kind=kind, actor=actor, now=_now(),
                            item_id=item_id, payload=dict(payload))
@@ -1474,6 +1549,31 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _checked_id(v: Any, where: str, field: str = "item_id",
+                fix: str = "give an item id, a whole number (see project.items()['id'])"
+                ) -> int:
+    """An id the caller gave (an item id, a schema version) as a Python ``int``: numpy
+    and other integer types through ``operator.index`` (SQLite binds a numpy integer as a
+    BLOB, which equals no stored id, so a filter would silently match nothing). A bool, a
+    float (2.7 is no id, and truncating it would pick another item) or a string is
+    refused, naming ``field`` and the fix."""
+    if type(v) is int:
+        return v
+    if not isinstance(v, bool):
+        try:
+            return operator.index(v)
+        except TypeError:
+            pass
+    raise ValidationError(f"{where}: {field}={v!r} is a {type(v).__name__}, not a whole "
+                          f"number; {fix}")
+
+
+def _checked_version(v: Any, where: str) -> int:
+    return _checked_id(v, where, "schema_version",
+                       "give a schema version, a whole number (see "
+                       "project.schema_versions())")
+
+
 def _checked_difficulty(d: Any, where: str) -> float:
     """A task difficulty: a number in [0, 1] (0 easy, 1 hard)."""
     if isinstance(d, bool) or not isinstance(d, numbers.Real):
@@ -1510,6 +1610,11 @@ def _task_fields(*, media: Any, difficulty: Any, priority: Any, required_skill: 
     if difficulty is not None:
         difficulty = _checked_difficulty(difficulty, "add_items")
     priority = _checked_priority(priority, "add_items")
+    if deadline is pd.NaT or (isinstance(deadline, np.datetime64) and np.isnat(deadline)):
+        deadline = None  # pandas' missing time: no deadline
+    if isinstance(deadline, pd.Timestamp):
+        # a plain datetime (a naive one stays naive: local time, as a datetime is read)
+        deadline = deadline.to_pydatetime()
     if deadline is not None:
         if isinstance(deadline, str):
             try:
@@ -1620,6 +1725,125 @@ def _checked_settings(project: str, settings: dict[str, Any]) -> dict[str, Any]:
                                   f"{settings['review_fraction']!r}; give the share of "
                                   "submitted annotations that get a review task, in [0, 1]")
     return out
+
+
+_ROUTING_FIX = ("give DefaultRouting(...) or NoRouting() (from labelnb.queue.routing), or "
+                "their JSON, e.g. {'policy': 'default', 'hard_threshold': 0.8}")
+
+
+def _routing_policy(project: str, data: Any) -> RoutingPolicy:
+    """The routing policy of a project's ``routing`` setting (the JSON of a policy), or a
+    ValidationError that names the setting, what is wrong and the fix: a misspelt key, a
+    value of the wrong type or a policy name labelnb does not know would otherwise fail
+    later, in every claim or when the project is opened."""
+    from dataclasses import fields
+
+    if data is not None and not isinstance(data, Mapping):
+        raise ValidationError(f"project {project!r}: field 'routing' is {data!r:.80}; "
+                              f"{_ROUTING_FIX}")
+    known = [f.name for f in fields(DefaultRouting)]
+    try:
+        policy = policy_from_json(dict(data) if data else None)
+    except TypeError as e:
+        unknown = sorted(set(map(str, data or {})) - set(known) - {"policy"})
+        raise ValidationError(
+            f"project {project!r}: field 'routing' "
+            + (f"has unknown keys {unknown}; known: {known}" if unknown else f"is invalid ({e})")
+            + f"; {_ROUTING_FIX}") from None
+    except ValidationError as e:
+        raise ValidationError(f"project {project!r}: "
+                              f"{str(e).removeprefix('project settings: ')}") from None
+    if isinstance(policy, DefaultRouting):
+        for f in fields(DefaultRouting):
+            v = getattr(policy, f.name)
+            if f.name == "require_certified_kind":
+                if not isinstance(v, bool):
+                    raise ValidationError(f"project {project!r}: field 'routing' key "
+                                          f"'require_certified_kind' is {v!r}; give True or "
+                                          "False")
+            elif (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                  or not math.isfinite(float(v))):
+                raise ValidationError(f"project {project!r}: field 'routing' key {f.name!r} "
+                                      f"is {v!r}; give a finite number (default "
+                                      f"{f.default!r})")
+    return policy
+
+
+def _checked_routing(project: str, value: Any) -> dict[str, Any]:
+    """``configure(routing=...)``: a policy object or its JSON, checked (see
+    :func:`_routing_policy`), as it is stored."""
+    if isinstance(value, RoutingPolicy) and not isinstance(value, Mapping):
+        data = value.to_json()
+    elif isinstance(value, Mapping):
+        data = dict(value)
+    else:
+        raise ValidationError(f"project {project!r}: field 'routing' is {value!r:.80}; "
+                              f"{_ROUTING_FIX}")
+    policy = _routing_policy(project, data)
+    return {k: _plain(v) for k, v in policy.to_json().items()}
+
+
+def _checked_agreement(project: str, value: Any) -> dict[str, Any]:
+    """``configure(agreement=...)``: the consensus thresholds (a dict or an
+    :class:`~labelnb.metrics.tiers.Agreement`), checked as consensus will read them."""
+    from dataclasses import asdict, fields
+
+    from labelnb.metrics.tiers import Agreement
+
+    fix = ("give a dict of consensus thresholds, e.g. {'iou': 0.5, 'dice': 0.8, 'spans': "
+           "'exact'} (or a labelnb.metrics.tiers.Agreement)")
+    if isinstance(value, Agreement):
+        return asdict(value)
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"project {project!r}: field 'agreement' is {value!r:.80}; "
+                              f"{fix}")
+    d = {str(k): _plain(v) for k, v in value.items()}
+    known = [f.name for f in fields(Agreement)]
+    if unknown := sorted(set(d) - set(known)):
+        raise ValidationError(f"project {project!r}: field 'agreement' has unknown keys "
+                              f"{unknown}; known: {known}; {fix}")
+    for k in ("iou", "dice"):
+        if k in d:
+            v = d[k]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValidationError(f"project {project!r}: field 'agreement' key {k!r} is "
+                                      f"{v!r}; give a number in (0, 1]")
+            d[k] = float(v)
+    try:
+        Agreement(**d)
+    except ValidationError as e:
+        raise ValidationError(f"project {project!r}: field 'agreement': {e}") from None
+    return d
+
+
+def _checked_machine_tiers(project: str, value: Any) -> dict[str, Any]:
+    """``configure(machine_tiers=...)``: checked as :mod:`labelnb.prelabel.tiers` reads
+    them."""
+    from labelnb.prelabel.tiers import MachineTiers
+
+    if isinstance(value, MachineTiers):
+        return value.to_json()
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"project {project!r}: field 'machine_tiers' is {value!r:.80}; "
+                              "give a dict such as {'high': 0.95, 'low': 0.7, "
+                              "'consensus_overlap': 3} (or a MachineTiers)")
+    d = {str(k): _plain(v) for k, v in value.items()}
+    try:
+        MachineTiers.from_json(d)
+    except (ValidationError, TypeError, ValueError) as e:
+        raise ValidationError(f"project {project!r}: field 'machine_tiers': {e}") from None
+    return d
+
+
+def _path_shaped(s: str) -> bool:
+    """Whether ``s`` has the shape of a path or glob, spaces allowed (``photos/my
+    cat.png``, ``~/scans``, ``my cat.png``, ``*.jpg``): what a project that labels no
+    text takes as one. A sentence without a folder, extension or wildcard is not (it is
+    refused as a text, with that reason)."""
+    s = s.strip()
+    ext = os.path.splitext(s)[1]
+    return ("/" in s or os.sep in s or s.startswith("~") or media_mod.has_glob(s)
+            or (len(ext) > 1 and ext[1:].isalnum()))
 
 
 def _looks_like_path(s: str) -> bool:

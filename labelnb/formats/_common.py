@@ -412,12 +412,12 @@ def _upright(fp: Any, uri: str) -> tuple[bytes | None, tuple[int, int]]:
     its size after EXIF orientation."""
     from PIL import Image, ImageOps
 
+    from labelnb.media import oriented_size
+
     try:
         with Image.open(fp) as im:
-            w, h = im.size
+            w, h = oriented_size(im)  # (a TIFF's size is oriented by Pillow already)
             orientation = im.getexif().get(0x0112, 1)
-            if orientation in (5, 6, 7, 8):  # a quarter turn: width and height swap
-                w, h = h, w
             if orientation in (None, 1):
                 return None, (int(w), int(h))
             fmt = im.format or "PNG"
@@ -438,19 +438,18 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(width, height) of an image file after EXIF orientation, from its header."""
     from PIL import Image
 
+    from labelnb.media import oriented_size
+
     p = os.fspath(path)
     try:
         with Image.open(p) as im:
-            w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
+            w, h = oriented_size(im)  # (a TIFF's size is oriented by Pillow already)
     except FileNotFoundError:
         raise FormatError(f"image {p!r}: the file does not exist; fix the path") from None
     except Exception as e:
         raise FormatError(f"image {p!r}: Pillow cannot read it ({e}); convert it to PNG or "
                           "JPEG, or leave it out") from e
-    if orientation in (5, 6, 7, 8):  # a quarter turn: width and height swap
-        w, h = h, w
-    return int(w), int(h)
+    return w, h
 
 
 def jsonable(v: Any) -> Any:

@@ -372,6 +372,16 @@ class Store:
                     f"database {self.where} cannot be opened for writing ({msg}). Fix: check "
                     f"that the file and its folder exist and are writable{beside}, or copy "
                     "the file somewhere writable and open the copy")
+            if "database is locked" in low or "database table is locked" in low:
+                # another connection held the write lock for the whole busy timeout
+                return StoreError(
+                    f"database {self.where} is locked: another process (or another "
+                    "connection of this one) holds its write lock and did not release it "
+                    f"within the busy timeout of {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s "
+                    f"({msg}). Fix: wait for that writer to finish (a long import, a "
+                    "notebook kernel or `sqlite3` shell with a transaction left open) or "
+                    "stop it, then try again; many annotators writing at once belong on "
+                    "PostgreSQL (a postgresql:// URL)")
             if "malformed" in low or "not a database" in low:
                 recover = ("" if self.path is None else
                            f", or save what is readable: sqlite3 {shlex.quote(self.path)} "
