@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 from sqlalchemy import update
 
 import labelnb
 from labelnb import Choice, Schema
 from labelnb.queue.tables import tasks as tasks_t
+from tests.queue.qc_helpers import events_of, stage_tasks
 
 
 def _vote(p: labelnb.Project, votes: dict[str, str]) -> None:
@@ -26,17 +26,6 @@ def _vote(p: labelnb.Project, votes: dict[str, str]) -> None:
         q = p.queue(who)
         for _ in q:
             q.submit(Choice(lab))
-
-
-def _stage(p: labelnb.Project, stage: str, status: str | None = None) -> pd.DataFrame:
-    t = p.tasks()
-    t = t[t["stage"] == stage]
-    return t if status is None else t[t["status"] == status]
-
-
-def _events(p: labelnb.Project, kind: str) -> pd.DataFrame:
-    ev = p.events()
-    return ev[ev["kind"] == kind].reset_index(drop=True)
 
 
 # --- 1. no review or adjudication of one's own item -----------------------------------------
@@ -47,12 +36,12 @@ def test_an_annotator_of_the_item_cannot_adjudicate_it(db_url: str) -> None:
     p.annotators.add("max", qualifications=["expert"])
     _vote(p, {"eve": "a", "bo": "b", "cy": "c"})
     assert set(p.consensus()["tier"]) == {"none"}
-    assert len(_stage(p, "adjudicate", "open")) == 2
+    assert len(stage_tasks(p, "adjudicate", "open")) == 2
     eve = p.adjudication_queue("eve")
     assert eve.peek(5) == []
     assert eve.claim() is None  # she voted on both items
     mx = p.adjudication_queue("max")
-    assert sorted(mx.peek(5)) == sorted(_stage(p, "adjudicate")["item_id"].astype(int))
+    assert sorted(mx.peek(5)) == sorted(stage_tasks(p, "adjudicate")["item_id"].astype(int))
     t = mx.claim()
     assert t is not None and t.stage == "adjudicate"
     mx.submit(Choice("b"))
@@ -66,7 +55,7 @@ def test_an_annotator_of_the_item_cannot_review_its_consensus(db_url: str) -> No
     p.annotators.add("rita", role="reviewer")
     _vote(p, {"ana": "a", "bo": "a", "cy": "b"})
     p.consensus()
-    reviews = _stage(p, "review", "open")
+    reviews = stage_tasks(p, "review", "open")
     assert len(reviews) == 2 and set(reviews["author"]) == {"consensus"}
     cy = p.review_queue("cy")
     assert cy.peek(5) == [] and cy.claim() is None  # the dissenter settles nothing
@@ -121,9 +110,9 @@ def test_rejecting_a_consensus_queues_one_adjudication_and_logs_it(db_url: str) 
     assert t is not None and t.target_annotation_id == cid
     p.request_review(cid)  # a second look at the same consensus, by rob
     r.reject("it is b")
-    adj = _stage(p, "adjudicate")
+    adj = stage_tasks(p, "adjudicate")
     assert len(adj) == 1 and adj["status"].tolist() == ["open"]
-    ev = _events(p, "adjudication_queued")
+    ev = events_of(p, "adjudication_queued")
     assert len(ev) == 1
     assert ev.loc[0, "actor"] == "rita" and ev.loc[0, "payload"] == {
         "reason": "consensus rejected"}
@@ -132,9 +121,9 @@ def test_rejecting_a_consensus_queues_one_adjudication_and_logs_it(db_url: str) 
     t = rob.claim()
     assert t is not None and t.target_annotation_id == cid
     rob.reject("not a")  # the item already waits for an expert
-    assert len(_stage(p, "adjudicate")) == 1
-    assert len(_events(p, "adjudication_queued")) == 1
-    assert len(_events(p, "review_reject")) == 2
+    assert len(stage_tasks(p, "adjudicate")) == 1
+    assert len(events_of(p, "adjudication_queued")) == 1
+    assert len(events_of(p, "review_reject")) == 2
     p.close()
 
 
@@ -159,7 +148,7 @@ def test_rejecting_a_consensus_joins_an_adjudication_still_open(db_url: str) -> 
     t = r.claim()
     assert t is not None and t.author == "consensus"
     r.reject("no, b")
-    adj = _stage(p, "adjudicate")
+    adj = stage_tasks(p, "adjudicate")
     assert len(adj) == 1 and adj["status"].tolist() == ["open"]
     p.close()
 
@@ -218,11 +207,11 @@ def test_a_gold_answer_is_not_sampled_for_review(db_url: str) -> None:
     t = q.claim()
     assert t is not None and t.item.id == gid
     q.submit(Choice("neg"))
-    assert _stage(p, "review").empty
+    assert stage_tasks(p, "review").empty
     t = q.claim()  # no gold left for her: a regular item, reviewed as every one is
     assert t is not None and t.item.id != gid
     q.submit(Choice("pos"))
-    reviews = _stage(p, "review")
+    reviews = stage_tasks(p, "review")
     assert reviews["item_id"].astype(int).tolist() == [t.item.id]
     p.close()
 
@@ -273,11 +262,11 @@ def test_retraining_against_a_label_since_overturned_is_cancelled(db_url: str) -
     cal = p.calibrate(min_items=1).set_index("annotator")
     assert cal.loc["cy", "accuracy"] == 1.0
     assert cal.loc["ana", "retraining_tasks"] == 3
-    mine = _stage(p, "retrain")
+    mine = stage_tasks(p, "retrain")
     mine = mine[mine["reserved_for"] == "cy"].set_index("id")
     assert sorted(mine["status"]) == ["cancelled", "cancelled", "leased"]
     assert mine.loc[held.id, "status"] == "leased"
-    ev = _events(p, "retraining_cancelled")
+    ev = events_of(p, "retraining_cancelled")
     assert sorted(ev["task_id"].astype(int)) == sorted(
         mine.index[mine["status"] == "cancelled"])
     assert all(pl["annotator"] == "cy" for pl in ev["payload"])
@@ -285,5 +274,5 @@ def test_retraining_against_a_label_since_overturned_is_cancelled(db_url: str) -
     assert rq.claim() is None
     again = p.calibrate(min_items=1).set_index("annotator")  # nothing more to cancel
     assert again.loc["cy", "retraining_tasks"] == 0
-    assert len(_events(p, "retraining_cancelled")) == 2
+    assert len(events_of(p, "retraining_cancelled")) == 2
     p.close()

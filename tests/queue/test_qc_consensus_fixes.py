@@ -28,6 +28,7 @@ import labelnb.queue.consensus as consensus_mod
 import labelnb.queue.redundancy as redundancy_mod
 from labelnb import Annotation, Choice, Schema
 from labelnb.metrics.redundancy import AdaptiveRedundancy
+from tests.queue.qc_helpers import events_of, stage_tasks
 
 
 def _submit(p: labelnb.Project, who: str, label: str) -> str:
@@ -36,17 +37,6 @@ def _submit(p: labelnb.Project, who: str, label: str) -> str:
     assert t is not None, f"{who} got no task"
     q.submit(Choice(label))
     return str(p.annotations(annotator=who)["id"].iloc[-1])
-
-
-def _stage(p: labelnb.Project, stage: str, status: str | None = None) -> pd.DataFrame:
-    t = p.tasks()
-    t = t[t["stage"] == stage]
-    return t if status is None else t[t["status"] == status]
-
-
-def _events(p: labelnb.Project, kind: str) -> pd.DataFrame:
-    ev = p.events()
-    return ev[ev["kind"] == kind].reset_index(drop=True)
 
 
 def _consensus_anns(p: labelnb.Project) -> pd.DataFrame:
@@ -83,7 +73,7 @@ def test_a_reviewers_correction_of_a_vote_replaces_the_vote(db_url: str, method:
     assert sorted(newest["meta"]["based_on"]) == sorted([fix, cy])
     assert ana not in newest["meta"]["based_on"] and bo not in newest["meta"]["based_on"]
     # the 'dog' consensus is no longer up for review; the 'cat' one is
-    open_reviews = set(_stage(p, "review", "open")["target_annotation_id"])
+    open_reviews = set(stage_tasks(p, "review", "open")["target_annotation_id"])
     assert open_reviews == {row["consensus_id"]}
     # the raw vote is untouched (calibration still grades it)
     assert p.annotations(annotator="ana")["labels"].tolist() == [["dog"]]
@@ -115,19 +105,19 @@ def test_losing_the_majority_cancels_the_old_consensus_review(db_url: str) -> No
     [row] = p.consensus().to_dict("records")
     assert (row["tier"], row["status"]) == ("none", "adjudicating")
     # c1's review was cancelled, and the audit log names it
-    c1_reviews = _stage(p, "review")
+    c1_reviews = stage_tasks(p, "review")
     c1_reviews = c1_reviews[c1_reviews["target_annotation_id"] == c1]
     assert c1_reviews["status"].tolist() == ["cancelled"]
-    ev = _events(p, "reviews_cancelled")
+    ev = events_of(p, "reviews_cancelled")
     assert len(ev) == 1 and ev.loc[0, "actor"] == "consensus"
     assert ev.loc[0, "payload"]["task_ids"] == c1_reviews["id"].astype(int).tolist()
     assert ev.loc[0, "payload"]["annotation_ids"] == [c1]
     # so no reviewer can reject the stale consensus into a second adjudication
     assert p.review_queue("rob").claim() is None
     p.consensus()
-    assert len(_stage(p, "adjudicate")) == 1
-    assert len(_events(p, "adjudication_queued")) == 1
-    assert len(_events(p, "reviews_cancelled")) == 1  # nothing more to cancel
+    assert len(stage_tasks(p, "adjudicate")) == 1
+    assert len(events_of(p, "adjudication_queued")) == 1
+    assert len(events_of(p, "reviews_cancelled")) == 1  # nothing more to cancel
     p.close()
 
 
@@ -184,10 +174,10 @@ def test_two_overlapping_consensus_runs_write_once(db_url: str,
     p = labelnb.open(db_url, "c")
     cons = _consensus_anns(p)
     assert len(cons) == 1 and int(cons.loc[0, "item_id"]) == ids["maj"]
-    assert _stage(p, "review")["target_annotation_id"].tolist() == [cons.loc[0, "id"]]
-    assert _stage(p, "adjudicate")["item_id"].astype(int).tolist() == [ids["none"]]
-    assert len(_events(p, "consensus_stored")) == 1
-    assert len(_events(p, "adjudication_queued")) == 1
+    assert stage_tasks(p, "review")["target_annotation_id"].tolist() == [cons.loc[0, "id"]]
+    assert stage_tasks(p, "adjudicate")["item_id"].astype(int).tolist() == [ids["none"]]
+    assert len(events_of(p, "consensus_stored")) == 1
+    assert len(events_of(p, "adjudication_queued")) == 1
     # both runs report the one stored consensus
     for out in results:
         assert out.set_index("item_id").loc[ids["maj"], "consensus_id"] == cons.loc[0, "id"]
@@ -222,11 +212,11 @@ def test_two_overlapping_escalate_runs_write_once(db_url: str,
 
     _race(one_run)
     p = labelnb.open(db_url, "c")
-    slots = _stage(p, "annotate").groupby("item_id").size().to_dict()
+    slots = stage_tasks(p, "annotate").groupby("item_id").size().to_dict()
     assert slots == {sure: 1, clash: 3}  # one slot, plus extra=2 once
     cons = _consensus_anns(p)
     assert cons["item_id"].astype(int).tolist() == [sure]
-    assert len(_events(p, "escalated")) == 1 and len(_events(p, "model_agreed")) == 1
+    assert len(events_of(p, "escalated")) == 1 and len(events_of(p, "model_agreed")) == 1
     p.close()
 
 
@@ -247,10 +237,10 @@ def test_storing_a_majority_and_its_review_is_one_transaction(
     monkeypatch.undo()
     # nothing of the failed run was written
     assert _consensus_anns(p).empty
-    assert _events(p, "consensus_stored").empty
+    assert events_of(p, "consensus_stored").empty
     [row] = p.consensus().to_dict("records")
     assert (row["tier"], row["status"]) == ("majority", "in review")
-    assert _stage(p, "review", "open")["target_annotation_id"].tolist() == [
+    assert stage_tasks(p, "review", "open")["target_annotation_id"].tolist() == [
         row["consensus_id"]]
     assert len(_consensus_anns(p)) == 1
     p.close()
@@ -269,15 +259,15 @@ def test_a_rerun_queues_the_review_a_stored_majority_never_got(db_url: str) -> N
                                                   "based_on": sorted([ana, bo]),
                                                   "method": "majority"})
     p.add_annotations([orphan])
-    assert _stage(p, "review").empty
+    assert stage_tasks(p, "review").empty
     [row] = p.consensus().to_dict("records")
     assert (row["tier"], row["status"], row["consensus_id"]) == ("majority", "in review",
                                                                   orphan.id)
-    assert _stage(p, "review", "open")["target_annotation_id"].tolist() == [orphan.id]
-    ev = _events(p, "review_requested")
+    assert stage_tasks(p, "review", "open")["target_annotation_id"].tolist() == [orphan.id]
+    ev = events_of(p, "review_requested")
     assert len(ev) == 1 and ev.loc[0, "payload"]["annotation_id"] == orphan.id
     p.consensus()
-    assert len(_stage(p, "review")) == 1 and len(_consensus_anns(p)) == 1
+    assert len(stage_tasks(p, "review")) == 1 and len(_consensus_anns(p)) == 1
     p.annotators.add("rita", role="reviewer")
     rq = p.review_queue("rita")
     t = rq.claim()
@@ -300,7 +290,7 @@ def test_escalated_slots_and_adjudications_keep_the_items_routing(db_url: str) -
     p.add_predictions("m", [(item, [Choice("dog")], 0.99)])
     dec = p.escalate(AdaptiveRedundancy(extra=2))
     assert dec["decision"].tolist() == ["escalate"]
-    slots = _stage(p, "annotate").sort_values("slot").reset_index(drop=True)
+    slots = stage_tasks(p, "annotate").sort_values("slot").reset_index(drop=True)
     assert slots["slot"].tolist() == [0, 1, 2]
     first = slots.iloc[0]
     for _, new in slots.iloc[1:].iterrows():
@@ -324,7 +314,7 @@ def test_an_adjudication_keeps_the_items_language(db_url: str) -> None:
         p.annotators.add(who, languages=["fr"], qualifications=["vet"])
         _submit(p, who, lab)
     assert p.consensus()["tier"].tolist() == ["none"]
-    [adj] = _stage(p, "adjudicate").to_dict("records")
+    [adj] = stage_tasks(p, "adjudicate").to_dict("records")
     assert (adj["language"], adj["required_skill"], adj["base_priority"]) == ("fr", "vet",
                                                                               5.0)
     p.annotators.add("eve", qualifications=["expert"], languages=["en"])
@@ -366,7 +356,7 @@ def test_a_replaced_consensus_is_not_brought_back(db_url: str) -> None:
     cons = _consensus_anns(p)
     assert cons["id"].tolist()[:2] == [c1, c2] and len(cons) == 3
     assert row["consensus_id"] == cons.loc[2, "id"]  # a new one, not c1 again
-    reviews = _stage(p, "review")
+    reviews = stage_tasks(p, "review")
     live = reviews[reviews["status"].isin(["open", "leased"])]
     assert live["target_annotation_id"].tolist() == [row["consensus_id"]]
     assert reviews.loc[reviews["target_annotation_id"] == c1, "status"].tolist() == [
