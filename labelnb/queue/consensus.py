@@ -118,7 +118,7 @@ def run_consensus(project: Project, *, method: Method = "majority",
     if len(raw):
         raw = raw[raw["status"] != "reject"]
     # a vote a reviewer corrected counts as its correction (the end of its chain)
-    raw = _corrected_votes(anns, raw)
+    raw = corrected_votes(anns, raw)
     by_id = anns.set_index("id") if len(anns) else anns
     ds_labels: dict[int, tuple[str, float]] = {}
     if method == "dawid_skene" and len(raw):
@@ -322,11 +322,13 @@ def _consensus_ids(anns: pd.DataFrame, item: int) -> list[str]:
                                      & (anns["source"] == "consensus"), "id"]]
 
 
-def _corrected_votes(anns: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
-    """``raw`` (one vote per item and author) with each vote a reviewer corrected
-    replaced by the end of its chain of corrections (its regions and labels), and a
-    column ``basis``: the id of the annotation the vote now stands for (the correction,
-    or the vote itself). ``id`` stays the vote's own."""
+def corrected_votes(anns: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` (one vote per item and author, :func:`latest_human`) with each vote a
+    reviewer corrected replaced by the end of its chain of corrections (its regions and
+    labels), and a column ``basis``: the id of the annotation the vote now stands for
+    (the correction, or the vote itself). ``id`` stays the vote's own. A correction made
+    by one of the item's own voters does not count: a reviewer who also labeled the
+    item would otherwise outvote the others by correcting their votes to their own."""
     raw = raw.copy()
     raw["basis"] = [str(x) for x in raw["id"]] if len(raw) else pd.Series(dtype=object)
     if raw.empty or "corrects" not in anns.columns:
@@ -335,10 +337,13 @@ def _corrected_votes(anns: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
     if not targets & set(raw["basis"]):
         return raw
     basis, regions, labels = list(raw["basis"]), list(raw["regions"]), list(raw["labels"])
-    for n, vote in enumerate(basis):
+    voters: dict[Any, set[str]] = {}
+    for item, author in zip(raw["item_id"], raw["author"], strict=True):
+        voters.setdefault(item, set()).add(str(author))
+    for n, (vote, item) in enumerate(zip(basis, raw["item_id"], strict=True)):
         if vote not in targets:
             continue
-        fixed = _correction(anns, vote)
+        fixed = _correction(anns, vote, ignore=voters[item])
         if fixed is not None:
             basis[n], regions[n], labels[n] = (str(fixed["id"]), fixed["regions"],
                                                fixed["labels"])
@@ -361,14 +366,18 @@ def _weighted(votes: Decision, regions: list[list[Region]], label: str,
     return Decision(tier=tier, group=group, confidence=posterior, n=n)
 
 
-def _correction(anns: pd.DataFrame, cid: str | None) -> Any:
+def _correction(anns: pd.DataFrame, cid: str | None, *,
+                ignore: set[str] | frozenset[str] = frozenset()) -> Any:
     """The end of ``cid``'s chain of corrections (a correction may be corrected in turn;
-    a rejected correction does not count), or None when nothing corrects it."""
+    a rejected correction does not count, nor one whose author is in ``ignore``), or
+    None when nothing corrects it."""
     if cid is None or anns.empty:
         return None
     found, seen = None, {cid}
     while True:
         fixes = anns[(anns["corrects"] == cid) & (anns.get("status") != "reject")]
+        if ignore and len(fixes):
+            fixes = fixes[~fixes["author"].astype(str).isin(ignore)]
         if fixes.empty:
             return found
         found = fixes.sort_values("submitted_at").iloc[-1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -364,4 +365,34 @@ def test_a_replaced_consensus_is_not_brought_back(db_url: str) -> None:
     # and the reviewer gets the new one
     t = rq.claim()
     assert t is not None and t.target_annotation_id == row["consensus_id"]
+    p.close()
+
+
+def test_a_voters_correction_of_another_vote_does_not_count(tmp_path: Path) -> None:
+    """A reviewer who also labeled the item may be handed a review of another voter's
+    label; correcting it to their own answer must not flip the item's majority."""
+    p = labelnb.Project.create(tmp_path / "c.db", "c", Schema("choice", ["cat", "dog"]),
+                               overlap=3, review_fraction=1.0)
+    p.add_items(["x"])
+    p.annotators.add("cy", role="reviewer")
+    p.annotators.add("rita", role="reviewer")
+    for who, lab in (("ana", "dog"), ("bo", "dog"), ("cy", "cat")):
+        q = p.queue(who)
+        assert q.claim() is not None
+        q.submit(Choice(lab))
+    rq = p.review_queue("cy")
+    t = rq.claim()
+    assert t is not None and t.author in ("ana", "bo")
+    rq.correct(Choice("cat"))
+    res = p.consensus()
+    assert res["labels"].tolist() == [["dog"]] and res["tier"].tolist() == ["majority"]
+    # a reviewer who did not label the item corrects the other dog: now that counts
+    rq = p.review_queue("rita")
+    while (t := rq.claim()) is not None:
+        if t.author in ("ana", "bo"):
+            rq.correct(Choice("cat"))
+        else:
+            rq.approve()
+    res = p.consensus()
+    assert res["labels"].tolist() == [["cat"]]
     p.close()
