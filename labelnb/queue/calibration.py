@@ -153,7 +153,8 @@ def calibrate(project: Project, *, threshold: float = 0.90, window: int = 200,
             skills = dict(profile.skills)
             skills.update({lab: round(sum(v) / len(v), 4) for lab, v in per.items()
                            if len(v) >= min_items})
-            project.annotators.update(name, accuracy=round(acc, 4), skills=skills)
+            project.annotators.update(name, accuracy=round(acc, 4),
+                                      skills=dict(sorted(skills.items())))
         queued = 0
         if flagged:
             mistakes = [r for r, ok, _ in scored if not ok and r["id"] not in retraining]
