@@ -33,7 +33,15 @@ while the votes it rests on stand; when they change, a new consensus replaces it
 older one is never brought back), and the open reviews of the ones it replaces are
 cancelled (event ``reviews_cancelled``), as they are when the item loses its majority.
 A stored majority consensus that never got its review task gets one. What a run
-writes is one transaction under the project's lock (see :func:`run_consensus`).
+writes is committed 500 items per transaction, each under the project's lock (see
+:func:`run_consensus`); an item whose consensus cannot be stored (it fails validation:
+a majority for a class :meth:`~labelnb.project.Project.set_schema` has since removed) is
+reported with status ``not stored`` and a warning, and the others are written.
+
+An adjudication is queued the one way a reviewer's rejection of a consensus queues one
+(:func:`~labelnb.queue.queries.queue_adjudication`): with the item's language,
+qualification and deadline, at the priority routing gives them from base 5, and only if
+the item has none open or leased (checked under the item's row lock).
 
 ``confidence`` is the share of annotators in the largest agreeing group (with
 ``method="dawid_skene"``, the posterior of the chosen label), rounded to 6 decimals
@@ -50,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from labelnb.errors import ValidationError
+from labelnb.errors import ItemNotFound, ValidationError
 from labelnb.metrics import DawidSkene, DegenerateWarning
 from labelnb.metrics.tiers import Agreement, Decision, Tier, decide, fuse
 from labelnb.queue import queries as q
@@ -82,9 +90,12 @@ def run_consensus(project: Project, *, method: Method = "majority",
     """Decide every item's tier and final label; queue reviews and adjudications.
 
     The decisions are made from one read of the project; what they write (consensus
-    annotations, the reviews they replace or need, adjudication tasks, events) is one
-    transaction under the project's lock, which checks each item again first, so two
-    runs that overlap write each thing once."""
+    annotations, the reviews they replace or need, adjudication tasks, events) is
+    written :data:`APPLY_CHUNK` items per transaction, each under the project's lock,
+    which checks each item again first, so two runs that overlap write each thing once
+    (and annotators' claims get the database in between). An item whose consensus
+    cannot be stored (a label the schema has since dropped) is skipped: status ``not
+    stored`` and a warning that names it and why; the other items are written."""
     if method not in ("majority", "dawid_skene"):
         raise ValidationError(f"consensus(): method {method!r}; expected 'majority' or "
                               "'dawid_skene'")
@@ -238,16 +249,32 @@ def run_consensus(project: Project, *, method: Method = "majority",
                      "regions": final, "confidence": _confidence(confidence),
                      "n_annotations": len(mine), "consensus_id": cid, "status": status})
     if plans:
-        for item, cid in _apply(project, plans, now).items():
-            # another run stored the item's consensus meanwhile: report the stored one
-            for r in rows:
-                if r["item_id"] == item and r["consensus_id"] is not None:
-                    r["consensus_id"] = cid
-                    if carriers.get(item) is not None:
-                        carriers[item] = cid
+        adopted, skipped = _apply(project, plans, now)
+        for r in rows:
+            item = r["item_id"]
+            if item in adopted and r["consensus_id"] is not None:
+                # another run stored the item's consensus meanwhile: report the stored one
+                r["consensus_id"] = adopted[item]
+                if carriers.get(item) is not None:
+                    carriers[item] = adopted[item]
+            elif item in skipped:
+                r["consensus_id"], r["status"] = None, "not stored"
+                carriers.pop(item, None)
+        if skipped:
+            _warn_skipped(skipped)
     out = pd.DataFrame(rows, columns=COLUMNS)
     out.attrs["carriers"] = carriers
     return out
+
+
+def _warn_skipped(skipped: dict[int, str]) -> None:
+    """One warning for the items whose consensus a run could not store (status ``not
+    stored`` in its frame), naming each (the first ten) and why."""
+    shown = "; ".join(f"item {item}: {why}" for item, why in sorted(skipped.items())[:10])
+    more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    warnings.warn(f"consensus(): {len(skipped)} item(s) decided but not stored (status "
+                  f"'not stored'; the other items were stored): {shown}{more}. Fix the "
+                  "schema or the votes and run consensus() again", UserWarning, stacklevel=4)
 
 
 def _gold_truth(project: Project) -> dict[int, list[Region]]:
@@ -423,55 +450,88 @@ class _Plan:
     cid: str | None = None
 
 
-def _apply(project: Project, plans: list[_Plan], now: datetime) -> dict[int, str]:
-    """Write ``plans`` in one transaction under the project's lock (a second
-    ``consensus()`` waits for it, then finds what this one wrote). Each item is checked
-    again first: an item whose consensus annotations changed since the read was decided
-    by another run (nothing is written for it; the item maps to its newest consensus in
-    what is returned); an adjudication is queued only if none is open or leased; a
-    review only if the consensus has none. Returns those adopted consensus ids."""
+#: items a consensus run writes per transaction: each transaction holds SQLite's write lock
+#: (and the project's lock) for its chunk only, so annotators' claims and submits get
+#: their turn in between (one transaction of 65,000 items held it past their busy timeout)
+APPLY_CHUNK = 500
+
+
+def _apply(project: Project, plans: list[_Plan], now: datetime
+           ) -> tuple[dict[int, str], dict[int, str]]:
+    """Write ``plans``, :data:`APPLY_CHUNK` items per transaction, each under the
+    project's lock (a second ``consensus()`` waits for it, then finds what this one
+    wrote). Each item is checked again first: an item whose consensus annotations
+    changed since the read was decided by another run (nothing is written for it; the
+    item maps to its newest consensus in what is returned); an adjudication is queued
+    only if none is open or leased (:func:`~labelnb.queue.queries.queue_adjudication`,
+    under the item's row lock, as a reviewer's rejection queues one); a review only if
+    the consensus has none. A consensus annotation that cannot be stored (it fails
+    validation: a label the schema has since dropped, say) is skipped with everything
+    else of its item, and the rest of the run goes on.
+
+    Returns the adopted consensus ids, and the items skipped with the reason."""
     adopted: dict[int, str] = {}
-    items = sorted({p.item for p in plans})
-    # read before the write: nothing but the write transaction's own connection is used
-    # inside it (an in-memory SQLite database has only the one)
-    routing = task_routing(project, [p.item for p in plans
-                                     if p.action in ("none", "adjudicate")])
-    adj_fields = {item: _adjudication_fields(project, r) for item, r in routing.items()}
-    no_routing = _adjudication_fields(project, {})
-    with project.atomic(), project._write() as conn:
-        q.lock_project(conn, project.id)
-        stored = q.consensus_ids_by_item(conn, project.id, items)
-        adjudicating = q.items_adjudicating(conn, project.id, items)
-        for plan in plans:
-            ids = stored.get(plan.item, [])
-            if plan.action in ("store", "none") and ids != plan.seen:
-                if plan.action == "store":
-                    adopted[plan.item] = ids[-1]  # append-only: ids holds more than seen
-                continue
-            if plan.action == "store":
-                ann = plan.annotation
-                assert ann is not None
-                meta = dict(ann.meta)
-                project.add_annotations([ann], event=("consensus_stored", "consensus", {
-                    k: meta[k] for k in ("tier", "confidence", "method", "based_on")}))
-                _cancel_reviews(conn, project.id, plan.item, ids, now,
-                                reason=f"replaced by consensus {ann.id}")
-                if plan.review:
-                    _queue_review(project, conn, plan.item, ann.id, now)
-            elif plan.action == "review":
-                assert plan.cid is not None
-                if ids[-1:] == [plan.cid] and not q.has_live_review(conn, project.id, plan.cid):
-                    _queue_review(project, conn, plan.item, plan.cid, now)
-            else:
-                if plan.action == "none":
-                    _cancel_reviews(conn, project.id, plan.item, ids, now,
-                                    reason="no majority")
-                if (plan.action == "adjudicate" or plan.adjudicate) \
-                        and plan.item not in adjudicating:
-                    _queue_adjudication(project, conn, plan.item, now, plan.reason,
-                                        adj_fields.get(plan.item, no_routing))
-                    adjudicating.add(plan.item)
-    return adopted
+    skipped: dict[int, str] = {}
+    by_item: dict[int, list[_Plan]] = {}
+    for plan in plans:
+        by_item.setdefault(plan.item, []).append(plan)
+    items = sorted(by_item)
+    # read before the writes: nothing but the write transaction's own connection is used
+    # inside one (an in-memory SQLite database has only the one)
+    adj_fields = adjudication_fields(project, sorted({
+        p.item for p in plans if p.action == "adjudicate" or (p.action == "none"
+                                                              and p.adjudicate)}))
+    for i in range(0, len(items), APPLY_CHUNK):
+        chunk = items[i:i + APPLY_CHUNK]
+        with project.atomic(), project._write() as conn:
+            q.lock_project(conn, project.id)
+            stored = q.consensus_ids_by_item(conn, project.id, chunk)
+            for item in chunk:
+                ids = stored.get(item, [])
+                for plan in by_item[item]:
+                    if not _apply_one(project, conn, plan, ids, now, adj_fields, adopted,
+                                      skipped):
+                        break
+    return adopted, skipped
+
+
+def _apply_one(project: Project, conn: Connection, plan: _Plan, ids: list[str],
+               now: datetime, adj_fields: dict[int, dict[str, Any]],
+               adopted: dict[int, str], skipped: dict[int, str]) -> bool:
+    """Write one plan of :func:`_apply` (``ids``: its item's consensus annotations as
+    stored now); False when the item's consensus could not be stored (the item's other
+    plans are skipped too)."""
+    if plan.action in ("store", "none") and ids != plan.seen:
+        if plan.action == "store":
+            adopted[plan.item] = ids[-1]  # append-only: ids holds more than seen
+        return True
+    if plan.action == "store":
+        ann = plan.annotation
+        assert ann is not None
+        meta = dict(ann.meta)
+        try:
+            # validated before anything is written (in a savepoint of its own)
+            project.add_annotations([ann], event=("consensus_stored", "consensus", {
+                k: meta[k] for k in ("tier", "confidence", "method", "based_on")}))
+        except (ValidationError, ItemNotFound) as e:
+            skipped[plan.item] = str(e)
+            return False
+        _cancel_reviews(conn, project.id, plan.item, ids, now,
+                        reason=f"replaced by consensus {ann.id}")
+        if plan.review:
+            _queue_review(project, conn, plan.item, ann.id, now)
+    elif plan.action == "review":
+        assert plan.cid is not None
+        if ids[-1:] == [plan.cid] and not q.has_live_review(conn, project.id, plan.cid):
+            _queue_review(project, conn, plan.item, plan.cid, now)
+    else:
+        if plan.action == "none":
+            _cancel_reviews(conn, project.id, plan.item, ids, now, reason="no majority")
+        if plan.action == "adjudicate" or plan.adjudicate:
+            q.queue_adjudication(conn, project_id=project.id, item_id=plan.item,
+                                 actor="consensus", now=now, reason=plan.reason,
+                                 fields=adj_fields[plan.item])
+    return True
 
 
 def _cancel_reviews(conn: Connection, project_id: int, item: int, ann_ids: list[str],
@@ -507,37 +567,43 @@ def task_routing(project: Project, items: list[int]) -> dict[int, dict[str, Any]
         return q.annotate_routing(conn, project.id, items)
 
 
-def routed_task(project: Project, routing: dict[str, Any], *, base: float | None = None
-                ) -> dict[str, Any]:
+def routed_task(project: Project, routing: dict[str, Any], *, base: float | None = None,
+                supply: dict[str, int] | None = None) -> dict[str, Any]:
     """A task row's routing fields and ``priority`` (computed as
     :meth:`Project.add_items` does) from an item's routing (:func:`task_routing`);
-    ``base`` replaces the base priority."""
+    ``base`` replaces the base priority. ``supply``: a cache of each qualification's
+    supply (active annotators who hold it), for a caller routing many tasks."""
     fields = {f: routing.get(f) for f in q.ROUTING_FIELDS}
     given = float(base if base is not None else fields["base_priority"] or 0.0)
     fields["base_priority"] = given
     skill = fields["required_skill"]
-    supply = project.annotators.skill_supply(skill) if skill else None
+    n: int | None = None
+    if skill:
+        if supply is None:
+            n = project.annotators.skill_supply(skill)
+        else:
+            if skill not in supply:
+                supply[skill] = project.annotators.skill_supply(skill)
+            n = supply[skill]
     fields["priority"] = project.routing.priority(
-        difficulty=fields["difficulty"], deadline=fields["deadline"], skill_supply=supply,
+        difficulty=fields["difficulty"], deadline=fields["deadline"], skill_supply=n,
         base=given)
     return fields
 
 
-def _adjudication_fields(project: Project, routing: dict[str, Any]) -> dict[str, Any]:
-    """An adjudication task's routing: the item's language, qualification and deadline
-    (the expert must read the item, and by then); not its difficulty (hard items would
-    be kept from experts with no measured accuracy) nor its focus label; base priority
-    5."""
-    return routed_task(project, {f: routing.get(f) for f in ("language", "required_skill",
-                                                             "deadline")}, base=5.0)
+def adjudication_fields(project: Project, items: list[int]) -> dict[int, dict[str, Any]]:
+    """Each item's adjudication task routing, what
+    :func:`~labelnb.queue.queries.queue_adjudication` takes: the item's language,
+    qualification and deadline (:data:`~labelnb.queue.queries.ADJUDICATION_ROUTING`, from
+    its first annotate task) and the priority the routing policy gives them, from base
+    priority 5. Read outside the transaction that queues the task (it reads the project's
+    annotators)."""
+    routing = task_routing(project, items)
+    supply: dict[str, int] = {}
+    return {item: routed_task(project, {f: routing.get(item, {}).get(f)
+                                        for f in q.ADJUDICATION_ROUTING},
+                              base=q.ADJUDICATION_BASE_PRIORITY, supply=supply)
+            for item in items}
 
 
-def _queue_adjudication(project: Project, conn: Connection, item: int, now: datetime,
-                        reason: str, fields: dict[str, Any]) -> None:
-    q.insert_tasks(conn, [dict(project_id=project.id, item_id=item, stage="adjudicate",
-                               slot=0, status="open", created_at=now, attempts=0, **fields)])
-    q.insert_event(conn, project_id=project.id, kind="adjudication_queued",
-                   actor="consensus", now=now, item_id=item, payload={"reason": reason})
-
-
-__all__ = ["COLUMNS", "latest_human", "run_consensus"]
+__all__ = ["COLUMNS", "adjudication_fields", "latest_human", "run_consensus"]

@@ -731,23 +731,50 @@ def unreserve_rework(conn: Connection, project_id: int, annotator: str) -> int:
     ).values(reserved_for=None, assignee=None)).rowcount)
 
 
-def queue_adjudication(conn: Connection, *, project_id: int, item_id: int, actor: str,
-                       now: datetime, reason: str) -> bool:
-    """Queue an adjudication of the item (event ``adjudication_queued``, as
-    :mod:`labelnb.queue.consensus` logs one), unless one is open or leased already: one
-    expert decision per item. Returns whether a task was queued. On PostgreSQL the
-    item's row is locked for the check (two rejections at once queue one task)."""
+#: what an adjudication task copies from the item's first annotate task (the expert must
+#: read the item, and by then): not its difficulty (hard items would be kept from experts
+#: with no measured accuracy) nor its focus label
+ADJUDICATION_ROUTING = ("language", "required_skill", "deadline")
+
+#: the base priority of an adjudication task (rework of a rejection gets 10)
+ADJUDICATION_BASE_PRIORITY = 5.0
+
+
+def lock_item(conn: Connection, item_id: int) -> None:
+    """On PostgreSQL, lock the item's row (``FOR NO KEY UPDATE``: an annotation that
+    refers to the item still goes in) until the transaction ends; SQLite's ``BEGIN
+    IMMEDIATE`` already serialises writers. What decides "one adjudication per item":
+    every writer that queues one (:func:`queue_adjudication`, and ``labelnb_review`` of
+    team security) takes it before it checks."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(items.c.id).where(items.c.id == item_id).with_for_update(
             key_share=True))
+
+
+def queue_adjudication(conn: Connection, *, project_id: int, item_id: int, actor: str,
+                       now: datetime, reason: str, fields: dict[str, Any]) -> bool:
+    """Queue an adjudication of the item (event ``adjudication_queued``), unless one is
+    open or leased already: one expert decision per item. Returns whether a task was
+    queued. The item's row is locked for the check (:func:`lock_item`: two rejections,
+    or a rejection and a ``consensus()`` run, at once queue one task).
+
+    ``fields``: the task's routing, :data:`ADJUDICATION_ROUTING` as the item's first
+    annotate task has them (:func:`annotate_routing`), with ``priority`` and
+    ``base_priority`` computed by the project's routing policy (the query layer cannot
+    run it: :func:`labelnb.queue.consensus.adjudication_fields` does). The one way an
+    adjudication is queued, by ``consensus()`` and by a reviewer's rejection of a
+    consensus alike (team security's ``labelnb_review`` mirrors it in SQL)."""
+    lock_item(conn, item_id)
     pending = conn.execute(select(tasks.c.id).where(
         tasks.c.item_id == item_id, tasks.c.stage == "adjudicate",
         tasks.c.status.in_(["open", "leased"])).limit(1)).first()
     if pending is not None:
         return False
+    routing = {f: fields.get(f) for f in ADJUDICATION_ROUTING}
+    base = float(fields.get("base_priority", ADJUDICATION_BASE_PRIORITY))
     insert_tasks(conn, [dict(project_id=project_id, item_id=item_id, stage="adjudicate",
-                             slot=0, status="open", priority=5.0, base_priority=5.0,
-                             created_at=now, attempts=0)])
+                             slot=0, status="open", priority=float(fields.get("priority", base)),
+                             base_priority=base, created_at=now, attempts=0, **routing)])
     insert_event(conn, project_id=project_id, kind="adjudication_queued", actor=actor,
                  now=now, item_id=item_id, payload={"reason": reason})
     return True

@@ -735,6 +735,13 @@ class Queue:
                 self._lost(t)
             self._forget(t)
             return correction.id if correction else None
+        adjudication: dict[str, Any] | None = None
+        if decision == "reject":
+            # the routing of the adjudication a rejected consensus queues, read before the
+            # write (it reads the annotators; see consensus.adjudication_fields)
+            from labelnb.queue.consensus import adjudication_fields
+
+            adjudication = adjudication_fields(project, [t.item.id])[t.item.id]
         with project.store.write() as conn:
             lease = q.finish_task(conn, task_id=t.id, token=t.token, annotator=self.annotator,
                                   now=now)
@@ -768,9 +775,10 @@ class Queue:
             elif decision == "reject" and target.source == "consensus":
                 # a rejected consensus goes to an expert (to the one adjudication the
                 # item already waits for, if it does: one expert decision per item)
+                assert adjudication is not None
                 q.queue_adjudication(conn, project_id=project.id, item_id=t.item.id,
                                      actor=self.annotator, now=now,
-                                     reason="consensus rejected")
+                                     reason="consensus rejected", fields=adjudication)
             elif decision == "reject" and target.task_id is not None and (
                     (src := q.get_task(conn, int(target.task_id))) is not None
                     and src.stage in ("annotate", "adjudicate")):

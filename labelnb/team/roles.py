@@ -216,7 +216,7 @@ def install(store: Store, *, prefix: str = DEFAULT_PREFIX) -> TeamSecurity:
                     # one install at a time in a database: each grants CONNECT on it, and
                     # PostgreSQL refuses the second of two concurrent updates of the
                     # database's catalog row ("tuple concurrently updated")
-                    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", INSTALL_LOCK)
+                    cur.execute(team_sql.INSTALL_LOCK_SQL, INSTALL_LOCK)
                     for stmt in statements:
                         cur.execute(stmt)
                     _refuse_schema_creators(cur, schema)

@@ -47,6 +47,10 @@ from labelnb.types import Box, Choice, Mask, Polygon, Span
 #: Bumped whenever the block changes; ``labelnb_team_info()`` reports the installed one.
 TEAM_SQL_VERSION = 8
 
+#: what ``labelnb team init`` holds while it installs the block: one install at a time in
+#: a database (two %s parameters: :data:`labelnb.team.roles.INSTALL_LOCK`)
+INSTALL_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, %s)"
+
 #: the event ``labelnb team init`` logs (a %s parameter: the JSON payload)
 TEAM_INIT_EVENT = ("INSERT INTO events (project_id, kind, actor, payload, created_at) "
                    "VALUES (NULL, 'team_init', session_user, %s, now())")
@@ -849,14 +853,22 @@ BEGIN
     NULL;  -- reworked since (a second review of the same work): recorded only
   ELSIF v_target.source = 'consensus' THEN
     -- a rejected consensus goes to an expert, unless the item already waits for one (one
-    -- expert decision per item; queries.queue_adjudication): the item's row serialises
-    -- two rejections at once
+    -- expert decision per item; queries.queue_adjudication): the item's row lock
+    -- (queries.lock_item, which consensus() takes too) serialises two rejections, or a
+    -- rejection and a consensus run, at once. The task keeps the item's language,
+    -- qualification and deadline (queries.ADJUDICATION_ROUTING, from its first annotate
+    -- task) at base priority 5 (the routing policy's share: project.reprioritize())
     PERFORM 1 FROM items WHERE id = v_t.item_id FOR NO KEY UPDATE;
     IF NOT EXISTS (SELECT 1 FROM tasks AS adj WHERE adj.item_id = v_t.item_id
                    AND adj.stage = 'adjudicate' AND adj.status IN ('open', 'leased')) THEN
       INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
-                         created_at, attempts)
-      VALUES (v_t.project_id, v_t.item_id, 'adjudicate', 0, 'open', 5.0, 5.0, v_now, 0);
+                         created_at, attempts, language, required_skill, deadline)
+      SELECT v_t.project_id, v_t.item_id, 'adjudicate', 0, 'open', 5.0, 5.0, v_now, 0,
+             first.language, first.required_skill, first.deadline
+        FROM (SELECT NULL::int AS none) AS one
+        LEFT JOIN LATERAL (SELECT a.language, a.required_skill, a.deadline FROM tasks AS a
+                            WHERE a.item_id = v_t.item_id AND a.stage = 'annotate'
+                            ORDER BY a.slot, a.id LIMIT 1) AS first ON true;
       INSERT INTO events (project_id, kind, actor, item_id, payload, created_at, db_user)
       VALUES (v_t.project_id, 'adjudication_queued', v_me, v_t.item_id,
               jsonb_build_object('reason', 'consensus rejected'), v_now, v_me);
@@ -1328,5 +1340,5 @@ def install_block(schema: str, prefix: str) -> list[str]:
     return out
 
 
-__all__ = ["PREFIX_RE", "SCHEMA_CREATORS", "TABLES", "TEAM_SQL_VERSION", "group_names",
-           "install_block"]
+__all__ = ["INSTALL_LOCK_SQL", "PREFIX_RE", "SCHEMA_CREATORS", "TABLES", "TEAM_SQL_VERSION",
+           "group_names", "install_block"]

@@ -573,7 +573,9 @@ class ReviewSession(QueueSession):
             w._status = f"{self._summary()} · the queue is empty, nothing left to {what}"
             if left:
                 w._status += (f" ({left} open task{'s' if left != 1 else ''} cannot go to "
-                              f"{self.reviewer!r}: their own work, or reserved)")
+                              f"{self.reviewer!r}: their own work, items they labeled "
+                              "themselves (nobody reviews a consensus they voted on), or "
+                              "reserved)")
             return
         def show(task: Task) -> str:
             self._show(task)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import update
 
 import labelnb
@@ -68,6 +69,23 @@ def test_an_annotator_of_the_item_cannot_review_its_consensus(db_url: str) -> No
     t = rita.claim()
     assert t is not None and t.author == "consensus"
     rita.approve()
+    p.close()
+
+
+def test_the_review_widget_says_a_lead_may_not_settle_items_they_labeled(
+        db_url: str) -> None:
+    """A lead who also labels is barred from the consensus reviews of their items; the
+    review widget's empty-queue hint names that reason."""
+    pytest.importorskip("anywidget")
+    p = labelnb.Project.create(db_url, "c", Schema("choice", ["a", "b"]), overlap=3)
+    p.add_items(["t0"])
+    p.annotators.add("lea", role="lead")
+    _vote(p, {"ana": "a", "bo": "a", "lea": "b"})
+    assert p.consensus()["status"].tolist() == ["in review"]
+    w = p.review("lea")
+    assert w.session.task is None
+    assert w._done and "1 open task cannot go to 'lea'" in w._status
+    assert "items they labeled themselves" in w._status
     p.close()
 
 

@@ -396,3 +396,175 @@ def test_a_voters_correction_of_another_vote_does_not_count(tmp_path: Path) -> N
     res = p.consensus()
     assert res["labels"].tolist() == [["cat"]]
     p.close()
+
+
+# --- G. one way of queueing an adjudication -------------------------------------------------
+# consensus() and a reviewer's rejection of a consensus queue an adjudication through
+# queries.queue_adjudication: the same routing (the item's language, qualification and
+# deadline at the routed priority from base 5) and the same lock (the item's row).
+def _routed_items(p: labelnb.Project, due: datetime) -> list[int]:
+    ids = p.add_items(["un", "deux"], language="fr", required_skill="legal", deadline=due)
+    for who in ("ana", "bo", "cy"):
+        p.annotators.add(who, languages=["fr"], qualifications=["legal"])
+    picks = {"ana": ["a", "a"], "bo": ["a", "b"], "cy": ["b", "c"]}
+    for who, labs in picks.items():
+        q = p.queue(who)
+        for t in q:
+            q.submit(Choice(labs[ids.index(t.item.id)]))
+    return ids
+
+
+def test_a_rejected_consensus_is_adjudicated_with_the_items_routing(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "g", Schema("choice", ["a", "b", "c"]), overlap=3)
+    due = datetime.now(UTC) + timedelta(hours=3)
+    maj, none = _routed_items(p, due)
+    res = p.consensus().set_index("item_id")
+    assert (res.loc[maj, "tier"], res.loc[none, "tier"]) == ("majority", "none")
+    p.annotators.add("rita", role="reviewer")
+    rq = p.review_queue("rita")
+    t = rq.claim()
+    assert t is not None and t.item.id == maj
+    rq.reject("it is b")  # the rejected consensus goes to an expert
+    adj = stage_tasks(p, "adjudicate").set_index("item_id")
+    assert sorted(adj.index.astype(int)) == [maj, none]
+    want = p.routing.priority(difficulty=None, deadline=due, skill_supply=3, base=5.0)
+    for item in (maj, none):  # the reject path's task is routed as consensus's is
+        row = adj.loc[item]
+        assert (row["language"], row["required_skill"], row["base_priority"]) == (
+            "fr", "legal", 5.0), item
+        first = stage_tasks(p, "annotate").sort_values("slot")
+        first = first[first["item_id"] == item].iloc[0]
+        assert pd.Timestamp(row["deadline"]) == pd.Timestamp(first["deadline"])
+        assert pd.notna(row["deadline"])
+        assert row["priority"] == pytest.approx(want, abs=1e-3)
+        assert row["priority"] > 5.0
+    ev = events_of(p, "adjudication_queued")
+    assert sorted(zip(ev["item_id"].astype(int), ev["actor"], strict=True)) == sorted(
+        [(none, "consensus"), (maj, "rita")])
+    # and only a French legal expert gets it
+    p.annotators.add("eve", qualifications=["expert", "legal"], languages=["en"])
+    p.annotators.add("max", qualifications=["expert", "legal"], languages=["fr"])
+    assert p.adjudication_queue("eve").claim() is None
+    t = p.adjudication_queue("max").claim()
+    assert t is not None and t.item.id in (maj, none)
+    p.close()
+
+
+def test_consensus_waits_for_the_items_lock_a_rejection_holds(pg_schema: str) -> None:
+    """On PostgreSQL a rejection (queries.queue_adjudication, in the reviewer's open
+    transaction) and a consensus run that decided the same item has no majority queue
+    one adjudication between them: consensus takes the item's row lock too."""
+    from labelnb.queue import queries as q
+
+    p = labelnb.Project.create(pg_schema, "g", Schema("choice", ["a", "b", "c"]), overlap=3)
+    due = datetime.now(UTC) + timedelta(hours=3)
+    _, none = _routed_items(p, due)
+    fields = consensus_mod.adjudication_fields(p, [none])[none]
+    results: list[pd.DataFrame] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        pr = labelnb.open(pg_schema, "g")
+        try:
+            results.append(pr.consensus())
+        except BaseException as e:  # re-raised in the test's thread below
+            errors.append(e)
+        finally:
+            pr.close()
+
+    with p.store.engine.connect() as conn:
+        tx = conn.begin()
+        # the rejection's transaction, not committed yet: it holds the item's row
+        assert q.queue_adjudication(conn, project_id=p.id, item_id=none, actor="rita",
+                                    now=datetime.now(UTC), reason="consensus rejected",
+                                    fields=fields)
+        th = threading.Thread(target=run)
+        th.start()
+        th.join(3)
+        assert th.is_alive(), "consensus() did not wait for the item's row lock"
+        tx.commit()
+    th.join(60)
+    assert not th.is_alive()
+    if errors:
+        raise errors[0]
+    assert stage_tasks(p, "adjudicate")["item_id"].astype(int).tolist() == [none]
+    assert len(events_of(p, "adjudication_queued")) == 1
+    p.close()
+
+
+# --- H. a run commits in chunks; an item it cannot store does not stop it -------------------
+def _unanimous(p: labelnb.Project, n: int) -> list[int]:
+    ids = p.add_items([f"t{i}" for i in range(n)])
+    p.add_annotations([Annotation(item_id=i, regions=(Choice("cat"),), author=who,
+                                  source="human") for who in ("ana", "bo") for i in ids],
+                      fill_tasks=True)
+    return ids
+
+
+def test_a_consensus_run_commits_in_chunks(db_url: str, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    p = labelnb.Project.create(db_url, "h", Schema("choice", ["cat", "dog"]), overlap=2)
+    ids = _unanimous(p, 5)
+    monkeypatch.setattr(consensus_mod, "APPLY_CHUNK", 2)
+    writes = 0
+    write = p.store.write
+
+    def counted():  # type: ignore[no-untyped-def]
+        nonlocal writes
+        writes += 1
+        return write()
+
+    monkeypatch.setattr(p.store, "write", counted)
+    res = p.consensus()
+    assert writes == 3  # 2 + 2 + 1 items
+    assert res["status"].tolist() == ["accepted"] * 5
+    assert sorted(_consensus_anns(p)["item_id"].astype(int)) == ids
+    p.close()
+
+
+def test_a_failure_in_a_later_chunk_keeps_the_earlier_chunks(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = labelnb.Project.create(db_url, "h", Schema("choice", ["cat", "dog"]), overlap=2)
+    ids = _unanimous(p, 5)
+    monkeypatch.setattr(consensus_mod, "APPLY_CHUNK", 2)
+    one = consensus_mod._apply_one
+
+    def failing(project, conn, plan, *args):  # type: ignore[no-untyped-def]
+        if plan.item == ids[4]:
+            raise RuntimeError("the disk is full")
+        return one(project, conn, plan, *args)
+
+    monkeypatch.setattr(consensus_mod, "_apply_one", failing)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        p.consensus()
+    # the first two chunks were committed; the third was rolled back
+    assert sorted(_consensus_anns(p)["item_id"].astype(int)) == ids[:4]
+    monkeypatch.setattr(consensus_mod, "_apply_one", one)
+    assert p.consensus()["status"].tolist() == ["accepted"] * 5  # a rerun finishes it
+    assert sorted(_consensus_anns(p)["item_id"].astype(int)) == ids
+    p.close()
+
+
+def test_an_item_whose_consensus_cannot_be_stored_is_skipped_with_a_warning(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = labelnb.Project.create(db_url, "h", Schema("choice", ["cat", "dog", "fox"]),
+                               overlap=2)
+    ids = p.add_items(["a", "b", "c", "d"])
+    votes = {ids[0]: "cat", ids[1]: "fox", ids[2]: "dog", ids[3]: "fox"}
+    for who in ("ana", "bo"):
+        q = p.queue(who)
+        for t in q:
+            q.submit(Choice(votes[t.item.id]))
+    p.set_schema(Schema("choice", ["cat", "dog"]))  # 'fox' is gone
+    monkeypatch.setattr(consensus_mod, "APPLY_CHUNK", 3)  # the bad items in both chunks
+    with pytest.warns(UserWarning, match=rf"2 item\(s\).*item {ids[1]}: .*'fox'.*"
+                                         rf"item {ids[3]}: .*'fox'"):
+        res = p.consensus().set_index("item_id")
+    assert res.loc[[ids[1], ids[3]], "status"].tolist() == ["not stored"] * 2
+    assert res.loc[[ids[1], ids[3]], "consensus_id"].isna().all()
+    assert res.loc[[ids[0], ids[2]], "status"].tolist() == ["accepted"] * 2
+    cons = _consensus_anns(p)
+    assert sorted(cons["item_id"].astype(int)) == [ids[0], ids[2]]
+    assert set(res.loc[[ids[0], ids[2]], "consensus_id"]) == set(cons["id"])
+    assert len(events_of(p, "consensus_stored")) == 2
+    p.close()

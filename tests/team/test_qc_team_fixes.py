@@ -4,13 +4,14 @@
 1. the database's claim and peek never give one of an item's own annotators its
    adjudication, or the review of its consensus;
 2. ``labelnb_review`` rejecting a consensus queues an adjudication only when the item
-   waits for none, and logs ``adjudication_queued``;
+   waits for none, and logs ``adjudication_queued``; the task keeps the item's language,
+   qualification and deadline (as ``queries.queue_adjudication`` does);
 4. ``labelnb_submit`` never samples a gold question's answer for review.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -117,3 +118,34 @@ def test_the_database_never_samples_a_gold_answer_for_review(new_team: Any) -> N
     assert _count(team, reviews) == 1
     row = team.sql().execute("SELECT item_id FROM tasks WHERE stage = 'review'").fetchone()
     assert row is not None and int(row[0]) == t.item.id
+
+
+def test_a_consensus_rejected_in_the_database_is_adjudicated_with_the_items_routing(
+        new_team: Any) -> None:
+    team = new_team(overlap=1, items=0)
+    due = datetime.now(UTC) + timedelta(hours=5)
+    [item] = team.owner.add_items(["un chat"], media="text", language="fr",
+                                  required_skill="legal", deadline=due)
+    cons = Annotation(item_id=item, regions=(Choice("cat"),), author="consensus",
+                      source="consensus", created_at=datetime.now(UTC),
+                      schema_version=team.owner.schema_version)
+    team.owner.add_annotations([cons])
+    team.owner.request_review(cons.id)
+    rita = team.open("rita").review_queue()
+    t = rita.claim()
+    assert t is not None and t.target_annotation_id == cons.id
+    rita.reject("it is a dog")
+    row = team.sql().execute(
+        "SELECT adj.language, adj.required_skill, adj.deadline = first.deadline, "
+        "adj.deadline IS NOT NULL, adj.base_priority FROM tasks AS adj "
+        "JOIN tasks AS first ON first.item_id = adj.item_id AND first.stage = 'annotate' "
+        "WHERE adj.stage = 'adjudicate' AND adj.item_id = %s", (item,)).fetchall()
+    assert row == [("fr", "legal", True, True, 5.0)]
+    # only a French legal expert gets it
+    team.owner.annotators.update(team.name("bob"), qualifications=["expert"],
+                                 languages=["fr"])
+    assert team.open("bob").adjudication_queue().claim() is None  # no 'legal'
+    team.owner.annotators.update(team.name("ana"), qualifications=["expert", "legal"],
+                                 languages=["fr"])
+    t = team.open("ana").adjudication_queue().claim()
+    assert t is not None and t.stage == "adjudicate" and t.item.id == item
