@@ -20,18 +20,23 @@ third distinct geometry, and so on), so kappa, the confusion matrix, the majorit
 reference, accuracy and the disagreement ranking all count it as a disagreement.
 
 The reference label of an item ("consensus") is the one :meth:`Project.calibrate`
-grades annotators against, found without writing anything: a gold item's known answer;
-else the newest stored adjudication, or consensus or correction of a consensus (made on
-at least two annotators' labels, none of them newer); else the strict majority of the
-annotators' keys (more than half of at least two), once the item's overlap is complete
-(no annotate task of it open or leased). The annotators' labels are the ones
-``project.consensus()`` counts: human, made through an annotate task, the newest of
-each annotator per item (an annotation imported without a task has no vote). Reviews
-count as they do for ``project.consensus()``: a rejected consensus is no reference
-until an expert decides, an annotator's label sent back for rework has no vote (and
-its item no reference) until it is reworked, only an item's newest adjudication counts
-(none while a reviewer's rejection of it waits for the rework), and a rejected
-correction does not count.
+grades annotators against, found as ``project.consensus(queue_tasks=False)`` finds it,
+without writing anything (:func:`references`): a gold item's known answer; else the
+item's newest adjudication (as a reviewer corrected it); else, once the item's overlap
+is complete (no annotate task of it open or leased, no label of it sent back for
+rework), the strict majority (more than half of at least two) of its annotators' votes
+as consensus counts them (:func:`counted_votes`: a vote a reviewer corrected counts as
+the end of its chain of corrections, unless the corrector is one of the item's own
+voters), or the item's stored consensus (as a reviewer corrected it; none while a
+reviewer's rejection of it is with an expert) if it rests on exactly that majority's
+votes as they stand now (its ``based_on``; one made before a vote was corrected or
+reworked is stale). The annotators' labels are the ones ``project.consensus()``
+counts: human, made through an annotate task, the newest of each annotator per item
+(an annotation imported without a task has no vote); a label sent back for rework has
+no vote until it is reworked, and a rejected correction or adjudication does not count.
+What is graded is what :meth:`Project.calibrate` grades (:func:`graded`): each vote as
+its annotator made it (not as corrected), except one whose author made the item's
+final label; on a gold item, each annotator's *first* answer.
 Nothing here queues tasks or updates profiles.
 """
 
@@ -112,6 +117,13 @@ class Frames:
     #: (:func:`load` only) items with an annotate task still open or leased: their
     #: overlap is not complete, so no majority of theirs is a reference yet
     labeling: frozenset[int] = field(default_factory=frozenset)
+    #: (:func:`load` only) each stored consensus annotation's ``based_on`` (the ids of
+    #: the votes, or of their corrections, it was decided on), sorted: a consensus
+    #: stands while they are its item's current basis, as ``project.consensus()``
+    #: decides (:func:`labelnb.queue.consensus.corrected_votes`). None where not read
+    #: (frames made by hand): then a consensus stands while none of its item's votes
+    #: (or their corrections) is newer
+    based_on: dict[str, tuple[str, ...]] | None = None
 
     @property
     def human(self) -> pd.DataFrame:
@@ -236,6 +248,7 @@ def load(project: Project) -> Frames:
     try:
         with project.store.read() as conn:
             cols = q.dashboard_annotation_columns(conn, project.id)
+            based_on = consensus_bases(conn, project.id)
             got = _counts(project, now, conn) if apart is None else None
     finally:
         if apart is not None:
@@ -255,6 +268,7 @@ def load(project: Project) -> Frames:
         frames = _frames(project, cols, stages, counts, n_items, done, now)
     frames.fingerprint = _fingerprint(n, last, counts, n_items)
     frames.rejected, frames.gold, frames.labeling = rejected, gold, labeling
+    frames.based_on = based_on
     return frames
 
 
@@ -325,6 +339,35 @@ def rejected_annotations(conn: Any, project_id: int) -> frozenset[str]:
     finally:
         result.close()
     return frozenset(str(a) for a, d in newest.items() if d == "reject")
+
+
+def consensus_bases(conn: Any, project_id: int) -> dict[str, tuple[str, ...]]:
+    """Each stored consensus annotation's ``meta["based_on"]``, sorted (id -> ids), read
+    in the caller's transaction (the one that read the annotations, so the two agree):
+    only the consensus rows' ids and metas, on the driver's cursor."""
+    import orjson
+
+    from labelnb.queue import queries as q
+
+    sel = q.select_annotations(project_id)
+    cols = sel.selected_columns
+    stmt = (sel.with_only_columns(cols.id, cols.meta).where(cols.source == "consensus")
+            .order_by(None))
+    result = conn.execute(stmt)
+    try:
+        rows = result.cursor.fetchall()  # (the meta JSON as the driver gives it)
+    finally:
+        result.close()
+    if not rows:
+        return {}
+    ids, metas = zip(*rows, strict=True)
+    texts = [m.decode() if isinstance(m, bytes) else m for m in metas]
+    with _gc_paused():  # many small dicts and lists, no cycles
+        if all(isinstance(m, str) for m in texts):  # one parse of one JSON array
+            metas = orjson.loads("[" + ",".join(texts) + "]")
+        return {str(cid): tuple(sorted(map(str, (meta.get("based_on")
+                                                 if isinstance(meta, dict) else None) or ())))
+                for cid, meta in zip(ids, metas, strict=True)}
 
 
 def _gold_answers(project: Project) -> dict[int, str]:
@@ -967,98 +1010,310 @@ def confusion(human: pd.DataFrame, a: str, b: str, *, max_keys: int | None = 12,
 
 
 # --- consensus and accuracy ------------------------------------------------------------
+@dataclass
+class References:
+    """What the annotators are graded against, as :meth:`Project.calibrate` grades them
+    (:func:`references`)."""
+
+    #: per item, the reference label key: ``item_id``, ``key``, ``origin`` (``gold``,
+    #: ``stored`` or ``majority``)
+    table: pd.DataFrame
+    #: item -> the author of the annotation that carries its final label (an
+    #: adjudication, a reviewer's correction, the stored consensus): calibrate() does
+    #: not grade a vote against a final label its own author made
+    made_by: dict[int, str] = field(default_factory=dict)
+    #: item -> its reference regions (lists of region JSON dicts), for the items whose
+    #: votes are graded with :func:`labelnb.metrics.tiers.agree` rather than by key: gold
+    #: items, and for region kinds the majority of votes a reviewer corrected (their
+    #: corrections' geometry has no key among the annotators' own)
+    truth: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+
 def reference_labels(frames_or_anns: Frames | pd.DataFrame, kind: str | None = None
                      ) -> pd.DataFrame:
     """Per item, the reference label key (see the module docstring): columns
-    ``item_id``, ``key``, ``origin`` (``gold``, ``stored`` or ``majority``).
-
-    As :meth:`Project.calibrate` grades annotators: a gold item's known answer first;
-    then the newest stored label that settles the item (the item's newest adjudication,
-    or a consensus or a correction of one, made on at least two annotators' labels and
-    not older than the newest of them); then the strict majority, once every annotate
-    task of the item is done. A stored label a reviewer rejected
-    is none (it is back with an expert), and a consensus of one label (adaptive
-    redundancy's ``model_agreed``) would grade its annotator against themself. The
-    annotators' labels are :attr:`Frames.human`: those made through annotate tasks, as
-    ``project.consensus()`` counts them (an import without a task has no vote)."""
+    ``item_id``, ``key``, ``origin`` (``gold``, ``stored`` or ``majority``); the
+    :attr:`References.table` of :func:`references`."""
     if isinstance(frames_or_anns, Frames):
         frames = frames_or_anns
     else:
         frames = Frames(kind or "choice", [], frames_or_anns, pd.DataFrame())
-    anns, human = frames.annotations, frames.human
+    return references(frames).table
+
+
+def references(frames: Frames) -> References:
+    """The labels :meth:`Project.calibrate` grades the annotators against, found as
+    ``project.consensus(queue_tasks=False)`` finds them, without writing anything:
+
+    1. a gold item's known answer;
+    2. else the item's newest adjudication, unless a reviewer rejected it (the end of
+       its chain of corrections, if a reviewer corrected it);
+    3. else nothing while the item waits for a label (an annotate task of it open or
+       leased, an annotator's label sent back for rework);
+    4. else, if the annotators' votes (:attr:`Frames.human`, each vote a reviewer
+       corrected counted as the end of its chain of corrections, a correction by one
+       of the item's own voters not counting: :func:`counted_votes`) have a strict
+       majority (more than half of at least two): the item's newest stored consensus
+       if it rests on the majority's votes as they stand now (its ``based_on``, see
+       :attr:`Frames.based_on`), as a reviewer corrected it, or nothing while a
+       reviewer's rejection of it is with an expert; else the majority itself.
+
+    A consensus that rests on other votes (made before a vote was reworked or
+    corrected) is no reference, nor is its correction."""
+    anns, human, kind = frames.annotations, frames.human, frames.kind
     cols = ["item_id", "key", "origin"]
-    parts = []
+    parts: list[pd.DataFrame] = []
+    made_by: dict[int, str] = {}
+    truth: dict[int, list[dict[str, Any]]] = {}
+    region_keys = kind in REGION_KINDS and "label_key" in human.columns and len(human) > 0
+
+    def stored_keys(rows: pd.DataFrame) -> np.ndarray:
+        if region_keys:
+            return stored_geometry_keys(rows, human, kind, frames.agreement)
+        return rows["key"].to_numpy(dtype=object)
+
     if frames.gold:
         gold = pd.DataFrame({"item_id": list(frames.gold),
                              "regions": list(frames.gold.values())})
-        labels = [[r["label"] for r in regs]
-                  for regs in decode_regions(gold["regions"].tolist())]
-        keys = np.asarray([label_key(x, frames.kind) for x in labels], dtype=object)
-        gold["key"] = keys
-        if frames.kind in REGION_KINDS and "label_key" in human.columns and len(human):
-            keys = stored_geometry_keys(gold, human, frames.kind, frames.agreement)
+        answers = decode_regions(gold["regions"].tolist())
+        gold["key"] = [label_key([r["label"] for r in regs], kind) for regs in answers]
         parts.append(pd.DataFrame({"item_id": gold["item_id"].to_numpy(dtype=np.int64),
-                                   "key": keys, "origin": "gold"}))
-    blocked: set[int] = set()
+                                   "key": stored_keys(gold), "origin": "gold"}))
+        truth.update(zip(map(int, gold["item_id"]), answers, strict=True))
+    settled: set[int] = set(frames.gold)
+    fixes = _fixes(anns, frames.rejected)
+    # annotation id -> the id of its newest correction that counts (later rows win)
+    nxt = dict(zip(fixes["corrects"], fixes["id"].astype(str), strict=True))
+
+    def carried(ids: Sequence[str]) -> pd.DataFrame:
+        """The annotations that carry these labels: each one's chain of corrections'
+        end, or itself."""
+        if not len(ids):
+            return anns.iloc[0:0]
+        ends = [_chain_end(nxt, i) or i for i in ids]
+        return anns.iloc[pd.Index(anns["id"].astype(str)).get_indexer(pd.Index(ends))]
+
+    def stored(rows: pd.DataFrame) -> None:
+        """``rows`` (one per item) are the items' final labels."""
+        if len(rows):
+            parts.append(pd.DataFrame({"item_id": rows["item_id"].to_numpy(dtype=np.int64),
+                                       "key": stored_keys(rows), "origin": "stored"}))
+            # calibrate() knows the authors of human annotations only (a consensus
+            # annotation's "consensus" is nobody's vote)
+            human_made = rows[rows["source"] == "human"]
+            made_by.update(zip(map(int, human_made["item_id"]),
+                               map(str, human_made["author"]), strict=True))
+
     if not anns.empty:
-        ok = ~anns["id"].isin(frames.rejected) if frames.rejected else True
-        is_cons = (anns["source"] == "consensus") & ok
-        # as consensus() takes it: the item's newest adjudication, none when a reviewer
-        # rejected that one (the expert's rework is awaited; an older one does not count)
-        adj = anns["stage"].isin(FINAL_STAGES)
-        settled = adj & ~anns["item_id"].where(adj).duplicated(keep="last") & ok
-        # the corrections (and corrections of corrections) of consensus labels and of
-        # adjudications: they settle the item as what they correct does
-        fixing = anns["corrects"].notna() & ok
-        stored = _with_corrections(anns, is_cons, fixing)
-        settled = _with_corrections(anns, settled, fixing)
-        if stored.any():  # on two or more labels, none of them newer
-            voters = human.groupby("item_id").agg(n=("id", "size"),
-                                                  newest=("submitted_at", "max"))
-            v = voters.reindex(anns["item_id"].to_numpy())
-            enough = (v["n"].fillna(0).to_numpy() >= 2)
-            fresh = ~(v["newest"].to_numpy() > anns["submitted_at"].to_numpy())
-            stored &= enough & (fresh | ~is_cons.to_numpy())
-        final = anns[settled | stored]
-        if frames.rejected:
-            # a consensus sent back to an expert: none until they decide; an item with a
-            # label in rework waits for it (an adjudication settles either)
-            sent_back = anns.loc[(anns["source"] == "consensus")
-                                 & anns["id"].isin(frames.rejected), "item_id"]
-            blocked = ((set(sent_back) | frames.in_rework)
-                       - set(anns.loc[settled, "item_id"]))
-            final = final[~final["item_id"].isin(blocked)]
-        if len(final):
-            final = final.drop_duplicates("item_id", keep="last")
-            keys = final["key"].to_numpy(dtype=object)
-            if frames.kind in REGION_KINDS and "label_key" in human.columns:
-                keys = stored_geometry_keys(final, human, frames.kind, frames.agreement)
-            parts.append(pd.DataFrame({"item_id": final["item_id"].to_numpy(), "key": keys,
-                                       "origin": "stored"}))
-    if not human.empty:
-        counts = human.groupby(["item_id", "key"]).size().rename("votes").reset_index()
-        n = human.groupby("item_id").size().rename("n")
+        # the item's newest adjudication, none while a reviewer's rejection of it waits
+        # for the expert's rework (an older one does not count)
+        adj = anns[anns["stage"].isin(FINAL_STAGES) & ~anns["item_id"].isin(settled)]
+        adj = adj.drop_duplicates("item_id", keep="last")
+        adj = adj[~adj["id"].isin(frames.rejected)] if frames.rejected else adj
+        final = carried(adj["id"].astype(str).tolist())
+        stored(final)
+        settled |= set(final["item_id"].astype(int))
+    waiting = (frames.labeling | frames.in_rework) - settled  # consensus(): "pending"
+    votes = counted_votes(frames, fixes)
+    votes = votes[~votes["item_id"].isin(settled | waiting)]
+    if len(votes):
+        counts = votes.groupby(["item_id", "key"]).size().rename("votes").reset_index()
+        n = votes.groupby("item_id").size().rename("n")
         counts = counts.join(n, on="item_id")
-        maj = counts[(counts["n"] >= 2) & (counts["votes"] * 2 > counts["n"])]
-        if blocked or frames.labeling:  # (labeling: as consensus(), "pending" until
-            # the item's last annotate task is done)
-            maj = maj[~maj["item_id"].isin(blocked | frames.labeling)]
-        parts.append(maj[["item_id", "key"]].assign(origin="majority"))
+        maj = counts.loc[(counts["n"] >= 2) & (counts["votes"] * 2 > counts["n"]),
+                         ["item_id", "key"]].reset_index(drop=True)
+        origin = np.full(len(maj), "majority", dtype=object)
+        keep = np.ones(len(maj), dtype=bool)
+        cons = anns[anns["source"] == "consensus"].drop_duplicates("item_id", keep="last")
+        cons = cons[cons["item_id"].isin(maj["item_id"])]
+        if len(cons):
+            fresh = cons[_rests_on_votes(cons, votes, maj, frames.based_on)]
+            # a rejected consensus is with an expert (no reference until they decide),
+            # unless a reviewer's correction of it stands
+            ends = [_chain_end(nxt, str(i)) for i in fresh["id"]]
+            fixed = [e for e in ends if e is not None]
+            sent_back = fresh["id"].isin(frames.rejected).to_numpy() & np.array(
+                [e is None for e in ends], dtype=bool)
+            pos = pd.Index(maj["item_id"])
+            at = pos.get_indexer(fresh["item_id"])
+            origin[at] = "stored"
+            keep[at[sent_back]] = False
+            if fixed:
+                rows = carried(fixed)
+                keep[pos.get_indexer(rows["item_id"])] = False
+                stored(rows)
+        maj = maj.assign(origin=origin)[keep]
+        if kind in REGION_KINDS and votes["changed"].any():
+            # the majority of corrected votes: grade with agree() on its fused regions
+            hit = set(votes.loc[votes["changed"], "item_id"]) & set(maj["item_id"])
+            truth.update(_fused_majority(votes[votes["item_id"].isin(hit)], maj, kind,
+                                         frames.agreement))
+        parts.append(maj[cols])
     if not parts:
-        return pd.DataFrame(columns=cols)
+        return References(pd.DataFrame(columns=cols), made_by, truth)
     ref = pd.concat(parts, ignore_index=True).drop_duplicates("item_id", keep="first")
-    return ref.sort_values("item_id").reset_index(drop=True)[cols]
+    ref = ref.sort_values("item_id").reset_index(drop=True)[cols]
+    keep_items = set(ref["item_id"].astype(int))
+    return References(ref, {i: a for i, a in made_by.items() if i in keep_items},
+                      {i: t for i, t in truth.items() if i in keep_items})
 
 
-def _with_corrections(anns: pd.DataFrame, base: pd.Series, fixing: pd.Series) -> pd.Series:
-    """``base`` (a mask of ``anns``) with the ``fixing`` rows that correct one of its
-    rows, or correct such a correction, and so on."""
-    out = base.copy()
-    ids = set(anns.loc[out, "id"])
-    while ids:
-        fix = fixing & anns["corrects"].isin(ids) & ~out
-        out = out | fix
-        ids = set(anns.loc[fix, "id"])
+def _fixes(anns: pd.DataFrame, rejected: frozenset[str]) -> pd.DataFrame:
+    """The corrections that count (a rejected one does not), in submission order, with
+    the ``status`` column :func:`labelnb.queue.consensus.corrected_votes` reads."""
+    if anns.empty:
+        return anns.assign(status=pd.Series(dtype=object))
+    fixes = anns[anns["corrects"].notna()]
+    if rejected and len(fixes):
+        fixes = fixes[~fixes["id"].isin(rejected)]
+    return fixes.assign(corrects=fixes["corrects"].astype(str), status="submitted")
+
+
+def _chain_end(nxt: dict[str, str], start: str) -> str | None:
+    """The end of ``start``'s chain of corrections (``nxt``: annotation id -> the id of
+    its newest correction that counts), or None when nothing corrects it; what
+    ``project.consensus()`` takes for a consensus or an adjudication."""
+    found, seen = None, {start}
+    cur = start
+    while cur in nxt:
+        cur = found = nxt[cur]
+        if cur in seen:  # a cycle cannot be stored, but a loop must not hang on one
+            break
+        seen.add(cur)
+    return found
+
+
+def counted_votes(frames: Frames, fixes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The votes ``project.consensus()`` decides on: :attr:`Frames.human` with each vote
+    a reviewer corrected counted as the end of its chain of corrections, as
+    :func:`labelnb.queue.consensus.corrected_votes` counts it (a correction by one of
+    the item's own voters does not count, nor a rejected one), found for all votes at
+    once (:func:`vote_bases`). Columns ``item_id``, ``author``, ``id`` (the vote's
+    own), ``basis`` (the id of the annotation it stands for), ``basis_at`` (that one's
+    submit time), ``key`` (its key: geometry-aware among the item's counted votes for
+    region kinds), ``regions`` and ``changed`` (whether a correction replaced it)."""
+    human = frames.human
+    votes = pd.DataFrame({"item_id": human["item_id"], "author": human["author"],
+                          "id": human["id"], "basis": human["id"].astype(str),
+                          "basis_at": human["submitted_at"], "key": human["key"],
+                          "changed": False})
+    if fixes is None:
+        fixes = _fixes(frames.annotations, frames.rejected)
+    if human.empty or fixes.empty:
+        return votes
+    hit = votes["basis"].isin(set(fixes["corrects"]))
+    if not hit.any():
+        return votes
+    # every vote of the items concerned: whether a correction counts depends on who
+    # else voted on the item
+    sub = human[human["item_id"].isin(set(votes.loc[hit, "item_id"]))]
+    basis = vote_bases(fixes, sub)
+    changed = basis != sub["id"].astype(str).to_numpy(dtype=object)
+    fix = fixes.set_index("id")
+    plain = (sub["label_key"] if "label_key" in sub.columns else sub["key"]).to_numpy(
+        dtype=object).copy()
+    regions = (sub["regions"] if "regions" in sub.columns
+               else pd.Series(None, index=sub.index, dtype=object)).to_numpy(dtype=object)
+    at = sub["submitted_at"]
+    if changed.any():
+        plain[changed] = fix["key"].reindex(basis[changed]).to_numpy(dtype=object)
+        regions = regions.copy()
+        regions[changed] = fix["regions"].reindex(basis[changed]).to_numpy(dtype=object)
+        at = at.where(~changed, fix["submitted_at"].reindex(basis).set_axis(sub.index))
+    keys = plain
+    if frames.kind in REGION_KINDS:
+        counted = pd.DataFrame({"item_id": sub["item_id"].to_numpy(),
+                                "author": sub["author"].to_numpy(), "key": plain,
+                                "regions": regions})
+        with _gc_paused():
+            keys = geometry_keys(counted, frames.kind, frames.agreement)
+    votes.loc[sub.index, "basis"] = basis
+    votes.loc[sub.index, "basis_at"] = at
+    votes.loc[sub.index, "key"] = keys
+    votes.loc[sub.index, "changed"] = changed
+    votes["regions"] = human["regions"] if "regions" in human.columns else None
+    votes.loc[sub.index, "regions"] = pd.Series(list(regions), index=sub.index, dtype=object)
+    return votes
+
+
+def vote_bases(fixes: pd.DataFrame, votes: pd.DataFrame) -> np.ndarray:
+    """For each vote (rows with ``id``, ``item_id``, ``author``: one per item and
+    author, every voter of each item among them), the id of the end of its chain of
+    corrections, or its own id: the ``basis`` of
+    :func:`labelnb.queue.consensus.corrected_votes`, found for all votes at once
+    (that one looks each vote's chain up in turn). ``fixes``: the corrections that
+    count (:func:`_fixes`, in submission order); at each step the newest correction
+    of the current annotation whose author did not vote on the item is taken."""
+    basis = votes["id"].astype(str).to_numpy(dtype=object).copy()
+    if fixes.empty or votes.empty:
+        return basis
+    fx = pd.DataFrame({"corrects": fixes["corrects"].to_numpy(dtype=object),
+                       "fix": fixes["id"].astype(str).to_numpy(dtype=object),
+                       "author": fixes["author"].astype(str).to_numpy(dtype=object),
+                       "order": np.arange(len(fixes))})
+    voters = pd.DataFrame({"item_id": votes["item_id"].to_numpy(),
+                           "author": votes["author"].astype(str).to_numpy(dtype=object),
+                           "_voter": True}).drop_duplicates(["item_id", "author"])
+    cur = pd.DataFrame({"pos": np.arange(len(votes)), "item_id": votes["item_id"].to_numpy(),
+                        "corrects": basis})
+    for _ in range(len(fx)):  # a chain is at most as long as there are corrections
+        step = cur.merge(fx, on="corrects")
+        if step.empty:
+            break
+        step = step.merge(voters, on=["item_id", "author"], how="left")
+        step = step[step["_voter"].isna()]  # one of the item's own voters: no count
+        step = step.sort_values("order", kind="stable").drop_duplicates("pos", keep="last")
+        if step.empty:
+            break
+        basis[step["pos"].to_numpy()] = step["fix"].to_numpy(dtype=object)
+        cur = pd.DataFrame({"pos": step["pos"].to_numpy(), "item_id": step["item_id"].to_numpy(),
+                            "corrects": step["fix"].to_numpy(dtype=object)})
+    return basis
+
+
+def _rests_on_votes(cons: pd.DataFrame, votes: pd.DataFrame, maj: pd.DataFrame,
+                    based_on: dict[str, tuple[str, ...]] | None) -> np.ndarray:
+    """For each consensus annotation (one per item), whether it rests on the item's
+    majority as the votes stand now: its ``based_on`` equals the majority's votes'
+    bases, as ``project.consensus()`` keeps a stored consensus. Where ``based_on`` is
+    not known: whether none of the item's votes (or their corrections) is newer."""
+    ids = cons["id"].astype(str).to_numpy(dtype=object)
+    items = cons["item_id"].to_numpy(dtype=np.int64)
+    known = np.array([based_on is not None and i in based_on for i in ids], dtype=bool)
+    out = np.zeros(len(cons), dtype=bool)
+    if known.any():
+        assert based_on is not None
+        group = votes.merge(maj, on=["item_id", "key"])
+        group = group[group["item_id"].isin(items[known])]
+        size = group.groupby("item_id").size()
+        stored = [based_on[i] for i in ids[known]]
+        lens = np.fromiter(map(len, stored), dtype=np.int64, count=len(stored))
+        long = pd.DataFrame({"item_id": np.repeat(items[known], lens),
+                             "basis": pd.Series(list(chain.from_iterable(stored)),
+                                                dtype=object)})
+        hits = long.merge(group[["item_id", "basis"]], on=["item_id", "basis"]).groupby(
+            "item_id").size()
+        want = size.reindex(items[known]).fillna(0).to_numpy()
+        got = hits.reindex(items[known]).fillna(0).to_numpy()
+        out[known] = (lens == want) & (got == want)
+    if (~known).any():
+        mine = votes[votes["item_id"].isin(items[~known])]
+        newest = mine.groupby("item_id")["basis_at"].max().reindex(items[~known])
+        out[~known] = ~(newest.to_numpy() > cons["submitted_at"].to_numpy()[~known])
+    return out
+
+
+def _fused_majority(votes: pd.DataFrame, maj: pd.DataFrame, kind: str, ag: Agreement
+                    ) -> dict[int, list[dict[str, Any]]]:
+    """Item -> the majority's regions fused as ``project.consensus()`` fuses them
+    (:func:`labelnb.metrics.tiers.fuse`), as JSON dicts."""
+    from labelnb.metrics.tiers import fuse
+
+    group = votes.merge(maj[["item_id", "key"]], on=["item_id", "key"])
+    out: dict[int, list[dict[str, Any]]] = {}
+    for item, g in group.groupby("item_id", sort=False):
+        regs = [[Region.from_json(r) for r in rs] for rs in decode_regions(list(g["regions"]))]
+        out[int(str(item))] = [dict(r.to_json()) for r in fuse(regs, kind, ag)]
     return out
 
 
@@ -1095,10 +1350,68 @@ def stored_geometry_keys(final: pd.DataFrame, human: pd.DataFrame, kind: str,
 
 
 def scored(human: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
-    """The annotators' labels of items with a reference label, with ``correct``."""
+    """The annotators' labels of items with a reference label, with ``correct`` (key
+    equality; :func:`graded` grades as :meth:`Project.calibrate` does)."""
     s = human.merge(ref[["item_id", "key"]].rename(columns={"key": "ref"}), on="item_id")
     s["correct"] = s["key"] == s["ref"]
     return s.sort_values("submitted_at", kind="stable").reset_index(drop=True)
+
+
+def graded(frames: Frames, refs: References | None = None) -> pd.DataFrame:
+    """The annotations :meth:`Project.calibrate` grades, each with its reference
+    (``ref``) and whether it agrees with it (``correct``), in submission order: each
+    annotator's vote (:attr:`Frames.human`, as they made it, whatever a reviewer
+    corrected) of an item with a reference (:func:`references`), except a vote whose
+    author made the item's final label (an expert who adjudicated, or a reviewer who
+    corrected, an item they had labeled); on a gold item, each annotator's *first*
+    answer (:func:`labelnb.team.gold.first_answers`: a rework after a review is not
+    graded). A vote is graded by key, or with :func:`labelnb.metrics.tiers.agree`
+    against :attr:`References.truth` where that holds the item's regions."""
+    r = references(frames) if refs is None else refs
+    human, ref, kind = frames.human, r.table, frames.kind
+    gold = ref["origin"] == "gold"
+    s = human.merge(ref.loc[~gold, ["item_id", "key"]].rename(columns={"key": "ref"}),
+                    on="item_id")
+    if r.made_by and len(s):
+        own = s["item_id"].map(r.made_by)
+        s = s[own.isna() | (own != s["author"].astype(str))]
+    s = s.assign(correct=s["key"] == s["ref"])
+    parts = [s]
+    if r.truth:
+        by_regions = s["item_id"].isin(r.truth).to_numpy()
+        if by_regions.any():
+            s.loc[by_regions, "correct"] = _agrees_with(s[by_regions], r.truth, kind,
+                                                        frames.agreement)
+    if gold.any():
+        a = frames.annotations
+        first = a[(a["source"] == "human") & a["stage"].isin(OWN_STAGES)
+                  & a["item_id"].isin(ref.loc[gold, "item_id"])]
+        first = first.drop_duplicates(["item_id", "author"], keep="first")
+        if len(first):
+            first = first.merge(ref.loc[gold, ["item_id", "key"]].rename(
+                columns={"key": "ref"}), on="item_id")
+            parts.append(first.assign(correct=_agrees_with(first, r.truth, kind,
+                                                           frames.agreement)))
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else s
+    out["correct"] = out["correct"].astype(bool)
+    return out.sort_values("submitted_at", kind="stable").reset_index(drop=True)
+
+
+def _agrees_with(rows: pd.DataFrame, truth: dict[int, list[dict[str, Any]]], kind: str,
+                 agreement: Agreement) -> np.ndarray:
+    """Whether each row's regions agree with its item's ``truth`` regions, as
+    :func:`labelnb.metrics.tiers.agree` decides (for choice kinds: the same labels)."""
+    items = rows["item_id"].astype(int).tolist()
+    if kind in ("choice", "multi_choice"):
+        want = {i: sorted(x["label"] for x in truth[i]) for i in set(items)}
+        return np.fromiter((sorted(map(str, labels)) == want[i]
+                            for labels, i in zip(rows["labels"], items, strict=True)),
+                           dtype=bool, count=len(rows))
+    order = list(dict.fromkeys(items))
+    at = {i: n for n, i in enumerate(order)}
+    regions = list(rows["regions"]) + [truth[i] for i in order]
+    right = len(rows) + np.fromiter((at[i] for i in items), dtype=np.int64, count=len(items))
+    return agree_pairs(regions, np.arange(len(rows)), right, kind, agreement)
 
 
 def accuracy_over_time(human: pd.DataFrame, ref: pd.DataFrame, *, window: int = 50,
@@ -1129,10 +1442,12 @@ def annotator_table(frames: Frames, kappa: pd.DataFrame | None = None,
                     min_items: int = FLAG_MIN_ITEMS,
                     scored_frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per human annotator: ``annotations`` (all their human annotations),
-    ``items`` (items labeled), ``accuracy`` (last ``window`` scored items against the
-    reference, as :meth:`Project.calibrate` scores), ``scored`` (how many),
+    ``items`` (items labeled), ``accuracy`` (last ``window`` graded items, as
+    :meth:`Project.calibrate` grades them: :func:`graded`), ``scored`` (how many),
     ``mean_kappa``, ``mean_s`` (seconds per annotation) and ``flagged`` (accuracy
-    below ``threshold`` on at least ``min_items`` items)."""
+    below ``threshold`` on at least ``min_items`` items). ``scored_frame``: the graded
+    annotations, if already made (``ref``, a reference table, grades
+    :attr:`Frames.human` against it by key instead)."""
     cols = ["annotator", "annotations", "items", "accuracy", "scored", "mean_kappa",
             "mean_s", "flagged"]
     anns = frames.annotations
@@ -1140,12 +1455,12 @@ def annotator_table(frames: Frames, kappa: pd.DataFrame | None = None,
     if all_h.empty:
         return pd.DataFrame(columns=cols)
     human = frames.human
-    ref = reference_labels(frames) if ref is None else ref
     kappa = pairwise_kappa(human) if kappa is None else kappa
     g = all_h.groupby("author")
     out = pd.DataFrame({"annotations": g.size(), "mean_s": g["duration_s"].mean()})
     out["items"] = human.groupby("author").size().reindex(out.index).fillna(0).astype("int64")
-    s = scored(human, ref) if scored_frame is None else scored_frame
+    s = (scored_frame if scored_frame is not None else graded(frames) if ref is None
+         else scored(human, ref))
     if len(s):
         recent = s.groupby("author").tail(window).groupby("author")["correct"]
         out["accuracy"] = recent.mean().reindex(out.index)
@@ -1226,10 +1541,11 @@ class Summary:
 def summarize(frames: Frames, *, top_n: int = 20) -> Summary:
     """Everything the dashboard draws (see :class:`Summary`)."""
     human = frames.human
-    ref = reference_labels(frames)
+    refs = references(frames)
+    ref = refs.table
     keys = key_matrix(human)
     kappa = pairwise_kappa(human, matrix=keys)
-    sc = scored(human, ref)
+    sc = graded(frames, refs)
     return Summary(
         frames=frames, human=human, keys=keys, reference=ref, kappa=kappa,
         shared=shared_items(human, matrix=keys),
@@ -1429,12 +1745,12 @@ def wait_idle(timeout: float | None = None) -> bool:
 
 
 __all__ = [
-    "OTHER_KEYS", "Frames", "Summary", "accuracy_over_time", "annotation_frame", "annotator_table",
-    "agree_pairs", "cached_summary", "confusion", "decode_regions", "disagreements",
-    "fingerprint", "poll", "reading", "recompute", "refreshing", "region_columns",
-    "wait_idle",
-    "geometry_keys", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
-    "other_geometry_key", "pairwise_kappa", "per_class_agreement", "reference_labels",
+    "OTHER_KEYS", "Frames", "References", "Summary", "accuracy_over_time",
+    "agree_pairs", "annotation_frame", "annotator_table", "cached_summary", "confusion",
+    "consensus_bases", "counted_votes", "decode_regions", "disagreements", "fingerprint",
+    "geometry_keys", "graded", "key_matrix", "label_key", "load", "mean_pairwise_kappa",
+    "other_geometry_key", "pairwise_kappa", "per_class_agreement", "poll", "reading",
+    "recompute", "reference_labels", "references", "refreshing", "region_columns",
     "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",
-    "throughput_per_hour",
+    "throughput_per_hour", "vote_bases", "wait_idle",
 ]
