@@ -180,6 +180,11 @@ annotations = Table(
     Column("meta", Json, nullable=False),
 )
 Index("ix_annotations_item", annotations.c.item_id)
+# "is this annotation corrected?" (its status in project.annotations(), correction
+# chains): partial, so a plain submit (corrects NULL) writes no entry
+_corrects = text("corrects IS NOT NULL")
+Index("ix_annotations_corrects", annotations.c.corrects, sqlite_where=_corrects,
+      postgresql_where=_corrects)
 _client = text("client_id IS NOT NULL")
 Index("uq_annotations_client_id", annotations.c.project_id, annotations.c.client_id,
       unique=True, sqlite_where=_client, postgresql_where=_client)
