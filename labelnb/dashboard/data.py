@@ -1188,10 +1188,11 @@ def counted_votes(frames: Frames, fixes: pd.DataFrame | None = None) -> pd.DataF
     a reviewer corrected counted as the end of its chain of corrections, as
     :func:`labelnb.queue.consensus.corrected_votes` counts it (a correction by one of
     the item's own voters does not count, nor a rejected one), found for all votes at
-    once (:func:`vote_bases`). Columns ``item_id``, ``author``, ``id`` (the vote's
-    own), ``basis`` (the id of the annotation it stands for), ``basis_at`` (that one's
-    submit time), ``key`` (its key: geometry-aware among the item's counted votes for
-    region kinds), ``regions`` and ``changed`` (whether a correction replaced it)."""
+    once (:func:`labelnb.queue.consensus.vote_bases`). Columns ``item_id``, ``author``,
+    ``id`` (the vote's own), ``basis`` (the id of the annotation it stands for),
+    ``basis_at`` (that one's submit time), ``key`` (its key: geometry-aware among the
+    item's counted votes for region kinds), ``regions`` and ``changed`` (whether a
+    correction replaced it)."""
     human = frames.human
     votes = pd.DataFrame({"item_id": human["item_id"], "author": human["author"],
                           "id": human["id"], "basis": human["id"].astype(str),
@@ -1207,6 +1208,8 @@ def counted_votes(frames: Frames, fixes: pd.DataFrame | None = None) -> pd.DataF
     # every vote of the items concerned: whether a correction counts depends on who
     # else voted on the item
     sub = human[human["item_id"].isin(set(votes.loc[hit, "item_id"]))]
+    from labelnb.queue.consensus import vote_bases
+
     basis = vote_bases(fixes, sub)
     changed = basis != sub["id"].astype(str).to_numpy(dtype=object)
     fix = fixes.set_index("id")
@@ -1234,41 +1237,6 @@ def counted_votes(frames: Frames, fixes: pd.DataFrame | None = None) -> pd.DataF
     votes["regions"] = human["regions"] if "regions" in human.columns else None
     votes.loc[sub.index, "regions"] = pd.Series(list(regions), index=sub.index, dtype=object)
     return votes
-
-
-def vote_bases(fixes: pd.DataFrame, votes: pd.DataFrame) -> np.ndarray:
-    """For each vote (rows with ``id``, ``item_id``, ``author``: one per item and
-    author, every voter of each item among them), the id of the end of its chain of
-    corrections, or its own id: the ``basis`` of
-    :func:`labelnb.queue.consensus.corrected_votes`, found for all votes at once
-    (that one looks each vote's chain up in turn). ``fixes``: the corrections that
-    count (:func:`_fixes`, in submission order); at each step the newest correction
-    of the current annotation whose author did not vote on the item is taken."""
-    basis = votes["id"].astype(str).to_numpy(dtype=object).copy()
-    if fixes.empty or votes.empty:
-        return basis
-    fx = pd.DataFrame({"corrects": fixes["corrects"].to_numpy(dtype=object),
-                       "fix": fixes["id"].astype(str).to_numpy(dtype=object),
-                       "author": fixes["author"].astype(str).to_numpy(dtype=object),
-                       "order": np.arange(len(fixes))})
-    voters = pd.DataFrame({"item_id": votes["item_id"].to_numpy(),
-                           "author": votes["author"].astype(str).to_numpy(dtype=object),
-                           "_voter": True}).drop_duplicates(["item_id", "author"])
-    cur = pd.DataFrame({"pos": np.arange(len(votes)), "item_id": votes["item_id"].to_numpy(),
-                        "corrects": basis})
-    for _ in range(len(fx)):  # a chain is at most as long as there are corrections
-        step = cur.merge(fx, on="corrects")
-        if step.empty:
-            break
-        step = step.merge(voters, on=["item_id", "author"], how="left")
-        step = step[step["_voter"].isna()]  # one of the item's own voters: no count
-        step = step.sort_values("order", kind="stable").drop_duplicates("pos", keep="last")
-        if step.empty:
-            break
-        basis[step["pos"].to_numpy()] = step["fix"].to_numpy(dtype=object)
-        cur = pd.DataFrame({"pos": step["pos"].to_numpy(), "item_id": step["item_id"].to_numpy(),
-                            "corrects": step["fix"].to_numpy(dtype=object)})
-    return basis
 
 
 def _rests_on_votes(cons: pd.DataFrame, votes: pd.DataFrame, maj: pd.DataFrame,
@@ -1752,5 +1720,5 @@ __all__ = [
     "other_geometry_key", "pairwise_kappa", "per_class_agreement", "poll", "reading",
     "recompute", "reference_labels", "references", "refreshing", "region_columns",
     "scored", "shared_items", "stored_geometry_keys", "summarize", "task_table",
-    "throughput_per_hour", "vote_bases", "wait_idle",
+    "throughput_per_hour", "wait_idle",
 ]

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from labelnb.errors import ItemNotFound, ValidationError
@@ -355,26 +356,63 @@ def corrected_votes(anns: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
     labels), and a column ``basis``: the id of the annotation the vote now stands for
     (the correction, or the vote itself). ``id`` stays the vote's own. A correction made
     by one of the item's own voters does not count: a reviewer who also labeled the
-    item would otherwise outvote the others by correcting their votes to their own."""
+    item would otherwise outvote the others by correcting their votes to their own
+    (:func:`vote_bases` walks every vote's chain at once)."""
     raw = raw.copy()
     raw["basis"] = [str(x) for x in raw["id"]] if len(raw) else pd.Series(dtype=object)
     if raw.empty or "corrects" not in anns.columns:
         return raw
-    targets = {str(x) for x in anns["corrects"].dropna()}
-    if not targets & set(raw["basis"]):
+    fixes = anns[anns["corrects"].notna()]
+    if "status" in fixes.columns:
+        fixes = fixes[fixes["status"] != "reject"]  # a rejected correction does not count
+    if fixes.empty:
         return raw
-    basis, regions, labels = list(raw["basis"]), list(raw["regions"]), list(raw["labels"])
-    voters: dict[Any, set[str]] = {}
-    for item, author in zip(raw["item_id"], raw["author"], strict=True):
-        voters.setdefault(item, set()).add(str(author))
-    for n, (vote, item) in enumerate(zip(basis, raw["item_id"], strict=True)):
-        if vote not in targets:
-            continue
-        fixed = _correction(anns, vote, ignore=voters[item])
-        if fixed is not None:
-            basis[n], regions[n], labels[n] = (str(fixed["id"]), fixed["regions"],
-                                               fixed["labels"])
-    return raw.assign(basis=basis, regions=regions, labels=labels)
+    fixes = fixes.assign(corrects=fixes["corrects"].astype(str)).sort_values(
+        "submitted_at", kind="stable")
+    basis = vote_bases(fixes, raw)
+    changed = basis != raw["basis"].to_numpy(dtype=object)
+    if not changed.any():
+        return raw
+    by_id = fixes.set_index(fixes["id"].astype(str))
+    regions, labels = list(raw["regions"]), list(raw["labels"])
+    for n in np.flatnonzero(changed):
+        fixed = by_id.loc[basis[n]]
+        regions[n], labels[n] = fixed["regions"], fixed["labels"]
+    return raw.assign(basis=list(basis), regions=regions, labels=labels)
+
+
+def vote_bases(fixes: pd.DataFrame, votes: pd.DataFrame) -> np.ndarray:
+    """For each vote (rows with ``id``, ``item_id``, ``author``: one per item and
+    author, every voter of each item among them), the id of the end of its chain of
+    corrections, or its own id (the ``basis`` of :func:`corrected_votes`), for all
+    votes at once. ``fixes``: the corrections that count (not rejected), in submission
+    order, ``corrects`` as text; at each step the newest correction
+    of the current annotation whose author did not vote on the item is taken."""
+    basis = votes["id"].astype(str).to_numpy(dtype=object).copy()
+    if fixes.empty or votes.empty:
+        return basis
+    fx = pd.DataFrame({"corrects": fixes["corrects"].to_numpy(dtype=object),
+                       "fix": fixes["id"].astype(str).to_numpy(dtype=object),
+                       "author": fixes["author"].astype(str).to_numpy(dtype=object),
+                       "order": np.arange(len(fixes))})
+    voters = pd.DataFrame({"item_id": votes["item_id"].to_numpy(),
+                           "author": votes["author"].astype(str).to_numpy(dtype=object),
+                           "_voter": True}).drop_duplicates(["item_id", "author"])
+    cur = pd.DataFrame({"pos": np.arange(len(votes)), "item_id": votes["item_id"].to_numpy(),
+                        "corrects": basis})
+    for _ in range(len(fx)):  # a chain is at most as long as there are corrections
+        step = cur.merge(fx, on="corrects")
+        if step.empty:
+            break
+        step = step.merge(voters, on=["item_id", "author"], how="left")
+        step = step[step["_voter"].isna()]  # one of the item's own voters: no count
+        step = step.sort_values("order", kind="stable").drop_duplicates("pos", keep="last")
+        if step.empty:
+            break
+        basis[step["pos"].to_numpy()] = step["fix"].to_numpy(dtype=object)
+        cur = pd.DataFrame({"pos": step["pos"].to_numpy(), "item_id": step["item_id"].to_numpy(),
+                            "corrects": step["fix"].to_numpy(dtype=object)})
+    return basis
 
 
 def _weighted(votes: Decision, regions: list[list[Region]], label: str,
@@ -606,4 +644,5 @@ def adjudication_fields(project: Project, items: list[int]) -> dict[int, dict[st
             for item in items}
 
 
-__all__ = ["COLUMNS", "adjudication_fields", "latest_human", "run_consensus"]
+__all__ = ["COLUMNS", "adjudication_fields", "corrected_votes", "latest_human", "run_consensus",
+           "vote_bases"]
