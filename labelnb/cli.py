@@ -431,7 +431,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         project.close()
     print(report)
+    _print_warnings(report.warnings)
     return 0
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """An export's or import's warnings under its summary line (the first 20)."""
+    for w in warnings[:20]:
+        print(f"  warning: {w}")
+    if len(warnings) > 20:
+        print(f"  ... and {len(warnings) - 20} more warnings")
 
 
 # --- import -------------------------------------------------------------------------
@@ -467,10 +476,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         project.close()
     print(report)
-    for w in report.warnings[:20]:
-        print(f"  warning: {w}")
-    if len(report.warnings) > 20:
-        print(f"  ... and {len(report.warnings) - 20} more warnings")
+    _print_warnings(report.warnings)
     return 0
 
 

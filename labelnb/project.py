@@ -1011,7 +1011,8 @@ class Project:
         return self._frame(q.select_events(self.id))
 
     # --- queue ---------------------------------------------------------------------
-    def _member(self, name: str | None, *, role: str | None = None) -> str:
+    def _member(self, name: str | None, *, role: str | None = None, call: str = "queue"
+                ) -> str:
         """The annotator a queue is for: registered on first use; under team security the
         connected login role, which must already be a member of the project. With
         ``role`` (review and adjudication queues) the name must be registered already:
@@ -1034,8 +1035,9 @@ class Project:
                     f"{self.name}")
             return name
         if name is None:
-            raise ValidationError(f"project {self.name!r}: give the annotator's name "
-                                  "(queue('ana'))")
+            raise ValidationError(f"project {self.name!r}: give the annotator's name, e.g. "
+                                  f"project.{call}('ana') (it may be left out only under team "
+                                  "security, where the login names the annotator)")
         if role is not None:
             _check_annotator_name(name)
             with self.store.read() as conn:
@@ -1070,12 +1072,14 @@ class Project:
 
     def review_queue(self, reviewer: str | None = None) -> Queue:
         """The review queue: reviewers, leads and senior annotators; never their own work."""
-        return Queue(self, self._member(reviewer, role="reviewer"), stages=("review",))
+        return Queue(self, self._member(reviewer, role="reviewer", call="review_queue"),
+                     stages=("review",))
 
     def adjudication_queue(self, expert: str | None = None) -> Queue:
         """The adjudication queue: items whose annotators found no majority (or whose
         consensus a reviewer rejected). For role ``lead`` or the ``expert`` qualification."""
-        return Queue(self, self._member(expert, role="lead"), stages=("adjudicate",))
+        return Queue(self, self._member(expert, role="lead", call="adjudication_queue"),
+                     stages=("adjudicate",))
 
     def consensus(self, method: Literal["majority", "dawid_skene"] = "majority", *,
                   agreement: Any = None, queue_tasks: bool = True) -> pd.DataFrame:
@@ -1092,7 +1096,8 @@ class Project:
     def retraining_queue(self, annotator: str | None = None) -> Queue:
         """An annotator's retraining tasks (their recent mistakes against consensus,
         queued by :meth:`calibrate`): ``claim()`` then ``acknowledge()``."""
-        return Queue(self, self._member(annotator, role="annotator"), stages=("retrain",))
+        return Queue(self, self._member(annotator, role="annotator", call="retraining_queue"),
+                     stages=("retrain",))
 
     def calibrate(self, *, threshold: float = 0.90, window: int = 200, min_items: int = 5,
                   retrain: bool = True) -> pd.DataFrame:
@@ -1132,7 +1137,7 @@ class Project:
             from labelnb.widgets import annotate as _annotate
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
-        return _annotate(self, self._member(annotator), **kw)
+        return _annotate(self, self._member(annotator, call="annotate"), **kw)
 
     def review(self, reviewer: str | None = None, **kw: Any) -> Any:
         """The review widget bound to this project's review queue (needs the widgets):
@@ -1144,7 +1149,7 @@ class Project:
         except ImportError as e:
             raise LabelnbError(f"the annotation widgets are not available: {e}") from None
         role = "annotator" if kw.get("mode") == "acknowledge" else "reviewer"
-        return _review(self, self._member(reviewer, role=role), **kw)
+        return _review(self, self._member(reviewer, role=role, call="review"), **kw)
 
     # --- difficulty and priority -----------------------------------------------------
     def set_difficulty(self, difficulty: Mapping[int, float], *, focus_label:

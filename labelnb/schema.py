@@ -230,8 +230,9 @@ class Schema:
 
     ``kind`` is one of ``boxes``, ``polygons``, ``masks``, ``spans``, ``choice``,
     ``multi_choice``. ``labels`` are names, dicts or :class:`LabelClass`. Colours and
-    hotkeys (1-9, 0, then letters) are filled in where not given. ``attributes`` apply
-    to every annotation region; a class may add its own (one of the same name as a
+    hotkeys (1-9, then q, t, u, i, o, p and other letters no widget action uses; 0
+    fits the view) are filled in where not given. ``attributes`` apply to every
+    annotation region; a class may add its own (one of the same name as a
     project-wide attribute takes its place for that class). Attribute names are unique
     in each list, and ``examples`` and ``options`` are lists of strings (one string is
     refused rather than split into its characters).

@@ -784,6 +784,17 @@ def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
     return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
 
 
+def held_leases(conn: Connection, project_id: int, annotator: str, now: datetime,
+                limit: int = 5) -> list[Row[Any]]:
+    """The live leases ``annotator`` holds in the project (task id, item id), oldest task
+    first: what another queue handle of theirs holds."""
+    return list(conn.execute(
+        select(tasks.c.id, tasks.c.item_id).where(
+            tasks.c.project_id == project_id, tasks.c.status == "leased",
+            tasks.c.lease_expires_at > now, tasks.c.assignee == annotator)
+        .order_by(tasks.c.id).limit(limit)))
+
+
 def set_task_fields(conn: Connection, project_id: int, item_ids: Sequence[int], *,
                     stage: str | None = None, **values: Any) -> int:
     """Set ``values`` on the unfinished tasks of the items (of ``stage`` only, if given)."""

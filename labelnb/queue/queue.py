@@ -328,9 +328,26 @@ class Queue:
         t = task or self.current
         if t is None:
             raise NoActiveLease(
-                f"annotator {self.annotator!r} holds no lease; call queue.claim() first"
-            )
+                f"this queue handle of {self.annotator!r} holds no lease{self._held_elsewhere()}"
+                "; call queue.claim() first")
         return t
+
+    def _held_elsewhere(self) -> str:
+        """For the no-lease error: the leases this annotator holds through other handles
+        (a notebook cell that made a new ``project.queue(...)`` and claimed), if any."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.project.store.read() as conn:
+                held = q.held_leases(conn, self.project.id, self.annotator, _now())
+        except SQLAlchemyError:  # (team security: a member may not read the tasks)
+            return ""
+        if not held:
+            return ""
+        tasks = ", ".join(f"task {r.id} (item {r.item_id})" for r in held)
+        return (f" ({self.annotator!r} holds {tasks} through another handle: use that "
+                "handle, or pass the Task it returned, e.g. queue.submit(..., task=task), "
+                "or let the lease run out)")
 
     def heartbeat(self, task: Task | None = None) -> datetime:
         """Extend the lease by the TTL; returns the new expiry."""

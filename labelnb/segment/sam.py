@@ -460,8 +460,14 @@ def auto(checkpoint: str | os.PathLike[str] | None = None, model_type: str = "vi
     else:  # SAM was asked for by name: say so where a notebook shows it
         import warnings
 
-        warnings.warn(f"labelnb: SAM checkpoint {os.fspath(checkpoint)!r} not used: no GPU "
+        given = os.fspath(checkpoint)
+        # a path that is not there fails later on a GPU machine too: say so now
+        missing = ("" if given == "default" or "://" in given or Path(given).exists()
+                   else " (and that file does not exist here: give the path of the downloaded "
+                   "weights, or 'default' for the published ones)")
+        warnings.warn(f"labelnb: SAM checkpoint {given!r} not used: no GPU "
                       "here and Modal is not configured, so the segmenter is the classical "
                       f"wand; run SAM on the CPU with TorchSam({model_type!r}, checkpoint, "
-                      "device='cpu') (slow), or configure Modal", UserWarning, stacklevel=2)
+                      f"device='cpu') (slow), or configure Modal{missing}", UserWarning,
+                      stacklevel=2)
     return ClassicalWand()

@@ -68,7 +68,7 @@ from labelnb.widgets._esm import css_source, esm_source
 from labelnb.widgets._geometry import DisplayScale
 from labelnb.widgets._keymap import default_keys
 from labelnb.widgets._media import ImageLike
-from labelnb.widgets.session import QueueSession, widget_class
+from labelnb.widgets.session import SESSION_SET, QueueSession, check_options, widget_class
 
 if TYPE_CHECKING:
     from labelnb.project import Project
@@ -534,6 +534,8 @@ class ReviewSession(QueueSession):
         self.project = project
         self.reviewer = reviewer
         self.mode: Mode = mode
+        check_options("review()", widget_options or {}, ReviewAnnotator, what="widget option",
+                      exclude=SESSION_SET | {"mode"})  # the session's own argument
         self.queue = (project.review_queue(reviewer) if mode == "review"
                       else project.retraining_queue(reviewer))
         self.widget = ReviewAnnotator(schema=project.schema, mode=mode, max_display=max_display,
@@ -833,6 +835,7 @@ def review(project: Project, reviewer: str, **kw: Any) -> ReviewAnnotator:
     retraining queue, ``max_display``, ``heartbeat_s``, ``widget_options`` such as
     ``{"keymap": {"approve": "y"}}``). The session is ``widget.session``.
     """
+    check_options("review()", kw, ReviewSession.__init__, what="argument")
     return ReviewSession(project, reviewer, **kw).widget
 
 

@@ -62,6 +62,45 @@ def widget_class(kind: str, project_name: str = "") -> Any:
                            f"available: {e}") from e
 
 
+#: a widget's constructor arguments a session sets itself (not ``widget_options``)
+SESSION_SET = frozenset({"self", "image", "text", "schema", "labels", "max_display",
+                         "annotations", "suggestions"})
+#: a session's own arguments the caller gives positionally
+POSITIONAL = frozenset({"self", "project", "annotator", "reviewer"})
+
+
+def check_options(call: str, given: Mapping[str, Any], target: Callable[..., Any], *,
+                  what: str, exclude: frozenset[str] = POSITIONAL,
+                  kind: str | None = None) -> None:
+    """Refuse keyword arguments ``target`` does not take, with the ones it does and, for
+    a widget option of another kind's widget, which kinds take it (``call``: what the
+    user called; ``what``: how the fix names the arguments; ``exclude``: parameters
+    the caller may not give this way; ``kind``: the project's kind, for a widget's
+    options)."""
+    import difflib
+    import inspect
+
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = sorted(set(params) - exclude)
+    for name in given:
+        if name in known:
+            continue
+        where = ""
+        if kind is not None:
+            kinds = sorted(k for k in WIDGETS if k != kind
+                           and name in inspect.signature(widget_class(k)).parameters)
+            if kinds:
+                where = (f" ({name!r} is an option of the {', '.join(kinds)} widget; this "
+                         f"project labels {kind!r})")
+        close = difflib.get_close_matches(name, known, n=1)
+        raise ValidationError(
+            f"{call}: {what} {name!r} is not known{where}. "
+            + (f"Did you mean {close[0]!r}? " if close else "")
+            + f"Fix: use one of {', '.join(known) or '(none)'}")
+
+
 class QueueSession:
     """What the annotation and review sessions share: the bound widget, the lease's
     heartbeat, the progress bar and the prefetch of the next image.
@@ -283,10 +322,13 @@ class Session(QueueSession):
                  widget_options: Mapping[str, Any] | None = None, prefetch: bool = True) -> None:
         self.project = project
         self.annotator = annotator
+        cls = widget_class(project.schema.kind, project.name)
+        check_options("annotate()", widget_options or {}, cls, what="widget option",
+                      exclude=SESSION_SET, kind=project.schema.kind)
         self.queue = project.queue(annotator)
         self.model_version = model_version
-        self.widget = widget_class(project.schema.kind, project.name)(
-            schema=project.schema, max_display=max_display, **(widget_options or {}))
+        self.widget = cls(schema=project.schema, max_display=max_display,
+                          **(widget_options or {}))
         self._bind(heartbeat_s, prefetch)
         self.done = 0
         self._submitted: dict[str, str] = {}  # client_id -> annotation id
@@ -541,4 +583,5 @@ def annotate(project: Project, annotator: str, **kw: Any) -> Any:
     the suggestions, ``heartbeat_s``, ``widget_options`` for the widget's constructor,
     e.g. ``{"keymap": {...}}``). The session is ``widget.session``.
     """
+    check_options("annotate()", kw, Session.__init__, what="argument")
     return Session(project, annotator, **kw).widget
