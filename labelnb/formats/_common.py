@@ -317,9 +317,11 @@ def category_index(categories: Sequence[str], label: str, where: str) -> int:
 def unique_file_names(records: Iterable[tuple[int, str]]) -> dict[int, str]:
     """item id → a file name unique in the export: the source's base name, prefixed with
     the item id where two sources share a stem (case-insensitively: VOC names its XML by
-    stem, YOLO its label file, and some file systems ignore case). A prefixed name that
-    is taken too (``1_x.png`` from another source named so) gets a counter after the
-    id (``1_2_x.png``), the first one free; the result depends on the records only."""
+    stem, YOLO its label file, and some file systems ignore case), and where the name
+    starts with ``.`` (a hidden file, which ultralytics' image search and most file
+    browsers skip: ``.a.jpg`` becomes ``7_.a.jpg``). A prefixed name that is taken too
+    (``1_x.png`` from another source named so) gets a counter after the id
+    (``1_2_x.png``), the first one free; the result depends on the records only."""
     recs = list(records)
     base = {i: _basename(u) for i, u in recs}
 
@@ -327,7 +329,7 @@ def unique_file_names(records: Iterable[tuple[int, str]]) -> dict[int, str]:
         return Path(name).stem.lower()
 
     counts = Counter(stem(b) for b in base.values())
-    out = {i: b for i, b in base.items() if counts[stem(b)] == 1}
+    out = {i: b for i, b in base.items() if counts[stem(b)] == 1 and not b.startswith(".")}
     taken = {stem(b) for b in out.values()}  # names kept as they are come first
     for i, b in base.items():
         if i in out:

@@ -33,9 +33,12 @@ Token classification (``to_hf_ner``), one row per text:
   another (IOB2 holds one label per token; the longer, earlier span wins).
 
 Classification (``to_hf_classification``): ``id``, ``text`` or ``image`` (the image
-bytes, ``datasets.Image``) plus ``file_name``, and ``label`` (``ClassLabel``; ``-1``
-for an item without a choice) or, for ``multi_choice``, ``labels``
-(``Sequence(ClassLabel)``).
+bytes, ``datasets.Image``) plus ``file_name``, and ``label`` (``ClassLabel``) or, for
+``multi_choice``, ``labels`` (``Sequence(ClassLabel)``; ``[]`` for an item none of the
+classes applies to). ``to_hf_classification`` writes ``-1`` for a single-label item
+without a choice, but :func:`labelnb.export` never passes one: a ``choice`` item whose
+final annotation chose no class is left out, counted as unlabeled with its reason
+(``labelnb.formats.pipeline.NO_CHOICE``), in every format.
 
 Detection (``to_hf_detection``): ``id``, ``image``, ``file_name``, ``width``,
 ``height`` and ``objects`` = ``{"bbox": [[x, y, w, h], ...] (COCO xywh, pixels),
@@ -338,8 +341,9 @@ def _choices(regions: Sequence[Region], where: str) -> list[Choice]:
 def to_hf_classification(examples: Sequence[TextRecord] | Dataset,
                          categories: Sequence[str], *, multi_label: bool = False) -> Any:
     """A text (``TextRecord`` s) or image (a labelnb :class:`Dataset`) classification
-    ``datasets.Dataset``: ``label`` (``-1`` when an item has no choice), or ``labels``
-    with ``multi_label``."""
+    ``datasets.Dataset``: ``label`` (``-1`` when an item has no choice: no class, which
+    :func:`labelnb.export` leaves out instead), or ``labels`` with ``multi_label``
+    (``[]``: none of the classes applies)."""
     datasets = _datasets()
     cats = check_categories(categories, "to_hf_classification")
     V = datasets.Value

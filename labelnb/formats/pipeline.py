@@ -15,18 +15,25 @@ Stages, each a plain function (composable on their own):
    "human"`` annotations. Items without a final annotation are left out (counted in
    the report, with the reason under the consensus policy; the manifest's
    ``left_out`` names each, with the reason, under every policy); a final annotation
-   with no regions is a negative image.
+   with no regions is a negative image. Under ``"latest"``, an item labeled by several
+   annotators (``overlap`` > 1) exports the newest of their votes; the report warns,
+   counting such items, unless a consensus, a correction or an adjudication is its
+   final annotation (export those with ``policy="consensus"``).
 2. :func:`transform` - ``label_map`` (rename; ``None`` drops the label), ``filter``
    (keep a record or not), and the split (:func:`~labelnb.formats.splits.split_items`,
    grouped by the item's ``group_key`` and stratified by its rarest label). A class
    example (``choice`` / ``multi_choice``) whose every label ``label_map`` drops is
-   left out (reason :data:`LABEL_MAP_DROPPED`); an image or text whose every box,
+   left out (reason :data:`LABEL_MAP_DROPPED`), and so is a ``choice`` example whose
+   final annotation chose no class (reason :data:`NO_CHOICE`; a ``multi_choice`` one
+   with none stays: "none of them applies" is a label); an image or text whose every box,
    polygon, mask or span it drops stays, a negative of the classes kept (as a final
    annotation with no regions is).
 3. serialize - the format's ``save_*`` into a temporary folder beside ``path``.
 4. validate - the format's ``load_*`` reads the export back; a sample of images must
    come back with the same regions (and, for COCO, ``pycocotools`` must load every
    file). Then the folder is renamed to ``path``: a failure anywhere leaves nothing.
+   A destination that cannot be written (a read-only folder, a parent path that is a
+   file) is a :class:`~labelnb.errors.FormatError` naming ``path`` and the cause.
 
 The export root also gets ``labelnb_export.json``: the policy, seed, fractions, the
 category ids, and the split and source item of every image.
@@ -96,6 +103,8 @@ MANIFEST = "labelnb_export.json"
 CONSENSUS_METHODS = ("majority", "dawid_skene")
 #: the reason a class example is left out when ``label_map`` drops every label it had
 LABEL_MAP_DROPPED = "label_map dropped every label it had"
+#: the reason a 'choice' example whose final annotation chose no class is left out
+NO_CHOICE = "a 'choice' annotation with no class chosen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +131,9 @@ class ExportReport:
     left out (``alignment`` lists those). ``splits`` counts items (images or texts)
     per split, ``{"all": n}`` (YOLO: ``{"train": n}``) without ``split=``.
     ``unlabeled`` items had no final label under the policy, or are class examples
-    whose every label ``label_map`` dropped; ``unlabeled_reasons`` says why (reason →
-    count) under the consensus policy, and counts ``label_map``'s under every policy.
+    whose every label ``label_map`` dropped, or ``choice`` examples that chose no
+    class; ``unlabeled_reasons`` says why (reason → count) under the consensus policy,
+    and counts those two under every policy.
     The manifest's ``left_out`` lists each of them with its reason, under every
     policy.
     """
@@ -143,7 +153,7 @@ class ExportReport:
     warnings: list[str] = field(default_factory=list)
     alignment: dict[str, Any] | None = None  # spaCy / HF token alignment (spans that moved)
     #: why the ``unlabeled`` items have no final label, reason → count (consensus policy;
-    #: label_map's under every policy)
+    #: label_map's and a choice with no class under every policy)
     unlabeled_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -462,15 +472,64 @@ def read_final(project: Project, policy: str = "latest", *, human_only: bool = F
     return items, final
 
 
-def _read_latest(project: Project, policy: str, *, human_only: bool
+def _read_latest(project: Project, policy: str, *, human_only: bool,
+                 undecided: list[int] | None = None
                  ) -> tuple[dict[int, Annotation], dict[int, str]]:
     """:func:`select_final` on the project, and why the items with annotations but no
-    final one have none (item id → reason)."""
+    final one have none (item id → reason). ``undecided``, if given (policy
+    ``"latest"``), collects the items whose final annotation is one of several
+    annotators' votes (see :func:`_undecided_votes`)."""
     df = project.annotations()
     statuses = dict(zip(df["id"], df["status"], strict=True)) if not df.empty else {}
     anns = project.annotation_objects() if not df.empty else []
     final = select_final(anns, statuses, policy, human_only=human_only)
+    if undecided is not None and policy == "latest":
+        undecided.extend(_undecided_votes(project, anns, statuses, final))
     return final, _latest_left_out(anns, statuses, final, policy, human_only=human_only)
+
+
+def _undecided_votes(project: Project, annotations: Sequence[Annotation],
+                     statuses: Mapping[str, str], final: Mapping[int, Annotation]
+                     ) -> list[int]:
+    """The items (ascending ids) whose final annotation under ``"latest"`` is one of
+    several annotators' independent votes, with no consensus, correction or
+    adjudication behind it: the newest vote won, whatever the others said. A vote is a
+    human annotation of an annotate task (as consensus counts them), not a correction
+    and not rejected; an item counts when votes by two or more annotators are in and
+    its final annotation is one of them."""
+    def vote_like(a: Annotation) -> bool:  # (the task's stage is checked below)
+        return (a.source == "human" and a.task_id is not None and a.corrects is None
+                and statuses.get(a.id, "submitted") != "reject")
+
+    by_item: dict[int, list[Annotation]] = {}
+    for a in annotations:
+        if vote_like(a):
+            by_item.setdefault(a.item_id, []).append(a)
+    maybe = [i for i, a in final.items() if vote_like(a)
+             and len({v.author for v in by_item.get(i, ())}) > 1]
+    if not maybe:  # the common case (overlap 1): no need to read the tasks
+        return []
+    stages = _StageLookup(project)
+    out: list[int] = []
+    for item in sorted(maybe):
+        votes = {v.author for v in by_item[item] if stages(v.task_id) == "annotate"}
+        if len(votes) > 1 and stages(final[item].task_id) == "annotate":
+            out.append(item)
+    return out
+
+
+def _undecided_warning(items: Sequence[int], shown: int = 5) -> str:
+    """The report's warning for :func:`_undecided_votes`: how many, the first ids, and
+    the fix."""
+    n = len(items)
+    first = ", ".join(str(i) for i in items[:shown]) + (", ..." if n > shown else "")
+    return (f"policy 'latest': {n} item{'s' if n != 1 else ''} "
+            f"({'ids' if n != 1 else 'id'} {first}) "
+            f"{'were' if n != 1 else 'was'} exported with the newest of several "
+            "annotators' votes, with no consensus, correction or adjudication behind it "
+            "(the other votes, agreeing or not, were ignored); run project.consensus() and "
+            "export with policy='consensus' (items without a majority are then left out "
+            "until adjudicated), or pick one annotator with policy='annotator:<name>'")
 
 
 # --- 2. transform ----------------------------------------------------------------------
@@ -554,10 +613,15 @@ def _serialize(fmt: str, ds: Dataset, root: Path, media: MediaMode, report: Expo
                                    f"their bounding boxes (first: {notes[0]})")
     else:
         notes = []
-        yolo_mod.save_yolo(ds, root, media=media, on_image=on_image, notes=notes)
+        holes: list[str] = []
+        yolo_mod.save_yolo(ds, root, media=media, on_image=on_image, notes=notes, holes=holes)
         if notes:
             report.warnings.append(f"YOLO holds one polygon per object: {len(notes)} masks in "
                                    f"several parts kept their largest (first: {notes[0]})")
+        if holes:
+            report.warnings.append(
+                f"YOLO: {len(holes)} mask{'s' if len(holes) != 1 else ''} with holes written "
+                f"as one outline each (first: {holes[0]}); export to COCO to keep the holes")
 
 
 def _load(fmt: str, root: Path, written: Dataset | None = None) -> Dataset:
@@ -912,9 +976,12 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       Under every policy the manifest's ``left_out`` names each item left out without
       a label, with the reason (e.g. ``"in rework: rejected by a reviewer, waiting for
       its author"``, ``"no annotations"``, a machine's label the consensus policy does
-      not count). ``human_only`` ignores model, LLM,
-      labeling-function and consensus annotations (the consensus policy is built on
-      human annotations anyway).
+      not count). Under ``"latest"``, an item with votes by several annotators
+      (``overlap`` > 1) and no consensus, correction or adjudication exports the newest
+      vote, and ``report.warnings`` counts such items (naming the first) with the fix:
+      ``project.consensus()``, then ``policy="consensus"``. ``human_only`` ignores
+      model, LLM, labeling-function and consensus annotations (the consensus policy is
+      built on human annotations anyway).
     * ``split``: fractions per split name, e.g. ``{"train": 0.8, "val": 0.1, "test":
       0.1}`` (summing to 1); ``seed`` makes it reproducible; ``group_aware`` keeps the
       items of one ``group`` (``add_items(..., group=...)``) in one split; ``stratify``
@@ -923,9 +990,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
       labels (merging them) or drops them; the categories follow the schema order. A
       class example (``choice``, ``multi_choice``) left with no label is left out
       (``unlabeled``, reason ``"label_map dropped every label it had"``, in the
-      manifest's ``left_out`` too); an image or text left with no region stays in the
-      export as a negative (no object of the classes kept), like an item labeled with
-      no regions.
+      manifest's ``left_out`` too), as is a ``choice`` item whose final annotation chose
+      no class (reason :data:`NO_CHOICE`); an image or text left with no region stays
+      in the export as a negative (no object of the classes kept), like an item labeled
+      with no regions.
     * ``filter``: called with each :class:`ExportRecord`; ``False`` leaves it out.
     * ``validate``: read the export back with the format's loader before it is
       moved into place (COCO: also ``pycocotools``).
@@ -935,7 +1003,9 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     * ``path`` must not exist unless ``overwrite=True``. The export is written into a
       temporary folder beside it and renamed into place when complete and
       validated; a failure at any stage leaves nothing behind (and, with
-      ``overwrite``, the old export untouched).
+      ``overwrite``, the old export untouched). A ``path`` that cannot be written (a
+      read-only folder, a parent that is a file) raises :class:`FormatError` naming
+      ``path`` and the cause (the ``OSError`` chained).
     * ``allow_machine_eval`` / ``eval_reason``: the circular-validation guard refuses an
       export whose evaluation splits (``eval_splits``: val, validation, valid, dev,
       test, ..., compared without case or surrounding spaces) or
@@ -985,12 +1055,14 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
     # 1. read
     method = _policy_method(project, policy)
     cons: ConsensusLabels | None = None
+    undecided: list[int] = []  # policy "latest": items whose label is one vote of several
     items = project.items()
     if method is not None:
         cons = consensus_final(project, method)
         final, why = cons.final, cons.left_out
     else:
-        final, why = _read_latest(project, policy, human_only=human_only)
+        final, why = _read_latest(project, policy, human_only=human_only,
+                                  undecided=undecided)
     categories = mapped_categories(schema.names, label_map, used={
         r.label for a in final.values() for r in a.regions})
     records: list[ExportRecord] = []
@@ -1015,18 +1087,23 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
                                     dict(row.get("meta") or {}), ann, tuple(ann.regions),
                                     text=str(row["text"]) if is_text else None))
     # 2. transform
-    if label_map and schema.kind in ("choice", "multi_choice"):
-        # a class example whose every label the map drops has no class left: written, it
-        # would be label -1 (a crash or a non-label in training); left out, and said so.
-        # (Boxes, polygons, masks and spans: an item whose every region the map drops
-        # stays, a negative of the classes kept, as an annotation with no regions is.)
+    if schema.kind == "choice" or (label_map and schema.kind == "multi_choice"):
+        # a class example with no class (a 'choice' annotation that chose none, or one
+        # whose every label the map drops): written, it would be label -1 (a crash or a
+        # non-label in training); left out, and said so. (A 'multi_choice' annotation
+        # with no choice stays: "none of them apply" is a label. Boxes, polygons, masks
+        # and spans: an item whose every region the map drops stays, a negative of the
+        # classes kept, as an annotation with no regions is.)
         keep: list[ExportRecord] = []
         for rec in records:
-            if rec.regions and not map_labels(rec.regions, label_map)[0]:
+            no_class = (NO_CHOICE if schema.kind == "choice" and not rec.regions else
+                        LABEL_MAP_DROPPED if label_map and rec.regions
+                        and not map_labels(rec.regions, label_map)[0] else None)
+            if no_class is not None:
                 report.unlabeled += 1
-                report.unlabeled_reasons[LABEL_MAP_DROPPED] = (
-                    report.unlabeled_reasons.get(LABEL_MAP_DROPPED, 0) + 1)
-                left_out.append({"item_id": rec.item_id, "reason": LABEL_MAP_DROPPED})
+                report.unlabeled_reasons[no_class] = (
+                    report.unlabeled_reasons.get(no_class, 0) + 1)
+                left_out.append({"item_id": rec.item_id, "reason": no_class})
                 continue
             keep.append(rec)
         records = keep
@@ -1108,13 +1185,21 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
                    else "they are not written"))
     else:
         report.splits = {"train" if fmt == "yolo" else "all": len(chosen)}  # images or texts
+    if undecided:
+        wanted = set(undecided)
+        votes = sorted(r.item_id for r, _ in chosen if r.item_id in wanted)
+        if votes:
+            report.warnings.append(_undecided_warning(votes))
 
     # 3. serialize, 4. validate, into a temp folder renamed at the end
     made = _missing_parents(dest)  # removed again if the export fails
     tmp: Path | None = None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        except OSError as e:
+            raise _unwritable(dest, e, "cannot make the export's folder there") from e
         if fmt in _EXTRA:
             expected = _serialize_extra(fmt, schema.kind, ds, text_records, tmp, report, opts,
                                         progress)
@@ -1142,7 +1227,10 @@ def export(project: Project, format: Format, path: str | os.PathLike[str], *,
         manifest["left_out"] = left_out
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2
                                                   | orjson.OPT_NON_STR_KEYS))
-        _move_into_place(tmp, dest, overwrite)
+        try:
+            _move_into_place(tmp, dest, overwrite)
+        except OSError as e:
+            raise _unwritable(dest, e, "cannot move the finished export into place") from e
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -1240,6 +1328,25 @@ def _check_replaceable(dest: Path, project: Project) -> None:
                           "Pick a new folder for the export")
 
 
+def _unwritable(dest: Path, e: OSError, what: str) -> FormatError:
+    """The error for a destination the export cannot write (a read-only folder, a
+    parent path that is a file, a full disk): it names the ``path`` the user gave and
+    the cause, not the export's temporary folders."""
+    blocker = next((d for d in dest.parents if (d.exists() or d.is_symlink())
+                    and not d.is_dir()), None)
+    if blocker is not None:
+        cause = f"{str(blocker)!r} is a file, not a folder"
+    else:
+        name = os.fsdecode(e.filename) if e.filename is not None else None
+        if name is None or Path(name).name.startswith(f".{dest.name}."):
+            name = str(dest.parent)  # not the export's temporary folder: where it was
+        cause = f"{e.strerror or type(e).__name__}, at {name!r}"
+    return FormatError(f"export: cannot write the export to {str(dest)!r}: {what} "
+                       f"({cause}); nothing was written there. Pick a writable folder (one "
+                       "whose parent folders are folders you can write to, on a disk with "
+                       "room)")
+
+
 def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
     # tempfile made the folder for its owner alone (0700): give it the usual mode
     umask = os.umask(0)
@@ -1259,8 +1366,14 @@ def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
     os.rename(dest, old)
     try:
         os.rename(tmp, dest)
-    except BaseException:
-        os.rename(old, dest)
+    except BaseException as e:
+        try:
+            os.rename(old, dest)
+        except OSError as back:
+            raise FormatError(f"export: cannot move the new export to {str(dest)!r} "
+                              f"({getattr(e, 'strerror', None) or e}), "
+                              f"nor the earlier export back ({back.strerror}); the earlier "
+                              f"export is in {str(old)!r}: rename it to {str(dest)!r}") from e
         raise
     if old.is_dir() and not old.is_symlink():
         shutil.rmtree(old, ignore_errors=True)
@@ -1269,6 +1382,6 @@ def _move_into_place(tmp: Path, dest: Path, overwrite: bool) -> None:
 
 
 __all__ = ["CONSENSUS_METHODS", "ConsensusLabels", "ExportRecord", "ExportReport", "FORMATS",
-           "Format", "LABEL_MAP_DROPPED", "consensus_final", "export", "map_labels",
+           "Format", "LABEL_MAP_DROPPED", "NO_CHOICE", "consensus_final", "export", "map_labels",
            "mapped_categories", "read_final", "select_final", "split_items", "transform",
            "validate_export"]

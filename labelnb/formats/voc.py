@@ -60,6 +60,7 @@ from labelnb.formats._common import (
     ImageRecord,
     MediaMode,
     Problem,
+    category_index,
     check_box_policy,
     check_categories,
     check_split_name,
@@ -124,11 +125,16 @@ def _sub(parent: ET.Element, tag: str, text: Any = None) -> ET.Element:
 
 
 def to_voc(image: ImageRecord, regions: Sequence[Region], *, folder: str = "JPEGImages",
-           depth: int = 3, integer: bool = True, notes: list[str] | None = None) -> str:
+           depth: int = 3, integer: bool = True, notes: list[str] | None = None,
+           categories: Sequence[str] | None = None) -> str:
     """The VOC XML document (a string) for one image and its regions.
 
     ``notes``, if given, collects what VOC could not keep (polygons and masks written
-    as boxes)."""
+    as boxes). ``categories``, if given (the labels of ``labels.txt``), refuses a
+    region whose label is not among them, as the other formats do."""
+    if categories is not None:
+        for r in regions:
+            category_index(categories, r.label, f"image {image.file_name!r} (id {image.id})")
     root = ET.Element("annotation")
     _sub(root, "folder", folder)
     _sub(root, "filename", image.file_name)
@@ -394,9 +400,13 @@ def save_voc(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode
     """Write a VOC devkit layout under ``root``: ``Annotations/<stem>.xml``,
     ``JPEGImages/<file>`` (copied / symlinked / left out), ``ImageSets/Main/<split>.txt``
     (the stems of each split) and ``labels.txt`` (the categories, one a line, in
-    order). Returns the XML files written."""
+    order). Returns the XML files written. A region whose label is not among the
+    categories is refused before anything is written."""
     r = Path(root)
     cats = check_categories(dataset.categories, "save_voc")
+    for im in dataset.images:  # up front: a label labels.txt would not list writes nothing
+        for reg in dataset.regions.get(im.id, ()):
+            category_index(cats, reg.label, f"image {im.file_name!r} (id {im.id})")
     (r / "Annotations").mkdir(parents=True, exist_ok=True)
     (r / "labels.txt").write_text("".join(c + "\n" for c in cats), encoding="utf-8")
     stems: dict[str, str] = {}

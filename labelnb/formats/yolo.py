@@ -22,7 +22,10 @@ Class indices are the positions in ``categories`` (the schema order), and
 lines; a box project as detection lines; one file never mixes the two (ultralytics
 refuses that). A mask is traced into a polygon (:func:`mask_to_polygon`: OpenCV's
 outer contour of its largest part, through the pixel centres), so a mask project
-exports as segmentation lines and reads back as polygons.
+exports as segmentation lines and reads back as polygons; a polygon cannot hold the
+mask's other parts nor its holes (the holes are filled): ``save_yolo`` notes both.
+Image files whose name starts with ``.`` are hidden from ultralytics' image search:
+:func:`load_yolo` skips them too (the export names its images so that none is).
 
 >>> from labelnb.types import Box
 >>> to_yolo([Box(0, 0, 32, 24, "dog")], 64, 48, ["cat", "dog"])
@@ -91,8 +94,16 @@ def mask_to_polygon(mask: Mask) -> tuple[Polygon, int]:
 
     The outer contour (``cv2.findContours``, ``CHAIN_APPROX_SIMPLE``) of the part with
     the largest area, its vertices at pixel centres (``index + 0.5``). A part too thin
-    to have three contour vertices becomes its bounding box. Needs OpenCV
+    to have three contour vertices becomes its bounding box. A hole in the part is
+    filled: a polygon has none (:func:`trace_mask` counts them). Needs OpenCV
     (``opencv-python``, which ultralytics installs)."""
+    poly, dropped, _ = trace_mask(mask)
+    return poly, dropped
+
+
+def trace_mask(mask: Mask) -> tuple[Polygon, int, int]:
+    """:func:`mask_to_polygon`, and how many holes of the part written its polygon
+    fills (a YOLO segment is one outline, without holes)."""
     try:
         import cv2
     except ImportError:
@@ -103,11 +114,17 @@ def mask_to_polygon(mask: Mask) -> tuple[Polygon, int]:
     import numpy as np
 
     arr = np.ascontiguousarray(mask.to_array().astype(np.uint8))
-    contours, _ = cv2.findContours(arr, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    # the whole tree: the outer contours (no parent) are the parts, as RETR_EXTERNAL
+    # finds them, and a part's children are its holes
+    contours, hierarchy = cv2.findContours(arr, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         raise FormatError(f"mask {mask.label!r} is empty; drop it or draw it again")
-    areas = [float(cv2.contourArea(c)) + len(c) for c in contours]
-    best = contours[int(np.argmax(areas))].reshape(-1, 2).astype(np.float64) + 0.5
+    parent = hierarchy.reshape(-1, 4)[:, 3]
+    outer = [k for k in range(len(contours)) if parent[k] < 0]
+    areas = [float(cv2.contourArea(contours[k])) + len(contours[k]) for k in outer]
+    top = outer[int(np.argmax(areas))]
+    holes = int(np.count_nonzero(parent == top))
+    best = contours[top].reshape(-1, 2).astype(np.float64) + 0.5
     if len(best) < 3:  # a line of pixels: just inside their edges, so that a fill with
         x0, y0 = best.min(axis=0) - 0.49  # truncated vertices (ultralytics') covers
         x1, y1 = best.max(axis=0) + 0.49  # exactly them, and the polygon has an area
@@ -115,7 +132,7 @@ def mask_to_polygon(mask: Mask) -> tuple[Polygon, int]:
     else:
         points = tuple(float(v) for v in best.reshape(-1))
     return Polygon(points, mask.label, score=mask.score,
-                   attributes=mask.attributes), len(contours) - 1
+                   attributes=mask.attributes), len(outer) - 1, holes
 
 
 def polygon_to_mask(polygon: Polygon, width: int, height: int) -> Mask:
@@ -144,17 +161,22 @@ def polygon_to_mask(polygon: Polygon, width: int, height: int) -> Mask:
 
 
 def to_yolo(regions: Sequence[Region], width: int, height: int, categories: Sequence[str],
-            *, where: str = "image", notes: list[str] | None = None) -> str:
+            *, where: str = "image", notes: list[str] | None = None,
+            holes: list[str] | None = None) -> str:
     """The label file text for one image (``""`` for no regions). Masks are traced
     into polygons; ``notes``, if given, collects masks whose smaller parts were left
-    out."""
+    out, and ``holes`` masks whose holes the polygon filled."""
     traced: list[Region] = []
     for r in regions:
         if isinstance(r, Mask):
-            poly, dropped = mask_to_polygon(r)
+            poly, dropped, filled = trace_mask(r)
             if dropped and notes is not None:
                 notes.append(f"{where}: mask {r.label!r} has {dropped + 1} parts; its largest "
                              "was written")
+            if filled and holes is not None:
+                holes.append(f"{where}: mask {r.label!r} has {filled} "
+                             f"hole{'s' if filled != 1 else ''}; YOLO segments cannot hold "
+                             f"holes, {'they were' if filled != 1 else 'it was'} filled")
             traced.append(poly)
         else:
             traced.append(r)
@@ -402,9 +424,10 @@ def names_from_yaml(data: Mapping[str, Any], where: str) -> list[str]:
 
 def save_yolo(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMode = "copy",
               on_image: Callable[[ImageRecord], None] | None = None,
-              notes: list[str] | None = None) -> Path:
+              notes: list[str] | None = None, holes: list[str] | None = None) -> Path:
     """Write the dataset under ``root`` (see the module docstring); returns the path of
-    ``data.yaml``. Images without a split go to ``train``."""
+    ``data.yaml``. Images without a split go to ``train``. ``notes`` and ``holes`` as in
+    :func:`to_yolo` (masks whose smaller parts, or holes, a YOLO polygon cannot hold)."""
     if media == "none":
         raise FormatError("save_yolo: media='none' is not possible; YOLO finds a label file "
                           "from its image's path. Use media='copy' or 'symlink'")
@@ -428,7 +451,7 @@ def save_yolo(dataset: Dataset, root: str | os.PathLike[str], *, media: MediaMod
         used[key] = im.file_name
         where = f"image {im.file_name!r} (id {im.id})"
         text = to_yolo(dataset.regions.get(im.id, ()), im.width, im.height, cats, where=where,
-                       notes=notes)
+                       notes=notes, holes=holes)
         lab = r / "labels" / split / f"{name.stem}.txt"
         lab.parent.mkdir(parents=True, exist_ok=True)
         lab.write_text(text, encoding="utf-8")
@@ -513,8 +536,11 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
                          folder.read_text(encoding="utf-8").splitlines() if x.strip()]
             elif folder.is_dir():
                 # absolute, not resolved: a symlinked image keeps its place in the tree
+                # (hidden files and folders left out: ultralytics' glob skips them)
                 files = sorted(f.absolute() for f in folder.rglob("*")
-                               if f.suffix.lower().lstrip(".") in IMG_FORMATS)
+                               if f.suffix.lower().lstrip(".") in IMG_FORMATS
+                               and not any(part.startswith(".") for part in
+                                           f.relative_to(folder).parts))
             else:
                 raise FormatError(f"{where}: {key!r} points at {str(folder)!r}, which does not "
                                   "exist; fix the path in data.yaml")
@@ -558,4 +584,5 @@ def load_yolo(path: str | os.PathLike[str], *, box_policy: BoxPolicy = "clip",
 
 __all__ = ["box_from_yolo", "box_to_yolo", "class_names", "data_yaml", "from_yolo",
            "label_files", "load_yolo", "names_from_yaml",
-           "mask_to_polygon", "read_data_yaml", "save_yolo", "to_yolo", "yaml_splits"]
+           "mask_to_polygon", "read_data_yaml", "save_yolo", "to_yolo", "trace_mask",
+           "yaml_splits"]
