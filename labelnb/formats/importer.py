@@ -72,13 +72,14 @@ that annotators correct, not ground truth. Label Studio exports bring both:
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from labelnb.errors import FormatError, LabelnbError
 from labelnb.formats import coco as coco_mod
@@ -130,6 +131,9 @@ class ImportReport:
     skipped: int = 0
     regions_dropped: int = 0  # by label_map
     already_there: int = 0  # annotations equal to stored ones (imported before), not stored
+    #: items whose predictions equal their newest stored ones of that model version
+    #: (imported before), not stored again
+    predictions_already_there: int = 0
     repeated: int = 0  # annotations the file gives twice (Label Studio tasks), stored once
     warnings: list[str] = field(default_factory=list)
 
@@ -143,6 +147,8 @@ class ImportReport:
                    if self.regions_dropped else "")
                 + (f"; {self.already_there} annotations already in the project left out"
                    if self.already_there else "")
+                + (f"; {self.predictions_already_there} items' predictions already in the "
+                   "project left out" if self.predictions_already_there else "")
                 + (f"; {self.repeated} annotations the file repeats left out"
                    if self.repeated else "")
                 + (f"; {len(self.warnings)} warnings (first: {self.warnings[0]})"
@@ -611,9 +617,18 @@ def check_items(project: Project, items: list[ImportItem], *,
             it.width, it.height = w, h
         good.append(it)
         fmt = (it.meta.get("import") or {}).get("format")
-        for lab in it.labels:
+        for lab in list(it.labels):
             regs, d = map_labels(lab.regions, label_map)
             dropped += d
+            if lab.regions and not regs and schema.kind in ("choice", "multi_choice"):
+                # a class example whose every class the map drops has no label left:
+                # stored empty, it would fill the item's slot (done, never queued) with
+                # "no class" (as export leaves such an item out, so does import)
+                it.labels.remove(lab)
+                warnings.append(f"{it.name}" + (f", {lab.where}" if lab.where else "")
+                                + ": label_map dropped every class it had; no "
+                                f"{lab.kind} is stored (the item stays open for labeling)")
+                continue
             kept: list[Region] = []
             origins: list[str] = []
             for n, r in enumerate(regs):
@@ -774,6 +789,36 @@ def _groups(fmt: str, kind: str, items: list[ImportItem], keys: list[Any], *,
 
 
 _REGION_REF = re.compile(r"\bregion (\d+)\b")
+
+
+def _new_predictions(project: Project, model_version: str,
+                     entries: list[tuple[int, list[Region], float | None]]
+                     ) -> list[tuple[int, list[Region], float | None]]:
+    """``entries`` without the items whose newest stored predictions of
+    ``model_version`` (the rows of its newest call, what ``prediction_regions`` shows)
+    are the same regions with the same score (a file imported again; a rerun that
+    differs is stored, and replaces them as a rerun does)."""
+    df = project.predictions()
+    if df.empty or not entries:
+        return entries
+    df = df[df["model_version"] == model_version]
+    newest = df.groupby("item_id")["created_at"].transform("max")
+    df = df[df["created_at"] == newest]
+
+    def canon(regions: Any) -> list[str]:  # the regions' JSON, in any order
+        return sorted(json.dumps(r, sort_keys=True) for r in regions)
+
+    stored = {int(cast(int, item)): (
+        canon([x for regs in g["regions"] for x in regs]),
+        {None if s is None or s != s else float(s) for s in g["score"]})
+        for item, g in df.groupby("item_id")}
+    out = []
+    for iid, regions, score in entries:
+        have = stored.get(iid)
+        if have is not None and have == (canon([r.to_json() for r in regions]), {score}):
+            continue
+        out.append((iid, regions, score))
+    return out
 
 
 def _group_problem(schema: Schema, g: _Group, what: str) -> Problem | None:
@@ -965,7 +1010,12 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
             by_mv.setdefault(mv, []).append((iid, g.regions, g.first.score))
         n_preds = 0
         for mv, entries in by_mv.items():
-            n_preds += project.add_predictions(mv, entries, source=source)
+            # a file imported again: an item whose newest predictions of this version
+            # are these already gets no second copy
+            fresh = _new_predictions(project, mv, entries)
+            report.predictions_already_there += len(entries) - len(fresh)
+            if fresh:
+                n_preds += project.add_predictions(mv, fresh, source=source)
     report.item_ids = list(ids)
     report.items = len(set(ids))
     report.annotations = len(stored)
