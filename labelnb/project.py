@@ -23,6 +23,7 @@ import operator
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -820,9 +821,11 @@ class Project:
         with self._write() as conn:
             cache: dict[int, Item] = {}
             rows = []
+            found = q.get_items(conn, [a.item_id for a in anns])  # one IN query
             for a in anns:
                 if a.item_id not in cache:
-                    row = q.get_item(conn, a.item_id)
+                    row = (found.get(a.item_id) if a.item_id in q.ID_RANGE
+                           else q.get_item(conn, a.item_id))
                     if row is None or int(row.project_id) != self.id:
                         raise ItemNotFound(f"annotation {a.id}: item {a.item_id} is not in "
                                            f"project {self.name!r}")
@@ -834,16 +837,11 @@ class Project:
                 anns, rows = self._new_annotations(conn, anns, rows)
             if fill_tasks and anns:
                 self._fill_slots(conn, anns, rows, now)
-            for r, a in zip(rows, anns, strict=True):
-                try:
-                    with conn.begin_nested():
-                        q.insert_annotation(conn, r)
-                except self.store.integrity_errors:
-                    raise ValidationError(
-                        f"annotation {a.id} of item {a.item_id}: it clashes with what is stored "
-                        "(field 'id' already used, or 'task_id' / 'corrects' naming a task or "
-                        "annotation that does not exist); fix those fields or leave them out"
-                    ) from None
+            try:  # all in one executemany; on a clash, row by row to name the annotation
+                with conn.begin_nested():
+                    q.insert_annotations(conn, rows)
+            except self.store.integrity_errors:
+                self._insert_each(conn, anns, rows)
             kind, actor, payload = event or ("annotations_imported", "system", {})
             items = {a.item_id for a in anns}
             q.insert_event(conn, project_id=self.id, kind=kind, actor=actor, now=now,
@@ -852,12 +850,31 @@ class Project:
                                     "annotation_ids": [a.id for a in anns][:100]})
         return [a.id for a in anns]
 
+    def _insert_each(self, conn: Connection, anns: list[Annotation],
+                     rows: list[dict[str, Any]]) -> None:
+        """Insert the rows one by one, each in a savepoint: the first that clashes with
+        what is stored raises, naming its annotation."""
+        for r, a in zip(rows, anns, strict=True):
+            try:
+                with conn.begin_nested():
+                    q.insert_annotation(conn, r)
+            except self.store.integrity_errors:
+                raise ValidationError(
+                    f"annotation {a.id} of item {a.item_id}: it clashes with what is stored "
+                    "(field 'id' already used, or 'task_id' / 'corrects' naming a task or "
+                    "annotation that does not exist); fix those fields or leave them out"
+                ) from None
+
     def _check_links(self, conn: Connection, anns: list[Annotation]) -> None:
         """What an annotation refers to exists in this project: its ``schema_version``,
         and the annotation (``corrects``) or task (``task_id``) of the same item (one of
         another project would change that project's results: its label would read as
         corrected)."""
         batch = {a.id: a.item_id for a in anns}
+        # what the annotations name, looked up at once (chunked IN queries)
+        named = q.annotation_owners(conn, [a.corrects for a in anns if a.corrects is not None
+                                           and a.corrects not in batch])
+        owners = q.task_owners(conn, [a.task_id for a in anns if type(a.task_id) is int])
         for a in anns:
             if a.schema_version is not None and not 1 <= a.schema_version <= self.schema_version:
                 raise ValidationError(
@@ -867,9 +884,9 @@ class Project:
             if a.corrects is not None:
                 target = batch.get(a.corrects)
                 if target is None:
-                    row = q.get_annotation(conn, a.corrects)
-                    target = (int(row.item_id) if row is not None
-                              and int(row.project_id) == self.id else None)
+                    pid_iid = named.get(a.corrects)
+                    target = (pid_iid[1] if pid_iid is not None and pid_iid[0] == self.id
+                              else None)
                 if target != a.item_id:
                     raise ValidationError(
                         f"annotation {a.id} of item {a.item_id}: field 'corrects' is "
@@ -877,8 +894,12 @@ class Project:
                         f"project {self.name!r}; name the annotation it corrects, or leave "
                         "the field out")
             if a.task_id is not None:
-                t = q.get_task(conn, a.task_id)
-                if t is None or int(t.project_id) != self.id or int(t.item_id) != a.item_id:
+                if type(a.task_id) is int and a.task_id in q.ID_RANGE:
+                    owner = owners.get(a.task_id)
+                else:  # (as the driver takes it: a numpy or text id)
+                    t = q.get_task(conn, a.task_id)
+                    owner = None if t is None else (int(t.project_id), int(t.item_id))
+                if owner is None or owner != (self.id, a.item_id):
                     raise ValidationError(
                         f"annotation {a.id} of item {a.item_id}: field 'task_id' is "
                         f"{a.task_id}, which is no task of item {a.item_id} in project "
@@ -914,6 +935,30 @@ class Project:
                 holds.add((int(t.item_id), str(t.assignee)))
             elif t.status == "open" and t.reserved_for is None:
                 free.setdefault(int(t.item_id), []).append(int(t.id))
+        # the slot each annotation takes if every open one is still open (the write
+        # lock keeps it so on SQLite; on PostgreSQL a queue may claim one meanwhile),
+        # filled at once; else, in a rolled-back savepoint, one by one as they come
+        plan: list[tuple[dict[str, Any], int, str]] = []
+        left = {k: list(v) for k, v in free.items()}
+        held = set(holds)
+        for a, r in zip(anns, rows, strict=True):
+            if a.source != "human" or a.task_id is not None or (a.item_id, a.author) in held:
+                continue
+            slots = left.get(a.item_id)
+            if slots:
+                plan.append((r, slots.pop(0), a.author))
+                held.add((a.item_id, a.author))
+        if not plan:
+            return
+        fills = [(tid, who) for _, tid, who in plan]
+        with conn.begin_nested() as nested:
+            filled = q.fill_annotate_slots(conn, fills, now) == len(fills)
+            if not filled:
+                nested.rollback()
+        if filled:
+            for r, tid, _ in plan:
+                r["task_id"] = tid
+            return
         for a, r in zip(anns, rows, strict=True):
             if a.source != "human" or a.task_id is not None or (a.item_id, a.author) in holds:
                 continue
@@ -979,11 +1024,15 @@ class Project:
     def annotation_objects(self, **filters: Any) -> list[Annotation]:
         """Like :meth:`annotations` but as :class:`~labelnb.types.Annotation` objects."""
         df = self.annotations(**filters)
+        keys = [k for k in df.columns if k not in ("labels", "status", "submitted_at")]
+        # column by column: each missing value (NULL, NaN, NaT) as None
+        columns = [[None if na else v for v, na in zip(df[k].tolist(), df[k].isna().tolist(),
+                                                        strict=True)] for k in keys]
+        created = df["created_at"].tolist()
         out = []
-        for r in cast("list[dict[str, Any]]", df.to_dict("records")):
-            d = {k: (None if _isna(v) else v) for k, v in r.items()
-                 if k not in ("labels", "status", "submitted_at")}
-            d["created_at"] = pd.Timestamp(r["created_at"]).to_pydatetime()
+        for values, at in zip(zip(*columns, strict=True), created, strict=True):
+            d = dict(zip(keys, values, strict=True))
+            d["created_at"] = pd.Timestamp(at).to_pydatetime()
             for k in ("task_id", "schema_version"):  # pandas widens int columns with NULLs
                 v = d.get(k)
                 if v is not None:
@@ -1167,15 +1216,21 @@ class Project:
             if missing:
                 raise ItemNotFound(f"set_difficulty: items {missing[:10]} are not in project "
                                    f"{self.name!r}; list ids with project.items()")
+            plain: list[dict[str, Any]] = []
+            focused: list[dict[str, Any]] = []
             for item_id, d in difficulty.items():
-                vals: dict[str, Any] = {"difficulty": _checked_difficulty(
-                    d, f"set_difficulty: item {item_id}")}
+                vals: dict[str, Any] = {"item_id": int(item_id), "difficulty":
+                                        _checked_difficulty(d, f"set_difficulty: item {item_id}")}
                 if focus_label and item_id in focus_label:
                     vals["focus_label"] = focus_label[item_id]
-                # the annotate tasks: difficulty routes labeling to the best annotators,
-                # and must not keep reviewers or experts without a measured accuracy
-                # from review and adjudication tasks
-                n += q.set_task_fields(conn, self.id, [int(item_id)], stage="annotate", **vals)
+                    focused.append(vals)
+                else:
+                    plain.append(vals)
+            # the annotate tasks: difficulty routes labeling to the best annotators, and
+            # must not keep reviewers or experts without a measured accuracy from review
+            # and adjudication tasks (each item's own values; one executemany per kind)
+            n += q.set_annotate_fields(conn, self.id, plain)
+            n += q.set_annotate_fields(conn, self.id, focused)
         self.reprioritize()
         return n
 
@@ -1189,15 +1244,24 @@ class Project:
             df = df[df["model_version"] == model_version]
         diff: dict[int, float] = {}
         focus: dict[int, str] = {}
-        for item_id, g in df.groupby("item_id"):
-            scores = [r.get("score") for regs in g["regions"] for r in regs
-                      if r.get("score") is not None]
-            scores += [s for s in g["score"] if s is not None and not _isna(s)]
+        # one pass over the rows, by item (a groupby's per-group frames cost more than
+        # the work): per item its regions' scores, its rows' scores, its labels, in row
+        # order, so the means are summed in the same order
+        by_item: dict[int, tuple[list[Any], list[Any], list[Any]]] = {}
+        for item_id, regs, score in zip(df["item_id"], df["regions"], df["score"],
+                                        strict=True):
+            region_scores, row_scores, labels = by_item.setdefault(int(item_id), ([], [], []))
+            region_scores += [r.get("score") for r in regs if r.get("score") is not None]
+            if score is not None and not _isna(score):
+                row_scores.append(score)
+            labels += [r["label"] for r in regs]
+        for item_id in sorted(by_item):
+            region_scores, row_scores, labels = by_item[item_id]
+            scores = region_scores + row_scores
             if scores:
-                diff[int(item_id)] = float(1.0 - sum(scores) / len(scores))  # type: ignore[arg-type]
-            labels = [r["label"] for regs in g["regions"] for r in regs]
+                diff[item_id] = float(1.0 - sum(scores) / len(scores))
             if labels:
-                focus[int(item_id)] = max(set(labels), key=labels.count)  # type: ignore[arg-type]
+                focus[item_id] = max(set(labels), key=labels.count)
         self.set_difficulty(diff, focus_label=focus)
         return diff
 
@@ -1215,12 +1279,16 @@ class Project:
         df = latest_human(self.annotations(), stages)
         if df.empty:
             return diff
-        for item_id, g in df.groupby("item_id"):
-            if len(g) < 2:
+        # one pass over the rows, by item (a groupby's per-group frames cost more)
+        by_item: dict[int, list[tuple[Any, ...]]] = {}
+        for item_id, labels in zip(df["item_id"], df["labels"], strict=True):
+            by_item.setdefault(int(item_id), []).append(tuple(sorted(labels)))
+        for item_id in sorted(by_item):
+            keys = by_item[item_id]
+            if len(keys) < 2:
                 continue
-            keys = [tuple(sorted(x)) for x in g["labels"]]
-            top = max(keys.count(k) for k in set(keys))
-            diff[int(item_id)] = round(1.0 - top / len(keys), 6)  # type: ignore[arg-type]
+            top = max(Counter(keys).values())
+            diff[item_id] = round(1.0 - top / len(keys), 6)
         self.set_difficulty(diff)
         return diff
 

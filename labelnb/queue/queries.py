@@ -139,6 +139,20 @@ class Prepared:
         p = preconvert(params, dialect, jsons=self.jsons, times=self.times)
         return raw.execute(self.sqlite if dialect == "sqlite" else self.pg, p)
 
+    def run_many(self, target: Connection | Raw, params: Sequence[dict[str, Any]]) -> None:
+        """:meth:`run` for each of ``params``, as one ``executemany`` of the driver (psycopg
+        pipelines it); a failure of any row raises, leaving what ran before it to the
+        caller's savepoint."""
+        if not params:
+            return
+        raw, dialect = _driver(target)
+        ps = [preconvert(p, dialect, jsons=self.jsons, times=self.times) for p in params]
+        if dialect == "sqlite":
+            raw.executemany(self.sqlite, ps)
+        else:
+            with raw.cursor() as cur:
+                cur.executemany(self.pg, ps)
+
 
 class _Dumped(str):
     """JSON text already serialised for SQLite (so it is not serialised twice)."""
@@ -283,6 +297,24 @@ _GET_ITEM = text(
 
 def get_item(conn: Connection, item_id: int) -> Row[Any] | None:
     return conn.execute(_GET_ITEM, {"iid": item_id}).first()
+
+
+ID_RANGE = range(-2**63, 2**63)
+
+
+def get_items(conn: Connection, item_ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """:func:`get_item` of many ids (those that exist, by id), a chunked IN query. Ids a
+    64-bit integer cannot hold are not looked up (:func:`get_item` raises the driver's
+    error for those)."""
+    stmt: Select[Any] = select(items.c.id, items.c.project_id, items.c.media, items.c.uri,
+                               items.c.text, items.c.width, items.c.height,
+                               items.c.group_key, items.c.meta)
+    ids = sorted({int(i) for i in item_ids if i in ID_RANGE})
+    out: dict[int, Row[Any]] = {}
+    for i in range(0, len(ids), CHUNK):
+        for row in conn.execute(stmt.where(items.c.id.in_(ids[i:i + CHUNK]))):
+            out[int(row.id)] = row
+    return out
 
 
 def select_items(project_id: int) -> Select[Any]:
@@ -784,6 +816,19 @@ def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
     return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
 
 
+def task_owners(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(project_id, item_id) of each task of ``task_ids`` that exists, by id (a chunked
+    IN query; ids a 64-bit integer cannot hold are not looked up)."""
+    ids = sorted({int(i) for i in task_ids if i in ID_RANGE})
+    out: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(ids), CHUNK):
+        for tid, pid, iid in conn.execute(select(tasks.c.id, tasks.c.project_id,
+                                                 tasks.c.item_id).where(
+                tasks.c.id.in_(ids[i:i + CHUNK]))):
+            out[int(tid)] = (int(pid), int(iid))
+    return out
+
+
 def held_leases(conn: Connection, project_id: int, annotator: str, now: datetime,
                 limit: int = 5) -> list[Row[Any]]:
     """The live leases ``annotator`` holds in the project (task id, item id), oldest task
@@ -807,6 +852,24 @@ def set_task_fields(conn: Connection, project_id: int, item_ids: Sequence[int], 
             stmt = stmt.where(tasks.c.stage == stage)
         n += conn.execute(stmt.values(**values)).rowcount
     return n
+
+
+def set_annotate_fields(conn: Connection, project_id: int,
+                        rows: Sequence[dict[str, Any]]) -> int:
+    """:func:`set_task_fields` with ``stage="annotate"`` of many items, each with its own
+    values: ``rows`` are ``{"item_id": ..., "difficulty": ...}`` with ``focus_label``
+    in each or in none (one executemany); returns how many tasks changed."""
+    if not rows:
+        return 0
+    from sqlalchemy import bindparam
+
+    names = [k for k in rows[0] if k != "item_id"]
+    stmt = update(tasks).where(
+        tasks.c.project_id == project_id, tasks.c.item_id == bindparam("b_item_id"),
+        tasks.c.status != "done", tasks.c.stage == "annotate",
+    ).values({k: bindparam("b_" + k) for k in names})
+    res = conn.execute(stmt, [{"b_" + k: v for k, v in r.items()} for r in rows])
+    return int(res.rowcount)
 
 
 def open_task_rows(conn: Connection, project_id: int) -> list[Row[Any]]:
@@ -950,6 +1013,12 @@ def insert_annotation(conn: Connection | Raw, row: dict[str, Any]) -> None:
     _INSERT_ANNOTATION.run(conn, {c: row.get(c) for c in _ANN_COLS})
 
 
+def insert_annotations(conn: Connection | Raw, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`insert_annotation` of each row, one executemany: a row that clashes raises
+    the driver's IntegrityError (run it in a savepoint to go on)."""
+    _INSERT_ANNOTATION.run_many(conn, [{c: row.get(c) for c in _ANN_COLS} for row in rows])
+
+
 _REVIEW_COLS = ("project_id, item_id, stage, slot, status, priority, author, "
                 "target_annotation_id, created_at, attempts")
 #: a gold question's answer is never sampled for review: a reviewer would teach the
@@ -1024,6 +1093,20 @@ def annotation_id_by_client_id(conn: Connection, project_id: int, client_id: str
 
 def get_annotation(conn: Connection, annotation_id: str) -> Row[Any] | None:
     return conn.execute(select(annotations_t).where(annotations_t.c.id == annotation_id)).first()
+
+
+def annotation_owners(conn: Connection, annotation_ids: Sequence[str]
+                      ) -> dict[str, tuple[int, int]]:
+    """(project_id, item_id) of each annotation of ``annotation_ids`` that exists, by id
+    (a chunked IN query)."""
+    ids = sorted(set(annotation_ids))
+    out: dict[str, tuple[int, int]] = {}
+    a = annotations_t
+    for i in range(0, len(ids), CHUNK):
+        for aid, pid, iid in conn.execute(select(a.c.id, a.c.project_id, a.c.item_id).where(
+                a.c.id.in_(ids[i:i + CHUNK]))):
+            out[str(aid)] = (int(pid), int(iid))
+    return out
 
 
 def select_annotations(project_id: int) -> Select[Any]:
@@ -1155,6 +1238,22 @@ def fill_annotate_slot(conn: Connection, *, task_id: int, assignee: str, now: da
         tasks.c.id == task_id, tasks.c.status == "open", tasks.c.assignee.is_(None),
         tasks.c.reserved_for.is_(None)).values(
         status="done", assignee=assignee, done_at=now)).rowcount)
+
+
+def fill_annotate_slots(conn: Connection, fills: Sequence[tuple[int, str]], now: datetime
+                        ) -> int:
+    """:func:`fill_annotate_slot` of many ``(task_id, assignee)`` (one executemany);
+    returns how many were filled (those no longer open are left as they are)."""
+    if not fills:
+        return 0
+    from sqlalchemy import bindparam
+
+    stmt = update(tasks).where(
+        tasks.c.id == bindparam("b_tid"), tasks.c.status == "open",
+        tasks.c.assignee.is_(None), tasks.c.reserved_for.is_(None)).values(
+        status="done", assignee=bindparam("b_who"), done_at=bindparam("b_now"))
+    res = conn.execute(stmt, [{"b_tid": t, "b_who": who, "b_now": now} for t, who in fills])
+    return int(res.rowcount)
 
 
 def annotation_counts(conn: Connection, project_id: int) -> dict[str, int]:
