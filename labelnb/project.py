@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -803,7 +803,9 @@ class Project:
 
     def add_annotations(self, anns: Iterable[Annotation], *, fill_tasks: bool = False,
                         skip_existing: bool = False,
-                        event: tuple[str, str, dict[str, Any]] | None = None) -> list[str]:
+                        event: tuple[str, str, dict[str, Any]]
+                        | Callable[[Annotation], tuple[str, str, dict[str, Any]]]
+                        | None = None) -> list[str]:
         """Store finished annotations outside the queue (imports, model labels,
         consensus). All validated first; one transaction. Returns the ids stored.
 
@@ -815,7 +817,8 @@ class Project:
         annotation equal to one stored (same item, author, source and regions; a file
         imported twice) is not stored again. ``event``: what the audit log records,
         ``(kind, actor, payload)`` (default ``annotations_imported`` by ``system``, with
-        the count); an event of one item carries its id."""
+        the count); an event of one item carries its id. A function of the annotation
+        instead records one event per annotation stored (consensus: one per item)."""
         anns = list(anns)
         now = _now()
         with self._write() as conn:
@@ -842,6 +845,13 @@ class Project:
                     q.insert_annotations(conn, rows)
             except self.store.integrity_errors:
                 self._insert_each(conn, anns, rows)
+            if callable(event):  # one event per annotation, in one executemany
+                q.insert_events(conn, [
+                    dict(project_id=self.id, kind=kind, actor=actor, item_id=a.item_id,
+                         task_id=None, payload={**payload, "count": 1, "annotation_ids": [a.id]},
+                         created_at=now)
+                    for a in anns for kind, actor, payload in [event(a)]])
+                return [a.id for a in anns]
             kind, actor, payload = event or ("annotations_imported", "system", {})
             items = {a.item_id for a in anns}
             q.insert_event(conn, project_id=self.id, kind=kind, actor=actor, now=now,
@@ -971,9 +981,15 @@ class Project:
                     break
 
     def _queue_review(self, conn: Connection, ann: Annotation, now: datetime) -> None:
+        self._queue_reviews(conn, [ann], now)
+
+    def _queue_reviews(self, conn: Connection, anns: Sequence[Annotation],
+                       now: datetime) -> None:
+        """A review task for each annotation (one statement)."""
         q.insert_tasks(conn, [dict(project_id=self.id, item_id=ann.item_id, stage="review",
                                    slot=0, status="open", priority=0.0, author=ann.author,
-                                   target_annotation_id=ann.id, created_at=now, attempts=0)])
+                                   target_annotation_id=ann.id, created_at=now, attempts=0)
+                              for ann in anns])
 
     def request_review(self, annotation_id: str) -> None:
         """Queue a review task for one annotation (reviewed by someone else)."""

@@ -541,44 +541,83 @@ def _apply(project: Project, plans: list[_Plan], now: datetime
         with project.atomic(), project._write() as conn:
             q.lock_project(conn, project.id)
             stored = q.consensus_ids_by_item(conn, project.id, chunk)
+            todo: list[tuple[_Plan, list[str]]] = []
             for item in chunk:
                 ids = stored.get(item, [])
                 for plan in by_item[item]:
-                    if not _apply_one(project, conn, plan, ids, now, adj_fields, adopted,
-                                      skipped):
-                        break
+                    if plan.action in ("store", "none") and ids != plan.seen:
+                        # decided by another run since the read: nothing to write
+                        if plan.action == "store":
+                            adopted[item] = ids[-1]  # append-only: ids holds more than seen
+                        continue
+                    todo.append((plan, ids))
+            _store(project, conn, [p for p, _ in todo if p.action == "store"], skipped)
+            reviews: list[tuple[int, str]] = []  # (item, consensus id): reviews to queue
+            for plan, ids in todo:
+                if plan.item not in skipped:  # (its consensus could not be stored)
+                    _apply_one(project, conn, plan, ids, now, adj_fields, reviews)
+            _queue_reviews(project, conn, reviews, now)
     return adopted, skipped
+
+
+def _stored_event(ann: Annotation) -> tuple[str, str, dict[str, Any]]:
+    """The audit event of a stored consensus annotation (one per item)."""
+    return ("consensus_stored", "consensus",
+            {k: ann.meta[k] for k in ("tier", "confidence", "method", "based_on")})
+
+
+def _store(project: Project, conn: Connection, plans: list[_Plan],
+           skipped: dict[int, str]) -> None:
+    """Store the chunk's new consensus annotations: each validated first (one that
+    fails, a label the schema has since dropped say, is skipped with the reason), the
+    rest in one :meth:`~labelnb.Project.add_annotations` with an event per item (item
+    by item if that still fails, to skip only the item at fault)."""
+    if not plans:
+        return
+    rows = q.get_items(conn, [p.item for p in plans])
+    good: list[Annotation] = []
+    for p in plans:
+        ann = p.annotation
+        assert ann is not None
+        row = rows.get(p.item)
+        try:
+            if row is None or int(row.project_id) != project.id:
+                raise ItemNotFound(f"annotation {ann.id}: item {p.item} is not in project "
+                                   f"{project.name!r}")
+            project.validate(ann, item=project._item_from_row(row))
+        except (ValidationError, ItemNotFound) as e:
+            skipped[p.item] = str(e)
+            continue
+        good.append(ann)
+    if not good:
+        return
+    try:
+        project.add_annotations(good, event=_stored_event)  # (in a savepoint of its own)
+    except (ValidationError, ItemNotFound):
+        for ann in good:
+            try:
+                project.add_annotations([ann], event=_stored_event)
+            except (ValidationError, ItemNotFound) as e:
+                skipped[ann.item_id] = str(e)
 
 
 def _apply_one(project: Project, conn: Connection, plan: _Plan, ids: list[str],
                now: datetime, adj_fields: dict[int, dict[str, Any]],
-               adopted: dict[int, str], skipped: dict[int, str]) -> bool:
+               reviews: list[tuple[int, str]]) -> None:
     """Write one plan of :func:`_apply` (``ids``: its item's consensus annotations as
-    stored now); False when the item's consensus could not be stored (the item's other
-    plans are skipped too)."""
-    if plan.action in ("store", "none") and ids != plan.seen:
-        if plan.action == "store":
-            adopted[plan.item] = ids[-1]  # append-only: ids holds more than seen
-        return True
+    stored now; a ``store`` plan's annotation is stored already, see :func:`_store`);
+    the reviews to queue are added to ``reviews``."""
     if plan.action == "store":
         ann = plan.annotation
         assert ann is not None
-        meta = dict(ann.meta)
-        try:
-            # validated before anything is written (in a savepoint of its own)
-            project.add_annotations([ann], event=("consensus_stored", "consensus", {
-                k: meta[k] for k in ("tier", "confidence", "method", "based_on")}))
-        except (ValidationError, ItemNotFound) as e:
-            skipped[plan.item] = str(e)
-            return False
         _cancel_reviews(conn, project.id, plan.item, ids, now,
                         reason=f"replaced by consensus {ann.id}")
         if plan.review:
-            _queue_review(project, conn, plan.item, ann.id, now)
+            reviews.append((plan.item, ann.id))
     elif plan.action == "review":
         assert plan.cid is not None
         if ids[-1:] == [plan.cid] and not q.has_live_review(conn, project.id, plan.cid):
-            _queue_review(project, conn, plan.item, plan.cid, now)
+            reviews.append((plan.item, plan.cid))
     else:
         if plan.action == "none":
             _cancel_reviews(conn, project.id, plan.item, ids, now, reason="no majority")
@@ -586,7 +625,6 @@ def _apply_one(project: Project, conn: Connection, plan: _Plan, ids: list[str],
             q.queue_adjudication(conn, project_id=project.id, item_id=plan.item,
                                  actor="consensus", now=now, reason=plan.reason,
                                  fields=adj_fields[plan.item])
-    return True
 
 
 def _cancel_reviews(conn: Connection, project_id: int, item: int, ann_ids: list[str],
@@ -602,13 +640,18 @@ def _cancel_reviews(conn: Connection, project_id: int, item: int, ann_ids: list[
                                                    "annotation_ids": ann_ids})
 
 
-def _queue_review(project: Project, conn: Connection, item: int, cid: str,
-                  now: datetime) -> None:
-    """What ``project.request_review(cid)`` writes, in the caller's transaction."""
-    project._queue_review(conn, Annotation(item_id=item, author="consensus", id=cid), now)
-    q.insert_event(conn, project_id=project.id, kind="review_requested", actor="consensus",
-                   now=now, item_id=item, payload={"annotation_id": cid,
-                                                   "author": "consensus"})
+def _queue_reviews(project: Project, conn: Connection, reviews: list[tuple[int, str]],
+                   now: datetime) -> None:
+    """What ``project.request_review(cid)`` writes for each ``(item, cid)``, in the
+    caller's transaction (one statement for the tasks, one for the events)."""
+    if not reviews:
+        return
+    project._queue_reviews(conn, [Annotation(item_id=item, author="consensus", id=cid)
+                                  for item, cid in reviews], now)
+    q.insert_events(conn, [dict(project_id=project.id, kind="review_requested",
+                                actor="consensus", item_id=item, task_id=None,
+                                payload={"annotation_id": cid, "author": "consensus"},
+                                created_at=now) for item, cid in reviews])
 
 
 def task_routing(project: Project, items: list[int]) -> dict[int, dict[str, Any]]:

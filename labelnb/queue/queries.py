@@ -1353,6 +1353,13 @@ def insert_event(conn: Connection, *, project_id: int | None, kind: str, actor: 
                                        payload=payload or {}, created_at=now))
 
 
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`insert_event` of many (one executemany): ``rows`` with ``project_id``,
+    ``kind``, ``actor``, ``item_id``, ``task_id``, ``payload`` and ``created_at``."""
+    if rows:
+        conn.execute(insert(events), list(rows))
+
+
 def select_events(project_id: int) -> Select[Any]:
     return select(events).where(events.c.project_id == project_id).order_by(events.c.id)
 

@@ -134,10 +134,10 @@ def _apply(project: Project, accepted: list[Annotation],
                                    slot=s, status="open", created_at=now, attempts=0,
                                    **fields.get(item, {"priority": 1.0, "base_priority": 1.0}))
                               for item, n, _ in go for s in range(1, 1 + n)])
-        for item, _, reason in go:
-            q.insert_event(conn, project_id=project.id, kind="escalated",
-                           actor="redundancy", now=now, item_id=item,
-                           payload={"reason": reason, "extra": extra})
+        q.insert_events(conn, [dict(project_id=project.id, kind="escalated",
+                                    actor="redundancy", item_id=item, task_id=None,
+                                    payload={"reason": reason, "extra": extra},
+                                    created_at=now) for item, _, reason in go])
 
 
 def _last_by_item(df: pd.DataFrame, order: str) -> dict[int, dict[str, Any]]:

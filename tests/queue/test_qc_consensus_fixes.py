@@ -229,10 +229,10 @@ def test_storing_a_majority_and_its_review_is_one_transaction(
     for who, lab in (("ana", "a"), ("bo", "a"), ("cy", "b")):
         _submit(p, who, lab)
 
-    def failing(self, conn, ann, now):  # type: ignore[no-untyped-def]
+    def failing(self, conn, anns, now):  # type: ignore[no-untyped-def]
         raise RuntimeError("the review task could not be written")
 
-    monkeypatch.setattr(type(p), "_queue_review", failing)
+    monkeypatch.setattr(type(p), "_queue_reviews", failing)
     with pytest.raises(RuntimeError, match="could not be written"):
         p.consensus()
     monkeypatch.undo()
