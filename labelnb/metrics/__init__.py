@@ -4,6 +4,11 @@ A pure layer: the functions and estimators here take numpy arrays, pandas DataFr
 (long format: one row per ``item``, ``annotator``, ``label``) and the types in
 :mod:`labelnb.types`; nothing here touches the queue or a project.
 
+One input rule throughout: the long form is a DataFrame (``item``, ``annotator``,
+``label``) or a *tuple* ``(items, annotators, labels)``; a list, a list of lists or an
+array is the function's matrix form (coders × units for :func:`krippendorff_alpha`,
+items × category counts for :func:`fleiss_kappa`; the aggregators have none).
+
 * agreement: :func:`cohen_kappa`, :func:`fleiss_kappa`, :func:`krippendorff_alpha`
 * geometry: :func:`box_iou`, :func:`box_agreement`, :func:`mask_iou`,
   :func:`mask_dice`, :func:`mask_iou_matrix`, :func:`span_f1`

@@ -16,8 +16,8 @@ import pandas as pd
 from labelnb.errors import ValidationError
 from labelnb.types import Region
 
-__all__ = ["DegenerateWarning", "LongLabels", "check_one_label_each", "degenerate",
-           "long_labels", "threshold_pairs"]
+__all__ = ["DegenerateWarning", "LongLabels", "check_one_label_each",
+           "degenerate", "is_long", "is_long_frame", "long_labels", "threshold_pairs"]
 
 # Column names accepted for the long format (ours first, then crowd-kit's).
 _ITEM = ("item", "item_id", "task")
@@ -145,13 +145,58 @@ def is_long_frame(data: Any) -> bool:
         c in data.columns for c in _LABEL + _ITEM + _ANNOTATOR)
 
 
-def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
+def is_long(data: Any) -> bool:
+    """Whether ``data`` is long-format labels by the package's rule: a long frame
+    (:func:`is_long_frame`) or a tuple (``(items, annotators, labels)``; a tuple of
+    another shape is refused by :func:`long_labels`, not read as a matrix)."""
+    return is_long_frame(data) or isinstance(data, tuple)
+
+
+def _three_columns(data: tuple[Any, ...] | list[Any], where: str,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    what = type(data).__name__
+    if len(data) != 3:
+        raise ValidationError(
+            f"{where}: a {what} of labels is read as (items, annotators, labels); got "
+            f"{len(data)} elements. Give the three equal-length sequences, or a long "
+            "DataFrame (item, annotator, label); a matrix goes in a list or an array, "
+            "where the function takes one")
+    cols = []
+    for name, x in zip(("items", "annotators", "labels"), data, strict=True):
+        try:
+            cols.append(_as_array(x))
+        except ValueError:  # a ragged nested sequence
+            raise ValidationError(
+                f"{where}: a {what} of labels is read as (items, annotators, labels), each "
+                f"1-D; {name} is a ragged nested sequence. Give three flat sequences; a "
+                "matrix goes in a list or an array, where the function takes one") from None
+    for name, col in zip(("items", "annotators", "labels"), cols, strict=True):
+        if col.ndim != 1:
+            raise ValidationError(
+                f"{where}: a {what} of labels is read as (items, annotators, labels), each "
+                f"1-D; {name} has shape {col.shape}. Give three flat sequences; a matrix "
+                "goes in a list or an array, where the function takes one")
+    return cols[0], cols[1], cols[2]
+
+
+def long_labels(data: Any, classes: Sequence[Any] | None = None,
+                where: str = "labels") -> LongLabels:
     """Coerce ``data`` to factorised long-format labels.
 
     ``data`` is a DataFrame with columns ``item``, ``annotator``, ``label`` (crowd-kit's
     ``task``/``worker`` and ``item_id``/``author`` are accepted too), or a tuple
-    ``(items, annotators, labels)`` of equal-length arrays. Labels may be plain values or
-    :class:`~labelnb.types.Choice` regions. Rows with a missing label are dropped.
+    ``(items, annotators, labels)`` of equal-length 1-D sequences. Labels may be plain
+    values or :class:`~labelnb.types.Choice` regions. Rows with a missing label are
+    dropped. ``where`` names the caller in errors and warnings.
+
+    The input rule of :mod:`labelnb.metrics`: the long form is a DataFrame or a
+    *tuple*; a list, a list of lists or an array is the matrix form of a function
+    (:func:`~labelnb.metrics.krippendorff_alpha`: coders x units,
+    :func:`~labelnb.metrics.fleiss_kappa`: items x category counts). A tuple of another
+    shape is refused, not read as a matrix. A *list* of three sequences reaches this
+    function only from the aggregators, which have no matrix form and took such a list
+    before the rule: it is read as the tuple, with a ``FutureWarning`` (a 3-row matrix
+    given there would be misread).
     """
     order: list[Any] | None = None  # an ordered Categorical's own class order
     if isinstance(data, pd.DataFrame):
@@ -168,16 +213,28 @@ def long_labels(data: Any, classes: Sequence[Any] | None = None) -> LongLabels:
               else labels.to_numpy())
         lb = np.array([None if v is pd.NA else v for v in lb], dtype=object) \
             if lb.dtype == object else lb
-    elif isinstance(data, tuple | list) and len(data) == 3:
-        it, an, lb = (_as_array(x) for x in data)
+    elif isinstance(data, tuple):
+        it, an, lb = _three_columns(data, where)
+    elif isinstance(data, list) and len(data) == 3:
+        it, an, lb = _three_columns(data, where)
+        warnings.warn(
+            f"{where}: read a list of three sequences as (items, annotators, labels); "
+            "pass them as a tuple (items, annotators, labels) or a long DataFrame. "
+            "Elsewhere in labelnb.metrics a list is a matrix (a 3-row matrix given here "
+            "would be misread), and a later release will refuse the list",
+            FutureWarning, stacklevel=3)
     else:
+        shape = f" of shape {np.shape(data)}" if isinstance(data, np.ndarray) else ""
         raise ValidationError(
-            "labels must be a long DataFrame with columns item, annotator, label, or a "
-            f"tuple (items, annotators, labels) of arrays; got {type(data).__name__}"
+            f"{where}: labels must be a long DataFrame with columns item, annotator, "
+            f"label, or a tuple (items, annotators, labels) of arrays; got "
+            f"{type(data).__name__}{shape}. A list or array is a matrix, which this "
+            "function does not take"
         )
     if not (len(it) == len(an) == len(lb)):
         raise ValidationError(
-            f"items, annotators and labels differ in length ({len(it)}, {len(an)}, {len(lb)})"
+            f"{where}: items, annotators and labels differ in length ({len(it)}, {len(an)}, "
+            f"{len(lb)}); give one item and one annotator per label"
         )
     if lb.dtype == object and any(isinstance(v, Region) for v in lb):  # any row, not the
         lb = np.array([_plain_label(v) for v in lb], dtype=object)      # first (maybe None)

@@ -40,6 +40,7 @@ from labelnb.errors import ValidationError
 from labelnb.metrics._common import (
     check_one_label_each,
     degenerate,
+    is_long,
     is_long_frame,
     long_labels,
 )
@@ -52,8 +53,8 @@ _LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """(unit index, value) of every non-missing value."""
-    if is_long_frame(data):
-        ll = long_labels(data)
+    if is_long(data):  # a long frame, or a tuple (items, annotators, labels)
+        ll = long_labels(data, where="krippendorff_alpha")
         check_one_label_each(ll, "krippendorff_alpha")
         return ll.item, np.asarray(ll.classes)[ll.label]
     if isinstance(data, pd.DataFrame):
@@ -64,8 +65,9 @@ def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
         arr = np.array(data, dtype=object)
     if arr.ndim != 2:
         raise ValidationError(
-            "krippendorff_alpha: reliability_data must be 2-D (coders x units) or a long "
-            f"DataFrame (item, annotator, label); got shape {arr.shape}"
+            "krippendorff_alpha: reliability_data must be a 2-D list or array (coders x "
+            "units), a long DataFrame (item, annotator, label) or a tuple (items, "
+            f"annotators, labels); got shape {arr.shape}"
         )
     missing = np.asarray(pd.isna(arr), dtype=bool)
     _, unit = np.nonzero(~missing)
@@ -118,11 +120,17 @@ def krippendorff_alpha(reliability_data: Any, level: Level = "nominal",
                        value_domain: Sequence[Any] | None = None) -> float:
     """Krippendorff's alpha (see the module docstring for the formula).
 
-    ``reliability_data`` is a coders × units matrix (one row per coder, one column per
-    unit, missing values as ``nan``/``None``), as the ``krippendorff`` package takes it,
-    or a long DataFrame with columns ``item``, ``annotator``, ``label``. ``value_domain``
-    fixes the order of ordinal values (default: an ordered Categorical's own order,
-    else sorted).
+    ``reliability_data`` is either form of the package's input rule:
+
+    * the long form: a DataFrame with columns ``item``, ``annotator``, ``label``, or a
+      **tuple** ``(items, annotators, labels)`` of three equal-length 1-D sequences;
+    * the matrix form: a **list** of lists, a numpy array or a DataFrame without those
+      columns, read as coders × units (one row per coder, one column per unit, missing
+      values as ``nan``/``None``), as the ``krippendorff`` package takes it.
+
+    So a tuple of three rows is the long form, never a 3-coder matrix; give a matrix
+    as a list or an array. ``value_domain`` fixes the order of ordinal values (default:
+    an ordered Categorical's own order, else sorted).
 
     Krippendorff's (2011) example, 4 coders × 12 units with missing values:
 
@@ -135,6 +143,12 @@ def krippendorff_alpha(reliability_data: Any, level: Level = "nominal",
     0.743
     >>> round(krippendorff_alpha(data, "interval"), 3)
     0.849
+
+    The same kind of data in the long form, as a tuple (items, annotators, labels):
+
+    >>> long = ([1, 1, 2, 2, 3, 3], ["a", "b"] * 3, [1, 1, 2, 1, 2, 2])
+    >>> round(krippendorff_alpha(long), 4)
+    0.4444
     """
     if level not in _LEVELS:
         raise ValidationError(

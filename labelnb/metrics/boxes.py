@@ -53,6 +53,9 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def box_iou(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
     """The ``len(a) × len(b)`` IoU matrix (labels are ignored).
 
+    Two zero-area boxes (``x0 == x1`` or ``y0 == y1``) have IoU 0, even two identical
+    ones: there is no area to share (the union is 0, and 0/0 is taken as 0).
+
     >>> iou = box_iou([Box(0, 0, 2, 2, "x")], [Box(1, 0, 3, 2, "x"), Box(5, 5, 6, 6, "x")])
     >>> iou.round(4).tolist()
     [[0.3333, 0.0]]
@@ -86,6 +89,8 @@ def box_agreement(boxes_a: Sequence[Box], boxes_b: Sequence[Box], iou_threshold:
 
     With ``match_labels=True`` (default) only boxes with equal labels can match; with
     ``False`` labels are ignored. A pair counts when its IoU is ``>= iou_threshold``.
+    A zero-area box has IoU 0 with every box, an identical zero-area one included (see
+    :func:`box_iou`), so it never matches: it is counted as missed (or extra).
 
     Degenerate cases (with a :class:`~labelnb.metrics.DegenerateWarning`): both lists
     empty gives ``mean_iou = precision = recall = f1 = 1.0`` (nothing to disagree on);

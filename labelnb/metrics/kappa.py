@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from labelnb.errors import ValidationError
-from labelnb.metrics._common import check_one_label_each, degenerate, is_long_frame, long_labels
+from labelnb.metrics._common import check_one_label_each, degenerate, is_long, long_labels
 
 __all__ = ["cohen_kappa", "fleiss_kappa"]
 
@@ -131,27 +131,26 @@ def cohen_kappa(a: Sequence[Any] | np.ndarray | pd.Series, b: Sequence[Any] | np
 
 
 def _count_matrix(data: Any, classes: Sequence[Any] | None) -> np.ndarray:
-    if is_long_frame(data):
-        ll = long_labels(data, classes)
+    if is_long(data):  # a long frame, or a tuple (items, annotators, labels)
+        ll = long_labels(data, classes, where="fleiss_kappa")
         check_one_label_each(ll, "fleiss_kappa")
         k = len(ll.classes)
         n_items = len(ll.items)
         return np.bincount(ll.item * k + ll.label, minlength=n_items * k).reshape(
             n_items, k).astype(np.float64)
-    if isinstance(data, tuple) and len(data) == 3:
-        return _count_matrix(pd.DataFrame({"item": data[0], "annotator": data[1],
-                                           "label": data[2]}), classes)
     try:
         counts = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValidationError(
-            "fleiss_kappa: give a long DataFrame (item, annotator, label) or an items x "
-            "categories matrix of rater counts; this one holds values that are not counts"
+            "fleiss_kappa: give a long DataFrame (item, annotator, label), a tuple (items, "
+            "annotators, labels), or an items x categories matrix of rater counts (a list "
+            "or an array); this matrix holds values that are not counts"
         ) from None
     if counts.ndim != 2:
         raise ValidationError(
-            "fleiss_kappa: give a long DataFrame (item, annotator, label) or an "
-            f"items x categories count matrix; got an array of shape {counts.shape}"
+            "fleiss_kappa: give a long DataFrame (item, annotator, label), a tuple (items, "
+            "annotators, labels), or an items x categories count matrix (a list or an "
+            f"array); got an array of shape {counts.shape}"
         )
     if (counts < 0).any() or not np.isfinite(counts).all() or (counts != np.round(counts)).any():
         raise ValidationError(
@@ -164,9 +163,16 @@ def fleiss_kappa(data: Any, classes: Sequence[Any] | None = None) -> float:
     """Fleiss' kappa for any number of raters per item (see the module docstring for
     the formula and the unequal-count generalisation).
 
-    ``data`` is a long DataFrame with columns ``item``, ``annotator``, ``label`` (or a
-    tuple of those three arrays), or an items × categories matrix of rater counts. With
-    equal counts it equals ``statsmodels.stats.inter_rater.fleiss_kappa``.
+    ``data`` is either form of the package's input rule:
+
+    * the long form: a DataFrame with columns ``item``, ``annotator``, ``label``, or a
+      **tuple** ``(items, annotators, labels)`` of three equal-length 1-D sequences;
+    * the matrix form: a **list** of lists, a numpy array or a DataFrame without those
+      columns, read as an items × categories matrix of rater counts.
+
+    So a tuple of three rows is the long form, never a 3-item count matrix; give counts
+    as a list or an array. With equal counts it equals
+    ``statsmodels.stats.inter_rater.fleiss_kappa``.
 
     Returns ``nan`` with a :class:`~labelnb.metrics.DegenerateWarning` when no item has
     two ratings, or when all ratings fall in one category.

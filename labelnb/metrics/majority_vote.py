@@ -83,13 +83,16 @@ class MajorityVote:
         self.classes = classes
 
     def fit(self, data: Any) -> MajorityVote:
-        """Count the votes of ``data`` (long DataFrame item/annotator/label, or a tuple of
-        three arrays)."""
+        """Count the votes of ``data``: the long form, a DataFrame with columns ``item``,
+        ``annotator``, ``label`` or a **tuple** ``(items, annotators, labels)`` of three
+        equal-length sequences. There is no matrix form: a list or an array is refused
+        (a list of three sequences is still read as the tuple, with a ``FutureWarning``,
+        since a 3-row matrix given as a list would be misread)."""
         if self.tie not in ("random", "first", "abstain"):
             raise ValidationError(
                 f"MajorityVote: tie={self.tie!r}; expected 'random', 'first' or 'abstain'"
             )
-        ll = long_labels(data, self.classes)
+        ll = long_labels(data, self.classes, where="MajorityVote")
         check_one_label_each(ll, "MajorityVote (one vote per annotator)")
         items = _index(ll.items, "item")
         self.classes_ = _index(ll.classes, "label")
@@ -133,7 +136,10 @@ def soft_labels(data: Any, smoothing: float = 0.0,
 
     ``smoothing`` is the pseudo-count :math:`\\lambda` added to every class (``0``: the
     plain vote shares). Rows sum to 1. Each annotator is one vote: two labels of one
-    item by one annotator are refused, as in :class:`MajorityVote`.
+    item by one annotator are refused, as in :class:`MajorityVote`. ``data`` is the
+    long form, as for :meth:`MajorityVote.fit`: a DataFrame (item, annotator, label) or
+    a tuple ``(items, annotators, labels)``; a list or an array is refused (a list of
+    three sequences is read as the tuple, with a ``FutureWarning``).
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"item": [1, 1, 1, 2], "annotator": ["a", "b", "c", "a"],
@@ -147,7 +153,7 @@ def soft_labels(data: Any, smoothing: float = 0.0,
             or smoothing < 0 or not np.isfinite(smoothing)):
         raise ValidationError(f"soft_labels: field 'smoothing' is {smoothing!r}; give the "
                               "pseudo-count added to every class, a number >= 0")
-    ll = long_labels(data, classes)
+    ll = long_labels(data, classes, where="soft_labels")
     check_one_label_each(ll, "soft_labels (one vote per annotator)")
     counts = _vote_counts(ll) + smoothing
     if counts.shape[0] == 0:

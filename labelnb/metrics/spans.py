@@ -11,7 +11,15 @@ r"""Precision, recall and F1 of text spans, per label and micro/macro averaged.
 the same label; gold and predicted spans are paired one-to-one (Hungarian matching,
 most pairs first, then most shared characters), so one long prediction cannot claim
 two gold spans. Micro averages pool the counts over labels; macro averages are the
-unweighted means of the per-label scores.
+unweighted means of the per-label scores over every label in gold or pred.
+
+A label with no predicted span has an undefined precision (0/0), one with no gold span
+an undefined recall; as scikit-learn's ``precision_recall_fscore_support`` with
+``zero_division=0``, such a score is ``0.0`` in ``per_label`` and counts as ``0.0`` in
+the macro average, and a :class:`~labelnb.metrics.DegenerateWarning` names the labels.
+So ``span_f1([Span(0, 3, "A")], [Span(0, 3, "A"), Span(5, 7, "B")])`` has recall 1.0
+but ``macro_recall`` 0.5 (``B`` has no gold span). Their F1,
+:math:`2TP / (2TP + FP + FN)`, is defined (``0.0``).
 """
 
 from __future__ import annotations
@@ -97,7 +105,12 @@ def span_f1(gold: SpanDocs, pred: SpanDocs,
 
     Degenerate cases (with a :class:`~labelnb.metrics.DegenerateWarning`): no spans on
     either side gives ``1.0`` everywhere; no predicted (or no gold) span makes precision
-    (or recall) ``0.0``.
+    (or recall) ``0.0``. A label with no predicted span (or no gold span) has an
+    undefined precision (or recall), ``0.0`` in ``per_label`` and in the macro averages
+    as with scikit-learn's ``zero_division=0``; the warning names those labels. (The
+    macro means keep every label so that a label only one side used counts against
+    the score; the micro ``precision``, ``recall`` and ``f1``, which the package's own
+    agreement checks use, pool the counts and are unaffected.)
 
     >>> gold = [Span(0, 5, "ORG"), Span(11, 16, "LOC")]
     >>> pred = [Span(0, 5, "ORG"), Span(10, 16, "LOC"), Span(20, 22, "PER")]
@@ -147,10 +160,20 @@ def span_f1(gold: SpanDocs, pred: SpanDocs,
     if total_g == 0 and total_p == 0:
         degenerate("span_f1: no spans in gold or pred; returning 1.0")
         return SpanScores(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, per_label)
+    no_pred = [lab for lab in labels if n_pred[lab] == 0]
+    no_gold = [lab for lab in labels if n_gold[lab] == 0]
     if total_p == 0:
-        degenerate("span_f1: no predicted spans; precision is 0.0")
+        degenerate("span_f1: no predicted spans; precision is 0.0 (every label's is "
+                   "undefined, 0/0, and macro_precision is 0.0 too)")
+    elif no_pred:
+        degenerate(f"span_f1: no predicted spans of label(s) {no_pred}: their precision is "
+                   "undefined (0/0), 0.0 in per_label and counted as 0.0 in macro_precision")
     if total_g == 0:
-        degenerate("span_f1: no gold spans; recall is 0.0")
+        degenerate("span_f1: no gold spans; recall is 0.0 (every label's is undefined, "
+                   "0/0, and macro_recall is 0.0 too)")
+    elif no_gold:
+        degenerate(f"span_f1: no gold spans of label(s) {no_gold}: their recall is "
+                   "undefined (0/0), 0.0 in per_label and counted as 0.0 in macro_recall")
     p = _ratio(total_tp, total_p)
     r = _ratio(total_tp, total_g)
     return SpanScores(p, r, _f1(p, r), float(per_label["precision"].mean()),

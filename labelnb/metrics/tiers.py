@@ -22,7 +22,9 @@ The tier of an item of N annotations is
 * ``majority`` when the group holds more than N / 2;
 * ``none`` otherwise;
 
-and the confidence is the group's share of N.
+and the confidence is the group's share of N. One annotation (N = 1) compares nothing
+and is trivially ``unanimous`` with confidence 1.0 here; the project reports such an
+item as tier ``single`` with no confidence (see :func:`decide`).
 
 >>> from labelnb.types import Choice
 >>> decide([[Choice("cat")], [Choice("cat")], [Choice("dog")]], "choice")
@@ -169,7 +171,18 @@ def agree(a: Sequence[Region], b: Sequence[Region], kind: str,
 
 def decide(annotations: Sequence[Sequence[Region]], kind: str,
            agreement: Agreement | None = None) -> Decision:
-    """The tier of one item's annotations (one list of regions per annotator)."""
+    """The tier of one item's annotations (one list of regions per annotator).
+
+    One annotation compares nothing: it is its own agreeing group, so this pure
+    function returns tier ``unanimous`` with confidence ``1.0`` (``n=1``). The project
+    layer does not report that: ``project.consensus()`` gives an item labeled by one
+    annotator only tier ``single``, with confidence ``None`` (or keeps adaptive
+    redundancy's ``model_agreed``), and never calls this for it.
+
+    >>> from labelnb.types import Choice
+    >>> decide([[Choice("cat")]], "choice")
+    Decision(tier='unanimous', group=(0,), confidence=1.0, n=1)
+    """
     n = len(annotations)
     if n == 0:
         raise ValidationError("decide(): no annotations; an item needs at least one")
