@@ -828,7 +828,7 @@ class Project:
             found = q.get_items(conn, [a.item_id for a in anns])  # one IN query
             for a in anns:
                 if a.item_id not in cache:
-                    row = (found.get(a.item_id) if a.item_id in q.ID_RANGE
+                    row = (found.get(a.item_id) if q.fits_id(a.item_id)
                            else q.get_item(conn, a.item_id))
                     if row is None or int(row.project_id) != self.id:
                         raise ItemNotFound(f"annotation {a.id}: item {a.item_id} is not in "
@@ -905,7 +905,7 @@ class Project:
                         f"project {self.name!r}; name the annotation it corrects, or leave "
                         "the field out")
             if a.task_id is not None:
-                if type(a.task_id) is int and a.task_id in q.ID_RANGE:
+                if type(a.task_id) is int and q.fits_id(a.task_id):
                     owner = owners.get(a.task_id)
                 else:  # (as the driver takes it: a numpy or text id)
                     t = q.get_task(conn, a.task_id)

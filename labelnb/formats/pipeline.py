@@ -1288,7 +1288,7 @@ def _missing_parents(dest: Path) -> list[Path]:
     deepest first."""
     out: list[Path] = []
     for d in dest.parents:
-        if d.exists() or d.is_symlink():
+        if os.path.lexists(d):  # (never raises: a folder that cannot be entered exists)
             break
         out.append(d)
     return out
@@ -1332,8 +1332,8 @@ def _unwritable(dest: Path, e: OSError, what: str) -> FormatError:
     """The error for a destination the export cannot write (a read-only folder, a
     parent path that is a file, a full disk): it names the ``path`` the user gave and
     the cause, not the export's temporary folders."""
-    blocker = next((d for d in dest.parents if (d.exists() or d.is_symlink())
-                    and not d.is_dir()), None)
+    blocker = next((d for d in dest.parents if os.path.lexists(d)
+                    and not os.path.isdir(d)), None)  # (neither raises)
     if blocker is not None:
         cause = f"{str(blocker)!r} is a file, not a folder"
     else:

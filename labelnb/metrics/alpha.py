@@ -55,7 +55,14 @@ def _units_values(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """(unit index, value) of every non-missing value."""
     if is_long(data):  # a long frame, or a tuple (items, annotators, labels)
         ll = long_labels(data, where="krippendorff_alpha")
-        check_one_label_each(ll, "krippendorff_alpha")
+        try:
+            check_one_label_each(ll, "krippendorff_alpha")
+        except ValidationError as e:
+            if not isinstance(data, tuple):
+                raise
+            raise ValidationError(f"{e} (a tuple is read as (items, annotators, labels); "
+                                  "give a coders x units matrix as a list or an array)"
+                                  ) from None
         return ll.item, np.asarray(ll.classes)[ll.label]
     if isinstance(data, pd.DataFrame):
         arr = data.to_numpy()

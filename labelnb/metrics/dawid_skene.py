@@ -29,8 +29,8 @@ hundreds of thousands of items a few sit near a decision boundary, and the large
 change stays above ``1e-6`` for a hundred rounds and more (200,000 items: 111 rounds;
 2,000,000: 240) while the labels settled within ten. EM stops after ``n_iter`` rounds
 (default 1000) at the latest; stopping there unconverged emits a
-:class:`~labelnb.metrics.DegenerateWarning` (``tol=0`` or ``proba_tol=0`` asks for
-``n_iter`` rounds, ending earlier only at a fixed point, and emits none). Like any rule
+:class:`~labelnb.metrics.DegenerateWarning` (``tol=0`` or ``proba_tol=0`` runs
+exactly ``n_iter`` rounds, and emits none). Like any rule
 on the change between rounds, it can be fooled by EM passing slowly near a saddle
 point (the changes shrink, then grow again): a smaller ``proba_tol`` guards against
 that.

@@ -9,6 +9,7 @@ inside ``BEGIN IMMEDIATE`` on SQLite.
 from __future__ import annotations
 
 import json
+import numbers
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -299,7 +300,13 @@ def get_item(conn: Connection, item_id: int) -> Row[Any] | None:
     return conn.execute(_GET_ITEM, {"iid": item_id}).first()
 
 
-ID_RANGE = range(-2**63, 2**63)
+def fits_id(value: object) -> bool:
+    """Whether ``value`` is an integer a 64-bit id column can hold (a Python or numpy
+    integer; anything else, a string say, is not: the caller's per-row path handles
+    it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return False
+    return -2**63 <= int(value) < 2**63
 
 
 def get_items(conn: Connection, item_ids: Sequence[int]) -> dict[int, Row[Any]]:
@@ -309,7 +316,7 @@ def get_items(conn: Connection, item_ids: Sequence[int]) -> dict[int, Row[Any]]:
     stmt: Select[Any] = select(items.c.id, items.c.project_id, items.c.media, items.c.uri,
                                items.c.text, items.c.width, items.c.height,
                                items.c.group_key, items.c.meta)
-    ids = sorted({int(i) for i in item_ids if i in ID_RANGE})
+    ids = sorted({int(i) for i in item_ids if fits_id(i)})
     out: dict[int, Row[Any]] = {}
     for i in range(0, len(ids), CHUNK):
         for row in conn.execute(stmt.where(items.c.id.in_(ids[i:i + CHUNK]))):
@@ -819,7 +826,7 @@ def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
 def task_owners(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """(project_id, item_id) of each task of ``task_ids`` that exists, by id (a chunked
     IN query; ids a 64-bit integer cannot hold are not looked up)."""
-    ids = sorted({int(i) for i in task_ids if i in ID_RANGE})
+    ids = sorted({int(i) for i in task_ids if fits_id(i)})
     out: dict[int, tuple[int, int]] = {}
     for i in range(0, len(ids), CHUNK):
         for tid, pid, iid in conn.execute(select(tasks.c.id, tasks.c.project_id,

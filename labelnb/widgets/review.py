@@ -535,7 +535,8 @@ class ReviewSession(QueueSession):
         self.reviewer = reviewer
         self.mode: Mode = mode
         check_options("review()", widget_options or {}, ReviewAnnotator, what="widget option",
-                      exclude=SESSION_SET | {"mode"})  # the session's own argument
+                      exclude=SESSION_SET | {"mode", "annotation", "versions", "consensus", "kind"})
+        # (mode is the session's own argument; the rest it sets for each task)
         self.queue = (project.review_queue(reviewer) if mode == "review"
                       else project.retraining_queue(reviewer))
         self.widget = ReviewAnnotator(schema=project.schema, mode=mode, max_display=max_display,

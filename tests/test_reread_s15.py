@@ -1,0 +1,49 @@
+"""Mends from the reread of session 15's change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import labelnb
+from labelnb import Schema
+from labelnb.errors import ValidationError
+from labelnb.metrics import krippendorff_alpha
+from labelnb.queue import queries as q
+
+
+def test_fits_id_is_quick_and_exact_for_any_value() -> None:
+    """``x in range(-2**63, 2**63)`` walked the whole range for a numpy integer or a
+    string (a hang); the check is arithmetic now."""
+    assert q.fits_id(5) and q.fits_id(np.int64(5)) and q.fits_id(-2**63)
+    assert not q.fits_id(2**63) and not q.fits_id("5") and not q.fits_id(5.0)
+    assert not q.fits_id(True) and not q.fits_id(None)
+
+
+def test_get_items_takes_numpy_ids_and_skips_what_is_no_id(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "a.db", "a", Schema("choice", ["x", "y"]))
+    ids = p.add_items(["one", "two"])
+    with p.store.read() as conn:
+        found = q.get_items(conn, [np.int64(ids[0]), ids[1], "nope", 2**70])  # type: ignore[list-item]
+    assert sorted(found) == sorted(ids)
+
+
+def test_alpha_names_the_tuple_rule_when_a_tuple_matrix_fails() -> None:
+    """Three coders' rows given as a tuple are read as (items, annotators, labels)."""
+    rows = ([1, 2, 3, 3], [1, 2, 3, 3], [1, 2, 3, 4])
+    with pytest.raises(ValidationError, match="a tuple is read as \\(items, annotators, "
+                       "labels\\); give a coders x units matrix as a list or an array"):
+        krippendorff_alpha(rows)
+    assert krippendorff_alpha(list(rows)) == pytest.approx(
+        krippendorff_alpha(np.array(rows, dtype=float)))
+
+
+def test_review_widget_options_leave_out_what_the_session_sets(tmp_path: Path) -> None:
+    p = labelnb.Project.create(tmp_path / "r.db", "r", Schema("choice", ["x", "y"]))
+    p.annotators.add("rita", role="reviewer")
+    with pytest.raises(ValidationError) as e:
+        p.review("rita", widget_options={"annotation": None})
+    assert "'annotation' is not known" in str(e.value)
+    assert "versions" not in str(e.value).split("Fix:")[1]
