@@ -47,3 +47,18 @@ def test_review_widget_options_leave_out_what_the_session_sets(tmp_path: Path) -
         p.review("rita", widget_options={"annotation": None})
     assert "'annotation' is not known" in str(e.value)
     assert "versions" not in str(e.value).split("Fix:")[1]
+
+
+def test_json_columns_read_back_exactly(tmp_path: Path) -> None:
+    """SQLite's JSON columns are read with orjson, and with the standard library where
+    orjson would differ: an integer beyond 64 bits (orjson makes it a float), NaN."""
+    from labelnb.queue.store import _json_loads
+
+    p = labelnb.Project.create(tmp_path / "j.db", "j", Schema("choice", ["x", "y"]))
+    meta = {"big": 10**30, "u64": 2**64 - 1, "neg": -2**63, "f": 0.1 + 0.2, "s": "é\u2603",
+            "nested": [{"a": None}, 1.5e300]}
+    [iid] = p.add_items([{"text": "one", "meta": meta}])
+    got = p.items().set_index("id").loc[iid, "meta"]
+    assert got == meta and type(got["big"]) is int
+    nan = _json_loads('{"x": NaN, "y": Infinity}')
+    assert nan["x"] != nan["x"] and nan["y"] == float("inf")
