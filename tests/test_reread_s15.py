@@ -62,3 +62,33 @@ def test_json_columns_read_back_exactly(tmp_path: Path) -> None:
     assert got == meta and type(got["big"]) is int
     nan = _json_loads('{"x": NaN, "y": Infinity}')
     assert nan["x"] != nan["x"] and nan["y"] == float("inf")
+
+
+def test_box_consensus_fuse_is_fit_of_one_item() -> None:
+    """tiers.fuse runs BoxConsensus.fuse per item (no frames); it is fit's result for
+    the same rows, on random boxes, with empty annotators and weights."""
+    import random
+
+    import pandas as pd
+
+    from labelnb import Box
+    from labelnb.metrics import BoxConsensus
+
+    rng = random.Random(7)
+    for case in range(300):
+        anns = []
+        for _ in range(rng.randint(1, 5)):
+            boxes = []
+            for _ in range(rng.randint(0, 4)):
+                x, y = rng.uniform(0, 50), rng.uniform(0, 50)
+                boxes.append(Box(x, y, x + rng.uniform(1, 30), y + rng.uniform(1, 30),
+                                 rng.choice("ab")))
+            anns.append(boxes)
+        kw = {"iou_threshold": rng.choice([0.3, 0.5, 0.7]),
+              "match_labels": rng.random() < 0.7,
+              "weights": {0: 2.0, 1: 0.5} if case % 3 == 0 else None}
+        rows = [{"item": 0, "annotator": i, "region": r}
+                for i, regs in enumerate(anns) for r in regs]
+        want = ([] if not rows else
+                BoxConsensus(**kw).fit_predict(pd.DataFrame(rows))["region"].tolist())
+        assert BoxConsensus(**kw).fuse(anns) == want, case

@@ -34,7 +34,7 @@ highest share over the run's characters) and ``attributes={"votes": votes}``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -195,11 +195,31 @@ class BoxConsensus:
                         "n_annotators": n})
         return out
 
-    def fit(self, data: Any) -> BoxConsensus:
-        """Cluster and fuse the boxes of ``data`` (DataFrame or Annotations)."""
+    def _check(self) -> None:
         if not 0.0 <= self.iou_threshold <= 1.0:
             raise ValidationError(
                 f"BoxConsensus: iou_threshold must lie in [0, 1], got {self.iou_threshold!r}")
+
+    def fuse(self, annotations: Sequence[Sequence[Box]]) -> list[Box]:
+        """The consensus boxes of one item (``annotations[i]``: annotator ``i``'s
+        boxes; weights, if given, by those indices): what :meth:`fit` makes of the
+        rows ``(0, i, box)`` of a frame, without building frames
+        (:func:`~labelnb.metrics.tiers.fuse` runs it for every item of a project). As
+        there, an annotator with no box has no row, so does not count."""
+        self._check()
+        by: dict[Any, list[Box]] = {}
+        for i, regs in enumerate(annotations):
+            for r in regs:
+                if not isinstance(r, Box):
+                    raise ValidationError(f"BoxConsensus: item 0, annotator {i!r}: region "
+                                          f"{r!r} is not a Box")
+            if regs:
+                by[i] = list(regs)
+        return [row["region"] for row in self._item(0, list(by), by)]
+
+    def fit(self, data: Any) -> BoxConsensus:
+        """Cluster and fuse the boxes of ``data`` (DataFrame or Annotations)."""
+        self._check()
         rows: list[dict[str, Any]] = []
         for item, (order, by) in _group(data, Box, "BoxConsensus").items():
             rows.extend(self._item(item, order, by))

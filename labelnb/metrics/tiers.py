@@ -247,12 +247,11 @@ def fuse(annotations: Sequence[Sequence[Region]], kind: str,
     if not annotations:
         return []
     if kind == "boxes" and len(annotations) > 1:
-        rows = [{"item": 0, "annotator": i, "region": r}
-                for i, regs in enumerate(annotations) for r in regs]
-        if not rows:
+        if not any(annotations):
             return []
-        out = BoxConsensus(iou_threshold=ag.iou).fit_predict(pd.DataFrame(rows))
-        boxes = [Box(b.x0, b.y0, b.x1, b.y1, b.label) for b in out["region"]]
+        # (one item: no frames; BoxConsensus.fit would build two per call)
+        kept = BoxConsensus(iou_threshold=ag.iou).fuse(annotations)  # type: ignore[arg-type]
+        boxes = [Box(b.x0, b.y0, b.x1, b.y1, b.label) for b in kept]
         return _reference_attributes(boxes, _as_boxes(annotations[0]),
                                      lambda f, r: float(box_iou([f], [r])[0, 0]))  # type: ignore[list-item]
     if kind == "masks" and len(annotations) > 1 and any(
