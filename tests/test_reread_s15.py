@@ -92,3 +92,29 @@ def test_box_consensus_fuse_is_fit_of_one_item() -> None:
         want = ([] if not rows else
                 BoxConsensus(**kw).fit_predict(pd.DataFrame(rows))["region"].tolist())
         assert BoxConsensus(**kw).fuse(anns) == want, case
+
+
+def test_mask_consensus_fuse_is_fit_of_one_item() -> None:
+    """The same for masks: MaskConsensus.fuse is fit's result for one item's rows."""
+    import pandas as pd
+
+    from labelnb import Mask
+    from labelnb.metrics import MaskConsensus
+
+    rng = np.random.default_rng(3)
+    for case in range(120):
+        anns = []
+        for _ in range(int(rng.integers(1, 5))):
+            masks = []
+            for _ in range(int(rng.integers(0, 3))):
+                m = np.zeros((12, 16), bool)
+                y, x = rng.integers(0, 8), rng.integers(0, 10)
+                m[y:y + int(rng.integers(2, 6)), x:x + int(rng.integers(2, 7))] = True
+                masks.append(Mask.from_array(m, str(rng.choice(["a", "b"]))))
+            anns.append(masks)
+        min_votes = None if case % 2 else int(rng.integers(1, 3))
+        rows = [{"item": 0, "annotator": i, "region": r}
+                for i, regs in enumerate(anns) for r in regs]
+        want = ([] if not rows else MaskConsensus(min_votes).fit_predict(pd.DataFrame(rows))[
+            "region"].tolist())
+        assert MaskConsensus(min_votes).fuse(anns) == want, case

@@ -273,42 +273,65 @@ class MaskConsensus:
                 level[j] = mask_utils.merge([level[j], grown], intersect=False)
         return dict(level[k - 1])
 
+    def _item(self, item: Any, order: list[Any], by: dict[Any, list[Mask]]
+              ) -> list[dict[str, Any]]:
+        """The consensus rows of one item (see :meth:`fit`)."""
+        out: list[dict[str, Any]] = []
+        n = len(order)
+        need = _needed(self.min_votes, n, "MaskConsensus")
+        per_label: dict[str, list[dict[str, Any]]] = {}
+        sizes = set()
+        for ann in order:
+            mine: dict[str, list[dict[str, Any]]] = {}
+            for mk in by[ann]:
+                r = rle_of(mk)
+                sizes.add(tuple(r["size"]))
+                mine.setdefault(mk.label, []).append(r)
+            for label, rs in mine.items():
+                united = rs[0] if len(rs) == 1 else mask_utils.merge(rs, intersect=False)
+                per_label.setdefault(label, []).append(united)
+        if len(sizes) > 1:
+            raise ValidationError(
+                f"MaskConsensus: item {item!r} has masks of different sizes "
+                f"{sorted(sizes)}; encode them at the image's size"
+            )
+        for label in sorted(per_label):
+            rs = per_label[label]
+            votes = len(rs)
+            if votes < need:
+                continue
+            cons = self.at_least(rs, need)
+            if int(mask_utils.area(cons)) == 0:
+                continue
+            counts = cons["counts"]
+            mk = Mask({"size": [int(s) for s in cons["size"]],
+                       "counts": counts.decode("ascii") if isinstance(counts, bytes)
+                       else counts}, label, score=votes / n, attributes={"votes": votes})
+            out.append({"item": item, "region": mk, "label": label, "votes": votes,
+                        "n_annotators": n})
+        return out
+
+    def fuse(self, annotations: Sequence[Sequence[Mask]]) -> list[Mask]:
+        """The consensus masks of one item (``annotations[i]``: annotator ``i``'s
+        masks): what :meth:`fit` makes of the rows ``(0, i, mask)`` of a frame, without
+        building frames (:func:`~labelnb.metrics.tiers.fuse` runs it for every item of
+        a project). As there, an annotator with no mask has no row, so does not
+        count."""
+        by: dict[Any, list[Mask]] = {}
+        for i, regs in enumerate(annotations):
+            for r in regs:
+                if not isinstance(r, Mask):
+                    raise ValidationError(f"MaskConsensus: item 0, annotator {i!r}: region "
+                                          f"{r!r} is not a Mask")
+            if regs:
+                by[i] = list(regs)
+        return [row["region"] for row in self._item(0, list(by), by)]
+
     def fit(self, data: Any) -> MaskConsensus:
         """Vote on the masks of ``data`` (DataFrame or Annotations)."""
         rows: list[dict[str, Any]] = []
         for item, (order, by) in _group(data, Mask, "MaskConsensus").items():
-            n = len(order)
-            need = _needed(self.min_votes, n, "MaskConsensus")
-            per_label: dict[str, list[dict[str, Any]]] = {}
-            sizes = set()
-            for ann in order:
-                mine: dict[str, list[dict[str, Any]]] = {}
-                for mk in by[ann]:
-                    r = rle_of(mk)
-                    sizes.add(tuple(r["size"]))
-                    mine.setdefault(mk.label, []).append(r)
-                for label, rs in mine.items():
-                    united = rs[0] if len(rs) == 1 else mask_utils.merge(rs, intersect=False)
-                    per_label.setdefault(label, []).append(united)
-            if len(sizes) > 1:
-                raise ValidationError(
-                    f"MaskConsensus: item {item!r} has masks of different sizes "
-                    f"{sorted(sizes)}; encode them at the image's size"
-                )
-            for label in sorted(per_label):
-                rs = per_label[label]
-                votes = len(rs)
-                if votes < need:
-                    continue
-                cons = self.at_least(rs, need)
-                if int(mask_utils.area(cons)) == 0:
-                    continue
-                counts = cons["counts"]
-                mk = Mask({"size": [int(s) for s in cons["size"]],
-                           "counts": counts.decode("ascii") if isinstance(counts, bytes)
-                           else counts}, label, score=votes / n, attributes={"votes": votes})
-                rows.append({"item": item, "region": mk, "label": label, "votes": votes,
-                             "n_annotators": n})
+            rows.extend(self._item(item, order, by))
         self.consensus_ = _frame(rows)
         return self
 

@@ -40,7 +40,6 @@ from itertools import combinations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from labelnb.errors import ValidationError
 from labelnb.metrics._common import DegenerateWarning, threshold_pairs
@@ -257,10 +256,8 @@ def fuse(annotations: Sequence[Sequence[Region]], kind: str,
     if kind == "masks" and len(annotations) > 1 and any(
             isinstance(r, Mask) for regs in annotations for r in regs):
         masks = _as_masks(*annotations)  # polygons filled at the masks' (the image's) size
-        rows = [{"item": 0, "annotator": i, "region": r}
-                for i, regs in enumerate(masks) for r in regs]
-        out = MaskConsensus().fit_predict(pd.DataFrame(rows))
-        fused = [Mask(m.rle, m.label) for m in out["region"]]
+        # (one item: no frames; MaskConsensus.fit would build two per call)
+        fused = [Mask(m.rle, m.label) for m in MaskConsensus().fuse(masks)]
         return _reference_attributes(fused, masks[0], lambda f, r: mask_dice(f, r))  # type: ignore[arg-type]
     return list(annotations[0])  # labels, spans, polygons, and masks drawn as polygons only
 
