@@ -42,12 +42,10 @@ Nothing here queues tasks or updates profiles.
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, combinations
@@ -57,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from labelnb._gc import gc_paused
 from labelnb.metrics import DegenerateWarning, cohen_kappa
 from labelnb.metrics.tiers import Agreement, agree, agreeing_groups
 from labelnb.types import Region
@@ -150,7 +149,7 @@ class Frames:
                     starts, counts, coords, labs = self._unique_table
                     c = own["_code"].to_numpy()
                     table = (starts[c], counts[c], coords, labs)
-                with _gc_paused():
+                with gc_paused():
                     own["key"] = geometry_keys(own, self.kind, self.agreement, _table=table)
             self._human = own
         return self._human
@@ -217,19 +216,6 @@ def annotation_frame(rows: list[dict[str, Any]] | pd.DataFrame, kind: str) -> pd
     return df[ANNOTATION_COLUMNS].reset_index(drop=True)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while many small containers (decoded
-    regions) are built: no cycles are made, and its rescans would double the time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def load(project: Project) -> Frames:
     """Read what the dashboard shows: one column-limited pass over the annotations
     (regions and times fetched as text and decoded in bulk) and, meanwhile in a second
@@ -264,7 +250,7 @@ def load(project: Project) -> Frames:
             stages = q.dashboard_task_stages(conn, project.id)
     # as annotation_fingerprint: the count and the largest submit time's text
     last = str(max(cols[6])) if n else str(None)
-    with _gc_paused():
+    with gc_paused():
         frames = _frames(project, cols, stages, counts, n_items, done, now)
     frames.fingerprint = _fingerprint(n, last, counts, n_items)
     frames.rejected, frames.gold, frames.labeling = rejected, gold, labeling
@@ -362,7 +348,7 @@ def consensus_bases(conn: Any, project_id: int) -> dict[str, tuple[str, ...]]:
         return {}
     ids, metas = zip(*rows, strict=True)
     texts = [m.decode() if isinstance(m, bytes) else m for m in metas]
-    with _gc_paused():  # many small dicts and lists, no cycles
+    with gc_paused():  # many small dicts and lists, no cycles
         if all(isinstance(m, str) for m in texts):  # one parse of one JSON array
             metas = orjson.loads("[" + ",".join(texts) + "]")
         return {str(cid): tuple(sorted(map(str, (meta.get("based_on")
@@ -1228,7 +1214,7 @@ def counted_votes(frames: Frames, fixes: pd.DataFrame | None = None) -> pd.DataF
         counted = pd.DataFrame({"item_id": sub["item_id"].to_numpy(),
                                 "author": sub["author"].to_numpy(), "key": plain,
                                 "regions": regions})
-        with _gc_paused():
+        with gc_paused():
             keys = geometry_keys(counted, frames.kind, frames.agreement)
     votes.loc[sub.index, "basis"] = basis
     votes.loc[sub.index, "basis_at"] = at

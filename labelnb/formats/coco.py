@@ -41,7 +41,6 @@ Conventions:
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import Any, Literal
 
 import orjson
 
+from labelnb._gc import gc_paused
 from labelnb.errors import FormatError, LabelnbError
 from labelnb.formats._common import (
     EDGE_TOL,
@@ -134,11 +134,8 @@ def to_coco(images: Sequence[ImageRecord], annotations_by_image: Mapping[int, Se
     seen: set[int] = set()
     imgs: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
-    # Millions of small dicts and lists and no reference cycles: the cyclic garbage
-    # collector would rescan them again and again (half the time at 1M boxes).
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
+    # Millions of small dicts and lists and no reference cycles (see labelnb._gc)
+    with gc_paused():
         for im in images:
             if im.id in seen:
                 raise FormatError(f"image {im.file_name!r}: id {im.id} is used twice; give "
@@ -152,9 +149,6 @@ def to_coco(images: Sequence[ImageRecord], annotations_by_image: Mapping[int, Se
                     category_index(cats, r.label, f"image {im.file_name!r} (id {im.id})")
                     raise AssertionError("unreachable: category_index raises")
                 anns.append(region_to_coco(r, im, cid, len(anns) + 1))
-    finally:
-        if gc_was_on:
-            gc.enable()
     missing = set(annotations_by_image) - seen
     if any(annotations_by_image[i] for i in missing):
         raise FormatError(f"to_coco: regions given for image ids {sorted(missing)[:10]} that are "
