@@ -104,6 +104,8 @@ from labelnb.formats.spacy_docbin import misaligned_reason
 from labelnb.types import Annotation, Box, Choice, Mask, Polygon, Region, Span, text_problem
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from labelnb.project import Project
     from labelnb.schema import Schema
 
@@ -791,14 +793,14 @@ def _groups(fmt: str, kind: str, items: list[ImportItem], keys: list[Any], *,
 _REGION_REF = re.compile(r"\bregion (\d+)\b")
 
 
-def _new_predictions(project: Project, model_version: str,
+def _new_predictions(df: pd.DataFrame, model_version: str,
                      entries: list[tuple[int, list[Region], float | None]]
                      ) -> list[tuple[int, list[Region], float | None]]:
     """``entries`` without the items whose newest stored predictions of
-    ``model_version`` (the rows of its newest call, what ``prediction_regions`` shows)
-    are the same regions with the same score (a file imported again; a rerun that
-    differs is stored, and replaces them as a rerun does)."""
-    df = project.predictions()
+    ``model_version`` (``df``: ``project.predictions()``; the rows of the version's
+    newest call, what ``prediction_regions`` shows) are the same regions with the same
+    score (a file imported again; a rerun that differs is stored, and replaces them as
+    a rerun does)."""
     if df.empty or not entries:
         return entries
     df = df[df["model_version"] == model_version]
@@ -1009,13 +1011,15 @@ def import_dataset(project: Project, format: ImportFormat, path: str | os.PathLi
         for (mv, iid), g in pred_groups.items():
             by_mv.setdefault(mv, []).append((iid, g.regions, g.first.score))
         n_preds = 0
-        for mv, entries in by_mv.items():
-            # a file imported again: an item whose newest predictions of this version
-            # are these already gets no second copy
-            fresh = _new_predictions(project, mv, entries)
-            report.predictions_already_there += len(entries) - len(fresh)
-            if fresh:
-                n_preds += project.add_predictions(mv, fresh, source=source)
+        if by_mv:
+            known = project.predictions()  # read once, for every model version
+            for mv, entries in by_mv.items():
+                # a file imported again: an item whose newest predictions of this
+                # version are these already gets no second copy
+                fresh = _new_predictions(known, mv, entries)
+                report.predictions_already_there += len(entries) - len(fresh)
+                if fresh:
+                    n_preds += project.add_predictions(mv, fresh, source=source)
     report.item_ids = list(ids)
     report.items = len(set(ids))
     report.annotations = len(stored)

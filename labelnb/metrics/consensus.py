@@ -79,6 +79,15 @@ def _group(data: Any, kind: type[Region], who: str) -> _Grouped:
             flat.extend((ann.item_id, ann.author, r) for r in ann.regions
                         if isinstance(r, kind))
         rows = flat
+    out = _grouped(rows, kind, who)
+    if not out:
+        degenerate(f"{who}: no annotations; the result is empty", stacklevel=4)
+    return out
+
+
+def _grouped(rows: Iterable[tuple[Any, Any, Any]], kind: type[Region], who: str) -> _Grouped:
+    """``(item, annotator, region)`` rows by item, each region checked to be a
+    ``kind`` (a missing region, None or NaN, only names its annotator)."""
     out: _Grouped = {}
     for item, annotator, region in rows:
         order, by = out.setdefault(item, ([], {}))
@@ -93,9 +102,16 @@ def _group(data: Any, kind: type[Region], who: str) -> _Grouped:
                 f"{kind.__name__}"
             )
         by[annotator].append(region)
-    if not out:
-        degenerate(f"{who}: no annotations; the result is empty", stacklevel=4)
     return out
+
+
+def _one_item(annotations: Sequence[Sequence[Region]], kind: type[Region], who: str
+              ) -> tuple[list[Any], dict[Any, list[Any]]]:
+    """One item's annotations (``annotations[i]``: annotator ``i``'s regions) grouped
+    as :func:`_group` groups the rows ``(0, i, region)`` of a frame: an annotator with
+    no region has no row, so does not count."""
+    rows = ((0, i, r) for i, regs in enumerate(annotations) for r in regs)
+    return _grouped(rows, kind, who).get(0, ([], {}))
 
 
 def _needed(min_votes: int | None, n: int, who: str) -> int:
@@ -207,15 +223,8 @@ class BoxConsensus:
         (:func:`~labelnb.metrics.tiers.fuse` runs it for every item of a project). As
         there, an annotator with no box has no row, so does not count."""
         self._check()
-        by: dict[Any, list[Box]] = {}
-        for i, regs in enumerate(annotations):
-            for r in regs:
-                if not isinstance(r, Box):
-                    raise ValidationError(f"BoxConsensus: item 0, annotator {i!r}: region "
-                                          f"{r!r} is not a Box")
-            if regs:
-                by[i] = list(regs)
-        return [row["region"] for row in self._item(0, list(by), by)]
+        order, by = _one_item(annotations, Box, "BoxConsensus")
+        return [row["region"] for row in self._item(0, order, by)]
 
     def fit(self, data: Any) -> BoxConsensus:
         """Cluster and fuse the boxes of ``data`` (DataFrame or Annotations)."""
@@ -317,15 +326,8 @@ class MaskConsensus:
         building frames (:func:`~labelnb.metrics.tiers.fuse` runs it for every item of
         a project). As there, an annotator with no mask has no row, so does not
         count."""
-        by: dict[Any, list[Mask]] = {}
-        for i, regs in enumerate(annotations):
-            for r in regs:
-                if not isinstance(r, Mask):
-                    raise ValidationError(f"MaskConsensus: item 0, annotator {i!r}: region "
-                                          f"{r!r} is not a Mask")
-            if regs:
-                by[i] = list(regs)
-        return [row["region"] for row in self._item(0, list(by), by)]
+        order, by = _one_item(annotations, Mask, "MaskConsensus")
+        return [row["region"] for row in self._item(0, order, by)]
 
     def fit(self, data: Any) -> MaskConsensus:
         """Vote on the masks of ``data`` (DataFrame or Annotations)."""

@@ -551,7 +551,7 @@ def _apply(project: Project, plans: list[_Plan], now: datetime
                             adopted[item] = ids[-1]  # append-only: ids holds more than seen
                         continue
                     todo.append((plan, ids))
-            _store(project, conn, [p for p, _ in todo if p.action == "store"], skipped)
+            _store(project, [p for p, _ in todo if p.action == "store"], skipped)
             reviews: list[tuple[int, str]] = []  # (item, consensus id): reviews to queue
             for plan, ids in todo:
                 if plan.item not in skipped:  # (its consensus could not be stored)
@@ -566,35 +566,19 @@ def _stored_event(ann: Annotation) -> tuple[str, str, dict[str, Any]]:
             {k: ann.meta[k] for k in ("tier", "confidence", "method", "based_on")})
 
 
-def _store(project: Project, conn: Connection, plans: list[_Plan],
-           skipped: dict[int, str]) -> None:
-    """Store the chunk's new consensus annotations: each validated first (one that
-    fails, a label the schema has since dropped say, is skipped with the reason), the
-    rest in one :meth:`~labelnb.Project.add_annotations` with an event per item (item
-    by item if that still fails, to skip only the item at fault)."""
-    if not plans:
-        return
-    rows = q.get_items(conn, [p.item for p in plans])
-    good: list[Annotation] = []
-    for p in plans:
-        ann = p.annotation
-        assert ann is not None
-        row = rows.get(p.item)
-        try:
-            if row is None or int(row.project_id) != project.id:
-                raise ItemNotFound(f"annotation {ann.id}: item {p.item} is not in project "
-                                   f"{project.name!r}")
-            project.validate(ann, item=project._item_from_row(row))
-        except (ValidationError, ItemNotFound) as e:
-            skipped[p.item] = str(e)
-            continue
-        good.append(ann)
-    if not good:
+def _store(project: Project, plans: list[_Plan], skipped: dict[int, str]) -> None:
+    """Store the chunk's new consensus annotations in one
+    :meth:`~labelnb.Project.add_annotations` (validated first, in a savepoint of its
+    own), with an event per item; if one of them cannot be stored (a label the schema
+    has since dropped, say), item by item, skipping only those that fail, with the
+    reason."""
+    anns = [p.annotation for p in plans if p.annotation is not None]
+    if not anns:
         return
     try:
-        project.add_annotations(good, event=_stored_event)  # (in a savepoint of its own)
+        project.add_annotations(anns, event=_stored_event)
     except (ValidationError, ItemNotFound):
-        for ann in good:
+        for ann in anns:
             try:
                 project.add_annotations([ann], event=_stored_event)
             except (ValidationError, ItemNotFound) as e:
