@@ -511,8 +511,9 @@ class Queue:
             else:
                 review = self._sample_review(ann.id)
                 # everything but the clock is converted before the writer lock is taken
-                row = q.annotation_values(project._annotation_row(ann, now),
-                                          project.store.dialect)
+                row = project._annotation_row(ann, now)
+                row["submitted_at"] = None  # (set below)
+                q.annotation_values(row, project.store.dialect)
                 with project.store.hot() as conn:
                     row["submitted_at"] = _now()  # under the writer lock: the expiry check
                     ok = q.submit_annotation(conn, row, token=t.token, review=review)

@@ -12,6 +12,8 @@ Any change here needs an Alembic revision in ``labelnb/queue/migrations/versions
 agree.
 """
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -30,6 +33,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 metadata = MetaData(
     naming_convention={
@@ -103,6 +108,35 @@ annotators = Table(
 # security: an index walk, not a scan of the team
 Index("ix_annotators_accuracy", annotators.c.project_id, annotators.c.accuracy)
 
+#: Bytes of room a new task row is made with on SQLite, in ``tasks.spare``. A claim
+#: fills the row in (assignee, lease token, two times: about 90 bytes) and the submit
+#: adds ``done_at``; rows written side by side by ``add_items`` fill their pages, so
+#: without room nearly every claim overflowed its page and SQLite split it, writing
+#: three or four pages where one would do. The claim sets ``spare`` to NULL, so the
+#: row grows into its own room (SQLite has no ``fillfactor``). A claim+submit writes
+#: about 1.5 pages fewer and runs about 5% faster
+#: (``benchmarks/queue_throughput.py --breakdown``); the cost is 64 bytes a task not
+#: yet claimed. PostgreSQL's default is NULL (it keeps free room by ``fillfactor``).
+SPARE_BYTES = 64
+
+
+class SpareDefault(ColumnElement[Any]):
+    """``tasks.spare``'s server default: SPARE_BYTES zero bytes on SQLite, NULL on
+    PostgreSQL."""
+
+    inherit_cache = True
+
+
+@compiles(SpareDefault)
+def _spare_default(element: SpareDefault, compiler: Any, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(SpareDefault, "sqlite")
+def _spare_default_sqlite(element: SpareDefault, compiler: Any, **kw: Any) -> str:
+    return "X'" + "00" * SPARE_BYTES + "'"
+
+
 tasks = Table(
     "tasks", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
@@ -128,6 +162,8 @@ tasks = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("created_at", Time, nullable=False),
     Column("done_at", Time),
+    # SQLite's fill factor (see SPARE_BYTES): room the claim gives back as the row grows
+    Column("spare", LargeBinary, server_default=SpareDefault()),
 )
 # Partial indexes keep the claim a short index walk and keep writes per claim/submit
 # low: a task is in ix_tasks_open only while open, in ix_tasks_leased only while leased.

@@ -835,8 +835,8 @@ def test_annotation_values_converts_once() -> None:
     now = datetime(2026, 12, 1, 4, 5, 6, 789, tzinfo=UTC)
     row = {"regions": [{"type": "choice", "label": "a"}], "meta": {}, "created_at": now}
     once = dict(q.annotation_values(row, "sqlite"))
-    assert once == {"regions": '[{"type": "choice", "label": "a"}]', "meta": "{}",
+    assert once == {"regions": '[{"type":"choice","label":"a"}]', "meta": "{}",
                     "created_at": "2026-12-01 04:05:06.000789"}
     assert q.annotation_values(row, "sqlite") == once
     assert q.annotation_values({"regions": [], "meta": {"k": 1}, "created_at": now},
-                               "sqlite")["meta"] == '{"k": 1}'
+                               "sqlite")["meta"] == '{"k":1}'
