@@ -660,8 +660,11 @@ class Annotation:
         created = self.created_at
         if type(created) is not datetime or created.tzinfo is None:
             object.__setattr__(self, "created_at", _parse_time(created, self._where()))
-        if self.duration_s is not None:
-            d = _finite("duration_s", self.duration_s, self._where())
+        duration = self.duration_s
+        if duration is not None:
+            # (a float as is; the message's ``where`` only for a value that needs a look)
+            d = duration if type(duration) is float and math.isfinite(duration) else (
+                _finite("duration_s", duration, self._where()))
             if d < 0:
                 raise ValidationError(f"{self._where()}: field 'duration_s' must be >= 0")
             object.__setattr__(self, "duration_s", d)
