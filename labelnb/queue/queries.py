@@ -9,6 +9,7 @@ inside ``BEGIN IMMEDIATE`` on SQLite.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import operator
 import re
@@ -181,30 +182,46 @@ class _Dumped(str):
 
 
 _EMPTY_JSON = _Dumped("{}")
-_ORJSON_OPTS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _refuse(v: Any) -> Any:
-    raise TypeError(type(v).__name__)
+def _plain_json(v: Any) -> bool:
+    """Whether ``v`` holds only the exact built-in types JSON has (dict with str keys,
+    list, tuple, str, int, finite float, bool, None): what orjson and ``json.dumps``
+    write alike. Subclasses (IntEnum, numpy floats, OrderedDict) and other types are
+    not: orjson would write some that ``json.dumps`` refuses (UUID, Enum) or write a
+    subclass by its base, not by its own methods."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return True
+    if t is float:
+        return math.isfinite(v)  # orjson writes NaN and infinities as null
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is not str or not _plain_json(x):
+                return False
+        return True
+    if t is list or t is tuple:
+        for x in v:
+            if not _plain_json(x):
+                return False
+        return True
+    return False
 
 
 def sqlite_json(v: Any) -> _Dumped:
-    """``v`` as JSON text for SQLite: orjson where it writes what ``json.dumps`` would
-    mean (several times faster on the submit path), else ``json.dumps`` itself: for
-    NaN and infinities (orjson writes them as null), integers beyond 64 bits, keys that
-    are not strings and any type orjson would write but ``json.dumps`` refuses (the same
-    error as before). Only the spacing differs; both read back the same.
+    """``v`` as JSON text for SQLite: by orjson (several times faster than the standard
+    library on the submit path) when ``v`` holds only plain JSON types
+    (:func:`_plain_json`), else by ``json.dumps`` as before (NaN, subclasses, integer
+    keys; a type ``json.dumps`` refuses raises its TypeError, as on PostgreSQL). Only the
+    spacing differs; both read back the same.
 
-    >>> sqlite_json({"a": [1, 2.5, "x"]}), sqlite_json({"s": float("nan")})
-    ('{"a":[1,2.5,"x"]}', '{"s": NaN}')
+    >>> sqlite_json({"a": [1, 2.5, "x", None]}), sqlite_json({"s": float("nan")})
+    ('{"a":[1,2.5,"x",null]}', '{"s": NaN}')
     """
     try:
-        out = orjson.dumps(v, default=_refuse, option=_ORJSON_OPTS)
-    except TypeError:  # (orjson.JSONEncodeError is one)
-        return _Dumped(json.dumps(v))
-    if b"null" in out:  # a None, or a NaN orjson wrote as null: json.dumps tells them apart
-        return _Dumped(json.dumps(v))
-    return _Dumped(out.decode())
+        if _plain_json(v):
+            return _Dumped(orjson.dumps(v).decode())
+    except (TypeError, RecursionError):  # an integer beyond 64 bits; very deep nesting
+        pass
+    return _Dumped(json.dumps(v))
 
 
 def _sqlite_ready(params: dict[str, Any], times: Sequence[str], jsons: Sequence[str]) -> bool:
@@ -863,8 +880,13 @@ def queue_adjudication(conn: Connection, *, project_id: int, item_id: int, actor
     return True
 
 
+#: the task columns labelnb reads back: all but ``spare`` (room for the lease to grow
+#: into, nothing to read; team security grants members no other column they lack)
+TASK_COLUMNS = tuple(c for c in tasks.c if c.name != "spare")
+
+
 def get_task(conn: Connection, task_id: int) -> Row[Any] | None:
-    return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    return conn.execute(select(*TASK_COLUMNS).where(tasks.c.id == task_id)).first()
 
 
 def task_owners(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -959,7 +981,7 @@ def select_tasks(project_id: int, *, hidden: Sequence[str] = ()) -> Select[Any]:
             # the live lease's token only: a SQLite submit leaves its (spent) token on the
             # done row as the lease's record (see select_leases), PostgreSQL clears it
             else case((tasks.c.status == "leased", c), else_=null()).label(c.name)
-            if c.name == "lease_token" else c for c in tasks.c]
+            if c.name == "lease_token" else c for c in TASK_COLUMNS]
     return select(*cols).where(tasks.c.project_id == project_id).order_by(tasks.c.id)
 
 
@@ -1485,12 +1507,13 @@ def items_with_tasks(conn: Connection, item_ids: Sequence[int]) -> set[int]:
 # the task looks like any other.
 _CLAIM_GOLD = Prepared(
     """INSERT INTO tasks (project_id, item_id, stage, slot, status, priority, base_priority,
-                   assignee, lease_token, claimed_at, lease_expires_at, attempts, created_at)
+                   assignee, lease_token, claimed_at, lease_expires_at, attempts, created_at,
+                   spare)
 SELECT g.project_id, g.item_id, 'annotate',
        (SELECT count(*) FROM tasks AS t2 WHERE t2.item_id = g.item_id
         AND t2.stage = 'annotate') % :overlap,
        'leased', 0.0, 0.0, CAST(:me AS VARCHAR), CAST(:token AS VARCHAR), :now, :expires, 1,
-       i.created_at
+       i.created_at, NULL
 FROM gold_answers AS g JOIN items AS i ON i.id = g.item_id WHERE g.project_id = :pid
  AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.item_id = g.item_id
                  AND t.stage = 'annotate' AND t.assignee = :me)

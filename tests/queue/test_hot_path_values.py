@@ -4,11 +4,15 @@ the ``spare`` room a task row is made with and the claim gives back."""
 
 from __future__ import annotations
 
+import enum
 import json
 import math
+import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -56,9 +60,27 @@ def test_sqlite_json_reads_back_as_json_dumps_does(v: object) -> None:
 
 
 def test_sqlite_json_refuses_what_json_dumps_refuses() -> None:
-    for bad in (datetime.now(UTC), {1, 2}, object()):
+    """Also what orjson would write by itself (a UUID, an Enum): SQLite refuses what
+    PostgreSQL refuses."""
+    class Colour(enum.Enum):
+        RED = 1
+
+    for bad in (datetime.now(UTC), {1, 2}, object(), uuid.uuid4(), Colour.RED):
         with pytest.raises(TypeError, match="not JSON serializable"):
             sqlite_json({"x": bad})
+
+
+def test_sqlite_json_writes_subclasses_as_json_dumps_does() -> None:
+    """A subclass is written by json.dumps (its own order and methods), not by orjson
+    as its base type."""
+    class Shout(str):
+        pass
+
+    od = OrderedDict(a=2, b=1)
+    od.move_to_end("a")
+    for v in ({"m": od}, [Shout("hi"), np.float64(0.5)], {"k": enum.IntEnum("N", "ONE").ONE}):
+        assert json.loads(sqlite_json(v)) == json.loads(json.dumps(v))
+    assert sqlite_json({"m": od}) == json.dumps({"m": od})
 
 
 def test_a_new_task_row_has_room_and_the_claim_gives_it_back(db_url: str) -> None:
@@ -100,6 +122,10 @@ def test_a_file_from_revision_0004_upgrades_and_claims(tmp_path: Path) -> None:
     assert "spare" not in cols
     s.dispose()
     p = labelnb.open(path, "old")  # upgrades on open
+    with p.store.read() as c:
+        # SQLite would read the new column's default for the old rows, and write it into
+        # them at their next update: the upgrade gives them NULL instead
+        assert c.execute(text("SELECT length(spare) FROM tasks")).all() == [(None,)]
     p.add_items(["two"])
     q = p.queue("ana")
     for _ in range(2):
@@ -107,3 +133,57 @@ def test_a_file_from_revision_0004_upgrades_and_claims(tmp_path: Path) -> None:
         q.submit(labelnb.Choice("a"))
     assert q.claim() is None
     assert len(p.annotations()) == 2
+
+
+def test_tasks_table_shows_no_room_column(db_url: str) -> None:
+    p = labelnb.Project.create(db_url, "cols", labelnb.Schema("choice", ["a"]))
+    p.add_items(["one"])
+    assert "spare" not in p.tasks().columns
+    t = p.queue("ana").claim()
+    assert t is not None
+
+
+def test_a_gold_task_is_made_without_room(tmp_path: Path) -> None:
+    """A gold question's task is made already leased: with no room, like every claimed
+    task (room left on it would tell it apart)."""
+    p = labelnb.Project.create(tmp_path / "g.db", "g", labelnb.Schema("choice", ["a", "b"]))
+    p.add_items(["plain"])
+    (gid,) = p.gold.add(["gold text"], [labelnb.Choice("a")])
+    p.configure(gold_rate=1.0)
+    t = p.queue("ana").claim()
+    assert t is not None and t.item.id == gid
+    with p.store.read() as c:
+        rooms = dict(c.execute(text("SELECT item_id, length(spare) FROM tasks")).all())
+    assert rooms[gid] is None and len(rooms) == 2
+
+
+def test_an_update_after_the_upgrade_does_not_grow_old_task_rows(tmp_path: Path) -> None:
+    """Tasks from before revision 0005, updated after it (a reprioritisation), keep
+    their size: the upgrade wrote NULL into them, not the column's default."""
+    from alembic import command
+
+    from labelnb.queue.migrate import alembic_config
+    from labelnb.queue.store import Store
+
+    path = str(tmp_path / "grow.db")
+    p = labelnb.Project.create(path, "grow", labelnb.Schema("choice", ["a"]))
+    p.add_items([f"text {i}" for i in range(3000)], progress=False)
+    p.close()
+    s = Store(path)
+    cfg = alembic_config()
+    with s.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    s.dispose()
+
+    def task_pages(p: labelnb.Project) -> int:
+        with p.store.read() as c:
+            return int(c.execute(text("SELECT count(*) FROM dbstat WHERE name = 'tasks'")
+                                 ).scalar_one())
+
+    p = labelnb.open(path, "grow")
+    before = task_pages(p)
+    p.set_difficulty({i: 0.5 for i in p.items()["id"]})  # updates every open task row
+    p.reprioritize()
+    after = task_pages(p)
+    assert after <= before * 1.2, (before, after)
