@@ -102,20 +102,38 @@ def sqlite_time(v: datetime) -> str:
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 
+def _sub_params(sql: str, repl: Any) -> str:
+    """``sql`` with each ``:name`` parameter replaced (``repl``: as in ``re.sub``),
+    outside string literals only: a routing filter rendered with its values (a label
+    named ``:thumbsup:``) keeps them."""
+    out, at = [], 0
+    for m in _LITERAL.finditer(sql):
+        out.append(_PARAM.sub(repl, sql[at:m.start()]))
+        out.append(m.group(0))
+        at = m.end()
+    out.append(_PARAM.sub(repl, sql[at:]))
+    return "".join(out)
+
+
 def _pg_params(sql: str) -> str:
-    """``:name`` parameters as psycopg's ``%(name)s``, outside string literals only: a
-    routing filter rendered with its values (a label named ``:thumbsup:``) keeps them.
+    """``:name`` parameters as psycopg's ``%(name)s``.
 
     >>> _pg_params("SELECT 1 WHERE a = :x AND b = ':y:'")
     "SELECT 1 WHERE a = %(x)s AND b = ':y:'"
     """
-    out, at = [], 0
-    for m in _LITERAL.finditer(sql):
-        out.append(_PARAM.sub(r"%(\1)s", sql[at:m.start()]))
-        out.append(m.group(0))
-        at = m.end()
-    out.append(_PARAM.sub(r"%(\1)s", sql[at:]))
-    return "".join(out)
+    return _sub_params(sql, r"%(\1)s")
+
+
+def numbered(sql: str, names: Sequence[str]) -> str:
+    """``:name`` parameters as SQLite's ``?N``, N the name's place in ``names`` (from
+    1), so the statement binds a tuple by position: for a dict the driver looks every
+    parameter's name up, which costs the claim+submit's hot statements about a
+    microsecond. A name used twice binds the same value.
+
+    >>> numbered("SELECT :b, ':a' WHERE x = :a OR y = :b", ("a", "b"))
+    "SELECT ?2, ':a' WHERE x = ?1 OR y = ?2"
+    """
+    return _sub_params(sql, lambda m: f"?{names.index(m.group(1)) + 1}")
 
 
 class Prepared:
@@ -455,6 +473,13 @@ class ClaimSQL(NamedTuple):
     pick: Prepared  # SQLite: the candidate (see claim_statements); PostgreSQL: the claim
     take: Prepared | None  # SQLite: the UPDATE that takes the candidate
     peek: Prepared | None = None  # both: the next open candidates' item ids, taking nothing
+    #: SQLite: pick and take with numbered parameters (CLAIM_PARAMS), bound by position
+    pick_at: str | None = None
+    take_at: str | None = None
+
+
+#: the order of the SQLite claim's numbered parameters (see :func:`numbered`)
+CLAIM_PARAMS = ("pid", "me", "now", "token", "expires", "cid")
 
 
 _CLAIM_CACHE: dict[tuple[str, tuple[str, ...], str], ClaimSQL] = {}
@@ -608,9 +633,9 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
                 "JOIN items ON items.id = tasks.item_id WHERE tasks.id = COALESCE(\n"
                 f"(SELECT tasks.id FROM tasks WHERE {expired_where}),\n"
                 f"(SELECT tasks.id FROM tasks WHERE {open_where}))")
-        out = ClaimSQL(Prepared(pick, times=("now",)),
-                       Prepared(f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid",
-                                times=("now", "expires")), peek)
+        take = f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid"
+        out = ClaimSQL(Prepared(pick, times=("now",)), Prepared(take, times=("now", "expires")),
+                       peek, numbered(pick, CLAIM_PARAMS), numbered(take, CLAIM_PARAMS))
     _CLAIM_CACHE[key] = out
     return out
 
@@ -664,15 +689,14 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
         return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
     # SQLite: the times as text once, for every statement
     now_s = sqlite_time(now)
-    p = {"pid": project_id, "me": annotator, "now": now_s, "token": token,
-         "expires": sqlite_time(expires_at)}
-    c = stmts.pick.run_converted(conn, p).fetchone()
+    db = conn.dbapi
+    c = db.execute(stmts.pick_at, (project_id, annotator, now_s)).fetchone()
     if c is None:
         return None
     (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
      target, author, slot, media, uri, text_, width, height, group, meta) = c
-    p["cid"] = tid
-    stmts.take.run_converted(conn, p)
+    db.execute(stmts.take_at, (project_id, annotator, now_s, token, sqlite_time(expires_at),
+                               tid))
     if status == "leased":
         _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
                                 "token": old_token, "claimed": old_claimed,
@@ -719,6 +743,7 @@ _FINISH_TASK = Prepared(_FINISH_SQL.format(
 #: (``benchmarks/queue_throughput.py``). :func:`select_leases` reads it back;
 #: :func:`reopen_for_author` moves it to ``leases`` before the row is reused.
 _FINISH_KEEP = Prepared(_FINISH_SQL.format(clear="", returning=""), times=("now",))
+_FINISH_KEEP_AT = numbered(_FINISH_KEEP.sqlite, ("now", "tid", "token", "me"))
 
 
 def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
@@ -1141,11 +1166,12 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
     # SQLite: ``row`` is the caller's, converted in place (Queue.submit converts all but
     # the clock, read under the writer lock, before it takes the lock)
     annotation_values(row, "sqlite")
-    done = _FINISH_KEEP.run_converted(conn, {"tid": row["task_id"], "token": token,
-                                             "me": row["author"], "now": row["submitted_at"]})
+    db = conn.dbapi
+    done = db.execute(_FINISH_KEEP_AT, (row["submitted_at"], row["task_id"], token,
+                                        row["author"]))
     if done.rowcount != 1:
         return False
-    conn.dbapi.execute(_INSERT_ANNOTATION_AT, _ANN_VALUES(row))
+    db.execute(_INSERT_ANNOTATION_AT, _ANN_VALUES(row))
     if review:
         _INSERT_REVIEW.run_converted(conn, row)
     return True

@@ -616,10 +616,10 @@ class Queue:
                 f"{annotation!r:.60}. Fix: e.g. {hint}")
         else:
             regions = tuple(annotation)
-        return Annotation(item_id=t.item.id, regions=regions, author=self.annotator,
-                          source="human", created_at=now, duration_s=duration_s,
-                          task_id=t.id, schema_version=self.project.schema_version,
-                          corrects=t.target_annotation_id, client_id=client_id)
+        return Annotation._for_task(item_id=t.item.id, regions=regions, author=self.annotator,
+                                    created_at=now, duration_s=duration_s, task_id=t.id,
+                                    schema_version=self.project.schema_version,
+                                    corrects=t.target_annotation_id, client_id=client_id)
 
     def _sample_review(self, annotation_id: str) -> bool:
         frac = float(self.project.settings.get("review_fraction", 0.0))

@@ -187,3 +187,34 @@ def test_an_update_after_the_upgrade_does_not_grow_old_task_rows(tmp_path: Path)
     p.reprioritize()
     after = task_pages(p)
     assert after <= before * 1.2, (before, after)
+
+
+def test_the_queues_annotation_is_the_dataclasss() -> None:
+    """``Annotation._for_task`` (a submit's annotation, checking only the caller's
+    parts) makes what the constructor makes, and refuses what it refuses."""
+    from dataclasses import fields, replace
+
+    from labelnb.errors import ValidationError
+    from labelnb.types import Annotation, Box, Choice
+
+    now = datetime.now(UTC)
+    parts = dict(item_id=3, regions=(Choice("a"),), author="ana", created_at=now, task_id=7,
+                 schema_version=2, corrects=None, duration_s=1.5, client_id="c-1")
+    fast = Annotation._for_task(**parts)
+    slow = Annotation(source="human", **parts)
+    assert replace(fast, id=slow.id) == slow
+    assert [f.name for f in fields(Annotation)] and all(
+        hasattr(fast, f.name) for f in fields(Annotation))
+    assert fast.id != slow.id and len(fast.id) == 32
+    for bad, match in ((dict(regions=("a",)), "field 'regions' holds 'a'"),
+                       (dict(client_id=5), "field 'client_id' must be a string"),
+                       (dict(client_id="a\x00"), "field 'client_id' holds a NUL"),
+                       (dict(duration_s=-1.0), "'duration_s' must be >= 0"),
+                       (dict(duration_s=float("inf")), "'duration_s' must be finite"),
+                       (dict(duration_s="x"), "'duration_s' must be a number"),
+                       (dict(item_id="3"), "'item_id' must be an int")):
+        for make in (Annotation._for_task, lambda **kw: Annotation(source="human", **kw)):
+            with pytest.raises(ValidationError, match=match):
+                make(**{**parts, **bad})
+    assert Annotation._for_task(**{**parts, "duration_s": 2}).duration_s == 2.0
+    assert Annotation._for_task(**{**parts, "regions": (Box(0, 0, 1, 1, "a"),)}).regions
