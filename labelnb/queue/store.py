@@ -448,6 +448,11 @@ class Store:
                 self._hot_fairies.append(fairy)
         if not keep:
             return raw, fairy
+        if self.dialect == "sqlite":
+            # a kept connection serves claims and submits only: without the memory map
+            # (which the other connections keep for their reads) a claim+submit runs
+            # about 4% faster (interleaved runs of one process, 20,000 tasks)
+            raw.execute("PRAGMA mmap_size=0")
         local.fairy, local.raw, local.forks = fairy, raw, _forks[0]
         return raw, None
 

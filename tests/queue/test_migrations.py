@@ -128,9 +128,12 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert c.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE
         # fewer checkpoints than SQLite's default of 1,000 pages, on every connection
         assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+        # reads go through the memory map; the claim/submit connection does without
+        assert c.exec_driver_sql("PRAGMA mmap_size").scalar() == 268435456
     assert SQLITE_WAL_AUTOCHECKPOINT == 10_000
     with s.hot() as raw:
         assert raw.dbapi.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
+        assert raw.dbapi.execute("PRAGMA mmap_size").fetchone() == (0,)
 
 
 def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
