@@ -650,10 +650,10 @@ class Annotation:
         """The annotation a queue makes of the regions submitted for its lease.
 
         The queue fills in the item, task, author (a name checked when the queue was
-        made), source, schema version, the annotation it corrects (a review task's, from
-        the database) and ``created_at`` (its clock, in UTC): what is the caller's
-        (``regions``, ``client_id``, ``duration_s``) is checked as ``__post_init__``
-        checks it, the rest is not checked again (a submit makes one of these; the
+        made), source, schema version and ``created_at`` (its clock, in UTC): what may be
+        the caller's (``regions``, ``client_id``, ``duration_s``, and ``corrects``, which
+        a hand-made Task can carry) is checked as ``__post_init__`` checks it, the rest
+        is not checked again (a submit makes one of these; the
         checks of the dataclass's ``__init__`` were a tenth of a claim+submit's Python,
         ``benchmarks/queue_throughput.py``)."""
         if type(item_id) is not int:  # (a hand-made Task, not one from claim())
@@ -677,8 +677,8 @@ class Annotation:
         put(ann, "client_id", client_id)
         put(ann, "meta", {})
         ann._check_regions()
-        if client_id is not None:
-            ann._check_texts(("client_id",))
+        if client_id is not None or corrects is not None:  # (a hand-made Task's target)
+            ann._check_texts(("client_id", "corrects"))
         ann._check_duration()
         return ann
 

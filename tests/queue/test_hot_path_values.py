@@ -212,7 +212,9 @@ def test_the_queues_annotation_is_the_dataclasss() -> None:
                        (dict(duration_s=-1.0), "'duration_s' must be >= 0"),
                        (dict(duration_s=float("inf")), "'duration_s' must be finite"),
                        (dict(duration_s="x"), "'duration_s' must be a number"),
-                       (dict(item_id="3"), "'item_id' must be an int")):
+                       (dict(item_id="3"), "'item_id' must be an int"),
+                       (dict(corrects=5), "field 'corrects' must be a string"),
+                       (dict(corrects="a\x00"), "field 'corrects' holds a NUL")):
         for make in (Annotation._for_task, lambda **kw: Annotation(source="human", **kw)):
             with pytest.raises(ValidationError, match=match):
                 make(**{**parts, **bad})
