@@ -949,11 +949,14 @@ class Project:
         # the slot each annotation takes if every open one is still open (the write
         # lock keeps it so on SQLite; on PostgreSQL a queue may claim one meanwhile),
         # filled at once; else, in a rolled-back savepoint, one by one as they come
+        def needs_slot(a: Annotation, held: set[tuple[int, str]]) -> bool:
+            return a.source == "human" and a.task_id is None and (a.item_id, a.author) not in held
+
         plan: list[tuple[dict[str, Any], int, str]] = []
         left = {k: list(v) for k, v in free.items()}
         held = set(holds)
         for a, r in zip(anns, rows, strict=True):
-            if a.source != "human" or a.task_id is not None or (a.item_id, a.author) in held:
+            if not needs_slot(a, held):
                 continue
             slots = left.get(a.item_id)
             if slots:
@@ -971,7 +974,7 @@ class Project:
                 r["task_id"] = tid
             return
         for a, r in zip(anns, rows, strict=True):
-            if a.source != "human" or a.task_id is not None or (a.item_id, a.author) in holds:
+            if not needs_slot(a, holds):
                 continue
             slots = free.get(a.item_id, [])
             while slots:

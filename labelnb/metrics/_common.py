@@ -164,18 +164,16 @@ def _three_columns(data: tuple[Any, ...] | list[Any], where: str,
     cols = []
     for name, x in zip(("items", "annotators", "labels"), data, strict=True):
         try:
-            cols.append(_as_array(x))
-        except ValueError:  # a ragged nested sequence
+            col = _as_array(x)
+            problem = None if col.ndim == 1 else f"has shape {col.shape}"
+        except ValueError:
+            problem = "is a ragged nested sequence"
+        if problem is not None:
             raise ValidationError(
                 f"{where}: a {what} of labels is read as (items, annotators, labels), each "
-                f"1-D; {name} is a ragged nested sequence. Give three flat sequences; a "
-                "matrix goes in a list or an array, where the function takes one") from None
-    for name, col in zip(("items", "annotators", "labels"), cols, strict=True):
-        if col.ndim != 1:
-            raise ValidationError(
-                f"{where}: a {what} of labels is read as (items, annotators, labels), each "
-                f"1-D; {name} has shape {col.shape}. Give three flat sequences; a matrix "
-                "goes in a list or an array, where the function takes one")
+                f"1-D; {name} {problem}. Give three flat sequences; a matrix goes in a list "
+                "or an array, where the function takes one") from None
+        cols.append(col)
     return cols[0], cols[1], cols[2]
 
 

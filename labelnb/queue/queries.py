@@ -13,7 +13,7 @@ import math
 import numbers
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -145,14 +145,16 @@ class Prepared:
     SQL is written once with ``:name`` parameters; values are converted the way
     SQLAlchemy's own column types would (``times``: UTC datetimes, stored on SQLite as
     SQLAlchemy's DATETIME text; ``jsons``: JSON / JSONB). Times read back raw (SQLite
-    text) are passed back unconverted.
+    text) are passed back unconverted. ``order``: the parameters' order for
+    :meth:`run_at`, SQLite's hottest path, which binds a tuple by position.
     """
 
-    __slots__ = ("jsons", "pg", "sqlite", "times")
+    __slots__ = ("jsons", "pg", "sqlite", "sqlite_at", "times")
 
-    def __init__(self, sql: str, *, times: Sequence[str] = (), jsons: Sequence[str] = ()
-                 ) -> None:
+    def __init__(self, sql: str, *, times: Sequence[str] = (), jsons: Sequence[str] = (),
+                 order: Sequence[str] = ()) -> None:
         self.sqlite = sql
+        self.sqlite_at = numbered(sql, order) if order else None
         # PostgreSQL: lease times come from the server's clock, so annotators on machines
         # whose clocks disagree still agree on who holds what
         self.pg = (_pg_params(sql.replace("%", "%%"))
@@ -162,6 +164,11 @@ class Prepared:
                             "(statement_timestamp() + %(ttl_s)s * interval '1 second')"))
         self.times = tuple(times)
         self.jsons = tuple(jsons)
+
+    def run_at(self, conn: Raw, values: tuple[Any, ...]) -> Any:
+        """SQLite's hot path by position: the values of the ``order`` the statement was
+        made with, converted already (times as text, JSON dumped)."""
+        return conn.dbapi.execute(self.sqlite_at, values)
 
     def run_converted(self, conn: Raw, params: dict[str, Any]) -> Any:
         """SQLite's hot path: :meth:`run` for values :func:`preconvert` has converted
@@ -387,6 +394,13 @@ def fits_id(value: object) -> bool:
     return -2**63 <= int(value) < 2**63
 
 
+def _rows_in(conn: Connection, stmt: Select[Any], column: Any, ids: Sequence[Any]
+             ) -> Iterator[Any]:
+    """The rows of ``stmt`` whose ``column`` is one of ``ids`` (chunked IN queries)."""
+    for i in range(0, len(ids), CHUNK):
+        yield from conn.execute(stmt.where(column.in_(ids[i:i + CHUNK])))
+
+
 def get_items(conn: Connection, item_ids: Sequence[int]) -> dict[int, Row[Any]]:
     """:func:`get_item` of many ids (those that exist, by id), a chunked IN query. Ids a
     64-bit integer cannot hold are not looked up (:func:`get_item` raises the driver's
@@ -395,11 +409,7 @@ def get_items(conn: Connection, item_ids: Sequence[int]) -> dict[int, Row[Any]]:
                                items.c.text, items.c.width, items.c.height,
                                items.c.group_key, items.c.meta)
     ids = sorted({int(i) for i in item_ids if fits_id(i)})
-    out: dict[int, Row[Any]] = {}
-    for i in range(0, len(ids), CHUNK):
-        for row in conn.execute(stmt.where(items.c.id.in_(ids[i:i + CHUNK]))):
-            out[int(row.id)] = row
-    return out
+    return {int(row.id): row for row in _rows_in(conn, stmt, items.c.id, ids)}
 
 
 def select_items(project_id: int) -> Select[Any]:
@@ -473,12 +483,9 @@ class ClaimSQL(NamedTuple):
     pick: Prepared  # SQLite: the candidate (see claim_statements); PostgreSQL: the claim
     take: Prepared | None  # SQLite: the UPDATE that takes the candidate
     peek: Prepared | None = None  # both: the next open candidates' item ids, taking nothing
-    #: SQLite: pick and take with numbered parameters (CLAIM_PARAMS), bound by position
-    pick_at: str | None = None
-    take_at: str | None = None
 
 
-#: the order of the SQLite claim's numbered parameters (see :func:`numbered`)
+#: the order of the SQLite claim's parameters (``Prepared.run_at``)
 CLAIM_PARAMS = ("pid", "me", "now", "token", "expires", "cid")
 
 
@@ -634,8 +641,8 @@ def claim_statements(dialect: Dialect, stages: Sequence[str],
                 f"(SELECT tasks.id FROM tasks WHERE {expired_where}),\n"
                 f"(SELECT tasks.id FROM tasks WHERE {open_where}))")
         take = f"UPDATE tasks {_SET_LEASED} WHERE tasks.id = :cid"
-        out = ClaimSQL(Prepared(pick, times=("now",)), Prepared(take, times=("now", "expires")),
-                       peek, numbered(pick, CLAIM_PARAMS), numbered(take, CLAIM_PARAMS))
+        out = ClaimSQL(Prepared(pick, times=("now",), order=CLAIM_PARAMS),
+                       Prepared(take, times=("now", "expires"), order=CLAIM_PARAMS), peek)
     _CLAIM_CACHE[key] = out
     return out
 
@@ -689,14 +696,12 @@ def claim_task(conn: Raw, stmts: ClaimSQL, *, project_id: int, annotator: str, t
         return Claimed._make((*r[:12], r[12] or {}, *r[13:18]))
     # SQLite: the times as text once, for every statement
     now_s = sqlite_time(now)
-    db = conn.dbapi
-    c = db.execute(stmts.pick_at, (project_id, annotator, now_s)).fetchone()
+    c = stmts.pick.run_at(conn, (project_id, annotator, now_s)).fetchone()
     if c is None:
         return None
     (tid, status, old_token, old_assignee, old_claimed, old_expires, item_id, stage,
      target, author, slot, media, uri, text_, width, height, group, meta) = c
-    db.execute(stmts.take_at, (project_id, annotator, now_s, token, sqlite_time(expires_at),
-                               tid))
+    stmts.take.run_at(conn, (project_id, annotator, now_s, token, sqlite_time(expires_at), tid))
     if status == "leased":
         _LOG_EXPIRED.run(conn, {"tid": tid, "iid": item_id, "who": old_assignee,
                                 "token": old_token, "claimed": old_claimed,
@@ -742,8 +747,8 @@ _FINISH_TASK = Prepared(_FINISH_SQL.format(
 #: row -- one row fewer per submit, in the hottest transaction there is
 #: (``benchmarks/queue_throughput.py``). :func:`select_leases` reads it back;
 #: :func:`reopen_for_author` moves it to ``leases`` before the row is reused.
-_FINISH_KEEP = Prepared(_FINISH_SQL.format(clear="", returning=""), times=("now",))
-_FINISH_KEEP_AT = numbered(_FINISH_KEEP.sqlite, ("now", "tid", "token", "me"))
+_FINISH_KEEP = Prepared(_FINISH_SQL.format(clear="", returning=""), times=("now",),
+                        order=("now", "tid", "token", "me"))
 
 
 def finish_task(conn: Connection | Raw, *, task_id: int, token: str, annotator: str,
@@ -919,13 +924,9 @@ def task_owners(conn: Connection, task_ids: Sequence[int]) -> dict[int, tuple[in
     """(project_id, item_id) of each task of ``task_ids`` that exists, by id (a chunked
     IN query; ids a 64-bit integer cannot hold are not looked up)."""
     ids = sorted({int(i) for i in task_ids if fits_id(i)})
-    out: dict[int, tuple[int, int]] = {}
-    for i in range(0, len(ids), CHUNK):
-        for tid, pid, iid in conn.execute(select(tasks.c.id, tasks.c.project_id,
-                                                 tasks.c.item_id).where(
-                tasks.c.id.in_(ids[i:i + CHUNK]))):
-            out[int(tid)] = (int(pid), int(iid))
-    return out
+    stmt = select(tasks.c.id, tasks.c.project_id, tasks.c.item_id)
+    return {int(tid): (int(pid), int(iid))
+            for tid, pid, iid in _rows_in(conn, stmt, tasks.c.id, ids)}
 
 
 def held_leases(conn: Connection, project_id: int, annotator: str, now: datetime,
@@ -1094,17 +1095,13 @@ def keep_lease_history(conn: Connection | Raw, task_id: int) -> None:
 _ANN_COLS = ("id", "project_id", "item_id", "task_id", "author", "source", "schema_version",
              "regions", "created_at", "submitted_at", "duration_s", "corrects",
              "model_version", "client_id", "meta")
+#: (``order``: SQLite's submit binds the annotation by position: for fifteen values, the
+#: driver's lookup of each name in a dict cost about 1.4 µs of the insert's 6,
+#: ``benchmarks/queue_throughput.py --breakdown``)
 _INSERT_ANNOTATION = Prepared(
     f"INSERT INTO annotations ({', '.join(_ANN_COLS)}) "
     f"VALUES ({', '.join(':' + c for c in _ANN_COLS)})",
-    jsons=("regions", "meta"), times=("created_at", "submitted_at"))
-
-
-#: SQLite's submit binds the annotation by position: for fifteen values, the driver's
-#: lookup of each name in a dict cost about 1.4 µs of the insert's 6
-#: (``benchmarks/queue_throughput.py --breakdown``)
-_INSERT_ANNOTATION_AT = (f"INSERT INTO annotations ({', '.join(_ANN_COLS)}) "
-                         f"VALUES ({', '.join('?' for _ in _ANN_COLS)})")
+    jsons=("regions", "meta"), times=("created_at", "submitted_at"), order=_ANN_COLS)
 _ANN_VALUES = operator.itemgetter(*_ANN_COLS)
 
 
@@ -1167,12 +1164,11 @@ def submit_annotation(conn: Raw, row: dict[str, Any], *, token: str, review: boo
     # SQLite: ``row`` is the caller's, converted in place (Queue.submit converts all but
     # the clock, read under the writer lock, before it takes the lock)
     annotation_values(row, "sqlite")
-    db = conn.dbapi
-    done = db.execute(_FINISH_KEEP_AT, (row["submitted_at"], row["task_id"], token,
-                                        row["author"]))
+    done = _FINISH_KEEP.run_at(conn, (row["submitted_at"], row["task_id"], token,
+                                      row["author"]))
     if done.rowcount != 1:
         return False
-    db.execute(_INSERT_ANNOTATION_AT, _ANN_VALUES(row))
+    _INSERT_ANNOTATION.run_at(conn, _ANN_VALUES(row))
     if review:
         _INSERT_REVIEW.run_converted(conn, row)
     return True
@@ -1207,14 +1203,10 @@ def annotation_owners(conn: Connection, annotation_ids: Sequence[str]
                       ) -> dict[str, tuple[int, int]]:
     """(project_id, item_id) of each annotation of ``annotation_ids`` that exists, by id
     (a chunked IN query)."""
-    ids = sorted(set(annotation_ids))
-    out: dict[str, tuple[int, int]] = {}
     a = annotations_t
-    for i in range(0, len(ids), CHUNK):
-        for aid, pid, iid in conn.execute(select(a.c.id, a.c.project_id, a.c.item_id).where(
-                a.c.id.in_(ids[i:i + CHUNK]))):
-            out[str(aid)] = (int(pid), int(iid))
-    return out
+    stmt = select(a.c.id, a.c.project_id, a.c.item_id)
+    return {str(aid): (int(pid), int(iid))
+            for aid, pid, iid in _rows_in(conn, stmt, a.c.id, sorted(set(annotation_ids)))}
 
 
 def select_annotations(project_id: int) -> Select[Any]:

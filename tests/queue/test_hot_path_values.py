@@ -100,17 +100,15 @@ def test_a_new_task_row_has_room_and_the_claim_gives_it_back(db_url: str) -> Non
     assert [v for k, v in got.items() if k != t.id] == [SPARE_BYTES if sqlite else None]
 
 
-def test_a_file_from_revision_0004_upgrades_and_claims(tmp_path: Path) -> None:
-    """Tasks made before revision 0005 have no room in the file; they claim as before,
-    and tasks added after the upgrade get theirs."""
+def _file_at_revision_0004(path: str, name: str, texts: list[str]) -> list[str]:
+    """A SQLite project of ``texts`` downgraded to revision 0004; its tasks' columns."""
     from alembic import command
 
     from labelnb.queue.migrate import alembic_config
     from labelnb.queue.store import Store
 
-    path = str(tmp_path / "old.db")
-    p = labelnb.Project.create(path, "old", labelnb.Schema("choice", ["a"]))
-    p.add_items(["one"])
+    p = labelnb.Project.create(path, name, labelnb.Schema("choice", ["a"]))
+    p.add_items(texts, progress=False)
     p.close()
     s = Store(path)
     cfg = alembic_config()
@@ -119,8 +117,15 @@ def test_a_file_from_revision_0004_upgrades_and_claims(tmp_path: Path) -> None:
         command.downgrade(cfg, "0004")
     with s.engine.connect() as conn:
         cols = [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(tasks)")]
-    assert "spare" not in cols
     s.dispose()
+    return cols
+
+
+def test_a_file_from_revision_0004_upgrades_and_claims(tmp_path: Path) -> None:
+    """Tasks made before revision 0005 have no room in the file; they claim as before,
+    and tasks added after the upgrade get theirs."""
+    path = str(tmp_path / "old.db")
+    assert "spare" not in _file_at_revision_0004(path, "old", ["one"])
     p = labelnb.open(path, "old")  # upgrades on open
     with p.store.read() as c:
         # SQLite would read the new column's default for the old rows, and write it into
@@ -160,21 +165,8 @@ def test_a_gold_task_is_made_without_room(tmp_path: Path) -> None:
 def test_an_update_after_the_upgrade_does_not_grow_old_task_rows(tmp_path: Path) -> None:
     """Tasks from before revision 0005, updated after it (a reprioritisation), keep
     their size: the upgrade wrote NULL into them, not the column's default."""
-    from alembic import command
-
-    from labelnb.queue.migrate import alembic_config
-    from labelnb.queue.store import Store
-
     path = str(tmp_path / "grow.db")
-    p = labelnb.Project.create(path, "grow", labelnb.Schema("choice", ["a"]))
-    p.add_items([f"text {i}" for i in range(3000)], progress=False)
-    p.close()
-    s = Store(path)
-    cfg = alembic_config()
-    with s.write() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0004")
-    s.dispose()
+    _file_at_revision_0004(path, "grow", [f"text {i}" for i in range(3000)])
 
     def task_pages(p: labelnb.Project) -> int:
         with p.store.read() as c:
